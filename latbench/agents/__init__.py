@@ -1,0 +1,1 @@
+"""The on-device side: runtimes, the measurement loop, the environment snapshot. Never imports torch."""

@@ -1,0 +1,192 @@
+"""The measurement loop: warm-up, timed runs until a minimum count and time, statistics, stability checks.
+
+Only the runtime call sits between the two ``perf_counter_ns`` readings. A result is re-measured when its
+spread is too high, the machine changed under it (frequency, governor, load), or a fixed reference model timed
+between measurements says the whole machine drifted; it is flagged unstable if that persists.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from latbench.agents.environment import MachineState, changed, machine_state
+from latbench.agents.runtimes.base import Runtime
+from latbench.agents.stats import LatencyStats
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How long to warm up and time, and when a result counts as unstable. Defaults follow the docs."""
+
+    warmup_runs: int = 10
+    warmup_time_s: float = 0.5
+    min_runs: int = 50
+    min_time_s: float = 1.0
+    max_time_s: float = 30.0
+    cv_threshold: float = 0.2
+    drift_tolerance: float = 0.15
+    max_attempts: int = 3
+    cooldown_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.warmup_runs < 0 or self.warmup_time_s < 0:
+            raise ValueError("warm-up runs and time must not be negative")
+        if self.min_runs < 1:
+            raise ValueError(f"min_runs must be at least 1, got {self.min_runs}")
+        if self.min_time_s < 0 or self.max_time_s <= 0 or self.max_time_s < self.min_time_s:
+            raise ValueError(
+                f"need 0 <= min_time_s <= max_time_s and max_time_s > 0, got {self.min_time_s} and {self.max_time_s}"
+            )
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.cv_threshold <= 0 or self.drift_tolerance <= 0:
+            raise ValueError("cv_threshold and drift_tolerance must be positive")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The raw outcome of one timing pass."""
+
+    times_ns: np.ndarray
+    warmup_runs: int
+    wall_s: float
+
+
+def time_runs(run: Callable[[], None], settings: MeasureSettings) -> Timing:
+    """Warm up, then time ``run`` until the runs reach both the minimum count and time (or the time cap)."""
+    started = time.perf_counter()
+    warm_until = started + settings.warmup_time_s
+    warm_cap = started + settings.max_time_s
+    warm = 0
+    while warm < settings.warmup_runs or time.perf_counter() < warm_until:
+        run()
+        warm += 1
+        if time.perf_counter() > warm_cap:
+            break
+    min_ns = int(settings.min_time_s * 1e9)
+    max_ns = int(settings.max_time_s * 1e9)
+    times: list[int] = []
+    clock = time.perf_counter_ns
+    first = clock()
+    timed = 0
+    while True:
+        t0 = clock()
+        run()
+        t1 = clock()
+        times.append(t1 - t0)
+        timed += t1 - t0
+        if (len(times) >= settings.min_runs and timed >= min_ns) or t1 - first >= max_ns:
+            break
+    return Timing(np.asarray(times, dtype=np.int64), warm, time.perf_counter() - started)
+
+
+class ReferenceProbe:
+    """Times a fixed reference model between measurements to catch a machine whose speed drifts.
+
+    A high CV inside one measurement misses a machine that is uniformly slow for a minute (a noisy neighbour,
+    a frequency change); the reference, timed briefly before and after each measurement and compared with its
+    calibrated median, does not.
+    """
+
+    def __init__(
+        self, runtime: Runtime, probe_runs: int = 15, probe_time_s: float = 0.03, calibrate_s: float = 0.3
+    ) -> None:
+        self.runtime = runtime
+        self._probe = MeasureSettings(
+            warmup_runs=3,
+            warmup_time_s=0.0,
+            min_runs=probe_runs,
+            min_time_s=probe_time_s,
+            max_time_s=max(probe_time_s * 10, 1.0),
+        )
+        calibration = MeasureSettings(
+            warmup_runs=10,
+            warmup_time_s=0.1,
+            min_runs=50,
+            min_time_s=calibrate_s,
+            max_time_s=max(calibrate_s, 5.0),
+        )
+        self.baseline_ms = float(np.median(time_runs(runtime.run, calibration).times_ns)) / 1e6
+
+    def ratio(self) -> float:
+        """Reference latency now over its calibrated latency (1.0 = no drift)."""
+        return float(np.median(time_runs(self.runtime.run, self._probe).times_ns)) / 1e6 / self.baseline_ms
+
+
+@dataclass
+class Measurement:
+    """One architecture's measured latency with everything needed to judge and reproduce it."""
+
+    stats: LatencyStats
+    times_ns: np.ndarray
+    warmup_runs: int
+    wall_s: float
+    attempts: int
+    stable: bool
+    flags: list[str] = field(default_factory=list)
+    ref_ratio: float | None = None
+    state_before: MachineState | None = None
+    state_after: MachineState | None = None
+
+
+def _problems(
+    stats: LatencyStats,
+    settings: MeasureSettings,
+    before: MachineState,
+    after: MachineState,
+    ratios: list[float],
+) -> list[str]:
+    flags = []
+    if stats.cv > settings.cv_threshold:
+        flags.append("high_cv")
+    flags += changed(before, after)
+    if any(abs(r - 1.0) > settings.drift_tolerance for r in ratios):
+        flags.append("drift")
+    return flags
+
+
+def measure(
+    runtime: Runtime, settings: MeasureSettings | None = None, probe: ReferenceProbe | None = None
+) -> Measurement:
+    """Measure the model loaded in ``runtime``, re-measuring up to ``max_attempts`` times while unstable.
+
+    The probe shares no state with ``runtime``; it is timed right before and right after each attempt.
+    """
+    settings = settings or MeasureSettings()
+    best: Measurement | None = None
+    wall = 0.0
+    for attempt in range(1, settings.max_attempts + 1):
+        if settings.cooldown_s:
+            time.sleep(settings.cooldown_s)
+        ratios = [probe.ratio()] if probe else []
+        before = machine_state()
+        timing = time_runs(runtime.run, settings)
+        after = machine_state()
+        if probe:
+            ratios.append(probe.ratio())
+        wall += timing.wall_s
+        stats = LatencyStats.from_ns(timing.times_ns)
+        flags = _problems(stats, settings, before, after, ratios)
+        current = Measurement(
+            stats=stats,
+            times_ns=timing.times_ns,
+            warmup_runs=timing.warmup_runs,
+            wall_s=wall,
+            attempts=attempt,
+            stable=not flags,
+            flags=flags,
+            ref_ratio=max(ratios, key=lambda r: abs(r - 1.0)) if ratios else None,
+            state_before=before,
+            state_after=after,
+        )
+        if best is None or len(flags) < len(best.flags) or (len(flags) == len(best.flags) and stats.cv < best.stats.cv):
+            best = current
+        best.attempts, best.wall_s = attempt, wall
+        if not flags:
+            break
+    assert best is not None
+    return best

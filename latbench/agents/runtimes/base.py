@@ -1,0 +1,61 @@
+"""The one interface every runtime implements: load an artifact, run one inference, close."""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar
+
+import numpy as np
+
+
+class Runtime(abc.ABC):
+    """A model loaded into an inference engine, with its inputs allocated once.
+
+    ``run`` is what the measurement loop times: one inference on the pre-allocated inputs, nothing else (no
+    allocation, no copy back that the engine would not do anyway). Threads and the engine's device are fixed
+    at construction, so a result records exactly what it was measured with.
+    """
+
+    name: ClassVar[str]
+    artifact_format: ClassVar[str]
+
+    def __init__(self, threads: int = 1, provider: str = "cpu") -> None:
+        if threads < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        self.threads = threads
+        self.provider = provider
+
+    @classmethod
+    @abc.abstractmethod
+    def version(cls) -> str:
+        """The engine's version, recorded with every result."""
+
+    @abc.abstractmethod
+    def load(self, path: Path, seed: int = 0) -> None:
+        """Load the model at ``path`` and allocate its inputs (random values from ``seed``)."""
+
+    @abc.abstractmethod
+    def run(self) -> None:
+        """One inference on the pre-allocated inputs; blocks until the result is ready."""
+
+    @abc.abstractmethod
+    def infer(self, inputs: np.ndarray) -> np.ndarray:
+        """One inference on ``inputs`` returning the output; for correctness checks, never timed."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the model; the runtime may load another one afterwards."""
+
+    def settings(self) -> dict[str, object]:
+        """Engine settings worth recording beside a result."""
+        return {"threads": self.threads, "provider": self.provider}
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

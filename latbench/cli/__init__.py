@@ -1,0 +1,60 @@
+"""The ``latbench`` command: a thin layer over the Python API, with one error-to-exit-code mapping.
+
+Exit codes: 0 ok, 1 failure (a ``LatbenchError`` or anything unexpected), 2 usage error, 130 interrupted.
+Results go to stdout; progress and messages to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from latbench import __version__
+from latbench.cli.console import err
+from latbench.cli.env import env_command
+from latbench.cli.measure import measure_command
+from latbench.cli.spaces import spaces_app
+from latbench.errors import LatbenchError
+
+app = typer.Typer(
+    name="latbench",
+    help="Measure neural-network latency on real hardware and learn latency predictors from it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.command("measure")(measure_command)
+app.command("env")(env_command)
+app.add_typer(spaces_app, name="spaces")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Measure neural-network latency on real hardware and learn latency predictors from it."""
+
+
+def main() -> None:
+    try:
+        app()
+    except LatbenchError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("LATBENCH_DEBUG"):
+            raise
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (set LATBENCH_DEBUG=1 for a traceback)")
+        sys.exit(1)

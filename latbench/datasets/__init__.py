@@ -1,0 +1,1 @@
+"""Device latency datasets: build, import public ones, export, task suites (to come)."""

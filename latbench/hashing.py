@@ -1,0 +1,17 @@
+"""Content hashes of files, shared by the side that builds artifacts and the side that runs them (no torch)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+CHUNK_BYTES = 1 << 20
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of the file's bytes, read in chunks so large models never sit in memory twice."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,210 @@
+"""Measure architectures on this machine: build their artifacts first, then time them one by one.
+
+This is what ``latbench measure`` runs. Every artifact is exported before the first timed run (export never
+runs while timing), each result is appended to the results file as soon as it exists, and a re-run with the
+same file skips what is already there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+import latbench
+from latbench.agents.environment import MachineInfo, machine_info
+from latbench.agents.measure import Measurement, MeasureSettings, ReferenceProbe
+from latbench.agents.measure import measure as measure_loaded
+from latbench.agents.runtimes import Runtime, get_runtime
+from latbench.errors import LatbenchError
+from latbench.resultfile import ResultsFile
+from latbench.spaces import NB201, get_space
+
+REFERENCE_ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+"""The NB201 cell timed between measurements as the machine's speed gauge (about 1 ms on a server core)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Callbacks a front end passes to follow a run; every field is optional."""
+
+    on_build: Callable[[int, int], None] | None = None
+    on_start: Callable[[int, int], None] | None = None
+    on_result: Callable[[dict[str, object]], None] | None = None
+
+
+def select_archs(
+    space: str, archs: Sequence[str] | None, samples: int | None, seed: int, connected_only: bool
+) -> list[str]:
+    """The canonical architectures a run measures: the given ones, or a seeded sample."""
+    s = get_space(space)
+    if archs and samples is not None:
+        raise LatbenchError("give either architectures or a sample size, not both")
+    if archs:
+        return list(dict.fromkeys(s.canonical_many(archs)))
+    if samples is None:
+        raise LatbenchError("give architectures to measure or a sample size")
+    if samples < 1:
+        raise LatbenchError(f"the sample size must be at least 1, got {samples}")
+    return s.sample(samples, seed, connected_only=connected_only)
+
+
+def _row(
+    arch: str,
+    space: str,
+    artifact_sha256: str,
+    runtime: Runtime,
+    identity: dict[str, object],
+    info: MachineInfo,
+    settings: MeasureSettings,
+    m: Measurement,
+) -> dict[str, object]:
+    s = get_space(space)
+    before, after = m.state_before, m.state_after
+    assert before is not None and after is not None
+    return {
+        "arch": arch,
+        "arch_index": s.index(arch) if isinstance(s, NB201) else None,
+        **{k: identity[k] for k in ("space", "runtime")},
+        "runtime_version": runtime.version(),
+        **{k: identity[k] for k in ("provider", "batch", "threads", "resolution", "classes", "opset")},
+        "artifact_sha256": artifact_sha256,
+        "latency_ms": m.stats.median_ms,
+        "mean_ms": m.stats.mean_ms,
+        "std_ms": m.stats.std_ms,
+        "min_ms": m.stats.min_ms,
+        "max_ms": m.stats.max_ms,
+        "p90_ms": m.stats.p90_ms,
+        "p99_ms": m.stats.p99_ms,
+        "mad_ms": m.stats.mad_ms,
+        "cv": m.stats.cv,
+        "runs": m.stats.runs,
+        "warmup_runs": m.warmup_runs,
+        "attempts": m.attempts,
+        "stable": m.stable,
+        "flags": ",".join(m.flags),
+        "ref_ratio": m.ref_ratio,
+        "wall_s": m.wall_s,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "device_id": identity["device_id"],
+        "latbench_version": latbench.__version__,
+        "cfg_warmup_runs": settings.warmup_runs,
+        "cfg_warmup_time_s": settings.warmup_time_s,
+        "cfg_min_runs": settings.min_runs,
+        "cfg_min_time_s": settings.min_time_s,
+        "cfg_max_time_s": settings.max_time_s,
+        "cfg_cv_threshold": settings.cv_threshold,
+        "cfg_drift_tolerance": settings.drift_tolerance,
+        "cfg_max_attempts": settings.max_attempts,
+        "cfg_optimization": str(runtime.settings().get("optimization", "")),
+        **{f"env_{k}": v for k, v in info.as_dict().items()},
+        "env_numpy": np.__version__,
+        "env_load_1m_before": before.load_1m,
+        "env_load_1m_after": after.load_1m,
+        "env_cpu_freq_mhz_before": before.cpu_freq_mhz,
+        "env_cpu_freq_mhz_after": after.cpu_freq_mhz,
+        "env_governor": before.governor,
+        "env_temperature_c_before": before.temperature_c,
+        "env_temperature_c_after": after.temperature_c,
+        "env_memory_available_gb": before.memory_available_gb,
+        "times_ms": [round(t / 1e6, 6) for t in m.times_ns.tolist()],
+    }
+
+
+def measure(
+    space: str,
+    archs: Sequence[str] | None = None,
+    *,
+    samples: int | None = None,
+    seed: int = 0,
+    connected_only: bool = False,
+    runtime: str = "onnxruntime",
+    provider: str = "cpu",
+    batch: int = 1,
+    threads: int = 1,
+    resolution: int | None = None,
+    classes: int | None = None,
+    settings: MeasureSettings | None = None,
+    out: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    reference: bool = True,
+    progress: Progress | None = None,
+) -> list[dict[str, object]]:
+    """Measure ``archs`` (or ``samples`` seeded ones) of ``space`` on this machine; return one row each.
+
+    With ``out``, rows are appended as they finish and rows already in the file are kept and not measured
+    again (the file must hold results of the same settings and device). ``reference`` times a fixed model
+    between measurements to detect a drifting machine.
+    """
+    from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
+
+    settings = settings or MeasureSettings()
+    progress = progress or Progress()
+    s = get_space(space)
+    if batch < 1:
+        raise LatbenchError(f"batch must be at least 1, got {batch}")
+    resolution = resolution or s.default_resolution
+    s.validate_resolution(resolution)
+    classes = classes or s.default_classes
+    if classes < 1:
+        raise LatbenchError(f"classes must be at least 1, got {classes}")
+    wanted = select_archs(space, archs, samples, seed, connected_only)
+    runtime_cls = get_runtime(runtime)
+    engine = runtime_cls(threads=threads, provider=provider)
+    info = machine_info()
+    identity: dict[str, object] = {
+        "space": s.name,
+        "runtime": runtime,
+        "provider": provider,
+        "batch": batch,
+        "threads": threads,
+        "resolution": resolution,
+        "classes": classes,
+        "opset": OPSET,
+        "device_id": info.fingerprint(),
+    }
+    results = ResultsFile(out) if out is not None else None
+    if results is not None:
+        results.check_compatible(identity)
+    done = results.done() if results is not None else set()
+    todo = [a for a in wanted if a not in done]
+
+    cache = ArtifactCache(Path(cache_dir) if cache_dir else None)
+    keys = [
+        ArtifactKey(space=s.name, arch=a, batch=batch, resolution=resolution, classes=classes, opset=OPSET, seed=0)
+        for a in todo
+    ]
+    artifacts = cache.build_many(keys, progress=progress.on_build)
+    probe = None
+    if reference and todo:
+        ref_key = ArtifactKey(
+            space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0
+        )
+        ref_engine = runtime_cls(threads=threads, provider=provider)
+        ref_engine.load(cache.build(ref_key).path)
+        probe = ReferenceProbe(ref_engine)
+
+    rows = [r for r in (results.rows if results else []) if r["arch"] in set(wanted)]
+    if progress.on_start:
+        progress.on_start(len(done & set(wanted)), len(wanted))
+    try:
+        for arch, artifact in zip(todo, artifacts, strict=True):
+            engine.load(artifact.path)
+            try:
+                m = measure_loaded(engine, settings, probe)
+            finally:
+                engine.close()
+            row = _row(arch, s.name, artifact.sha256, engine, identity, info, settings, m)
+            if results is not None:
+                results.append(row)
+            rows.append(row)
+            if progress.on_result:
+                progress.on_result(row)
+    finally:
+        if probe is not None:
+            probe.runtime.close()
+    order = {a: i for i, a in enumerate(wanted)}
+    return sorted(rows, key=lambda r: order[str(r["arch"])])

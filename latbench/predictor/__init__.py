@@ -1,0 +1,1 @@
+"""NASFLAT and baseline latency predictors (to come)."""

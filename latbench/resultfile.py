@@ -1,0 +1,172 @@
+"""A results file that is appended to as measurements finish, so an interrupted run loses nothing and resumes.
+
+CSV rows are appended and flushed one at a time (a torn last line from a crash is dropped on the next open);
+parquet files are rewritten atomically after every row. Per-run times are kept: a list column in parquet, a
+JSON array in CSV.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from latbench.errors import MissingDependency, ResultsFileError
+
+IDENTITY = ("space", "runtime", "provider", "batch", "threads", "resolution", "classes", "opset", "device_id")
+"""Columns that must agree between the rows already in a file and a run that resumes it."""
+
+INT_COLUMNS = {
+    "arch_index",
+    "batch",
+    "threads",
+    "resolution",
+    "classes",
+    "opset",
+    "runs",
+    "warmup_runs",
+    "attempts",
+    "cfg_min_runs",
+    "cfg_warmup_runs",
+    "cfg_max_attempts",
+    "env_cores_physical",
+    "env_cores_logical",
+}
+BOOL_COLUMNS = {"stable"}
+TEXT_COLUMNS = {
+    "arch",
+    "space",
+    "runtime",
+    "runtime_version",
+    "provider",
+    "artifact_sha256",
+    "flags",
+    "measured_at",
+    "device_id",
+    "latbench_version",
+    "cfg_optimization",
+    "env_cpu_model",
+    "env_machine",
+    "env_os",
+    "env_python",
+    "env_hostname",
+    "env_governor",
+}
+LIST_COLUMNS = {"times_ms"}
+SUFFIXES = (".csv", ".parquet")
+
+
+def _pyarrow() -> Any:
+    try:
+        import pyarrow
+        import pyarrow.parquet
+    except ImportError:
+        raise MissingDependency("pyarrow", "parquet", "writing parquet results") from None
+    return pyarrow
+
+
+def _decode(column: str, text: str) -> object:
+    if text == "":
+        return None
+    if column in TEXT_COLUMNS:
+        return text
+    if column in BOOL_COLUMNS:
+        return text.lower() in ("true", "1")
+    if column in LIST_COLUMNS:
+        return json.loads(text)
+    if column in INT_COLUMNS:
+        return int(text)
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _encode(value: object) -> object:
+    if isinstance(value, list):
+        return json.dumps(value, separators=(",", ":"))
+    return "" if value is None else value
+
+
+class ResultsFile:
+    """Rows of measurements in a CSV or parquet file, read once and appended to."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if self.path.suffix not in SUFFIXES:
+            raise ResultsFileError(f"results file {self.path} must end in .csv or .parquet")
+        if self.path.suffix == ".parquet":
+            _pyarrow()
+        self.rows: list[dict[str, object]] = self._read() if self.path.exists() else []
+
+    def _read(self) -> list[dict[str, object]]:
+        try:
+            if self.path.suffix == ".parquet":
+                return _pyarrow().parquet.read_table(self.path).to_pylist()
+            self._drop_torn_line()
+            with self.path.open(newline="") as f:
+                return [{k: _decode(k, v or "") for k, v in row.items()} for row in csv.DictReader(f)]
+        except (OSError, ValueError, csv.Error) as exc:
+            raise ResultsFileError(f"cannot read results file {self.path}: {exc}") from exc
+        except Exception as exc:  # pyarrow raises its own error types for damaged files
+            raise ResultsFileError(f"cannot read results file {self.path}: {exc}") from exc
+
+    def _drop_torn_line(self) -> None:
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with self.path.open("r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+
+    def done(self) -> set[str]:
+        return {str(r["arch"]) for r in self.rows}
+
+    def check_compatible(self, identity: dict[str, object]) -> None:
+        """Refuse to mix rows measured under other settings into this file."""
+        for row in self.rows:
+            diff = {k: (row.get(k), v) for k, v in identity.items() if row.get(k) != v}
+            if diff:
+                detail = ", ".join(f"{k}: file has {old!r}, this run {new!r}" for k, (old, new) in diff.items())
+                raise ResultsFileError(
+                    f"{self.path} holds results measured with other settings ({detail}); "
+                    "use another --out, or the same settings to resume"
+                )
+
+    def append(self, row: dict[str, object]) -> None:
+        self.rows.append(row)
+        if self.path.suffix == ".parquet":
+            self._rewrite_parquet()
+        else:
+            self._append_csv(row)
+
+    def _append_csv(self, row: dict[str, object]) -> None:
+        new = not self.path.exists() or self.path.stat().st_size == 0
+        if not new:
+            with self.path.open(newline="") as f:
+                header = next(csv.reader(f), [])
+            if header != list(row):
+                raise ResultsFileError(f"{self.path} has other columns than this version of latbench writes")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", newline="") as f:
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(list(row))
+            writer.writerow([_encode(v) for v in row.values()])
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _rewrite_parquet(self) -> None:
+        pa = _pyarrow()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        pa.parquet.write_table(pa.Table.from_pylist(self.rows), tmp)
+        os.replace(tmp, self.path)
+
+
+def read_results(path: str | Path) -> list[dict[str, object]]:
+    """The rows of a results file written by ``latbench measure``."""
+    path = Path(path)
+    if not path.exists():
+        raise ResultsFileError(f"results file {path} does not exist")
+    return ResultsFile(path).rows

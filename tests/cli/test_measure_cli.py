@@ -1,0 +1,108 @@
+"""``latbench measure`` as a user runs it: a real process, real exit codes, stdout and stderr kept apart."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import FAST_CLI
+
+from latbench.spaces import get_space
+
+LATBENCH = [sys.executable, "-c", "from latbench.cli import main; main()"]
+
+
+def run(args: list[str], cache: Path, **kw) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LATBENCH_CACHE_DIR": str(cache), "COLUMNS": "120"}
+    return subprocess.run([*LATBENCH, *args], capture_output=True, text=True, env=env, timeout=300, **kw)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_measure_prints_only_the_results_path_on_stdout(tmp_path, artifact_cache):
+    out = tmp_path / "r.csv"
+    result = run(["measure", "--space", "nb201", "--samples", "2", "--seed", "3", *FAST_CLI, "--out", str(out)],
+                 artifact_cache)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert "2 architecture(s)" in result.stderr
+    got = rows(out)
+    assert [r["arch"] for r in got] == get_space("nb201").sample(2, seed=3)
+    assert {r["threads"] for r in got} == {"1"} and {r["batch"] for r in got} == {"1"}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["measure", "--space", "nb201", "--out", "x.csv"],
+        ["measure", "--space", "nb201", "--samples", "2", "--arch", "a", "--out", "x.csv"],
+        ["measure", "--space", "nb201", "--samples", "2", "--threads", "0", "--out", "x.csv"],
+        ["measure", "--space", "nb201", "--samples", "2", "--min-time", "5", "--max-time", "1", "--out", "x.csv"],
+        ["measure", "--samples", "2", "--out", "x.csv"],
+        ["no-such-command"],
+    ],
+)
+def test_usage_errors_exit_2(tmp_path, artifact_cache, args):
+    result = run(args, artifact_cache, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--space", "nb201", "--arch", "|nor_conv_3x3~0|"], "valid NB201 architecture looks like"),
+        (["--space", "darts", "--samples", "1"], "unknown search space 'darts'"),
+        (["--space", "nb201", "--samples", "1", "--runtime", "tvm-cuda"], "unknown runtime 'tvm-cuda'"),
+        (["--space", "nb201", "--samples", "1", "--provider", "cuda"], "provider 'cuda'"),
+        (["--space", "fbnet", "--samples", "1", "--resolution", "4"], "at least 8"),
+    ],
+)
+def test_bad_input_exits_1_with_one_clear_line(tmp_path, artifact_cache, args, message):
+    result = run(["measure", *args, "--out", str(tmp_path / "x.csv")], artifact_cache)
+    assert result.returncode == 1
+    assert message in result.stderr and "error:" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_ctrl_c_keeps_results_and_a_rerun_resumes(tmp_path, artifact_cache):
+    out = tmp_path / "r.csv"
+    args = ["measure", "--space", "nb201", "--samples", "5", "--seed", "9", "--min-time", "0.4", "--out", str(out)]
+    env = {**os.environ, "LATBENCH_CACHE_DIR": str(artifact_cache)}
+    proc = subprocess.Popen([*LATBENCH, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not out.exists() or len(rows(out)) < 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "run the same command to resume" in stderr and "Traceback" not in stderr
+    kept = rows(out)
+    assert 2 <= len(kept) < 5
+    result = run([*args, *FAST_CLI[:2]], artifact_cache)
+    assert result.returncode == 0, result.stderr
+    final = rows(out)
+    assert [r["arch"] for r in final] == get_space("nb201").sample(5, seed=9)
+    assert final[: len(kept)] == kept
+
+
+def test_spaces_and_env_commands(artifact_cache):
+    sample = run(["spaces", "sample", "--space", "fbnet", "-n", "3", "--seed", "4"], artifact_cache)
+    assert sample.stdout.split() == get_space("fbnet").sample(3, seed=4)
+    show = run(["spaces", "show", "--space", "nb201", get_space("nb201").from_index(0)], artifact_cache)
+    assert '"arch_index": 0' in show.stdout
+    env = run(["env", "--json"], artifact_cache)
+    assert '"device_id"' in env.stdout
+    version = run(["--version"], artifact_cache)
+    assert version.returncode == 0 and version.stdout.strip()

@@ -1,0 +1,63 @@
+"""``latbench.measure``: the public Python API behind ``latbench measure``."""
+
+from __future__ import annotations
+
+import pytest
+
+import latbench
+from latbench.agents.measure import MeasureSettings
+from latbench.errors import InvalidArchitecture, LatbenchError, ResultsFileError
+from latbench.local import Progress
+
+FAST = MeasureSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05)
+REQUIRED = {"arch", "space", "runtime", "batch", "threads", "latency_ms", "mean_ms", "std_ms", "min_ms", "p90_ms",
+            "p99_ms", "cv", "runs", "stable", "device_id"}  # fmt: skip
+
+
+def test_measures_seeded_samples_with_every_promised_column(tmp_path, artifact_cache):
+    rows = latbench.measure("nb201", samples=2, seed=5, settings=FAST, out=tmp_path / "r.csv", cache_dir=artifact_cache)
+    assert [r["arch"] for r in rows] == latbench.get_space("nb201").sample(2, seed=5)
+    for r in rows:
+        assert set(r) >= REQUIRED
+        assert r["runs"] == len(r["times_ms"]) >= 10
+        assert r["min_ms"] <= r["latency_ms"] <= r["p99_ms"]
+        assert r["arch_index"] == latbench.get_space("nb201").index(r["arch"])
+        assert len(r["artifact_sha256"]) == 64
+    assert [r["arch"] for r in latbench.read_results(tmp_path / "r.csv")] == [r["arch"] for r in rows]
+
+
+def test_rerun_measures_only_what_is_missing(tmp_path, artifact_cache):
+    out = tmp_path / "r.parquet"
+    archs = latbench.get_space("fbnet").sample(3, seed=2)
+    first = latbench.measure("fbnet", archs[:2], settings=FAST, out=out, cache_dir=artifact_cache)
+    measured: list[str] = []
+    progress = Progress(on_result=lambda row: measured.append(str(row["arch"])))
+    rows = latbench.measure("fbnet", archs, settings=FAST, out=out, cache_dir=artifact_cache, progress=progress)
+    assert measured == [archs[2]]
+    assert [r["arch"] for r in rows] == archs
+    assert [r["measured_at"] for r in rows[:2]] == [r["measured_at"] for r in first]
+    assert len(latbench.read_results(out)) == 3
+
+
+def test_other_settings_are_refused_and_the_file_is_untouched(tmp_path, artifact_cache):
+    out = tmp_path / "r.csv"
+    arch = latbench.get_space("nb201").sample(1, seed=1)
+    latbench.measure("nb201", arch, settings=FAST, out=out, cache_dir=artifact_cache)
+    before = out.read_bytes()
+    with pytest.raises(ResultsFileError, match="batch: file has 1, this run 2"):
+        latbench.measure("nb201", arch, batch=2, settings=FAST, out=out, cache_dir=artifact_cache)
+    with pytest.raises(InvalidArchitecture):
+        latbench.measure("nb201", ["|bad~0|"], settings=FAST, out=out, cache_dir=artifact_cache)
+    assert out.read_bytes() == before
+
+
+def test_inputs_are_checked_before_anything_runs(tmp_path):
+    with pytest.raises(LatbenchError, match="either architectures or a sample size"):
+        latbench.measure("nb201", ["x"], samples=3)
+    with pytest.raises(LatbenchError, match="architectures to measure or a sample size"):
+        latbench.measure("nb201")
+    with pytest.raises(LatbenchError, match="multiple of 4"):
+        latbench.measure("nb201", samples=1, resolution=30)
+    with pytest.raises(LatbenchError, match="unknown runtime"):
+        latbench.measure("nb201", samples=1, runtime="tensorflow")
+    assert not list(tmp_path.iterdir())

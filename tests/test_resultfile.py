@@ -1,0 +1,69 @@
+"""Results files: appended as rows finish, torn lines dropped, mixed settings refused, types round-trip."""
+
+from __future__ import annotations
+
+import pytest
+
+from latbench.errors import ResultsFileError
+from latbench.resultfile import ResultsFile, read_results
+
+
+def row(arch: str, batch: int = 1, **extra: object) -> dict[str, object]:
+    return {
+        "arch": arch,
+        "arch_index": 7,
+        "space": "nb201",
+        "batch": batch,
+        "latency_ms": 1.25,
+        "stable": False,
+        "flags": "high_cv",
+        "env_governor": None,
+        "times_ms": [1.0, 1.5, 1.25],
+        **extra,
+    }
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_rows_round_trip_with_types(tmp_path, suffix):
+    path = tmp_path / f"r{suffix}"
+    f = ResultsFile(path)
+    f.append(row("a"))
+    f.append(row("b"))
+    rows = read_results(path)
+    assert [r["arch"] for r in rows] == ["a", "b"]
+    assert rows[0]["batch"] == 1 and rows[0]["arch_index"] == 7
+    assert rows[0]["latency_ms"] == 1.25 and rows[0]["stable"] is False
+    assert rows[0]["times_ms"] == [1.0, 1.5, 1.25]
+    assert rows[0]["env_governor"] is None
+    assert ResultsFile(path).done() == {"a", "b"}
+
+
+def test_a_torn_last_line_is_dropped_and_appending_continues(tmp_path):
+    path = tmp_path / "r.csv"
+    ResultsFile(path).append(row("a"))
+    ResultsFile(path).append(row("b"))
+    with path.open("ab") as f:
+        f.write(b'c,7,nb201,1,1.3,False,"hi')  # a crash in the middle of writing row c
+    f = ResultsFile(path)
+    assert f.done() == {"a", "b"}
+    f.append(row("c"))
+    assert [r["arch"] for r in read_results(path)] == ["a", "b", "c"]
+
+
+def test_mixing_settings_is_refused_with_the_difference(tmp_path):
+    path = tmp_path / "r.csv"
+    ResultsFile(path).append(row("a"))
+    f = ResultsFile(path)
+    f.check_compatible({"space": "nb201", "batch": 1})
+    with pytest.raises(ResultsFileError, match="batch: file has 1, this run 8"):
+        f.check_compatible({"space": "nb201", "batch": 8})
+
+
+def test_bad_paths_are_clear_errors(tmp_path):
+    with pytest.raises(ResultsFileError, match=r"must end in \.csv or \.parquet"):
+        ResultsFile(tmp_path / "r.txt")
+    with pytest.raises(ResultsFileError, match="does not exist"):
+        read_results(tmp_path / "missing.csv")
+    (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(ResultsFileError, match="cannot read"):
+        ResultsFile(tmp_path / "broken.parquet")
