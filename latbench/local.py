@@ -86,6 +86,7 @@ def _row(
         "attempts": m.attempts,
         "stable": m.stable,
         "flags": ",".join(m.flags),
+        "attempt_flags": ";".join(",".join(f) or "ok" for f in m.attempt_flags),
         "ref_ratio": m.ref_ratio,
         "wall_s": m.wall_s,
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

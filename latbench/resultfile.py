@@ -18,42 +18,54 @@ from latbench.errors import MissingDependency, ResultsFileError
 IDENTITY = ("space", "runtime", "provider", "batch", "threads", "resolution", "classes", "opset", "device_id")
 """Columns that must agree between the rows already in a file and a run that resumes it."""
 
-INT_COLUMNS = {
-    "arch_index",
-    "batch",
-    "threads",
-    "resolution",
-    "classes",
-    "opset",
-    "runs",
-    "warmup_runs",
-    "attempts",
-    "cfg_min_runs",
-    "cfg_warmup_runs",
-    "cfg_max_attempts",
-    "env_cores_physical",
-    "env_cores_logical",
-}
+INT_COLUMNS = set(
+    [
+        "arch_index",
+        "batch",
+        "threads",
+        "resolution",
+        "classes",
+        "opset",
+        "runs",
+        "warmup_runs",
+        "attempts",
+        "cfg_min_runs",
+        "cfg_warmup_runs",
+        "cfg_max_attempts",
+        "env_cores_physical",
+        "env_cores_logical",
+    ]
+)
+FLOAT_COLUMNS = set(
+    [
+        "latency_ms",
+        "mean_ms",
+        "std_ms",
+        "min_ms",
+        "max_ms",
+        "p90_ms",
+        "p99_ms",
+        "mad_ms",
+        "cv",
+        "ref_ratio",
+        "wall_s",
+        "cfg_warmup_time_s",
+        "cfg_min_time_s",
+        "cfg_max_time_s",
+        "cfg_cv_threshold",
+        "cfg_drift_tolerance",
+        "env_memory_gb",
+        "env_load_1m_before",
+        "env_load_1m_after",
+        "env_cpu_freq_mhz_before",
+        "env_cpu_freq_mhz_after",
+        "env_temperature_c_before",
+        "env_temperature_c_after",
+        "env_memory_available_gb",
+    ]
+)
 BOOL_COLUMNS = {"stable"}
-TEXT_COLUMNS = {
-    "arch",
-    "space",
-    "runtime",
-    "runtime_version",
-    "provider",
-    "artifact_sha256",
-    "flags",
-    "measured_at",
-    "device_id",
-    "latbench_version",
-    "cfg_optimization",
-    "env_cpu_model",
-    "env_machine",
-    "env_os",
-    "env_python",
-    "env_hostname",
-    "env_governor",
-}
+"""Typed columns; every other column is text (versions like ``1.20`` must not become numbers)."""
 LIST_COLUMNS = {"times_ms"}
 SUFFIXES = (".csv", ".parquet")
 
@@ -70,18 +82,15 @@ def _pyarrow() -> Any:
 def _decode(column: str, text: str) -> object:
     if text == "":
         return None
-    if column in TEXT_COLUMNS:
-        return text
     if column in BOOL_COLUMNS:
         return text.lower() in ("true", "1")
     if column in LIST_COLUMNS:
         return json.loads(text)
     if column in INT_COLUMNS:
         return int(text)
-    try:
+    if column in FLOAT_COLUMNS:
         return float(text)
-    except ValueError:
-        return text
+    return text
 
 
 def _encode(value: object) -> object:

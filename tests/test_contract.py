@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,5 +30,5 @@ def test_ci_runs_the_readme_test_command():
 
 def test_code_is_ruff_clean():
     paths = ["latbench", "tests", "benchmarks"]
-    subprocess.run(["ruff", "check", *paths], cwd=ROOT, check=True)
-    subprocess.run(["ruff", "format", "--check", *paths], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-m", "ruff", "format", "--check", *paths], cwd=ROOT, check=True)

@@ -96,6 +96,7 @@ class ReferenceProbe:
         self, runtime: Runtime, probe_runs: int = 15, probe_time_s: float = 0.03, calibrate_s: float = 0.3
     ) -> None:
         self.runtime = runtime
+        self._last: tuple[float, float] | None = None
         self._probe = MeasureSettings(
             warmup_runs=3,
             warmup_time_s=0.0,
@@ -114,6 +115,17 @@ class ReferenceProbe:
 
     def ratio(self) -> float:
         """Reference latency now over its calibrated latency (1.0 = no drift)."""
+        self._last = (time.perf_counter(), self._measure())
+        return self._last[1]
+
+    def recent_ratio(self, max_age_s: float = 0.5) -> float:
+        """The last ratio if it was taken within ``max_age_s`` (the previous measurement's closing probe
+        doubles as the next one's opening probe), else a fresh one."""
+        if self._last is not None and time.perf_counter() - self._last[0] <= max_age_s:
+            return self._last[1]
+        return self.ratio()
+
+    def _measure(self) -> float:
         return float(np.median(time_runs(self.runtime.run, self._probe).times_ns)) / 1e6 / self.baseline_ms
 
 
@@ -128,6 +140,7 @@ class Measurement:
     attempts: int
     stable: bool
     flags: list[str] = field(default_factory=list)
+    attempt_flags: list[list[str]] = field(default_factory=list)
     ref_ratio: float | None = None
     state_before: MachineState | None = None
     state_after: MachineState | None = None
@@ -158,11 +171,12 @@ def measure(
     """
     settings = settings or MeasureSettings()
     best: Measurement | None = None
+    history: list[list[str]] = []
     wall = 0.0
     for attempt in range(1, settings.max_attempts + 1):
         if settings.cooldown_s:
             time.sleep(settings.cooldown_s)
-        ratios = [probe.ratio()] if probe else []
+        ratios = [probe.recent_ratio()] if probe else []
         before = machine_state()
         timing = time_runs(runtime.run, settings)
         after = machine_state()
@@ -171,22 +185,22 @@ def measure(
         wall += timing.wall_s
         stats = LatencyStats.from_ns(timing.times_ns)
         flags = _problems(stats, settings, before, after, ratios)
-        current = Measurement(
-            stats=stats,
-            times_ns=timing.times_ns,
-            warmup_runs=timing.warmup_runs,
-            wall_s=wall,
-            attempts=attempt,
-            stable=not flags,
-            flags=flags,
-            ref_ratio=max(ratios, key=lambda r: abs(r - 1.0)) if ratios else None,
-            state_before=before,
-            state_after=after,
-        )
-        if best is None or len(flags) < len(best.flags) or (len(flags) == len(best.flags) and stats.cv < best.stats.cv):
-            best = current
-        best.attempts, best.wall_s = attempt, wall
+        history.append(flags)
+        if best is None or (len(flags), stats.cv) < (len(best.flags), best.stats.cv):
+            best = Measurement(
+                stats=stats,
+                times_ns=timing.times_ns,
+                warmup_runs=timing.warmup_runs,
+                wall_s=wall,
+                attempts=attempt,
+                stable=not flags,
+                flags=flags,
+                ref_ratio=max(ratios, key=lambda r: abs(r - 1.0)) if ratios else None,
+                state_before=before,
+                state_after=after,
+            )
         if not flags:
             break
     assert best is not None
+    best.attempts, best.wall_s, best.attempt_flags = len(history), wall, history
     return best
