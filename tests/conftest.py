@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -46,3 +47,12 @@ FAST_CLI = ["--min-runs", "10", "--min-time", "0.05", "--warmup-runs", "2", "--w
 def artifact_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One artifact cache for the whole test session, so each network is exported once."""
     return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One real PostgreSQL server for the session (tests make their own databases with ``create_database``)."""
+    from servers import postgres_server
+
+    with postgres_server() as url:
+        yield url

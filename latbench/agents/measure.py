@@ -88,12 +88,13 @@ class ReferenceProbe:
     """Times a fixed reference model between measurements to catch a machine whose speed drifts.
 
     A high CV inside one measurement misses a machine that is uniformly slow for a minute (a noisy neighbour,
-    a frequency change); the reference, timed briefly before and after each measurement and compared with its
-    calibrated median, does not.
+    a frequency change); the reference, timed briefly before and after each measurement, does not. Its
+    baseline is the median of every reading so far, calibration included: a transient slowdown stands out,
+    while one unlucky calibration cannot condemn a whole run.
     """
 
     def __init__(
-        self, runtime: Runtime, probe_runs: int = 15, probe_time_s: float = 0.03, calibrate_s: float = 0.3
+        self, runtime: Runtime, probe_runs: int = 15, probe_time_s: float = 0.03, calibrate_s: float = 0.5
     ) -> None:
         self.runtime = runtime
         self._last: tuple[float, float] | None = None
@@ -106,17 +107,26 @@ class ReferenceProbe:
         )
         calibration = MeasureSettings(
             warmup_runs=10,
-            warmup_time_s=0.1,
+            warmup_time_s=0.3,
             min_runs=50,
             min_time_s=calibrate_s,
             max_time_s=max(calibrate_s, 5.0),
         )
-        self.baseline_ms = float(np.median(time_runs(runtime.run, calibration).times_ns)) / 1e6
+        times = time_runs(runtime.run, calibration).times_ns
+        chunks = np.array_split(times, max(1, min(3, len(times) // 10)))
+        self._readings: list[float] = [float(np.median(c)) / 1e6 for c in chunks]
+
+    @property
+    def baseline_ms(self) -> float:
+        return float(np.median(self._readings))
 
     def ratio(self) -> float:
-        """Reference latency now over its calibrated latency (1.0 = no drift)."""
-        self._last = (time.perf_counter(), self._measure())
-        return self._last[1]
+        """Reference latency now over its baseline (1.0 = no drift)."""
+        reading = float(np.median(time_runs(self.runtime.run, self._probe).times_ns)) / 1e6
+        ratio = reading / self.baseline_ms
+        self._readings.append(reading)
+        self._last = (time.perf_counter(), ratio)
+        return ratio
 
     def recent_ratio(self, max_age_s: float = 0.5) -> float:
         """The last ratio if it was taken within ``max_age_s`` (the previous measurement's closing probe
@@ -124,9 +134,6 @@ class ReferenceProbe:
         if self._last is not None and time.perf_counter() - self._last[0] <= max_age_s:
             return self._last[1]
         return self.ratio()
-
-    def _measure(self) -> float:
-        return float(np.median(time_runs(self.runtime.run, self._probe).times_ns)) / 1e6 / self.baseline_ms
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from conftest import make_conv_model
 
 from latbench.agents.environment import MachineState, changed
 from latbench.agents.measure import MeasureSettings, ReferenceProbe, measure, time_runs
@@ -58,16 +59,30 @@ def test_high_spread_is_remeasured_then_flagged(conv_model):
     assert not m.stable and "high_cv" in m.flags
 
 
-def test_reference_drift_is_remeasured_then_flagged(conv_model):
+def test_reference_drift_is_remeasured_then_flagged(tmp_path, conv_model):
+    make_conv_model(tmp_path / "big.onnx", channels=96)
     with OnnxRuntime() as rt, OnnxRuntime() as ref:
         rt.load(conv_model)
         ref.load(conv_model)
         probe = ReferenceProbe(ref, calibrate_s=0.05)
         assert 0.5 < probe.ratio() < 2.0
-        probe.baseline_ms /= 3  # the machine now runs the reference three times slower than at calibration
+        ref.load(tmp_path / "big.onnx")  # from now on the reference runs much slower than at calibration
         m = measure(rt, MeasureSettings(**{**FAST.__dict__, "cv_threshold": 10.0, "max_attempts": 2}), probe)
     assert "drift" in m.flags and not m.stable and m.attempts == 2
+    assert m.attempt_flags == [["drift"], ["drift"]]
     assert m.ref_ratio is not None and m.ref_ratio > 2
+
+
+def test_one_unlucky_calibration_is_outvoted(tmp_path, conv_model):
+    make_conv_model(tmp_path / "big.onnx", channels=96)
+    with OnnxRuntime() as ref:
+        ref.load(tmp_path / "big.onnx")
+        probe = ReferenceProbe(ref, calibrate_s=0.05)  # calibrated while the machine was "slow"
+        ref.load(conv_model)
+        first = probe.ratio()
+        later = [probe.ratio() for _ in range(8)]
+    assert first < 0.5
+    assert 0.8 < later[-1] < 1.25
 
 
 def test_machine_changes_are_reasons():

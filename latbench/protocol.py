@@ -1,0 +1,312 @@
+"""The messages between agents and the collector, versioned under ``/v1``: the only module both sides import.
+
+Every request body is a pydantic model that rejects unknown fields, wrong types, NaN/inf and out-of-range
+values, so a collector can answer bad input with a 422 before it touches its store. Errors travel as
+``ErrorBody`` (a machine-readable ``code`` and a human ``message``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+API_PREFIX = "/v1"
+MAX_BODY_BYTES = 32 * 2**20
+"""Largest request body a collector accepts (a result of 30 s of 0.1 ms runs is about 3 MB of JSON)."""
+MAX_RUNS_PER_RESULT = 500_000
+MAX_RESULTS_PER_BATCH = 500
+MAX_JOBS_PER_LEASE = 64
+
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]*$")]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+PositiveMs = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class Message(BaseModel):
+    """Strict base: unknown fields are an error, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorBody(Message):
+    code: str
+    message: str
+    detail: Any = None
+
+
+# --- enrollment and liveness ---------------------------------------------------------------------------------
+
+
+class RuntimeOffer(Message):
+    """A runtime an agent can run, with the providers (devices) it offers here."""
+
+    name: Name
+    version: Annotated[str, Field(max_length=64)]
+    providers: list[Name] = Field(default_factory=lambda: ["cpu"], max_length=16)
+
+
+class MachineInfoModel(Message):
+    cpu_model: Annotated[str, Field(max_length=256)]
+    machine: Annotated[str, Field(max_length=64)]
+    cores_physical: int | None = Field(default=None, ge=1)
+    cores_logical: int | None = Field(default=None, ge=1)
+    memory_gb: NonNegative | None = None
+    os: Annotated[str, Field(max_length=256)]
+    python: Annotated[str, Field(max_length=64)]
+    hostname: Annotated[str, Field(max_length=256)]
+
+
+class EnrollRequest(Message):
+    """Sent once with an enrollment token; the answer carries the agent's own token."""
+
+    name: Name
+    device_name: Name | None = None
+    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    machine: MachineInfoModel
+    runtimes: list[RuntimeOffer] = Field(min_length=1, max_length=16)
+
+
+class EnrollResponse(Message):
+    agent_id: str
+    agent_token: str
+    device_id: str
+    device_name: str
+    heartbeat_interval_s: float
+    lease_ttl_s: float
+
+
+class HeartbeatRequest(Message):
+    lease_ids: list[str] = Field(default_factory=list, max_length=1024)
+    """Leases the agent still works on; the collector renews those that are still its own."""
+
+
+class HeartbeatResponse(Message):
+    renewed: list[str]
+    lost: list[str]
+    """Leases the agent named that are no longer its own (expired and re-leased, or their job is done)."""
+    expires_at: datetime
+
+
+# --- work ------------------------------------------------------------------------------------------------------
+
+
+class MeasurementSettings(Message):
+    """The measurement loop's settings, mirrored from ``latbench.agents.measure.MeasureSettings``."""
+
+    warmup_runs: int = Field(default=10, ge=0, le=100_000)
+    warmup_time_s: float = Field(default=0.5, ge=0, le=600, allow_inf_nan=False)
+    min_runs: int = Field(default=50, ge=1, le=MAX_RUNS_PER_RESULT)
+    min_time_s: float = Field(default=1.0, ge=0, le=600, allow_inf_nan=False)
+    max_time_s: float = Field(default=30.0, gt=0, le=3600, allow_inf_nan=False)
+    cv_threshold: float = Field(default=0.2, gt=0, allow_inf_nan=False)
+    drift_tolerance: float = Field(default=0.15, gt=0, allow_inf_nan=False)
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    cooldown_s: float = Field(default=0.0, ge=0, le=600, allow_inf_nan=False)
+
+
+class LeaseRequest(Message):
+    max_jobs: int = Field(default=1, ge=1, le=MAX_JOBS_PER_LEASE)
+    runtimes: list[Name] | None = None
+    """Restrict to these runtimes (default: every runtime the agent enrolled with)."""
+
+
+class JobSpec(Message):
+    """One architecture to measure on the leasing agent's device, with everything needed to do it."""
+
+    job_id: str
+    lease_id: str
+    campaign_id: str
+    space: str
+    arch: str
+    arch_index: int | None
+    runtime: str
+    provider: str
+    batch: int
+    threads: int
+    resolution: int
+    classes: int
+    opset: int
+    artifact_sha256: Sha256
+    artifact_bytes: int
+    reference_sha256: Sha256 | None
+    """The drift-probe model (a fixed NB201 cell at batch 1); ``None`` disables the reference check."""
+    settings: MeasurementSettings
+    attempt: int
+    expires_at: datetime
+
+
+class LeaseGrant(Message):
+    jobs: list[JobSpec]
+    retry_after_s: float
+    """How long an agent that got no job should wait before asking again."""
+
+
+class LeaseRelease(Message):
+    lease_ids: list[str] = Field(min_length=1, max_length=1024)
+    reason: Annotated[str, Field(max_length=512)] = "released"
+
+
+class LeaseReleaseResponse(Message):
+    released: list[str]
+    ignored: list[str]
+
+
+class LatencyStatsModel(Message):
+    median_ms: PositiveMs
+    mean_ms: PositiveMs
+    std_ms: NonNegative
+    min_ms: PositiveMs
+    max_ms: PositiveMs
+    p90_ms: PositiveMs
+    p99_ms: PositiveMs
+    mad_ms: NonNegative
+    cv: NonNegative
+    runs: int = Field(ge=1, le=MAX_RUNS_PER_RESULT)
+
+
+class MachineStateModel(Message):
+    load_1m: NonNegative | None = None
+    cpu_freq_mhz: NonNegative | None = None
+    governor: Annotated[str, Field(max_length=64)] | None = None
+    temperature_c: float | None = Field(default=None, allow_inf_nan=False)
+    memory_available_gb: NonNegative | None = None
+
+
+class ResultItem(Message):
+    """One job's outcome: a measurement (``error`` is None) or the agent's error."""
+
+    result_id: UUID
+    """Chosen by the agent, so a retried push is recognised and stored once."""
+    job_id: str
+    lease_id: str
+    error: Annotated[str, Field(max_length=4096)] | None = None
+    stats: LatencyStatsModel | None = None
+    times_ms: list[PositiveMs] = Field(default_factory=list, max_length=MAX_RUNS_PER_RESULT)
+    warmup_runs: int = Field(default=0, ge=0)
+    attempts: int = Field(default=1, ge=1)
+    stable: bool = True
+    flags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
+    attempt_flags: list[list[Annotated[str, Field(max_length=64)]]] = Field(default_factory=list, max_length=32)
+    ref_ratio: PositiveMs | None = None
+    wall_s: NonNegative = 0.0
+    measured_at: datetime
+    runtime_version: Annotated[str, Field(max_length=64)] = ""
+    state_before: MachineStateModel | None = None
+    state_after: MachineStateModel | None = None
+
+    @field_validator("stats")
+    @classmethod
+    def _consistent(cls, stats: LatencyStatsModel | None) -> LatencyStatsModel | None:
+        if stats is not None and not (stats.min_ms <= stats.median_ms <= stats.max_ms):
+            raise ValueError("stats must satisfy min_ms <= median_ms <= max_ms")
+        return stats
+
+    @model_validator(mode="after")
+    def _measurement_or_error(self) -> ResultItem:
+        if (self.error is None) == (self.stats is None):
+            raise ValueError("a result carries either stats (a measurement) or an error, not both or neither")
+        if self.stats is not None and self.times_ms and len(self.times_ms) != self.stats.runs:
+            raise ValueError(f"times_ms has {len(self.times_ms)} runs but stats.runs is {self.stats.runs}")
+        return self
+
+
+class ResultBatch(Message):
+    results: list[ResultItem] = Field(min_length=1, max_length=MAX_RESULTS_PER_BATCH)
+
+
+AckStatus = Literal["stored", "duplicate", "dropped", "failed", "requeued"]
+
+
+class ResultAck(Message):
+    """What the collector did with one result; the agent may forget a result once it has any ack."""
+
+    result_id: UUID
+    status: AckStatus
+    message: str
+
+
+class ResultBatchResponse(Message):
+    acks: list[ResultAck]
+
+
+# --- management (admin token) ------------------------------------------------------------------------------------
+
+
+class EnrollmentTokenCreate(Message):
+    name: Name | None = None
+
+
+class EnrollmentTokenCreated(Message):
+    token_id: str
+    name: str | None
+    token: str
+
+
+class CampaignCreate(Message):
+    space: Literal["nb201", "fbnet"]
+    samples: int | None = Field(default=None, ge=1, le=100_000)
+    archs: list[Annotated[str, Field(max_length=512)]] | None = Field(default=None, max_length=100_000)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    sampler: Literal["uniform", "connected"] = "uniform"
+    runtime: Name = "onnxruntime"
+    provider: Name = "cpu"
+    batch: int = Field(default=1, ge=1, le=4096)
+    threads: int = Field(default=1, ge=1, le=1024)
+    resolution: int | None = Field(default=None, ge=1, le=4096)
+    classes: int | None = Field(default=None, ge=1, le=100_000)
+    settings: MeasurementSettings = Field(default_factory=MeasurementSettings)
+    devices: list[Name] = Field(default_factory=list, max_length=1024)
+    """Device names to measure on; empty means every device whose agents offer the runtime."""
+    name: Annotated[str, Field(max_length=128)] | None = None
+
+    @model_validator(mode="after")
+    def _samples_or_archs(self) -> CampaignCreate:
+        if (self.samples is None) == (self.archs is None):
+            raise ValueError("give either samples or archs")
+        return self
+
+
+class CampaignCreated(Message):
+    campaign_id: str
+
+
+class DeviceProgress(Message):
+    device: str
+    queued: int
+    leased: int
+    done: int
+    failed: int
+    total: int
+    rate_per_min: float | None
+    eta_s: float | None
+
+
+class CampaignStatus(Message):
+    campaign_id: str
+    name: str | None
+    space: str
+    runtime: str
+    provider: str
+    batch: int
+    threads: int
+    samples: int
+    created_at: datetime
+    artifacts_ready: int
+    state: Literal["building", "running", "done"]
+    devices: list[DeviceProgress]
+
+
+class DeviceInfo(Message):
+    device_id: str
+    name: str
+    fingerprint: str
+    machine: dict[str, Any]
+    runtimes: list[str]
+    agents: list[str]
+    first_seen: datetime
+    last_seen: datetime
+    online: bool
