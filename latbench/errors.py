@@ -34,3 +34,70 @@ class MissingDependency(LatbenchError):
         super().__init__(f"{feature} needs {package}; install it with: pip install 'latbench[{extra}]'")
         self.package = package
         self.extra = extra
+
+
+class CollectorError(LatbenchError):
+    """A request to a collector that did not succeed; ``status`` and ``code`` say how, where known."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None, detail: object = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+class CollectorUnavailable(CollectorError):
+    """The collector could not be reached or failed (refused or torn connection, timeout, 5xx): retry later."""
+
+
+class CollectorRejected(CollectorError):
+    """The collector answered 4xx: the same request will fail again, so it must not be retried as is."""
+
+
+class RequestRejected(LatbenchError):
+    """A collector request that cannot be served as asked; ``status`` and ``code`` go into the error response.
+
+    The collector's store raises these before it writes anything, so a rejected request never changes data.
+    """
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, detail: object = None) -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+class Unauthenticated(RequestRejected):
+    """A request without a token, or with one the collector does not know (or has revoked)."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(RequestRejected):
+    """A known token used where it has no right: the wrong kind of token, or another agent's lease."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(RequestRejected):
+    """A campaign, job, lease or artifact the collector does not have."""
+
+    status = 404
+    code = "not_found"
+
+
+class Conflict(RequestRejected):
+    """A request that contradicts stored state, such as a device name another machine already uses."""
+
+    status = 409
+    code = "conflict"
+
+
+class InvalidRequest(RequestRejected):
+    """A well-formed request whose content the collector cannot accept (an unknown architecture, say)."""
+
+    status = 422
+    code = "invalid"

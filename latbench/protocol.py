@@ -186,8 +186,8 @@ class ResultItem(Message):
     error: Annotated[str, Field(max_length=4096)] | None = None
     stats: LatencyStatsModel | None = None
     times_ms: list[PositiveMs] = Field(default_factory=list, max_length=MAX_RUNS_PER_RESULT)
-    warmup_runs: int = Field(default=0, ge=0)
-    attempts: int = Field(default=1, ge=1)
+    warmup_runs: int = Field(default=0, ge=0, le=2**31 - 1)
+    attempts: int = Field(default=1, ge=1, le=2**31 - 1)
     stable: bool = True
     flags: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=32)
     attempt_flags: list[list[Annotated[str, Field(max_length=64)]]] = Field(default_factory=list, max_length=32)
@@ -195,6 +195,10 @@ class ResultItem(Message):
     wall_s: NonNegative = 0.0
     measured_at: datetime
     runtime_version: Annotated[str, Field(max_length=64)] = ""
+    optimization: Annotated[str, Field(max_length=64)] = ""
+    """The runtime's graph-optimisation setting (``Runtime.settings()["optimization"]``), if it has one."""
+    latbench_version: Annotated[str, Field(max_length=64)] = ""
+    numpy_version: Annotated[str, Field(max_length=64)] = ""
     state_before: MachineStateModel | None = None
     state_after: MachineStateModel | None = None
 
@@ -262,6 +266,8 @@ class CampaignCreate(Message):
     devices: list[Name] = Field(default_factory=list, max_length=1024)
     """Device names to measure on; empty means every device whose agents offer the runtime."""
     name: Annotated[str, Field(max_length=128)] | None = None
+    max_failures: int = Field(default=3, ge=1, le=100)
+    """Error results plus expired leases after which a job is marked failed."""
 
     @model_validator(mode="after")
     def _samples_or_archs(self) -> CampaignCreate:

@@ -179,3 +179,24 @@ def read_results(path: str | Path) -> list[dict[str, object]]:
     if not path.exists():
         raise ResultsFileError(f"results file {path} does not exist")
     return ResultsFile(path).rows
+
+
+def write_results(path: str | Path, rows: list[dict[str, object]]) -> None:
+    """Write ``rows`` to a new CSV or parquet file in one go, replacing ``path`` atomically."""
+    path = Path(path)
+    if path.suffix not in SUFFIXES:
+        raise ResultsFileError(f"results file {path} must end in .csv or .parquet")
+    header: dict[str, None] = {}
+    for row in rows:
+        header.update(dict.fromkeys(row))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".parquet":
+        pa = _pyarrow()
+        pa.parquet.write_table(pa.Table.from_pylist(rows), tmp)
+    else:
+        with tmp.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(list(header))
+            writer.writerows([_encode(row.get(column)) for column in header] for row in rows)
+    os.replace(tmp, path)

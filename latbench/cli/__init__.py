@@ -12,6 +12,7 @@ import sys
 import typer
 
 from latbench import __version__
+from latbench.cli.admin import campaign_app, devices_command, results_app, token_app
 from latbench.cli.console import err
 from latbench.cli.env import env_command
 from latbench.cli.measure import measure_command
@@ -29,6 +30,10 @@ app = typer.Typer(
 app.command("measure")(measure_command)
 app.command("env")(env_command)
 app.add_typer(spaces_app, name="spaces")
+app.add_typer(token_app, name="token")
+app.add_typer(campaign_app, name="campaign")
+app.add_typer(results_app, name="results")
+app.command("devices")(devices_command)
 
 
 def _version(value: bool) -> None:

@@ -32,6 +32,11 @@ class Runtime(abc.ABC):
     def version(cls) -> str:
         """The engine's version, recorded with every result."""
 
+    @classmethod
+    def providers(cls) -> list[str]:
+        """The providers (engine devices) this machine can run the engine on; what an agent offers a collector."""
+        return ["cpu"]
+
     @abc.abstractmethod
     def load(self, path: Path, seed: int = 0) -> None:
         """Load the model at ``path`` and allocate its inputs (random values from ``seed``)."""

@@ -58,6 +58,11 @@ class OnnxRuntime(Runtime):
     def version(cls) -> str:
         return str(_ort().__version__)
 
+    @classmethod
+    def providers(cls) -> list[str]:
+        available = _ort().get_available_providers()
+        return [name for name, provider in PROVIDERS.items() if provider in available]
+
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "optimization": self.optimization}
 

@@ -1,0 +1,194 @@
+"""The agent's HTTP client for a collector's ``/v1`` agent endpoints, and retry with back-off for its calls.
+
+Every failure becomes a ``CollectorUnavailable`` (retryable: the network or the collector is down, or it failed)
+or a ``CollectorRejected`` (a 4xx: the same request will fail again). ``retry`` waits between attempts with
+capped exponential back-off and full jitter, so agents that lost a collector together do not return together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import IO, TypeVar
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
+from latbench.protocol import (
+    API_PREFIX,
+    EnrollRequest,
+    EnrollResponse,
+    ErrorBody,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    LeaseGrant,
+    LeaseRelease,
+    LeaseReleaseResponse,
+    LeaseRequest,
+    ResultBatch,
+    ResultBatchResponse,
+    ResultItem,
+)
+
+T = TypeVar("T")
+Answer = TypeVar("Answer", bound=BaseModel)
+
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+"""Per request: a refused or black-holed collector is noticed in seconds, a large result batch still has time."""
+RETRYABLE_4XX = frozenset({408, 425, 429})
+"""4xx statuses that mean "not now" rather than "never"; treated like a 5xx."""
+DOWNLOAD_CHUNK = 1 << 20
+
+
+class AgentClient:
+    """One collector as an agent sees it. An ``httpx.Client`` underneath: give each thread its own instance.
+
+    ``token`` (the agent token) is read at every request, so it can be replaced after a re-enrollment.
+    """
+
+    def __init__(self, url: str, token: str | None = None, timeout: httpx.Timeout | float = TIMEOUT) -> None:
+        self.url = url.rstrip("/")
+        if not self.url.startswith(("http://", "https://")):
+            raise LatbenchError(f"the collector URL must start with http:// or https://, got {url!r}")
+        self.token = token
+        self._http = httpx.Client(base_url=self.url + API_PREFIX, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> AgentClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def enroll(self, request: EnrollRequest, enrollment_token: str) -> EnrollResponse:
+        return self._post("/enroll", request, EnrollResponse, token=enrollment_token)
+
+    def heartbeat(self, lease_ids: Sequence[str]) -> HeartbeatResponse:
+        return self._post("/heartbeat", HeartbeatRequest(lease_ids=list(lease_ids)), HeartbeatResponse)
+
+    def lease(self, max_jobs: int) -> LeaseGrant:
+        return self._post("/leases", LeaseRequest(max_jobs=max_jobs), LeaseGrant)
+
+    def release(self, lease_ids: Sequence[str], reason: str, timeout: float | None = None) -> LeaseReleaseResponse:
+        body = LeaseRelease(lease_ids=list(lease_ids), reason=reason)
+        return self._post("/leases/release", body, LeaseReleaseResponse, timeout=timeout)
+
+    def push(self, results: Sequence[ResultItem], timeout: float | None = None) -> ResultBatchResponse:
+        return self._post("/results", ResultBatch(results=list(results)), ResultBatchResponse, timeout=timeout)
+
+    def download(self, sha256: str, out: IO[bytes]) -> None:
+        """Stream artifact ``sha256`` into ``out``. The bytes are unverified: checking the hash is the caller's."""
+        with self._reaching(), self._http.stream("GET", f"/artifacts/{sha256}", headers=self._auth()) as response:
+            if response.is_error:
+                response.read()
+                raise _refusal(response, self.url)
+            for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                out.write(chunk)
+
+    def _auth(self, token: str | None = None) -> dict[str, str]:
+        token = token or self.token
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    @contextlib.contextmanager
+    def _reaching(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TransportError as exc:
+            raise CollectorUnavailable(
+                f"cannot reach the collector at {self.url}: {type(exc).__name__}: {exc}"
+            ) from None
+
+    def _post(
+        self,
+        path: str,
+        body: BaseModel,
+        answer: type[Answer],
+        token: str | None = None,
+        timeout: float | None = None,
+    ) -> Answer:
+        headers = {**self._auth(token), "Content-Type": "application/json"}
+        with self._reaching():
+            response = self._http.post(
+                path,
+                content=body.model_dump_json(),
+                headers=headers,
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
+        if response.is_error:
+            raise _refusal(response, self.url)
+        try:
+            return answer.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise CollectorUnavailable(
+                f"the collector at {self.url} answered {path} with an unexpected body ({exc.error_count()} error(s))",
+                response.status_code,
+            ) from None
+
+
+def _refusal(response: httpx.Response, url: str) -> CollectorError:
+    """The error an error response stands for; ``code`` is None when the body is not a latbench ``ErrorBody``
+    (a proxy, or not a collector at all)."""
+    status = response.status_code
+    try:
+        body = ErrorBody.model_validate_json(response.content)
+        code, message, detail = body.code, body.message, body.detail
+    except ValidationError:
+        code, message, detail = None, response.text.strip()[:500] or response.reason_phrase, None
+    text = f"the collector at {url} answered {status}{f' {code}' if code else ''}: {message}"
+    if status >= 500 or status in RETRYABLE_4XX:
+        return CollectorUnavailable(text, status, code, detail)
+    return CollectorRejected(text, status, code, detail)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Capped exponential back-off with full jitter: retry ``n`` (from 0) waits uniformly in
+    ``[0, min(cap_s, first_s * 2**n)]``. Full jitter spreads a fleet's retries over the whole window."""
+
+    first_s: float = 0.5
+    cap_s: float = 30.0
+
+    def ceiling(self, attempt: int) -> float:
+        return min(self.cap_s, self.first_s * 2.0 ** min(attempt, 64))
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, self.ceiling(attempt))
+
+
+def retry(
+    call: Callable[[], T],
+    *,
+    backoff: Backoff = Backoff(),
+    attempts: int | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+    rng: random.Random | None = None,
+    on_retry: Callable[[CollectorUnavailable, float], None] | None = None,
+) -> T:
+    """``call()``, retried while it raises ``CollectorUnavailable``; other errors pass through at once.
+
+    Gives up and re-raises the last error after ``attempts`` calls (``None``: never), or as soon as ``sleep``
+    returns true: ``threading.Event().wait`` as ``sleep`` makes the retries end when the event is set.
+    """
+    rng = rng or random.Random()
+    failures = 0
+    while True:
+        try:
+            return call()
+        except CollectorUnavailable as exc:
+            failures += 1
+            if attempts is not None and failures >= attempts:
+                raise
+            delay = backoff.delay(failures - 1, rng)
+            if on_retry is not None:
+                on_retry(exc, delay)
+            if sleep(delay):
+                raise

@@ -1,0 +1,571 @@
+"""The agent daemon: enroll once, then lease jobs, measure them, spool the results and push them, until stopped.
+
+Workers are dumb and robust: the collector owns every decision, the agent owns its spool. A result is committed
+to the spool before it is pushed and deleted only once the collector acks it, so neither a collector outage nor
+an agent restart loses one, and a result pushed twice is recognised by its id. Pushes happen between jobs, never
+while a timed measurement runs; the heartbeat thread (one small request per interval) is the only traffic then.
+
+State dir (``$LATBENCH_HOME/agent``): ``agent.json`` (identity and token, mode 0600), ``spool.sqlite``,
+``artifacts/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType, TracebackType
+
+import numpy as np
+from pydantic import ValidationError
+
+import latbench
+from latbench.agents.client import AgentClient, Backoff, retry
+from latbench.agents.downloads import DownloadCache
+from latbench.agents.environment import MachineState, machine_info
+from latbench.agents.measure import Measurement, MeasureSettings, ReferenceProbe, measure
+from latbench.agents.runtimes import Runtime, get_runtime
+from latbench.agents.spool import Spool
+from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
+from latbench.protocol import (
+    MAX_BODY_BYTES,
+    EnrollRequest,
+    JobSpec,
+    LatencyStatsModel,
+    MachineInfoModel,
+    MachineStateModel,
+    ResultItem,
+    RuntimeOffer,
+)
+
+HOME_ENV = "LATBENCH_HOME"
+PUSH_BATCH = 100
+PUSH_BYTES = MAX_BODY_BYTES // 4
+SHUTDOWN_TIMEOUT_S = 5.0
+"""Per request while stopping (release leases, flush the spool once): a stop is never held up for long."""
+MAX_ERROR_CHARS = 4096
+
+log = logging.getLogger("latbench.agent")
+
+
+def default_state_dir() -> Path:
+    home = os.environ.get(HOME_ENV)
+    return (Path(home).expanduser() if home else Path.home() / ".local" / "share" / "latbench") / "agent"
+
+
+def runtime_offer(name: str) -> RuntimeOffer:
+    """What this machine offers of runtime ``name``: its version and the providers usable here."""
+    runtime = get_runtime(name)
+    return RuntimeOffer(name=name, version=runtime.version()[:64], providers=runtime.providers())
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What enrollment gave this agent; kept in ``agent.json`` with mode 0600, since the token is a password."""
+
+    collector_url: str
+    agent_id: str
+    agent_token: str
+    device_id: str
+    device_name: str
+    heartbeat_interval_s: float
+    lease_ttl_s: float
+
+    @classmethod
+    def load(cls, path: Path) -> Credentials | None:
+        if not path.exists():
+            return None
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (ValueError, TypeError) as exc:
+            raise LatbenchError(f"{path} is damaged ({exc}); remove it to enroll again") from None
+
+    def save(self, path: Path) -> None:
+        """Write atomically, never readable by others, even for a moment."""
+        partial = path.with_name(path.name + ".tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(self), f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)
+
+
+def _state(state: MachineState | None) -> MachineStateModel | None:
+    return MachineStateModel(**state.as_dict()) if state is not None else None
+
+
+def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
+    """The result the collector stores for a measurement of ``job`` made with ``runtime``; its fresh id makes a
+    re-push harmless."""
+    return ResultItem(
+        result_id=uuid.uuid4(),
+        job_id=job.job_id,
+        lease_id=job.lease_id,
+        stats=LatencyStatsModel(**m.stats.as_dict()),
+        times_ms=[t / 1e6 for t in m.times_ns.tolist()],
+        warmup_runs=m.warmup_runs,
+        attempts=m.attempts,
+        stable=m.stable,
+        flags=m.flags,
+        attempt_flags=m.attempt_flags,
+        ref_ratio=m.ref_ratio,
+        wall_s=m.wall_s,
+        measured_at=datetime.now(timezone.utc),
+        runtime_version=runtime.version()[:64],
+        optimization=str(runtime.settings().get("optimization", ""))[:64],
+        latbench_version=latbench.__version__,
+        numpy_version=np.__version__,
+        state_before=_state(m.state_before),
+        state_after=_state(m.state_after),
+    )
+
+
+def error_item(job: JobSpec, message: str) -> ResultItem:
+    """The result of a job that could not be measured here; the collector counts it as a failed attempt."""
+    return ResultItem(
+        result_id=uuid.uuid4(),
+        job_id=job.job_id,
+        lease_id=job.lease_id,
+        error=message[:MAX_ERROR_CHARS],
+        measured_at=datetime.now(timezone.utc),
+    )
+
+
+def _rejects_results(exc: CollectorRejected) -> bool:
+    """Whether a 4xx on a push is about the results (dead-letter them) rather than about the agent: a bad token,
+    or an answer that is no collector's (no ``ErrorBody``: a wrong URL or a proxy) stop the agent instead."""
+    return exc.status != 401 and (exc.code is not None or exc.status in (413, 422))
+
+
+class _Shutdown(BaseException):
+    """Raised in the main thread by the signal handler to abandon the download or measurement in progress."""
+
+
+class _Leases:
+    """The leases this agent holds, shared with the heartbeat thread: renewed while held, dropped once lost."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, None] = {}
+        self._lost: set[str] = set()
+
+    def add(self, lease_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._held.update(dict.fromkeys(lease_ids))
+
+    def discard(self, lease_id: str) -> None:
+        with self._lock:
+            self._held.pop(lease_id, None)
+            self._lost.discard(lease_id)
+
+    def lose(self, lease_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._lost.update(i for i in lease_ids if i in self._held)
+
+    def is_lost(self, lease_id: str) -> bool:
+        with self._lock:
+            return lease_id in self._lost
+
+    def active(self) -> list[str]:
+        """Held and not lost: the leases to renew, or to release when stopping."""
+        with self._lock:
+            return [i for i in self._held if i not in self._lost]
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the agent's leases every interval on its own connection, so a long measurement keeps them."""
+
+    def __init__(self, client: AgentClient, leases: _Leases, interval_s: float) -> None:
+        super().__init__(name="latbench-heartbeat", daemon=True)
+        self.client = client
+        self._leases = leases
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval_s):
+            try:
+                answer = self.client.heartbeat(self._leases.active())
+            except CollectorUnavailable as exc:
+                log.debug("heartbeat failed: %s", exc)
+                continue
+            except CollectorRejected as exc:
+                log.warning("heartbeat refused: %s", exc)
+                continue
+            if answer.lost:
+                log.info("lost %d lease(s): %s", len(answer.lost), ", ".join(answer.lost))
+                self._leases.lose(answer.lost)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=SHUTDOWN_TIMEOUT_S)
+        if not self.is_alive():
+            self.client.close()
+
+
+class Agent:
+    """One agent: its identity, spool and artifact cache live in ``state_dir``; it works in ``run``.
+
+    ``enrollment_token`` is needed only to enroll: on the first start, or when the collector no longer accepts
+    the saved agent token. ``name`` and ``device_name`` matter only then, too. Opening takes the state dir's
+    lock (one agent per state dir); ``close`` releases it.
+    """
+
+    def __init__(
+        self,
+        collector_url: str,
+        runtimes: Sequence[RuntimeOffer],
+        *,
+        state_dir: Path | None = None,
+        enrollment_token: str | None = None,
+        name: str,
+        device_name: str | None = None,
+        max_jobs: int = 1,
+        max_idle_s: float | None = None,
+        poll_s: float | None = None,
+        backoff: Backoff = Backoff(),
+    ) -> None:
+        if max_jobs < 1:
+            raise LatbenchError(f"max_jobs must be at least 1, got {max_jobs}")
+        self.state_dir = state_dir or default_state_dir()
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.runtimes = list(runtimes)
+        self.enrollment_token = enrollment_token
+        self.name = name
+        self.device_name = device_name
+        self.max_jobs = max_jobs
+        self.max_idle_s = max_idle_s
+        self.poll_s = poll_s
+        self.backoff = backoff
+        self.client = AgentClient(collector_url)
+        self.spool = Spool(self.state_dir / "spool.sqlite")
+        self.downloads = DownloadCache(self.state_dir / "artifacts", self.client)
+        self._stop = threading.Event()
+        self._interruptible = False
+        self._leases = _Leases()
+        self._probes: dict[tuple[str, int, str, str], ReferenceProbe] = {}
+        self._rng = random.Random()
+        self._failures = 0
+        self._idle_since = time.monotonic()
+        self._heartbeat: _Heartbeat | None = None
+
+    @property
+    def credentials_path(self) -> Path:
+        return self.state_dir / "agent.json"
+
+    def close(self) -> None:
+        for probe in self._probes.values():
+            probe.runtime.close()
+        self._probes.clear()
+        self.client.close()
+        self.spool.close()
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def stop(self) -> None:
+        """Stop taking work (any thread); ``run`` returns after the current job, releasing what is left."""
+        self._stop.set()
+
+    def run(self) -> None:
+        """Work until stopped or idle for ``max_idle_s``; then release unstarted leases and flush the spool."""
+        try:
+            credentials = self._credentials()
+            self._heartbeat = _Heartbeat(
+                AgentClient(self.client.url, credentials.agent_token), self._leases, credentials.heartbeat_interval_s
+            )
+            self._heartbeat.start()
+            self._loop()
+        except _Shutdown:
+            log.info("abandoned the job in progress")
+        except CollectorUnavailable:  # only from enrolling, whose retries end when the agent is stopped
+            if not self._stop.is_set():
+                raise
+        finally:
+            if self._heartbeat is not None:
+                self._heartbeat.stop()
+                self._finish()
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT handler (main thread): stop taking work and abandon a download or measurement."""
+        log.info("%s: stopping", signal.Signals(signum).name)
+        self.stop()
+        if self._interruptible:
+            self._interruptible = False
+            raise _Shutdown
+
+    # --- identity -------------------------------------------------------------------------------------------
+
+    def _credentials(self) -> Credentials:
+        saved = Credentials.load(self.credentials_path)
+        if saved is None:
+            saved = self._enroll()
+        elif saved.collector_url != self.client.url:
+            raise LatbenchError(
+                f"{self.state_dir} holds the agent enrolled with {saved.collector_url}; "
+                f"give another --state-dir to serve {self.client.url}"
+            )
+        self._use(saved)
+        return saved
+
+    def _enroll(self) -> Credentials:
+        if not self.enrollment_token:
+            raise LatbenchError(
+                "this agent is not enrolled with the collector: give the enrollment token that "
+                "`latbench token create` printed (--token or LATBENCH_TOKEN)"
+            )
+        info = machine_info()
+        try:
+            request = EnrollRequest(
+                name=self.name,
+                device_name=self.device_name,
+                fingerprint=info.fingerprint(),
+                machine=MachineInfoModel(**info.as_dict()),
+                runtimes=self.runtimes,
+            )
+        except ValidationError as exc:
+            raise LatbenchError(f"cannot enroll: {exc}") from None
+        token = self.enrollment_token
+        answer = retry(
+            lambda: self.client.enroll(request, token),
+            backoff=self.backoff,
+            sleep=self._stop.wait,
+            rng=self._rng,
+            on_retry=lambda exc, delay: log.warning("%s; enrolling again in %.1f s", exc, delay),
+        )
+        credentials = Credentials(
+            collector_url=self.client.url,
+            agent_id=answer.agent_id,
+            agent_token=answer.agent_token,
+            device_id=answer.device_id,
+            device_name=answer.device_name,
+            heartbeat_interval_s=answer.heartbeat_interval_s,
+            lease_ttl_s=answer.lease_ttl_s,
+        )
+        credentials.save(self.credentials_path)
+        log.info("enrolled as agent %s (%s) of device %s", self.name, answer.agent_id, answer.device_name)
+        return credentials
+
+    def _use(self, credentials: Credentials) -> None:
+        self.client.token = credentials.agent_token
+        if self._heartbeat is not None:
+            self._heartbeat.client.token = credentials.agent_token
+
+    def _reenroll(self, exc: CollectorRejected) -> None:
+        if not self.enrollment_token:
+            raise LatbenchError(
+                f"{exc}: the collector no longer accepts this agent's token; "
+                "start it with an enrollment token (--token or LATBENCH_TOKEN) to enroll again"
+            ) from None
+        log.warning("%s; enrolling again", exc)
+        self._use(self._enroll())
+
+    # --- the work loop --------------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            idle = time.monotonic() - self._idle_since
+            if self.max_idle_s is not None and idle >= self.max_idle_s:
+                log.info("no work for %.0f s; exiting", idle)
+                return
+            try:
+                self._flush()
+                grant = self.client.lease(self.max_jobs)
+            except CollectorUnavailable as exc:
+                self._failed(exc)
+                continue
+            except CollectorRejected as exc:
+                if exc.status != 401:
+                    raise
+                self._reenroll(exc)
+                self._failed(exc)
+                continue
+            self._failures = 0
+            if grant.jobs:
+                self._work(grant.jobs)
+                self._idle_since = time.monotonic()
+            else:
+                self._pause(self.poll_s if self.poll_s is not None else grant.retry_after_s)
+
+    def _failed(self, exc: CollectorError) -> None:
+        delay = self.backoff.delay(self._failures, self._rng)
+        self._failures += 1
+        log.warning("%s; trying again in %.1f s", exc, delay)
+        self._pause(delay)
+
+    def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, less if ``max_idle_s`` runs out first; a stop ends the wait."""
+        if self.max_idle_s is not None:
+            seconds = min(seconds, self.max_idle_s - (time.monotonic() - self._idle_since))
+        self._stop.wait(max(seconds, 0.0))
+
+    def _work(self, jobs: Sequence[JobSpec]) -> None:
+        self._leases.add(job.lease_id for job in jobs)
+        for job in jobs:
+            if self._stop.is_set():
+                return
+            if self._leases.is_lost(job.lease_id):
+                log.info("%s  skipped: its lease was lost before it started", job.arch)
+                self._leases.discard(job.lease_id)
+                continue
+            item = self._run(job)
+            self._leases.discard(job.lease_id)
+            if item is None:
+                continue
+            self.spool.add(item)
+            _report(job, item)
+            try:
+                self._flush()
+            except CollectorError as exc:
+                log.warning("%s; %d result(s) spooled until it can be pushed", exc, self.spool.counts().pending)
+
+    def _run(self, job: JobSpec) -> ResultItem | None:
+        """Measure ``job``. A failure becomes an error result; a lost lease or an unreachable collector, no result
+        (the lease expires and the job goes back to the queue)."""
+        runtime: Runtime | None = None
+        self._interruptible = True
+        try:
+            runtime_cls = get_runtime(job.runtime)
+            artifact = self._fetch(job, job.artifact_sha256, runtime_cls.artifact_format)
+            probe = self._probe(job, runtime_cls) if job.reference_sha256 else None
+            settings = MeasureSettings(**job.settings.model_dump())
+            runtime = runtime_cls(threads=job.threads, provider=job.provider)
+            runtime.load(artifact)
+            if self._leases.is_lost(job.lease_id):
+                log.info("%s  skipped: its lease was lost before measuring", job.arch)
+                return None
+            measurement = measure(runtime, settings, probe)
+            self._interruptible = False
+            return result_item(job, measurement, runtime)
+        except CollectorUnavailable as exc:
+            if not self._stop.is_set():
+                log.warning("%s  not measured: %s", job.arch, exc)
+            return None
+        except (LatbenchError, ValueError) as exc:
+            return error_item(job, str(exc))
+        except Exception as exc:  # a runtime's own errors, or a bug: report it and keep serving
+            log.exception("%s  failed unexpectedly", job.arch)
+            return error_item(job, f"{type(exc).__name__}: {exc}")
+        finally:
+            self._interruptible = False
+            if runtime is not None:
+                runtime.close()
+
+    def _fetch(self, job: JobSpec, sha256: str, fmt: str) -> Path:
+        """Download with back-off while the collector is away, until the agent stops or the lease is lost."""
+        return retry(
+            lambda: self.downloads.fetch(sha256, fmt),
+            backoff=self.backoff,
+            sleep=lambda seconds: self._stop.wait(seconds) or self._leases.is_lost(job.lease_id),
+            rng=self._rng,
+            on_retry=lambda exc, delay: log.warning("%s; downloading again in %.1f s", exc, delay),
+        )
+
+    def _probe(self, job: JobSpec, runtime_cls: type[Runtime]) -> ReferenceProbe:
+        """The reference probe of this engine configuration, calibrated once and kept for later jobs."""
+        assert job.reference_sha256 is not None
+        key = (job.runtime, job.threads, job.provider, job.reference_sha256)
+        if key not in self._probes:
+            path = self._fetch(job, job.reference_sha256, runtime_cls.artifact_format)
+            engine = runtime_cls(threads=job.threads, provider=job.provider)
+            engine.load(path)
+            self._probes[key] = ReferenceProbe(engine)
+        return self._probes[key]
+
+    # --- pushing --------------------------------------------------------------------------------------------
+
+    def _flush(self, timeout: float | None = None) -> None:
+        """Push every pending result, oldest first, in batches; raises ``CollectorError`` if a push fails."""
+        while batch := self.spool.pending(PUSH_BATCH, PUSH_BYTES):
+            if not self._push(batch, timeout):
+                log.warning("the collector acknowledged none of %d result(s); leaving them spooled", len(batch))
+                return
+
+    def _push(self, batch: list[ResultItem], timeout: float | None) -> int:
+        """Push ``batch``; return how many of its results are settled (acked or dead-lettered).
+
+        A batch rejected as a whole is split in halves until the offending results stand alone; those become
+        dead letters, the others are pushed again.
+        """
+        try:
+            answer = self.client.push(batch, timeout=timeout)
+        except CollectorRejected as exc:
+            if not _rejects_results(exc):
+                raise
+            if len(batch) > 1:
+                half = len(batch) // 2
+                return self._push(batch[:half], timeout) + self._push(batch[half:], timeout)
+            self.spool.dead_letter([batch[0].result_id], str(exc))
+            log.error(
+                "result of job %s rejected and kept as a dead letter in %s: %s", batch[0].job_id, self.spool.path, exc
+            )
+            return 1
+        jobs = {item.result_id: item.job_id for item in batch}
+        acked = [ack for ack in answer.acks if ack.result_id in jobs]
+        self.spool.ack(ack.result_id for ack in acked)
+        for ack in acked:
+            if ack.status not in ("stored", "duplicate"):
+                log.info("result of job %s %s by the collector: %s", jobs[ack.result_id], ack.status, ack.message)
+        return len(acked)
+
+    def _finish(self) -> None:
+        """Release the leases not worked on and flush the spool once, each with a short timeout."""
+        unfinished = self._leases.active()
+        if unfinished:
+            try:
+                self.client.release(unfinished, "agent stopping", timeout=SHUTDOWN_TIMEOUT_S)
+                log.info("released %d lease(s)", len(unfinished))
+            except CollectorError as exc:
+                log.warning("could not release %d lease(s), they will expire: %s", len(unfinished), exc)
+        try:
+            self._flush(timeout=SHUTDOWN_TIMEOUT_S)
+        except CollectorError as exc:
+            log.warning("could not push the spool: %s", exc)
+        counts = self.spool.counts()
+        if counts.pending:
+            log.warning("%d result(s) stay in %s and are pushed on the next start", counts.pending, self.spool.path)
+        if counts.dead:
+            log.warning(
+                "%d result(s) rejected by the collector are kept as dead letters in %s", counts.dead, self.spool.path
+            )
+
+
+def _report(job: JobSpec, item: ResultItem) -> None:
+    if item.stats is None:
+        log.warning("%s  failed: %s", job.arch, item.error)
+        return
+    state = "stable" if item.stable else f"unstable ({','.join(item.flags)})"
+    log.info("%s  %.3f ms  cv %.3f  %s", job.arch, item.stats.median_ms, item.stats.cv, state)
+
+
+@contextlib.contextmanager
+def _signals_stop(agent: Agent) -> Iterator[None]:
+    previous = {s: signal.signal(s, agent.on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def run_agent(agent: Agent) -> None:
+    """Run ``agent`` in the foreground (main thread) until SIGTERM/SIGINT or ``max_idle_s``, then close it."""
+    with agent, _signals_stop(agent):
+        agent.run()

@@ -1,0 +1,71 @@
+"""Artifacts on the agent: fetched once by sha256 into a local cache, verified, and reused while intact."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from latbench.agents.client import AgentClient
+from latbench.errors import ArtifactError
+from latbench.hashing import sha256_file
+
+SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_CACHE_BYTES = 2 * 2**30
+"""Beyond this the least recently used artifacts are deleted: a campaign measures each artifact once, and a
+small device must not fill its disk with them."""
+
+
+class DownloadCache:
+    """``<directory>/<sha256>.<format>`` files. Each is written whole (temp file, verify, rename), so a crash or
+    a torn download never leaves a file that looks complete; partial files of an earlier process are removed."""
+
+    def __init__(self, directory: Path, client: AgentClient, max_bytes: int = MAX_CACHE_BYTES) -> None:
+        self.directory = directory
+        self.client = client
+        self.max_bytes = max_bytes
+        directory.mkdir(parents=True, exist_ok=True)
+        for partial in directory.glob(".*.part"):
+            partial.unlink(missing_ok=True)
+
+    def fetch(self, sha256: str, fmt: str) -> Path:
+        """The verified local file of artifact ``sha256``; downloads it only if no intact copy is cached.
+
+        Raises ``ArtifactError`` if the downloaded bytes do not hash to ``sha256`` (nothing is kept), and the
+        client's ``CollectorError`` if the download fails.
+        """
+        if not SHA256.fullmatch(sha256):
+            raise ArtifactError(f"not a sha256: {sha256!r}")
+        path = self.directory / f"{sha256}.{fmt}"
+        if path.exists():
+            if sha256_file(path) == sha256:
+                os.utime(path)
+                return path
+            path.unlink()
+        fd, name = tempfile.mkstemp(dir=self.directory, prefix=f".{sha256[:16]}.", suffix=".part")
+        partial = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                self.client.download(sha256, out)
+                out.flush()
+                os.fsync(out.fileno())
+            got = sha256_file(partial)
+            if got != sha256:
+                raise ArtifactError(
+                    f"artifact {sha256} arrived with sha256 {got} (corrupted on the way or on the collector)"
+                )
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        self._prune(keep=path)
+        return path
+
+    def _prune(self, keep: Path) -> None:
+        """Delete the least recently used artifacts beyond ``max_bytes``, never ``keep``."""
+        files = [p for p in self.directory.iterdir() if p.is_file() and not p.name.startswith(".")]
+        total = 0
+        for path in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True):
+            total += path.stat().st_size
+            if total > self.max_bytes and path != keep:
+                path.unlink(missing_ok=True)

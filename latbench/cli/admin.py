@@ -1,0 +1,180 @@
+"""Collector management commands: enrollment tokens, campaigns, devices and result export, over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from latbench.cli.console import err, out
+from latbench.collectors.client import CollectorClient
+from latbench.protocol import CampaignCreate, CampaignStatus, MeasurementSettings
+from latbench.resultfile import write_results
+
+COLLECTOR = typer.Option(None, "--collector", envvar="LATBENCH_COLLECTOR", help="Collector URL.", show_envvar=True)
+TOKEN = typer.Option(None, "--token", envvar="LATBENCH_ADMIN_TOKEN", help="Admin token.", show_envvar=True)
+JSON = typer.Option(False, "--json", help="Print JSON.")
+
+token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Measurement campaigns.", no_args_is_help=True)
+results_app = typer.Typer(help="Measured results.", no_args_is_help=True)
+
+
+@token_app.command("create")
+def token_create(
+    name: str | None = typer.Option(None, "--name", help="A label for the token."),
+    collector: str | None = COLLECTOR,
+    token: str | None = TOKEN,
+) -> None:
+    """Create an enrollment token for agents; prints the token alone on stdout."""
+    with CollectorClient(collector, token) as client:
+        created = client.create_enrollment_token(name)
+    err.print(f"enrollment token {created.token_id} created; agents enroll with it once")
+    out.print(created.token, markup=False)
+
+
+@campaign_app.command("create")
+def campaign_create(
+    space: str = typer.Option(..., "--space", "-s", help="Search space: nb201 or fbnet."),
+    samples: int | None = typer.Option(None, "--samples", "-n", min=1, help="Seeded architectures to measure."),
+    arch: list[str] | None = typer.Option(None, "--arch", "-a", help="An architecture to measure (repeatable)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Sampling seed."),
+    connected_only: bool = typer.Option(False, "--connected-only", help="Sample only connected cells."),
+    runtime: str = typer.Option(..., "--runtime", "-r", help="Runtime the agents must offer."),
+    provider: str = typer.Option("cpu", "--provider", help="Runtime device: cpu, cuda or tensorrt."),
+    batch: int = typer.Option(1, "--batch", "-b", min=1),
+    threads: int = typer.Option(1, "--threads", "-t", min=1),
+    resolution: int | None = typer.Option(None, "--resolution", min=1),
+    device: list[str] | None = typer.Option(None, "--device", help="Device to measure on (repeatable; default: all)."),
+    name: str | None = typer.Option(None, "--name", help="A label for the campaign."),
+    min_runs: int = typer.Option(50, "--min-runs", min=1),
+    min_time: float = typer.Option(1.0, "--min-time", min=0.0),
+    warmup_time: float = typer.Option(0.5, "--warmup-time", min=0.0),
+    collector: str | None = COLLECTOR,
+    token: str | None = TOKEN,
+) -> None:
+    """Create a campaign; prints its id alone on stdout."""
+    if (samples is None) == (not arch):
+        raise typer.BadParameter("give --samples N or at least one --arch, not both")
+    spec = CampaignCreate(
+        space=space,  # type: ignore[arg-type]
+        samples=samples,
+        archs=arch or None,
+        seed=seed,
+        sampler="connected" if connected_only else "uniform",
+        runtime=runtime,
+        provider=provider,
+        batch=batch,
+        threads=threads,
+        resolution=resolution,
+        devices=device or [],
+        name=name,
+        settings=MeasurementSettings(min_runs=min_runs, min_time_s=min_time, warmup_time_s=warmup_time),
+    )
+    with CollectorClient(collector, token) as client:
+        campaign_id = client.create_campaign(spec)
+    err.print(f"campaign created; follow it with: latbench campaign status {campaign_id} --watch")
+    out.print(campaign_id, markup=False)
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+def status_table(status: CampaignStatus) -> Table:
+    table = Table(title=f"campaign {status.campaign_id} ({status.space}, {status.runtime}/{status.provider}, "
+                  f"batch {status.batch}, {status.threads} thread(s)): {status.state}")  # fmt: skip
+    for column in ("device", "queued", "leased", "done", "failed", "total", "per min", "eta"):
+        table.add_column(column, justify="left" if column == "device" else "right")
+    for d in status.devices:
+        rate = f"{d.rate_per_min:.1f}" if d.rate_per_min else "-"
+        table.add_row(
+            d.device, str(d.queued), str(d.leased), str(d.done), str(d.failed), str(d.total), rate, _eta(d.eta_s)
+        )
+    if not status.devices:
+        table.caption = "no device has joined yet: start an agent that offers this runtime"
+    return table
+
+
+@campaign_app.command("status")
+def campaign_status(
+    campaign_id: str = typer.Argument(..., help="Campaign id."),
+    watch: bool = typer.Option(False, "--watch", "-w", help="Refresh until the campaign is done."),
+    interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between refreshes with --watch."),
+    as_json: bool = JSON,
+    collector: str | None = COLLECTOR,
+    token: str | None = TOKEN,
+) -> None:
+    """Progress per device: queued, leased, done, failed, rate and ETA."""
+    with CollectorClient(collector, token) as client:
+        status = client.campaign(campaign_id)
+        if as_json:
+            print(status.model_dump_json())
+            return
+        if not watch:
+            out.print(status_table(status))
+            return
+        with Live(status_table(status), console=err, refresh_per_second=4) as live:
+            while status.state != "done":
+                time.sleep(interval)
+                status = client.campaign(campaign_id)
+                live.update(status_table(status))
+
+
+@campaign_app.command("list")
+def campaign_list(as_json: bool = JSON, collector: str | None = COLLECTOR, token: str | None = TOKEN) -> None:
+    """Every campaign with its overall progress."""
+    with CollectorClient(collector, token) as client:
+        campaigns = client.campaigns()
+    if as_json:
+        print(json.dumps([c.model_dump(mode="json") for c in campaigns]))
+        return
+    table = Table("id", "name", "space", "runtime", "samples", "state", "done", "created")
+    for c in campaigns:
+        done = sum(d.done for d in c.devices)
+        total = sum(d.total for d in c.devices)
+        table.add_row(c.campaign_id, c.name or "", c.space, f"{c.runtime}/{c.provider}", str(c.samples), c.state,
+                      f"{done}/{total}", c.created_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+    out.print(table)
+
+
+def devices_command(as_json: bool = JSON, collector: str | None = COLLECTOR, token: str | None = TOKEN) -> None:
+    """Devices known to the collector: online, last seen, fingerprint, runtimes, agents."""
+    with CollectorClient(collector, token) as client:
+        devices = client.devices()
+    if as_json:
+        print(json.dumps([d.model_dump(mode="json") for d in devices]))
+        return
+    now = datetime.now(timezone.utc)
+    table = Table("device", "online", "last seen", "fingerprint", "cpu", "runtimes", "agents")
+    for d in devices:
+        last = d.last_seen if d.last_seen.tzinfo else d.last_seen.replace(tzinfo=timezone.utc)
+        ago = f"{int((now - last).total_seconds())} s ago"
+        table.add_row(d.name, "yes" if d.online else "no", ago, d.fingerprint, str(d.machine.get("cpu_model", "")),
+                      ", ".join(d.runtimes), ", ".join(d.agents))  # fmt: skip
+    out.print(table)
+
+
+@results_app.command("export")
+def results_export(
+    campaign: str = typer.Option(..., "--campaign", "-c", help="Campaign id."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Output file: .csv or .parquet."),
+    collector: str | None = COLLECTOR,
+    token: str | None = TOKEN,
+) -> None:
+    """Export a campaign's results with the columns of `latbench measure` plus device and agent."""
+    if out_path.suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter("--out must end in .csv or .parquet")
+    with CollectorClient(collector, token) as client:
+        rows = list(client.iter_results(campaign))
+    write_results(out_path, rows)
+    err.print(f"{len(rows)} result(s) written")
+    out.print(str(out_path), markup=False)

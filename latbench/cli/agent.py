@@ -1,0 +1,77 @@
+"""``latbench agent run``: serve a collector from this machine, measuring what it leases until stopped."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import re
+import sys
+from pathlib import Path
+
+import typer
+
+from latbench.agents.daemon import Agent, default_state_dir, run_agent, runtime_offer
+from latbench.protocol import MAX_JOBS_PER_LEASE
+
+agent_app = typer.Typer(
+    help="Run this machine as a measurement agent of a collector.",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def default_name() -> str:
+    """The host name, made a valid agent name."""
+    name = re.sub(r"[^A-Za-z0-9._@:+-]", "-", platform.node()).lstrip("._@:+-")[:128]
+    return name or "agent"
+
+
+def _log_to_stderr(verbose: bool) -> None:
+    """Plain timestamped lines for a terminal or journald; only latbench's own loggers (httpx stays quiet)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger("latbench")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+
+
+@agent_app.command("run")
+def run_command(
+    collector: str = typer.Option(
+        ..., "--collector", envvar="LATBENCH_COLLECTOR", show_envvar=True, help="Collector URL."
+    ),
+    token: str | None = typer.Option(
+        None, "--token", envvar="LATBENCH_TOKEN", show_envvar=True, help="Enrollment token; needed to enroll only."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Agent name when enrolling (default: the host name)."),
+    device_name: str | None = typer.Option(
+        None, "--device-name", help="Device name when enrolling (default: the collector names the device)."
+    ),
+    runtime: list[str] = typer.Option(["onnxruntime"], "--runtime", "-r", help="Runtime to offer (repeatable)."),
+    state_dir: Path | None = typer.Option(
+        None, "--state-dir", help=f"Identity, spool and artifact cache (default {default_state_dir()})."
+    ),
+    max_jobs: int = typer.Option(1, "--max-jobs", min=1, max=MAX_JOBS_PER_LEASE, help="Jobs to lease at once."),
+    max_idle: float | None = typer.Option(
+        None, "--max-idle", min=0.0, help="Exit after this many seconds without work."
+    ),
+    poll: float | None = typer.Option(
+        None, "--poll", min=0.1, help="Seconds between lease requests while idle (default: as the collector says)."
+    ),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log heartbeats."),
+) -> None:
+    """Enroll (first start), then lease, measure and push results until SIGTERM/SIGINT; exits 0 when stopped."""
+    _log_to_stderr(verbose)
+    agent = Agent(
+        collector,
+        [runtime_offer(r) for r in dict.fromkeys(runtime)],
+        state_dir=state_dir,
+        enrollment_token=token,
+        name=name or default_name(),
+        device_name=device_name,
+        max_jobs=max_jobs,
+        max_idle_s=max_idle,
+        poll_s=poll,
+    )
+    run_agent(agent)

@@ -1,0 +1,85 @@
+"""The collector's FastAPI application: routes, the body-size limit, and one JSON error shape for every failure.
+
+Every error answers with ``ErrorBody`` (``code``, ``message``, ``detail``). Bad input is refused before the
+store is touched: request models reject it (422, or 400 for a body that is not JSON), the store's own checks
+raise a ``RequestRejected`` inside a transaction that then rolls back, and a body over ``MAX_BODY_BYTES`` gets a
+413 whether its size is declared or only found while it streams in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from latbench import __version__
+from latbench.collectors.context import Collector
+from latbench.collectors.routes import router
+from latbench.errors import RequestRejected
+from latbench.protocol import MAX_BODY_BYTES, ErrorBody
+
+SHOWN_PROBLEMS = 5
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def _error(status: int, code: str, message: str, detail: Any = None) -> JSONResponse:
+    return JSONResponse(ErrorBody(code=code, message=message, detail=detail).model_dump(mode="json"), status)
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    """``results.0.stats.median_ms`` for a body field, ``path.sha256`` for a path parameter."""
+    parts = loc[1:] if loc[:1] == ("body",) else loc
+    return ".".join(map(str, parts)) or "body"
+
+
+async def _rejected(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestRejected)
+    return _error(exc.status, exc.code, str(exc), exc.detail)
+
+
+async def _invalid(_: Request, exc: Exception) -> JSONResponse:
+    """Pydantic's errors as one readable line (field path: problem) plus a short structured list."""
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    broken = next((e for e in errors if e["type"] == "json_invalid"), None)
+    if broken is not None:
+        reason = broken.get("ctx", {}).get("error", "invalid JSON")
+        return _error(400, "malformed_json", f"the body is not valid JSON: {reason} at character {broken['loc'][-1]}")
+    problems = [f"{_where(tuple(e['loc']))}: {e['msg']}" for e in errors]
+    more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors[:50]]
+    return _error(422, "invalid", "; ".join(problems[:SHOWN_PROBLEMS]) + more, detail)
+
+
+async def _http(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    return _error(exc.status_code, code, str(exc.detail))
+
+
+async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
+    """A value the database's types cannot hold (a NUL character in PostgreSQL text, say): the client's doing."""
+    reason = str(getattr(exc, "orig", exc)).splitlines()[0]
+    return _error(422, "invalid", f"the store cannot hold a value in this request: {reason}")
+
+
+async def _internal(_: Request, exc: Exception) -> JSONResponse:
+    """The answer to a bug; the server logs the traceback."""
+    return _error(500, "internal", "internal error; the collector's log has the details")
+
+
+def create_app(collector: Collector) -> FastAPI:
+    """The ASGI app serving ``collector``'s store; OpenAPI at ``/openapi.json``."""
+    app = FastAPI(title="latbench collector", version=__version__, max_body_size=MAX_BODY_BYTES)
+    app.state.collector = collector
+    app.include_router(router)
+    app.add_exception_handler(RequestRejected, _rejected)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(sa.exc.DataError, _unstorable)
+    app.add_exception_handler(Exception, _internal)
+    return app

@@ -1,0 +1,120 @@
+"""Artifacts on the collector: rows for the ones campaigns need, a background builder, and lookup for serving.
+
+Campaign creation only records which artifacts it needs; a thread in the collector process exports them one by
+one (oldest request first) into an ``ArtifactCache``, then records each file's SHA-256 and size. A job becomes
+leasable once its artifact has a SHA-256, so a large campaign starts measuring while the rest still builds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
+from latbench.collectors.db import Store, insert_new
+from latbench.collectors.models import Artifact
+from latbench.errors import LatbenchError, NotFound
+from latbench.local import REFERENCE_ARCH
+
+REFERENCE_KEY = ArtifactKey(space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0)
+"""The drift-probe model every job names, the same one ``latbench measure`` times."""
+
+log = logging.getLogger(__name__)
+
+
+def request(session: Session, keys: Iterable[ArtifactKey], now: datetime) -> None:
+    """Record that ``keys`` are needed; keys already known (built or not) are left as they are."""
+    rows = {key.digest(): {"key_digest": key.digest(), **asdict(key), "requested_at": now} for key in keys}
+    if rows:
+        insert_new(session, Artifact, list(rows.values()))
+
+
+def reference_sha256(session: Session) -> str | None:
+    return session.scalar(select(Artifact.sha256).where(Artifact.key_digest == REFERENCE_KEY.digest()))
+
+
+def artifact_path(session: Session, sha256: str, root: Path) -> Path:
+    """The built file whose content hashes to ``sha256``."""
+    name = session.scalar(select(Artifact.file_name).where(Artifact.sha256 == sha256).limit(1))
+    path = root / name if name else None
+    if path is None or not path.is_file():
+        raise NotFound(f"no artifact with sha256 {sha256}")
+    return path
+
+
+class ArtifactBuilder:
+    """Builds requested artifacts in a background thread until stopped; ``wake`` says new ones are waiting.
+
+    An artifact whose build fails keeps its error in the store and is not tried again until the next start.
+    """
+
+    def __init__(self, store: Store, cache: ArtifactCache, clock: Callable[[], datetime], idle_s: float = 5.0):
+        self.store = store
+        self.cache = cache
+        self.clock = clock
+        self.idle_s = idle_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._failed: set[str] = set()
+        self._thread = threading.Thread(target=self._run, name="artifact-builder", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop after the build in progress, if any."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout_s)
+
+    def _next(self) -> ArtifactKey | None:
+        with self.store.read() as session:
+            row = session.scalar(
+                select(Artifact)
+                .where(Artifact.sha256.is_(None), Artifact.key_digest.not_in(self._failed))
+                .order_by(Artifact.requested_at, Artifact.key_digest)
+                .limit(1)
+            )
+        if row is None:
+            return None
+        return ArtifactKey(row.space, row.arch, row.batch, row.resolution, row.classes, row.opset, row.seed)
+
+    def _build(self, key: ArtifactKey) -> None:
+        try:
+            artifact = self.cache.build(key)
+        except LatbenchError as exc:
+            log.error("cannot build the artifact of %s %r: %s", key.space, key.arch, exc)
+            self._failed.add(key.digest())
+            values: dict[str, object] = {"error": str(exc)}
+        else:
+            values = {
+                "sha256": artifact.sha256,
+                "size": artifact.path.stat().st_size,
+                "file_name": artifact.path.name,
+                "built_at": self.clock(),
+                "error": None,
+            }
+        with self.store.write() as session:
+            session.execute(update(Artifact).where(Artifact.key_digest == key.digest()).values(**values))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                key = self._next()
+                if key is not None:
+                    self._build(key)
+                    continue
+            except Exception:
+                log.exception("the artifact builder failed; retrying in %.0f s", self.idle_s)
+            self._wake.wait(self.idle_s)
+            self._wake.clear()

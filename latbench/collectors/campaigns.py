@@ -1,0 +1,179 @@
+"""Campaigns: create one from a ``CampaignCreate`` (checked architectures or a seeded sample) and report progress."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, case, func, insert, select
+from sqlalchemy.orm import Session
+
+from latbench.artifacts import OPSET, ArtifactKey
+from latbench.collectors import artifact_store
+from latbench.collectors.db import new_id
+from latbench.collectors.models import Artifact, Campaign, CampaignArch, CampaignDevice, Device, Job
+from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound
+from latbench.protocol import CampaignCreate, CampaignStatus, DeviceProgress
+from latbench.spaces import get_space
+
+RATE_WINDOW = timedelta(minutes=10)
+"""Progress rates count the jobs done in this window, so an ETA follows the current pace."""
+SHOWN_BAD_ARCHS = 3
+
+
+def _archs(spec: CampaignCreate) -> list[str]:
+    """The campaign's canonical architectures in order, without repeats."""
+    space = get_space(spec.space)
+    if spec.archs is None:
+        assert spec.samples is not None
+        try:
+            return space.sample(spec.samples, spec.seed, connected_only=spec.sampler == "connected")
+        except LatbenchError as exc:
+            raise InvalidRequest(str(exc)) from exc
+    if not spec.archs:
+        raise InvalidRequest("archs is empty: give at least one architecture")
+    canonical: list[str] = []
+    bad: list[tuple[str, str]] = []
+    for arch in spec.archs:
+        try:
+            canonical.append(space.canonical(arch))
+        except InvalidArchitecture as exc:
+            bad.append((arch, str(exc)))
+    if bad:
+        shown = "; ".join(message for _, message in bad[:SHOWN_BAD_ARCHS])
+        raise InvalidRequest(
+            f"{len(bad)} of {len(spec.archs)} architectures are not in {space.name}: {shown}",
+            detail=[arch for arch, _ in bad[:100]],
+        )
+    return list(dict.fromkeys(canonical))
+
+
+def create(session: Session, spec: CampaignCreate, now: datetime) -> Campaign:
+    """Store a campaign and request its artifacts; its jobs appear as devices join (see ``leasing``)."""
+    space = get_space(spec.space)
+    resolution = spec.resolution or space.default_resolution
+    try:
+        space.validate_resolution(resolution)
+    except LatbenchError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    classes = spec.classes or space.default_classes
+    archs = _archs(spec)
+    keys = [ArtifactKey(space.name, arch, spec.batch, resolution, classes, OPSET, 0) for arch in archs]
+    artifact_store.request(session, keys, now)
+    campaign = Campaign(
+        id=new_id(),
+        name=spec.name,
+        space=space.name,
+        sampler=spec.sampler if spec.archs is None else None,
+        seed=spec.seed,
+        samples=len(archs),
+        runtime=spec.runtime,
+        provider=spec.provider,
+        batch=spec.batch,
+        threads=spec.threads,
+        resolution=resolution,
+        classes=classes,
+        opset=OPSET,
+        settings=spec.settings.model_dump(),
+        devices=list(dict.fromkeys(spec.devices)),
+        max_failures=spec.max_failures,
+        created_at=now,
+    )
+    session.add(campaign)
+    session.flush()
+    session.execute(
+        insert(CampaignArch),
+        [
+            {"campaign_id": campaign.id, "position": i, "arch": arch, "artifact_digest": key.digest()}
+            for i, (arch, key) in enumerate(zip(archs, keys))
+        ],
+    )
+    return campaign
+
+
+def get(session: Session, campaign_id: str) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id!r}")
+    return campaign
+
+
+def _progress(
+    name: str, counts: dict[str, int], total: int, recent: int, since: datetime, now: datetime
+) -> DeviceProgress:
+    remaining = counts.get("queued", 0) + counts.get("leased", 0)
+    elapsed_s = (now - max(since, now - RATE_WINDOW)).total_seconds()
+    rate = recent / elapsed_s * 60 if recent and elapsed_s > 0 else None
+    eta = 0.0 if remaining == 0 else (remaining / rate * 60 if rate else None)
+    return DeviceProgress(
+        device=name,
+        queued=counts.get("queued", 0),
+        leased=counts.get("leased", 0),
+        done=counts.get("done", 0),
+        failed=counts.get("failed", 0),
+        total=total,
+        rate_per_min=rate,
+        eta_s=eta,
+    )
+
+
+def status(session: Session, campaign: Campaign, now: datetime) -> CampaignStatus:
+    """Per-device progress; a job whose lease has expired counts as queued, since any agent may take it."""
+    ready = session.scalar(
+        select(func.count())
+        .select_from(CampaignArch)
+        .join(Artifact, Artifact.key_digest == CampaignArch.artifact_digest)
+        .where(CampaignArch.campaign_id == campaign.id, Artifact.sha256.is_not(None))
+    )
+    state = case((and_(Job.state == "leased", Job.lease_expires_at < now), "queued"), else_=Job.state)
+    counts: dict[str, dict[str, int]] = {}
+    for device_id, job_state, n in session.execute(
+        select(Job.device_id, state.label("effective_state"), func.count())
+        .where(Job.campaign_id == campaign.id)
+        .group_by(Job.device_id, "effective_state")
+    ):
+        counts.setdefault(device_id, {})[job_state] = n
+    recent = dict(
+        session.execute(
+            select(Job.device_id, func.count())
+            .where(Job.campaign_id == campaign.id, Job.finished_at >= now - RATE_WINDOW)
+            .group_by(Job.device_id)
+        ).all()
+    )
+    joined = session.execute(
+        select(Device.id, Device.name, CampaignDevice.joined_at)
+        .join(CampaignDevice, CampaignDevice.device_id == Device.id)
+        .where(CampaignDevice.campaign_id == campaign.id)
+        .order_by(Device.name)
+    ).all()
+    progress = [
+        _progress(name, counts.get(device_id, {}), campaign.samples, recent.get(device_id, 0), joined_at, now)
+        for device_id, name, joined_at in joined
+    ]
+    joined_names = {name for _, name, _ in joined}
+    waiting = [name for name in campaign.devices if name not in joined_names]
+    progress += [_progress(name, {"queued": campaign.samples}, campaign.samples, 0, now, now) for name in waiting]
+    if ready < campaign.samples:
+        phase = "building"
+    elif joined and not waiting and all(p.queued + p.leased == 0 for p in progress):
+        phase = "done"
+    else:
+        phase = "running"
+    return CampaignStatus(
+        campaign_id=campaign.id,
+        name=campaign.name,
+        space=campaign.space,
+        runtime=campaign.runtime,
+        provider=campaign.provider,
+        batch=campaign.batch,
+        threads=campaign.threads,
+        samples=campaign.samples,
+        created_at=campaign.created_at,
+        artifacts_ready=ready or 0,
+        state=phase,
+        devices=progress,
+    )
+
+
+def statuses(session: Session, now: datetime) -> list[CampaignStatus]:
+    campaigns = session.scalars(select(Campaign).order_by(Campaign.created_at, Campaign.id))
+    return [status(session, campaign, now) for campaign in campaigns]

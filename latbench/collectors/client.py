@@ -1,0 +1,115 @@
+"""The management client: what the CLI (and a researcher's script) uses to drive a collector over HTTP.
+
+Agents have their own client (``latbench.agents.client``); this one speaks the admin endpoints with the admin
+token and turns every failure into a ``CollectorError`` whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from latbench.errors import LatbenchError
+from latbench.protocol import (
+    API_PREFIX,
+    CampaignCreate,
+    CampaignCreated,
+    CampaignStatus,
+    DeviceInfo,
+    EnrollmentTokenCreate,
+    EnrollmentTokenCreated,
+)
+
+DEFAULT_URL = "http://127.0.0.1:8700"
+URL_ENV = "LATBENCH_COLLECTOR"
+ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
+
+
+class CollectorError(LatbenchError):
+    """The collector could not be reached, or refused the request (its message is kept)."""
+
+    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class CollectorClient:
+    """Admin access to one collector."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, timeout_s: float = 30.0) -> None:
+        self.url = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        token = token or os.environ.get(ADMIN_TOKEN_ENV)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=self.url + API_PREFIX, headers=headers, timeout=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CollectorClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, body: BaseModel | None = None) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, json=body.model_dump(mode="json") if body else None)
+        except httpx.HTTPError as exc:
+            raise CollectorError(f"cannot reach the collector at {self.url}: {exc}") from exc
+        if response.is_error:
+            raise _refusal(response)
+        return response
+
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/health").json()
+
+    def create_enrollment_token(self, name: str | None = None) -> EnrollmentTokenCreated:
+        response = self._request("POST", "/admin/enrollment-tokens", EnrollmentTokenCreate(name=name))
+        return EnrollmentTokenCreated.model_validate(response.json())
+
+    def create_campaign(self, spec: CampaignCreate) -> str:
+        return CampaignCreated.model_validate(self._request("POST", "/admin/campaigns", spec).json()).campaign_id
+
+    def campaign(self, campaign_id: str) -> CampaignStatus:
+        return CampaignStatus.model_validate(self._request("GET", f"/admin/campaigns/{campaign_id}").json())
+
+    def campaigns(self) -> list[CampaignStatus]:
+        return TypeAdapter(list[CampaignStatus]).validate_python(self._request("GET", "/admin/campaigns").json())
+
+    def devices(self) -> list[DeviceInfo]:
+        return TypeAdapter(list[DeviceInfo]).validate_python(self._request("GET", "/admin/devices").json())
+
+    def iter_results(self, campaign_id: str) -> Iterator[dict[str, Any]]:
+        """Rows of a campaign's results (``latbench measure`` columns plus ``device`` and ``agent``), streamed."""
+        path = f"/admin/campaigns/{campaign_id}/results"
+        try:
+            with self._http.stream("GET", path) as response:
+                if response.is_error:
+                    response.read()
+                    raise _refusal(response)
+                for line in response.iter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.HTTPError as exc:
+            raise CollectorError(f"cannot read results from the collector at {self.url}: {exc}") from exc
+
+
+def _refusal(response: httpx.Response) -> CollectorError:
+    try:
+        body = response.json()
+        code, message = str(body.get("code", "error")), str(body.get("message", response.text))
+    except ValueError:
+        code, message = "error", response.text.strip() or response.reason_phrase
+    hint = " (set LATBENCH_ADMIN_TOKEN or pass --token)" if response.status_code == 401 else ""
+    return CollectorError(
+        f"collector refused ({response.status_code} {code}): {message}{hint}", response.status_code, code
+    )

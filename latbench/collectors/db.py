@@ -1,0 +1,131 @@
+"""The collector's database: one engine per URL, and read and write sessions that behave alike on both stores.
+
+SQLite (the default, a file in the data dir) runs in WAL mode so readers never wait for the writer, and every
+write transaction starts with ``BEGIN IMMEDIATE``: concurrent writers queue on the busy timeout instead of
+failing half-way with "database is locked". PostgreSQL (``postgresql+psycopg://``) runs at READ COMMITTED and
+takes row locks where the leasing and results code asks for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from latbench.errors import LatbenchError
+
+BUSY_TIMEOUT_S = 30
+WRITE_OPTION = "latbench_write"
+"""Execution option marking a connection whose transactions write (``BEGIN IMMEDIATE`` on SQLite)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def new_id() -> str:
+    """A random row id, so replicas and restarts never collide and no id can be guessed."""
+    return uuid.uuid4().hex
+
+
+def insert_new(session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> int:
+    """Insert ``rows``, skipping any that would break a unique key (also against a concurrent insert).
+
+    Returns how many were inserted (exact for a single row; drivers may not count a multi-row insert).
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return session.execute(insert(model.__table__).on_conflict_do_nothing(), rows).rowcount
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend (SQLite keeps naive text, so the zone is put back on read)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("the store keeps aware datetimes only")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _sqlite_setup(engine: sa.Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the driver's own implicit BEGIN would defeat BEGIN IMMEDIATE
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE_OPTION) else "BEGIN")
+
+
+def create_engine(url: str) -> sa.Engine:
+    """An engine for ``sqlite:///FILE`` or ``postgresql+psycopg://...``, pooled for a threaded server."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise LatbenchError(f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise LatbenchError("the collector needs a SQLite file (sqlite:///PATH), not an in-memory database")
+        engine = sa.create_engine(
+            parsed,
+            pool_size=8,
+            max_overflow=56,
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
+        )
+        _sqlite_setup(engine)
+        return engine
+    if backend == "postgresql":
+        return sa.create_engine(parsed, pool_size=8, max_overflow=56, pool_pre_ping=True)
+    raise LatbenchError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://...")
+
+
+class Store:
+    """A database and the sessions the collector uses on it: short write transactions and plain reads."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = create_engine(url)
+        self._reads = sessionmaker(self.engine, expire_on_commit=False)
+        self._writes = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that commits when the block ends and rolls back, writing nothing, if it raises."""
+        with self._writes.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._reads() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()

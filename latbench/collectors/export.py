@@ -1,0 +1,96 @@
+"""A campaign's results as rows with the columns of ``latbench measure`` (see ``latbench.local``), plus
+``device`` and ``agent``, so collected and local results load into the same tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from latbench.collectors.models import Agent, Artifact, Campaign, CampaignArch, Device, Job, Result
+from latbench.spaces import NB201, get_space
+
+BATCH_ROWS = 500
+SETTINGS = ("warmup_runs", "warmup_time_s", "min_runs", "min_time_s", "max_time_s", "cv_threshold", "drift_tolerance",
+            "max_attempts")  # fmt: skip
+"""The measurement settings ``latbench measure`` records, as ``cfg_<name>`` columns."""
+
+
+def _offered_version(agent: Agent, runtime: str) -> str:
+    return next((str(offer["version"]) for offer in agent.runtimes if offer["name"] == runtime), "")
+
+
+def _row(campaign: Campaign, arch: str, sha256: str, result: Result, device: Device, agent: Agent) -> dict[str, Any]:
+    space = get_space(campaign.space)
+    before, after = result.state_before or {}, result.state_after or {}
+    return {
+        "arch": arch,
+        "arch_index": space.index(arch) if isinstance(space, NB201) else None,
+        "space": campaign.space,
+        "runtime": campaign.runtime,
+        "runtime_version": result.runtime_version or _offered_version(agent, campaign.runtime),
+        "provider": campaign.provider,
+        "batch": campaign.batch,
+        "threads": campaign.threads,
+        "resolution": campaign.resolution,
+        "classes": campaign.classes,
+        "opset": campaign.opset,
+        "artifact_sha256": sha256,
+        "latency_ms": result.median_ms,
+        "mean_ms": result.mean_ms,
+        "std_ms": result.std_ms,
+        "min_ms": result.min_ms,
+        "max_ms": result.max_ms,
+        "p90_ms": result.p90_ms,
+        "p99_ms": result.p99_ms,
+        "mad_ms": result.mad_ms,
+        "cv": result.cv,
+        "runs": result.runs,
+        "warmup_runs": result.warmup_runs,
+        "attempts": result.attempts,
+        "stable": result.stable,
+        "flags": ",".join(result.flags),
+        "attempt_flags": ";".join(",".join(flags) or "ok" for flags in result.attempt_flags),
+        "ref_ratio": result.ref_ratio,
+        "wall_s": result.wall_s,
+        "measured_at": result.measured_at.isoformat(timespec="seconds"),
+        "device_id": device.fingerprint,
+        "latbench_version": result.latbench_version,
+        **{f"cfg_{name}": campaign.settings[name] for name in SETTINGS},
+        "cfg_optimization": result.optimization,
+        **{f"env_{k}": v for k, v in agent.machine.items()},
+        "env_numpy": result.numpy_version,
+        "env_load_1m_before": before.get("load_1m"),
+        "env_load_1m_after": after.get("load_1m"),
+        "env_cpu_freq_mhz_before": before.get("cpu_freq_mhz"),
+        "env_cpu_freq_mhz_after": after.get("cpu_freq_mhz"),
+        "env_governor": before.get("governor"),
+        "env_temperature_c_before": before.get("temperature_c"),
+        "env_temperature_c_after": after.get("temperature_c"),
+        "env_memory_available_gb": before.get("memory_available_gb"),
+        "times_ms": np.frombuffer(result.times_ms or b"", dtype="<f8").tolist(),
+        "device": device.name,
+        "agent": agent.name,
+    }
+
+
+def rows(session: Session, campaign: Campaign) -> Iterator[dict[str, Any]]:
+    """The measurement that finished each done job of ``campaign``, by device name then architecture order."""
+    query = (
+        select(CampaignArch.arch, Artifact.sha256, Result, Device, Agent)
+        .select_from(Job)
+        .join(Result, Result.id == Job.result_id)
+        .join(CampaignArch, and_(CampaignArch.campaign_id == Job.campaign_id, CampaignArch.position == Job.position))
+        .join(Artifact, Artifact.key_digest == CampaignArch.artifact_digest)
+        .join(Device, Device.id == Job.device_id)
+        .join(Agent, Agent.id == Result.agent_id)
+        .where(Job.campaign_id == campaign.id, Job.state == "done")
+        .order_by(Device.name, Job.position)
+        .execution_options(yield_per=BATCH_ROWS)
+    )
+    for arch, sha256, result, device, agent in session.execute(query):
+        yield _row(campaign, arch, sha256, result, device, agent)

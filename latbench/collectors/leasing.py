@@ -1,0 +1,191 @@
+"""Leases: hand an agent up to k jobs of its device, renew them on heartbeat, take them back on release.
+
+A job is eligible when it is queued, or leased under a lease that has expired; taking an expired one counts the
+expiry against the job's failure limit. Concurrent requests never get the same job: PostgreSQL skips rows that
+another transaction has locked (``FOR UPDATE SKIP LOCKED``), and SQLite runs write transactions one at a time
+(``BEGIN IMMEDIATE``). Rows that several transactions lock and wait for are always locked in job-id order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, insert, or_, select
+from sqlalchemy.orm import Session
+
+from latbench.collectors import artifact_store
+from latbench.collectors.db import insert_new, new_id
+from latbench.collectors.models import Agent, Artifact, Campaign, CampaignArch, CampaignDevice, Device, Job, Lease
+from latbench.protocol import JobSpec, LeaseRequest, MeasurementSettings
+from latbench.spaces import NB201, get_space
+
+
+def failures(job: Job) -> int:
+    return job.errors + job.expirations
+
+
+def _offers(agent: Agent, wanted: list[str] | None) -> dict[str, set[str]]:
+    """Runtime name -> providers, for the runtimes the agent enrolled with (narrowed to ``wanted`` if given)."""
+    offers = {offer["name"]: set(offer["providers"]) for offer in agent.runtimes}
+    return {name: providers for name, providers in offers.items() if wanted is None or name in wanted}
+
+
+def _campaigns(session: Session, agent: Agent, device: Device, wanted: list[str] | None) -> dict[str, Campaign]:
+    """The campaigns this agent may work on: its runtime and provider, and its device if the campaign names any."""
+    offers = _offers(agent, wanted)
+    if not offers:
+        return {}
+    found = session.scalars(select(Campaign).where(Campaign.runtime.in_(list(offers))))
+    return {
+        c.id: c
+        for c in found
+        if c.provider in offers[c.runtime] and (not c.devices or device.name in c.devices)
+    }
+
+
+def _join(session: Session, campaign_ids: Sequence[str], device: Device, now: datetime) -> None:
+    """Create the device's jobs in the campaigns it has not joined yet (one transaction wins each join)."""
+    joined = set(
+        session.scalars(
+            select(CampaignDevice.campaign_id).where(
+                CampaignDevice.device_id == device.id, CampaignDevice.campaign_id.in_(campaign_ids)
+            )
+        )
+    )
+    for campaign_id in sorted(campaign_ids):
+        if campaign_id in joined:
+            continue
+        membership = {"campaign_id": campaign_id, "device_id": device.id, "joined_at": now}
+        if insert_new(session, CampaignDevice, [membership]) != 1:
+            continue
+        positions = session.scalars(select(CampaignArch.position).where(CampaignArch.campaign_id == campaign_id))
+        session.execute(
+            insert(Job),
+            [
+                {"id": new_id(), "campaign_id": campaign_id, "device_id": device.id, "position": position,
+                 "state": "queued", "leases": 0, "errors": 0, "expirations": 0}
+                for position in positions
+            ],
+        )  # fmt: skip
+
+
+def _spec(job: Job, campaign: Campaign, arch: str, sha256: str, size: int, lease: Lease, reference: str) -> JobSpec:
+    space = get_space(campaign.space)
+    return JobSpec(
+        job_id=job.id,
+        lease_id=lease.id,
+        campaign_id=campaign.id,
+        space=campaign.space,
+        arch=arch,
+        arch_index=space.index(arch) if isinstance(space, NB201) else None,
+        runtime=campaign.runtime,
+        provider=campaign.provider,
+        batch=campaign.batch,
+        threads=campaign.threads,
+        resolution=campaign.resolution,
+        classes=campaign.classes,
+        opset=campaign.opset,
+        artifact_sha256=sha256,
+        artifact_bytes=size,
+        reference_sha256=reference,
+        settings=MeasurementSettings(**campaign.settings),
+        attempt=job.leases,
+        expires_at=lease.expires_at,
+    )
+
+
+def grant(session: Session, agent: Agent, request: LeaseRequest, now: datetime, ttl_s: float) -> list[JobSpec]:
+    """Lease up to ``request.max_jobs`` jobs to ``agent``, oldest campaign first, in architecture order."""
+    agent.last_seen = now
+    reference = artifact_store.reference_sha256(session)
+    device = session.get_one(Device, agent.device_id)
+    campaigns = _campaigns(session, agent, device, request.runtimes)
+    if reference is None or not campaigns:
+        return []
+    _join(session, list(campaigns), device, now)
+    eligible = (
+        select(Job, CampaignArch.arch, Artifact.sha256, Artifact.size)
+        .join(Campaign, Campaign.id == Job.campaign_id)
+        .join(
+            CampaignArch,
+            and_(CampaignArch.campaign_id == Job.campaign_id, CampaignArch.position == Job.position),
+        )
+        .join(Artifact, Artifact.key_digest == CampaignArch.artifact_digest)
+        .where(
+            Job.device_id == device.id,
+            Job.campaign_id.in_(list(campaigns)),
+            Artifact.sha256.is_not(None),
+            or_(Job.state == "queued", and_(Job.state == "leased", Job.lease_expires_at < now)),
+        )
+        .order_by(Campaign.created_at, Job.campaign_id, Job.position)
+        .with_for_update(of=Job, skip_locked=True)
+    )
+    specs: list[JobSpec] = []
+    while len(specs) < request.max_jobs:
+        rows = session.execute(eligible.limit(request.max_jobs - len(specs))).all()
+        if not rows:
+            break
+        for job, arch, sha256, size in rows:
+            campaign = campaigns[job.campaign_id]
+            if job.state == "leased":
+                job.expirations += 1
+                if failures(job) >= campaign.max_failures:
+                    fail(job, f"lease expired {job.expirations} times", now)
+                    continue
+            lease = Lease(id=new_id(), job_id=job.id, agent_id=agent.id, granted_at=now,
+                          expires_at=now + timedelta(seconds=ttl_s))  # fmt: skip
+            session.add(lease)
+            job.state, job.lease_id, job.lease_expires_at = "leased", lease.id, lease.expires_at
+            job.leases += 1
+            specs.append(_spec(job, campaign, arch, sha256, size, lease, reference))
+        session.flush()
+    return specs
+
+
+def fail(job: Job, error: str, now: datetime) -> None:
+    job.state, job.last_error, job.finished_at = "failed", error, now
+    job.lease_id = job.lease_expires_at = None
+
+
+def requeue(job: Job) -> None:
+    job.state = "queued"
+    job.lease_id = job.lease_expires_at = None
+
+
+def _current(session: Session, agent: Agent, lease_ids: list[str]) -> list[tuple[Lease, Job]]:
+    """The named leases that are still the agent's current lease of an unfinished job, their jobs locked."""
+    rows = session.execute(
+        select(Lease, Job)
+        .join(Job, Job.id == Lease.job_id)
+        .where(Lease.id.in_(lease_ids), Lease.agent_id == agent.id)
+        .order_by(Job.id)
+        .with_for_update(of=Job)
+    ).all()
+    return [(lease, job) for lease, job in rows if job.lease_id == lease.id and job.state == "leased"]
+
+
+def renew(
+    session: Session, agent: Agent, lease_ids: list[str], now: datetime, ttl_s: float
+) -> tuple[list[str], list[str], datetime]:
+    """Extend the agent's current leases among ``lease_ids``; return (renewed, lost, new expiry)."""
+    expires = now + timedelta(seconds=ttl_s)
+    wanted = list(dict.fromkeys(lease_ids))
+    renewed = set()
+    for lease, job in _current(session, agent, wanted):
+        lease.expires_at = job.lease_expires_at = expires
+        renewed.add(lease.id)
+    agent.last_seen = now
+    return [i for i in wanted if i in renewed], [i for i in wanted if i not in renewed], expires
+
+
+def release(session: Session, agent: Agent, lease_ids: list[str], now: datetime) -> tuple[list[str], list[str]]:
+    """Put the jobs of the agent's current leases among ``lease_ids`` back in the queue, not counted as failures."""
+    wanted = list(dict.fromkeys(lease_ids))
+    released = set()
+    for lease, job in _current(session, agent, wanted):
+        lease.released_at = now
+        requeue(job)
+        released.add(lease.id)
+    agent.last_seen = now
+    return [i for i in wanted if i in released], [i for i in wanted if i not in released]

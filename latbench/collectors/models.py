@@ -1,0 +1,221 @@
+"""The collector's tables as typed SQLAlchemy models; ``migrations/`` creates exactly this schema.
+
+Jobs are per (campaign, architecture, device) and are created the first time a device leases from a campaign;
+a lease is one grant of one job to one agent, kept after it ends so a job's history stays readable. Secrets are
+never stored: tokens keep a SHA-256 digest only.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from latbench.collectors.db import UTCDateTime
+
+ID = sa.String(32)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(
+        naming_convention={
+            "pk": "pk_%(table_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s",
+            "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+            "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        }
+    )
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
+
+
+class Token(Base):
+    """An admin, enrollment or agent token, found by the id inside it and checked against its digest."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str | None] = mapped_column(sa.String(128))
+    token_hash: Mapped[str] = mapped_column(sa.String(64))
+    agent_id: Mapped[str | None] = mapped_column(ID, sa.ForeignKey("agents.id"), index=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class Device(Base):
+    """A hardware configuration, identified by the agents' fingerprint and named at its first enrollment."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    fingerprint: Mapped[str] = mapped_column(sa.String(16), unique=True)
+    machine: Mapped[dict[str, Any]]
+    first_seen: Mapped[datetime]
+
+
+class Agent(Base):
+    """A measuring process on a device, with the runtimes it offers (``RuntimeOffer`` dicts)."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    device_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("devices.id"), index=True)
+    machine: Mapped[dict[str, Any]]
+    runtimes: Mapped[list[Any]]
+    enrolled_at: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class Artifact(Base):
+    """An ONNX file the collector builds once per key; ``sha256`` is set once the file exists."""
+
+    __tablename__ = "artifacts"
+
+    key_digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    space: Mapped[str] = mapped_column(sa.String(32))
+    arch: Mapped[str] = mapped_column(sa.String(512))
+    batch: Mapped[int]
+    resolution: Mapped[int]
+    classes: Mapped[int]
+    opset: Mapped[int]
+    seed: Mapped[int]
+    requested_at: Mapped[datetime] = mapped_column(index=True)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    size: Mapped[int | None] = mapped_column(sa.BigInteger)
+    file_name: Mapped[str | None] = mapped_column(sa.String(128))
+    built_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Campaign(Base):
+    """What to measure (architectures of a space) and how (runtime, shapes, settings), on which devices."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str | None] = mapped_column(sa.String(128))
+    space: Mapped[str] = mapped_column(sa.String(32))
+    sampler: Mapped[str | None] = mapped_column(sa.String(16))
+    seed: Mapped[int] = mapped_column(sa.BigInteger)
+    samples: Mapped[int]
+    runtime: Mapped[str] = mapped_column(sa.String(128))
+    provider: Mapped[str] = mapped_column(sa.String(128))
+    batch: Mapped[int]
+    threads: Mapped[int]
+    resolution: Mapped[int]
+    classes: Mapped[int]
+    opset: Mapped[int]
+    settings: Mapped[dict[str, Any]]
+    devices: Mapped[list[Any]]
+    max_failures: Mapped[int]
+    created_at: Mapped[datetime]
+
+
+class CampaignArch(Base):
+    """The campaign's architectures in order, each with the artifact it is measured on."""
+
+    __tablename__ = "campaign_archs"
+
+    campaign_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("campaigns.id"), primary_key=True)
+    position: Mapped[int] = mapped_column(primary_key=True)
+    arch: Mapped[str] = mapped_column(sa.String(512))
+    artifact_digest: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("artifacts.key_digest"), index=True)
+
+
+class CampaignDevice(Base):
+    """A device that has joined a campaign: its jobs exist from ``joined_at`` on."""
+
+    __tablename__ = "campaign_devices"
+
+    campaign_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("campaigns.id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("devices.id"), primary_key=True)
+    joined_at: Mapped[datetime]
+
+
+class Job(Base):
+    """One architecture of a campaign on one device: queued, leased, done (``result_id``) or failed.
+
+    A leased job whose ``lease_expires_at`` has passed counts as queued; it goes back to the queue when another
+    lease request takes it, which also counts the expiry as a failure.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.UniqueConstraint("campaign_id", "device_id", "position"),
+        sa.ForeignKeyConstraint(
+            ["campaign_id", "position"], ["campaign_archs.campaign_id", "campaign_archs.position"]
+        ),
+        sa.Index("ix_jobs_device_state", "device_id", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("campaigns.id"))
+    device_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("devices.id"))
+    position: Mapped[int]
+    state: Mapped[str] = mapped_column(sa.String(8))
+    leases: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[int] = mapped_column(default=0)
+    expirations: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    lease_id: Mapped[str | None] = mapped_column(ID)
+    lease_expires_at: Mapped[datetime | None]
+    result_id: Mapped[str | None] = mapped_column(sa.String(36))
+    finished_at: Mapped[datetime | None]
+
+
+class Lease(Base):
+    """One grant of a job to an agent; ``released_at`` is set when it ends other than by expiry."""
+
+    __tablename__ = "leases"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("jobs.id"), index=True)
+    agent_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("agents.id"), index=True)
+    granted_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    released_at: Mapped[datetime | None]
+
+
+class Result(Base):
+    """What an agent reported for a lease: a measurement, or the error that stopped it (``error`` set).
+
+    Per-run times are little-endian float64 milliseconds; machine states are ``MachineStateModel`` dicts.
+    """
+
+    __tablename__ = "results"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    job_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("jobs.id"), index=True)
+    lease_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("leases.id"))
+    agent_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("agents.id"))
+    received_at: Mapped[datetime]
+    measured_at: Mapped[datetime]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    median_ms: Mapped[float | None] = mapped_column(sa.Float)
+    mean_ms: Mapped[float | None] = mapped_column(sa.Float)
+    std_ms: Mapped[float | None] = mapped_column(sa.Float)
+    min_ms: Mapped[float | None] = mapped_column(sa.Float)
+    max_ms: Mapped[float | None] = mapped_column(sa.Float)
+    p90_ms: Mapped[float | None] = mapped_column(sa.Float)
+    p99_ms: Mapped[float | None] = mapped_column(sa.Float)
+    mad_ms: Mapped[float | None] = mapped_column(sa.Float)
+    cv: Mapped[float | None] = mapped_column(sa.Float)
+    runs: Mapped[int | None]
+    times_ms: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    warmup_runs: Mapped[int]
+    attempts: Mapped[int]
+    stable: Mapped[bool]
+    flags: Mapped[list[Any]]
+    attempt_flags: Mapped[list[Any]]
+    ref_ratio: Mapped[float | None] = mapped_column(sa.Float)
+    wall_s: Mapped[float] = mapped_column(sa.Float)
+    runtime_version: Mapped[str] = mapped_column(sa.String(64))
+    optimization: Mapped[str] = mapped_column(sa.String(64))
+    latbench_version: Mapped[str] = mapped_column(sa.String(64))
+    numpy_version: Mapped[str] = mapped_column(sa.String(64))
+    state_before: Mapped[dict[str, Any] | None]
+    state_after: Mapped[dict[str, Any] | None]

@@ -1,0 +1,117 @@
+"""Running the collector: open and migrate the store, make sure an admin token exists, build artifacts in the
+background, and serve HTTP with uvicorn until SIGTERM or SIGINT, which shut it down cleanly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+
+from latbench.artifacts import ArtifactCache
+from latbench.collectors import artifact_store, tokens
+from latbench.collectors.app import create_app
+from latbench.collectors.context import Collector
+from latbench.collectors.db import Store, utcnow
+from latbench.collectors.migrations import upgrade
+
+ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
+HOME_ENV = "LATBENCH_HOME"
+GRACEFUL_SHUTDOWN_S = 10
+
+
+def default_data_dir() -> Path:
+    """``$LATBENCH_HOME/collector``, with ``LATBENCH_HOME`` defaulting to ``~/.local/share/latbench``."""
+    home = os.environ.get(HOME_ENV)
+    return (Path(home) if home else Path.home() / ".local" / "share" / "latbench") / "collector"
+
+
+@contextlib.contextmanager
+def running(
+    db_url: str,
+    artifacts_dir: Path,
+    *,
+    lease_ttl_s: float = 60.0,
+    retry_after_s: float = 2.0,
+    admin_token: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Iterator[tuple[FastAPI, str | None]]:
+    """The app over a migrated store, with its artifact builder running until the block ends.
+
+    Yields the app and the admin token generated for a store that had none (``None`` otherwise, and always
+    when ``admin_token`` is given: that one is stored instead).
+    """
+    store = Store(db_url)
+    try:
+        upgrade(store.engine)
+        now = clock()
+        with store.write() as session:
+            generated = tokens.bootstrap_admin(session, admin_token, now)
+            artifact_store.request(session, [artifact_store.REFERENCE_KEY], now)
+        builder = artifact_store.ArtifactBuilder(store, ArtifactCache(artifacts_dir), clock)
+        builder.start()
+        try:
+            yield create_app(Collector(store, artifacts_dir, lease_ttl_s, retry_after_s, clock, builder.wake)), generated
+        finally:
+            builder.stop()
+    finally:
+        store.close()
+
+
+class _Server(uvicorn.Server):
+    """Says where it listens once its sockets are bound (port 0 shows the port the system chose)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            host, port = self.servers[0].sockets[0].getsockname()[:2]
+            print(f"collector listening on http://{host}:{port}", file=sys.stderr, flush=True)
+
+
+def serve(
+    db_url: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8700,
+    data_dir: Path | None = None,
+    lease_ttl_s: float = 60.0,
+    retry_after_s: float = 2.0,
+) -> None:
+    """Serve until SIGTERM or SIGINT. The default store is ``collector.sqlite`` in ``data_dir``."""
+    data_dir = data_dir or default_data_dir()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db_url = db_url or f"sqlite:///{data_dir / 'collector.sqlite'}"
+    with running(
+        db_url,
+        data_dir / "artifacts",
+        lease_ttl_s=lease_ttl_s,
+        retry_after_s=retry_after_s,
+        admin_token=os.environ.get(ADMIN_TOKEN_ENV),
+    ) as (app, generated):
+        if generated:
+            print(f"admin token (shown once, store it): {generated}", file=sys.stderr, flush=True)
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )  # fmt: skip
+        server = _Server(config)
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            server.should_exit = True
+
+        # uvicorn restores these after its own shutdown and re-sends the signal to them: stopping twice is a no-op,
+        # where the default handlers would kill the process with the signal instead of letting it exit 0.
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            server.run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

@@ -1,0 +1,162 @@
+"""The agent's HTTP client against real sockets: typed answers, errors mapped to retryable or not, back-off."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+
+import pytest
+from factories import result
+from scripted_server import Reply, ScriptedServer
+from servers import free_port
+
+from latbench.agents.client import AgentClient, Backoff, retry
+from latbench.errors import CollectorRejected, CollectorUnavailable
+
+GRANT = {"jobs": [], "retry_after_s": 2.5}
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer() as s:
+        yield s
+
+
+# --- back-off ----------------------------------------------------------------------------------------------
+
+
+def test_backoff_ceiling_doubles_up_to_the_cap():
+    assert [Backoff(0.5, 30).ceiling(n) for n in range(9)] == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
+    assert Backoff().ceiling(10_000) == 30
+
+
+def test_backoff_is_full_jitter_whose_mean_grows_with_the_ceiling():
+    rng, backoff = random.Random(7), Backoff()
+    for attempt in range(8):
+        delays = [backoff.delay(attempt, rng) for _ in range(2000)]
+        ceiling = backoff.ceiling(attempt)
+        assert 0 <= min(delays) < 0.05 * ceiling and 0.95 * ceiling < max(delays) <= ceiling
+        assert statistics.mean(delays) == pytest.approx(ceiling / 2, rel=0.06)
+
+
+def test_retry_sleeps_a_jittered_growing_capped_schedule_until_the_call_succeeds():
+    outcomes = [CollectorUnavailable("down")] * 9 + ["ok"]
+
+    def call() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    waits: list[float] = []
+    assert retry(call, sleep=waits.append, rng=random.Random(3)) == "ok"
+    ceilings = [Backoff().ceiling(n) for n in range(9)]
+    assert len(waits) == 9
+    assert all(0 <= w <= c for w, c in zip(waits, ceilings))
+    assert waits != ceilings and len(set(waits)) == 9
+
+
+def test_retry_gives_up_after_its_attempts_and_never_retries_a_rejection():
+    calls = []
+
+    def down() -> None:
+        calls.append(1)
+        raise CollectorUnavailable("down")
+
+    with pytest.raises(CollectorUnavailable):
+        retry(down, attempts=3, sleep=lambda s: None)
+    assert len(calls) == 3
+
+    def rejected() -> None:
+        calls.append(2)
+        raise CollectorRejected("no", 409, "conflict")
+
+    with pytest.raises(CollectorRejected):
+        retry(rejected, sleep=lambda s: None)
+    assert calls.count(2) == 1
+
+
+def test_a_sleep_that_returns_true_ends_the_retries():
+    """``threading.Event().wait`` is such a sleep: setting the event stops a retry loop at its next wait."""
+    calls = []
+
+    def down() -> None:
+        calls.append(1)
+        raise CollectorUnavailable("down")
+
+    with pytest.raises(CollectorUnavailable):
+        retry(down, sleep=lambda s: len(calls) >= 2)
+    assert len(calls) == 2
+
+
+# --- the client against real sockets -----------------------------------------------------------------------
+
+
+def test_connection_refused_is_unavailable():
+    with AgentClient(f"http://127.0.0.1:{free_port()}", "tok") as client, pytest.raises(CollectorUnavailable) as e:
+        client.lease(1)
+    assert "cannot reach the collector" in str(e.value)
+
+
+def test_answers_are_typed_and_requests_carry_the_agent_token(server):
+    server.script("/v1/leases", Reply.json(200, GRANT))
+    with AgentClient(server.url + "/", "agent-token") as client:
+        grant = client.lease(3)
+    assert grant.jobs == [] and grant.retry_after_s == 2.5
+    (request,) = server.requests_to("/v1/leases")
+    assert request.headers["Authorization"] == "Bearer agent-token"
+    assert json.loads(request.body) == {"max_jobs": 3, "runtimes": None}
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 422])
+def test_a_4xx_error_body_is_a_rejection_with_its_code_and_message(server, status):
+    server.script("/v1/results", Reply.error(status, "lease_not_yours", "lease L is not this agent's"))
+    with AgentClient(server.url, "tok") as client, pytest.raises(CollectorRejected) as e:
+        client.push([result()])
+    assert (e.value.status, e.value.code) == (status, "lease_not_yours")
+    assert "lease L is not this agent's" in str(e.value)
+
+
+def test_a_4xx_that_is_no_error_body_is_a_rejection_without_a_code(server):
+    server.script("/v1/leases", Reply(404, b"<html>Not Found</html>", "text/html"))
+    with AgentClient(server.url, "tok") as client, pytest.raises(CollectorRejected) as e:
+        client.lease(1)
+    assert e.value.status == 404 and e.value.code is None and "Not Found" in str(e.value)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply.error(500, "internal", "database is locked"),
+        Reply.error(503, "unavailable", "starting"),
+        Reply(502, b"Bad Gateway", "text/plain"),
+        Reply.error(429, "slow_down", "too many requests"),
+        Reply(200, b"<html>captive portal</html>", "text/html"),
+    ],
+    ids=["500", "503", "502-proxy", "429", "200-not-json"],
+)
+def test_server_failures_are_retryable(server, reply):
+    server.script("/v1/leases", reply)
+    with AgentClient(server.url, "tok") as client, pytest.raises(CollectorUnavailable):
+        client.lease(1)
+
+
+def test_a_timeout_is_retryable(server):
+    server.script("/v1/leases", Reply.json(200, GRANT, delay_s=1.0))
+    with AgentClient(server.url, "tok", timeout=0.2) as client, pytest.raises(CollectorUnavailable):
+        client.lease(1)
+
+
+def test_a_push_torn_mid_answer_is_retried_with_the_same_results(server):
+    batch = [result(), result()]
+    acks = [{"result_id": str(r.result_id), "status": "stored", "message": ""} for r in batch]
+    answer = json.dumps({"acks": acks}).encode()
+    server.script("/v1/results", Reply(200, answer, torn=True), Reply(200, answer))
+    waits: list[float] = []
+    with AgentClient(server.url, "tok") as client:
+        pushed = retry(lambda: client.push(batch), sleep=waits.append, rng=random.Random(0))
+    assert [a.result_id for a in pushed.acks] == [r.result_id for r in batch]
+    first, second = server.requests_to("/v1/results")
+    assert first.body == second.body
+    assert len(waits) == 1

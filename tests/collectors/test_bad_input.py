@@ -1,0 +1,122 @@
+"""Bad input gets a 4xx with a clear message in the error shape, never a 500, and never changes the store."""
+
+from __future__ import annotations
+
+import json
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from harness import Harness, measurement
+
+from latbench.protocol import MAX_BODY_BYTES
+
+
+@pytest.fixture
+def leased(collector: Harness):
+    """An agent holding a lease, and the store's content at that point."""
+    collector.campaign()
+    agent = collector.agent("a1")
+    [job] = agent.post("/leases", json={}).json()["jobs"]
+    return agent, job, collector.dump()
+
+
+def refused(response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"code", "message", "detail"} and body["code"] == code
+    return body["message"]
+
+
+def test_malformed_json_is_a_400(collector: Harness, leased):
+    agent, _, before = leased
+    message = refused(agent.post("/results", content=b'{"results": [', headers={"content-type": "application/json"}),
+                      400, "malformed_json")  # fmt: skip
+    assert "not valid JSON" in message
+    assert collector.dump() == before
+
+
+WRONG = [
+    ({"result_id": "not-a-uuid"}, "results.0.result_id"),
+    ({"stats": "fast"}, "results.0.stats"),
+    ({"times_ms": [1.0, "x", 1.0]}, "results.0.times_ms.1"),
+    ({"times_ms": [1.0, -1.0, 1.0]}, "results.0.times_ms.1"),
+    ({"warmup_runs": 2**40}, "results.0.warmup_runs"),
+    ({"colour": "blue"}, "results.0.colour"),
+    ({"measured_at": "yesterday"}, "results.0.measured_at"),
+]
+
+
+def test_wrong_types_and_unknown_fields_are_422_naming_the_field(collector: Harness, leased):
+    agent, job, before = leased
+    for change, where in WRONG:
+        message = refused(agent.post("/results", json={"results": [measurement(job, **change)]}), 422, "invalid")
+        assert message.startswith(f"{where}: "), message
+    assert collector.dump() == before
+
+
+def test_non_positive_and_non_finite_latencies_are_422(collector: Harness, leased):
+    agent, job, before = leased
+    for value in ["-1.0", "0", "NaN", "Infinity", "-Infinity", "1e999"]:
+        text = json.dumps({"results": [measurement(job)]}).replace('"median_ms": 1.0', f'"median_ms": {value}')
+        response = agent.post("/results", content=text.encode(), headers={"content-type": "application/json"})
+        assert refused(response, 422, "invalid").startswith("results.0.stats.median_ms: "), value
+    assert collector.dump() == before
+
+
+def test_unknown_architectures_are_422_listing_them(collector: Harness):
+    before = collector.dump()
+    archs = ["|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|", "not an arch"]
+    response = collector.admin.post("/admin/campaigns", json={"space": "nb201", "archs": archs})
+    message = refused(response, 422, "invalid")
+    assert message.startswith("2 of 2 architectures are not in nb201: ")
+    assert response.json()["detail"] == archs
+    response = collector.admin.post("/admin/campaigns", json={"space": "fbnet", "archs": ["k3_e1"]})
+    assert "1 of 1 architectures are not in fbnet" in refused(response, 422, "invalid")
+    for spec in ({"space": "nb999", "samples": 2}, {"space": "nb201"}, {"space": "nb201", "samples": 20000},
+                 {"space": "nb201", "archs": []}, {"space": "nb201", "samples": 2, "resolution": 7}):  # fmt: skip
+        refused(collector.admin.post("/admin/campaigns", json=spec), 422, "invalid")
+    assert collector.dump() == before
+
+
+def raw_post(url: str, path: str, head: dict[str, str], body: bytes) -> tuple[int, dict]:
+    """POST over a bare socket, so a body can be cut short or over-declared, and read the whole answer."""
+    target = urlparse(url)
+    with socket.create_connection((target.hostname, target.port), timeout=60) as s:
+        lines = [f"POST {target.path}{path} HTTP/1.1", f"Host: {target.netloc}", "Connection: close"]
+        lines += [f"{k}: {v}" for k, v in head.items()]
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    header, _, payload = answer.partition(b"\r\n\r\n")
+    return int(header.split()[1]), json.loads(payload)
+
+
+def test_bodies_over_the_limit_are_413_by_declared_or_streamed_size(collector: Harness, leased):
+    _, _, before = leased
+    token = collector.enroll_token()
+    head = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    status, body = raw_post(collector.url, "/v1/enroll", {**head, "Content-Length": str(MAX_BODY_BYTES + 1)}, b"")
+    assert status == 413 and body["code"] == "too_large"
+    size = MAX_BODY_BYTES + 1
+    chunked = f"{size:x}\r\n".encode() + b" " * size
+    status, body = raw_post(collector.url, "/v1/enroll", {**head, "Transfer-Encoding": "chunked"}, chunked)
+    assert status == 413 and body["code"] == "too_large"
+    assert collector.dump() == before
+
+
+def test_text_the_store_cannot_hold_is_refused_or_stored_never_a_500(collector: Harness, leased):
+    agent, job, before = leased
+    response = agent.post("/results", json={"results": [measurement(job, runtime_version="1.2\x00")]})
+    if response.status_code == 422:
+        assert collector.dump() == before
+    else:
+        assert response.status_code == 200 and response.json()["acks"][0]["status"] == "stored"
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(collector: Harness):
+    refused(collector.admin.get("/nowhere"), 404, "not_found")
+    refused(collector.admin.delete("/admin/campaigns"), 405, "method_not_allowed")
+    refused(collector.admin.get("/admin/campaigns/nope"), 404, "not_found")
+    refused(collector.admin.get("/admin/campaigns/nope/results"), 404, "not_found")

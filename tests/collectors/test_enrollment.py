@@ -1,0 +1,95 @@
+"""Enrollment and tokens: agents join with an enrollment token and get their own, which is all the store keeps."""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+from harness import ADMIN_TOKEN, Harness, fingerprint
+
+from latbench.collectors.models import Token
+
+
+def test_enrollment_names_the_device_and_returns_an_agent_token_and_the_lease_timing(collector: Harness):
+    response = collector.enroll("pi-1", device="rpi4")
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["device_name"] == "rpi4"
+    assert body["agent_token"].startswith("lb_agent_")
+    assert body["lease_ttl_s"] == 30.0 and body["heartbeat_interval_s"] == 10.0
+    assert collector.client(body["agent_token"]).post("/heartbeat", json={}).status_code == 200
+
+
+def test_a_device_is_keyed_by_fingerprint_and_named_once(collector: Harness):
+    first = collector.enroll("a1", device="bench").json()
+    second = collector.enroll("a2", fingerprint=fingerprint("bench")).json()
+    assert second["device_id"] == first["device_id"] and second["device_name"] == "bench"
+    third = collector.enroll("a3").json()
+    assert third["device_name"] == "a3" and third["device_id"] != first["device_id"]
+
+
+def test_a_device_name_used_by_another_machine_is_a_conflict(collector: Harness):
+    collector.enroll("a1", device="bench")
+    before = collector.dump()
+    response = collector.enroll("a2", device_name="bench", fingerprint=fingerprint("other"))
+    assert response.status_code == 409 and response.json()["code"] == "conflict"
+    assert collector.dump() == before
+
+
+def test_re_enrolling_an_agent_name_issues_a_new_token_and_revokes_the_old_one(collector: Harness):
+    old = collector.agent("pi-1")
+    new = collector.agent("pi-1")
+    assert old.post("/heartbeat", json={}).status_code == 401
+    assert new.post("/heartbeat", json={}).status_code == 200
+    devices = collector.admin.get("/admin/devices").json()
+    assert [d["agents"] for d in devices] == [["pi-1"]]
+
+
+def test_enrollment_tokens_are_reusable(collector: Harness):
+    assert collector.enroll("a1").status_code == 201
+    assert collector.enroll("a2").status_code == 201
+
+
+def test_the_store_keeps_only_digests_of_tokens(collector: Harness):
+    agent_token = collector.enroll("pi-1").json()["agent_token"]
+    enroll_token = collector.enroll_token()
+    with collector.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(Token.kind, Token.token_hash)).all()
+        every_value = repr(collector.dump())
+    digests = {hashlib.sha256(t.encode()).hexdigest() for t in (agent_token, enroll_token, ADMIN_TOKEN)}
+    assert {kind for kind, _ in rows} == {"admin", "enroll", "agent"}
+    assert {digest for _, digest in rows} == digests
+    for token in (agent_token, enroll_token, ADMIN_TOKEN):
+        assert token not in every_value
+
+
+def test_each_endpoint_takes_only_its_kind_of_token(collector: Harness):
+    agent = collector.agent("pi-1")
+    enroller = collector.client(collector.enroll_token())
+    assert agent.get("/admin/devices").status_code == 403
+    assert enroller.post("/leases", json={}).status_code == 403
+    assert collector.admin.post("/leases", json={}).status_code == 403
+    response = agent.post("/enroll", json={})
+    assert response.status_code == 403
+    assert response.json()["message"] == "this endpoint needs an enroll token, not an agent token"
+
+
+def test_missing_malformed_and_unknown_tokens_are_unauthenticated(collector: Harness):
+    unknown = "lb_agent_0123456789abcdef_" + "x" * 43
+    for client in (collector.client(), collector.client("nonsense"), collector.client(unknown)):
+        response = client.post("/leases", json={})
+        assert response.status_code == 401
+        assert response.json()["code"] == "unauthenticated"
+    basic = collector.client()
+    assert basic.get("/admin/devices", headers={"Authorization": "Basic YTpi"}).status_code == 401
+
+
+def test_devices_are_online_while_their_agents_heartbeat(collector: Harness):
+    agent = collector.agent("pi-1", device="rpi4")
+    [device] = collector.admin.get("/admin/devices").json()
+    assert device["name"] == "rpi4" and device["online"] and device["runtimes"] == ["onnxruntime"]
+    assert device["machine"]["hostname"] == "bench-1" and device["fingerprint"] == fingerprint("rpi4")
+    collector.clock.advance(31)
+    assert not collector.admin.get("/admin/devices").json()[0]["online"]
+    agent.post("/heartbeat", json={})
+    assert collector.admin.get("/admin/devices").json()[0]["online"]

@@ -1,0 +1,115 @@
+"""Results: stored exactly once, accepted late while the job is open, and a bad batch changes nothing."""
+
+from __future__ import annotations
+
+from harness import LEASE_TTL_S, Harness, failure, measurement
+
+
+def lease(agent, max_jobs: int = 1) -> list[dict]:
+    return agent.post("/leases", json={"max_jobs": max_jobs}).json()["jobs"]
+
+
+def push(agent, *results: dict) -> list[str]:
+    response = agent.post("/results", json={"results": list(results)})
+    assert response.status_code == 200, response.text
+    return [ack["status"] for ack in response.json()["acks"]]
+
+
+def stored_results(collector: Harness) -> int:
+    return len(collector.dump()["results"])
+
+
+def test_the_same_result_pushed_twice_is_stored_once(collector: Harness):
+    collector.campaign()
+    agent = collector.agent("a1")
+    [job] = lease(agent)
+    result = measurement(job)
+    assert push(agent, result) == ["stored"]
+    assert push(agent, result, result) == ["duplicate", "duplicate"]
+    assert stored_results(collector) == 1
+
+
+def test_a_result_repeated_inside_one_batch_is_stored_once(collector: Harness):
+    collector.campaign()
+    agent = collector.agent("a1")
+    [job] = lease(agent)
+    result = measurement(job)
+    assert push(agent, result, result) == ["stored", "duplicate"]
+
+
+def test_a_late_result_for_an_expired_lease_is_accepted_while_the_job_is_open(collector: Harness):
+    collector.campaign()
+    slow, fast = collector.agent("slow", device="dev"), collector.agent("fast", device="dev")
+    [job] = lease(slow)
+    collector.clock.advance(LEASE_TTL_S + 1)
+    [again] = lease(fast)
+    assert again["job_id"] == job["job_id"]
+    assert push(slow, measurement(job)) == ["stored"]
+    assert push(fast, measurement(again)) == ["dropped"]
+    assert fast.post("/heartbeat", json={"lease_ids": [again["lease_id"]]}).json()["lost"] == [again["lease_id"]]
+    assert stored_results(collector) == 1
+
+
+def test_an_error_from_a_superseded_lease_does_not_count(collector: Harness):
+    collector.campaign(max_failures=2)
+    slow, fast = collector.agent("slow", device="dev"), collector.agent("fast", device="dev")
+    [job] = lease(slow)
+    collector.clock.advance(LEASE_TTL_S + 1)
+    [again] = lease(fast)
+    assert push(slow, failure(job)) == ["dropped"]
+    assert push(fast, measurement(again)) == ["stored"]
+
+
+def test_acks_cover_every_result_of_a_mixed_batch(collector: Harness):
+    collector.campaign()
+    agent = collector.agent("a1")
+    jobs = lease(agent, 3)
+    done = measurement(jobs[0])
+    assert push(agent, done) == ["stored"]
+    assert push(agent, done, measurement(jobs[0]), measurement(jobs[1]), failure(jobs[2])) == [
+        "duplicate",
+        "dropped",
+        "stored",
+        "requeued",
+    ]
+
+
+def test_a_batch_with_an_unknown_job_or_lease_is_refused_whole(collector: Harness):
+    collector.campaign()
+    agent = collector.agent("a1")
+    good, other = lease(agent, 2)
+    before = collector.dump()
+    unknown_job = measurement({**other, "job_id": "f" * 32})
+    response = agent.post("/results", json={"results": [measurement(good), unknown_job]})
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    unknown_lease = measurement({**other, "lease_id": "f" * 32})
+    assert agent.post("/results", json={"results": [measurement(good), unknown_lease]}).status_code == 404
+    crossed = measurement({**other, "lease_id": good["lease_id"]})
+    response = agent.post("/results", json={"results": [measurement(good), crossed]})
+    assert response.status_code == 422 and "is not a lease of job" in response.json()["message"]
+    assert collector.dump() == before
+
+
+def test_an_agent_cannot_push_results_for_another_agents_lease(collector: Harness):
+    collector.campaign()
+    mine, theirs = collector.agent("a1", device="dev"), collector.agent("a2", device="dev")
+    [job] = lease(theirs)
+    before = collector.dump()
+    response = mine.post("/results", json={"results": [measurement(job)]})
+    assert response.status_code == 403 and "another agent" in response.json()["message"]
+    assert mine.post("/leases/release", json={"lease_ids": [job["lease_id"]]}).json()["ignored"] == [job["lease_id"]]
+    assert mine.post("/heartbeat", json={"lease_ids": [job["lease_id"]]}).json()["lost"] == [job["lease_id"]]
+    after = collector.dump()
+    assert after["jobs"] == before["jobs"] and after["results"] == before["results"]
+    assert after["leases"] == before["leases"]
+
+
+def test_a_measurement_finishes_a_failed_job(collector: Harness):
+    campaign = collector.campaign(max_failures=1)
+    agent = collector.agent("a1")
+    [job] = lease(agent)
+    collector.clock.advance(LEASE_TTL_S + 1)
+    assert lease(agent)[0]["job_id"] != job["job_id"]
+    assert collector.status(campaign)["devices"][0]["failed"] == 1
+    assert push(agent, measurement(job)) == ["stored"]
+    assert collector.status(campaign)["devices"][0]["failed"] == 0

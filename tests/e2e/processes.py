@@ -1,0 +1,104 @@
+"""Real collector and agent processes on loopback, as a user would start them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+LATBENCH = [sys.executable, "-m", "latbench"]
+ADMIN_TOKEN = "lb_admin_e2e-test-token-0123456789abcdef"
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "LATBENCH_ADMIN_TOKEN": ADMIN_TOKEN, "COLUMNS": "160", **extra}
+
+
+class Collector:
+    """``latbench collector serve`` in a subprocess; restartable on the same port, store and data dir."""
+
+    def __init__(
+        self, db_url: str, data_dir: Path, port: int, lease_ttl_s: float = 30.0, artifacts: Path | None = None
+    ):
+        self.db_url, self.data_dir, self.port, self.lease_ttl_s = db_url, data_dir, port, lease_ttl_s
+        self.url = f"http://127.0.0.1:{port}"
+        self.artifacts = artifacts
+        self.proc: subprocess.Popen[str] | None = None
+        self.log = data_dir / "collector.log"
+
+    def start(self, timeout_s: float = 60.0) -> Collector:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = ["collector", "serve", "--db", self.db_url, "--port", str(self.port), "--data-dir", str(self.data_dir),
+                "--lease-ttl", str(self.lease_ttl_s)]  # fmt: skip
+        extra = {"LATBENCH_CACHE_DIR": str(self.artifacts)} if self.artifacts else {}
+        with self.log.open("a") as log:
+            self.proc = subprocess.Popen([*LATBENCH, *args], stdout=log, stderr=subprocess.STDOUT, env=env(**extra))
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"collector did not answer within {timeout_s} s:\n{self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def cli(self, *args: str) -> str:
+        """Run a management command against this collector; return its stdout (it must succeed)."""
+        result = subprocess.run([*LATBENCH, *args, "--collector", self.url], capture_output=True, text=True,
+                                env=env(), timeout=120)  # fmt: skip
+        assert result.returncode == 0, f"latbench {' '.join(args)} failed:\n{result.stderr}"
+        return result.stdout.strip()
+
+    def status(self, campaign_id: str) -> dict:
+        response = httpx.get(f"{self.url}/v1/admin/campaigns/{campaign_id}", timeout=10,
+                             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})  # fmt: skip
+        response.raise_for_status()
+        return response.json()
+
+
+class Agent:
+    """``latbench agent run`` in a subprocess with its own state dir."""
+
+    def __init__(self, collector: Collector, token: str, name: str, state_dir: Path, *extra: str):
+        self.name, self.state_dir = name, state_dir
+        self.log = state_dir.parent / f"{name}.log"
+        args = ["agent", "run", "--collector", collector.url, "--token", token, "--name", name,
+                "--state-dir", str(state_dir), *extra]  # fmt: skip
+        with self.log.open("a") as log:
+            self.proc = subprocess.Popen([*LATBENCH, *args], stdout=log, stderr=subprocess.STDOUT, env=env())
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout_s)
+
+
+def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval_s)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+def totals(status: dict) -> dict[str, int]:
+    keys = ("queued", "leased", "done", "failed", "total")
+    return {k: sum(d[k] for d in status["devices"]) for k in keys}

@@ -1,0 +1,90 @@
+"""End to end on loopback: a real collector process and real agent processes run campaigns, through faults."""
+
+from __future__ import annotations
+
+import csv
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from processes import Agent, Collector, totals, wait_for
+from servers import create_database, free_port
+
+FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'collector.sqlite'}"
+    return create_database(request.getfixturevalue("postgres_url"), f"e2e_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def collector(store_url, tmp_path, artifact_cache):
+    c = Collector(store_url, tmp_path / "collector", free_port(), lease_ttl_s=4, artifacts=artifact_cache).start()
+    yield c
+    c.stop()
+
+
+def exported(collector: Collector, campaign: str, out: Path) -> list[dict[str, str]]:
+    collector.cli("results", "export", "--campaign", campaign, "--out", str(out))
+    with out.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def create_campaign(collector: Collector, n: int, seed: int) -> tuple[str, str]:
+    token = collector.cli("token", "create", "--name", "e2e")
+    campaign = collector.cli("campaign", "create", "--space", "nb201", "--samples", str(n), "--seed", str(seed),
+                             "--runtime", "onnxruntime", *FAST)  # fmt: skip
+    return token, campaign
+
+
+def test_two_agents_complete_a_campaign_once_per_architecture(collector, tmp_path):
+    token, campaign = create_campaign(collector, 30, seed=11)
+    agents = [Agent(collector, token, f"agent-{i}", tmp_path / f"agent-{i}", "--max-jobs", "2") for i in (1, 2)]
+    try:
+        wait_for(lambda: totals(collector.status(campaign))["done"] == 30, 240, "30 results")
+    finally:
+        codes = [a.stop() for a in agents]
+    assert codes == [0, 0], [a.log.read_text()[-2000:] for a in agents]
+    rows = exported(collector, campaign, tmp_path / "out.csv")
+    assert len(rows) == 30
+    assert len({r["arch"] for r in rows}) == 30
+    assert {r["agent"] for r in rows} <= {"agent-1", "agent-2"}
+    assert len({r["device"] for r in rows}) == 1
+    assert all(float(r["latency_ms"]) > 0 for r in rows)
+
+
+def test_a_killed_agent_leases_expire_and_another_finishes(collector, tmp_path):
+    token, campaign = create_campaign(collector, 12, seed=12)
+    doomed = Agent(collector, token, "doomed", tmp_path / "doomed", "--max-jobs", "4")
+    wait_for(lambda: totals(collector.status(campaign))["done"] >= 1, 180, "a first result")
+    doomed.stop(signal.SIGKILL)
+    assert totals(collector.status(campaign))["leased"] >= 1
+    survivor = Agent(collector, token, "survivor", tmp_path / "survivor", "--max-jobs", "2")
+    try:
+        wait_for(lambda: totals(collector.status(campaign))["done"] == 12, 240, "all 12 results")
+    finally:
+        assert survivor.stop() == 0
+    rows = exported(collector, campaign, tmp_path / "out.csv")
+    assert sorted(r["arch"] for r in rows) == sorted({r["arch"] for r in rows})
+    assert len(rows) == 12
+    assert "survivor" in {r["agent"] for r in rows}
+
+
+def test_a_collector_outage_loses_nothing(collector, tmp_path):
+    token, campaign = create_campaign(collector, 16, seed=13)
+    agent = Agent(collector, token, "steady", tmp_path / "steady", "--max-jobs", "8")
+    try:
+        wait_for(lambda: totals(collector.status(campaign))["done"] >= 2, 180, "first results")
+        collector.stop(signal.SIGKILL)
+        time.sleep(4)  # the agent keeps measuring its leased jobs and spools what it cannot push
+        collector.start()
+        wait_for(lambda: totals(collector.status(campaign))["done"] == 16, 240, "all 16 results after the outage")
+    finally:
+        assert agent.stop() == 0
+    rows = exported(collector, campaign, tmp_path / "out.csv")
+    assert len(rows) == 16 == len({r["arch"] for r in rows})
