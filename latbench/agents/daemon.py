@@ -51,6 +51,7 @@ from latbench.protocol import (
 HOME_ENV = "LATBENCH_HOME"
 PUSH_BATCH = 100
 PUSH_BYTES = MAX_BODY_BYTES // 4
+"""JSON per push: a batch of long measurements (many per-run times) stays well under the collector's limit."""
 SHUTDOWN_TIMEOUT_S = 5.0
 """Per request while stopping (release leases, flush the spool once): a stop is never held up for long."""
 MAX_ERROR_CHARS = 4096
@@ -341,7 +342,8 @@ class Agent:
                 runtimes=self.runtimes,
             )
         except ValidationError as exc:
-            raise LatbenchError(f"cannot enroll: {exc}") from None
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise LatbenchError(f"cannot enroll: {problems}") from None
         token = self.enrollment_token
         answer = retry(
             lambda: self.client.enroll(request, token),
@@ -380,6 +382,7 @@ class Agent:
     # --- the work loop --------------------------------------------------------------------------------------
 
     def _loop(self) -> None:
+        self._idle_since = time.monotonic()
         while not self._stop.is_set():
             idle = time.monotonic() - self._idle_since
             if self.max_idle_s is not None and idle >= self.max_idle_s:
@@ -418,6 +421,7 @@ class Agent:
 
     def _work(self, jobs: Sequence[JobSpec]) -> None:
         self._leases.add(job.lease_id for job in jobs)
+        self._prefetch(jobs)
         for job in jobs:
             if self._stop.is_set():
                 return
@@ -435,6 +439,20 @@ class Agent:
                 self._flush()
             except CollectorError as exc:
                 log.warning("%s; %d result(s) spooled until it can be pushed", exc, self.spool.counts().pending)
+
+    def _prefetch(self, jobs: Sequence[JobSpec]) -> None:
+        """Download the artifacts of every leased job before measuring the first: downloads then never run
+        between measurements, and the jobs can be measured through a collector outage. A failure is left for the
+        job itself to meet again and report."""
+        self._interruptible = True
+        try:
+            for job in jobs:
+                for sha256 in (job.artifact_sha256, job.reference_sha256):
+                    if sha256 is not None and not self._stop.is_set():
+                        with contextlib.suppress(LatbenchError):
+                            self.downloads.fetch(sha256, get_runtime(job.runtime).artifact_format)
+        finally:
+            self._interruptible = False
 
     def _run(self, job: JobSpec) -> ResultItem | None:
         """Measure ``job``. A failure becomes an error result; a lost lease or an unreachable collector, no result

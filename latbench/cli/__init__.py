@@ -13,6 +13,8 @@ import typer
 
 from latbench import __version__
 from latbench.cli.admin import campaign_app, devices_command, results_app, token_app
+from latbench.cli.agent import agent_app
+from latbench.cli.collector import collector_app
 from latbench.cli.console import err
 from latbench.cli.env import env_command
 from latbench.cli.measure import measure_command
@@ -34,6 +36,8 @@ app.add_typer(token_app, name="token")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(results_app, name="results")
 app.command("devices")(devices_command)
+app.add_typer(collector_app, name="collector")
+app.add_typer(agent_app, name="agent")
 
 
 def _version(value: bool) -> None:

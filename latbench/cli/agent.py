@@ -59,7 +59,7 @@ def run_command(
     poll: float | None = typer.Option(
         None, "--poll", min=0.1, help="Seconds between lease requests while idle (default: as the collector says)."
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log heartbeats."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log heartbeat failures."),
 ) -> None:
     """Enroll (first start), then lease, measure and push results until SIGTERM/SIGINT; exits 0 when stopped."""
     _log_to_stderr(verbose)

@@ -12,16 +12,22 @@ collector_app = typer.Typer(help="Run the collector that agents lease work from.
 @collector_app.command("serve")
 def serve(
     db: str | None = typer.Option(
-        None, "--db", help="Database URL: sqlite:///FILE or postgresql+psycopg://... [default: a SQLite file in DIR]"
+        None,
+        "--db",
+        help="Database URL: sqlite:///FILE or postgresql+psycopg://...",
+        show_default="collector.sqlite in the data dir",
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8700, "--port", min=0, max=65535, help="Port to listen on (0: any free port)."),
     data_dir: Path | None = typer.Option(
-        None, "--data-dir", help="Store and artifacts directory [default: $LATBENCH_HOME/collector]."
+        None, "--data-dir", help="Store and artifacts directory.", show_default="$LATBENCH_HOME/collector"
     ),
     lease_ttl: float = typer.Option(60.0, "--lease-ttl", min=1.0, help="Seconds a lease lives without a heartbeat."),
+    retry_after: float = typer.Option(
+        2.0, "--retry-after", min=0.1, help="Seconds an agent that got no job waits before asking again."
+    ),
 ) -> None:
     """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set."""
     from latbench.collectors.service import serve as run
 
-    run(db_url=db, host=host, port=port, data_dir=data_dir, lease_ttl_s=lease_ttl)
+    run(db_url=db, host=host, port=port, data_dir=data_dir, lease_ttl_s=lease_ttl, retry_after_s=retry_after)

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from latbench import __version__
 from latbench.collectors.context import Collector
@@ -72,11 +74,46 @@ async def _internal(_: Request, exc: Exception) -> JSONResponse:
     return _error(500, "internal", "internal error; the collector's log has the details")
 
 
+class BodyLimit:
+    """Refuses request bodies over ``limit`` bytes with a 413: at once by their Content-Length, else once the
+    bytes streamed in pass the limit (a chunked body has no declared length).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    def _too_large(self) -> HTTPException:
+        return HTTPException(413, f"the request body is over the limit of {self.limit} bytes")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            exc = self._too_large()
+            await _error(exc.status_code, "too_large", exc.detail)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.limit:
+                raise self._too_large()
+            return message
+
+        await self.app(scope, limited, send)
+
+
 def create_app(collector: Collector) -> FastAPI:
     """The ASGI app serving ``collector``'s store; OpenAPI at ``/openapi.json``."""
-    app = FastAPI(title="latbench collector", version=__version__, max_body_size=MAX_BODY_BYTES)
+    app = FastAPI(title="latbench collector", version=__version__)
     app.state.collector = collector
     app.include_router(router)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_exception_handler(RequestRejected, _rejected)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)

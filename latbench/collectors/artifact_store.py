@@ -52,6 +52,8 @@ def artifact_path(session: Session, sha256: str, root: Path) -> Path:
 class ArtifactBuilder:
     """Builds requested artifacts in a background thread until stopped; ``wake`` says new ones are waiting.
 
+    The reference artifact comes first, since no job can be leased without it; then the oldest request.
+
     An artifact whose build fails keeps its error in the store and is not tried again until the next start.
     """
 
@@ -82,7 +84,7 @@ class ArtifactBuilder:
             row = session.scalar(
                 select(Artifact)
                 .where(Artifact.sha256.is_(None), Artifact.key_digest.not_in(self._failed))
-                .order_by(Artifact.requested_at, Artifact.key_digest)
+                .order_by(Artifact.key_digest != REFERENCE_KEY.digest(), Artifact.requested_at, Artifact.key_digest)
                 .limit(1)
             )
         if row is None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, insert, select
 from sqlalchemy.orm import Session
 
+from latbench.agents.measure import MeasureSettings
 from latbench.artifacts import OPSET, ArtifactKey
 from latbench.collectors import artifact_store
 from latbench.collectors.db import new_id
@@ -56,6 +57,10 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> Campaign:
     except LatbenchError as exc:
         raise InvalidRequest(str(exc)) from exc
     classes = spec.classes or space.default_classes
+    try:
+        MeasureSettings(**spec.settings.model_dump())
+    except ValueError as exc:
+        raise InvalidRequest(f"settings: {exc}") from exc
     archs = _archs(spec)
     keys = [ArtifactKey(space.name, arch, spec.batch, resolution, classes, OPSET, 0) for arch in archs]
     artifact_store.request(session, keys, now)
@@ -152,7 +157,7 @@ def status(session: Session, campaign: Campaign, now: datetime) -> CampaignStatu
     joined_names = {name for _, name, _ in joined}
     waiting = [name for name in campaign.devices if name not in joined_names]
     progress += [_progress(name, {"queued": campaign.samples}, campaign.samples, 0, now, now) for name in waiting]
-    if ready < campaign.samples:
+    if ready < campaign.samples or artifact_store.reference_sha256(session) is None:
         phase = "building"
     elif joined and not waiting and all(p.queued + p.leased == 0 for p in progress):
         phase = "done"

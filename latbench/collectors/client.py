@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from latbench.errors import LatbenchError
+from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable
 from latbench.protocol import (
     API_PREFIX,
     CampaignCreate,
@@ -29,15 +29,6 @@ from latbench.protocol import (
 DEFAULT_URL = "http://127.0.0.1:8700"
 URL_ENV = "LATBENCH_COLLECTOR"
 ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
-
-
-class CollectorError(LatbenchError):
-    """The collector could not be reached, or refused the request (its message is kept)."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
 
 
 class CollectorClient:
@@ -64,7 +55,7 @@ class CollectorClient:
         try:
             response = self._http.request(method, path, json=body.model_dump(mode="json") if body else None)
         except httpx.HTTPError as exc:
-            raise CollectorError(f"cannot reach the collector at {self.url}: {exc}") from exc
+            raise CollectorUnavailable(f"cannot reach the collector at {self.url}: {exc}") from exc
         if response.is_error:
             raise _refusal(response)
         return response
@@ -100,16 +91,15 @@ class CollectorClient:
                     if line.strip():
                         yield json.loads(line)
         except httpx.HTTPError as exc:
-            raise CollectorError(f"cannot read results from the collector at {self.url}: {exc}") from exc
+            raise CollectorUnavailable(f"cannot read results from the collector at {self.url}: {exc}") from exc
 
 
 def _refusal(response: httpx.Response) -> CollectorError:
+    cls = CollectorRejected if response.status_code < 500 else CollectorUnavailable
     try:
         body = response.json()
         code, message = str(body.get("code", "error")), str(body.get("message", response.text))
     except ValueError:
         code, message = "error", response.text.strip() or response.reason_phrase
     hint = " (set LATBENCH_ADMIN_TOKEN or pass --token)" if response.status_code == 401 else ""
-    return CollectorError(
-        f"collector refused ({response.status_code} {code}): {message}{hint}", response.status_code, code
-    )
+    return cls(f"collector refused ({response.status_code} {code}): {message}{hint}", response.status_code, code)

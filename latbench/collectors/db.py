@@ -35,14 +35,21 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def insert_new(session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> int:
-    """Insert ``rows``, skipping any that would break a unique key (also against a concurrent insert).
+def _ignoring_duplicates(session: Session, model: type[DeclarativeBase]) -> Any:
+    """An INSERT that skips rows breaking a unique key, also against a concurrent transaction's insert."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return insert(model.__table__).on_conflict_do_nothing()
 
-    Returns how many were inserted (exact for a single row; drivers may not count a multi-row insert).
-    """
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return session.execute(insert(model.__table__).on_conflict_do_nothing(), rows).rowcount
+
+def insert_new(session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> None:
+    """Insert those of ``rows`` whose unique keys are not taken."""
+    session.execute(_ignoring_duplicates(session, model), rows)
+
+
+def insert_one(session: Session, model: type[DeclarativeBase], row: dict[str, Any]) -> bool:
+    """Insert ``row`` unless one of its unique keys is taken; say whether it was inserted."""
+    statement = _ignoring_duplicates(session, model)
+    return session.execute(statement.returning(*model.__table__.primary_key), row).first() is not None
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -78,7 +85,9 @@ def _sqlite_setup(engine: sa.Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: sa.Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE_OPTION) else "BEGIN")
+        connection.exec_driver_sql(
+            "BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE_OPTION) else "BEGIN"
+        )
 
 
 def create_engine(url: str) -> sa.Engine:
@@ -111,10 +120,6 @@ class Store:
         self.engine = create_engine(url)
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:

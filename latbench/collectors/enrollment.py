@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from latbench.collectors import tokens
-from latbench.collectors.db import insert_new, new_id
+from latbench.collectors.db import insert_one, new_id
 from latbench.collectors.models import Agent, Device
 from latbench.errors import Conflict
 from latbench.protocol import DeviceInfo, EnrollRequest, EnrollResponse
@@ -30,15 +30,21 @@ def heartbeat_interval_s(lease_ttl_s: float) -> float:
 def enroll(session: Session, request: EnrollRequest, now: datetime, lease_ttl_s: float) -> EnrollResponse:
     machine = request.machine.model_dump()
     name = request.device_name or request.name
-    insert_new(session, Device, [{"id": new_id(), "name": name, "fingerprint": request.fingerprint,
-                                  "machine": machine, "first_seen": now}])  # fmt: skip
+    device_row = {
+        "id": new_id(),
+        "name": name,
+        "fingerprint": request.fingerprint,
+        "machine": machine,
+        "first_seen": now,
+    }
+    insert_one(session, Device, device_row)
     device = session.scalar(select(Device).where(Device.fingerprint == request.fingerprint))
     if device is None:
         raise Conflict(f"device name {name!r} is taken by another machine; enroll with another device name")
     device.machine = machine
     offers = [offer.model_dump() for offer in request.runtimes]
-    insert_new(session, Agent, [{"id": new_id(), "name": request.name, "device_id": device.id, "machine": machine,
-                                 "runtimes": offers, "enrolled_at": now, "last_seen": now}])  # fmt: skip
+    agent_row = {"id": new_id(), "name": request.name, "device_id": device.id, "machine": machine, "runtimes": offers}
+    insert_one(session, Agent, {**agent_row, "enrolled_at": now, "last_seen": now})
     agent = session.scalars(select(Agent).where(Agent.name == request.name).with_for_update()).one()
     tokens.revoke_agent_tokens(session, agent.id, now)
     agent.device_id, agent.machine, agent.runtimes = device.id, machine, offers

@@ -12,6 +12,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from latbench.collectors.models import Agent, Artifact, Campaign, CampaignArch, Device, Job, Result
+from latbench.protocol import MachineInfoModel
 from latbench.spaces import NB201, get_space
 
 BATCH_ROWS = 500
@@ -62,7 +63,7 @@ def _row(campaign: Campaign, arch: str, sha256: str, result: Result, device: Dev
         "latbench_version": result.latbench_version,
         **{f"cfg_{name}": campaign.settings[name] for name in SETTINGS},
         "cfg_optimization": result.optimization,
-        **{f"env_{k}": v for k, v in agent.machine.items()},
+        **{f"env_{name}": agent.machine.get(name) for name in MachineInfoModel.model_fields},
         "env_numpy": result.numpy_version,
         "env_load_1m_before": before.get("load_1m"),
         "env_load_1m_after": after.get("load_1m"),

@@ -67,7 +67,9 @@ def _check(batch: ResultBatch, agent: Agent, jobs: dict[str, Job], leases: dict[
         if lease.agent_id != agent.id:
             raise Forbidden(f"result {item.result_id}: lease {item.lease_id!r} belongs to another agent")
         if lease.job_id != item.job_id:
-            raise InvalidRequest(f"result {item.result_id}: lease {item.lease_id!r} is not a lease of job {item.job_id!r}")
+            raise InvalidRequest(
+                f"result {item.result_id}: lease {item.lease_id!r} is not a lease of job {item.job_id!r}"
+            )
         _utc(item.measured_at, f"result {item.result_id}: measured_at")
 
 
@@ -108,7 +110,9 @@ def ingest(session: Session, agent: Agent, batch: ResultBatch, now: datetime) ->
     items = batch.results
     locked = select(Job).where(Job.id.in_({i.job_id for i in items})).order_by(Job.id).with_for_update()
     jobs = {job.id: job for job in session.scalars(locked)}
-    leases = {lease.id: lease for lease in session.scalars(select(Lease).where(Lease.id.in_({i.lease_id for i in items})))}
+    leases = {
+        lease.id: lease for lease in session.scalars(select(Lease).where(Lease.id.in_({i.lease_id for i in items})))
+    }
     _check(batch, agent, jobs, leases)
     campaign_ids = {job.campaign_id for job in jobs.values()}
     campaigns = {c.id: c for c in session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids)))}

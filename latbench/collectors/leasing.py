@@ -3,7 +3,8 @@
 A job is eligible when it is queued, or leased under a lease that has expired; taking an expired one counts the
 expiry against the job's failure limit. Concurrent requests never get the same job: PostgreSQL skips rows that
 another transaction has locked (``FOR UPDATE SKIP LOCKED``), and SQLite runs write transactions one at a time
-(``BEGIN IMMEDIATE``). Rows that several transactions lock and wait for are always locked in job-id order.
+(``BEGIN IMMEDIATE``). To rule out deadlocks on PostgreSQL, transactions that wait for row locks take them in
+one order: jobs by id, then the agent's row; a lease request never waits for a job, it skips locked ones.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
 
 from latbench.collectors import artifact_store
-from latbench.collectors.db import insert_new, new_id
+from latbench.collectors.db import insert_one, new_id
 from latbench.collectors.models import Agent, Artifact, Campaign, CampaignArch, CampaignDevice, Device, Job, Lease
 from latbench.protocol import JobSpec, LeaseRequest, MeasurementSettings
 from latbench.spaces import NB201, get_space
@@ -37,11 +38,7 @@ def _campaigns(session: Session, agent: Agent, device: Device, wanted: list[str]
     if not offers:
         return {}
     found = session.scalars(select(Campaign).where(Campaign.runtime.in_(list(offers))))
-    return {
-        c.id: c
-        for c in found
-        if c.provider in offers[c.runtime] and (not c.devices or device.name in c.devices)
-    }
+    return {c.id: c for c in found if c.provider in offers[c.runtime] and (not c.devices or device.name in c.devices)}
 
 
 def _join(session: Session, campaign_ids: Sequence[str], device: Device, now: datetime) -> None:
@@ -57,7 +54,7 @@ def _join(session: Session, campaign_ids: Sequence[str], device: Device, now: da
         if campaign_id in joined:
             continue
         membership = {"campaign_id": campaign_id, "device_id": device.id, "joined_at": now}
-        if insert_new(session, CampaignDevice, [membership]) != 1:
+        if not insert_one(session, CampaignDevice, membership):
             continue
         positions = session.scalars(select(CampaignArch.position).where(CampaignArch.campaign_id == campaign_id))
         session.execute(
@@ -131,7 +128,8 @@ def grant(session: Session, agent: Agent, request: LeaseRequest, now: datetime, 
             if job.state == "leased":
                 job.expirations += 1
                 if failures(job) >= campaign.max_failures:
-                    fail(job, f"lease expired {job.expirations} times", now)
+                    last = f"; last error: {job.last_error}" if job.last_error else ""
+                    fail(job, f"lease expired {job.expirations} times{last}", now)
                     continue
             lease = Lease(id=new_id(), job_id=job.id, agent_id=agent.id, granted_at=now,
                           expires_at=now + timedelta(seconds=ttl_s))  # fmt: skip

@@ -8,7 +8,7 @@ never stored: tokens keep a SHA-256 digest only.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -22,12 +22,12 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(
         naming_convention={
             "pk": "pk_%(table_name)s",
-            "fk": "fk_%(table_name)s_%(column_0_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_N_name)s",
             "uq": "uq_%(table_name)s_%(column_0_N_name)s",
             "ix": "ix_%(table_name)s_%(column_0_N_name)s",
         }
     )
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
 
 
 class Token(Base):
@@ -146,14 +146,12 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         sa.UniqueConstraint("campaign_id", "device_id", "position"),
-        sa.ForeignKeyConstraint(
-            ["campaign_id", "position"], ["campaign_archs.campaign_id", "campaign_archs.position"]
-        ),
+        sa.ForeignKeyConstraint(["campaign_id", "position"], ["campaign_archs.campaign_id", "campaign_archs.position"]),
         sa.Index("ix_jobs_device_state", "device_id", "state"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True)
-    campaign_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("campaigns.id"))
+    campaign_id: Mapped[str] = mapped_column(ID)
     device_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("devices.id"))
     position: Mapped[int]
     state: Mapped[str] = mapped_column(sa.String(8))

@@ -60,7 +60,10 @@ def running(
         builder = artifact_store.ArtifactBuilder(store, ArtifactCache(artifacts_dir), clock)
         builder.start()
         try:
-            yield create_app(Collector(store, artifacts_dir, lease_ttl_s, retry_after_s, clock, builder.wake)), generated
+            yield (
+                create_app(Collector(store, artifacts_dir, lease_ttl_s, retry_after_s, clock, builder.wake)),
+                generated,
+            )
         finally:
             builder.stop()
     finally:

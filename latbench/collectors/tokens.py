@@ -56,9 +56,7 @@ def authenticate(session: Session, token: str | None, kind: Kind) -> Token:
 
 
 def revoke_agent_tokens(session: Session, agent_id: str, now: datetime) -> None:
-    session.execute(
-        update(Token).where(Token.agent_id == agent_id, Token.revoked_at.is_(None)).values(revoked_at=now)
-    )
+    session.execute(update(Token).where(Token.agent_id == agent_id, Token.revoked_at.is_(None)).values(revoked_at=now))
 
 
 def bootstrap_admin(session: Session, configured: str | None, now: datetime) -> str | None:

@@ -52,7 +52,7 @@ class ScriptedServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 
     def script(self, path: str, *replies: Script) -> None:
         self._replies[path] = list(replies)
@@ -91,6 +91,12 @@ def _handler(owner: ScriptedServer) -> type[BaseHTTPRequestHandler]:
             owner.requests.append(request)
             reply = owner._next(request)
             time.sleep(reply.delay_s)
+            try:
+                self._send(reply)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting: what a delay tests
+                self.close_connection = True
+
+        def _send(self, reply: Reply) -> None:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))

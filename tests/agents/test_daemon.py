@@ -8,12 +8,14 @@ import os
 import signal
 import sqlite3
 import stat
+import subprocess
+import sys
 import time
 
 import pytest
-from e2e.processes import ADMIN_TOKEN, Collector, totals, wait_for
-from e2e.processes import Agent as AgentProcess
 from factories import job, result
+from processes import ADMIN_TOKEN, Collector, totals, wait_for
+from processes import Agent as AgentProcess
 from scripted_server import Reply, Request, ScriptedServer
 from servers import free_port
 
@@ -65,6 +67,20 @@ def make_agent(url: str, tmp_path, **options) -> Agent:
 
 def pushed(server: ScriptedServer) -> dict[str, dict]:
     return {r["job_id"]: r for q in server.requests_to("/v1/results") for r in json.loads(q.body)["results"]}
+
+
+HEAVY = ("torch", "tensorflow", "onnx", "fastapi", "sqlalchemy", "uvicorn")
+
+
+@pytest.mark.parametrize(
+    ("module", "heavy"),
+    [("latbench.agents.daemon", (*HEAVY, "latbench.collectors")), ("latbench.cli.agent", HEAVY)],
+)
+def test_the_agent_imports_nothing_heavy(module, heavy):
+    """A Raspberry Pi installs ``latbench[agent]``: the agent needs no torch and no collector stack (the CLI
+    package also loads the collector's HTTP client, which is as light as the agent's)."""
+    code = f"import sys, {module}\nloaded = [m for m in {heavy!r} if m in sys.modules]\nassert not loaded, loaded"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # --- identity ----------------------------------------------------------------------------------------------
@@ -207,13 +223,12 @@ def collector(tmp_path, artifact_cache):
     c.stop()
 
 
-def campaign(collector: Collector, samples: int, seed: int, settings: MeasurementSettings = QUICK) -> tuple[str, str]:
-    """An enrollment token and a campaign whose artifacts are built; returns both."""
+def campaign(collector: Collector, settings: MeasurementSettings = QUICK) -> tuple[str, str]:
+    """An enrollment token and a campaign of 3 architectures whose artifacts are built. Every test measures the
+    same 3, so the session's artifact cache exports them once."""
     with CollectorClient(collector.url, ADMIN_TOKEN) as admin:
         token = admin.create_enrollment_token("agent-tests").token
-        campaign_id = admin.create_campaign(
-            CampaignCreate(space="nb201", samples=samples, seed=seed, settings=settings)
-        )
+        campaign_id = admin.create_campaign(CampaignCreate(space="nb201", samples=3, seed=21, settings=settings))
         wait_for(lambda: admin.campaign(campaign_id).state != "building", 120, "the campaign's artifacts")
     return token, campaign_id
 
@@ -235,11 +250,11 @@ def spool_counts(state_dir) -> tuple[int, int]:
 
 
 def test_completes_a_campaign_once_per_arch_and_dead_letters_a_stray_spooled_result(collector, tmp_path):
-    token, campaign_id = campaign(collector, samples=3, seed=21)
+    token, campaign_id = campaign(collector)
     stray = result("no-such-job")
     with Spool(tmp_path / "agent" / "spool.sqlite") as spool:
         spool.add(stray)
-    run_agent(make_agent(collector.url, tmp_path, enrollment_token=token, max_idle_s=3, poll_s=0.2, max_jobs=2))
+    run_agent(make_agent(collector.url, tmp_path, enrollment_token=token, max_idle_s=1, poll_s=0.2, max_jobs=2))
     assert totals(collector.status(campaign_id)) == {"queued": 0, "leased": 0, "done": 3, "failed": 0, "total": 3}
     rows = results_of(collector, campaign_id)
     assert len(rows) == 3 == len({r["arch"] for r in rows})
@@ -257,7 +272,7 @@ def test_completes_a_campaign_once_per_arch_and_dead_letters_a_stray_spooled_res
 
 def test_results_measured_while_the_collector_is_down_land_when_it_returns(collector, tmp_path):
     slow = QUICK.model_copy(update={"min_time_s": 1.0})
-    token, campaign_id = campaign(collector, samples=3, seed=22, settings=slow)
+    token, campaign_id = campaign(collector, settings=slow)
     agent = AgentProcess(collector, token, "steady", tmp_path / "steady", "--max-jobs", "3", "--poll", "0.2")
     try:
         wait_for(lambda: totals(collector.status(campaign_id))["done"] >= 1, 60, "a first result")
@@ -274,14 +289,14 @@ def test_results_measured_while_the_collector_is_down_land_when_it_returns(colle
 
 def test_sigterm_abandons_the_measurement_releases_the_leases_and_exits_0(collector, tmp_path):
     long = QUICK.model_copy(update={"min_time_s": 60.0, "max_time_s": 60.0})
-    token, campaign_id = campaign(collector, samples=2, seed=23, settings=long)
-    agent = AgentProcess(collector, token, "patient", tmp_path / "patient", "--max-jobs", "2")
-    wait_for(lambda: totals(collector.status(campaign_id))["leased"] == 2, 60, "both jobs leased")
+    token, campaign_id = campaign(collector, settings=long)
+    agent = AgentProcess(collector, token, "patient", tmp_path / "patient", "--max-jobs", "3")
+    wait_for(lambda: totals(collector.status(campaign_id))["leased"] == 3, 60, "the jobs leased")
     time.sleep(1.5)
     started = time.monotonic()
     assert agent.stop(signal.SIGTERM, timeout_s=20) == 0, agent.log.read_text()[-3000:]
     assert time.monotonic() - started < 10
-    assert totals(collector.status(campaign_id)) == {"queued": 2, "leased": 0, "done": 0, "failed": 0, "total": 2}
+    assert totals(collector.status(campaign_id)) == {"queued": 3, "leased": 0, "done": 0, "failed": 0, "total": 3}
     log = agent.log.read_text()
-    assert "released 2 lease(s)" in log and "Traceback" not in log
+    assert "released 3 lease(s)" in log and "Traceback" not in log
     assert os.path.exists(tmp_path / "patient" / "agent.json")

@@ -107,12 +107,18 @@ class Harness:
         self.url = url
         self.store = store
         self.clock = clock
+        self._clients: list[httpx.Client] = []
         self.admin = self.client(ADMIN_TOKEN)
         self._enroll_token: str | None = None
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url + "/v1", headers=headers, timeout=60)
+        self._clients.append(httpx.Client(base_url=self.url + "/v1", headers=headers, timeout=60))
+        return self._clients[-1]
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
 
     def enroll_token(self) -> str:
         if self._enroll_token is None:
@@ -183,9 +189,11 @@ class Served:
             assert self._thread.is_alive() and time.monotonic() < deadline, "the collector did not start"
             time.sleep(0.01)
         port = self._server.servers[0].sockets[0].getsockname()[1]
-        return Harness(f"http://127.0.0.1:{port}", app.state.collector.store, self.clock)
+        self._harness = Harness(f"http://127.0.0.1:{port}", app.state.collector.store, self.clock)
+        return self._harness
 
     def __exit__(self, *exc: object) -> None:
+        self._harness.close()
         self._server.should_exit = True
         self._thread.join(30)
         self._context.__exit__(None, None, None)

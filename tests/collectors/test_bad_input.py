@@ -64,7 +64,17 @@ def test_non_positive_and_non_finite_latencies_are_422(collector: Harness, lease
     assert collector.dump() == before
 
 
-def test_unknown_architectures_are_422_listing_them(collector: Harness):
+BAD_CAMPAIGNS = [
+    {"space": "nb999", "samples": 2},
+    {"space": "nb201"},
+    {"space": "nb201", "samples": 20000},
+    {"space": "nb201", "archs": []},
+    {"space": "nb201", "samples": 2, "resolution": 7},
+    {"space": "nb201", "samples": 2, "settings": {"min_time_s": 5, "max_time_s": 1}},
+]
+
+
+def test_unknown_architectures_and_impossible_campaigns_are_422(collector: Harness):
     before = collector.dump()
     archs = ["|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|", "not an arch"]
     response = collector.admin.post("/admin/campaigns", json={"space": "nb201", "archs": archs})
@@ -73,8 +83,7 @@ def test_unknown_architectures_are_422_listing_them(collector: Harness):
     assert response.json()["detail"] == archs
     response = collector.admin.post("/admin/campaigns", json={"space": "fbnet", "archs": ["k3_e1"]})
     assert "1 of 1 architectures are not in fbnet" in refused(response, 422, "invalid")
-    for spec in ({"space": "nb999", "samples": 2}, {"space": "nb201"}, {"space": "nb201", "samples": 20000},
-                 {"space": "nb201", "archs": []}, {"space": "nb201", "samples": 2, "resolution": 7}):  # fmt: skip
+    for spec in BAD_CAMPAIGNS:
         refused(collector.admin.post("/admin/campaigns", json=spec), 422, "invalid")
     assert collector.dump() == before
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from harness import LEASE_TTL_S, Harness, failure, measurement
 
 
@@ -27,6 +29,26 @@ def test_the_same_result_pushed_twice_is_stored_once(collector: Harness):
     assert push(agent, result) == ["stored"]
     assert push(agent, result, result) == ["duplicate", "duplicate"]
     assert stored_results(collector) == 1
+
+
+def test_the_same_batch_pushed_concurrently_is_stored_once(collector: Harness):
+    collector.campaign()
+    agent = collector.agent("a1")
+    batch = [measurement(job) for job in lease(agent, 5)]
+    statuses: list[list[str]] = []
+    start = threading.Barrier(4)
+
+    def send() -> None:
+        start.wait()
+        statuses.append(push(agent, *batch))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [["duplicate"] * 5] * 3 + [["stored"] * 5]
+    assert stored_results(collector) == 5
 
 
 def test_a_result_repeated_inside_one_batch_is_stored_once(collector: Harness):
