@@ -12,28 +12,24 @@ State dir (``$LATBENCH_HOME/agent``): ``agent.json`` (identity and token, mode 0
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import random
 import signal
 import threading
 import time
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 
-import numpy as np
 from pydantic import ValidationError
 
-import latbench
 from latbench.agents.client import AgentClient, Backoff, retry
 from latbench.agents.downloads import DownloadCache
-from latbench.agents.environment import MachineState, machine_info
-from latbench.agents.measure import Measurement, MeasureSettings, ReferenceProbe, measure
+from latbench.agents.environment import machine_info
+from latbench.agents.heartbeat import SHUTDOWN_TIMEOUT_S, Heartbeat, Leases
+from latbench.agents.identity import Credentials, default_state_dir
+from latbench.agents.measure import MeasureSettings, ReferenceProbe, measure
+from latbench.agents.reports import error_item, result_item
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.agents.spool import Spool
 from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
@@ -41,107 +37,16 @@ from latbench.protocol import (
     MAX_BODY_BYTES,
     EnrollRequest,
     JobSpec,
-    LatencyStatsModel,
     MachineInfoModel,
-    MachineStateModel,
     ResultItem,
     RuntimeOffer,
 )
 
-HOME_ENV = "LATBENCH_HOME"
 PUSH_BATCH = 100
 PUSH_BYTES = MAX_BODY_BYTES // 4
 """JSON per push: a batch of long measurements (many per-run times) stays well under the collector's limit."""
-SHUTDOWN_TIMEOUT_S = 5.0
-"""Per request while stopping (release leases, flush the spool once): a stop is never held up for long."""
-MAX_ERROR_CHARS = 4096
 
 log = logging.getLogger("latbench.agent")
-
-
-def default_state_dir() -> Path:
-    home = os.environ.get(HOME_ENV)
-    return (Path(home).expanduser() if home else Path.home() / ".local" / "share" / "latbench") / "agent"
-
-
-def runtime_offer(name: str) -> RuntimeOffer:
-    """What this machine offers of runtime ``name``: its version and the providers usable here."""
-    runtime = get_runtime(name)
-    return RuntimeOffer(name=name, version=runtime.version()[:64], providers=runtime.providers())
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What enrollment gave this agent; kept in ``agent.json`` with mode 0600, since the token is a password."""
-
-    collector_url: str
-    agent_id: str
-    agent_token: str
-    device_id: str
-    device_name: str
-    heartbeat_interval_s: float
-    lease_ttl_s: float
-
-    @classmethod
-    def load(cls, path: Path) -> Credentials | None:
-        if not path.exists():
-            return None
-        try:
-            return cls(**json.loads(path.read_text()))
-        except (ValueError, TypeError) as exc:
-            raise LatbenchError(f"{path} is damaged ({exc}); remove it to enroll again") from None
-
-    def save(self, path: Path) -> None:
-        """Write atomically, never readable by others, even for a moment."""
-        partial = path.with_name(path.name + ".tmp")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(self), f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, path)
-
-
-def _state(state: MachineState | None) -> MachineStateModel | None:
-    return MachineStateModel(**state.as_dict()) if state is not None else None
-
-
-def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
-    """The result the collector stores for a measurement of ``job`` made with ``runtime``; its fresh id makes a
-    re-push harmless."""
-    return ResultItem(
-        result_id=uuid.uuid4(),
-        job_id=job.job_id,
-        lease_id=job.lease_id,
-        stats=LatencyStatsModel(**m.stats.as_dict()),
-        times_ms=[t / 1e6 for t in m.times_ns.tolist()],
-        warmup_runs=m.warmup_runs,
-        attempts=m.attempts,
-        stable=m.stable,
-        flags=m.flags,
-        attempt_flags=m.attempt_flags,
-        ref_ratio=m.ref_ratio,
-        wall_s=m.wall_s,
-        measured_at=datetime.now(timezone.utc),
-        runtime_version=runtime.version()[:64],
-        optimization=str(runtime.settings().get("optimization", ""))[:64],
-        latbench_version=latbench.__version__,
-        numpy_version=np.__version__,
-        state_before=_state(m.state_before),
-        state_after=_state(m.state_after),
-    )
-
-
-def error_item(job: JobSpec, message: str) -> ResultItem:
-    """The result of a job that could not be measured here; the collector counts it as a failed attempt."""
-    return ResultItem(
-        result_id=uuid.uuid4(),
-        job_id=job.job_id,
-        lease_id=job.lease_id,
-        error=message[:MAX_ERROR_CHARS],
-        measured_at=datetime.now(timezone.utc),
-    )
 
 
 def _rejects_results(exc: CollectorRejected) -> bool:
@@ -152,68 +57,6 @@ def _rejects_results(exc: CollectorRejected) -> bool:
 
 class _Shutdown(BaseException):
     """Raised in the main thread by the signal handler to abandon the download or measurement in progress."""
-
-
-class _Leases:
-    """The leases this agent holds, shared with the heartbeat thread: renewed while held, dropped once lost."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held: dict[str, None] = {}
-        self._lost: set[str] = set()
-
-    def add(self, lease_ids: Iterable[str]) -> None:
-        with self._lock:
-            self._held.update(dict.fromkeys(lease_ids))
-
-    def discard(self, lease_id: str) -> None:
-        with self._lock:
-            self._held.pop(lease_id, None)
-            self._lost.discard(lease_id)
-
-    def lose(self, lease_ids: Iterable[str]) -> None:
-        with self._lock:
-            self._lost.update(i for i in lease_ids if i in self._held)
-
-    def is_lost(self, lease_id: str) -> bool:
-        with self._lock:
-            return lease_id in self._lost
-
-    def active(self) -> list[str]:
-        """Held and not lost: the leases to renew, or to release when stopping."""
-        with self._lock:
-            return [i for i in self._held if i not in self._lost]
-
-
-class _Heartbeat(threading.Thread):
-    """Renews the agent's leases every interval on its own connection, so a long measurement keeps them."""
-
-    def __init__(self, client: AgentClient, leases: _Leases, interval_s: float) -> None:
-        super().__init__(name="latbench-heartbeat", daemon=True)
-        self.client = client
-        self._leases = leases
-        self._interval_s = interval_s
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self._stopped.wait(self._interval_s):
-            try:
-                answer = self.client.heartbeat(self._leases.active())
-            except CollectorUnavailable as exc:
-                log.debug("heartbeat failed: %s", exc)
-                continue
-            except CollectorRejected as exc:
-                log.warning("heartbeat refused: %s", exc)
-                continue
-            if answer.lost:
-                log.info("lost %d lease(s): %s", len(answer.lost), ", ".join(answer.lost))
-                self._leases.lose(answer.lost)
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self.join(timeout=SHUTDOWN_TIMEOUT_S)
-        if not self.is_alive():
-            self.client.close()
 
 
 class Agent:
@@ -255,12 +98,12 @@ class Agent:
         self.downloads = DownloadCache(self.state_dir / "artifacts", self.client)
         self._stop = threading.Event()
         self._interruptible = False
-        self._leases = _Leases()
+        self._leases = Leases()
         self._probes: dict[tuple[str, int, str, str], ReferenceProbe] = {}
         self._rng = random.Random()
         self._failures = 0
         self._idle_since = time.monotonic()
-        self._heartbeat: _Heartbeat | None = None
+        self._heartbeat: Heartbeat | None = None
 
     @property
     def credentials_path(self) -> Path:
@@ -289,7 +132,7 @@ class Agent:
         """Work until stopped or idle for ``max_idle_s``; then release unstarted leases and flush the spool."""
         try:
             credentials = self._credentials()
-            self._heartbeat = _Heartbeat(
+            self._heartbeat = Heartbeat(
                 AgentClient(self.client.url, credentials.agent_token), self._leases, credentials.heartbeat_interval_s
             )
             self._heartbeat.start()

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import typer
 
-from latbench.agents.daemon import Agent, default_state_dir, run_agent, runtime_offer
+from latbench.agents.daemon import Agent, run_agent
+from latbench.agents.identity import default_state_dir
+from latbench.agents.reports import runtime_offer
 from latbench.protocol import MAX_JOBS_PER_LEASE
 
 agent_app = typer.Typer(

@@ -19,8 +19,10 @@ from processes import Agent as AgentProcess
 from scripted_server import Reply, Request, ScriptedServer
 from servers import free_port
 
-from latbench.agents.daemon import Agent, Credentials, default_state_dir, result_item, run_agent, runtime_offer
+from latbench.agents.daemon import Agent, run_agent
+from latbench.agents.identity import Credentials, default_state_dir
 from latbench.agents.measure import MeasureSettings, measure
+from latbench.agents.reports import result_item, runtime_offer
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.spool import Spool, SpoolCounts
 from latbench.collectors.client import CollectorClient

@@ -1,0 +1,77 @@
+"""Keeping leases alive: the set of leases an agent holds, and the thread that renews them by heartbeat."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from latbench.agents.client import AgentClient
+from latbench.errors import CollectorRejected, CollectorUnavailable
+
+SHUTDOWN_TIMEOUT_S = 5.0
+"""Per request while stopping (release leases, flush the spool once): a stop is never held up for long."""
+
+log = logging.getLogger("latbench.agent")
+
+
+class Leases:
+    """The leases this agent holds, shared with the heartbeat thread: renewed while held, dropped once lost."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, None] = {}
+        self._lost: set[str] = set()
+
+    def add(self, lease_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._held.update(dict.fromkeys(lease_ids))
+
+    def discard(self, lease_id: str) -> None:
+        with self._lock:
+            self._held.pop(lease_id, None)
+            self._lost.discard(lease_id)
+
+    def lose(self, lease_ids: Iterable[str]) -> None:
+        with self._lock:
+            self._lost.update(i for i in lease_ids if i in self._held)
+
+    def is_lost(self, lease_id: str) -> bool:
+        with self._lock:
+            return lease_id in self._lost
+
+    def active(self) -> list[str]:
+        """Held and not lost: the leases to renew, or to release when stopping."""
+        with self._lock:
+            return [i for i in self._held if i not in self._lost]
+
+
+class Heartbeat(threading.Thread):
+    """Renews the agent's leases every interval on its own connection, so a long measurement keeps them."""
+
+    def __init__(self, client: AgentClient, leases: Leases, interval_s: float) -> None:
+        super().__init__(name="latbench-heartbeat", daemon=True)
+        self.client = client
+        self._leases = leases
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopped.wait(self._interval_s):
+            try:
+                answer = self.client.heartbeat(self._leases.active())
+            except CollectorUnavailable as exc:
+                log.debug("heartbeat failed: %s", exc)
+                continue
+            except CollectorRejected as exc:
+                log.warning("heartbeat refused: %s", exc)
+                continue
+            if answer.lost:
+                log.info("lost %d lease(s): %s", len(answer.lost), ", ".join(answer.lost))
+                self._leases.lose(answer.lost)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=SHUTDOWN_TIMEOUT_S)
+        if not self.is_alive():
+            self.client.close()

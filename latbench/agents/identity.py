@@ -1,0 +1,50 @@
+"""Where an agent keeps its identity: the state dir and the credentials enrollment gave it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from latbench.errors import LatbenchError
+
+HOME_ENV = "LATBENCH_HOME"
+
+
+def default_state_dir() -> Path:
+    home = os.environ.get(HOME_ENV)
+    return (Path(home).expanduser() if home else Path.home() / ".local" / "share" / "latbench") / "agent"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What enrollment gave this agent; kept in ``agent.json`` with mode 0600, since the token is a password."""
+
+    collector_url: str
+    agent_id: str
+    agent_token: str
+    device_id: str
+    device_name: str
+    heartbeat_interval_s: float
+    lease_ttl_s: float
+
+    @classmethod
+    def load(cls, path: Path) -> Credentials | None:
+        if not path.exists():
+            return None
+        try:
+            return cls(**json.loads(path.read_text()))
+        except (ValueError, TypeError) as exc:
+            raise LatbenchError(f"{path} is damaged ({exc}); remove it to enroll again") from None
+
+    def save(self, path: Path) -> None:
+        """Write atomically, never readable by others, even for a moment."""
+        partial = path.with_name(path.name + ".tmp")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(self), f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, path)

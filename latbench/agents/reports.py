@@ -1,0 +1,63 @@
+"""What an agent tells the collector: the runtimes it offers, and each job's measurement or error as a result."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import numpy as np
+
+import latbench
+from latbench.agents.environment import MachineState
+from latbench.agents.measure import Measurement
+from latbench.agents.runtimes import Runtime, get_runtime
+from latbench.protocol import JobSpec, LatencyStatsModel, MachineStateModel, ResultItem, RuntimeOffer
+
+MAX_ERROR_CHARS = 4096
+
+
+def runtime_offer(name: str) -> RuntimeOffer:
+    """What this machine offers of runtime ``name``: its version and the providers usable here."""
+    runtime = get_runtime(name)
+    return RuntimeOffer(name=name, version=runtime.version()[:64], providers=runtime.providers())
+
+
+def _state(state: MachineState | None) -> MachineStateModel | None:
+    return MachineStateModel(**state.as_dict()) if state is not None else None
+
+
+def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
+    """The result the collector stores for a measurement of ``job`` made with ``runtime``; its fresh id makes a
+    re-push harmless."""
+    return ResultItem(
+        result_id=uuid.uuid4(),
+        job_id=job.job_id,
+        lease_id=job.lease_id,
+        stats=LatencyStatsModel(**m.stats.as_dict()),
+        times_ms=[t / 1e6 for t in m.times_ns.tolist()],
+        warmup_runs=m.warmup_runs,
+        attempts=m.attempts,
+        stable=m.stable,
+        flags=m.flags,
+        attempt_flags=m.attempt_flags,
+        ref_ratio=m.ref_ratio,
+        wall_s=m.wall_s,
+        measured_at=datetime.now(timezone.utc),
+        runtime_version=runtime.version()[:64],
+        optimization=str(runtime.settings().get("optimization", ""))[:64],
+        latbench_version=latbench.__version__,
+        numpy_version=np.__version__,
+        state_before=_state(m.state_before),
+        state_after=_state(m.state_after),
+    )
+
+
+def error_item(job: JobSpec, message: str) -> ResultItem:
+    """The result of a job that could not be measured here; the collector counts it as a failed attempt."""
+    return ResultItem(
+        result_id=uuid.uuid4(),
+        job_id=job.job_id,
+        lease_id=job.lease_id,
+        error=message[:MAX_ERROR_CHARS],
+        measured_at=datetime.now(timezone.utc),
+    )
