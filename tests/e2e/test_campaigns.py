@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import signal
 import time
 import uuid
@@ -56,6 +57,20 @@ def test_two_agents_complete_a_campaign_once_per_architecture(collector, tmp_pat
     assert {r["agent"] for r in rows} <= {"agent-1", "agent-2"}
     assert len({r["device"] for r in rows}) == 1
     assert all(float(r["latency_ms"]) > 0 for r in rows)
+    check_management_views(collector, campaign)
+
+
+def check_management_views(collector: Collector, campaign: str) -> None:
+    """What an operator sees once the campaign is done: status (watch returns), list, devices."""
+    status = json.loads(collector.cli("campaign", "status", campaign, "--json"))
+    assert status["state"] == "done" and [d["done"] for d in status["devices"]] == [30]
+    collector.cli("campaign", "status", campaign, "--watch", "--interval", "0.1")  # returns: the campaign is done
+    assert campaign in collector.cli("campaign", "status", campaign)
+    listed = json.loads(collector.cli("campaign", "list", "--json"))
+    assert [c["campaign_id"] for c in listed] == [campaign]
+    devices = json.loads(collector.cli("devices", "--json"))
+    assert len(devices) == 1 and sorted(devices[0]["agents"]) == ["agent-1", "agent-2"]
+    assert devices[0]["runtimes"] == ["onnxruntime"]
 
 
 def test_a_killed_agent_leases_expire_and_another_finishes(collector, tmp_path):

@@ -1,0 +1,39 @@
+"""Management commands fail clearly: no collector, a wrong token, a bad request, bad usage."""
+
+from __future__ import annotations
+
+import subprocess
+
+from processes import LATBENCH, Collector, env
+from servers import free_port
+
+
+def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*LATBENCH, *args], capture_output=True, text=True, env=env(**extra), timeout=120)
+
+
+def test_unreachable_collector_is_one_clear_line():
+    result = run("campaign", "list", "--collector", f"http://127.0.0.1:{free_port()}")
+    assert result.returncode == 1
+    assert "cannot reach the collector" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_wrong_token_bad_request_and_usage(tmp_path, artifact_cache):
+    collector = Collector(f"sqlite:///{tmp_path / 'c.sqlite'}", tmp_path / "c", free_port(), artifacts=artifact_cache)
+    collector.start()
+    try:
+        wrong = run("token", "create", "--collector", collector.url, LATBENCH_ADMIN_TOKEN="lb_admin_wrong")
+        assert wrong.returncode == 1 and "401" in wrong.stderr and "LATBENCH_ADMIN_TOKEN" in wrong.stderr
+        bad_arch = run("campaign", "create", "--space", "nb201", "--arch", "|nor_conv_3x3~0|", "--runtime",
+                       "onnxruntime", "--collector", collector.url)  # fmt: skip
+        assert bad_arch.returncode == 1 and "422" in bad_arch.stderr and "NB201" in bad_arch.stderr
+        usage = run("campaign", "create", "--space", "nb201", "--runtime", "onnxruntime", "--collector", collector.url)
+        assert usage.returncode == 2
+        missing = run("campaign", "status", "no-such-campaign", "--collector", collector.url)
+        assert missing.returncode == 1 and "404" in missing.stderr
+        assert run("campaign", "list", "--json", "--collector", collector.url).stdout.strip() == "[]"
+        created = run("token", "create", "--name", "lab", "--collector", collector.url)
+        assert created.returncode == 0 and created.stdout.strip().startswith("lb_enroll_")
+        assert len(created.stdout.strip().splitlines()) == 1
+    finally:
+        assert collector.stop() == 0
