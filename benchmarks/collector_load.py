@@ -5,17 +5,20 @@ PostgreSQL cluster from ``tests/servers.py``) gets one NB201 campaign of ``--arc
 simulated agents (asyncio tasks sharing this process, each with its own HTTP connection) enroll as distinct
 devices, so the campaign has archs x agents jobs, then loop: lease ``--lease-batch`` jobs, push one batch of
 valid synthetic results (``--runs`` per-run times each), until their device has nothing left or
-``--max-seconds`` pass. Printed per store: results ingested per second (first lease to last ack), push and
-lease latency, lost and duplicated results (the acks against the export and the store itself), and the rate of
-raw inserts of the same rows into the same database (a scratch table without keys or foreign keys, Core
-executemany, one transaction per batch of ``--lease-batch`` rows) with the ratio API / raw.
+``--max-seconds`` pass. Printed per store: results ingested per second (first lease to last ack), where the CPU
+went meanwhile (collector process, agents, whole machine), push and lease latency, lost and duplicated results
+(the acks against the export and the store itself), and the rate of raw inserts of the same rows into the same
+database (a scratch table without keys or foreign keys, Core executemany, one transaction per batch of
+``--lease-batch`` rows) with the ratio API / raw. One client process is enough: the agents use a small share of
+a core while the collector process uses a whole one (the ``cpu`` line shows both).
 
     python benchmarks/collector_load.py                               # SQLite and PostgreSQL, 40 archs x 50 agents
     python benchmarks/collector_load.py --agents 10
     python benchmarks/collector_load.py --stores postgresql --archs 100 --lease-batch 20
 
 Artifacts are exported once into the shared artifact cache (``$LATBENCH_CACHE_DIR``, else
-``~/.cache/latbench/artifacts``), which every collector started here uses as its artifacts directory, so later
+``~/.cache/latbench/artifacts``): a collector keeps its artifacts in ``DATA_DIR/artifacts`` whatever that
+variable says, so each collector started here gets a data dir whose ``artifacts`` links to the cache, and later
 runs skip the exports. PostgreSQL needs the Debian ``postgresql`` server binaries (``.ci/run`` installs them).
 """
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import platform
 import sys
 import tempfile
@@ -86,6 +90,31 @@ class Load:
     first_lease: float | None = None
     last_ack: float | None = None
     timed_out: bool = False
+    client_cpu_s: float = 0.0
+    collector_cpu_s: float | None = None
+    machine_busy_s: float | None = None
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User plus system CPU seconds of process ``pid`` so far, from Linux's ``/proc``; ``None`` elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_s() -> float | None:
+    """CPU seconds this machine has spent busy (all cores, idle and I/O wait excluded), from ``/proc/stat``."""
+    try:
+        ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def spent(before: float | None, after: float | None) -> float | None:
+    return after - before if before is not None and after is not None else None
 
 
 def measurements(count: int, runs: int, seed: int) -> list[tuple[LatencyStatsModel, list[float]]]:
@@ -198,8 +227,8 @@ async def agent(
                 load.stored.add(str(ack.result_id))
 
 
-async def run_agents(url: str, enroll_token: str, args: argparse.Namespace) -> tuple[Load, float]:
-    """Enroll ``args.agents`` agents, then run them all at once; return what they saw and the client's CPU s."""
+async def run_agents(url: str, enroll_token: str, collector_pid: int, args: argparse.Namespace) -> Load:
+    """Enroll ``args.agents`` agents, then run them all at once; return what they saw and the CPU it took."""
     pool = measurements(SAMPLE_POOL, args.runs, args.seed)
     load = Load()
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -220,7 +249,7 @@ async def run_agents(url: str, enroll_token: str, args: argparse.Namespace) -> t
 
         agent_tokens = await asyncio.gather(*(enroll(http, i) for i, http in enumerate(clients)))
         start = asyncio.Event()
-        cpu0 = time.process_time()
+        cpu = (time.process_time(), process_cpu_s(collector_pid), machine_busy_s())
         deadline = time.perf_counter() + args.max_seconds
         tasks = [
             asyncio.create_task(agent(http, token, args.lease_batch, pool, start, deadline, load))
@@ -228,7 +257,10 @@ async def run_agents(url: str, enroll_token: str, args: argparse.Namespace) -> t
         ]
         start.set()
         await asyncio.gather(*tasks)
-        return load, time.process_time() - cpu0
+        load.client_cpu_s = time.process_time() - cpu[0]
+        load.collector_cpu_s = spent(cpu[1], process_cpu_s(collector_pid))
+        load.machine_busy_s = spent(cpu[2], machine_busy_s())
+        return load
     finally:
         await asyncio.gather(*(http.aclose() for http in clients))
 
@@ -330,7 +362,7 @@ class Figures:
         return self.results_per_s / self.raw_rows_per_s if self.raw_rows_per_s else float("nan")
 
 
-def campaign_run(store: str, args: argparse.Namespace) -> tuple[Load, float, Check, int, float]:
+def campaign_run(store: str, args: argparse.Namespace) -> tuple[Load, Check, int, float]:
     """Serve ``store`` from a real collector process, run the agents, check the results, time the raw inserts."""
     expected = args.archs * args.agents
     cache = default_root()
@@ -348,31 +380,47 @@ def campaign_run(store: str, args: argparse.Namespace) -> tuple[Load, float, Che
                 )
                 campaign_id = client.create_campaign(spec)
                 print(f"  artifacts      : ready after {wait_built(client, campaign_id, args.build_timeout):.1f} s")
-                load, client_cpu_s = asyncio.run(run_agents(collector.url, enroll_token, args))
+                assert collector.proc is not None
+                load = asyncio.run(run_agents(collector.url, enroll_token, collector.proc.pid, args))
                 checked = check(client, campaign_id, url, expected, load.stored)
         finally:
             code = collector.stop()
             if code not in (0, None):
                 print(f"  collector exited with {code}; its log ends:\n{collector.log.read_text()[-2000:]}")
         rows, raw_s = raw_inserts(url, args.lease_batch)
-    return load, client_cpu_s, checked, rows, raw_s
+    return load, checked, rows, raw_s
+
+
+def cpu_line(load: Load, wall: float, results: int) -> str:
+    """Where the CPU went during the load: the collector process, the simulated agents, the whole machine."""
+    if wall <= 0:
+        return "no load"
+    parts = []
+    if load.collector_cpu_s is not None:
+        per_result = f", {1e3 * load.collector_cpu_s / results:.1f} ms per result" if results else ""
+        parts.append(
+            f"collector {load.collector_cpu_s:.1f} s ({100 * load.collector_cpu_s / wall:.0f} % of a core{per_result})"
+        )
+    parts.append(f"agents {load.client_cpu_s:.1f} s ({100 * load.client_cpu_s / wall:.0f} %, one process)")
+    if load.machine_busy_s is not None:
+        parts.append(f"machine {load.machine_busy_s / wall:.2f} of {os.cpu_count()} cores busy")
+    return "; ".join(parts)
 
 
 def bench(store: str, args: argparse.Namespace) -> Figures:
     expected = args.archs * args.agents
     print(f"\n== {store}: {args.archs} archs x {args.agents} agents = {expected} jobs, ", end="")
     print(f"lease batch {args.lease_batch}, {args.runs} runs per result")
-    load, client_cpu_s, checked, rows, raw_s = campaign_run(store, args)
+    load, checked, rows, raw_s = campaign_run(store, args)
     wall = (load.last_ack or 0.0) - (load.first_lease or 0.0)
     results = sum(load.push_sizes)
     rate = results / wall if wall > 0 else 0.0
     raw_rate = rows / raw_s if raw_s > 0 else 0.0
     per_result = [ms / n for ms, n in zip(load.push_ms, load.push_sizes)]
     capped = "; stopped by --max-seconds" if load.timed_out else ""
-    busy = 100 * client_cpu_s / wall if wall > 0 else 0.0
     lines = {
         "load": f"{results} results in {wall:.2f} s = {rate:,.0f} results/s (first lease to last ack){capped}",
-        "client": f"{client_cpu_s:.2f} CPU s = {busy:.0f} % of one core (one process, asyncio)",
+        "cpu": cpu_line(load, wall, results),
         "push latency": f"p50 {pct(load.push_ms, 50):.1f} ms, p99 {pct(load.push_ms, 99):.1f} ms "
         f"({len(load.push_ms)} pushes); per result p50 {pct(per_result, 50):.2f} ms, p99 {pct(per_result, 99):.2f} ms",
         "lease latency": f"p50 {pct(load.lease_ms, 50):.1f} ms, p99 {pct(load.lease_ms, 99):.1f} ms "

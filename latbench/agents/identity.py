@@ -8,13 +8,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from latbench.errors import LatbenchError
-
-HOME_ENV = "LATBENCH_HOME"
+from latbench.paths import latbench_home
 
 
 def default_state_dir() -> Path:
-    home = os.environ.get(HOME_ENV)
-    return (Path(home).expanduser() if home else Path.home() / ".local" / "share" / "latbench") / "agent"
+    """``$LATBENCH_HOME/agent``."""
+    return latbench_home() / "agent"
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,11 @@ from latbench.cli.admin import campaign_app, devices_command, results_app, token
 from latbench.cli.agent import agent_app
 from latbench.cli.collector import collector_app
 from latbench.cli.console import err
+from latbench.cli.dataset import dataset_app
 from latbench.cli.env import env_command
 from latbench.cli.measure import measure_command
 from latbench.cli.spaces import spaces_app
+from latbench.cli.tasks import tasks_app
 from latbench.errors import LatbenchError
 
 app = typer.Typer(
@@ -38,6 +40,8 @@ app.add_typer(results_app, name="results")
 app.command("devices")(devices_command)
 app.add_typer(collector_app, name="collector")
 app.add_typer(agent_app, name="agent")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(tasks_app, name="tasks")
 
 
 def _version(value: bool) -> None:

@@ -2,13 +2,16 @@
 
 SQLite (the default, a file in the data dir) runs in WAL mode so readers never wait for the writer, and every
 write transaction starts with ``BEGIN IMMEDIATE``: concurrent writers queue on the busy timeout instead of
-failing half-way with "database is locked". PostgreSQL (``postgresql+psycopg://``) runs at READ COMMITTED and
-takes row locks where the leasing and results code asks for them.
+failing half-way with "database is locked". Within one process they first queue on a lock, which wakes the next
+writer as soon as one commits, where the busy timeout's polling, with sleeps of up to 100 ms, left some requests
+waiting for seconds under load while others went ahead. PostgreSQL (``postgresql+psycopg://``) runs at READ
+COMMITTED and takes row locks where the leasing and results code asks for them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -120,11 +123,14 @@ class Store:
         self.engine = create_engine(url)
         self._reads = sessionmaker(self.engine, expire_on_commit=False)
         self._writes = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
+        self._writer: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
+        )
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits when the block ends and rolls back, writing nothing, if it raises."""
-        with self._writes.begin() as session:
+        with self._writer, self._writes.begin() as session:
             yield session
 
     @contextlib.contextmanager

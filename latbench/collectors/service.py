@@ -23,16 +23,15 @@ from latbench.collectors.app import create_app
 from latbench.collectors.context import Collector
 from latbench.collectors.db import Store, utcnow
 from latbench.collectors.migrations import upgrade
+from latbench.paths import latbench_home
 
 ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
-HOME_ENV = "LATBENCH_HOME"
 GRACEFUL_SHUTDOWN_S = 10
 
 
 def default_data_dir() -> Path:
     """``$LATBENCH_HOME/collector``, with ``LATBENCH_HOME`` defaulting to ``~/.local/share/latbench``."""
-    home = os.environ.get(HOME_ENV)
-    return (Path(home) if home else Path.home() / ".local" / "share" / "latbench") / "collector"
+    return latbench_home() / "collector"
 
 
 @contextlib.contextmanager

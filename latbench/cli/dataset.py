@@ -1,0 +1,204 @@
+"""``latbench dataset``: list, show, build, import, combine, export, plot and remove device latency datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from latbench import datasets
+from latbench.cli.console import err, out
+from latbench.datasets.cards import runtime_label
+
+dataset_app = typer.Typer(
+    help="Device latency datasets: built in, built from measurements, imported.", no_args_is_help=True
+)
+
+JSON = typer.Option(False, "--json", help="Print JSON.")
+NAME = typer.Option(None, "--name", help="Registry name (default: from the file or campaign).")
+PREFIX = typer.Option("", "--prefix", help="Prepended to every device name, to tell devices of two sources apart.")
+LICENSE = typer.Option("", "--license", help="License of the data, recorded per device.")
+FORCE = typer.Option(False, "--force", help="Replace a dataset of the same name.")
+DEVICES = typer.Option(None, "--device", "-d", help="Only this device (repeatable).")
+
+
+def _stored(ds: datasets.Dataset, force: bool) -> None:
+    datasets.save(ds, overwrite=force)
+    measured = sum(ds.measured(d) for d in ds.device_names)
+    err.print(
+        f"dataset {ds.name}: {ds.space}, {len(ds.devices)} device(s), {len(ds.archs)} architecture(s), "
+        f"{measured} latencies"
+    )
+    out.print(ds.name, markup=False)
+
+
+@dataset_app.command("list")
+def list_command(as_json: bool = JSON) -> None:
+    """Built-in and registry datasets."""
+    found = datasets.list_datasets()
+    if as_json:
+        print(json.dumps([s.as_dict() for s in found]))
+        return
+    table = Table("name", "space", "devices", "archs", "kind")
+    for s in found:
+        table.add_row(s.name, s.space, str(len(s.devices)), str(s.n_archs), "built in" if s.builtin else s.kind)
+    out.print(table)
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.1%}" if isinstance(value, float) else ""
+
+
+@dataset_app.command("show")
+def show(name: str = typer.Argument(..., help="Dataset name."), as_json: bool = JSON) -> None:
+    """Devices, coverage, measurement setup, quality and provenance of a dataset."""
+    card = datasets.describe(datasets.load(name))
+    if as_json:
+        print(json.dumps(card))
+        return
+    table = Table(
+        "device",
+        "measured",
+        "coverage",
+        "runtime",
+        "batch",
+        "threads",
+        "median CV",
+        "unstable",
+        "source",
+        title=f"{card['name']}: {card['space']}, {card['n_archs']} architectures",
+    )
+    for d in card["devices"]:
+        q = d["quality"]
+        table.add_row(
+            d["name"],
+            str(d["measured"]),
+            _percent(d["coverage"]),
+            runtime_label(d),
+            str(d["batch"] or ""),
+            str(d["threads"] or ""),
+            str(q.get("median_cv") or ""),
+            str(q.get("unstable", "")),
+            d["source"],
+        )
+    out.print(table)
+    for key, value in card["provenance"].items():
+        text = "; ".join(map(str, value)) if isinstance(value, list) else value
+        if key == "notice":
+            text = "the license notice, shipped in every export's card"
+        out.print(f"{key}: {text}", markup=False)
+    out.print(f"content_sha256: {card['content_sha256']}", markup=False)
+
+
+@dataset_app.command("rm")
+def rm(name: str = typer.Argument(..., help="Dataset name.")) -> None:
+    """Remove a dataset from the registry (built-ins cannot be removed)."""
+    datasets.remove(name)
+    err.print(f"dataset {name} removed")
+
+
+@dataset_app.command("build")
+def build(
+    campaign: str | None = typer.Option(None, "--campaign", "-c", help="Build from this collector campaign."),
+    from_results: Path | None = typer.Option(
+        None, "--from-results", help="Build from a results file of `latbench measure` or `latbench results export`."
+    ),
+    name: str | None = NAME,
+    device: str | None = typer.Option(None, "--device", help="Name of the device of single-device results."),
+    prefix: str = PREFIX,
+    license: str = LICENSE,
+    force: bool = FORCE,
+    collector: str | None = typer.Option(None, "--collector", envvar="LATBENCH_COLLECTOR", help="Collector URL."),
+    token: str | None = typer.Option(None, "--token", envvar="LATBENCH_ADMIN_TOKEN", help="Admin token."),
+) -> None:
+    """Aggregate measurements into a dataset; prints its name."""
+    if from_results is not None and campaign is None:
+        ds = datasets.build_from_results(from_results, name=name, device=device, prefix=prefix, license=license)
+    elif campaign is not None and from_results is None:
+        err.print(f"reading the results of campaign {campaign}")
+        ds = datasets.build_from_campaign(
+            campaign, collector=collector, token=token, name=name, device=device, prefix=prefix, license=license
+        )
+    else:
+        raise typer.BadParameter("give --campaign ID or --from-results FILE (one of them)")
+    _stored(ds, force)
+
+
+@dataset_app.command("import")
+def import_command(
+    file: Path = typer.Argument(..., help="A CSV (.csv, .csv.gz), parquet or HW-NAS-Bench .pickle file."),
+    space: str = typer.Option(..., "--space", "-s", help="Search space: nb201 or fbnet."),
+    name: str | None = NAME,
+    arch_column: str = typer.Option("arch", "--arch-column", help="Column of architecture strings."),
+    device_column: str = typer.Option("device", "--device-column", help="Column of device names."),
+    latency_column: str | None = typer.Option(
+        None, "--latency-column", help="Latency column (default: latency_ms, latency_s, latency_us or latency)."
+    ),
+    device: str | None = typer.Option(None, "--device", help="The device of a file without a device column."),
+    unit: str | None = typer.Option(None, "--unit", help="Unit of the latency column: ms, s or us."),
+    prefix: str = PREFIX,
+    license: str = LICENSE,
+    image_dataset: str = typer.Option("cifar10", "--hwnas-dataset", help="HW-NAS-Bench pickle: image dataset."),
+    force: bool = FORCE,
+) -> None:
+    """Import a public or third-party latency table; prints the dataset's name."""
+    if unit is not None and unit not in datasets.UNITS:
+        raise typer.BadParameter(f"--unit must be one of: {', '.join(datasets.UNITS)}")
+    if file.suffix in (".pickle", ".pkl"):
+        ds = datasets.import_hwnasbench(file, space, image_dataset=image_dataset, name=name, prefix=prefix)
+    else:
+        ds = datasets.import_table(
+            file,
+            space,
+            name=name,
+            arch_column=arch_column,
+            device_column=device_column,
+            latency_column=latency_column,
+            device=device,
+            unit=unit,
+            prefix=prefix,
+            license=license,
+        )
+        duplicates = ds.provenance["identical_duplicates"]
+        if duplicates:
+            err.print(f"{duplicates} duplicate row(s) with identical values merged")
+    _stored(ds, force)
+
+
+@dataset_app.command("combine")
+def combine_command(
+    names: list[str] = typer.Argument(..., help="Datasets to put side by side (same space)."),
+    name: str = typer.Option(..., "--name", help="Name of the combined dataset."),
+    force: bool = FORCE,
+) -> None:
+    """Store several datasets' devices as one dataset; prints its name."""
+    _stored(datasets.combine([datasets.load(n) for n in names], name=name), force)
+
+
+@dataset_app.command("export")
+def export_command(
+    name: str = typer.Argument(..., help="Dataset name."),
+    fmt: str = typer.Option(..., "--format", "-f", help="csv, parquet or help."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="File (.csv, .csv.gz, .parquet) or new directory (help)."),
+    devices: list[str] | None = DEVICES,
+) -> None:
+    """Write a dataset with its card for other tools; prints the output path."""
+    if fmt not in datasets.FORMATS:
+        raise typer.BadParameter(f"--format must be one of: {', '.join(datasets.FORMATS)}")
+    ds = datasets.load(name)
+    written = datasets.export(ds.select(devices) if devices else ds, fmt, out_path)
+    out.print(str(written), markup=False)
+
+
+@dataset_app.command("plot")
+def plot_command(
+    name: str = typer.Argument(..., help="Dataset name."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
+    devices: list[str] | None = DEVICES,
+) -> None:
+    """Draw the device correlation heatmap and latency distributions; prints the PNG's path."""
+    written = datasets.plot(datasets.load(name), out_path, devices)
+    out.print(str(written), markup=False)

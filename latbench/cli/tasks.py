@@ -1,0 +1,91 @@
+"""``latbench tasks``: the paper's named train/test device tasks, and hard splits generated from any datasets."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.table import Table
+
+from latbench import datasets
+from latbench.cli.console import err, out
+
+tasks_app = typer.Typer(help="Task suites: source (train) and target (test) devices.", no_args_is_help=True)
+
+JSON = typer.Option(False, "--json", help="Print JSON.")
+DATASETS = typer.Option(None, "--datasets", help="Comma-separated datasets to take devices from, in order.")
+
+
+def _names(value: str | None) -> list[str] | None:
+    return [n.strip() for n in value.split(",") if n.strip()] if value else None
+
+
+def _as_dict(found: datasets.Availability) -> dict[str, object]:
+    task = found.task
+    return {
+        "name": task.name,
+        "space": task.space,
+        "train": list(task.train),
+        "test": list(task.test),
+        "ready": found.ready,
+        "found": found.found,
+        "missing": list(found.missing),
+        "explain": "" if found.ready else found.explain(),
+    }
+
+
+@tasks_app.command("list")
+def list_command(dataset_names: str | None = DATASETS, as_json: bool = JSON) -> None:
+    """The paper's tasks and whether the datasets at hand hold their devices."""
+    found = [datasets.availability(t, _names(dataset_names)) for t in datasets.TASKS.values()]
+    if as_json:
+        print(json.dumps([_as_dict(f) for f in found]))
+        return
+    table = Table("task", "space", "train", "test", "status")
+    for f in found:
+        missing = "; ".join(f"{len(devices)} from {source}" for source, devices in f.sources().items())
+        status = "ready" if f.ready else f"missing {missing}"
+        table.add_row(f.task.name, f.task.space, str(len(f.task.train)), str(len(f.task.test)), status)
+    out.print(table)
+
+
+@tasks_app.command("show")
+def show(
+    name: str = typer.Argument(..., help="Task name, such as ND or F3."),
+    dataset_names: str | None = DATASETS,
+    as_json: bool = JSON,
+) -> None:
+    """A task's devices and the dataset each comes from; missing devices say where to get them."""
+    found = datasets.availability(datasets.get_task(name), _names(dataset_names))
+    if as_json:
+        print(json.dumps(_as_dict(found)))
+        return
+    for role, devices in (("train", found.task.train), ("test", found.task.test)):
+        for device in devices:
+            print(f"{role}\t{device}\t{found.found.get(device, 'MISSING')}")
+    if not found.ready:
+        err.print(found.explain(), markup=False)
+
+
+@tasks_app.command("generate")
+def generate(
+    space: str = typer.Option(..., "--space", "-s", help="Search space: nb201 or fbnet."),
+    dataset_names: str | None = typer.Option(
+        None, "--datasets", help="Comma-separated datasets whose devices to split (default: the built-in one)."
+    ),
+    train: int = typer.Option(..., "--train", "-m", min=1, help="Train (source) devices."),
+    test: int = typer.Option(..., "--test", "-n", min=1, help="Test (target) devices."),
+    seed: int = typer.Option(0, "--seed", help="Kernighan-Lin seed; the same seed gives the same split."),
+    as_json: bool = JSON,
+) -> None:
+    """Generate a hard split: train and test devices as unlike as possible (the paper's automatic tasks)."""
+    split = datasets.generate_split(space, train, test, seed, _names(dataset_names))
+    if as_json:
+        print(json.dumps(split.as_dict()))
+        return
+    out.print(f"train: {' '.join(split.train)}", markup=False)
+    out.print(f"test: {' '.join(split.test)}", markup=False)
+    err.print(
+        f"mean SRCC within train {split.srcc_within_train}, within test {split.srcc_within_test}, across "
+        f"{split.srcc_across} ({split.n_archs} shared architectures, seed {split.seed})"
+    )

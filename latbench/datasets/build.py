@@ -1,0 +1,257 @@
+"""Build a dataset from measurements: a ``latbench measure`` results file, an exported campaign, or a collector.
+
+Repeated measurements of one (device, architecture) become the median of their medians, and the spread between
+them is kept as a quality figure. Each device's results must share one measurement setup (space, runtime and its
+version, provider, batch, threads, resolution, classes, opset, hardware fingerprint and every ``cfg_*`` setting):
+a mix is refused with the difference, never averaged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from latbench.datasets.errors import InvalidTable
+from latbench.datasets.model import Dataset, DeviceMeta, new_provenance, ordered_archs
+from latbench.datasets.tables import default_name
+from latbench.errors import InvalidArchitecture, LatbenchError
+from latbench.hashing import sha256_file
+from latbench.resultfile import read_results
+from latbench.spaces import get_space
+
+Row = Mapping[str, Any]
+SETUP = (
+    "space",
+    "runtime",
+    "runtime_version",
+    "provider",
+    "batch",
+    "threads",
+    "resolution",
+    "classes",
+    "opset",
+    "device_id",
+)
+"""Columns that must agree between all results of one device (with every ``cfg_*`` column)."""
+STATIC_ENV = (
+    "cpu_model",
+    "machine",
+    "cores_physical",
+    "cores_logical",
+    "memory_gb",
+    "os",
+    "python",
+    "hostname",
+    "numpy",
+    "governor",
+)
+DRIFTING_ENV = ("load_1m", "cpu_freq_mhz", "temperature_c")
+
+
+def _setup(row: Row) -> dict[str, Any]:
+    return {k: row.get(k) for k in SETUP} | {k: v for k, v in sorted(row.items()) if k.startswith("cfg_")}
+
+
+def _device_key(row: Row) -> str:
+    return str(row.get("device") or row.get("env_hostname") or row.get("device_id") or "")
+
+
+def _check_one_setup(device: str, rows: list[Row]) -> dict[str, Any]:
+    setups = [_setup(r) for r in rows]
+    keys = dict.fromkeys(k for s in setups for k in s)
+    differing = {}
+    for key in keys:
+        counts = Counter(repr(s.get(key)) for s in setups)
+        if len(counts) > 1:
+            differing[key] = " vs ".join(f"{v} ({n} results)" for v, n in counts.items())
+    if differing:
+        detail = "; ".join(f"{k}: {v}" for k, v in differing.items())
+        raise InvalidTable(
+            f"the results of device {device!r} were measured with different setups ({detail}); build "
+            "each setup into its own dataset"
+        )
+    return setups[0]
+
+
+def _environment(rows: list[Row]) -> dict[str, Any]:
+    env: dict[str, Any] = {}
+    for key in STATIC_ENV:
+        values = sorted({str(r[f"env_{key}"]) for r in rows if r.get(f"env_{key}") is not None})
+        if values:
+            env[key] = values[0] if len(values) == 1 else values
+    for key in DRIFTING_ENV:
+        readings = [
+            float(r[f"env_{key}_{when}"])
+            for r in rows
+            for when in ("before", "after")
+            if r.get(f"env_{key}_{when}") is not None
+        ]
+        if readings:
+            env[f"{key}_range"] = [min(readings), max(readings)]
+    stamps = sorted(str(r["measured_at"]) for r in rows if r.get("measured_at"))
+    if stamps:
+        env["measured_at_range"] = [stamps[0], stamps[-1]]
+    agents = sorted({str(r["agent"]) for r in rows if r.get("agent")})
+    if agents:
+        env["agents"] = agents
+    return env
+
+
+def _quality(rows: list[Row], by_arch: dict[str, list[float]]) -> dict[str, Any]:
+    cvs = [float(r["cv"]) for r in rows if r.get("cv") is not None]
+    spreads = [(max(v) - min(v)) / float(np.median(v)) for v in by_arch.values() if len(v) > 1]
+    return {
+        "results": len(rows),
+        "repeated": len(spreads),
+        "median_cv": round(float(np.median(cvs)), 6) if cvs else None,
+        "max_cv": round(max(cvs), 6) if cvs else None,
+        "unstable": sum(1 for r in rows if r.get("stable") is False),
+        "max_repeat_spread": round(max(spreads), 6) if spreads else None,
+    }
+
+
+def _validated(rows: Iterable[Row]) -> tuple[str, list[tuple[str, Row]]]:
+    """The space and each row with its canonical architecture; one bad row fails the whole build."""
+    checked: list[tuple[str, Row]] = []
+    space = None
+    for i, row in enumerate(rows, start=1):
+        if not row.get("space"):
+            raise InvalidTable(f"result {i} has no 'space': is this a results file of latbench measure?")
+        if space is None:
+            space = get_space(str(row.get("space"))).name
+        elif row.get("space") != space:
+            raise InvalidTable(f"result {i} is of space {row.get('space')!r}, earlier ones of {space!r}")
+        latency = row.get("latency_ms")
+        if not isinstance(latency, int | float) or not math.isfinite(latency) or latency <= 0:
+            raise InvalidTable(f"result {i} ({row.get('arch')!r}) has no valid latency_ms: {latency!r}")
+        try:
+            arch = get_space(space).canonical(str(row.get("arch")))
+        except InvalidArchitecture as exc:
+            raise InvalidTable(f"result {i}: {exc}") from None
+        checked.append((arch, row))
+    if space is None:
+        raise InvalidTable("there are no results to build a dataset from")
+    return space, checked
+
+
+def build_from_rows(
+    rows: Iterable[Row],
+    *,
+    name: str,
+    provenance: dict[str, Any],
+    source: str,
+    device: str | None = None,
+    prefix: str = "",
+    license: str = "",
+) -> Dataset:
+    """A dataset from result rows (``latbench measure`` columns, optionally with ``device`` and ``agent``).
+
+    A row's device is its ``device`` column (collector exports), else its ``env_hostname``; ``device`` renames
+    the one device of single-device results, and ``prefix`` is prepended to every name.
+    """
+    space, checked = _validated(rows)
+    grouped: dict[str, list[tuple[str, Row]]] = {}
+    for arch, row in checked:
+        grouped.setdefault(_device_key(row), []).append((arch, row))
+    if device is not None:
+        if len(grouped) > 1:
+            raise InvalidTable(
+                f"the results hold {len(grouped)} devices ({', '.join(grouped)}); --device renames "
+                "the device of single-device results only"
+            )
+        grouped = {device: next(iter(grouped.values()))}
+    archs = ordered_archs(space, [arch for arch, _ in checked])
+    position = {a: i for i, a in enumerate(archs)}
+    latency = np.full((len(grouped), len(archs)), np.nan, dtype=np.float64)
+    metas = []
+    for d, (key, pairs) in enumerate(grouped.items()):
+        device_rows = [row for _, row in pairs]
+        setup = _check_one_setup(key, device_rows)
+        by_arch: dict[str, list[float]] = {}
+        for arch, row in pairs:
+            by_arch.setdefault(arch, []).append(float(row["latency_ms"]))
+        for arch, values in by_arch.items():
+            latency[d, position[arch]] = np.median(values)
+        metas.append(
+            DeviceMeta(
+                name=f"{prefix}{key}",
+                source=source,
+                license=license,
+                runtime=setup["runtime"],
+                runtime_version=setup["runtime_version"],
+                provider=setup["provider"],
+                batch=setup["batch"],
+                threads=setup["threads"],
+                resolution=setup["resolution"],
+                classes=setup["classes"],
+                settings={"opset": setup["opset"], "device_id": setup["device_id"]}
+                | {k.removeprefix("cfg_"): v for k, v in setup.items() if k.startswith("cfg_")},
+                environment=_environment(device_rows),
+                quality=_quality(device_rows, by_arch),
+            )
+        )
+    return Dataset(name=name, space=space, archs=archs, latency=latency, devices=tuple(metas), provenance=provenance)
+
+
+def build_from_results(
+    path: str | Path, *, name: str | None = None, device: str | None = None, prefix: str = "", license: str = ""
+) -> Dataset:
+    """A dataset from a results file of ``latbench measure`` or ``latbench results export``."""
+    path = Path(path)
+    try:
+        rows = read_results(path)
+    except LatbenchError as exc:
+        raise InvalidTable(str(exc)) from None
+    provenance = new_provenance("build", results_file=path.name, sha256=sha256_file(path), results=len(rows))
+    return build_from_rows(
+        rows,
+        name=name or default_name(path),
+        provenance=provenance,
+        source=f"measured with latbench ({path.name})",
+        device=device,
+        prefix=prefix,
+        license=license,
+    )
+
+
+def build_from_campaign(
+    campaign_id: str,
+    *,
+    collector: str | None = None,
+    token: str | None = None,
+    name: str | None = None,
+    device: str | None = None,
+    prefix: str = "",
+    license: str = "",
+) -> Dataset:
+    """A dataset from the finished results of a collector campaign (each device of the campaign, one column)."""
+    from latbench.collectors.client import CollectorClient
+
+    with CollectorClient(collector, token) as client:
+        status = client.campaign(campaign_id)
+        rows = list(client.iter_results(campaign_id))
+        url = client.url
+    if not rows:
+        raise InvalidTable(f"campaign {campaign_id} has no finished results yet (state: {status.state})")
+    provenance = new_provenance(
+        "build",
+        collector=url,
+        campaign=campaign_id,
+        campaign_name=status.name,
+        campaign_state=status.state,
+        results=len(rows),
+    )
+    return build_from_rows(
+        rows,
+        name=name or default_name(Path(f"campaign-{campaign_id}")),
+        provenance=provenance,
+        source=f"measured with latbench (campaign {campaign_id})",
+        device=device,
+        prefix=prefix,
+        license=license,
+    )

@@ -1,0 +1,231 @@
+"""The dataset model: latencies of one search space's architectures on several devices, with what stands behind them.
+
+A ``Dataset`` is a float64 matrix (devices x architectures, milliseconds, NaN where a device did not measure an
+architecture) plus one ``DeviceMeta`` per device (how it was measured, the environment, quality figures, source
+and license) and the provenance of the whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+import latbench
+from latbench.datasets.errors import DatasetError
+from latbench.spaces import get_space
+
+DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$")
+"""The collector's device-name rule; names become file names in the ``help`` export."""
+
+
+@dataclass(frozen=True)
+class DeviceMeta:
+    """Everything known about one device's column: measurement setup, environment, quality, source, license.
+
+    Fields a source does not state stay ``None`` or empty (the public tables, for example, do not record threads).
+    ``settings`` holds the measurement settings (warm-up, runs, time limits, thresholds), ``environment`` the
+    machine snapshot, ``quality`` figures such as ``median_cv`` and ``unstable`` (results the stability checks
+    flagged).
+    """
+
+    name: str
+    source: str = ""
+    license: str = ""
+    description: str = ""
+    runtime: str | None = None
+    runtime_version: str | None = None
+    provider: str | None = None
+    batch: int | None = None
+    threads: int | None = None
+    resolution: int | None = None
+    classes: int | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DeviceMeta:
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise DatasetError(f"device metadata has unknown field(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Latencies in milliseconds of ``archs`` (canonical strings of ``space``) on each device of ``devices``.
+
+    ``latency[d, a]`` is device ``d`` on architecture ``a``; NaN means not measured. NB201 datasets keep their
+    architectures in official index order; FBNet datasets keep the order they were given in.
+    """
+
+    name: str
+    space: str
+    archs: tuple[str, ...]
+    latency: np.ndarray
+    devices: tuple[DeviceMeta, ...]
+    provenance: dict[str, Any] = field(default_factory=dict)
+    builtin: bool = False
+
+    def __post_init__(self) -> None:
+        if self.latency.dtype != np.float64 or self.latency.shape != (len(self.devices), len(self.archs)):
+            raise DatasetError(
+                f"dataset {self.name!r}: latency must be float64 of shape {(len(self.devices), len(self.archs))}, "
+                f"got {self.latency.dtype} {self.latency.shape}"
+            )
+        names = [d.name for d in self.devices]
+        bad = [n for n in names if not DEVICE_NAME.match(n)]
+        if bad:
+            raise DatasetError(
+                f"invalid device name(s) {', '.join(map(repr, bad[:5]))}: use letters, digits and "
+                "'._@:+-', starting with a letter or digit"
+            )
+        if len(set(names)) != len(names):
+            raise DatasetError(f"dataset {self.name!r} names a device twice: {_duplicates(names)}")
+        self.latency.flags.writeable = False
+
+    @property
+    def device_names(self) -> list[str]:
+        return [d.name for d in self.devices]
+
+    def _row(self, device: str) -> int:
+        try:
+            return self.device_names.index(device)
+        except ValueError:
+            raise DatasetError(
+                f"dataset {self.name!r} has no device {device!r}; it has: {', '.join(self.device_names)}"
+            ) from None
+
+    def device(self, name: str) -> DeviceMeta:
+        return self.devices[self._row(name)]
+
+    def vector(self, device: str) -> np.ndarray:
+        """The device's latencies over ``archs`` (read-only, NaN where not measured)."""
+        return self.latency[self._row(device)]
+
+    def measured(self, device: str) -> int:
+        return int(np.count_nonzero(~np.isnan(self.vector(device))))
+
+    def coverage(self, device: str) -> float:
+        """The fraction of this dataset's architectures the device measured."""
+        return self.measured(device) / len(self.archs) if self.archs else 0.0
+
+    def arch_indices(self) -> np.ndarray:
+        """NB201: the official index of each architecture; other spaces: its position in ``archs``."""
+        if self.space == "nb201":
+            index = nb201_index()
+            return np.array([index[a] for a in self.archs], dtype=np.int64)
+        return np.arange(len(self.archs), dtype=np.int64)
+
+    def select(self, devices: Sequence[str], name: str | None = None) -> Dataset:
+        """The same dataset restricted to ``devices``, in that order; under a new ``name`` it is no built-in."""
+        rows = [self._row(d) for d in devices]
+        return replace(
+            self,
+            name=name or self.name,
+            builtin=self.builtin and name is None,
+            latency=self.latency[rows].copy(),
+            devices=tuple(self.devices[r] for r in rows),
+        )
+
+    def long_rows(self) -> Iterator[tuple[str, int, str, float]]:
+        """``(arch, arch_index, device, latency_ms)`` for every measured pair, by device then arch index."""
+        indices = self.arch_indices()
+        order = np.argsort(indices, kind="stable")
+        for d, meta in enumerate(self.devices):
+            row = self.latency[d]
+            for a in order[~np.isnan(row[order])]:
+                yield self.archs[a], int(indices[a]), meta.name, float(row[a])
+
+    def content_sha256(self) -> str:
+        """A hash of the values alone (space, archs, devices, float64 latencies), the same in every format."""
+        digest = hashlib.sha256()
+        digest.update(self.space.encode() + b"\0")
+        digest.update("\n".join(self.archs).encode() + b"\0")
+        digest.update("\n".join(self.device_names).encode() + b"\0")
+        digest.update(np.ascontiguousarray(self.latency, dtype="<f8").tobytes())
+        return digest.hexdigest()
+
+
+@cache
+def nb201_index() -> dict[str, int]:
+    """Canonical NB201 string -> official index, built once from the space's table."""
+    return {arch: i for i, arch in enumerate(get_space("nb201").archs())}  # type: ignore[attr-defined]
+
+
+def _duplicates(names: Sequence[str]) -> str:
+    return ", ".join(sorted(name for name, count in Counter(names).items() if count > 1))
+
+
+def ordered_archs(space: str, archs: Sequence[str]) -> tuple[str, ...]:
+    """Distinct architectures in a dataset's order: official index for NB201, first appearance otherwise."""
+    unique = list(dict.fromkeys(archs))
+    if space == "nb201":
+        index = nb201_index()
+        unique.sort(key=index.__getitem__)
+    return tuple(unique)
+
+
+def combine(datasets: Sequence[Dataset], name: str = "combined") -> Dataset:
+    """One view of several datasets of the same space: their devices side by side, by name.
+
+    The architectures are the union (NaN where a device did not measure one); each part's provenance is kept,
+    and its license notice carried over. A device name found in two datasets is an error: rename one side with
+    ``prefix`` when importing or building.
+    """
+    if not datasets:
+        raise DatasetError("combine needs at least one dataset")
+    spaces = {d.space for d in datasets}
+    if len(spaces) > 1:
+        listing = ", ".join(f"{d.name} ({d.space})" for d in datasets)
+        raise DatasetError(f"cannot combine datasets of different search spaces: {listing}")
+    owner: dict[str, str] = {}
+    for ds in datasets:
+        for device in ds.device_names:
+            if device in owner:
+                raise DatasetError(
+                    f"device {device!r} is in both {owner[device]!r} and {ds.name!r}; re-import or rebuild one "
+                    "of them with --prefix to tell them apart"
+                )
+            owner[device] = ds.name
+    if len(datasets) == 1:
+        return replace(datasets[0], name=name, builtin=False)
+    space = datasets[0].space
+    archs = ordered_archs(space, [a for ds in datasets for a in ds.archs])
+    position = {a: i for i, a in enumerate(archs)}
+    latency = np.full((len(owner), len(archs)), np.nan, dtype=np.float64)
+    row = 0
+    for ds in datasets:
+        columns = np.array([position[a] for a in ds.archs], dtype=np.int64)
+        latency[row : row + len(ds.devices), columns] = ds.latency
+        row += len(ds.devices)
+    sources = {ds.name: {k: v for k, v in ds.provenance.items() if k != "notice"} for ds in datasets}
+    provenance = new_provenance("combined", datasets=sources)
+    notices = list(dict.fromkeys(ds.provenance["notice"] for ds in datasets if ds.provenance.get("notice")))
+    if notices:
+        provenance["notice"] = "\n\n".join(notices)
+    return Dataset(
+        name=name,
+        space=space,
+        archs=archs,
+        latency=latency,
+        devices=tuple(m for ds in datasets for m in ds.devices),
+        provenance=provenance,
+    )
+
+
+def new_provenance(kind: str, **details: Any) -> dict[str, Any]:
+    """Provenance of a dataset made now: what made it (``kind``), when, by which latbench, from what."""
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return {"kind": kind, "created_at": created, "latbench_version": latbench.__version__, **details}

@@ -1,0 +1,100 @@
+"""The built-in HELP datasets: shipped values equal the public tables, load fast, list without a registry copy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from dataset_helpers import SHARED, cli, shared_table
+from scipy.stats import rankdata
+
+from latbench import datasets
+from latbench.datasets.correlation import average_ranks, device_correlations
+
+
+@pytest.fixture(scope="module")
+def nb201() -> datasets.Dataset:
+    return datasets.load("help-nb201")
+
+
+@pytest.mark.parametrize(("space", "n_archs"), [("nb201", 15625), ("fbnet", 5000)])
+def test_every_shipped_value_is_exactly_the_public_one(space, n_archs):
+    ds = datasets.load(f"help-{space}")
+    table = shared_table(space)
+    assert ds.builtin and ds.space == space and ds.latency.shape == (27, n_archs)
+    assert ds.device_names == sorted(table["device"].unique())
+    assert not np.isnan(ds.latency).any()
+    rows = table["device"].map({d: i for i, d in enumerate(ds.device_names)}).to_numpy()
+    position = {a: i for i, a in enumerate(ds.archs)}
+    cols = table["arch"].map(position).to_numpy()
+    assert np.array_equal(ds.latency[rows, cols], table["latency_ms"].to_numpy())
+    if space == "fbnet":
+        assert list(ds.archs) == list(table[table["device"] == "1080ti_1"].sort_values("arch_index")["arch"])
+    else:
+        assert np.array_equal(ds.arch_indices(), np.arange(n_archs))
+        assert ds.archs[0] == table[table["arch_index"] == 0]["arch"].iloc[0]
+
+
+def test_hwnas_devices_equal_hw_nas_bench_at_arch_0(nb201):
+    arch0 = {d: float(nb201.vector(d)[0]) for d in ("raspi4", "pixel3", "eyeriss", "fpga")}
+    assert arch0 == pytest.approx({"raspi4": 10.4820, "pixel3": 3.6058, "eyeriss": 3.6456, "fpga": 2.5730}, abs=1e-4)
+
+
+def test_device_metadata_license_and_notice(nb201):
+    raspi4, gpu = nb201.device("raspi4"), nb201.device("1080ti_256")
+    assert "HW-NAS-Bench" in raspi4.source and "GaTech-EIC" in raspi4.license
+    assert gpu.batch == 256 and "HayeonLee" in gpu.license
+    assert nb201.device("gold_6226").batch is None  # not stated by the source: not invented
+    provenance = nb201.provenance
+    assert provenance["kind"] == "builtin" and "Permission is hereby granted" in provenance["notice"]
+    assert any("HELP" in c for c in provenance["citation"])
+
+
+def test_correlations_reproduce_the_published_spearman_matrix(nb201):
+    published = pd.read_csv(SHARED / "nb201_spearman.csv", index_col="device")
+    corr = device_correlations(nb201)
+    ours = pd.DataFrame(corr.srcc, index=corr.devices, columns=corr.devices).loc[published.index, published.columns]
+    assert corr.n_archs == 15625
+    assert np.abs(ours.to_numpy() - published.to_numpy()).max() <= 5.0001e-5  # published to 4 decimals
+
+
+def test_average_ranks_match_scipy_on_tied_whole_millisecond_data(nb201):
+    pixel2 = nb201.vector("pixel2").astype(np.float64)
+    assert len(np.unique(pixel2)) < 100  # whole milliseconds: many ties
+    assert np.array_equal(average_ranks(pixel2), rankdata(pixel2))
+
+
+def test_builtins_load_well_under_a_second():
+    code = (
+        "import time; from latbench import datasets; t = time.perf_counter(); datasets.load('help-nb201'); "
+        "datasets.load('help-fbnet'); print(time.perf_counter() - t)"
+    )
+    seconds = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert seconds < 0.5
+
+
+def test_builtins_list_without_a_registry_copy_and_cannot_be_removed(home):
+    listed = json.loads(cli("dataset", "list", "--json").stdout)
+    assert [(d["name"], d["builtin"], len(d["devices"])) for d in listed] == [
+        ("help-nb201", True, 27),
+        ("help-fbnet", True, 27),
+    ]
+    assert not (home / "datasets").exists()
+    refused = cli("dataset", "rm", "help-nb201")
+    assert refused.returncode == 1 and "built in" in refused.stderr and "Traceback" not in refused.stderr
+    shown = json.loads(cli("dataset", "show", "help-fbnet", "--json").stdout)
+    assert shown["n_archs"] == 5000 and {d["coverage"] for d in shown["devices"]} == {1.0}
+
+
+def test_a_damaged_data_file_is_refused(home, tmp_path):
+    ds = datasets.load("help-fbnet").select(["pixel3", "raspi4"], name="two")
+    path = datasets.save(ds)
+    data = bytearray((path / "latency.npz").read_bytes())
+    data[-40] ^= 0xFF
+    (path / "latency.npz").write_bytes(bytes(data))
+    with pytest.raises(datasets.DatasetError, match="does not match its card"):
+        datasets.load("two")
