@@ -14,13 +14,14 @@ import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from latbench import __version__
 from latbench.collectors.context import Collector
-from latbench.collectors.routes import router
+from latbench.collectors.routes import check_pending_agent_token, router
 from latbench.errors import RequestRejected
 from latbench.protocol import MAX_BODY_BYTES, ErrorBody
 
@@ -43,14 +44,23 @@ async def _rejected(_: Request, exc: Exception) -> JSONResponse:
     return _error(exc.status, exc.code, str(exc), exc.detail)
 
 
-async def _invalid(_: Request, exc: Exception) -> JSONResponse:
-    """Pydantic's errors as one readable line (field path: problem) plus a short structured list."""
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """Pydantic's errors as one readable line (field path: problem) plus a short structured list.
+
+    An agent endpoint checks its token inside its handler's transaction; a request refused before the handler
+    ran has it checked here, so a bad token answers 401 or 403 ahead of a bad body, as an endpoint that checks
+    its token first would.
+    """
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     broken = next((e for e in errors if e["type"] == "json_invalid"), None)
     if broken is not None:
         reason = broken.get("ctx", {}).get("error", "invalid JSON")
         return _error(400, "malformed_json", f"the body is not valid JSON: {reason} at character {broken['loc'][-1]}")
+    try:
+        await run_in_threadpool(check_pending_agent_token, request, request.app.state.collector)
+    except RequestRejected as rejected:
+        return await _rejected(request, rejected)
     problems = [f"{_where(tuple(e['loc']))}: {e['msg']}" for e in errors]
     more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors[:50]]

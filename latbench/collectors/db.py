@@ -27,6 +27,8 @@ from latbench.errors import LatbenchError
 BUSY_TIMEOUT_S = 30
 WRITE_OPTION = "latbench_write"
 """Execution option marking a connection whose transactions write (``BEGIN IMMEDIATE`` on SQLite)."""
+JOINED_INFO = "latbench_joined"
+"""``Session.info`` key of the store's set of (campaign id, device id) memberships known to be committed."""
 
 
 def utcnow() -> datetime:
@@ -53,6 +55,12 @@ def insert_one(session: Session, model: type[DeclarativeBase], row: dict[str, An
     """Insert ``row`` unless one of its unique keys is taken; say whether it was inserted."""
     statement = _ignoring_duplicates(session, model)
     return session.execute(statement.returning(*model.__table__.primary_key), row).first() is not None
+
+
+def touch(session: Session, model: type[DeclarativeBase], row_id: str, **values: Any) -> None:
+    """Set columns of one row by primary key with a plain UPDATE, skipping the ORM's unit of work."""
+    table = model.__table__
+    session.execute(sa.update(table).where(table.c.id == row_id).values(**values))
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -121,8 +129,11 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
-        self._reads = sessionmaker(self.engine, expire_on_commit=False)
-        self._writes = sessionmaker(self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
+        joined: set[tuple[str, str]] = set()
+        self._reads = sessionmaker(self.engine, expire_on_commit=False, info={JOINED_INFO: joined})
+        self._writes = sessionmaker(
+            self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False, info={JOINED_INFO: joined}
+        )
         self._writer: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from latbench.collectors import artifact_store
-from latbench.collectors.db import insert_one, new_id
+from latbench.collectors.db import JOINED_INFO, insert_one, new_id, touch
 from latbench.collectors.models import Agent, Artifact, Campaign, CampaignArch, CampaignDevice, Device, Job, Lease
 from latbench.protocol import JobSpec, LeaseRequest, MeasurementSettings
 from latbench.spaces import NB201, get_space
@@ -42,15 +43,24 @@ def _campaigns(session: Session, agent: Agent, device: Device, wanted: list[str]
 
 
 def _join(session: Session, campaign_ids: Sequence[str], device: Device, now: datetime) -> None:
-    """Create the device's jobs in the campaigns it has not joined yet (one transaction wins each join)."""
+    """Create the device's jobs in the campaigns it has not joined yet (one transaction wins each join).
+
+    A membership once committed is never undone, so the store's ``joined`` set remembers those this process
+    has read back from the database, and a device's later requests skip the query.
+    """
+    known: set[tuple[str, str]] = session.info.setdefault(JOINED_INFO, set())
+    unknown = [campaign_id for campaign_id in campaign_ids if (campaign_id, device.id) not in known]
+    if not unknown:
+        return
     joined = set(
         session.scalars(
             select(CampaignDevice.campaign_id).where(
-                CampaignDevice.device_id == device.id, CampaignDevice.campaign_id.in_(campaign_ids)
+                CampaignDevice.device_id == device.id, CampaignDevice.campaign_id.in_(unknown)
             )
         )
     )
-    for campaign_id in sorted(campaign_ids):
+    known.update((campaign_id, device.id) for campaign_id in joined)
+    for campaign_id in sorted(unknown):
         if campaign_id in joined:
             continue
         membership = {"campaign_id": campaign_id, "device_id": device.id, "joined_at": now}
@@ -67,34 +77,51 @@ def _join(session: Session, campaign_ids: Sequence[str], device: Device, now: da
         )  # fmt: skip
 
 
-def _spec(job: Job, campaign: Campaign, arch: str, sha256: str, size: int, lease: Lease, reference: str) -> JobSpec:
-    space = get_space(campaign.space)
-    return JobSpec(
-        job_id=job.id,
-        lease_id=lease.id,
-        campaign_id=campaign.id,
-        space=campaign.space,
-        arch=arch,
-        arch_index=space.index(arch) if isinstance(space, NB201) else None,
-        runtime=campaign.runtime,
-        provider=campaign.provider,
-        batch=campaign.batch,
-        threads=campaign.threads,
-        resolution=campaign.resolution,
-        classes=campaign.classes,
-        opset=campaign.opset,
-        artifact_sha256=sha256,
-        artifact_bytes=size,
-        reference_sha256=reference,
-        settings=MeasurementSettings(**campaign.settings),
-        attempt=job.leases,
-        expires_at=lease.expires_at,
-    )
+class _Specs:
+    """What a campaign's job specs share, worked out once per lease request."""
+
+    def __init__(self, campaign: Campaign, reference: str) -> None:
+        self.campaign = campaign
+        self.space = get_space(campaign.space)
+        self.settings = MeasurementSettings(**campaign.settings)
+        self.reference = reference
+
+    def spec(self, job_id: str, attempt: int, arch: str, sha256: str, size: int, lease_id: str,
+             expires_at: datetime) -> JobSpec:  # fmt: skip
+        campaign = self.campaign
+        return JobSpec(
+            job_id=job_id,
+            lease_id=lease_id,
+            campaign_id=campaign.id,
+            space=campaign.space,
+            arch=arch,
+            arch_index=self.space.index(arch) if isinstance(self.space, NB201) else None,
+            runtime=campaign.runtime,
+            provider=campaign.provider,
+            batch=campaign.batch,
+            threads=campaign.threads,
+            resolution=campaign.resolution,
+            classes=campaign.classes,
+            opset=campaign.opset,
+            artifact_sha256=sha256,
+            artifact_bytes=size,
+            reference_sha256=self.reference,
+            settings=self.settings,
+            attempt=attempt,
+            expires_at=expires_at,
+        )
+
+
+_JOB_COLUMNS = (Job.id, Job.campaign_id, Job.state, Job.leases, Job.errors, Job.expirations, Job.last_error)
 
 
 def grant(session: Session, agent: Agent, request: LeaseRequest, now: datetime, ttl_s: float) -> list[JobSpec]:
-    """Lease up to ``request.max_jobs`` jobs to ``agent``, oldest campaign first, in architecture order."""
-    agent.last_seen = now
+    """Lease up to ``request.max_jobs`` jobs to ``agent``, oldest campaign first, in architecture order.
+
+    The eligible jobs are read and locked with one statement, their leases inserted with one multi-row INSERT
+    and the jobs updated with one executemany.
+    """
+    touch(session, Agent, agent.id, last_seen=now)
     reference = artifact_store.reference_sha256(session)
     device = session.get_one(Device, agent.device_id)
     campaigns = _campaigns(session, agent, device, request.runtimes)
@@ -102,7 +129,7 @@ def grant(session: Session, agent: Agent, request: LeaseRequest, now: datetime, 
         return []
     _join(session, list(campaigns), device, now)
     eligible = (
-        select(Job, CampaignArch.arch, Artifact.sha256, Artifact.size)
+        select(*_JOB_COLUMNS, CampaignArch.arch, Artifact.sha256, Artifact.size)
         .join(Campaign, Campaign.id == Job.campaign_id)
         .join(
             CampaignArch,
@@ -118,26 +145,40 @@ def grant(session: Session, agent: Agent, request: LeaseRequest, now: datetime, 
         .order_by(Campaign.created_at, Job.campaign_id, Job.position)
         .with_for_update(of=Job, skip_locked=True)
     )
+    shared: dict[str, _Specs] = {}
+    expires = now + timedelta(seconds=ttl_s)
     specs: list[JobSpec] = []
+    jobs = Job.__table__
     while len(specs) < request.max_jobs:
         rows = session.execute(eligible.limit(request.max_jobs - len(specs))).all()
         if not rows:
             break
-        for job, arch, sha256, size in rows:
-            campaign = campaigns[job.campaign_id]
-            if job.state == "leased":
-                job.expirations += 1
-                if failures(job) >= campaign.max_failures:
-                    last = f"; last error: {job.last_error}" if job.last_error else ""
-                    fail(job, f"lease expired {job.expirations} times{last}", now)
+        leases: list[dict[str, Any]] = []
+        leased: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        for job_id, campaign_id, state, leases_before, errors, expirations, last_error, arch, sha256, size in rows:
+            campaign = campaigns[campaign_id]
+            if state == "leased":
+                expirations += 1
+                if errors + expirations >= campaign.max_failures:
+                    last = f"; last error: {last_error}" if last_error else ""
+                    failed.append({"b_id": job_id, "state": "failed", "expirations": expirations,
+                                   "last_error": f"lease expired {expirations} times{last}", "finished_at": now,
+                                   "lease_id": None, "lease_expires_at": None})  # fmt: skip
                     continue
-            lease = Lease(id=new_id(), job_id=job.id, agent_id=agent.id, granted_at=now,
-                          expires_at=now + timedelta(seconds=ttl_s))  # fmt: skip
-            session.add(lease)
-            job.state, job.lease_id, job.lease_expires_at = "leased", lease.id, lease.expires_at
-            job.leases += 1
-            specs.append(_spec(job, campaign, arch, sha256, size, lease, reference))
-        session.flush()
+            lease_id = new_id()
+            leases.append({"id": lease_id, "job_id": job_id, "agent_id": agent.id, "granted_at": now,
+                           "expires_at": expires, "released_at": None})  # fmt: skip
+            leased.append({"b_id": job_id, "state": "leased", "lease_id": lease_id, "lease_expires_at": expires,
+                           "leases": leases_before + 1, "expirations": expirations})  # fmt: skip
+            if campaign_id not in shared:
+                shared[campaign_id] = _Specs(campaign, reference)
+            specs.append(shared[campaign_id].spec(job_id, leases_before + 1, arch, sha256, size, lease_id, expires))
+        if leases:
+            session.execute(insert(Lease), leases)
+            session.execute(update(jobs).where(jobs.c.id == bindparam("b_id")), leased)
+        if failed:
+            session.execute(update(jobs).where(jobs.c.id == bindparam("b_id")), failed)
     return specs
 
 

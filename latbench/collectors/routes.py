@@ -10,11 +10,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
 
 from latbench import __version__
 from latbench.collectors import artifact_store, campaigns, enrollment, export, ingest, leasing, tokens
 from latbench.collectors.context import Collector
 from latbench.collectors.models import Agent, Token
+from latbench.errors import Unauthenticated
 from latbench.protocol import (
     API_PREFIX,
     CampaignCreate,
@@ -56,9 +58,41 @@ def _token(kind: tokens.Kind) -> Callable[..., Token]:
     return dependency
 
 
+AGENT_TOKEN_STATE = "latbench_agent_token"
+"""Where ``_agent_token`` leaves the presented agent token, for a request refused before its handler ran."""
+
+
+def _agent_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """The presented agent token, checked later inside the handler's own transaction (one session per request).
+
+    A missing token is refused here, as before; a request whose body is then refused has its token checked by
+    the app's validation handler first, so a bad token still answers 401 or 403 ahead of a bad body.
+    """
+    if credentials is None or not credentials.credentials:
+        raise Unauthenticated(tokens.MISSING)
+    setattr(request.state, AGENT_TOKEN_STATE, credentials.credentials)
+    return credentials.credentials
+
+
+def check_pending_agent_token(request: Request, collector: Collector) -> None:
+    """Raise as the agent endpoints' authentication would, for a request whose handler never ran."""
+    token = getattr(request.state, AGENT_TOKEN_STATE, None)
+    if token is not None:
+        with collector.store.read() as session:
+            tokens.authenticate(session, token, "agent")
+
+
+def _agent(session: Session, token: str) -> Agent:
+    """The agent behind a live agent token, found in the request's own transaction (401 or 403 otherwise)."""
+    return tokens.authenticate_agent(session, token)
+
+
 AdminToken = Annotated[Token, Depends(_token("admin"))]
 EnrollToken = Annotated[Token, Depends(_token("enroll"))]
 AgentToken = Annotated[Token, Depends(_token("agent"))]
+AgentCredentials = Annotated[str, Depends(_agent_token)]
 
 
 @router.get("/health")
@@ -73,33 +107,33 @@ def enroll(body: EnrollRequest, _: EnrollToken, c: Ctx) -> EnrollResponse:
 
 
 @router.post("/heartbeat")
-def heartbeat(body: HeartbeatRequest, token: AgentToken, c: Ctx) -> HeartbeatResponse:
+def heartbeat(body: HeartbeatRequest, token: AgentCredentials, c: Ctx) -> HeartbeatResponse:
     with c.store.write() as session:
-        agent = session.get_one(Agent, token.agent_id)
+        agent = _agent(session, token)
         renewed, lost, expires = leasing.renew(session, agent, body.lease_ids, c.clock(), c.lease_ttl_s)
     return HeartbeatResponse(renewed=renewed, lost=lost, expires_at=expires)
 
 
 @router.post("/leases")
-def lease(body: LeaseRequest, token: AgentToken, c: Ctx) -> LeaseGrant:
+def lease(body: LeaseRequest, token: AgentCredentials, c: Ctx) -> LeaseGrant:
     with c.store.write() as session:
-        agent = session.get_one(Agent, token.agent_id)
+        agent = _agent(session, token)
         jobs = leasing.grant(session, agent, body, c.clock(), c.lease_ttl_s)
     return LeaseGrant(jobs=jobs, retry_after_s=c.retry_after_s)
 
 
 @router.post("/leases/release")
-def release(body: LeaseRelease, token: AgentToken, c: Ctx) -> LeaseReleaseResponse:
+def release(body: LeaseRelease, token: AgentCredentials, c: Ctx) -> LeaseReleaseResponse:
     with c.store.write() as session:
-        agent = session.get_one(Agent, token.agent_id)
+        agent = _agent(session, token)
         released, ignored = leasing.release(session, agent, body.lease_ids, c.clock())
     return LeaseReleaseResponse(released=released, ignored=ignored)
 
 
 @router.post("/results")
-def results(body: ResultBatch, token: AgentToken, c: Ctx) -> ResultBatchResponse:
+def results(body: ResultBatch, token: AgentCredentials, c: Ctx) -> ResultBatchResponse:
     with c.store.write() as session:
-        agent = session.get_one(Agent, token.agent_id)
+        agent = _agent(session, token)
         acks = ingest.ingest(session, agent, body, c.clock())
     return ResultBatchResponse(acks=acks)
 
