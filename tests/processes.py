@@ -35,9 +35,10 @@ class Collector:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         args = ["collector", "serve", "--db", self.db_url, "--port", str(self.port), "--data-dir", str(self.data_dir),
                 "--lease-ttl", str(self.lease_ttl_s)]  # fmt: skip
-        extra = {"LATBENCH_CACHE_DIR": str(self.artifacts)} if self.artifacts else {}
+        if self.artifacts:
+            args += ["--artifacts-dir", str(self.artifacts)]
         with self.log.open("a") as log:
-            self.proc = subprocess.Popen([*LATBENCH, *args], stdout=log, stderr=subprocess.STDOUT, env=env(**extra))
+            self.proc = subprocess.Popen([*LATBENCH, *args], stdout=log, stderr=subprocess.STDOUT, env=env())
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -26,8 +26,19 @@ def serve(
     retry_after: float = typer.Option(
         2.0, "--retry-after", min=0.1, help="Seconds an agent that got no job waits before asking again."
     ),
+    artifacts_dir: Path | None = typer.Option(
+        None, "--artifacts-dir", help="Where built models live (replicas may share one).", show_default="DIR/artifacts"
+    ),
 ) -> None:
     """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set."""
     from latbench.collectors.service import serve as run
 
-    run(db_url=db, host=host, port=port, data_dir=data_dir, lease_ttl_s=lease_ttl, retry_after_s=retry_after)
+    run(
+        db_url=db,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        lease_ttl_s=lease_ttl,
+        retry_after_s=retry_after,
+        artifacts_dir=artifacts_dir,
+    )

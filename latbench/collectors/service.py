@@ -86,14 +86,16 @@ def serve(
     data_dir: Path | None = None,
     lease_ttl_s: float = 60.0,
     retry_after_s: float = 2.0,
+    artifacts_dir: Path | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT. The default store is ``collector.sqlite`` in ``data_dir``."""
+    """Serve until SIGTERM or SIGINT. The default store is ``collector.sqlite`` and the default artifacts
+    directory ``artifacts/``, both in ``data_dir``; replicas (or test runs) may share one artifacts directory."""
     data_dir = data_dir or default_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
     db_url = db_url or f"sqlite:///{data_dir / 'collector.sqlite'}"
     with running(
         db_url,
-        data_dir / "artifacts",
+        artifacts_dir or data_dir / "artifacts",
         lease_ttl_s=lease_ttl_s,
         retry_after_s=retry_after_s,
         admin_token=os.environ.get(ADMIN_TOKEN_ENV),
