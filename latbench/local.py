@@ -21,7 +21,7 @@ from latbench.agents.measure import measure as measure_loaded
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.errors import LatbenchError
 from latbench.resultfile import ResultsFile
-from latbench.spaces import NB201, get_space
+from latbench.spaces import get_space
 
 REFERENCE_ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
 """The NB201 cell timed between measurements as the machine's speed gauge (about 1 ms on a server core)."""
@@ -67,7 +67,7 @@ def _row(
     assert before is not None and after is not None
     return {
         "arch": arch,
-        "arch_index": s.index(arch) if isinstance(s, NB201) else None,
+        "arch_index": s.official_index(arch),
         **{k: identity[k] for k in ("space", "runtime")},
         "runtime_version": runtime.version(),
         **{k: identity[k] for k in ("provider", "batch", "threads", "resolution", "classes", "opset")},

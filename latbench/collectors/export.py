@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from latbench.collectors.models import Agent, Artifact, Campaign, CampaignArch, Device, Job, Result
 from latbench.protocol import MachineInfoModel
-from latbench.spaces import NB201, get_space
+from latbench.spaces import get_space
 
 BATCH_ROWS = 500
 SETTINGS = ("warmup_runs", "warmup_time_s", "min_runs", "min_time_s", "max_time_s", "cv_threshold", "drift_tolerance",
@@ -30,7 +30,7 @@ def _row(campaign: Campaign, arch: str, sha256: str, result: Result, device: Dev
     before, after = result.state_before or {}, result.state_after or {}
     return {
         "arch": arch,
-        "arch_index": space.index(arch) if isinstance(space, NB201) else None,
+        "arch_index": space.official_index(arch),
         "space": campaign.space,
         "runtime": campaign.runtime,
         "runtime_version": result.runtime_version or _offered_version(agent, campaign.runtime),

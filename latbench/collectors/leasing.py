@@ -20,7 +20,7 @@ from latbench.collectors import artifact_store
 from latbench.collectors.db import JOINED_INFO, insert_one, new_id, touch
 from latbench.collectors.models import Agent, Artifact, Campaign, CampaignArch, CampaignDevice, Device, Job, Lease
 from latbench.protocol import JobSpec, LeaseRequest, MeasurementSettings
-from latbench.spaces import NB201, get_space
+from latbench.spaces import get_space
 
 
 def failures(job: Job) -> int:
@@ -95,7 +95,7 @@ class _Specs:
             campaign_id=campaign.id,
             space=campaign.space,
             arch=arch,
-            arch_index=self.space.index(arch) if isinstance(self.space, NB201) else None,
+            arch_index=self.space.official_index(arch),
             runtime=campaign.runtime,
             provider=campaign.provider,
             batch=campaign.batch,

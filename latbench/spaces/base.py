@@ -78,6 +78,10 @@ class SearchSpace(abc.ABC):
     def validate_resolution(self, resolution: int) -> None:
         """Raise ``LatbenchError`` for an input resolution the network cannot take."""
 
+    def official_index(self, arch: str) -> int | None:
+        """The benchmark's own index of ``arch`` where the space has one (NB201), else ``None``."""
+        return None
+
     def canonical_many(self, archs: Sequence[str]) -> list[str]:
         return [self.canonical(a) for a in archs]
 

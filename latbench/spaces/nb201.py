@@ -113,6 +113,9 @@ class NB201(SearchSpace):
         """The official NAS-Bench-201 / HW-NAS-Bench index (0..15624)."""
         return int(self._official_index[_ordinal(parse_arch(arch))])
 
+    def official_index(self, arch: str) -> int | None:
+        return self.index(arch)
+
     def from_index(self, index: int) -> str:
         if not 0 <= index < NUM_ARCHS:
             raise InvalidArchitecture(f"NB201 index {index} is out of range 0..{NUM_ARCHS - 1}")

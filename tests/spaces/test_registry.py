@@ -28,3 +28,10 @@ def test_agent_side_imports_no_torch_or_collector():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_official_index_exists_only_where_the_benchmark_defines_one():
+    nb201, fbnet = get_space("nb201"), get_space("fbnet")
+    arch = nb201.from_index(42)
+    assert nb201.official_index(arch) == 42
+    assert fbnet.official_index(fbnet.sample(1, seed=0)[0]) is None
