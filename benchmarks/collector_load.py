@@ -3,22 +3,27 @@
 For each store, a real ``latbench collector serve`` process (SQLite in a scratch directory, or a throwaway
 PostgreSQL cluster from ``tests/servers.py``) gets one NB201 campaign of ``--archs`` architectures. ``--agents``
 simulated agents (asyncio tasks sharing this process, each with its own HTTP connection) enroll as distinct
-devices, so the campaign has archs x agents jobs, then loop: lease ``--lease-batch`` jobs, push one batch of
-valid synthetic results (``--runs`` per-run times each), until their device has nothing left or
-``--max-seconds`` pass. Printed per store: results ingested per second (first lease to last ack), where the CPU
-went meanwhile (collector process, agents, whole machine), push and lease latency, lost and duplicated results
-(the acks against the export and the store itself), and the rate of raw inserts of the same rows into the same
-database (a scratch table without keys or foreign keys, Core executemany, one transaction per batch of
-``--lease-batch`` rows) with the ratio API / raw. One client process is enough: the agents use a small share of
-a core while the collector process uses a whole one (the ``cpu`` line shows both).
+devices, so the campaign has archs x agents jobs, then loop as ``latbench agent run --max-jobs K`` does, minus
+the measuring: lease ``--lease-batch`` (K) jobs, then push their results ``--push-batch`` at a time. The real
+agent pushes after every job, so an online agent pushes one result at a time (the default here); it pushes up
+to 100 at a time only when it drains a spool filled while the collector was away (``--push-batch 10`` and up
+model that). Each result carries ``--runs`` per-run times. Printed per store: results ingested per second
+(first lease to last ack), where the CPU went meanwhile (collector process, database server, agents, whole
+machine) and what one result cost the service, push and lease latency, lost and duplicated results (the acks
+against the export and the store itself), and the rate of raw inserts of the same rows into the same database
+(a scratch table without keys or foreign keys, Core executemany, one transaction per batch of
+``--lease-batch`` rows) with the ratio API / raw.
+
+The agents run in this process on the same cores as the collector and the database, and take their share of
+them (the ``cpu`` line shows it); on a machine shared with other work the rate also depends on that work, so
+the ``cpu per result`` line gives what a result costs and the rate those costs allow on idle cores.
 
     python benchmarks/collector_load.py                               # SQLite and PostgreSQL, 40 archs x 50 agents
-    python benchmarks/collector_load.py --agents 10
+    python benchmarks/collector_load.py --stores postgresql --push-batch 10
     python benchmarks/collector_load.py --stores postgresql --archs 100 --lease-batch 20
 
 Artifacts are exported once into the shared artifact cache (``$LATBENCH_CACHE_DIR``, else
-``~/.cache/latbench/artifacts``): a collector keeps its artifacts in ``DATA_DIR/artifacts`` whatever that
-variable says, so each collector started here gets a data dir whose ``artifacts`` links to the cache, and later
+``~/.cache/latbench/artifacts``), which each collector started here serves with ``--artifacts-dir``, so later
 runs skip the exports. PostgreSQL needs the Debian ``postgresql`` server binaries (``.ci/run`` installs them).
 """
 
@@ -49,6 +54,7 @@ from processes import ADMIN_TOKEN, Collector
 from servers import create_database, free_port, postgres_server
 
 import latbench
+from latbench.agents.daemon import PUSH_BATCH
 from latbench.agents.stats import LatencyStats
 from latbench.artifacts import default_root
 from latbench.collectors.client import CollectorClient
@@ -59,6 +65,7 @@ from latbench.protocol import (
     CampaignCreate,
     EnrollRequest,
     EnrollResponse,
+    JobSpec,
     LatencyStatsModel,
     LeaseGrant,
     LeaseRequest,
@@ -92,6 +99,7 @@ class Load:
     timed_out: bool = False
     client_cpu_s: float = 0.0
     collector_cpu_s: float | None = None
+    database_cpu_s: float | None = None
     machine_busy_s: float | None = None
 
 
@@ -111,6 +119,28 @@ def machine_busy_s() -> float | None:
     except OSError:
         return None
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu(url: str) -> dict[int, float]:
+    """CPU seconds so far of each process of the PostgreSQL server behind ``url`` (empty for SQLite, which runs
+    inside the collector): the server is the process whose command line names the URL's port, plus its children."""
+    port = sa.make_url(url).port
+    if port is None:
+        return {}
+    stats: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                stats[int(entry.name)] = (int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]),
+                                          (entry / "cmdline").read_bytes().decode(errors="replace"))  # fmt: skip
+    servers = {pid for pid, (_, cmd) in stats.items() if "postgres" in cmd and f"-p\0{port}\0" in cmd}
+    pids = servers | {pid for pid, (parent, _) in stats.items() if parent in servers}
+    return {pid: cpu for pid in pids if (cpu := process_cpu_s(pid)) is not None}
+
+
+def database_spent(before: dict[int, float], after: dict[int, float]) -> float | None:
+    """CPU the database's processes used in between (a process that ended in between is not counted)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items()) if after else None
 
 
 def spent(before: float | None, after: float | None) -> float | None:
@@ -149,7 +179,7 @@ def enroll_request(i: int) -> EnrollRequest:
     )
 
 
-def result_batch(grant: LeaseGrant, pool: list[tuple[LatencyStatsModel, list[float]]], start: int) -> ResultBatch:
+def result_batch(jobs: list[JobSpec], pool: list[tuple[LatencyStatsModel, list[float]]], start: int) -> ResultBatch:
     """One pushed batch: a fresh result id per leased job, its measurement taken from ``pool``."""
     state = MachineStateModel(load_1m=0.5, cpu_freq_mhz=2400.0, governor="performance", memory_available_gb=4.0)
     common = {
@@ -166,7 +196,7 @@ def result_batch(grant: LeaseGrant, pool: list[tuple[LatencyStatsModel, list[flo
         "state_after": state,
     }
     items = []
-    for n, job in enumerate(grant.jobs):
+    for n, job in enumerate(jobs):
         stats, times_ms = pool[(start + n) % len(pool)]
         measured = {"stats": stats, "times_ms": times_ms, "wall_s": sum(times_ms) / 1e3}
         ids = {"result_id": uuid.uuid4(), "job_id": job.job_id, "lease_id": job.lease_id}
@@ -178,6 +208,7 @@ async def agent(
     http: httpx.AsyncClient,
     token: str,
     lease_batch: int,
+    push_batch: int,
     pool: list[tuple[LatencyStatsModel, list[float]]],
     start: asyncio.Event,
     deadline: float,
@@ -206,28 +237,36 @@ async def agent(
         grant = LeaseGrant.model_validate_json(response.content)
         if not grant.jobs:
             return
-        body = result_batch(grant, pool, pushed).model_dump_json()
-        pushed += len(grant.jobs)
-        t0 = time.perf_counter()
-        try:
-            response = await http.post("/results", content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            load.failures.append(f"push: {exc!r}")
-            return
-        t1 = time.perf_counter()
-        if response.status_code != 200:
-            load.failures.append(f"push: {response.status_code} {response.text[:200]}")
-            return
-        load.push_ms.append((t1 - t0) * 1e3)
-        load.push_sizes.append(len(grant.jobs))
-        load.last_ack = t1 if load.last_ack is None else max(load.last_ack, t1)
-        for ack in ResultBatchResponse.model_validate_json(response.content).acks:
-            load.acks[ack.status] += 1
-            if ack.status == "stored":
-                load.stored.add(str(ack.result_id))
+        for i in range(0, len(grant.jobs), push_batch):
+            if not await push(http, headers, result_batch(grant.jobs[i : i + push_batch], pool, pushed), load):
+                return
+            pushed += push_batch
 
 
-async def run_agents(url: str, enroll_token: str, collector_pid: int, args: argparse.Namespace) -> Load:
+async def push(http: httpx.AsyncClient, headers: dict[str, str], batch: ResultBatch, load: Load) -> bool:
+    """Push one batch and record its latency and acks; say whether it was accepted."""
+    body = batch.model_dump_json()
+    t0 = time.perf_counter()
+    try:
+        response = await http.post("/results", content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        load.failures.append(f"push: {exc!r}")
+        return False
+    t1 = time.perf_counter()
+    if response.status_code != 200:
+        load.failures.append(f"push: {response.status_code} {response.text[:200]}")
+        return False
+    load.push_ms.append((t1 - t0) * 1e3)
+    load.push_sizes.append(len(batch.results))
+    load.last_ack = t1 if load.last_ack is None else max(load.last_ack, t1)
+    for ack in ResultBatchResponse.model_validate_json(response.content).acks:
+        load.acks[ack.status] += 1
+        if ack.status == "stored":
+            load.stored.add(str(ack.result_id))
+    return True
+
+
+async def run_agents(url: str, enroll_token: str, collector_pid: int, db_url: str, args: argparse.Namespace) -> Load:
     """Enroll ``args.agents`` agents, then run them all at once; return what they saw and the CPU it took."""
     pool = measurements(SAMPLE_POOL, args.runs, args.seed)
     load = Load()
@@ -249,10 +288,10 @@ async def run_agents(url: str, enroll_token: str, collector_pid: int, args: argp
 
         agent_tokens = await asyncio.gather(*(enroll(http, i) for i, http in enumerate(clients)))
         start = asyncio.Event()
-        cpu = (time.process_time(), process_cpu_s(collector_pid), machine_busy_s())
+        cpu = (time.process_time(), process_cpu_s(collector_pid), machine_busy_s(), database_cpu(db_url))
         deadline = time.perf_counter() + args.max_seconds
         tasks = [
-            asyncio.create_task(agent(http, token, args.lease_batch, pool, start, deadline, load))
+            asyncio.create_task(agent(http, token, args.lease_batch, args.push_batch, pool, start, deadline, load))
             for http, token in zip(clients, agent_tokens)
         ]
         start.set()
@@ -260,6 +299,7 @@ async def run_agents(url: str, enroll_token: str, collector_pid: int, args: argp
         load.client_cpu_s = time.process_time() - cpu[0]
         load.collector_cpu_s = spent(cpu[1], process_cpu_s(collector_pid))
         load.machine_busy_s = spent(cpu[2], machine_busy_s())
+        load.database_cpu_s = database_spent(cpu[3], database_cpu(db_url))
         return load
     finally:
         await asyncio.gather(*(http.aclose() for http in clients))
@@ -337,10 +377,12 @@ def store_url(store: str, scratch: Path) -> Iterator[str]:
 
 def wait_built(client: CollectorClient, campaign_id: str, timeout_s: float) -> float:
     t0 = time.perf_counter()
-    while client.campaign(campaign_id).state == "building":
+    while (status := client.campaign(campaign_id)).state == "building":
         if time.perf_counter() - t0 > timeout_s:
             raise SystemExit(f"artifacts not built within {timeout_s:.0f} s; raise --build-timeout")
         time.sleep(0.5)
+    if status.state == "failed":
+        raise SystemExit(f"the campaign failed: {status.error}")
     return time.perf_counter() - t0
 
 
@@ -368,10 +410,7 @@ def campaign_run(store: str, args: argparse.Namespace) -> tuple[Load, Check, int
     cache = default_root()
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="collector-load-") as tmp, store_url(store, Path(tmp)) as url:
-        data_dir = Path(tmp) / "collector"
-        data_dir.mkdir()
-        (data_dir / "artifacts").symlink_to(cache, target_is_directory=True)
-        collector = Collector(url, data_dir, free_port(), lease_ttl_s=60.0, artifacts=cache).start()
+        collector = Collector(url, Path(tmp) / "collector", free_port(), lease_ttl_s=60.0, artifacts=cache).start()
         try:
             with CollectorClient(collector.url, ADMIN_TOKEN) as client:
                 enroll_token = client.create_enrollment_token("collector-load").token
@@ -381,7 +420,7 @@ def campaign_run(store: str, args: argparse.Namespace) -> tuple[Load, Check, int
                 campaign_id = client.create_campaign(spec)
                 print(f"  artifacts      : ready after {wait_built(client, campaign_id, args.build_timeout):.1f} s")
                 assert collector.proc is not None
-                load = asyncio.run(run_agents(collector.url, enroll_token, collector.proc.pid, args))
+                load = asyncio.run(run_agents(collector.url, enroll_token, collector.proc.pid, url, args))
                 checked = check(client, campaign_id, url, expected, load.stored)
         finally:
             code = collector.stop()
@@ -392,25 +431,44 @@ def campaign_run(store: str, args: argparse.Namespace) -> tuple[Load, Check, int
 
 
 def cpu_line(load: Load, wall: float, results: int) -> str:
-    """Where the CPU went during the load: the collector process, the simulated agents, the whole machine."""
+    """Where the CPU went during the load: the collector process, the database server, the simulated agents,
+    the whole machine (other work on a shared machine included)."""
     if wall <= 0:
         return "no load"
     parts = []
-    if load.collector_cpu_s is not None:
-        per_result = f", {1e3 * load.collector_cpu_s / results:.1f} ms per result" if results else ""
-        parts.append(
-            f"collector {load.collector_cpu_s:.1f} s ({100 * load.collector_cpu_s / wall:.0f} % of a core{per_result})"
-        )
+    for name, cpu in (("collector", load.collector_cpu_s), ("postgres", load.database_cpu_s)):
+        if cpu is not None:
+            per_result = f", {1e3 * cpu / results:.2f} ms per result" if results else ""
+            parts.append(f"{name} {cpu:.1f} s ({100 * cpu / wall:.0f} % of a core{per_result})")
     parts.append(f"agents {load.client_cpu_s:.1f} s ({100 * load.client_cpu_s / wall:.0f} %, one process)")
     if load.machine_busy_s is not None:
         parts.append(f"machine {load.machine_busy_s / wall:.2f} of {os.cpu_count()} cores busy")
     return "; ".join(parts)
 
 
+def service_ms_per_result(load: Load, results: int) -> float | None:
+    """CPU milliseconds the collector and its database spent per result: what a result costs the service."""
+    if load.collector_cpu_s is None or not results:
+        return None
+    return 1e3 * (load.collector_cpu_s + (load.database_cpu_s or 0.0)) / results
+
+
+def capacity_line(load: Load, results: int) -> str:
+    """The CPU a result cost, and the rate that CPU allows on this machine's cores with nothing else running: on
+    a shared machine the measured rate says more about the neighbours than about the collector."""
+    service = service_ms_per_result(load, results)
+    if service is None:
+        return "unknown (no /proc)"
+    agents = 1e3 * load.client_cpu_s / results
+    cores = os.cpu_count() or 1
+    return (f"service (collector + database) {service:.2f} ms, agents {agents:.2f} ms; all of it on {cores} idle "
+            f"cores allows {1e3 * cores / (service + agents):,.0f} results/s")  # fmt: skip
+
+
 def bench(store: str, args: argparse.Namespace) -> Figures:
     expected = args.archs * args.agents
     print(f"\n== {store}: {args.archs} archs x {args.agents} agents = {expected} jobs, ", end="")
-    print(f"lease batch {args.lease_batch}, {args.runs} runs per result")
+    print(f"lease batch {args.lease_batch}, push batch {args.push_batch}, {args.runs} runs per result")
     load, checked, rows, raw_s = campaign_run(store, args)
     wall = (load.last_ack or 0.0) - (load.first_lease or 0.0)
     results = sum(load.push_sizes)
@@ -421,6 +479,7 @@ def bench(store: str, args: argparse.Namespace) -> Figures:
     lines = {
         "load": f"{results} results in {wall:.2f} s = {rate:,.0f} results/s (first lease to last ack){capped}",
         "cpu": cpu_line(load, wall, results),
+        "cpu per result": capacity_line(load, results),
         "push latency": f"p50 {pct(load.push_ms, 50):.1f} ms, p99 {pct(load.push_ms, 99):.1f} ms "
         f"({len(load.push_ms)} pushes); per result p50 {pct(per_result, 50):.2f} ms, p99 {pct(per_result, 99):.2f} ms",
         "lease latency": f"p50 {pct(load.lease_ms, 50):.1f} ms, p99 {pct(load.lease_ms, 99):.1f} ms "
@@ -445,7 +504,14 @@ def main() -> None:
     parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"], choices=["sqlite", "postgresql"])
     parser.add_argument("--archs", type=int, default=40, help="NB201 architectures in the campaign (default 40)")
     parser.add_argument("--agents", type=int, default=50, help="simulated agents, each its own device (default 50)")
-    parser.add_argument("--lease-batch", type=int, default=10, help="jobs per lease = results per push (default 10)")
+    parser.add_argument(
+        "--lease-batch", type=int, default=10, help="jobs per lease, an agent's --max-jobs (default 10)"
+    )
+    parser.add_argument(
+        "--push-batch", type=int, default=1,
+        help="results per push (default 1, as an online agent pushes after each job; up to 100 when it drains "
+        "its spool after an outage)",
+    )  # fmt: skip
     parser.add_argument("--runs", type=int, default=200, help="per-run times in each result (default 200)")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="cap on the load phase (default 120)")
     parser.add_argument("--build-timeout", type=float, default=600.0, help="cap on artifact export (default 600)")
@@ -453,6 +519,8 @@ def main() -> None:
     args = parser.parse_args()
     if not (1 <= args.archs <= 1000 and 1 <= args.agents <= 500 and 1 <= args.lease_batch <= 64 and args.runs >= 1):
         parser.error("need 1 <= --archs <= 1000, 1 <= --agents <= 500, 1 <= --lease-batch <= 64, --runs >= 1")
+    if not 1 <= args.push_batch <= PUSH_BATCH:
+        parser.error(f"need 1 <= --push-batch <= {PUSH_BATCH}")
 
     summary = {store: bench(store, args) for store in args.stores}
     print("\nstore        results/s   p99 push ms   raw rows/s   API/raw   lost  duplicated  missing")

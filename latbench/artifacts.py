@@ -1,9 +1,11 @@
-"""ONNX export of benchmark networks and the on-disk cache that exports each one once.
+"""Model files of benchmark networks (ONNX, LiteRT, torch rebuild specs) and the on-disk cache that builds each once.
 
-An artifact is one self-contained ``.onnx`` file (weights inside, no external data) with a fixed input shape
-``(batch, 3, resolution, resolution)`` named ``input`` and one output named ``logits``. Its bytes are a pure
-function of its ``ArtifactKey``, so the SHA-256 recorded beside it identifies the exact model a latency was
-measured on.
+An artifact is one self-contained file of a network in one *format*: ``onnx`` (weights inside, no external
+data), ``tflite`` and ``fp16.tflite`` (LiteRT, float32 and float16 weights; see ``latbench.convert``), or
+``torch.json`` (what the torch runtime needs to rebuild the network; see ``latbench.convert.torchspec``). Every
+format has a fixed input shape ``(batch, 3, resolution, resolution)`` and one output ``(batch, classes)``;
+ONNX names them ``input`` and ``logits``. The SHA-256 recorded beside a file identifies the exact model a
+latency was measured on; the cache names files by ``ArtifactKey.digest(format)``.
 
 Exporter: torch's TorchScript exporter (``dynamo=False``). On a 2-core machine (torch 2.13, CPU) it exported
 NB201 networks in 0.22-0.40 s and FBNet networks in 0.31-0.39 s, against 3.7-4.5 s and 4.4-5.2 s for the
@@ -37,6 +39,14 @@ BUILDER_VERSION = "1"
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 CACHE_ENV = "LATBENCH_CACHE_DIR"
+FORMATS = ("onnx", "tflite", "fp16.tflite", "torch.json")
+"""Artifact formats, named as the file suffix a runtime loads (``Runtime.artifact_format``)."""
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ArtifactError(f"unknown artifact format {fmt!r}; known: {', '.join(FORMATS)}")
+    return fmt
 
 
 @dataclass(frozen=True)
@@ -69,9 +79,16 @@ class ArtifactKey:
     def output_shape(self) -> tuple[int, int]:
         return (self.batch, self.classes)
 
-    def digest(self) -> str:
-        """Hex SHA-256 of the fields and ``BUILDER_VERSION``: the artifact's name in the cache."""
-        fields = {"builder_version": BUILDER_VERSION, **asdict(self)}
+    def digest(self, fmt: str = "onnx") -> str:
+        """Hex SHA-256 of the fields, ``BUILDER_VERSION`` and the format: the artifact's name in the cache.
+
+        The format joins the hashed fields only when it is not ``onnx``, so ONNX digests (stored by collectors)
+        stay what they were before other formats existed.
+        """
+        check_format(fmt)
+        fields: dict[str, object] = {"builder_version": BUILDER_VERSION, **asdict(self)}
+        if fmt != "onnx":
+            fields["format"] = fmt
         return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -85,6 +102,7 @@ class Artifact:
     input_name: str
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
+    format: str = "onnx"
 
 
 def export_onnx(key: ArtifactKey, path: Path) -> None:
@@ -109,6 +127,19 @@ def export_onnx(key: ArtifactKey, path: Path) -> None:
         )
 
 
+def export(key: ArtifactKey, fmt: str, path: Path) -> None:
+    """Write ``key``'s network to ``path`` in format ``fmt``: ONNX here, the others by ``latbench.convert``."""
+    if fmt == "onnx":
+        export_onnx(key, path)
+        return
+    from latbench import convert
+
+    if fmt == "torch.json":
+        convert.write_torch_spec(key, path)
+    else:
+        convert.convert_tflite(key, path, dtype="float16" if fmt == "fp16.tflite" else "float32")
+
+
 def default_root() -> Path:
     """``$LATBENCH_CACHE_DIR`` if set, else ``~/.cache/latbench/artifacts``."""
     root = os.environ.get(CACHE_ENV)
@@ -129,7 +160,7 @@ def _staged(final: Path) -> Iterator[Path]:
 
 
 class ArtifactCache:
-    """Artifacts on disk, named by key digest: ``<digest>.onnx`` and its manifest ``<digest>.json``.
+    """Artifacts on disk, named by key digest: ``<digest>.<format>`` and its manifest ``<digest>.json``.
 
     The model file is written before its manifest and each is moved into place whole, so a manifest only ever
     describes a complete file; a file that no longer hashes to its manifest's SHA-256 counts as missing.
@@ -138,9 +169,9 @@ class ArtifactCache:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_root()
 
-    def _paths(self, key: ArtifactKey) -> tuple[Path, Path]:
-        digest = key.digest()
-        return self.root / f"{digest}.onnx", self.root / f"{digest}.json"
+    def _paths(self, key: ArtifactKey, fmt: str) -> tuple[Path, Path]:
+        digest = key.digest(fmt)
+        return self.root / f"{digest}.{fmt}", self.root / f"{digest}.json"
 
     @staticmethod
     def _read(manifest: Path) -> Artifact | None:
@@ -148,25 +179,27 @@ class ArtifactCache:
         try:
             record = json.loads(manifest.read_text())
             key = ArtifactKey(**record["key"])
+            fmt = check_format(record.get("format", "onnx"))
             artifact = Artifact(
-                path=manifest.with_suffix(".onnx"),
+                path=manifest.with_name(f"{manifest.stem}.{fmt}"),
                 sha256=record["sha256"],
                 key=key,
                 input_name=record["input_name"],
                 input_shape=tuple(record["input_shape"]),
                 output_shape=tuple(record["output_shape"]),
+                format=fmt,
             )
-        except (OSError, ValueError, KeyError, TypeError, LatbenchError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, LatbenchError):
             return None
-        return artifact if manifest.stem == key.digest() else None
+        return artifact if manifest.stem == key.digest(fmt) else None
 
     @staticmethod
     def _intact(artifact: Artifact | None) -> bool:
         return artifact is not None and artifact.path.is_file() and sha256_file(artifact.path) == artifact.sha256
 
-    def get(self, key: ArtifactKey) -> Artifact | None:
-        """The cached artifact of ``key`` if its file is intact."""
-        artifact = self._read(self._paths(key)[1])
+    def get(self, key: ArtifactKey, fmt: str = "onnx") -> Artifact | None:
+        """The cached artifact of ``key`` in format ``fmt`` if its file is intact."""
+        artifact = self._read(self._paths(key, fmt)[1])
         return artifact if self._intact(artifact) else None
 
     def find(self, sha256: str) -> Artifact | None:
@@ -177,20 +210,21 @@ class ArtifactCache:
                 return artifact
         return None
 
-    def build(self, key: ArtifactKey) -> Artifact:
-        """The artifact of ``key``, exported now only if the cache lacks an intact one."""
-        cached = self.get(key)
+    def build(self, key: ArtifactKey, fmt: str = "onnx") -> Artifact:
+        """The artifact of ``key`` in format ``fmt``, exported now only if the cache lacks an intact one."""
+        cached = self.get(key, fmt)
         if cached is not None:
             return cached
-        model, manifest = self._paths(key)
+        model, manifest = self._paths(key, fmt)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with _staged(model) as tmp:
-                export_onnx(key, tmp)
+                export(key, fmt, tmp)
                 sha256 = sha256_file(tmp)
-            artifact = Artifact(model, sha256, key, INPUT_NAME, key.input_shape, key.output_shape)
+            artifact = Artifact(model, sha256, key, INPUT_NAME, key.input_shape, key.output_shape, fmt)
             record = {
                 "key": asdict(key),
+                "format": fmt,
                 "sha256": sha256,
                 "input_name": INPUT_NAME,
                 "input_shape": list(key.input_shape),
@@ -203,7 +237,7 @@ class ArtifactCache:
         return artifact
 
     def build_many(
-        self, keys: Iterable[ArtifactKey], progress: Callable[[int, int], None] | None = None
+        self, keys: Iterable[ArtifactKey], progress: Callable[[int, int], None] | None = None, fmt: str = "onnx"
     ) -> list[Artifact]:
         """``build`` each key in order; ``progress(done, total)`` is called before the first and after each."""
         todo = list(keys)
@@ -211,10 +245,10 @@ class ArtifactCache:
         if progress:
             progress(0, len(todo))
         for key in todo:
-            artifacts.append(self.build(key))
+            artifacts.append(self.build(key, fmt))
             if progress:
                 progress(len(artifacts), len(todo))
         return artifacts
 
 
-__all__ = ["BUILDER_VERSION", "OPSET", "Artifact", "ArtifactCache", "ArtifactKey", "export_onnx"]
+__all__ = ["BUILDER_VERSION", "FORMATS", "OPSET", "Artifact", "ArtifactCache", "ArtifactKey", "export", "export_onnx"]

@@ -101,3 +101,11 @@ class InvalidRequest(RequestRejected):
 
     status = 422
     code = "invalid"
+
+
+class RemoteError(LatbenchError):
+    """A remote device that cannot be reached, or whose command or benchmark tool failed."""
+
+
+class HostKeyRejected(RemoteError):
+    """An SSH host whose key is unknown or differs from the pinned one: never connected to, never auto-accepted."""

@@ -250,6 +250,15 @@ class EnrollmentTokenCreated(Message):
     token: str
 
 
+class EnrollmentTokenInfo(Message):
+    """An enrollment token as the admin sees it: never the token itself, only its id."""
+
+    token_id: str
+    name: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
 class CampaignCreate(Message):
     space: Literal["nb201", "fbnet"]
     samples: int | None = Field(default=None, ge=1, le=100_000)
@@ -302,7 +311,10 @@ class CampaignStatus(Message):
     samples: int
     created_at: datetime
     artifacts_ready: int
-    state: Literal["building", "running", "done"]
+    artifacts_failed: int = 0
+    state: Literal["building", "running", "done", "failed"]
+    """``failed``: an artifact could not be built (``error`` says why); its jobs count as failed."""
+    error: str | None = None
     devices: list[DeviceProgress]
 
 

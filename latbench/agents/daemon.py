@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -41,6 +42,9 @@ from latbench.protocol import (
     ResultItem,
     RuntimeOffer,
 )
+
+if TYPE_CHECKING:
+    from latbench.agents.remote.runner import RemoteRunner
 
 PUSH_BATCH = 100
 PUSH_BYTES = MAX_BODY_BYTES // 4
@@ -64,7 +68,8 @@ class Agent:
 
     ``enrollment_token`` is needed only to enroll: on the first start, or when the collector no longer accepts
     the saved agent token. ``name`` and ``device_name`` matter only then, too. Opening takes the state dir's
-    lock (one agent per state dir); ``close`` releases it.
+    lock (one agent per state dir); ``close`` releases it. With ``remote``, jobs are measured on that device
+    (which is the one enrolled) instead of this machine; the agent closes it.
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class Agent:
         max_idle_s: float | None = None,
         poll_s: float | None = None,
         backoff: Backoff = Backoff(),
+        remote: RemoteRunner | None = None,
     ) -> None:
         if max_jobs < 1:
             raise LatbenchError(f"max_jobs must be at least 1, got {max_jobs}")
@@ -93,6 +99,7 @@ class Agent:
         self.max_idle_s = max_idle_s
         self.poll_s = poll_s
         self.backoff = backoff
+        self.remote = remote
         self.client = AgentClient(collector_url)
         self.spool = Spool(self.state_dir / "spool.sqlite")
         self.downloads = DownloadCache(self.state_dir / "artifacts", self.client)
@@ -113,6 +120,8 @@ class Agent:
         for probe in self._probes.values():
             probe.runtime.close()
         self._probes.clear()
+        if self.remote is not None:
+            self.remote.close()
         self.client.close()
         self.spool.close()
 
@@ -175,7 +184,7 @@ class Agent:
                 "this agent is not enrolled with the collector: give the enrollment token that "
                 "`latbench token create` printed (--token or LATBENCH_TOKEN)"
             )
-        info = machine_info()
+        info = self.remote.machine_info() if self.remote is not None else machine_info()
         try:
             request = EnrollRequest(
                 name=self.name,
@@ -293,7 +302,7 @@ class Agent:
                 for sha256 in (job.artifact_sha256, job.reference_sha256):
                     if sha256 is not None and not self._stop.is_set():
                         with contextlib.suppress(LatbenchError):
-                            self.downloads.fetch(sha256, get_runtime(job.runtime).artifact_format)
+                            self.downloads.fetch(sha256, self._format(job.runtime))
         finally:
             self._interruptible = False
 
@@ -303,6 +312,8 @@ class Agent:
         runtime: Runtime | None = None
         self._interruptible = True
         try:
+            if self.remote is not None:
+                return self._run_remote(job, self.remote)
             runtime_cls = get_runtime(job.runtime)
             artifact = self._fetch(job, job.artifact_sha256, runtime_cls.artifact_format)
             probe = self._probe(job, runtime_cls) if job.reference_sha256 else None
@@ -328,6 +339,21 @@ class Agent:
             self._interruptible = False
             if runtime is not None:
                 runtime.close()
+
+    def _format(self, runtime: str) -> str:
+        return self.remote.artifact_format(runtime) if self.remote is not None else get_runtime(runtime).artifact_format
+
+    def _run_remote(self, job: JobSpec, remote: RemoteRunner) -> ResultItem | None:
+        """Measure ``job`` on the remote device. No reference probe there: each job runs in a fresh process on the
+        device, so drift shows in the machine-state flags only."""
+        artifact = self._fetch(job, job.artifact_sha256, remote.artifact_format(job.runtime))
+        if self._leases.is_lost(job.lease_id):
+            log.info("%s  skipped: its lease was lost before measuring", job.arch)
+            return None
+        settings = MeasureSettings(**job.settings.model_dump())
+        measurement, engine = remote.measure(artifact, job.runtime, job.threads, job.provider, settings)
+        self._interruptible = False
+        return result_item(job, measurement, engine)  # type: ignore[arg-type]  # the engine's version and settings
 
     def _fetch(self, job: JobSpec, sha256: str, fmt: str) -> Path:
         """Download with back-off while the collector is away, until the agent stops or the lease is lost."""

@@ -17,8 +17,13 @@ from latbench.cli.agent import agent_app
 from latbench.cli.collector import collector_app
 from latbench.cli.console import err
 from latbench.cli.dataset import dataset_app
+from latbench.cli.deploy import deploy_command
 from latbench.cli.env import env_command
 from latbench.cli.measure import measure_command
+from latbench.cli.predictor import predict_command, predictor_app
+from latbench.cli.quickstart import quickstart_command
+from latbench.cli.runtimes import runtimes_command
+from latbench.cli.search import search_command
 from latbench.cli.spaces import spaces_app
 from latbench.cli.tasks import tasks_app
 from latbench.errors import LatbenchError
@@ -31,8 +36,10 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command("quickstart")(quickstart_command)
 app.command("measure")(measure_command)
 app.command("env")(env_command)
+app.command("runtimes")(runtimes_command)
 app.add_typer(spaces_app, name="spaces")
 app.add_typer(token_app, name="token")
 app.add_typer(campaign_app, name="campaign")
@@ -40,8 +47,12 @@ app.add_typer(results_app, name="results")
 app.command("devices")(devices_command)
 app.add_typer(collector_app, name="collector")
 app.add_typer(agent_app, name="agent")
+app.command("deploy")(deploy_command)
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(tasks_app, name="tasks")
+app.add_typer(predictor_app, name="predictor")
+app.command("predict")(predict_command)
+app.command("search")(search_command)
 
 
 def _version(value: bool) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from latbench.cli.console import err, out
@@ -36,6 +37,36 @@ def token_create(
         created = client.create_enrollment_token(name)
     err.print(f"enrollment token {created.token_id} created; agents enroll with it once")
     out.print(created.token, markup=False)
+
+
+@token_app.command("list")
+def token_list(as_json: bool = JSON, collector: str | None = COLLECTOR, token: str | None = TOKEN) -> None:
+    """Enrollment tokens: id, name, created, revoked (never the tokens themselves)."""
+    with CollectorClient(collector, token) as client:
+        found = client.enrollment_tokens()
+    if as_json:
+        print(json.dumps([t.model_dump(mode="json") for t in found]))
+        return
+    table = Table("id", "name", "created", "revoked")
+    for t in found:
+        revoked = t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "-"
+        table.add_row(t.token_id, t.name or "", t.created_at.strftime("%Y-%m-%d %H:%M"), revoked)
+    if not found:
+        table.caption = "no enrollment token yet: latbench token create"
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: str = typer.Argument(..., help="Token id (from `latbench token list`) or the token itself."),
+    collector: str | None = COLLECTOR,
+    token: str | None = TOKEN,
+) -> None:
+    """Revoke an enrollment token: no new agent can enroll with it; enrolled agents keep working."""
+    with CollectorClient(collector, token) as client:
+        revoked = client.revoke_enrollment_token(token_id)
+    err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
+    out.print(revoked.token_id, markup=False)
 
 
 @campaign_app.command("create")
@@ -99,7 +130,9 @@ def status_table(status: CampaignStatus) -> Table:
         table.add_row(
             d.device, str(d.queued), str(d.leased), str(d.done), str(d.failed), str(d.total), rate, _eta(d.eta_s)
         )
-    if not status.devices:
+    if status.error:
+        table.caption = f"[red]{escape(status.error)}[/red]"
+    elif not status.devices:
         table.caption = "no device has joined yet: start an agent that offers this runtime"
     return table
 
@@ -123,7 +156,7 @@ def campaign_status(
             out.print(status_table(status))
             return
         with Live(status_table(status), console=err, refresh_per_second=4) as live:
-            while status.state != "done":
+            while status.state not in ("done", "failed"):
                 time.sleep(interval)
                 status = client.campaign(campaign_id)
                 live.update(status_table(status))

@@ -12,6 +12,7 @@ import typer
 
 from latbench.agents.daemon import Agent, run_agent
 from latbench.agents.identity import default_state_dir
+from latbench.agents.remote import open_runner
 from latbench.agents.reports import runtime_offer
 from latbench.protocol import MAX_JOBS_PER_LEASE
 
@@ -62,18 +63,52 @@ def run_command(
         None, "--poll", min=0.1, help="Seconds between lease requests while idle (default: as the collector says)."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log heartbeat failures."),
+    remote: str | None = typer.Option(
+        None, "--remote", help="Measure on this device instead of here: ssh://user@host[:port] or adb://[SERIAL]."
+    ),
+    remote_tool: str = typer.Option(
+        "stub",
+        "--remote-tool",
+        help="Tool on the device: stub (latbench's loop), benchmark_model, onnxruntime_perf_test.",
+    ),
+    remote_command: str | None = typer.Option(
+        None, "--remote-command", help="The tool's path on the device (for the stub: its Python; default python3)."
+    ),
+    cpu_mask: str | None = typer.Option(
+        None, "--cpu-mask", help="Pin the tool to these device CPUs (taskset hex mask)."
+    ),
+    key: Path | None = typer.Option(None, "--key", help="SSH private key for --remote."),
+    known_hosts: Path | None = typer.Option(
+        None, "--known-hosts", help="known_hosts file that verifies the device's host key (default ~/.ssh/known_hosts)."
+    ),
+    host_key_fingerprint: str | None = typer.Option(
+        None, "--host-key-fingerprint", help="Pin the device's host key by SHA256 fingerprint (saved to --known-hosts)."
+    ),
 ) -> None:
     """Enroll (first start), then lease, measure and push results until SIGTERM/SIGINT; exits 0 when stopped."""
     _log_to_stderr(verbose)
-    agent = Agent(
-        collector,
-        [runtime_offer(r) for r in dict.fromkeys(runtime)],
-        state_dir=state_dir,
-        enrollment_token=token,
-        name=name or default_name(),
-        device_name=device_name,
-        max_jobs=max_jobs,
-        max_idle_s=max_idle,
-        poll_s=poll,
-    )
+    runtimes = list(dict.fromkeys(runtime))
+    runner = None
+    if remote:
+        runner = open_runner(
+            remote, tool=remote_tool, command=remote_command, cpu_mask=cpu_mask, key_file=key,
+            known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint,
+        )  # fmt: skip
+    try:
+        agent = Agent(
+            collector,
+            runner.offers(runtimes) if runner else [runtime_offer(r) for r in runtimes],
+            state_dir=state_dir,
+            enrollment_token=token,
+            name=name or default_name(),
+            device_name=device_name,
+            max_jobs=max_jobs,
+            max_idle_s=max_idle,
+            poll_s=poll,
+            remote=runner,
+        )
+    except BaseException:
+        if runner:
+            runner.close()
+        raise
     run_agent(agent)

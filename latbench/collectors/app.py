@@ -20,8 +20,10 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from latbench import __version__
+from latbench.collectors import agent_api, dashboard
+from latbench.collectors.agent_api import check_pending_agent_token
 from latbench.collectors.context import Collector
-from latbench.collectors.routes import check_pending_agent_token, router
+from latbench.collectors.routes import router
 from latbench.errors import RequestRejected
 from latbench.protocol import MAX_BODY_BYTES, ErrorBody
 
@@ -56,7 +58,9 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     broken = next((e for e in errors if e["type"] == "json_invalid"), None)
     if broken is not None:
         reason = broken.get("ctx", {}).get("error", "invalid JSON")
-        return _error(400, "malformed_json", f"the body is not valid JSON: {reason} at character {broken['loc'][-1]}")
+        at = broken["loc"][-1]
+        where = f" at character {at}" if isinstance(at, int) else ""
+        return _error(400, "malformed_json", f"the body is not valid JSON: {reason}{where}")
     try:
         await run_in_threadpool(check_pending_agent_token, request, request.app.state.collector)
     except RequestRejected as rejected:
@@ -118,11 +122,27 @@ class BodyLimit:
         await self.app(scope, limited, send)
 
 
+def _document_request_bodies(app: FastAPI) -> None:
+    """Add the schemas of the bodies ``agent_api`` parses itself to the OpenAPI document FastAPI generates."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = generate()
+            document.setdefault("components", {}).setdefault("schemas", {}).update(agent_api.request_schemas())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(collector: Collector) -> FastAPI:
     """The ASGI app serving ``collector``'s store; OpenAPI at ``/openapi.json``."""
     app = FastAPI(title="latbench collector", version=__version__)
     app.state.collector = collector
     app.include_router(router)
+    app.include_router(agent_api.router)
+    app.include_router(dashboard.router)
+    _document_request_bodies(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     app.add_exception_handler(RequestRejected, _rejected)
     app.add_exception_handler(RequestValidationError, _invalid)

@@ -7,18 +7,22 @@ leasable once its artifact has a SHA-256, so a large campaign starts measuring w
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
+import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
-from latbench.collectors.db import Store, insert_new
+from latbench.collectors.db import CACHE_INFO, Store, insert_new
 from latbench.collectors.models import Artifact
 from latbench.errors import LatbenchError, NotFound
 from latbench.local import REFERENCE_ARCH
@@ -26,6 +30,9 @@ from latbench.local import REFERENCE_ARCH
 REFERENCE_KEY = ArtifactKey(space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0)
 """The drift-probe model every job names, the same one ``latbench measure`` times."""
 
+MAX_ERROR_CHARS = 2000
+BUILDER_LOCK_KEY = 0x6C617462_0001
+"""PostgreSQL advisory lock held by the one collector of a store that builds its artifacts."""
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +44,13 @@ def request(session: Session, keys: Iterable[ArtifactKey], now: datetime) -> Non
 
 
 def reference_sha256(session: Session) -> str | None:
-    return session.scalar(select(Artifact.sha256).where(Artifact.key_digest == REFERENCE_KEY.digest()))
+    """The reference artifact's hash once built; kept in the store's cache from then on, since it never changes."""
+    cache = session.info.setdefault(CACHE_INFO, {})
+    if cache.get("reference") is None:
+        cache["reference"] = session.scalar(
+            select(Artifact.sha256).where(Artifact.key_digest == REFERENCE_KEY.digest())
+        )
+    return cache["reference"]
 
 
 def artifact_path(session: Session, sha256: str, root: Path) -> Path:
@@ -47,6 +60,13 @@ def artifact_path(session: Session, sha256: str, root: Path) -> Path:
     if path is None or not path.is_file():
         raise NotFound(f"no artifact with sha256 {sha256}")
     return path
+
+
+def build_error(exc: Exception) -> str:
+    """The one line a failed build leaves in the store (``LatbenchError`` messages as they are)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    line = text if isinstance(exc, LatbenchError) else f"{type(exc).__name__}: {text}".rstrip(": ")
+    return line[:MAX_ERROR_CHARS]
 
 
 class ArtifactBuilder:
@@ -65,6 +85,7 @@ class ArtifactBuilder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._failed: set[str] = set()
+        self._lock: TextIO | sa.Connection | None = None
         self._thread = threading.Thread(target=self._run, name="artifact-builder", daemon=True)
 
     def start(self) -> None:
@@ -92,12 +113,18 @@ class ArtifactBuilder:
         return ArtifactKey(row.space, row.arch, row.batch, row.resolution, row.classes, row.opset, row.seed)
 
     def _build(self, key: ArtifactKey) -> None:
+        """Build one artifact and record its hash, or its error: campaign status reports a failed build, and
+        the campaign's jobs on it count as failed. Any exception counts, not only the expected ones: a bug in an
+        exporter must not leave the builder retrying the same key forever while the campaign waits."""
         try:
             artifact = self.cache.build(key)
-        except LatbenchError as exc:
-            log.error("cannot build the artifact of %s %r: %s", key.space, key.arch, exc)
+        except Exception as exc:
+            if isinstance(exc, LatbenchError):
+                log.error("cannot build the artifact of %s %r: %s", key.space, key.arch, exc)
+            else:
+                log.exception("building the artifact of %s %r failed", key.space, key.arch)
             self._failed.add(key.digest())
-            values: dict[str, object] = {"error": str(exc)}
+            values: dict[str, object] = {"error": build_error(exc)}
         else:
             values = {
                 "sha256": artifact.sha256,
@@ -109,14 +136,49 @@ class ArtifactBuilder:
         with self.store.write() as session:
             session.execute(update(Artifact).where(Artifact.key_digest == key.digest()).values(**values))
 
+    def _owner(self) -> bool:
+        """Whether this builder owns its store's builds: collectors sharing one store (replicas) build one at a
+        time, and another takes over when the owner stops. PostgreSQL: a session advisory lock held on a
+        connection of its own; SQLite: ``flock`` on a file beside the database."""
+        if self._lock is not None:
+            return True
+        engine = self.store.engine
+        if engine.dialect.name == "postgresql":
+            connection = engine.connect()
+            owned = connection.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": BUILDER_LOCK_KEY})
+            connection.commit()
+            if not owned:
+                connection.close()
+                return False
+            self._lock = connection
+            return True
+        try:
+            handle = Path(f"{engine.url.database}.builder-lock").open("a")  # noqa: SIM115 (held until stop)
+        except OSError:
+            return True  # a store beside an unwritable directory: nothing to share it with
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._lock = handle
+        return True
+
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                key = self._next()
-                if key is not None:
-                    self._build(key)
-                    continue
-            except Exception:
-                log.exception("the artifact builder failed; retrying in %.0f s", self.idle_s)
-            self._wake.wait(self.idle_s)
-            self._wake.clear()
+        try:
+            while not self._stop.is_set():
+                try:
+                    key = self._next() if self._owner() else None
+                    if key is not None:
+                        self._build(key)
+                        continue
+                except Exception:
+                    log.exception("the artifact builder failed; retrying in %.0f s", self.idle_s)
+                self._wake.wait(self.idle_s)
+                self._wake.clear()
+        finally:
+            if isinstance(self._lock, sa.Connection):
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    self._lock.scalar(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": BUILDER_LOCK_KEY})
+            if self._lock is not None:
+                self._lock.close()

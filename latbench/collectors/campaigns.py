@@ -121,18 +121,54 @@ def _progress(
     )
 
 
+def _artifacts(session: Session, campaign: Campaign) -> tuple[int, list[str], str | None]:
+    """How many of the campaign's artifacts are built, the errors of those whose build failed, and the reference
+    model's build error (no job can run without it)."""
+    ready, failed = 0, []
+    for sha256, error in session.execute(
+        select(Artifact.sha256, Artifact.error)
+        .join(CampaignArch, CampaignArch.artifact_digest == Artifact.key_digest)
+        .where(CampaignArch.campaign_id == campaign.id)
+    ):
+        ready += sha256 is not None
+        if sha256 is None and error is not None:
+            failed.append(error)
+    reference = session.execute(
+        select(Artifact.sha256, Artifact.error).where(Artifact.key_digest == artifact_store.REFERENCE_KEY.digest())
+    ).first()
+    reference_error = reference.error if reference is not None and reference.sha256 is None else None
+    return ready, failed, reference_error
+
+
+def _failure(failed: list[str], reference_error: str | None, samples: int) -> str | None:
+    if reference_error is not None:
+        return f"cannot build the reference model: {reference_error}"
+    if failed:
+        return f"{len(failed)} of {samples} artifacts could not be built: {failed[0]}"
+    return None
+
+
 def status(session: Session, campaign: Campaign, now: datetime) -> CampaignStatus:
-    """Per-device progress; a job whose lease has expired counts as queued, since any agent may take it."""
-    ready = session.scalar(
-        select(func.count())
-        .select_from(CampaignArch)
-        .join(Artifact, Artifact.key_digest == CampaignArch.artifact_digest)
-        .where(CampaignArch.campaign_id == campaign.id, Artifact.sha256.is_not(None))
+    """Per-device progress; a job whose lease has expired counts as queued, since any agent may take it, and a
+    job whose artifact could not be built counts as failed.
+
+    The campaign is ``building`` while artifacts are still to be built, ``failed`` once an artifact build
+    failed and nothing else is left to do (at once if the reference model failed, since then nothing can run),
+    ``done`` when every job is done or failed, ``running`` otherwise; ``error`` names a failed build as soon as
+    there is one.
+    """
+    ready, failed, reference_error = _artifacts(session, campaign)
+    unbuildable = and_(Artifact.sha256.is_(None), Artifact.error.is_not(None))
+    state = case(
+        (unbuildable, "failed"),
+        (and_(Job.state == "leased", Job.lease_expires_at < now), "queued"),
+        else_=Job.state,
     )
-    state = case((and_(Job.state == "leased", Job.lease_expires_at < now), "queued"), else_=Job.state)
     counts: dict[str, dict[str, int]] = {}
     for device_id, job_state, n in session.execute(
         select(Job.device_id, state.label("effective_state"), func.count())
+        .join(CampaignArch, and_(CampaignArch.campaign_id == Job.campaign_id, CampaignArch.position == Job.position))
+        .join(Artifact, Artifact.key_digest == CampaignArch.artifact_digest)
         .where(Job.campaign_id == campaign.id)
         .group_by(Job.device_id, "effective_state")
     ):
@@ -156,10 +192,14 @@ def status(session: Session, campaign: Campaign, now: datetime) -> CampaignStatu
     ]
     joined_names = {name for _, name, _ in joined}
     waiting = [name for name in campaign.devices if name not in joined_names]
-    progress += [_progress(name, {"queued": campaign.samples}, campaign.samples, 0, now, now) for name in waiting]
-    if ready < campaign.samples or artifact_store.reference_sha256(session) is None:
+    before = {"queued": campaign.samples - len(failed), "failed": len(failed)}
+    progress += [_progress(name, before, campaign.samples, 0, now, now) for name in waiting]
+    finished = joined and not waiting and all(p.queued + p.leased == 0 for p in progress)
+    if reference_error is not None or (failed and finished):
+        phase = "failed"
+    elif ready + len(failed) < campaign.samples or artifact_store.reference_sha256(session) is None:
         phase = "building"
-    elif joined and not waiting and all(p.queued + p.leased == 0 for p in progress):
+    elif finished:
         phase = "done"
     else:
         phase = "running"
@@ -173,8 +213,10 @@ def status(session: Session, campaign: Campaign, now: datetime) -> CampaignStatu
         threads=campaign.threads,
         samples=campaign.samples,
         created_at=campaign.created_at,
-        artifacts_ready=ready or 0,
+        artifacts_ready=ready,
+        artifacts_failed=len(failed),
         state=phase,
+        error=_failure(failed, reference_error, campaign.samples),
         devices=progress,
     )
 

@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
@@ -24,6 +25,7 @@ from latbench.protocol import (
     DeviceInfo,
     EnrollmentTokenCreate,
     EnrollmentTokenCreated,
+    EnrollmentTokenInfo,
 )
 
 DEFAULT_URL = "http://127.0.0.1:8700"
@@ -67,6 +69,16 @@ class CollectorClient:
         response = self._request("POST", "/admin/enrollment-tokens", EnrollmentTokenCreate(name=name))
         return EnrollmentTokenCreated.model_validate(response.json())
 
+    def enrollment_tokens(self) -> list[EnrollmentTokenInfo]:
+        """Every enrollment token (ids, names, dates; never the tokens themselves), revoked ones included."""
+        response = self._request("GET", "/admin/enrollment-tokens")
+        return TypeAdapter(list[EnrollmentTokenInfo]).validate_python(response.json())
+
+    def revoke_enrollment_token(self, token_id: str) -> EnrollmentTokenInfo:
+        """Stop new enrollments with ``token_id`` (an id from ``enrollment_tokens``, or a token itself)."""
+        path = f"/admin/enrollment-tokens/{quote(token_id_of(token_id), safe='')}/revoke"
+        return EnrollmentTokenInfo.model_validate(self._request("POST", path).json())
+
     def create_campaign(self, spec: CampaignCreate) -> str:
         return CampaignCreated.model_validate(self._request("POST", "/admin/campaigns", spec).json()).campaign_id
 
@@ -92,6 +104,12 @@ class CollectorClient:
                         yield json.loads(line)
         except httpx.HTTPError as exc:
             raise CollectorUnavailable(f"cannot read results from the collector at {self.url}: {exc}") from exc
+
+
+def token_id_of(token: str) -> str:
+    """The id inside a generated token (``lb_<kind>_<id>_<secret>``); anything else is taken to be an id."""
+    parts = token.split("_")
+    return parts[2] if len(parts) >= 4 and parts[0] == "lb" else token
 
 
 def _refusal(response: httpx.Response) -> CollectorError:

@@ -18,7 +18,8 @@ def _nothing() -> None:
 class Collector:
     """The store, where built artifacts live, lease timing, the clock, and how to tell the builder about work.
 
-    ``retry_after_s`` is how long an agent that got no job waits before asking again.
+    ``retry_after_s`` is how long an agent that got no job waits before asking again; ``models_dir`` holds the
+    predictors placed for devices (``<device name>.pt``) that the dashboard compares measurements with.
     """
 
     store: Store
@@ -27,3 +28,4 @@ class Collector:
     retry_after_s: float = 2.0
     clock: Callable[[], datetime] = utcnow
     wake_builder: Callable[[], None] = _nothing
+    models_dir: Path | None = None

@@ -11,6 +11,7 @@ COMMITTED and takes row locks where the leasing and results code asks for them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 import uuid
 from collections.abc import Iterator
@@ -21,14 +22,20 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.expression import Executable
 
 from latbench.errors import LatbenchError
 
 BUSY_TIMEOUT_S = 30
+POOL_SIZE = 48
+"""Connections kept open: more than the request threads (40), so a busy collector never closes one it will need
+again at once (each new PostgreSQL connection forks a server process)."""
 WRITE_OPTION = "latbench_write"
 """Execution option marking a connection whose transactions write (``BEGIN IMMEDIATE`` on SQLite)."""
 JOINED_INFO = "latbench_joined"
 """``Session.info`` key of the store's set of (campaign id, device id) memberships known to be committed."""
+CACHE_INFO = "latbench_cache"
+"""``Session.info`` key of the store's dict of rows that never change once committed (campaigns, say)."""
 
 
 def utcnow() -> datetime:
@@ -40,15 +47,30 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+def run(session: Session, statement: Executable, params: Any = None) -> sa.CursorResult[Any]:
+    """Execute a Core statement on the session's connection, skipping the ORM's execution path.
+
+    The hot paths build their statements once, at import, over tables rather than ORM attributes, and pass
+    values as bound parameters: building a statement and computing its cache key cost more CPU than running
+    it, and a statement over ORM attributes goes through the ORM's compile step on every execution.
+    """
+    return session.connection().execute(statement, params)
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, table: sa.Table) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(table).on_conflict_do_nothing()
+
+
 def _ignoring_duplicates(session: Session, model: type[DeclarativeBase]) -> Any:
     """An INSERT that skips rows breaking a unique key, also against a concurrent transaction's insert."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    return insert(model.__table__).on_conflict_do_nothing()
+    return _insert_ignoring(session.get_bind().dialect.name, model.__table__)
 
 
 def insert_new(session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> None:
     """Insert those of ``rows`` whose unique keys are not taken."""
-    session.execute(_ignoring_duplicates(session, model), rows)
+    run(session, _ignoring_duplicates(session, model), rows)
 
 
 def insert_one(session: Session, model: type[DeclarativeBase], row: dict[str, Any]) -> bool:
@@ -113,14 +135,16 @@ def create_engine(url: str) -> sa.Engine:
             raise LatbenchError("the collector needs a SQLite file (sqlite:///PATH), not an in-memory database")
         engine = sa.create_engine(
             parsed,
-            pool_size=8,
-            max_overflow=56,
+            pool_size=POOL_SIZE,
+            max_overflow=16,
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
         )
         _sqlite_setup(engine)
         return engine
     if backend == "postgresql":
-        return sa.create_engine(parsed, pool_size=8, max_overflow=56, pool_pre_ping=True)
+        # No pre-ping (a round trip per request): a connection the server dropped fails its one request, and
+        # SQLAlchemy then discards the pool's other connections from before the drop.
+        return sa.create_engine(parsed, pool_size=POOL_SIZE, max_overflow=16)
     raise LatbenchError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://...")
 
 
@@ -129,10 +153,10 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.engine = create_engine(url)
-        joined: set[tuple[str, str]] = set()
-        self._reads = sessionmaker(self.engine, expire_on_commit=False, info={JOINED_INFO: joined})
+        info: dict[str, Any] = {JOINED_INFO: set(), CACHE_INFO: {}}
+        self._reads = sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._writes = sessionmaker(
-            self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False, info={JOINED_INFO: joined}
+            self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False, info=info
         )
         self._writer: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()

@@ -9,14 +9,15 @@ failure (``requeued`` or, at the campaign's limit, ``failed``); an error from a 
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from latbench.collectors.db import insert_new, touch
-from latbench.collectors.models import Agent, Campaign, Job, Lease, Result
+from latbench.collectors.db import insert_new, run
+from latbench.collectors.models import Campaign, Job, Lease, Result
+from latbench.collectors.tokens import AgentRef
 from latbench.errors import Forbidden, InvalidRequest, NotFound
 from latbench.protocol import AckStatus, LatencyStatsModel, ResultAck, ResultBatch, ResultItem
 
@@ -30,12 +31,35 @@ def _utc(value: datetime, what: str) -> datetime:
 
 
 _STATS = tuple(LatencyStatsModel.model_fields)
-_JOB = (Job.id, Job.state, Job.errors, Job.expirations, Job.last_error, Job.lease_id, Job.lease_expires_at,
-        Job.result_id, Job.finished_at)  # fmt: skip
 _JOB_CHANGES = ("state", "result_id", "finished_at", "lease_id", "lease_expires_at", "errors", "last_error")
+_jobs, _leases, _campaigns, _results = Job.__table__, Lease.__table__, Campaign.__table__, Result.__table__
+_JOB = [_jobs.c[name] for name in ("id", "state", "errors", "expirations", "last_error", "lease_id",
+                                    "lease_expires_at", "result_id", "finished_at")]  # fmt: skip
+_LEASE_IDS = bindparam("lease_ids", expanding=True)
+_LEASES_WITH_JOBS = (
+    select(_leases.c.id.label("lease"), _leases.c.agent_id, _leases.c.released_at, *_JOB, _campaigns.c.max_failures)
+    .select_from(_leases.join(_jobs).join(_campaigns, _campaigns.c.id == _jobs.c.campaign_id))
+    .where(_leases.c.id.in_(_LEASE_IDS))
+    .order_by(_jobs.c.id)
+    .with_for_update(of=_jobs)
+)
+"""The leases a batch names, each with its job (locked) and the campaign's failure limit."""
+_JOBS = (
+    select(*_JOB, _campaigns.c.max_failures)
+    .select_from(_jobs.join(_campaigns, _campaigns.c.id == _jobs.c.campaign_id))
+    .where(_jobs.c.id.in_(bindparam("job_ids", expanding=True)))
+    .order_by(_jobs.c.id)
+    .with_for_update(of=_jobs)
+)
+_LEASES = select(_leases.c.id, _leases.c.job_id, _leases.c.agent_id, _leases.c.released_at).where(
+    _leases.c.id.in_(_LEASE_IDS)
+)
+_KNOWN = select(_results.c.id).where(_results.c.id.in_(bindparam("result_ids", expanding=True)))
+_UPDATE_JOB = update(_jobs).where(_jobs.c.id == bindparam("b_id"))
+_RELEASE = update(_leases).where(_leases.c.id == bindparam("b_id"))
 
 
-def _row(item: ResultItem, job_id: str, agent: Agent, now: datetime) -> dict[str, Any]:
+def _row(item: ResultItem, job_id: str, agent: AgentRef, now: datetime) -> dict[str, Any]:
     stats = item.stats.model_dump() if item.stats else dict.fromkeys(_STATS)
     return {
         "id": str(item.result_id),
@@ -63,7 +87,7 @@ def _row(item: ResultItem, job_id: str, agent: Agent, now: datetime) -> dict[str
     }
 
 
-def _check(batch: ResultBatch, agent: Agent, jobs: dict[str, dict[str, Any]], leases: dict[str, Any]) -> None:
+def _check(batch: ResultBatch, agent: AgentRef, jobs: dict[str, dict[str, Any]], leases: dict[str, Any]) -> None:
     """Refuse the whole batch if any result names an unknown job or lease, or a lease that is not the agent's."""
     for item in batch.results:
         lease = leases.get(item.lease_id)
@@ -83,7 +107,7 @@ def _check(batch: ResultBatch, agent: Agent, jobs: dict[str, dict[str, Any]], le
 class _Batch:
     """The rows a batch writes, gathered while its results are applied in order to plain copies of its jobs."""
 
-    def __init__(self, agent: Agent, now: datetime, leases: dict[str, Any]) -> None:
+    def __init__(self, agent: AgentRef, now: datetime, leases: dict[str, Any]) -> None:
         self.agent, self.now, self.leases = agent, now, leases
         self.results: list[dict[str, Any]] = []
         self.jobs: dict[str, dict[str, Any]] = {}
@@ -129,36 +153,50 @@ class _Batch:
             insert_new(session, Result, self.results)
         if self.jobs:
             changes = [{"b_id": job_id, **{k: job[k] for k in _JOB_CHANGES}} for job_id, job in self.jobs.items()]
-            jobs = Job.__table__
-            session.execute(update(jobs).where(jobs.c.id == bindparam("b_id")), changes)
+            run(session, _UPDATE_JOB, changes)
         if self.released:
-            leases = Lease.__table__
-            session.execute(
-                update(leases).where(leases.c.id == bindparam("b_id")),
-                [{"b_id": lease_id, "released_at": at} for lease_id, at in self.released.items()],
-            )
+            run(session, _RELEASE, [{"b_id": lease_id, "released_at": at} for lease_id, at in self.released.items()])
 
 
-def ingest(session: Session, agent: Agent, batch: ResultBatch, now: datetime) -> list[ResultAck]:
+class _LeaseRow(NamedTuple):
+    id: str
+    job_id: str
+    agent_id: str
+    released_at: datetime | None
+
+
+def _locked(session: Session, items: list[ResultItem]) -> tuple[dict[str, dict[str, Any]], dict[str, _LeaseRow]]:
+    """The batch's jobs (locked, as dicts with their campaign's ``max_failures``) and leases, by id.
+
+    One query reads each named lease with its job when every result names a lease of its own job, as agents'
+    results do; otherwise the jobs and leases are read apart, so that ``_check`` can say what is wrong.
+    """
+    lease_ids = list({i.lease_id for i in items})
+    jobs: dict[str, dict[str, Any]] = {}
+    leases: dict[str, _LeaseRow] = {}
+    for row in run(session, _LEASES_WITH_JOBS, {"lease_ids": lease_ids}):
+        job = row._asdict()
+        lease, agent_id, released_at = job.pop("lease"), job.pop("agent_id"), job.pop("released_at")
+        leases[lease] = _LeaseRow(lease, job["id"], agent_id, released_at)
+        jobs.setdefault(job["id"], job)
+    if all(i.lease_id in leases and leases[i.lease_id].job_id == i.job_id for i in items):
+        return jobs, leases
+    jobs = {row.id: row._asdict() for row in run(session, _JOBS, {"job_ids": list({i.job_id for i in items})})}
+    return jobs, {row.id: _LeaseRow(*row) for row in run(session, _LEASES, {"lease_ids": lease_ids})}
+
+
+def ingest(session: Session, agent: AgentRef, batch: ResultBatch, now: datetime) -> list[ResultAck]:
     """Apply ``batch`` from ``agent``; raise before writing anything if any result is not acceptable.
 
-    The batch's jobs are locked first, so concurrent pushes of the same results apply one after the other and
-    the later one sees the earlier one's rows. Each table is read once and written once, whatever the batch's
-    size: the results are applied in order to copies of the jobs' rows, and the outcome written in one go.
+    The batch's jobs are locked first (after the agent's row), so concurrent pushes of the same results apply
+    one after the other and the later one sees the earlier one's rows. Each table is read once and written
+    once, whatever the batch's size: the results are applied in order to copies of the jobs' rows, and the
+    outcome written in one go.
     """
     items = batch.results
-    locked = (
-        select(*_JOB, Campaign.max_failures)
-        .join(Campaign, Campaign.id == Job.campaign_id)
-        .where(Job.id.in_({i.job_id for i in items}))
-        .order_by(Job.id)
-        .with_for_update(of=Job)
-    )
-    jobs = {row.id: row._asdict() for row in session.execute(locked)}
-    lease_rows = select(Lease.id, Lease.job_id, Lease.agent_id, Lease.released_at)
-    leases = {row.id: row for row in session.execute(lease_rows.where(Lease.id.in_({i.lease_id for i in items})))}
+    jobs, leases = _locked(session, items)
     _check(batch, agent, jobs, leases)
-    seen = set(session.scalars(select(Result.id).where(Result.id.in_({str(i.result_id) for i in items}))))
+    seen = set(run(session, _KNOWN, {"result_ids": list({str(i.result_id) for i in items})}).scalars())
     writes = _Batch(agent, now, leases)
     acks = []
     for item in items:
@@ -171,5 +209,4 @@ def ingest(session: Session, agent: Agent, batch: ResultBatch, now: datetime) ->
             seen.add(str(item.result_id))
         acks.append(ack)
     writes.write(session)
-    touch(session, Agent, agent.id, last_seen=now)
     return acks

@@ -4,7 +4,8 @@ A job is eligible when it is queued, or leased under a lease that has expired; t
 expiry against the job's failure limit. Concurrent requests never get the same job: PostgreSQL skips rows that
 another transaction has locked (``FOR UPDATE SKIP LOCKED``), and SQLite runs write transactions one at a time
 (``BEGIN IMMEDIATE``). To rule out deadlocks on PostgreSQL, transactions that wait for row locks take them in
-one order: jobs by id, then the agent's row; a lease request never waits for a job, it skips locked ones.
+one order: the agent's row (``tokens.authenticate_agent`` marks it seen), then jobs by id; a lease request
+never waits for a job, it skips locked ones.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from latbench.collectors import artifact_store
-from latbench.collectors.db import JOINED_INFO, insert_one, new_id, touch
-from latbench.collectors.models import Agent, Artifact, Campaign, CampaignArch, CampaignDevice, Device, Job, Lease
+from latbench.collectors.db import CACHE_INFO, JOINED_INFO, UTCDateTime, insert_one, new_id, run
+from latbench.collectors.models import Artifact, Campaign, CampaignArch, CampaignDevice, Job, Lease
+from latbench.collectors.tokens import AgentRef
 from latbench.protocol import JobSpec, LeaseRequest, MeasurementSettings
 from latbench.spaces import get_space
 
@@ -27,50 +29,63 @@ def failures(job: Job) -> int:
     return job.errors + job.expirations
 
 
-def _offers(agent: Agent, wanted: list[str] | None) -> dict[str, set[str]]:
+def _offers(agent: AgentRef, wanted: list[str] | None) -> dict[str, set[str]]:
     """Runtime name -> providers, for the runtimes the agent enrolled with (narrowed to ``wanted`` if given)."""
     offers = {offer["name"]: set(offer["providers"]) for offer in agent.runtimes}
     return {name: providers for name, providers in offers.items() if wanted is None or name in wanted}
 
 
-def _campaigns(session: Session, agent: Agent, device: Device, wanted: list[str] | None) -> dict[str, Campaign]:
-    """The campaigns this agent may work on: its runtime and provider, and its device if the campaign names any."""
+def _campaigns(session: Session, agent: AgentRef, wanted: list[str] | None) -> dict[str, Campaign]:
+    """The campaigns this agent may work on: its runtime and provider, and its device if the campaign names any.
+
+    A campaign never changes once created, so each is loaded once per process and kept in the store's cache;
+    later requests read only the ids of the campaigns offering the agent's runtimes.
+    """
     offers = _offers(agent, wanted)
     if not offers:
         return {}
-    found = session.scalars(select(Campaign).where(Campaign.runtime.in_(list(offers))))
-    return {c.id: c for c in found if c.provider in offers[c.runtime] and (not c.devices or device.name in c.devices)}
+    known: dict[str, Campaign] = session.info.setdefault(CACHE_INFO, {}).setdefault("campaigns", {})
+    ids = list(run(session, _CAMPAIGNS_OFFERING, {"runtimes": list(offers)}).scalars())
+    missing = [campaign_id for campaign_id in ids if campaign_id not in known]
+    if missing:
+        for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(missing))):
+            session.expunge(campaign)
+            known[campaign.id] = campaign
+    found = [known[campaign_id] for campaign_id in ids]
+    return {
+        c.id: c for c in found if c.provider in offers[c.runtime] and (not c.devices or agent.device_name in c.devices)
+    }
 
 
-def _join(session: Session, campaign_ids: Sequence[str], device: Device, now: datetime) -> None:
+def _join(session: Session, campaign_ids: Sequence[str], device_id: str, now: datetime) -> None:
     """Create the device's jobs in the campaigns it has not joined yet (one transaction wins each join).
 
     A membership once committed is never undone, so the store's ``joined`` set remembers those this process
     has read back from the database, and a device's later requests skip the query.
     """
     known: set[tuple[str, str]] = session.info.setdefault(JOINED_INFO, set())
-    unknown = [campaign_id for campaign_id in campaign_ids if (campaign_id, device.id) not in known]
+    unknown = [campaign_id for campaign_id in campaign_ids if (campaign_id, device_id) not in known]
     if not unknown:
         return
     joined = set(
         session.scalars(
             select(CampaignDevice.campaign_id).where(
-                CampaignDevice.device_id == device.id, CampaignDevice.campaign_id.in_(unknown)
+                CampaignDevice.device_id == device_id, CampaignDevice.campaign_id.in_(unknown)
             )
         )
     )
-    known.update((campaign_id, device.id) for campaign_id in joined)
+    known.update((campaign_id, device_id) for campaign_id in joined)
     for campaign_id in sorted(unknown):
         if campaign_id in joined:
             continue
-        membership = {"campaign_id": campaign_id, "device_id": device.id, "joined_at": now}
+        membership = {"campaign_id": campaign_id, "device_id": device_id, "joined_at": now}
         if not insert_one(session, CampaignDevice, membership):
             continue
         positions = session.scalars(select(CampaignArch.position).where(CampaignArch.campaign_id == campaign_id))
         session.execute(
             insert(Job),
             [
-                {"id": new_id(), "campaign_id": campaign_id, "device_id": device.id, "position": position,
+                {"id": new_id(), "campaign_id": campaign_id, "device_id": device_id, "position": position,
                  "state": "queued", "leases": 0, "errors": 0, "expirations": 0}
                 for position in positions
             ],
@@ -112,45 +127,54 @@ class _Specs:
         )
 
 
-_JOB_COLUMNS = (Job.id, Job.campaign_id, Job.state, Job.leases, Job.errors, Job.expirations, Job.last_error)
+_jobs = Job.__table__
+_archs = CampaignArch.__table__
+_artifacts = Artifact.__table__
+_campaigns_t = Campaign.__table__
+_CAMPAIGNS_OFFERING = select(_campaigns_t.c.id).where(_campaigns_t.c.runtime.in_(bindparam("runtimes", expanding=True)))
+_NOW = bindparam("now", type_=UTCDateTime())
+_LEASABLE = [_jobs.c[name] for name in ("id", "campaign_id", "state", "leases", "errors", "expirations", "last_error")]
+_LEASABLE += [_archs.c.arch, _artifacts.c.sha256, _artifacts.c.size]
+_ELIGIBLE = (
+    select(*_LEASABLE)
+    .select_from(
+        _jobs.join(_campaigns_t, _campaigns_t.c.id == _jobs.c.campaign_id)
+        .join(_archs, and_(_archs.c.campaign_id == _jobs.c.campaign_id, _archs.c.position == _jobs.c.position))
+        .join(_artifacts, _artifacts.c.key_digest == _archs.c.artifact_digest)
+    )
+    .where(
+        _jobs.c.device_id == bindparam("device_id"),
+        _jobs.c.campaign_id.in_(bindparam("campaign_ids", expanding=True)),
+        _artifacts.c.sha256.is_not(None),
+        or_(_jobs.c.state == "queued", and_(_jobs.c.state == "leased", _jobs.c.lease_expires_at < _NOW)),
+    )
+    .order_by(_campaigns_t.c.created_at, _jobs.c.campaign_id, _jobs.c.position)
+    .limit(bindparam("limit"))
+    .with_for_update(of=_jobs, skip_locked=True)
+)
+"""The device's leasable jobs in the given campaigns, read and locked (skipping rows others hold) at once."""
+_INSERT_LEASES = insert(Lease.__table__)
+_UPDATE_JOB = update(_jobs).where(_jobs.c.id == bindparam("b_id"))
 
 
-def grant(session: Session, agent: Agent, request: LeaseRequest, now: datetime, ttl_s: float) -> list[JobSpec]:
+def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetime, ttl_s: float) -> list[JobSpec]:
     """Lease up to ``request.max_jobs`` jobs to ``agent``, oldest campaign first, in architecture order.
 
     The eligible jobs are read and locked with one statement, their leases inserted with one multi-row INSERT
     and the jobs updated with one executemany.
     """
-    touch(session, Agent, agent.id, last_seen=now)
     reference = artifact_store.reference_sha256(session)
-    device = session.get_one(Device, agent.device_id)
-    campaigns = _campaigns(session, agent, device, request.runtimes)
+    campaigns = _campaigns(session, agent, request.runtimes)
     if reference is None or not campaigns:
         return []
-    _join(session, list(campaigns), device, now)
-    eligible = (
-        select(*_JOB_COLUMNS, CampaignArch.arch, Artifact.sha256, Artifact.size)
-        .join(Campaign, Campaign.id == Job.campaign_id)
-        .join(
-            CampaignArch,
-            and_(CampaignArch.campaign_id == Job.campaign_id, CampaignArch.position == Job.position),
-        )
-        .join(Artifact, Artifact.key_digest == CampaignArch.artifact_digest)
-        .where(
-            Job.device_id == device.id,
-            Job.campaign_id.in_(list(campaigns)),
-            Artifact.sha256.is_not(None),
-            or_(Job.state == "queued", and_(Job.state == "leased", Job.lease_expires_at < now)),
-        )
-        .order_by(Campaign.created_at, Job.campaign_id, Job.position)
-        .with_for_update(of=Job, skip_locked=True)
-    )
+    device_id = agent.device_id
+    _join(session, list(campaigns), device_id, now)
+    wanted = {"device_id": device_id, "campaign_ids": list(campaigns), "now": now}
     shared: dict[str, _Specs] = {}
     expires = now + timedelta(seconds=ttl_s)
     specs: list[JobSpec] = []
-    jobs = Job.__table__
     while len(specs) < request.max_jobs:
-        rows = session.execute(eligible.limit(request.max_jobs - len(specs))).all()
+        rows = run(session, _ELIGIBLE, {**wanted, "limit": request.max_jobs - len(specs)}).all()
         if not rows:
             break
         leases: list[dict[str, Any]] = []
@@ -175,10 +199,10 @@ def grant(session: Session, agent: Agent, request: LeaseRequest, now: datetime, 
                 shared[campaign_id] = _Specs(campaign, reference)
             specs.append(shared[campaign_id].spec(job_id, leases_before + 1, arch, sha256, size, lease_id, expires))
         if leases:
-            session.execute(insert(Lease), leases)
-            session.execute(update(jobs).where(jobs.c.id == bindparam("b_id")), leased)
+            run(session, _INSERT_LEASES, leases)
+            run(session, _UPDATE_JOB, leased)
         if failed:
-            session.execute(update(jobs).where(jobs.c.id == bindparam("b_id")), failed)
+            run(session, _UPDATE_JOB, failed)
     return specs
 
 
@@ -192,7 +216,7 @@ def requeue(job: Job) -> None:
     job.lease_id = job.lease_expires_at = None
 
 
-def _current(session: Session, agent: Agent, lease_ids: list[str]) -> list[tuple[Lease, Job]]:
+def _current(session: Session, agent: AgentRef, lease_ids: list[str]) -> list[tuple[Lease, Job]]:
     """The named leases that are still the agent's current lease of an unfinished job, their jobs locked."""
     rows = session.execute(
         select(Lease, Job)
@@ -205,7 +229,7 @@ def _current(session: Session, agent: Agent, lease_ids: list[str]) -> list[tuple
 
 
 def renew(
-    session: Session, agent: Agent, lease_ids: list[str], now: datetime, ttl_s: float
+    session: Session, agent: AgentRef, lease_ids: list[str], now: datetime, ttl_s: float
 ) -> tuple[list[str], list[str], datetime]:
     """Extend the agent's current leases among ``lease_ids``; return (renewed, lost, new expiry)."""
     expires = now + timedelta(seconds=ttl_s)
@@ -214,11 +238,10 @@ def renew(
     for lease, job in _current(session, agent, wanted):
         lease.expires_at = job.lease_expires_at = expires
         renewed.add(lease.id)
-    agent.last_seen = now
     return [i for i in wanted if i in renewed], [i for i in wanted if i not in renewed], expires
 
 
-def release(session: Session, agent: Agent, lease_ids: list[str], now: datetime) -> tuple[list[str], list[str]]:
+def release(session: Session, agent: AgentRef, lease_ids: list[str], now: datetime) -> tuple[list[str], list[str]]:
     """Put the jobs of the agent's current leases among ``lease_ids`` back in the queue, not counted as failures."""
     wanted = list(dict.fromkeys(lease_ids))
     released = set()
@@ -226,5 +249,4 @@ def release(session: Session, agent: Agent, lease_ids: list[str], now: datetime)
         lease.released_at = now
         requeue(job)
         released.add(lease.id)
-    agent.last_seen = now
     return [i for i in wanted if i in released], [i for i in wanted if i not in released]

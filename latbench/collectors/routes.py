@@ -1,4 +1,7 @@
-"""The HTTP endpoints under ``/v1``: thin handlers that authenticate, open one transaction and call the store."""
+"""The HTTP endpoints under ``/v1``: thin handlers that authenticate, open one transaction and call the store.
+
+The agents' hot endpoints (heartbeat, leases, results) live in ``agent_api``, written for throughput.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.orm import Session
 
 from latbench import __version__
-from latbench.collectors import artifact_store, campaigns, enrollment, export, ingest, leasing, tokens
+from latbench.collectors import artifact_store, campaigns, enrollment, export, tokens
 from latbench.collectors.context import Collector
-from latbench.collectors.models import Agent, Token
-from latbench.errors import Unauthenticated
+from latbench.collectors.models import Token
 from latbench.protocol import (
     API_PREFIX,
     CampaignCreate,
@@ -25,23 +26,16 @@ from latbench.protocol import (
     DeviceInfo,
     EnrollmentTokenCreate,
     EnrollmentTokenCreated,
+    EnrollmentTokenInfo,
     EnrollRequest,
     EnrollResponse,
-    HeartbeatRequest,
-    HeartbeatResponse,
-    LeaseGrant,
-    LeaseRelease,
-    LeaseReleaseResponse,
-    LeaseRequest,
-    ResultBatch,
-    ResultBatchResponse,
 )
 
 router = APIRouter(prefix=API_PREFIX)
 _bearer = HTTPBearer(auto_error=False)
 
 
-def _collector(request: Request) -> Collector:
+async def _collector(request: Request) -> Collector:
     return request.app.state.collector
 
 
@@ -58,41 +52,9 @@ def _token(kind: tokens.Kind) -> Callable[..., Token]:
     return dependency
 
 
-AGENT_TOKEN_STATE = "latbench_agent_token"
-"""Where ``_agent_token`` leaves the presented agent token, for a request refused before its handler ran."""
-
-
-def _agent_token(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> str:
-    """The presented agent token, checked later inside the handler's own transaction (one session per request).
-
-    A missing token is refused here, as before; a request whose body is then refused has its token checked by
-    the app's validation handler first, so a bad token still answers 401 or 403 ahead of a bad body.
-    """
-    if credentials is None or not credentials.credentials:
-        raise Unauthenticated(tokens.MISSING)
-    setattr(request.state, AGENT_TOKEN_STATE, credentials.credentials)
-    return credentials.credentials
-
-
-def check_pending_agent_token(request: Request, collector: Collector) -> None:
-    """Raise as the agent endpoints' authentication would, for a request whose handler never ran."""
-    token = getattr(request.state, AGENT_TOKEN_STATE, None)
-    if token is not None:
-        with collector.store.read() as session:
-            tokens.authenticate(session, token, "agent")
-
-
-def _agent(session: Session, token: str) -> Agent:
-    """The agent behind a live agent token, found in the request's own transaction (401 or 403 otherwise)."""
-    return tokens.authenticate_agent(session, token)
-
-
 AdminToken = Annotated[Token, Depends(_token("admin"))]
 EnrollToken = Annotated[Token, Depends(_token("enroll"))]
 AgentToken = Annotated[Token, Depends(_token("agent"))]
-AgentCredentials = Annotated[str, Depends(_agent_token)]
 
 
 @router.get("/health")
@@ -104,38 +66,6 @@ def health() -> dict[str, str]:
 def enroll(body: EnrollRequest, _: EnrollToken, c: Ctx) -> EnrollResponse:
     with c.store.write() as session:
         return enrollment.enroll(session, body, c.clock(), c.lease_ttl_s)
-
-
-@router.post("/heartbeat")
-def heartbeat(body: HeartbeatRequest, token: AgentCredentials, c: Ctx) -> HeartbeatResponse:
-    with c.store.write() as session:
-        agent = _agent(session, token)
-        renewed, lost, expires = leasing.renew(session, agent, body.lease_ids, c.clock(), c.lease_ttl_s)
-    return HeartbeatResponse(renewed=renewed, lost=lost, expires_at=expires)
-
-
-@router.post("/leases")
-def lease(body: LeaseRequest, token: AgentCredentials, c: Ctx) -> LeaseGrant:
-    with c.store.write() as session:
-        agent = _agent(session, token)
-        jobs = leasing.grant(session, agent, body, c.clock(), c.lease_ttl_s)
-    return LeaseGrant(jobs=jobs, retry_after_s=c.retry_after_s)
-
-
-@router.post("/leases/release")
-def release(body: LeaseRelease, token: AgentCredentials, c: Ctx) -> LeaseReleaseResponse:
-    with c.store.write() as session:
-        agent = _agent(session, token)
-        released, ignored = leasing.release(session, agent, body.lease_ids, c.clock())
-    return LeaseReleaseResponse(released=released, ignored=ignored)
-
-
-@router.post("/results")
-def results(body: ResultBatch, token: AgentCredentials, c: Ctx) -> ResultBatchResponse:
-    with c.store.write() as session:
-        agent = _agent(session, token)
-        acks = ingest.ingest(session, agent, body, c.clock())
-    return ResultBatchResponse(acks=acks)
 
 
 @router.get("/artifacts/{sha256}", response_class=FileResponse)
@@ -150,6 +80,24 @@ def create_enrollment_token(body: EnrollmentTokenCreate, _: AdminToken, c: Ctx) 
     with c.store.write() as session:
         token = tokens.issue(session, "enroll", c.clock(), name=body.name)
     return EnrollmentTokenCreated(token_id=tokens.token_id(token), name=body.name, token=token)
+
+
+@router.get("/admin/enrollment-tokens")
+def list_enrollment_tokens(_: AdminToken, c: Ctx) -> list[EnrollmentTokenInfo]:
+    with c.store.read() as session:
+        return [_token_info(row) for row in tokens.list_enrollment(session)]
+
+
+@router.post("/admin/enrollment-tokens/{token_id}/revoke")
+def revoke_enrollment_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
+    """Stop new enrollments with the token; agents enrolled with it keep working. Revoking twice is a no-op."""
+    with c.store.write() as session:
+        row, _ = tokens.revoke_enrollment(session, token_id, c.clock())
+        return _token_info(row)
+
+
+def _token_info(row: Token) -> EnrollmentTokenInfo:
+    return EnrollmentTokenInfo(token_id=row.id, name=row.name, created_at=row.created_at, revoked_at=row.revoked_at)
 
 
 @router.post("/admin/campaigns", status_code=201)

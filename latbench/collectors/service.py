@@ -43,6 +43,7 @@ def running(
     retry_after_s: float = 2.0,
     admin_token: str | None = None,
     clock: Callable[[], datetime] = utcnow,
+    models_dir: Path | None = None,
 ) -> Iterator[tuple[FastAPI, str | None]]:
     """The app over a migrated store, with its artifact builder running until the block ends.
 
@@ -59,10 +60,8 @@ def running(
         builder = artifact_store.ArtifactBuilder(store, ArtifactCache(artifacts_dir), clock)
         builder.start()
         try:
-            yield (
-                create_app(Collector(store, artifacts_dir, lease_ttl_s, retry_after_s, clock, builder.wake)),
-                generated,
-            )
+            collector = Collector(store, artifacts_dir, lease_ttl_s, retry_after_s, clock, builder.wake, models_dir)
+            yield create_app(collector), generated
         finally:
             builder.stop()
     finally:
@@ -89,7 +88,8 @@ def serve(
     artifacts_dir: Path | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT. The default store is ``collector.sqlite`` and the default artifacts
-    directory ``artifacts/``, both in ``data_dir``; replicas (or test runs) may share one artifacts directory."""
+    directory ``artifacts/``, both in ``data_dir``; replicas (or test runs) may share one artifacts directory.
+    The dashboard's predictors are read from ``data_dir/models``."""
     data_dir = data_dir or default_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
     db_url = db_url or f"sqlite:///{data_dir / 'collector.sqlite'}"
@@ -99,6 +99,7 @@ def serve(
         lease_ttl_s=lease_ttl_s,
         retry_after_s=retry_after_s,
         admin_token=os.environ.get(ADMIN_TOKEN_ENV),
+        models_dir=data_dir / "models",
     ) as (app, generated):
         if generated:
             print(f"admin token (shown once, store it): {generated}", file=sys.stderr, flush=True)

@@ -12,13 +12,14 @@ import hmac
 import re
 import secrets
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from latbench.collectors.models import Agent, Token
-from latbench.errors import Forbidden, LatbenchError, Unauthenticated
+from latbench.collectors.db import UTCDateTime, run
+from latbench.collectors.models import Agent, Device, Token
+from latbench.errors import Forbidden, LatbenchError, NotFound, Unauthenticated
 
 Kind = Literal["admin", "enroll", "agent"]
 ENV_ADMIN_ID = "env-admin"
@@ -51,7 +52,8 @@ def authenticate(session: Session, token: str | None, kind: Kind) -> Token:
     return _checked(session.get(Token, token_id(token)), token, kind)
 
 
-def _checked(row: Token | None, token: str, kind: Kind) -> Token:
+def _checked(row: Any, token: str, kind: Kind) -> Any:
+    """``row`` (a ``Token`` or a row with its columns) if it is a live token of ``kind`` matching ``token``."""
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest(token)):
         raise Unauthenticated("unknown or revoked token")
     if row.kind != kind:
@@ -59,18 +61,76 @@ def _checked(row: Token | None, token: str, kind: Kind) -> Token:
     return row
 
 
-def authenticate_agent(session: Session, token: str) -> Agent:
-    """The agent behind a live agent token, read with the token in one query (401 or 403 as ``authenticate``)."""
+class AgentRef(NamedTuple):
+    """What the agent endpoints need of the requesting agent, read with its token."""
+
+    id: str
+    device_id: str
+    device_name: str
+    runtimes: list[dict[str, Any]]
+
+
+_tokens, _agents, _devices = Token.__table__, Agent.__table__, Device.__table__
+_AGENT_COLUMNS = (_tokens.c.id, _tokens.c.kind, _tokens.c.token_hash, _tokens.c.revoked_at,
+                  _agents.c.id.label("agent_id"), _agents.c.device_id, _devices.c.name.label("device_name"),
+                  _agents.c.runtimes)  # fmt: skip
+_AGENT_SEEN = (
+    update(_agents)
+    .where(_agents.c.id == _tokens.c.agent_id, _devices.c.id == _agents.c.device_id, _tokens.c.id == bindparam("tid"))
+    .values(last_seen=bindparam("now", type_=UTCDateTime()))
+    .returning(*_AGENT_COLUMNS)
+)
+"""PostgreSQL: read a token with its agent and device, and mark the agent seen, in one statement."""
+_AGENT_BY_TOKEN = (
+    select(*_AGENT_COLUMNS)
+    .select_from(_tokens.join(_agents, _agents.c.id == _tokens.c.agent_id).join(_devices))
+    .where(_tokens.c.id == bindparam("tid"))
+)
+_TOUCH_AGENT = (
+    update(_agents).where(_agents.c.id == bindparam("aid")).values(last_seen=bindparam("now", type_=UTCDateTime()))
+)
+
+
+def authenticate_agent(session: Session, token: str, now: datetime) -> AgentRef:
+    """The agent behind a live agent token (401 or 403 as ``authenticate``), marked as seen at ``now``.
+
+    On PostgreSQL one ``UPDATE ... RETURNING`` both reads the token with its agent and sets ``last_seen``, so
+    the agent's row is the first row every agent request locks (which also keeps lock order deadlock-free);
+    SQLite, where a round trip costs nothing and RETURNING cannot name other tables, reads and then updates.
+    A refused token leaves nothing behind: the caller's transaction rolls back.
+    """
     if not token:
         raise Unauthenticated(MISSING)
-    found = session.execute(
-        select(Token, Agent).outerjoin(Agent, Agent.id == Token.agent_id).where(Token.id == token_id(token))
-    ).first()
-    row, agent = found if found is not None else (None, None)
+    if session.get_bind().dialect.name == "postgresql":
+        row = run(session, _AGENT_SEEN, {"tid": token_id(token), "now": now}).first()
+    else:
+        row = run(session, _AGENT_BY_TOKEN, {"tid": token_id(token)}).first()
+        if row is not None:
+            run(session, _TOUCH_AGENT, {"aid": row.agent_id, "now": now})
+    if row is None:
+        authenticate(session, token, "agent")  # raises 401 or 403
+        raise LatbenchError(f"agent token {token_id(token)} has no agent")
     _checked(row, token, "agent")
-    if agent is None:
-        raise LatbenchError(f"agent token {row.id} has no agent")  # type: ignore[union-attr]
-    return agent
+    return AgentRef(row.agent_id, row.device_id, row.device_name, row.runtimes)
+
+
+def list_enrollment(session: Session) -> list[Token]:
+    """Every enrollment token, oldest first, revoked ones included."""
+    return list(session.scalars(select(Token).where(Token.kind == "enroll").order_by(Token.created_at, Token.id)))
+
+
+def revoke_enrollment(session: Session, enroll_id: str, now: datetime) -> tuple[Token, bool]:
+    """Revoke the enrollment token ``enroll_id``; return it and whether it was live until now.
+
+    Agents already enrolled with it keep their own tokens: revoking stops new enrollments only.
+    """
+    row = session.get(Token, enroll_id, with_for_update=True)
+    if row is None or row.kind != "enroll":
+        raise NotFound(f"no enrollment token {enroll_id!r}; `latbench token list` shows them")
+    was_live = row.revoked_at is None
+    if was_live:
+        row.revoked_at = now
+    return row, was_live
 
 
 def revoke_agent_tokens(session: Session, agent_id: str, now: datetime) -> None:

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import abc
+import importlib.util
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
 
 import numpy as np
+
+
+def importable(module: str) -> bool:
+    """Whether ``module`` can be imported, without importing it (for engines that take seconds to import)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 class Runtime(abc.ABC):
@@ -36,6 +45,11 @@ class Runtime(abc.ABC):
     def providers(cls) -> list[str]:
         """The providers (engine devices) this machine can run the engine on; what an agent offers a collector."""
         return ["cpu"]
+
+    @classmethod
+    def unavailable_providers(cls) -> dict[str, str]:
+        """Providers this runtime knows but this machine cannot run, each with why (e.g. no GPU)."""
+        return {}
 
     @abc.abstractmethod
     def load(self, path: Path, seed: int = 0) -> None:

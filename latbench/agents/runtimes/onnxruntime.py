@@ -63,6 +63,15 @@ class OnnxRuntime(Runtime):
         available = _ort().get_available_providers()
         return [name for name, provider in PROVIDERS.items() if provider in available]
 
+    @classmethod
+    def unavailable_providers(cls) -> dict[str, str]:
+        available = _ort().get_available_providers()
+        return {
+            name: f"this onnxruntime build has no {provider}"
+            for name, provider in PROVIDERS.items()
+            if provider not in available
+        }
+
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "optimization": self.optimization}
 

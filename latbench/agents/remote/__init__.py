@@ -1,0 +1,68 @@
+"""Remote runners: measure on devices that cannot host an agent (SSH to a Linux board, adb to a phone).
+
+``open_runner("ssh://pi@board:22", known_hosts=...)`` or ``open_runner("adb://SERIAL", tool="benchmark_model")``
+gives a ``RemoteRunner`` that an agent measures its jobs through. This module imports its parts only when
+called: the device-side stub (``python -m latbench.agents.remote``) runs with numpy and an engine alone, and
+nothing imports paramiko until an SSH device is opened.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from latbench.errors import RemoteError
+
+if TYPE_CHECKING:
+    from latbench.agents.remote.device import Device
+    from latbench.agents.remote.runner import RemoteRunner
+
+
+def open_device(
+    url: str,
+    *,
+    key_file: Path | None = None,
+    known_hosts: Path | None = None,
+    host_key_fingerprint: str | None = None,
+    adb: str = "adb",
+) -> Device:
+    """The device at ``url``: ``ssh://user@host[:port]`` or ``adb://[SERIAL]``."""
+    if url.startswith("adb://"):
+        from latbench.agents.remote.adb import AdbDevice
+
+        return AdbDevice(url.removeprefix("adb://") or None, adb=adb)
+    if url.startswith("ssh://"):
+        from latbench.agents.remote.ssh import SshDevice, SshTarget
+
+        return SshDevice.open(
+            SshTarget.parse(url), key_file=key_file, known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint
+        )
+    raise RemoteError(f"unknown remote {url!r}: use ssh://user@host[:port] or adb://[SERIAL]")
+
+
+def open_runner(
+    url: str,
+    *,
+    tool: str = "stub",
+    command: str | None = None,
+    cpu_mask: str | None = None,
+    key_file: Path | None = None,
+    known_hosts: Path | None = None,
+    host_key_fingerprint: str | None = None,
+    adb: str = "adb",
+) -> RemoteRunner:
+    """A runner measuring with ``tool`` (``stub``, ``benchmark_model``, ``onnxruntime_perf_test``) on ``url``;
+    ``command`` is the tool's path on the device (the Python interpreter for the stub)."""
+    from latbench.agents.remote.runner import RemoteRunner
+    from latbench.agents.remote.tools import TOOLS
+
+    if tool not in TOOLS:
+        raise RemoteError(f"unknown remote tool {tool!r}; choose one of: {', '.join(TOOLS)}")
+    chosen = TOOLS[tool](command, cpu_mask)
+    device = open_device(
+        url, key_file=key_file, known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint, adb=adb
+    )
+    return RemoteRunner(device, chosen)
+
+
+__all__ = ["open_device", "open_runner"]

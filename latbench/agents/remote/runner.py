@@ -1,0 +1,72 @@
+"""A remote runner: measure artifacts on a device that cannot host an agent, from an agent running elsewhere.
+
+Per job: upload the artifact, run the device's benchmark tool on it, parse the statistics into the record a
+local measurement produces, remove the artifact. The device's work dir goes when the runner closes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+from latbench.agents.environment import MachineInfo
+from latbench.agents.measure import Measurement, MeasureSettings
+from latbench.agents.remote.device import Device
+from latbench.agents.remote.tools import RemoteEngine, Tool
+from latbench.protocol import RuntimeOffer
+
+
+class RemoteRunner:
+    """``tool`` on ``device``; the runner owns the device connection and closes it."""
+
+    def __init__(self, device: Device, tool: Tool) -> None:
+        self.device = device
+        self.tool = tool
+        try:
+            tool.prepare(device)
+        except BaseException:
+            device.close()
+            raise
+
+    @property
+    def target(self) -> str:
+        return self.device.target
+
+    def artifact_format(self, runtime: str) -> str:
+        return self.tool.artifact_format(runtime)
+
+    def offers(self, runtimes: list[str]) -> list[RuntimeOffer]:
+        return self.tool.offers(self.device, runtimes)
+
+    def machine_info(self) -> MachineInfo:
+        """The device's hardware: the agent enrolls it, not the machine the agent runs on."""
+        return self.tool.machine_info(self.device)
+
+    def measure(
+        self,
+        artifact: Path,
+        runtime: str,
+        threads: int = 1,
+        provider: str = "cpu",
+        settings: MeasureSettings | None = None,
+    ) -> tuple[Measurement, RemoteEngine]:
+        remote = self.device.path(artifact.name)
+        self.device.put(artifact, remote)
+        try:
+            return self.tool.measure(self.device, remote, runtime, threads, provider, settings or MeasureSettings())
+        finally:
+            self.device.remove(remote)
+
+    def close(self) -> None:
+        try:
+            self.tool.close()
+        finally:
+            self.device.close()
+
+    def __enter__(self) -> RemoteRunner:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,103 @@
+"""The device side of the ``stub`` tool: measure one artifact with latbench's own loop, print one JSON line.
+
+Run as ``python -m latbench.agents.remote measure ARTIFACT --runtime onnxruntime --threads 1 --settings JSON``,
+``... info``, or ``... serve``: one JSON request per input line (``{"command": "measure", "artifact": ...}``),
+one result line each, until the input ends; the runner keeps one ``serve`` per session, so Python and the
+engine start once. The runner uploads latbench's agent code as a zip and puts it on ``PYTHONPATH``, so the device
+needs only Python, numpy and the runtime's engine, and always runs the same loop as the agent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from latbench.agents.environment import machine_info
+from latbench.agents.measure import MeasureSettings, measure
+from latbench.agents.remote.parse import RESULT_MARKER
+from latbench.agents.runtimes import available_runtimes, get_runtime
+from latbench.errors import LatbenchError
+
+
+def _measure(args: argparse.Namespace) -> dict[str, Any]:
+    settings = MeasureSettings(**json.loads(args.settings))
+    runtime = get_runtime(args.runtime)(threads=args.threads, provider=args.provider)
+    try:
+        runtime.load(Path(args.artifact))
+        m = measure(runtime, settings)
+    finally:
+        runtime.close()
+    return {
+        "runtime_version": runtime.version(),
+        "settings": runtime.settings(),
+        "times_ns": m.times_ns.tolist(),
+        "warmup_runs": m.warmup_runs,
+        "wall_s": m.wall_s,
+        "attempts": m.attempts,
+        "stable": m.stable,
+        "flags": m.flags,
+        "attempt_flags": m.attempt_flags,
+        "state_before": asdict(m.state_before) if m.state_before else None,
+        "state_after": asdict(m.state_after) if m.state_after else None,
+    }
+
+
+def _info(args: argparse.Namespace) -> dict[str, Any]:
+    runtimes = {}
+    for name in available_runtimes():
+        try:
+            runtime = get_runtime(name)
+            runtimes[name] = {"version": runtime.version(), "providers": runtime.providers()}
+        except Exception:
+            continue
+    return {"machine": machine_info().as_dict(), "runtimes": runtimes}
+
+
+def _answer(command: str, args: argparse.Namespace) -> int:
+    """Print the result line of ``command``; errors become ``{"error": ...}``, never a traceback."""
+    try:
+        payload = _measure(args) if command == "measure" else _info(args)
+        code = 0
+    except Exception as exc:
+        message = str(exc) if isinstance(exc, LatbenchError) else f"{type(exc).__name__}: {exc}"
+        payload, code = {"error": message}, 1
+    print(RESULT_MARKER + json.dumps(payload), flush=True)
+    return code
+
+
+def _serve() -> int:
+    defaults = {"runtime": "onnxruntime", "threads": 1, "provider": "cpu", "settings": "{}"}
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+            command = request.pop("command")
+        except (ValueError, KeyError, AttributeError, TypeError):
+            print(RESULT_MARKER + json.dumps({"error": f"not a request: {line.strip()[:200]}"}), flush=True)
+            continue
+        _answer(command, argparse.Namespace(**{**defaults, **request}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m latbench.agents.remote", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("measure", help="measure one artifact")
+    run.add_argument("artifact")
+    run.add_argument("--runtime", default="onnxruntime")
+    run.add_argument("--threads", type=int, default=1)
+    run.add_argument("--provider", default="cpu")
+    run.add_argument("--settings", default="{}", help="MeasureSettings as JSON")
+    commands.add_parser("info", help="this machine and the runtimes it can run")
+    commands.add_parser("serve", help="answer JSON requests, one per input line, until the input ends")
+    args = parser.parse_args(argv)
+    return _serve() if args.command == "serve" else _answer(args.command, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""PyTorch, eager or ``torch.compile``d, on CPU or CUDA: the network as the builders define it, no conversion.
+
+Its artifact is a ``torch.json`` spec (``latbench.convert.torchspec``): the runtime rebuilds the network with
+latbench's own builder and seeded weights and refuses it if the recorded check logits differ, so it measures
+the same network as every other runtime. Providers: ``cpu``, ``cuda``, and ``-compile`` variants of each.
+
+CUDA launches are asynchronous, so a timed run synchronises before it returns (the loop's wall clock then
+covers the whole inference) and also times the kernels with CUDA events, kept in ``device_times_ms``. The event
+logic is one ``DeviceTimer`` over an event type; on CPU it runs with ``HostEvent`` (host clock, nothing to
+synchronise), so the code path CUDA uses is exercised on machines without a GPU. torch is imported only when a
+torch runtime is built, never by importing this module.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from latbench.agents.runtimes.base import Runtime, importable
+from latbench.errors import MissingDependency, RuntimeUnavailable
+
+DEVICES = ("cpu", "cuda")
+PROVIDERS = ("cpu", "cpu-compile", "cuda", "cuda-compile")
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        raise MissingDependency("torch", "build", "the torch runtime") from None
+    return torch
+
+
+def parse_provider(provider: str) -> tuple[str, bool]:
+    """``"cuda-compile"`` -> ``("cuda", True)``."""
+    if provider not in PROVIDERS:
+        raise RuntimeUnavailable(f"unknown torch provider {provider!r}; choose one of: {', '.join(PROVIDERS)}")
+    device, _, mode = provider.partition("-")
+    return device, mode == "compile"
+
+
+def cuda_unavailable_reason() -> str | None:
+    """Why CUDA cannot be used here, or ``None`` if it can."""
+    torch = _torch()
+    if not torch.backends.cuda.is_built():
+        return f"no CUDA device: this torch ({torch.__version__}) is a CPU-only build"
+    if not torch.cuda.is_available():
+        return "no CUDA device: torch has CUDA support but finds no GPU (driver, CUDA_VISIBLE_DEVICES)"
+    return None
+
+
+class HostEvent:
+    """A timing event on the host clock with the interface of ``torch.cuda.Event``, for devices without events."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+
+    def record(self) -> None:
+        self.ns = time.perf_counter_ns()
+
+    def synchronize(self) -> None:
+        """Host work is done when the call returns: nothing to wait for."""
+
+    def elapsed_time(self, end: HostEvent) -> float:
+        return (end.ns - self.ns) / 1e6
+
+
+class DeviceTimer:
+    """Runs a call between two events and waits for the device, recording the device-side time of each run."""
+
+    def __init__(self, new_event: Callable[[], Any]) -> None:
+        self.start, self.end = new_event(), new_event()
+        self.times_ms: list[float] = []
+
+    def __call__(self, call: Callable[[], object]) -> None:
+        self.start.record()
+        call()
+        self.end.record()
+        self.end.synchronize()
+        self.times_ms.append(float(self.start.elapsed_time(self.end)))
+
+
+class TorchRuntime(Runtime):
+    name: ClassVar[str] = "torch"
+    artifact_format: ClassVar[str] = "torch.json"
+
+    def __init__(self, threads: int = 1, provider: str = "cpu", compile: bool | None = None) -> None:
+        super().__init__(threads, provider)
+        self.device, compiled = parse_provider(provider)
+        self.compile = compiled if compile is None else compile
+        torch = self._torch = _torch()
+        if self.device == "cuda" and (reason := cuda_unavailable_reason()):
+            raise RuntimeUnavailable(f"torch provider {provider!r}: {reason}")
+        torch.set_num_threads(threads)
+        new_event = (lambda: torch.cuda.Event(enable_timing=True)) if self.device == "cuda" else HostEvent
+        self.timer = DeviceTimer(new_event)
+        self._forward: Callable[[Any], Any] | None = None
+        self._input: Any = None
+
+    @classmethod
+    def version(cls) -> str:
+        if not importable("torch"):
+            raise MissingDependency("torch", "build", "the torch runtime")
+        try:
+            return package_version("torch")
+        except PackageNotFoundError:
+            raise MissingDependency("torch", "build", "the torch runtime") from None
+
+    @classmethod
+    def providers(cls) -> list[str]:
+        cls.version()
+        return [p for p in PROVIDERS if not p.startswith("cuda") or cuda_unavailable_reason() is None]
+
+    @classmethod
+    def unavailable_providers(cls) -> dict[str, str]:
+        reason = cuda_unavailable_reason()
+        return {p: reason for p in PROVIDERS if p.startswith("cuda")} if reason else {}
+
+    @property
+    def device_times_ms(self) -> list[float]:
+        return self.timer.times_ms
+
+    def settings(self) -> dict[str, object]:
+        return {**super().settings(), "compile": self.compile, "device": self.device}
+
+    def load(self, path: Path, seed: int = 0) -> None:
+        from latbench.convert.torchspec import load_torch_spec
+
+        self.close()
+        torch = self._torch
+        model, shape = load_torch_spec(path)
+        model = model.to(self.device)
+        forward = torch.compile(model) if self.compile else model
+        rng = np.random.default_rng(seed)
+        self._input = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).to(self.device)
+        self._forward = forward
+        self._call()  # a compiled model compiles on its first call: never inside the timed loop
+        self.timer.times_ms.clear()
+
+    def _call(self) -> None:
+        if self._forward is None:
+            raise RuntimeError("no model loaded: call load() first")
+        with self._torch.inference_mode():
+            self._forward(self._input)
+
+    def run(self) -> None:
+        self.timer(self._call)
+
+    def infer(self, inputs: np.ndarray) -> np.ndarray:
+        if self._forward is None:
+            raise RuntimeError("no model loaded: call load() first")
+        x = self._torch.from_numpy(np.ascontiguousarray(inputs, dtype=np.float32)).to(self.device)
+        with self._torch.inference_mode():
+            return self._forward(x).float().cpu().numpy()
+
+    def close(self) -> None:
+        self._forward = None
+        self._input = None

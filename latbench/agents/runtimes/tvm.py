@@ -1,0 +1,235 @@
+"""Apache TVM (Relax): compiles each ONNX artifact for this machine's own CPU, then runs it in the Relax VM.
+
+The compiled library is cached per artifact SHA-256 and target under the agent's cache
+(``$LATBENCH_TVM_CACHE``, default ``~/.cache/latbench/tvm``), so a model is compiled once per machine. The
+target is the host as LLVM sees it (triple and CPU, e.g. ``znver3``), as a dict: this TVM rejects string
+targets with flags. Provider ``cpu`` compiles with TVM's default schedules; ``cpu-tuned`` tunes with
+MetaSchedule first (``tuning_trials``), in a child process, because tuning segfaults in some TVM builds
+(docs/tvm-metaschedule-crash.md) and a crash must become an error, not a dead agent. TVM takes seconds to
+import, so nothing imports it before a runtime is built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from latbench.agents.runtimes.base import Runtime, importable
+from latbench.errors import MissingDependency, RuntimeUnavailable
+from latbench.hashing import sha256_file
+
+PROVIDERS = ("cpu", "cpu-tuned")
+CACHE_ENV = "LATBENCH_TVM_CACHE"
+DEFAULT_TRIALS = 64
+TUNE_TIMEOUT_S = 3600.0
+BIG_CORES = 1
+"""TVM's thread-pool affinity mode ``kBig``: on a CPU with one kind of core, all of them."""
+
+
+def _tvm() -> Any:
+    try:
+        import tvm
+        from tvm import relax  # noqa: F401  (loads tvm.relax for the caller)
+    except ImportError:
+        raise MissingDependency("apache-tvm", "tvm", "the tvm runtime") from None
+    return tvm
+
+
+def host_target(threads: int) -> dict[str, object]:
+    """This CPU as an LLVM target dict (triple, CPU name), with ``num-cores`` = the threads to run with."""
+    from tvm.target import codegen
+
+    return {
+        "kind": "llvm",
+        "mtriple": str(codegen.llvm_get_system_triple()),
+        "mcpu": str(codegen.llvm_get_system_cpu()),
+        "num-cores": threads,
+    }
+
+
+def default_cache() -> Path:
+    root = os.environ.get(CACHE_ENV)
+    return Path(root) if root else Path.home() / ".cache" / "latbench" / "tvm"
+
+
+class TvmRuntime(Runtime):
+    name: ClassVar[str] = "tvm"
+    artifact_format: ClassVar[str] = "onnx"
+
+    def __init__(
+        self,
+        threads: int = 1,
+        provider: str = "cpu",
+        tuning_trials: int | None = None,
+        cache_dir: Path | None = None,
+    ) -> None:
+        super().__init__(threads, provider)
+        if provider not in PROVIDERS:
+            raise RuntimeUnavailable(f"unknown tvm provider {provider!r}; choose one of: {', '.join(PROVIDERS)}")
+        if tuning_trials is not None and tuning_trials < 0:
+            raise ValueError(f"tuning_trials must not be negative, got {tuning_trials}")
+        self.tuning_trials = (
+            (DEFAULT_TRIALS if provider == "cpu-tuned" else 0) if tuning_trials is None else tuning_trials
+        )
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache()
+        os.environ["TVM_NUM_THREADS"] = str(threads)  # read when TVM's thread pool starts
+        self._tvm = _tvm()
+        self._tvm.get_global_func("runtime.config_threadpool")(BIG_CORES, threads)  # and if it already has
+        self.target = host_target(threads)
+        self._vm: Any = None
+        self._input: Any = None
+        self.library: Path | None = None
+
+    @classmethod
+    def version(cls) -> str:
+        if not importable("tvm"):
+            raise MissingDependency("apache-tvm", "tvm", "the tvm runtime")
+        try:
+            return package_version("apache-tvm")
+        except PackageNotFoundError:
+            raise MissingDependency("apache-tvm", "tvm", "the tvm runtime") from None
+
+    @classmethod
+    def providers(cls) -> list[str]:
+        cls.version()
+        return list(PROVIDERS)
+
+    def settings(self) -> dict[str, object]:
+        return {**super().settings(), "target": self.target, "tuning_trials": self.tuning_trials}
+
+    def _library_path(self, artifact_sha256: str) -> Path:
+        options = json.dumps(
+            {"target": self.target, "trials": self.tuning_trials, "tvm": self.version()}, sort_keys=True
+        )
+        return self.cache_dir / f"{artifact_sha256}-{hashlib.sha256(options.encode()).hexdigest()[:16]}.so"
+
+    def compiled(self, path: Path) -> Path:
+        """The compiled library of the ONNX model at ``path`` for this target, compiling it if not cached."""
+        library = self._library_path(sha256_file(path))
+        if library.is_file():
+            return library
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.cache_dir, prefix=f".{library.stem}.", suffix=".so")
+        os.close(fd)
+        staged = Path(name)
+        try:
+            if self.tuning_trials:
+                tune_in_child(path, staged, self.target, self.tuning_trials)
+            else:
+                compile_onnx(path, staged, self.target)
+            os.replace(staged, library)
+        finally:
+            staged.unlink(missing_ok=True)
+        return library
+
+    def load(self, path: Path, seed: int = 0) -> None:
+        self.close()
+        tvm = self._tvm
+        self.library = self.compiled(path)
+        vm = tvm.relax.VirtualMachine(tvm.runtime.load_module(str(self.library)), tvm.cpu())
+        shape = _input_shape(path)
+        x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+        self._input = tvm.runtime.tensor(x, tvm.cpu())
+        vm.set_input("main", self._input)
+        self._vm = vm
+
+    def _require(self) -> Any:
+        if self._vm is None:
+            raise RuntimeError("no model loaded: call load() first")
+        return self._vm
+
+    def run(self) -> None:
+        self._require().invoke_stateful("main")
+
+    def infer(self, inputs: np.ndarray) -> np.ndarray:
+        vm = self._require()
+        out = vm["main"](self._tvm.runtime.tensor(np.ascontiguousarray(inputs, dtype=np.float32), self._tvm.cpu()))
+        vm.set_input("main", self._input)
+        return np.asarray(out.numpy())
+
+    def close(self) -> None:
+        self._vm = None
+        self._input = None
+
+
+def _input_shape(path: Path) -> tuple[int, ...]:
+    import onnx
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for unreadable files
+        raise RuntimeUnavailable(f"tvm cannot load {path}: {exc}") from exc
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return tuple(d.dim_value or 1 for d in dims)
+
+
+def _relax_module(path: Path) -> Any:
+    import onnx
+    from tvm.relax.frontend import onnx as relax_onnx
+
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # onnx raises DecodeError and others for unreadable files
+        raise RuntimeUnavailable(f"tvm cannot load {path}: {exc}") from exc
+    shapes = {i.name: [d.dim_value or 1 for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
+    return relax_onnx.from_onnx(model, shape_dict=shapes, keep_params_in_input=False)
+
+
+def compile_onnx(path: Path, library: Path, target: dict[str, object]) -> None:
+    """Compile the ONNX model at ``path`` for ``target`` (untuned) into the shared library ``library``."""
+    tvm = _tvm()
+    tvm.compile(_relax_module(path), target=tvm.target.Target(target)).export_library(str(library))
+
+
+def tune_onnx(path: Path, library: Path, target: dict[str, object], trials: int) -> None:
+    """Tune with MetaSchedule (``trials`` in all), then compile into ``library``; run it in a child process."""
+    tvm = _tvm()
+    t = tvm.target.Target(target)
+    with tempfile.TemporaryDirectory(prefix="latbench-tune-") as work_dir:
+        mod = tvm.relax.pipeline.static_shape_tuning_pipeline(
+            total_trials=trials, target=t, work_dir=work_dir, max_trials_per_task=max(1, trials // 8)
+        )(_relax_module(path))
+        tvm.compile(mod, target=t).export_library(str(library))
+
+
+def tune_in_child(path: Path, library: Path, target: dict[str, object], trials: int) -> None:
+    """``tune_onnx`` in a child process: a crash (TVM's tuner segfaults in some builds) becomes a clear error."""
+    request = json.dumps({"path": str(path), "library": str(library), "target": target, "trials": trials})
+    root = str(Path(__file__).resolve().parents[3])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    run_child(
+        [sys.executable, "-m", "latbench.agents.runtimes.tvm", request], env, f"tvm MetaSchedule tuning of {path.name}"
+    )
+
+
+def run_child(argv: list[str], env: dict[str, str] | None, what: str, timeout_s: float = TUNE_TIMEOUT_S) -> None:
+    """Run ``argv``; a crash, failure or timeout becomes one ``RuntimeUnavailable`` line saying which."""
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise RuntimeUnavailable(f"{what} took over {timeout_s:.0f} s") from None
+    if done.returncode == 0:
+        return
+    if done.returncode < 0:
+        how = f"crashed with signal {-done.returncode}"
+        if "ToJSONGraph" in done.stderr:
+            how += " in tvm::ffi::ToJSONGraph (a known TVM bug: docs/tvm-metaschedule-crash.md)"
+    else:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        how = f"failed: {lines[-1] if lines else f'exit status {done.returncode}'}"
+    raise RuntimeUnavailable(f"{what} {how}; use provider 'cpu' to run untuned")
+
+
+if __name__ == "__main__":
+    job = json.loads(sys.argv[1])
+    tune_onnx(Path(job["path"]), Path(job["library"]), job["target"], int(job["trials"]))

@@ -1,0 +1,37 @@
+"""``latbench runtimes``: every registered runtime, whether this machine can run it, and why not."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import typer
+from rich.table import Table
+
+from latbench.agents.runtimes import available_runtimes, runtime_status
+from latbench.cli.console import out
+
+
+def runtimes_command(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List the runtimes (entry-point group ``latbench.runtimes``) with their providers here, or why they cannot run."""
+    statuses = [runtime_status(name) for name in available_runtimes()]
+    if as_json:
+        print(json.dumps([asdict(s) for s in statuses], indent=2))
+        return
+    table = Table("runtime", "available", "version", "artifact", "providers", "not here")
+    for s in statuses:
+        by_reason: dict[str, list[str]] = {}
+        for provider, why in s.unavailable_providers.items():
+            by_reason.setdefault(why, []).append(provider)
+        missing = "; ".join(f"{', '.join(providers)}: {why}" for why, providers in by_reason.items())
+        table.add_row(
+            s.name,
+            "yes" if s.available else "no",
+            s.version,
+            s.artifact_format,
+            ", ".join(s.providers),
+            missing if s.available else s.reason,
+        )
+    out.print(table)

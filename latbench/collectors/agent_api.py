@@ -1,0 +1,158 @@
+"""The agents' hot endpoints (heartbeat, leases, release, results), kept lean for many agents at once.
+
+Each one reads its body once with pydantic's JSON parser (no ``json.loads`` then validation), does all its
+store work in one worker thread (one hand-off per request, not one per dependency), and answers with JSON
+serialised once from its response model, which FastAPI then sends as it is instead of validating it again.
+The answers and errors are the same as FastAPI's own body handling would give: a body that is not JSON is a
+400, one that does not fit the model a 422 naming the field, and a bad token still comes first (401 or 403).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
+from pydantic.json_schema import models_json_schema
+from starlette.concurrency import run_in_threadpool
+
+from latbench.collectors import ingest, leasing, tokens
+from latbench.collectors.context import Collector
+from latbench.errors import Unauthenticated
+from latbench.protocol import (
+    API_PREFIX,
+    HeartbeatRequest,
+    HeartbeatResponse,
+    LeaseGrant,
+    LeaseRelease,
+    LeaseReleaseResponse,
+    LeaseRequest,
+    ResultBatch,
+    ResultBatchResponse,
+)
+
+router = APIRouter(prefix=API_PREFIX)
+_bearer = HTTPBearer(auto_error=False)
+M = TypeVar("M", bound=BaseModel)
+
+AGENT_TOKEN_STATE = "latbench_agent_token"
+"""Where ``_agent_token`` leaves the presented agent token, for a request refused before its handler ran."""
+REQUEST_MODELS: list[type[BaseModel]] = [HeartbeatRequest, LeaseRequest, LeaseRelease, ResultBatch]
+"""The bodies these endpoints read themselves; ``request_schemas`` puts them into the OpenAPI document."""
+
+
+async def _agent_token(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str:
+    """The presented agent token, checked later inside the handler's own transaction (one session per request).
+
+    A missing token is refused here; a request whose body is then refused has its token checked by the app's
+    validation handler first, so a bad token still answers 401 or 403 ahead of a bad body.
+    """
+    if credentials is None or not credentials.credentials:
+        raise Unauthenticated(tokens.MISSING)
+    setattr(request.state, AGENT_TOKEN_STATE, credentials.credentials)
+    return credentials.credentials
+
+
+AgentCredentials = Annotated[str, Depends(_agent_token)]
+
+
+def check_pending_agent_token(request: Request, collector: Collector) -> None:
+    """Raise as the agent endpoints' authentication would, for a request whose handler never ran."""
+    token = getattr(request.state, AGENT_TOKEN_STATE, None)
+    if token is not None:
+        with collector.store.read() as session:
+            tokens.authenticate(session, token, "agent")
+
+
+async def _body(request: Request, model: type[M]) -> M:
+    """The request body as ``model``; a ``RequestValidationError`` shaped like FastAPI's own if it is not one."""
+    raw = await request.body()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def request_schemas() -> dict[str, Any]:
+    """OpenAPI component schemas of ``REQUEST_MODELS`` (and the models they use)."""
+    _, schemas = models_json_schema(
+        [(model, "validation") for model in REQUEST_MODELS], ref_template="#/components/schemas/{model}"
+    )
+    return schemas.get("$defs", {})
+
+
+async def _answer(request: Request, work: Callable[[Collector], BaseModel]) -> Response:
+    """Run ``work`` in a worker thread and send its answer, serialised once."""
+    collector: Collector = request.app.state.collector
+
+    def run() -> bytes:
+        return work(collector).model_dump_json().encode()
+
+    return Response(await run_in_threadpool(run), media_type="application/json")
+
+
+@router.post("/heartbeat", response_model=HeartbeatResponse, openapi_extra=_body_schema(HeartbeatRequest))
+async def heartbeat(request: Request, token: AgentCredentials) -> Response:
+    body = await _body(request, HeartbeatRequest)
+
+    def work(c: Collector) -> HeartbeatResponse:
+        now = c.clock()
+        with c.store.write() as session:
+            agent = tokens.authenticate_agent(session, token, now)
+            renewed, lost, expires = leasing.renew(session, agent, body.lease_ids, now, c.lease_ttl_s)
+        return HeartbeatResponse(renewed=renewed, lost=lost, expires_at=expires)
+
+    return await _answer(request, work)
+
+
+@router.post("/leases", response_model=LeaseGrant, openapi_extra=_body_schema(LeaseRequest))
+async def lease(request: Request, token: AgentCredentials) -> Response:
+    body = await _body(request, LeaseRequest)
+
+    def work(c: Collector) -> LeaseGrant:
+        now = c.clock()
+        with c.store.write() as session:
+            agent = tokens.authenticate_agent(session, token, now)
+            jobs = leasing.grant(session, agent, body, now, c.lease_ttl_s)
+        return LeaseGrant(jobs=jobs, retry_after_s=c.retry_after_s)
+
+    return await _answer(request, work)
+
+
+@router.post("/leases/release", response_model=LeaseReleaseResponse, openapi_extra=_body_schema(LeaseRelease))
+async def release(request: Request, token: AgentCredentials) -> Response:
+    body = await _body(request, LeaseRelease)
+
+    def work(c: Collector) -> LeaseReleaseResponse:
+        now = c.clock()
+        with c.store.write() as session:
+            agent = tokens.authenticate_agent(session, token, now)
+            released, ignored = leasing.release(session, agent, body.lease_ids, now)
+        return LeaseReleaseResponse(released=released, ignored=ignored)
+
+    return await _answer(request, work)
+
+
+@router.post("/results", response_model=ResultBatchResponse, openapi_extra=_body_schema(ResultBatch))
+async def results(request: Request, token: AgentCredentials) -> Response:
+    body = await _body(request, ResultBatch)
+
+    def work(c: Collector) -> ResultBatchResponse:
+        now = c.clock()
+        with c.store.write() as session:
+            agent = tokens.authenticate_agent(session, token, now)
+            acks = ingest.ingest(session, agent, body, now)
+        return ResultBatchResponse(acks=acks)
+
+    return await _answer(request, work)

@@ -1,0 +1,13 @@
+"""Build-side conversion of benchmark networks into the formats runtimes other than ONNX Runtime load.
+
+Runs on the collector (or wherever artifacts are built), never on an agent: LiteRT models come from the PyTorch
+builders through ``litert-torch`` (``latbench.convert.litert``), and the torch runtime gets a rebuild spec
+(``latbench.convert.torchspec``). docs/runtimes.md says why these converters.
+"""
+
+from __future__ import annotations
+
+from latbench.convert.litert import convert_tflite
+from latbench.convert.torchspec import write_torch_spec
+
+__all__ = ["convert_tflite", "write_torch_spec"]

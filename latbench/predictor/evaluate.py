@@ -1,0 +1,157 @@
+"""The paper's protocol: pretrain on a task's source devices, transfer to each target from a few sampled
+measurements, and score the Spearman correlation over every architecture the target measured.
+
+Only the sampled architectures' target latencies reach the predictor; the rest are used for scoring alone.
+The figure is averaged over target devices and trials; ``std_srcc`` is the spread of the per-trial means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from latbench import datasets
+from latbench.errors import MissingDependency
+from latbench.predictor.features import codes
+from latbench.predictor.predictor import (
+    DEFAULT_METHOD,
+    Predictor,
+    TrainingSettings,
+    check_method,
+    pretrain_on,
+    transfer,
+)
+from latbench.predictor.reference import reference_archs
+from latbench.predictor.samplers import sample_indices
+from latbench.predictor.stats import spearman
+
+
+@dataclass
+class Evaluation:
+    task: str
+    space: str
+    method: str
+    samples: int
+    trials: int
+    sampler: str
+    srcc: dict[str, list[float]]
+    seconds: dict[str, float] = field(default_factory=dict)
+    example: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def per_device(self) -> dict[str, float]:
+        return {d: float(np.mean(v)) for d, v in self.srcc.items()}
+
+    @property
+    def per_device_std(self) -> dict[str, float]:
+        return {d: float(np.std(v)) for d, v in self.srcc.items()}
+
+    @property
+    def mean_srcc(self) -> float:
+        return float(np.mean(list(self.per_device.values())))
+
+    @property
+    def std_srcc(self) -> float:
+        trial_means = np.mean(np.array(list(self.srcc.values())), axis=0)
+        return float(np.std(trial_means))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``--json`` document (issue 5's keys)."""
+        return {
+            "task": self.task,
+            "space": self.space,
+            "method": self.method,
+            "samples": self.samples,
+            "trials": self.trials,
+            "mean_srcc": self.mean_srcc,
+            "std_srcc": self.std_srcc,
+            "per_device": self.per_device,
+        }
+
+
+def evaluate(
+    task_name: str,
+    samples: int = 20,
+    trials: int = 3,
+    method: str = DEFAULT_METHOD,
+    sampler: str = "random",
+    dataset_names: Sequence[str] | None = None,
+    settings: TrainingSettings | None = None,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+    pretrained: Predictor | None = None,
+) -> Evaluation:
+    """Run ``task_name`` (``latbench tasks``) with ``samples`` target measurements per device, ``trials`` times.
+
+    Pretraining runs once per task (on all source devices, seed ``seed``; or pass ``pretrained``, made by
+    ``pretrain_on`` on the task's source devices); trial ``t`` samples with seed ``t``.
+    The HELP-style method also measures its 10 reference architectures on the target, as HELP does.
+    """
+    import time
+
+    check_method(method)
+    task, ds = datasets.resolve_task(task_name, dataset_names)
+    say = progress or (lambda _: None)
+    started = time.perf_counter()
+    if pretrained is None:
+        pretrained = pretrain_on(ds, task.train, method, settings, seed)
+    pretrain_s = time.perf_counter() - started
+    say(f"{task.name}: pretrained {method} on {len(task.train)} source device(s) in {pretrain_s:.1f} s")
+    all_codes = codes(ds.space, ds.archs)
+    refs = {a for a in reference_archs(ds.space)} if method == "help" else set()
+    result = Evaluation(task.name, ds.space, method, samples, trials, sampler, {})
+    transfer_s: list[float] = []
+    for trial in range(trials):
+        for device in task.test:
+            latency = ds.vector(device)
+            measured = np.flatnonzero(~np.isnan(latency))
+            archs = [ds.archs[i] for i in measured]
+            pick = measured[sample_indices(ds.space, archs, samples, sampler, trial, all_codes[measured])]
+            if refs:
+                ref_rows = [i for i in measured if ds.archs[i] in refs]
+                pick = np.array(sorted(set(ref_rows) | set(pick[: max(0, samples - len(ref_rows))])))
+            t0 = time.perf_counter()
+            model = transfer(pretrained, device, [ds.archs[i] for i in pick], latency[pick], seed=trial)
+            transfer_s.append(time.perf_counter() - t0)
+            predicted = model.predict_codes(all_codes[measured])
+            score = spearman(predicted, latency[measured])
+            result.srcc.setdefault(device, []).append(score)
+            if trial == trials - 1 and device == task.test[0]:
+                result.example = {
+                    "device": device,
+                    "predicted": predicted,
+                    "measured": latency[measured],
+                    "srcc": score,
+                }
+            say(f"{task.name} trial {trial + 1}/{trials} {device}: SRCC {score:.3f}")
+    result.seconds = {
+        "pretrain": pretrain_s,
+        "transfer_mean": float(np.mean(transfer_s)),
+        "total": time.perf_counter() - started,
+    }
+    return result
+
+
+def plot_example(result: Evaluation, path: str | Path) -> Path:
+    """Predicted against measured latency on one target device (the first, last trial), log-log."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingDependency("matplotlib", "datasets", "plotting predictions") from None
+    ex = result.example
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
+    ax.scatter(ex["measured"], ex["predicted"], s=3, alpha=0.4)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(f"measured latency on {ex['device']} (ms)")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title(f"{result.task} {result.method}, {result.samples} samples: SRCC {ex['srcc']:.3f}")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, format="png", dpi=120)
+    return path

@@ -1,0 +1,172 @@
+"""Predictors fitted on a target device's few measurements alone: FLOPs, ridge, NNLS, and their ensemble.
+
+Each member maps ``Inputs`` (what is known of an architecture before the target measures it) to predicted log
+milliseconds on the target. The ensemble weighs each member by its leave-one-out Spearman correlation on the
+target's own samples, so it leans on source devices where they resemble the target, and on cost features
+(launches, MACs, activations) where they do not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from latbench.predictor.errors import PredictorError
+from latbench.predictor.stats import nnls_fit, ridge_fit, spearman
+
+TOP_SOURCES = 3
+WEIGHT_POWER = 16
+"""Ensemble weight = max(0, leave-one-out SRCC) ** WEIGHT_POWER: a sharp preference for the members that rank best."""
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Per architecture: z-scored cost features (n, k), MACs in millions (n,), z-scored source log-latencies
+    (n, D; NaN unknown), source latencies in ms (n, D), and the graph network's score on the target (n,) if any."""
+
+    costs: np.ndarray
+    macs: np.ndarray
+    sources: np.ndarray
+    sources_ms: np.ndarray
+    network: np.ndarray | None = None
+
+    def rows(self, index: np.ndarray) -> Inputs:
+        return Inputs(
+            self.costs[index],
+            self.macs[index],
+            self.sources[index],
+            self.sources_ms[index],
+            None if self.network is None else self.network[index],
+        )
+
+    @property
+    def has_sources(self) -> bool:
+        return self.sources.shape[1] > 0 and not bool(np.isnan(self.sources).any())
+
+
+Params = dict[str, Any]
+
+
+def _linear(columns: Callable[[Inputs], np.ndarray]) -> tuple[Callable[..., Params], Callable[..., np.ndarray]]:
+    def fit(x: Inputs, y: np.ndarray) -> Params:
+        coef, intercept = ridge_fit(columns(x), y)
+        return {"coef": coef.tolist(), "intercept": intercept}
+
+    def predict(x: Inputs, p: Params) -> np.ndarray:
+        return columns(x) @ np.asarray(p["coef"]) + p["intercept"]
+
+    return fit, predict
+
+
+def _cost(column: int) -> tuple[Callable[..., Params], Callable[..., np.ndarray]]:
+    """One cost feature alone (0: log MACs, 1: log parameters), its ranking kept, scaled to the target."""
+
+    def fit(x: Inputs, y: np.ndarray) -> Params:
+        values = x.costs[:, column]
+        slope = max(float(np.polyfit(values, y, 1)[0]) if np.ptp(values) > 0 else 1.0, 1e-6)
+        return {"slope": slope, "intercept": float(y.mean() - slope * values.mean())}
+
+    def predict(x: Inputs, p: Params) -> np.ndarray:
+        return x.costs[:, column] * p["slope"] + p["intercept"]
+
+    return fit, predict
+
+
+def _nnls_fit(x: Inputs, y: np.ndarray) -> Params:
+    """NNLS of the target's ms on its ``TOP_SOURCES`` best-correlated sources (ms) plus MACs and a constant."""
+    correlation = [spearman(x.sources_ms[:, d], y) for d in range(x.sources_ms.shape[1])]
+    top = [int(d) for d in np.argsort(correlation)[::-1][:TOP_SOURCES]]
+    scale = np.abs(x.sources_ms[:, top]).max(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    design = np.c_[x.sources_ms[:, top] / scale, x.macs, np.ones(len(y))]
+    coef = nnls_fit(design, np.exp(y))
+    return {"top": top, "scale": scale.tolist(), "coef": coef.tolist()}
+
+
+def _nnls_predict(x: Inputs, p: Params) -> np.ndarray:
+    design = np.c_[x.sources_ms[:, p["top"]] / np.asarray(p["scale"]), x.macs, np.ones(len(x.costs))]
+    return np.log(np.maximum(design @ np.asarray(p["coef"]), 1e-9))
+
+
+def _network_fit(x: Inputs, y: np.ndarray) -> Params:
+    if x.network is None:
+        raise PredictorError("this member needs a transferred graph network")
+    slope, intercept = np.polyfit(x.network, y, 1) if np.ptp(x.network) > 0 else (0.0, float(y.mean()))
+    return {"slope": float(max(slope, 1e-6)), "intercept": float(intercept)}
+
+
+def _network_predict(x: Inputs, p: Params) -> np.ndarray:
+    assert x.network is not None
+    return x.network * p["slope"] + p["intercept"]
+
+
+_ridge = _linear(lambda x: np.c_[x.sources, x.costs[:, :1]])
+_cost_ridge = _linear(lambda x: x.costs)
+_ridge_all = _linear(lambda x: np.c_[x.sources, x.costs])
+
+MEMBERS: dict[str, tuple[Callable[..., Params], Callable[..., np.ndarray], bool]] = {
+    "flops": (*_cost(0), False),
+    "params": (*_cost(1), False),
+    "ridge": (*_ridge, True),
+    "nnls": (_nnls_fit, _nnls_predict, True),
+    "cost-ridge": (*_cost_ridge, False),
+    "ridge-all": (*_ridge_all, True),
+    "network": (_network_fit, _network_predict, False),
+}
+"""name -> (fit, predict, needs source latencies)."""
+
+
+def fit_member(name: str, x: Inputs, y: np.ndarray) -> Params:
+    return MEMBERS[name][0](x, y)
+
+
+def predict_member(name: str, x: Inputs, params: Params) -> np.ndarray:
+    return MEMBERS[name][1](x, params)
+
+
+def loo_srcc(name: str, x: Inputs, y: np.ndarray) -> float:
+    """Spearman correlation of the member's leave-one-out predictions on the target samples."""
+    n = len(y)
+    predictions = np.empty(n)
+    for i in range(n):
+        keep = np.arange(n) != i
+        params = fit_member(name, x.rows(keep), y[keep])
+        predictions[i] = predict_member(name, x.rows(np.array([i])), params)[0]
+    return spearman(predictions, y)
+
+
+def fit_ensemble(x: Inputs, y: np.ndarray, members: list[str], network_weight: str = "median") -> Params:
+    """Fit every member on all samples; weigh each by max(0, leave-one-out SRCC) ** WEIGHT_POWER.
+
+    The graph network is fine-tuned on the samples themselves, so it has no cheap leave-one-out score; it gets
+    the median weight of the others (a prior: as trusted as a typical member, never the most trusted by default).
+    """
+    fitted: dict[str, Params] = {}
+    weights: dict[str, float] = {}
+    for name in members:
+        fitted[name] = fit_member(name, x, y)
+        if name != "network":
+            weights[name] = max(0.0, loo_srcc(name, x, y)) ** WEIGHT_POWER
+    if "network" in members:
+        weights["network"] = float(np.median(list(weights.values()))) if weights else 1.0
+    if sum(weights.values()) <= 0:
+        weights = {name: 1.0 for name in members}
+    return {"members": fitted, "weights": weights}
+
+
+def predict_ensemble(x: Inputs, params: Params) -> np.ndarray:
+    """The weighted mean of the members' log-ms predictions; members needing unknown source values drop out."""
+    total = np.zeros(len(x.costs))
+    weight_sum = 0.0
+    for name, member in params["members"].items():
+        weight = params["weights"][name]
+        if weight <= 0 or (MEMBERS[name][2] and not x.has_sources):
+            continue
+        total += weight * predict_member(name, x, member)
+        weight_sum += weight
+    if weight_sum == 0:
+        raise PredictorError("no member of the ensemble can predict these architectures")
+    return total / weight_sum

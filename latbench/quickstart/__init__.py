@@ -1,0 +1,13 @@
+"""``latbench quickstart``: one command from a fresh install to a latency predictor for this machine.
+
+```python
+from latbench.quickstart import quickstart
+result = quickstart("latbench-quickstart")          # resumable; returns SRCCs, timings and output paths
+```
+"""
+
+from __future__ import annotations
+
+from latbench.quickstart.run import STEPS, Hooks, QuickstartResult, quickstart
+
+__all__ = ["STEPS", "Hooks", "QuickstartResult", "quickstart"]

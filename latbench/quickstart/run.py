@@ -1,0 +1,248 @@
+"""``latbench quickstart``: from nothing to a transferred latency predictor for this machine.
+
+Steps, each recorded in the workspace when it finishes (a re-run skips finished steps and resumes the
+campaign where it stopped): plan what to measure, measure it through a private collector and a local agent,
+build the device dataset, transfer the shipped predictor, judge it on the held-out architectures, write the
+report. The collector and agent are the real programs, so the result is the same as a deployed setup's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from latbench.agents.measure import MeasureSettings
+from latbench.errors import LatbenchError
+from latbench.quickstart import embedded
+from latbench.quickstart.evaluate import Evaluation, evaluate
+from latbench.quickstart.plan import Plan, make_plan
+from latbench.quickstart.report import write_report
+from latbench.quickstart.workspace import Workspace
+
+STEPS = ("plan", "measure", "dataset", "transfer", "evaluate", "report")
+"""Steps in order; ``dataset`` runs inside ``measure`` while the collector is still up."""
+
+
+@dataclass
+class Hooks:
+    """How a front end follows the run; every callback is optional."""
+
+    on_step: Callable[[str], None] | None = None
+    on_measure: Callable[[int, int], None] | None = None
+    on_message: Callable[[str], None] | None = None
+
+    def step(self, name: str) -> None:
+        if self.on_step:
+            self.on_step(name)
+
+    def say(self, text: str) -> None:
+        if self.on_message:
+            self.on_message(text)
+
+
+@dataclass
+class QuickstartResult:
+    workspace: Path
+    device: str
+    evaluation: Evaluation
+    timings: dict[str, float]
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workspace": str(self.workspace),
+            "device": self.device,
+            "evaluation": self.evaluation.as_dict(),
+            "timings_s": self.timings,
+            "outputs": self.outputs,
+        }
+
+
+def _settings_dict(settings: MeasureSettings) -> dict[str, Any]:
+    from latbench.protocol import MeasurementSettings
+
+    return MeasurementSettings.model_validate(settings, from_attributes=True).model_dump()
+
+
+def _measure(ws: Workspace, plan: Plan, space: str, threads: int, settings: dict[str, Any], hooks: Hooks) -> str:
+    """Run the campaign to the end through a private collector and a local agent; returns the campaign id."""
+    from latbench.collectors.client import CollectorClient
+    from latbench.protocol import CampaignCreate
+
+    token = ws.admin_token()
+    logs = ws.logs_dir
+    port = ws.state.get("port")
+    if port is not None and not embedded.port_is_free(port):
+        # The agent is enrolled with the collector's URL: on a new port it enrolls again (same device).
+        (ws.agent_dir / "agent.json").unlink(missing_ok=True)
+        port = None
+    with (
+        embedded.collector(ws.collector_dir, token, logs / "collector.log", port or 0) as url,
+        CollectorClient(url, token) as client,
+    ):
+        ws.state["port"] = int(url.rsplit(":", 1)[1])
+        ws.save()
+        campaign_id = ws.state.get("campaign_id")
+        if campaign_id is None:
+            spec = CampaignCreate(
+                space=space,  # type: ignore[arg-type]
+                archs=plan.archs,
+                threads=threads,
+                settings=settings,  # type: ignore[arg-type]
+                name="quickstart",
+            )
+            campaign_id = client.create_campaign(spec)
+            ws.state["campaign_id"] = campaign_id
+            ws.save()
+        status = client.campaign(campaign_id)
+        if status.state != "done":
+            enroll = ws.state.get("enrollment_token")
+            if enroll is None or not (ws.agent_dir / "agent.json").exists():
+                enroll = client.create_enrollment_token("quickstart").token
+                ws.state["enrollment_token"] = enroll
+                ws.save()
+            with embedded.agent(url, enroll, ws.agent_dir, logs / "agent.log") as agent:
+                while status.state != "done":
+                    done = sum(d.done + d.failed for d in status.devices)
+                    if hooks.on_measure:
+                        hooks.on_measure(done, len(plan.archs))
+                    if agent.poll() is not None:
+                        raise LatbenchError(f"the local agent stopped ({agent.returncode}); see {logs / 'agent.log'}")
+                    time.sleep(0.5)
+                    status = client.campaign(campaign_id)
+        if hooks.on_measure:
+            hooks.on_measure(len(plan.archs), len(plan.archs))
+        failed = sum(d.failed for d in status.devices)
+        if failed:
+            hooks.say(f"{failed} architecture(s) failed to measure; see {logs / 'agent.log'}")
+        _build_dataset(ws, url, token, campaign_id)
+    return campaign_id
+
+
+def _build_dataset(ws: Workspace, url: str, token: str, campaign_id: str) -> None:
+    from latbench import datasets
+    from latbench.datasets.build import build_from_campaign
+
+    started = time.perf_counter()
+    name = ws.state["settings"]["dataset"]
+    ds = build_from_campaign(campaign_id, collector=url, token=token, name=name)
+    path = datasets.save(ds, overwrite=True)
+    ws.finish("dataset", time.perf_counter() - started, name=name, path=str(path), device=ds.device_names[0])
+
+
+def _measured(name: str) -> dict[str, float]:
+    from latbench import datasets
+
+    ds = datasets.load(name)
+    vector = ds.vector(ds.device_names[0])
+    return {a: float(v) for a, v in zip(ds.archs, vector) if np.isfinite(v)}
+
+
+def quickstart(
+    directory: str | Path,
+    *,
+    space: str = "nb201",
+    samples: int = 20,
+    holdout: int = 100,
+    seed: int = 0,
+    threads: int = 1,
+    settings: MeasureSettings | None = None,
+    dataset_name: str | None = None,
+    hooks: Hooks | None = None,
+) -> QuickstartResult:
+    """Measure this machine, transfer the shipped predictor to it and judge it; resumable in ``directory``."""
+    from latbench import predictor
+    from latbench.spaces import get_space
+
+    hooks = hooks or Hooks()
+    space = get_space(space).name
+    ws = Workspace(Path(directory))
+    measure_settings = _settings_dict(settings or MeasureSettings())
+    ws.check_settings(
+        {
+            "space": space,
+            "samples": samples,
+            "holdout": holdout,
+            "seed": seed,
+            "threads": threads,
+            "measure": measure_settings,
+            "dataset": dataset_name or f"quickstart-{space}",
+        }
+    )
+    pretrained_file = predictor.pretrained_path(space)
+
+    hooks.step("plan")
+    if not ws.done("plan"):
+        started = time.perf_counter()
+        plan = make_plan(space, samples, holdout, seed)
+        ws.finish("plan", time.perf_counter() - started, **plan.as_dict())
+    plan = Plan(transfer=ws.facts("plan")["transfer"], holdout=ws.facts("plan")["holdout"])
+
+    hooks.step("measure")
+    if not ws.done("measure"):
+        started = time.perf_counter() - ws.state.get("measure_seconds_before", 0.0)
+        try:
+            campaign_id = _measure(ws, plan, space, threads, measure_settings, hooks)
+        finally:
+            ws.state["measure_seconds_before"] = time.perf_counter() - started
+            ws.save()
+        ws.finish("measure", time.perf_counter() - started, campaign=campaign_id)
+    dataset = ws.facts("dataset")
+    measured = _measured(dataset["name"])
+    device = dataset["device"]
+
+    hooks.step("transfer")
+    model_path = ws.root / "model.pt"
+    transfer_archs = [a for a in plan.transfer if a in measured]
+    if not ws.done("transfer"):
+        started = time.perf_counter()
+        pre = predictor.load_pretrained(space)
+        model = predictor.transfer(pre, device, transfer_archs, [measured[a] for a in transfer_archs], seed=seed)
+        model.save(model_path)
+        # The collector's dashboard draws measured vs predicted for a device with a model in models/.
+        (ws.collector_dir / "models").mkdir(parents=True, exist_ok=True)
+        model.save(ws.collector_dir / "models" / f"{device}.pt")
+        ws.finish("transfer", time.perf_counter() - started, model=str(model_path), samples=len(transfer_archs))
+
+    hooks.step("evaluate")
+    started = time.perf_counter()
+    model = predictor.Predictor.load(model_path)
+    holdout_archs = [a for a in plan.holdout if a in measured]
+    predicted_holdout = model.predict(holdout_archs)
+    predicted_transfer = model.predict(transfer_archs)
+    evaluation = evaluate(space, holdout_archs, measured, predicted_holdout, list(measured))
+    ws.finish("evaluate", time.perf_counter() - started, **{k: v for k, v in evaluation.as_dict().items()})
+
+    hooks.step("report")
+    started = time.perf_counter()
+    timings = {
+        step: float(ws.facts(step)["seconds"]) for step in ("plan", "measure", "dataset", "transfer", "evaluate")
+    }
+    outputs = {
+        "dataset": dataset["path"],
+        "model": str(model_path),
+        "report": str(ws.root / "report.html"),
+        "pretrained": str(pretrained_file),
+        "collector store": str(ws.collector_dir),
+    }
+    write_report(
+        ws.root / "report.html",
+        space=space,
+        device=device,
+        transfer=transfer_archs,
+        holdout=holdout_archs,
+        measured=measured,
+        predicted_holdout=predicted_holdout,
+        predicted_transfer=predicted_transfer,
+        evaluation=evaluation,
+        timings=timings,
+        outputs=outputs,
+    )
+    ws.finish("report", time.perf_counter() - started)
+    timings["report"] = float(ws.facts("report")["seconds"])
+    return QuickstartResult(workspace=ws.root, device=device, evaluation=evaluation, timings=timings, outputs=outputs)

@@ -1,0 +1,137 @@
+"""The dashboard in a real browser (headless Chromium through Selenium) against a real collector and a real agent.
+
+Logs in through the page, watches a running campaign's progress move without reloading, and saves a screenshot
+to ``$LATBENCH_TEST_ARTIFACTS`` (default ``tests/artifacts/``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from processes import ADMIN_TOKEN, Agent, Collector
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+from servers import free_port
+
+from latbench.collectors.client import CollectorClient
+from latbench.protocol import CampaignCreate, MeasurementSettings
+
+FAST = MeasurementSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05, max_attempts=1)
+ARTIFACTS_ENV = "LATBENCH_TEST_ARTIFACTS"
+SAMPLES = 30
+
+
+def artifacts_dir() -> Path:
+    path = Path(os.environ.get(ARTIFACTS_ENV) or Path(__file__).resolve().parents[1] / "artifacts")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert chromium and driver, "chromium and chromedriver are missing: run bash scripts/test-deps.sh"
+    options = Options()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1300,1900",
+                "--disable-gpu", "--no-first-run"):  # fmt: skip
+        options.add_argument(arg)
+    browser = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+@pytest.fixture
+def collector(tmp_path: Path, artifact_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Collector]:
+    monkeypatch.setenv("LATBENCH_HOME", str(tmp_path / "home"))
+    db = f"sqlite:///{tmp_path / 'collector.sqlite'}"
+    c = Collector(db, tmp_path / "collector", free_port(), lease_ttl_s=4, artifacts=artifact_cache).start()
+    yield c
+    c.stop()
+
+
+def visible(browser: WebDriver, css: str) -> bool:
+    return any(e.is_displayed() for e in browser.find_elements(By.CSS_SELECTOR, css))
+
+
+def text_of(browser: WebDriver, css: str) -> str | None:
+    """The text of the first element matching ``css`` now (the page re-renders on every poll)."""
+    try:
+        found = browser.find_elements(By.CSS_SELECTOR, css)
+        return found[0].text if found else None
+    except StaleElementReferenceException:
+        return None
+
+
+def wait(browser: WebDriver, timeout_s: float, condition, what: str):
+    return WebDriverWait(browser, timeout_s, poll_frequency=0.2).until(condition, f"timed out waiting for {what}")
+
+
+def log_in(browser: WebDriver, token: str) -> None:
+    field = browser.find_element(By.ID, "token")
+    field.clear()
+    field.send_keys(token)
+    browser.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+
+
+def test_the_dashboard_shows_devices_and_a_campaign_moving(collector: Collector, browser: WebDriver, tmp_path: Path):
+    with CollectorClient(collector.url, ADMIN_TOKEN) as client:
+        enrollment = client.create_enrollment_token("dashboard").token
+        spec = CampaignCreate(space="nb201", samples=SAMPLES, seed=7, runtime="onnxruntime", name="dashboard-test",
+                              settings=FAST)  # fmt: skip
+        campaign = client.create_campaign(spec)
+    agent = Agent(collector, enrollment, "dash-agent", tmp_path / "agent", "--max-jobs", "1")
+    try:
+        for path in ("/v1/admin/campaigns/{c}/latency-histogram", "/v1/admin/campaigns/{c}/card", "/v1/admin/datasets"):
+            assert httpx.get(collector.url + path.format(c=campaign), timeout=10).status_code == 401, path
+        watch(browser, collector, campaign)
+    finally:
+        assert agent.stop() == 0, agent.log.read_text()[-2000:]
+
+
+def watch(browser: WebDriver, collector: Collector, campaign: str) -> None:
+    browser.get(collector.url + "/")
+    assert browser.title == "latbench collector"
+    assert visible(browser, "#login") and not visible(browser, "#dashboard")
+    log_in(browser, "lb_admin_not-the-token")
+    wait(browser, 10, lambda b: visible(b, "#login-error"), "the login error")
+    assert "refused this token" in browser.find_element(By.ID, "login-error").text
+    assert browser.execute_script("return sessionStorage.getItem('latbench.adminToken')") is None
+    assert not visible(browser, "#dashboard")
+
+    log_in(browser, ADMIN_TOKEN)
+    wait(browser, 10, lambda b: visible(b, "#dashboard"), "the dashboard")
+    assert browser.execute_script("return sessionStorage.getItem('latbench.adminToken')") == ADMIN_TOKEN
+    browser.execute_script("window.sameDocument = true")  # gone if the page ever reloads
+    wait(browser, 10, lambda b: visible(b, f'.campaign[data-campaign="{campaign}"]'), "the campaign")
+
+    wait(browser, 60, lambda b: text_of(b, "#devices tbody tr.online .status") == "online", "an online device")
+    device = browser.find_element(By.CSS_SELECTOR, "#devices tbody tr").get_attribute("data-device")
+    row = browser.find_element(By.CSS_SELECTOR, f'#devices tr[data-device="{device}"]').text
+    assert "onnxruntime" in row and "dash-agent" in row
+
+    done = f'.campaign[data-campaign="{campaign}"] tr[data-device="{device}"] .done-count'
+    first = int(wait(browser, 60, lambda b: text_of(b, done) not in (None, "0") and text_of(b, done), "a result"))
+    assert first < SAMPLES, "the campaign finished before the page saw it running"
+    wait(browser, 60, lambda b: int(text_of(b, done) or 0) > first, "the done count to increase")
+    assert browser.execute_script("return window.sameDocument") is True
+
+    panel = f'#charts .device-charts[data-device="{device}"]'
+    wait(browser, 30, lambda b: b.find_elements(By.CSS_SELECTOR, f"{panel} .histogram svg rect"), "a histogram")
+    assert "no predictor for this device" in browser.find_element(By.CSS_SELECTOR, f"{panel} .no-predictor").text
+    wait(browser, 30, lambda b: visible(b, "#campaign-card .dataset-card"), "the campaign's dataset card")
+    wait(browser, 30, lambda b: visible(b, '#datasets [data-dataset="help-nb201"]'), "the built-in datasets")
+    browser.set_window_size(1300, browser.execute_script("return document.body.scrollHeight") + 140)
+    browser.save_screenshot(str(artifacts_dir() / "dashboard.png"))

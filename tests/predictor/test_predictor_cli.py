@@ -1,0 +1,89 @@
+"""``latbench predictor`` and ``latbench predict`` as a user runs them: outputs, files and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from latbench import datasets
+
+LATBENCH = [sys.executable, "-m", "latbench"]
+
+
+def cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "LATBENCH_HOME": str(home)}
+    return subprocess.run([*LATBENCH, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
+    pre = tmp_path / "pre.pt"
+    done = cli(
+        "predictor", "pretrain", "--space", "fbnet", "--devices", "2080ti_1,raspi4",
+        "--samples-per-device", "50", "--epochs", "2", "--out", str(pre), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(pre) and pre.is_file()
+    model = tmp_path / "model.pt"
+    done = cli(
+        "predictor", "transfer", "--model", str(pre), "--device", "fpga", "--dataset", "help-fbnet",
+        "--samples", "10", "--out", str(model), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(model)
+    arch = datasets.load("help-fbnet").archs[0]
+    done = cli("predict", "--model", str(model), "--arch", arch, "--json", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    predictions = json.loads(done.stdout)["predictions"]
+    assert list(predictions) == [arch] and predictions[arch] > 0
+    assert cli("predict", "--model", str(model), home=tmp_path).returncode == 2
+    unknown = cli(
+        "predictor", "transfer", "--model", str(pre), "--device", "nope", "--dataset", "help-fbnet",
+        "--out", str(model), home=tmp_path,
+    )  # fmt: skip
+    assert unknown.returncode == 1 and "no device 'nope'" in unknown.stderr
+    bad = tmp_path / "bad.pt"
+    bad.write_text("x")
+    refused = cli("predict", "--model", str(bad), "--arch", arch, home=tmp_path)
+    assert refused.returncode == 1 and "not a latbench predictor" in refused.stderr
+
+
+def test_suggest_and_usage_errors(tmp_path: Path) -> None:
+    done = cli("predictor", "suggest", "--space", "nb201", "--samples", "4", home=tmp_path)
+    assert done.returncode == 0 and len(done.stdout.split()) == 4
+    assert cli("predictor", "suggest", "--space", "vit", home=tmp_path).returncode == 1
+    assert cli("predictor", "eval", home=tmp_path).returncode == 2
+    magic = cli("predictor", "eval", "--task", "FD", "--method", "magic", home=tmp_path)
+    assert magic.returncode == 1 and "unknown method 'magic'" in magic.stderr
+
+
+def test_eval_writes_the_issue_json_and_runs_tasks_on_imported_devices(tmp_path: Path) -> None:
+    missing = cli("predictor", "eval", "--task", "NA", "--method", "flops", home=tmp_path)
+    assert missing.returncode == 1 and "embedded_tpu_edge_tpu_int8" in missing.stderr
+    help201 = datasets.load("help-nb201")
+    rng = np.random.default_rng(0)
+    rows = ["arch,device,latency_ms"]
+    for name, like in (("desktop_gpu_gtx_1080ti_fp32", "1080ti_32"), ("embedded_tpu_edge_tpu_int8", "fpga")):
+        some = rng.choice(len(help201.archs), 2000, replace=False)
+        noisy = help201.vector(like)[some] * rng.uniform(0.9, 1.1, len(some))
+        rows += [f"{help201.archs[i]},{name},{float(v)!r}" for i, v in zip(some, noisy)]
+    table = tmp_path / "eagle.csv"
+    table.write_text("\n".join(rows) + "\n")
+    assert cli("dataset", "import", str(table), "--space", "nb201", "--name", "eagle", home=tmp_path).returncode == 0
+    out, plot = tmp_path / "na.json", tmp_path / "na.png"
+    done = cli(
+        "predictor", "eval", "--task", "NA", "--method", "ridge", "--samples", "10", "--trials", "2",
+        "--json", str(out), "--plot", str(plot), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(out.read_text())
+    assert set(result) == {"task", "space", "method", "samples", "trials", "mean_srcc", "std_srcc", "per_device"}
+    assert result["task"] == "NA" and result["samples"] == 10 and result["trials"] == 2
+    assert set(result["per_device"]) == {"eyeriss", "desktop_gpu_gtx_1080ti_fp32", "embedded_tpu_edge_tpu_int8"}
+    assert 0.5 < result["mean_srcc"] <= 1.0
+    assert "0.893" in done.stdout  # the paper's NASFLAT figure beside ours
+    assert plot.read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,133 @@
+"""Pretrain, transfer, predict, save and load on the built-in data; clear errors for what cannot be done."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from latbench import datasets
+from latbench.errors import InvalidArchitecture, UnknownSpace
+from latbench.predictor import (
+    ModelFileError,
+    Predictor,
+    PredictorError,
+    TrainingSettings,
+    UnknownDevice,
+    load_pretrained,
+    pretrain,
+    transfer,
+)
+from latbench.predictor.features import codes, cost_features
+from latbench.predictor.stats import spearman
+
+SMALL = TrainingSettings(samples_per_device=100, epochs=3, transfer_epochs=10)
+SOURCES = ["2080ti_1", "titan_rtx_1", "raspi4"]
+TARGET = "1080ti_1"
+
+
+@pytest.fixture(scope="module")
+def fbnet() -> datasets.Dataset:
+    return datasets.load("help-fbnet")
+
+
+@pytest.fixture(scope="module")
+def pretrained() -> Predictor:
+    return pretrain("fbnet", SOURCES, settings=SMALL, seed=0)
+
+
+def _samples(ds: datasets.Dataset, device: str, n: int = 20, seed: int = 0) -> tuple[list[str], np.ndarray]:
+    pick = np.random.default_rng(seed).choice(len(ds.archs), n, replace=False)
+    return [ds.archs[i] for i in pick], ds.vector(device)[pick]
+
+
+@pytest.mark.parametrize("method", ["latbench", "nasflat"])
+def test_transfer_to_a_held_out_device_beats_flops(pretrained: Predictor, fbnet: datasets.Dataset, method: str) -> None:
+    archs, latency = _samples(fbnet, TARGET)
+    model = transfer(pretrained, TARGET, archs, latency, method=method)
+    measured = fbnet.vector(TARGET)
+    flops = spearman(cost_features("fbnet", codes("fbnet", list(fbnet.archs)))[:, 0], measured)
+    srcc = spearman(model.predict(list(fbnet.archs)), measured)
+    assert srcc > flops + 0.2, (srcc, flops)
+    assert model.info["initialised_from"] in SOURCES
+
+
+def test_save_and_load_give_identical_predictions(
+    pretrained: Predictor, fbnet: datasets.Dataset, tmp_path: Path
+) -> None:
+    archs, latency = _samples(fbnet, TARGET)
+    model = transfer(pretrained, TARGET, archs, latency)
+    path = model.save(tmp_path / "m.pt")
+    again = Predictor.load(path)
+    probe = list(fbnet.archs[:500])
+    assert np.array_equal(model.predict(probe), again.predict(probe))
+    assert again.target == TARGET and again.devices == tuple(SOURCES)
+    assert Predictor.load(pretrained.save(tmp_path / "pre.pt")).devices == tuple(SOURCES)
+
+
+def test_same_seed_same_predictor(pretrained: Predictor, fbnet: datasets.Dataset) -> None:
+    archs, latency = _samples(fbnet, TARGET)
+    a = transfer(pretrained, TARGET, archs, latency, method="nasflat", seed=3).predict(archs)
+    b = transfer(pretrained, TARGET, archs, latency, method="nasflat", seed=3).predict(archs)
+    assert np.array_equal(a, b)
+
+
+def test_shipped_nb201_model_transfers_to_a_new_device_from_20_samples() -> None:
+    ds = datasets.load("help-nb201")
+    pre = load_pretrained("nb201")
+    assert len(pre.devices) == len(ds.devices)
+    archs, latency = _samples(ds, "eyeriss")
+    model = transfer(pre, "my-board", archs, latency)
+    measured = ds.vector("eyeriss")
+    flops = spearman(cost_features("nb201", codes("nb201", list(ds.archs)))[:, 0], measured)
+    assert spearman(model.predict(list(ds.archs)), measured) > flops + 0.2
+
+
+def test_baselines_fit_without_a_network(pretrained: Predictor, fbnet: datasets.Dataset) -> None:
+    archs, latency = _samples(fbnet, "fpga")
+    for method in ("flops", "params", "ridge", "nnls", "cost-ridge"):
+        model = transfer(pretrained, "fpga", archs, latency, method=method)
+        assert model.network is None
+        assert np.all(model.predict(archs[:5]) > 0)
+
+
+def test_unknown_devices_spaces_and_methods_are_clear_errors(pretrained: Predictor) -> None:
+    with pytest.raises(UnknownDevice, match=r"no fbnet dataset holds device.*nope"):
+        pretrain("fbnet", ["nope"], settings=SMALL)
+    with pytest.raises(UnknownSpace, match="unknown search space"):
+        pretrain("resnet", ["1080ti_1"])
+    with pytest.raises(PredictorError, match="unknown method"):
+        pretrain("fbnet", SOURCES, method="magic")
+    with pytest.raises(PredictorError, match="not transferred"):
+        pretrained.predict(["-".join(["skip"] * 22)])
+    with pytest.raises(InvalidArchitecture):
+        transfer(pretrained, "x", ["not-an-arch"] * 3, [1.0, 2.0, 3.0])
+    archs = ["-".join([b] * 22) for b in ("skip", "k3_e1", "k3_e3")]
+    with pytest.raises(PredictorError, match="at least 3"):
+        transfer(pretrained, "x", archs[:2], [1.0, 2.0])
+    with pytest.raises(PredictorError, match="finite and positive"):
+        transfer(pretrained, "x", archs, [1.0, -2.0, 3.0])
+    with pytest.raises(PredictorError, match="given twice"):
+        transfer(pretrained, "x", [archs[0]] * 3, [1.0, 2.0, 3.0])
+
+
+def test_bad_model_files_are_refused_without_running_code(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="no predictor file"):
+        Predictor.load(tmp_path / "missing.pt")
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="not a latbench predictor"):
+        Predictor.load(garbage)
+    marker = tmp_path / "ran"
+
+    class Exploit:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (Path.touch, (str(marker),))  # type: ignore[return-value]
+
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"format": "latbench-predictor", "x": Exploit()}))
+    with pytest.raises(ModelFileError):
+        Predictor.load(evil)
+    assert not marker.exists()

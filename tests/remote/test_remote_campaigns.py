@@ -1,0 +1,102 @@
+"""Campaigns measured on "the remote host" (this machine through a real sshd) with a real collector: by an agent
+that ``latbench deploy`` installed there (and upgraded in place), and by an agent here that measures through the
+SSH runner. Both campaigns are the same three architectures, so the collector builds their artifacts once."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from processes import LATBENCH, Agent, Collector, env, totals, wait_for
+from servers import free_port
+
+from latbench.agents.remote.ssh import SshTarget
+from latbench.deploy import build_wheel, stop
+
+FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
+
+
+@pytest.fixture(scope="module")
+def collector(tmp_path_factory: pytest.TempPathFactory, artifact_cache: Path) -> Iterator[Collector]:
+    root = tmp_path_factory.mktemp("remote-collector")
+    c = Collector(f"sqlite:///{root / 'c.sqlite'}", root / "data", free_port(), artifacts=artifact_cache).start()
+    yield c
+    c.stop()
+
+
+def _campaign(collector: Collector) -> str:
+    return collector.cli("campaign", "create", "--space", "nb201", "--samples", "3", "--seed", "5",
+                         "--runtime", "onnxruntime", *FAST)  # fmt: skip
+
+
+def _rows(collector: Collector, campaign: str, out: Path) -> list[dict[str, str]]:
+    collector.cli("results", "export", "--campaign", campaign, "--out", str(out))
+    with out.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _deploy(sshd, collector: Collector, token: str, remote_dir: Path, wheel: Path) -> dict:
+    done = subprocess.run(
+        [*LATBENCH, "deploy", f"{sshd.user}@127.0.0.1", "--port", str(sshd.port), "--key", str(sshd.user_key),
+         "--known-hosts", str(sshd.known_hosts), "--collector", collector.url, "--token", token,
+         "--python", sys.executable, "--remote-dir", str(remote_dir), "--system-site-packages", "--offline",
+         "--wheel", str(wheel), "--name", "deployed", "--agent-arg=--poll", "--agent-arg=0.5", "--json"],
+        capture_output=True, text=True, env=env(), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return ""
+
+
+def test_a_deployed_agent_enrolls_completes_a_campaign_and_redeploying_upgrades_it(collector, sshd, tmp_path):
+    wheel = build_wheel(tmp_path / "wheel")
+    remote_dir = tmp_path / "host" / "latbench"
+    token = collector.cli("token", "create", "--name", "deploy")
+    try:
+        first = _deploy(sshd, collector, token, remote_dir, wheel)
+        assert first["upgraded"] is False and first["service"] == "nohup"
+        assert f"{remote_dir}/venv/bin/latbench agent run" in _cmdline(first["pid"])
+        assert (remote_dir / "agent.env").stat().st_mode & 0o777 == 0o600
+
+        campaign = _campaign(collector)
+        wait_for(lambda: totals(collector.status(campaign))["done"] == 3, 180, "3 results from the deployed agent")
+        assert {r["agent"] for r in _rows(collector, campaign, tmp_path / "out.csv")} == {"deployed"}
+
+        second = _deploy(sshd, collector, token, remote_dir, wheel)
+        assert second["upgraded"] is True
+        assert (second["agent_id"], second["device_name"]) == (first["agent_id"], first["device_name"])
+        assert second["pid"] != first["pid"] and "latbench" not in _cmdline(first["pid"])
+        assert "latbench agent run" in _cmdline(second["pid"])
+    finally:
+        if (remote_dir / "agent.pid").exists():
+            stop(SshTarget.parse(sshd.url), remote_dir=str(remote_dir), key_file=sshd.user_key,
+                 known_hosts=sshd.known_hosts)  # fmt: skip
+    assert "latbench" not in _cmdline(second["pid"])
+
+
+def test_an_agent_here_measures_a_campaign_on_the_remote_device(collector, sshd, tmp_path):
+    token = collector.cli("token", "create", "--name", "runner")
+    campaign = _campaign(collector)
+    agent = Agent(collector, token, "via-ssh", tmp_path / "agent", "--poll", "0.5", "--remote", sshd.url,
+                  "--key", str(sshd.user_key), "--known-hosts", str(sshd.known_hosts),
+                  "--remote-command", sys.executable)  # fmt: skip
+    try:
+        wait_for(lambda: totals(collector.status(campaign))["done"] == 3, 180, "3 results through the SSH runner")
+    finally:
+        assert agent.stop() == 0, agent.log.read_text()[-2000:]
+    rows = _rows(collector, campaign, tmp_path / "out.csv")
+    assert len(rows) == 3 and {r["agent"] for r in rows} == {"via-ssh"}
+    assert all(float(r["latency_ms"]) > 0 and len(json.loads(r["times_ms"])) >= 10 for r in rows)
+    devices = json.loads(collector.cli("devices", "--json"))
+    assert [d["runtimes"] for d in devices if "via-ssh" in d["agents"]] == [["onnxruntime"]]

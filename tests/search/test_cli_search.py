@@ -1,0 +1,78 @@
+"""``latbench search`` with a real transferred predictor, finalists measured for real on this machine."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from latbench import datasets, predictor
+
+
+def latbench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "latbench", *args], capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
+    """The shipped predictor transferred to raspi4 from 12 of its published latencies."""
+    ds = datasets.load("help-nb201")
+    archs = predictor.suggest("nb201", 12, "encoding", 0)
+    where = {a: i for i, a in enumerate(ds.archs)}
+    latency = ds.vector("raspi4")[[where[a] for a in archs]]
+    path = tmp_path_factory.mktemp("search") / "raspi4.pt"
+    predictor.transfer(predictor.load_pretrained("nb201"), "raspi4", archs, latency).save(path)
+    return path, float(np.median(latency))
+
+
+def test_search_json_finalists_are_predicted_within_the_limit(model: tuple[Path, float]) -> None:
+    path, limit = model
+    result = latbench("search", "--model", str(path), "--space", "nb201", "--max-latency-ms", f"{limit}",
+                      "--budget", "400", "--finalists", "4", "--verify", "none", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["device"] == "raspi4" and payload["queried"] == 400
+    finalists = payload["finalists"]
+    assert len(finalists) == 4
+    assert all(f["latency_ms"] <= limit for f in finalists)
+    again = predictor.Predictor.load(path).predict([f["arch"] for f in finalists])
+    assert np.allclose(again, [f["latency_ms"] for f in finalists])
+    scores = [f["score"] for f in finalists]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_search_measures_its_finalists_here(model: tuple[Path, float]) -> None:
+    path, limit = model
+    result = latbench("search", "--model", str(path), "--space", "nb201", "--max-latency-ms", f"{limit}",
+                      "--budget", "200", "--finalists", "2", "--verify", "local")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    archs = result.stdout.split()
+    assert len(archs) == 2
+    assert "measured ms" in result.stderr and "measured within the limit" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--space", "fbnet", "--max-latency-ms", "1"], 1, "predicts nb201 architectures, not fbnet"),
+        (["--space", "nb201", "--max-latency-ms", "0.00001", "--verify", "none"], 1, "no architecture is predicted"),
+        (["--space", "nb201", "--max-latency-ms", "1", "--verify", "maybe"], 2, "--verify must be"),
+        (["--space", "nb201", "--max-latency-ms", "1", "--objective", "accuracy"], 1, "unknown objective"),
+    ],
+)
+def test_bad_search_requests_fail_clearly(model: tuple[Path, float], args: list[str], code: int, message: str) -> None:
+    path, _ = model
+    result = latbench("search", "--model", str(path), *args)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_model_file_fails_clearly(tmp_path: Path) -> None:
+    result = latbench("search", "--model", str(tmp_path / "nope.pt"), "--space", "nb201", "--max-latency-ms", "1")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "nope.pt" in result.stderr
