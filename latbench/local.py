@@ -178,14 +178,14 @@ def measure(
         ArtifactKey(space=s.name, arch=a, batch=batch, resolution=resolution, classes=classes, opset=OPSET, seed=0)
         for a in todo
     ]
-    artifacts = cache.build_many(keys, progress=progress.on_build)
+    artifacts = cache.build_many(keys, progress=progress.on_build, fmt=runtime_cls.artifact_format)
     probe = None
     if reference and todo:
         ref_key = ArtifactKey(
             space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0
         )
         ref_engine = runtime_cls(threads=threads, provider=provider)
-        ref_engine.load(cache.build(ref_key).path)
+        ref_engine.load(cache.build(ref_key, runtime_cls.artifact_format).path)
         probe = ReferenceProbe(ref_engine)
 
     rows = [r for r in (results.rows if results else []) if r["arch"] in set(wanted)]

@@ -132,6 +132,9 @@ class JobSpec(Message):
     opset: int
     artifact_sha256: Sha256
     artifact_bytes: int
+    artifact_format: Literal["onnx", "tflite", "fp16.tflite", "torch.json"] = "onnx"
+    """The format of both the artifact and the reference model: the one the campaign's runtime loads, as the
+    collector resolved it; an agent whose runtime loads another refuses the job rather than load a wrong file."""
     reference_sha256: Sha256 | None
     """The drift-probe model (a fixed NB201 cell at batch 1); ``None`` disables the reference check."""
     settings: MeasurementSettings

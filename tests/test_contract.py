@@ -20,7 +20,7 @@ def readme_commands() -> list[str]:
 def test_readme_opens_with_two_setup_commands():
     commands = readme_commands()
     assert len(commands) == 2
-    assert "latbench measure" in commands[0] and "pytest" in commands[1]
+    assert "latbench quickstart" in commands[0] and "pytest" in commands[1]
 
 
 def test_ci_runs_the_readme_test_command():

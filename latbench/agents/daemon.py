@@ -33,7 +33,7 @@ from latbench.agents.measure import MeasureSettings, ReferenceProbe, measure
 from latbench.agents.reports import error_item, result_item
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.agents.spool import Spool
-from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
+from latbench.errors import ArtifactError, CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
 from latbench.protocol import (
     MAX_BODY_BYTES,
     EnrollRequest,
@@ -302,7 +302,8 @@ class Agent:
                 for sha256 in (job.artifact_sha256, job.reference_sha256):
                     if sha256 is not None and not self._stop.is_set():
                         with contextlib.suppress(LatbenchError):
-                            self.downloads.fetch(sha256, self._format(job.runtime))
+                            if self._format(job.runtime) == job.artifact_format:
+                                self.downloads.fetch(sha256, job.artifact_format)
         finally:
             self._interruptible = False
 
@@ -356,7 +357,12 @@ class Agent:
         return result_item(job, measurement, engine)  # type: ignore[arg-type]  # the engine's version and settings
 
     def _fetch(self, job: JobSpec, sha256: str, fmt: str) -> Path:
-        """Download with back-off while the collector is away, until the agent stops or the lease is lost."""
+        """Download with back-off while the collector is away, until the agent stops or the lease is lost; refuse
+        a job whose artifact was built in another format than the runtime here loads."""
+        if fmt != job.artifact_format:
+            raise ArtifactError(
+                f"the collector built a {job.artifact_format} artifact, but runtime {job.runtime!r} here loads {fmt}"
+            )
         return retry(
             lambda: self.downloads.fetch(sha256, fmt),
             backoff=self.backoff,

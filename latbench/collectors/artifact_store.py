@@ -1,8 +1,9 @@
 """Artifacts on the collector: rows for the ones campaigns need, a background builder, and lookup for serving.
 
-Campaign creation only records which artifacts it needs; a thread in the collector process exports them one by
-one (oldest request first) into an ``ArtifactCache``, then records each file's SHA-256 and size. A job becomes
-leasable once its artifact has a SHA-256, so a large campaign starts measuring while the rest still builds.
+Campaign creation only records which artifacts it needs, in the format its runtime loads (``onnx``, ``tflite``,
+``fp16.tflite``, ``torch.json``); a thread in the collector process exports them one by one (oldest request
+first) into an ``ArtifactCache``, then records each file's SHA-256 and size. A job becomes leasable once its
+artifact has a SHA-256, so a large campaign starts measuring while the rest still builds.
 """
 
 from __future__ import annotations
@@ -21,14 +22,16 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
+from latbench.artifacts import FORMATS, OPSET, ArtifactCache, ArtifactKey
 from latbench.collectors.db import CACHE_INFO, Store, insert_new
 from latbench.collectors.models import Artifact
 from latbench.errors import LatbenchError, NotFound
 from latbench.local import REFERENCE_ARCH
 
 REFERENCE_KEY = ArtifactKey(space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0)
-"""The drift-probe model every job names, the same one ``latbench measure`` times."""
+"""The drift-probe model every job names, the same one ``latbench measure`` times; a campaign's jobs name it in
+the campaign's format, since the agent's probe runs it on the campaign's runtime."""
+REFERENCE_DIGESTS = [REFERENCE_KEY.digest(fmt) for fmt in FORMATS]
 
 MAX_ERROR_CHARS = 2000
 BUILDER_LOCK_KEY = 0x6C617462_0001
@@ -36,21 +39,23 @@ BUILDER_LOCK_KEY = 0x6C617462_0001
 log = logging.getLogger(__name__)
 
 
-def request(session: Session, keys: Iterable[ArtifactKey], now: datetime) -> None:
-    """Record that ``keys`` are needed; keys already known (built or not) are left as they are."""
-    rows = {key.digest(): {"key_digest": key.digest(), **asdict(key), "requested_at": now} for key in keys}
+def request(session: Session, keys: Iterable[ArtifactKey], now: datetime, fmt: str = "onnx") -> None:
+    """Record that ``keys`` are needed in format ``fmt``; those already known (built or not) are left as they are."""
+    rows = {
+        key.digest(fmt): {"key_digest": key.digest(fmt), **asdict(key), "format": fmt, "requested_at": now}
+        for key in keys
+    }
     if rows:
         insert_new(session, Artifact, list(rows.values()))
 
 
-def reference_sha256(session: Session) -> str | None:
-    """The reference artifact's hash once built; kept in the store's cache from then on, since it never changes."""
-    cache = session.info.setdefault(CACHE_INFO, {})
-    if cache.get("reference") is None:
-        cache["reference"] = session.scalar(
-            select(Artifact.sha256).where(Artifact.key_digest == REFERENCE_KEY.digest())
-        )
-    return cache["reference"]
+def reference_sha256(session: Session, fmt: str = "onnx") -> str | None:
+    """The hash of the reference artifact in format ``fmt`` once built; kept in the store's cache from then on,
+    since it never changes."""
+    cache = session.info.setdefault(CACHE_INFO, {}).setdefault("references", {})
+    if cache.get(fmt) is None:
+        cache[fmt] = session.scalar(select(Artifact.sha256).where(Artifact.key_digest == REFERENCE_KEY.digest(fmt)))
+    return cache[fmt]
 
 
 def artifact_path(session: Session, sha256: str, root: Path) -> Path:
@@ -100,30 +105,30 @@ class ArtifactBuilder:
         self._wake.set()
         self._thread.join(timeout_s)
 
-    def _next(self) -> ArtifactKey | None:
+    def _next(self) -> tuple[ArtifactKey, str] | None:
         with self.store.read() as session:
             row = session.scalar(
                 select(Artifact)
                 .where(Artifact.sha256.is_(None), Artifact.key_digest.not_in(self._failed))
-                .order_by(Artifact.key_digest != REFERENCE_KEY.digest(), Artifact.requested_at, Artifact.key_digest)
+                .order_by(Artifact.key_digest.not_in(REFERENCE_DIGESTS), Artifact.requested_at, Artifact.key_digest)
                 .limit(1)
             )
         if row is None:
             return None
-        return ArtifactKey(row.space, row.arch, row.batch, row.resolution, row.classes, row.opset, row.seed)
+        return ArtifactKey(row.space, row.arch, row.batch, row.resolution, row.classes, row.opset, row.seed), row.format
 
-    def _build(self, key: ArtifactKey) -> None:
+    def _build(self, key: ArtifactKey, fmt: str) -> None:
         """Build one artifact and record its hash, or its error: campaign status reports a failed build, and
         the campaign's jobs on it count as failed. Any exception counts, not only the expected ones: a bug in an
         exporter must not leave the builder retrying the same key forever while the campaign waits."""
         try:
-            artifact = self.cache.build(key)
+            artifact = self.cache.build(key, fmt)
         except Exception as exc:
             if isinstance(exc, LatbenchError):
-                log.error("cannot build the artifact of %s %r: %s", key.space, key.arch, exc)
+                log.error("cannot build the %s artifact of %s %r: %s", fmt, key.space, key.arch, exc)
             else:
-                log.exception("building the artifact of %s %r failed", key.space, key.arch)
-            self._failed.add(key.digest())
+                log.exception("building the %s artifact of %s %r failed", fmt, key.space, key.arch)
+            self._failed.add(key.digest(fmt))
             values: dict[str, object] = {"error": build_error(exc)}
         else:
             values = {
@@ -134,7 +139,7 @@ class ArtifactBuilder:
                 "error": None,
             }
         with self.store.write() as session:
-            session.execute(update(Artifact).where(Artifact.key_digest == key.digest()).values(**values))
+            session.execute(update(Artifact).where(Artifact.key_digest == key.digest(fmt)).values(**values))
 
     def _owner(self) -> bool:
         """Whether this builder owns its store's builds: collectors sharing one store (replicas) build one at a
@@ -168,9 +173,9 @@ class ArtifactBuilder:
         try:
             while not self._stop.is_set():
                 try:
-                    key = self._next() if self._owner() else None
-                    if key is not None:
-                        self._build(key)
+                    todo = self._next() if self._owner() else None
+                    if todo is not None:
+                        self._build(*todo)
                         continue
                 except Exception:
                     log.exception("the artifact builder failed; retrying in %.0f s", self.idle_s)

@@ -8,7 +8,8 @@ from sqlalchemy import and_, case, func, insert, select
 from sqlalchemy.orm import Session
 
 from latbench.agents.measure import MeasureSettings
-from latbench.artifacts import OPSET, ArtifactKey
+from latbench.agents.runtimes import get_runtime
+from latbench.artifacts import OPSET, ArtifactKey, check_format
 from latbench.collectors import artifact_store
 from latbench.collectors.db import new_id
 from latbench.collectors.models import Artifact, Campaign, CampaignArch, CampaignDevice, Device, Job
@@ -48,8 +49,23 @@ def _archs(spec: CampaignCreate) -> list[str]:
     return list(dict.fromkeys(canonical))
 
 
+def artifact_format(runtime: str) -> str:
+    """The artifact format runtime ``runtime`` loads, read from its class (runtime modules import their engines
+    only when a runtime is built, so this stays light); ``onnx`` for a runtime this collector does not know, since
+    a campaign may name one only its agents have."""
+    try:
+        fmt = get_runtime(runtime).artifact_format
+    except (LatbenchError, ImportError):
+        return "onnx"
+    try:
+        return check_format(fmt)
+    except LatbenchError as exc:
+        raise InvalidRequest(f"runtime {runtime!r}: {exc}") from exc
+
+
 def create(session: Session, spec: CampaignCreate, now: datetime) -> Campaign:
-    """Store a campaign and request its artifacts; its jobs appear as devices join (see ``leasing``)."""
+    """Store a campaign and request its artifacts, and the reference model, in the format its runtime loads; its
+    jobs appear as devices join (see ``leasing``)."""
     space = get_space(spec.space)
     resolution = spec.resolution or space.default_resolution
     try:
@@ -62,8 +78,10 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> Campaign:
     except ValueError as exc:
         raise InvalidRequest(f"settings: {exc}") from exc
     archs = _archs(spec)
+    fmt = artifact_format(spec.runtime)
     keys = [ArtifactKey(space.name, arch, spec.batch, resolution, classes, OPSET, 0) for arch in archs]
-    artifact_store.request(session, keys, now)
+    artifact_store.request(session, [artifact_store.REFERENCE_KEY], now, fmt)
+    artifact_store.request(session, keys, now, fmt)
     campaign = Campaign(
         id=new_id(),
         name=spec.name,
@@ -72,6 +90,7 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> Campaign:
         seed=spec.seed,
         samples=len(archs),
         runtime=spec.runtime,
+        format=fmt,
         provider=spec.provider,
         batch=spec.batch,
         threads=spec.threads,
@@ -88,7 +107,7 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> Campaign:
     session.execute(
         insert(CampaignArch),
         [
-            {"campaign_id": campaign.id, "position": i, "arch": arch, "artifact_digest": key.digest()}
+            {"campaign_id": campaign.id, "position": i, "arch": arch, "artifact_digest": key.digest(fmt)}
             for i, (arch, key) in enumerate(zip(archs, keys))
         ],
     )
@@ -134,7 +153,9 @@ def _artifacts(session: Session, campaign: Campaign) -> tuple[int, list[str], st
         if sha256 is None and error is not None:
             failed.append(error)
     reference = session.execute(
-        select(Artifact.sha256, Artifact.error).where(Artifact.key_digest == artifact_store.REFERENCE_KEY.digest())
+        select(Artifact.sha256, Artifact.error).where(
+            Artifact.key_digest == artifact_store.REFERENCE_KEY.digest(campaign.format)
+        )
     ).first()
     reference_error = reference.error if reference is not None and reference.sha256 is None else None
     return ready, failed, reference_error
@@ -197,7 +218,7 @@ def status(session: Session, campaign: Campaign, now: datetime) -> CampaignStatu
     finished = joined and not waiting and all(p.queued + p.leased == 0 for p in progress)
     if reference_error is not None or (failed and finished):
         phase = "failed"
-    elif ready + len(failed) < campaign.samples or artifact_store.reference_sha256(session) is None:
+    elif ready + len(failed) < campaign.samples or artifact_store.reference_sha256(session, campaign.format) is None:
         phase = "building"
     elif finished:
         phase = "done"

@@ -120,6 +120,7 @@ class _Specs:
             opset=campaign.opset,
             artifact_sha256=sha256,
             artifact_bytes=size,
+            artifact_format=campaign.format,
             reference_sha256=self.reference,
             settings=self.settings,
             attempt=attempt,
@@ -158,14 +159,20 @@ _UPDATE_JOB = update(_jobs).where(_jobs.c.id == bindparam("b_id"))
 
 
 def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetime, ttl_s: float) -> list[JobSpec]:
-    """Lease up to ``request.max_jobs`` jobs to ``agent``, oldest campaign first, in architecture order.
+    """Lease up to ``request.max_jobs`` jobs to ``agent``, oldest campaign first, in architecture order; a
+    campaign's jobs wait until the reference model in its format is built, since each job names it.
 
     The eligible jobs are read and locked with one statement, their leases inserted with one multi-row INSERT
     and the jobs updated with one executemany.
     """
-    reference = artifact_store.reference_sha256(session)
-    campaigns = _campaigns(session, agent, request.runtimes)
-    if reference is None or not campaigns:
+    references: dict[str, str | None] = {}
+    campaigns: dict[str, Campaign] = {}
+    for campaign_id, campaign in _campaigns(session, agent, request.runtimes).items():
+        if campaign.format not in references:
+            references[campaign.format] = artifact_store.reference_sha256(session, campaign.format)
+        if references[campaign.format] is not None:
+            campaigns[campaign_id] = campaign
+    if not campaigns:
         return []
     device_id = agent.device_id
     _join(session, list(campaigns), device_id, now)
@@ -196,6 +203,8 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
             leased.append({"b_id": job_id, "state": "leased", "lease_id": lease_id, "lease_expires_at": expires,
                            "leases": leases_before + 1, "expirations": expirations})  # fmt: skip
             if campaign_id not in shared:
+                reference = references[campaign.format]
+                assert reference is not None
                 shared[campaign_id] = _Specs(campaign, reference)
             specs.append(shared[campaign_id].spec(job_id, leases_before + 1, arch, sha256, size, lease_id, expires))
         if leases:

@@ -71,11 +71,13 @@ class Agent(Base):
 
 
 class Artifact(Base):
-    """An ONNX file the collector builds once per key; ``sha256`` is set once the file exists."""
+    """A model file the collector builds once per key and format (``ArtifactKey.digest(format)``); ``sha256`` is
+    set once the file exists."""
 
     __tablename__ = "artifacts"
 
     key_digest: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    format: Mapped[str] = mapped_column(sa.String(16), server_default="onnx")
     space: Mapped[str] = mapped_column(sa.String(32))
     arch: Mapped[str] = mapped_column(sa.String(512))
     batch: Mapped[int]
@@ -103,6 +105,8 @@ class Campaign(Base):
     seed: Mapped[int] = mapped_column(sa.BigInteger)
     samples: Mapped[int]
     runtime: Mapped[str] = mapped_column(sa.String(128))
+    format: Mapped[str] = mapped_column(sa.String(16), server_default="onnx")
+    """The artifact format the runtime loads, resolved when the campaign is created."""
     provider: Mapped[str] = mapped_column(sa.String(128))
     batch: Mapped[int]
     threads: Mapped[int]

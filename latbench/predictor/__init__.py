@@ -18,20 +18,55 @@ Training needs torch (``pip install 'latbench[predictor]'``).
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from latbench.predictor.errors import ModelFileError, PredictorError, UnknownDevice
-from latbench.predictor.evaluate import Evaluation, evaluate, plot_example
-from latbench.predictor.paper import BAR_20, PAPER_20
-from latbench.predictor.predictor import (
-    DEFAULT_METHOD,
-    METHODS,
-    Predictor,
-    TrainingSettings,
-    pretrain,
-    pretrain_on,
-    transfer,
-)
-from latbench.predictor.pretrained import load_pretrained, pretrained_path
-from latbench.predictor.samplers import SAMPLERS, suggest
+
+# The public names resolve on first use, so importing a light submodule (the encodings tables, a CLI module
+# listing commands) does not load torch and the training stack.
+_LAZY = {
+    "Evaluation": "evaluate",
+    "evaluate": "evaluate",
+    "plot_example": "evaluate",
+    "BAR_20": "paper",
+    "PAPER_20": "paper",
+    "DEFAULT_METHOD": "predictor",
+    "METHODS": "predictor",
+    "Predictor": "predictor",
+    "TrainingSettings": "predictor",
+    "pretrain": "predictor",
+    "pretrain_on": "predictor",
+    "transfer": "predictor",
+    "load_pretrained": "pretrained",
+    "pretrained_path": "pretrained",
+    "SAMPLERS": "samplers",
+    "suggest": "samplers",
+}
+
+if TYPE_CHECKING:
+    from latbench.predictor.evaluate import Evaluation, evaluate, plot_example
+    from latbench.predictor.paper import BAR_20, PAPER_20
+    from latbench.predictor.predictor import (
+        DEFAULT_METHOD,
+        METHODS,
+        Predictor,
+        TrainingSettings,
+        pretrain,
+        pretrain_on,
+        transfer,
+    )
+    from latbench.predictor.pretrained import load_pretrained, pretrained_path
+    from latbench.predictor.samplers import SAMPLERS, suggest
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f"latbench.predictor.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'latbench.predictor' has no attribute {name!r}")
+
 
 __all__ = [
     "BAR_20",

@@ -40,6 +40,7 @@ def _plots(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     figures = []
     fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -51,6 +52,10 @@ def _plots(
     hi = float(max(y_hold.max(), y_tr.max(), np.max(predicted_holdout)))
     ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
     ax.set(xscale="log", yscale="log", xlabel="measured latency (ms)", ylabel="predicted latency (ms)")
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(plain)
     ax.set_title(f"{device}: SRCC {evaluation.predictor_srcc:.3f} on held-out architectures")
     ax.legend()
     figures.append(("Measured vs predicted latency", _png(fig)))

@@ -26,6 +26,7 @@ from latbench.quickstart.workspace import Workspace
 
 STEPS = ("plan", "measure", "dataset", "transfer", "evaluate", "report")
 """Steps in order; ``dataset`` runs inside ``measure`` while the collector is still up."""
+FINISHED = ("done", "failed")
 
 
 @dataclass
@@ -100,14 +101,14 @@ def _measure(ws: Workspace, plan: Plan, space: str, threads: int, settings: dict
             ws.state["campaign_id"] = campaign_id
             ws.save()
         status = client.campaign(campaign_id)
-        if status.state != "done":
+        if status.state not in FINISHED:
             enroll = ws.state.get("enrollment_token")
             if enroll is None or not (ws.agent_dir / "agent.json").exists():
                 enroll = client.create_enrollment_token("quickstart").token
                 ws.state["enrollment_token"] = enroll
                 ws.save()
             with embedded.agent(url, enroll, ws.agent_dir, logs / "agent.log") as agent:
-                while status.state != "done":
+                while status.state not in FINISHED:
                     done = sum(d.done + d.failed for d in status.devices)
                     if hooks.on_measure:
                         hooks.on_measure(done, len(plan.archs))
@@ -115,6 +116,8 @@ def _measure(ws: Workspace, plan: Plan, space: str, threads: int, settings: dict
                         raise LatbenchError(f"the local agent stopped ({agent.returncode}); see {logs / 'agent.log'}")
                     time.sleep(0.5)
                     status = client.campaign(campaign_id)
+        if status.state == "failed":
+            raise LatbenchError(f"the measurement campaign failed: {status.error}; see {logs / 'collector.log'}")
         if hooks.on_measure:
             hooks.on_measure(len(plan.archs), len(plan.archs))
         failed = sum(d.failed for d in status.devices)

@@ -60,6 +60,8 @@ def measure_by_campaign(
             total = sum(d.total for d in status.devices) or len(archs)
             if on_progress:
                 on_progress(done, total)
+            if status.state == "failed":
+                raise LatbenchError(f"campaign {campaign_id} failed: {status.error}")
             if status.state == "done":
                 break
             if time.monotonic() > deadline:

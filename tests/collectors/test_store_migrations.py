@@ -1,7 +1,11 @@
-"""The store's schema: migrations create exactly the models' tables, and applying them again changes nothing."""
+"""The store's schema: migrations create exactly the models' tables, applying them again changes nothing, and a
+store of an older revision upgrades with its rows kept."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -17,5 +21,29 @@ def test_migrations_match_the_models_and_are_idempotent(db_url: str):
         upgrade(store.engine)
         with store.engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+    finally:
+        store.close()
+
+
+def test_0002_upgrades_a_0001_store_whose_rows_become_onnx(db_url: str):
+    store = Store(db_url)
+    try:
+        upgrade(store.engine, "0001")
+        now = datetime.now(timezone.utc)
+        artifact = {"key_digest": "a" * 64, "space": "nb201", "arch": "|none~0|", "batch": 1, "resolution": 32,
+                    "classes": 10, "opset": 17, "seed": 0, "requested_at": now, "sha256": "b" * 64}  # fmt: skip
+        campaign = {"id": "c1", "space": "nb201", "seed": 0, "samples": 1, "runtime": "onnxruntime", "provider": "cpu",
+                    "batch": 1, "threads": 1, "resolution": 32, "classes": 10, "opset": 17, "settings": "{}",
+                    "devices": "[]", "max_failures": 3, "created_at": now}  # fmt: skip
+        with store.engine.begin() as conn:
+            for table, row in (("artifacts", artifact), ("campaigns", campaign)):
+                columns = ", ".join(row)
+                conn.execute(sa.text(f"INSERT INTO {table} ({columns}) VALUES (:{', :'.join(row)})"), row)
+        upgrade(store.engine)
+        with store.engine.connect() as conn:
+            assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+            assert conn.scalar(sa.text("SELECT format FROM artifacts")) == "onnx"
+            assert conn.scalar(sa.text("SELECT format FROM campaigns")) == "onnx"
+            assert conn.scalar(sa.text("SELECT sha256 FROM artifacts")) == "b" * 64
     finally:
         store.close()
