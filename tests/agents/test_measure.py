@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import make_conv_model
+from models import make_conv_model
 
 from latbench.agents.environment import MachineState, changed
 from latbench.agents.measure import MeasureSettings, ReferenceProbe, measure, time_runs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime
 import pytest
-from conftest import make_conv_model
+from models import make_conv_model
 
 from latbench.agents.runtimes import available_runtimes, get_runtime
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime

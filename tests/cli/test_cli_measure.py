@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST_CLI
+from models import FAST_CLI
 
 from latbench.spaces import get_space
 

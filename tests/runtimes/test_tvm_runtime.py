@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import pytest
-from conftest import make_conv_model
+from models import make_conv_model
 
 from latbench.agents.runtimes.tvm import TvmRuntime, host_target, run_child
 from latbench.errors import RuntimeUnavailable
