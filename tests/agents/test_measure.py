@@ -66,11 +66,11 @@ def test_reference_drift_is_remeasured_then_flagged(tmp_path, conv_model):
         rt.load(conv_model)
         ref.load(conv_model)
         probe = ReferenceProbe(ref, calibrate_s=0.05)
-        assert 0.5 < probe.ratio() < 2.0
+        assert 0.25 < probe.ratio() < 4.0  # the same model: near 1 (loose, for a busy machine)
         ref.load(tmp_path / "big.onnx")  # from now on the reference runs much slower than at calibration
         m = measure(rt, MeasureSettings(**{**FAST.__dict__, "cv_threshold": 10.0, "max_attempts": 2}), probe)
     assert "drift" in m.flags and not m.stable and m.attempts == 2
-    assert m.attempt_flags == [["drift"], ["drift"]]
+    assert len(m.attempt_flags) == 2 and all("drift" in flags for flags in m.attempt_flags)
     assert m.ref_ratio is not None and m.ref_ratio > 2
 
 
