@@ -8,6 +8,7 @@ report. The collector and agent are the real programs, so the result is the same
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -209,7 +210,7 @@ def quickstart(
         model.save(model_path)
         # The collector's dashboard draws measured vs predicted for a device with a model in models/.
         (ws.collector_dir / "models").mkdir(parents=True, exist_ok=True)
-        model.save(ws.collector_dir / "models" / f"{device}.pt")
+        shutil.copyfile(model_path, ws.collector_dir / "models" / f"{device}.pt")
         ws.finish("transfer", time.perf_counter() - started, model=str(model_path), samples=len(transfer_archs))
 
     hooks.step("evaluate")

@@ -19,6 +19,8 @@ from latbench.search.objectives import Objective
 
 LatencyOracle = Callable[[Sequence[str]], np.ndarray]
 METHODS = ("evolution", "random")
+STALE_ROUNDS = 50
+"""Rounds in a row without a new architecture after which a search stops (the space is smaller than the budget)."""
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,15 @@ def random_search(
     seed: int = 0,
     on_progress: Callable[[int], None] | None = None,
 ) -> History:
+    """Uniform samples until ``budget`` distinct architectures, or until sampling keeps finding known ones."""
     rng = np.random.default_rng(seed)
     history = History()
-    while len(history.latency) < budget:
-        batch = genome.decode(genome.random(rng, min(256, budget - len(history.latency))))
+    stale = 0
+    while len(history.latency) < budget and stale < STALE_ROUNDS:
+        before = len(history.latency)
+        batch = genome.decode(genome.random(rng, min(256, budget - before)))
         history.ask(batch, oracle, objective)
+        stale = stale + 1 if len(history.latency) == before else 0
         if on_progress:
             on_progress(len(history.latency))
     return history
@@ -101,7 +107,7 @@ def aging_evolution(
     lat, score = history.ask(genome.decode(members), oracle, objective)
     fit = fitness(lat, score, max_latency_ms)
     stale = 0
-    while len(history.latency) < budget and stale < 50:
+    while len(history.latency) < budget and stale < STALE_ROUNDS:
         before = len(history.latency)
         n_children = max(1, min(population // 4, budget - before))
         picks = rng.integers(0, len(members), size=(n_children, min(tournament, len(members))))

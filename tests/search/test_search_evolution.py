@@ -103,3 +103,9 @@ def test_bad_search_settings_are_refused(kwargs: dict, message: str) -> None:
 def test_unknown_space_is_refused() -> None:
     with pytest.raises(UnknownSpace):
         genome_of("darts")
+
+
+@pytest.mark.parametrize("method", ["evolution", "random"])
+def test_a_budget_beyond_the_space_stops_when_nothing_new_is_found(method: str) -> None:
+    result = search(flops_latency("nb201"), "nb201", 100.0, method=method, budget=20_000, seed=0)
+    assert result.queried <= 15_625
