@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import os
 import platform
+import random
 import sys
 import tempfile
 import time
@@ -54,7 +55,7 @@ from processes import ADMIN_TOKEN, Collector
 from servers import create_database, free_port, postgres_server
 
 import latbench
-from latbench.agents.daemon import PUSH_BATCH
+from latbench.agents.daemon import PUSH_BATCH, PUSH_INTERVAL_S
 from latbench.agents.stats import LatencyStats
 from latbench.artifacts import default_root
 from latbench.collectors.client import CollectorClient
@@ -65,6 +66,7 @@ from latbench.protocol import (
     CampaignCreate,
     EnrollRequest,
     EnrollResponse,
+    HeartbeatRequest,
     JobSpec,
     LatencyStatsModel,
     LeaseGrant,
@@ -91,11 +93,21 @@ class Load:
     push_ms: list[float] = field(default_factory=list)
     push_sizes: list[int] = field(default_factory=list)
     lease_ms: list[float] = field(default_factory=list)
+    heartbeat_ms: list[float] = field(default_factory=list)
     acks: Counter[str] = field(default_factory=Counter)
     stored: set[str] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)
     first_lease: float | None = None
     last_ack: float | None = None
+    push_spans: list[tuple[float, float]] = field(default_factory=list)
+    """(sent, acked) of every push, for the steady-state figures."""
+    lease_spans: list[tuple[float, float]] = field(default_factory=list)
+    first_grants: list[float] = field(default_factory=list)
+    """When each agent got its first jobs: once all have, every device has joined the campaign."""
+    loop_lag_ms: list[float] = field(default_factory=list)
+    """How late a 10 ms timer fired in the agents' event loop: time the agents' own process adds to latency."""
+    done_at: list[float] = field(default_factory=list)
+    """When each agent found no job left: from the first of these on, fewer agents offer load."""
     timed_out: bool = False
     client_cpu_s: float = 0.0
     collector_cpu_s: float | None = None
@@ -110,6 +122,33 @@ def process_cpu_s(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def lag_probe(load: Load, every_s: float = 0.01) -> None:
+    while True:
+        t0 = time.perf_counter()
+        await asyncio.sleep(every_s)
+        load.loop_lag_ms.append((time.perf_counter() - t0 - every_s) * 1e3)
+
+
+async def wait_or_timeout(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait for ``event`` at most ``timeout_s``; say whether it is set."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout_s)
+    return event.is_set()
+
+
+def collector_cpu_s(pid: int) -> float | None:
+    """CPU seconds of the collector process and its worker processes (its children) so far."""
+    own = process_cpu_s(pid)
+    if own is None:
+        return None
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(process_cpu_s(int(stat.parent.name)) or 0.0)
+    return own + sum(children)
 
 
 def machine_busy_s() -> float | None:
@@ -204,43 +243,119 @@ def result_batch(jobs: list[JobSpec], pool: list[tuple[LatencyStatsModel, list[f
     return ResultBatch(results=items)
 
 
+@dataclass(frozen=True)
+class Pace:
+    """How a simulated agent spends its time and groups its pushes, as ``latbench agent run`` does."""
+
+    lease_batch: int
+    push_batch: int
+    """Most results in one push (the real agent's ``PUSH_BATCH``)."""
+    push_interval_s: float
+    """A result waits at most this long for the rest of its lease's batch (the agent's ``--push-interval``)."""
+    job_s: float
+    """Mean simulated measuring time per job; 0 pushes as fast as the collector answers (its saturation)."""
+    seed: int = 0
+
+
 async def agent(
-    http: httpx.AsyncClient,
-    token: str,
-    lease_batch: int,
-    push_batch: int,
+    connections: tuple[httpx.AsyncClient, httpx.AsyncClient],
+    enrolled: EnrollResponse,
+    pace: Pace,
     pool: list[tuple[LatencyStatsModel, list[float]]],
     start: asyncio.Event,
     deadline: float,
     load: Load,
 ) -> None:
-    """Lease and push until this agent's device has no job left or the deadline passes."""
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    lease_body = LeaseRequest(max_jobs=lease_batch).model_dump_json()
+    """Lease and push until this agent's device has no job left or the deadline passes.
+
+    Like the real agent: each leased job is "measured" (``pace.job_s``), its result waits for the rest of the
+    batch unless the oldest waiting result is ``push_interval_s`` old, and what waits is pushed before the
+    next lease request, at most ``push_batch`` results per push. Its leases are renewed by a heartbeat every
+    ``heartbeat_interval_s`` the collector gave it, on a connection of its own. With a measuring time,
+    agents start at random
+    moments within one batch's time and each job takes 0.5-1.5x the mean, as agents on real devices do: agents
+    started in lockstep would keep arriving together and measure a herd rather than a fleet.
+    """
+    http, beat = connections
+    headers = {"Authorization": f"Bearer {enrolled.agent_token}", "Content-Type": "application/json"}
+    lease_body = LeaseRequest(max_jobs=pace.lease_batch).model_dump_json()
     pushed = 0
-    await start.wait()
-    while True:
-        if time.perf_counter() >= deadline:
-            load.timed_out = True
-            return
-        t0 = time.perf_counter()
-        load.first_lease = t0 if load.first_lease is None else min(load.first_lease, t0)
-        try:
-            response = await http.post("/leases", content=lease_body, headers=headers)
-        except httpx.HTTPError as exc:
-            load.failures.append(f"lease: {exc!r}")
-            return
-        load.lease_ms.append((time.perf_counter() - t0) * 1e3)
-        if response.status_code != 200:
-            load.failures.append(f"lease: {response.status_code} {response.text[:200]}")
-            return
-        grant = LeaseGrant.model_validate_json(response.content)
-        if not grant.jobs:
-            return
-        for i in range(0, len(grant.jobs), push_batch):
-            if not await push(http, headers, result_batch(grant.jobs[i : i + push_batch], pool, pushed), load):
+    held: list[JobSpec] = []
+    waiting: list[JobSpec] = []
+    since = 0.0
+    done = asyncio.Event()
+
+    async def heartbeat(rng: random.Random) -> None:
+        interval = enrolled.heartbeat_interval_s
+        while not await wait_or_timeout(done, interval * rng.uniform(0.5, 1.5)):
+            body = HeartbeatRequest(lease_ids=[j.lease_id for j in held + waiting]).model_dump_json()
+            t0 = time.perf_counter()
+            try:
+                response = await beat.post("/heartbeat", content=body, headers=headers)
+            except httpx.HTTPError as exc:
+                load.failures.append(f"heartbeat: {exc!r}")
                 return
-            pushed += push_batch
+            load.heartbeat_ms.append((time.perf_counter() - t0) * 1e3)
+            if response.status_code != 200:
+                load.failures.append(f"heartbeat: {response.status_code} {response.text[:200]}")
+
+    async def flush() -> bool:
+        nonlocal pushed
+        while waiting:
+            batch, waiting[:] = waiting[: pace.push_batch], waiting[pace.push_batch :]
+            if not await push(http, headers, result_batch(batch, pool, pushed), load):
+                return False
+            pushed += len(batch)
+        return True
+
+    async def work(rng: random.Random) -> None:
+        nonlocal since
+        first = True
+        if pace.job_s:
+            await asyncio.sleep(rng.uniform(0, pace.lease_batch * pace.job_s))
+        while True:
+            if not await flush():
+                return
+            if time.perf_counter() >= deadline:
+                load.timed_out = True
+                return
+            t0 = time.perf_counter()
+            load.first_lease = t0 if load.first_lease is None else min(load.first_lease, t0)
+            try:
+                response = await http.post("/leases", content=lease_body, headers=headers)
+            except httpx.HTTPError as exc:
+                load.failures.append(f"lease: {exc!r}")
+                return
+            t1 = time.perf_counter()
+            load.lease_ms.append((t1 - t0) * 1e3)
+            load.lease_spans.append((t0, t1))
+            if response.status_code != 200:
+                load.failures.append(f"lease: {response.status_code} {response.text[:200]}")
+                return
+            held[:] = LeaseGrant.model_validate_json(response.content).jobs
+            if not held:
+                load.done_at.append(t1)
+                return
+            if first:
+                load.first_grants.append(t1)
+                first = False
+            while held:
+                if pace.job_s:
+                    await asyncio.sleep(pace.job_s * rng.uniform(0.5, 1.5))
+                if not waiting:
+                    since = time.perf_counter()
+                waiting.append(held.pop(0))
+                if time.perf_counter() - since >= pace.push_interval_s and not await flush():
+                    return
+
+    rng = random.Random(f"{pace.seed}-{enrolled.agent_id}")
+    await start.wait()
+    beating = asyncio.create_task(heartbeat(random.Random(rng.random())))
+    try:
+        await work(rng)
+    finally:
+        done.set()
+        await beating
 
 
 async def push(http: httpx.AsyncClient, headers: dict[str, str], batch: ResultBatch, load: Load) -> bool:
@@ -257,6 +372,7 @@ async def push(http: httpx.AsyncClient, headers: dict[str, str], batch: ResultBa
         load.failures.append(f"push: {response.status_code} {response.text[:200]}")
         return False
     load.push_ms.append((t1 - t0) * 1e3)
+    load.push_spans.append((t0, t1))
     load.push_sizes.append(len(batch.results))
     load.last_ack = t1 if load.last_ack is None else max(load.last_ack, t1)
     for ack in ResultBatchResponse.model_validate_json(response.content).acks:
@@ -271,38 +387,44 @@ async def run_agents(url: str, enroll_token: str, collector_pid: int, db_url: st
     pool = measurements(SAMPLE_POOL, args.runs, args.seed)
     load = Load()
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    clients = [
-        httpx.AsyncClient(base_url=url + API_PREFIX, timeout=REQUEST_TIMEOUT_S, limits=limits)
-        for _ in range(args.agents)
-    ]
+    # Two connections per agent, as ``latbench agent run`` has: its work, and its heartbeat thread's own client.
+    clients, beats = (
+        [
+            httpx.AsyncClient(base_url=url + API_PREFIX, timeout=REQUEST_TIMEOUT_S, limits=limits)
+            for _ in range(args.agents)
+        ]
+        for _ in range(2)
+    )
     try:
 
-        async def enroll(http: httpx.AsyncClient, i: int) -> str:
+        async def enroll(http: httpx.AsyncClient, i: int) -> EnrollResponse:
             response = await http.post(
                 "/enroll",
                 json=enroll_request(i).model_dump(mode="json"),
                 headers={"Authorization": f"Bearer {enroll_token}"},
             )
             response.raise_for_status()
-            return EnrollResponse.model_validate_json(response.content).agent_token
+            return EnrollResponse.model_validate_json(response.content)
 
-        agent_tokens = await asyncio.gather(*(enroll(http, i) for i, http in enumerate(clients)))
+        enrolled = await asyncio.gather(*(enroll(http, i) for i, http in enumerate(clients)))
         start = asyncio.Event()
-        cpu = (time.process_time(), process_cpu_s(collector_pid), machine_busy_s(), database_cpu(db_url))
+        cpu = (time.process_time(), collector_cpu_s(collector_pid), machine_busy_s(), database_cpu(db_url))
         deadline = time.perf_counter() + args.max_seconds
         tasks = [
-            asyncio.create_task(agent(http, token, args.lease_batch, args.push_batch, pool, start, deadline, load))
-            for http, token in zip(clients, agent_tokens)
+            asyncio.create_task(agent((http, beat), answer, pace(args), pool, start, deadline, load))
+            for http, beat, answer in zip(clients, beats, enrolled)
         ]
+        probe = asyncio.create_task(lag_probe(load))
         start.set()
         await asyncio.gather(*tasks)
+        probe.cancel()
         load.client_cpu_s = time.process_time() - cpu[0]
-        load.collector_cpu_s = spent(cpu[1], process_cpu_s(collector_pid))
+        load.collector_cpu_s = spent(cpu[1], collector_cpu_s(collector_pid))
         load.machine_busy_s = spent(cpu[2], machine_busy_s())
         load.database_cpu_s = database_spent(cpu[3], database_cpu(db_url))
         return load
     finally:
-        await asyncio.gather(*(http.aclose() for http in clients))
+        await asyncio.gather(*(http.aclose() for http in clients + beats))
 
 
 @dataclass(frozen=True)
@@ -404,13 +526,19 @@ class Figures:
         return self.results_per_s / self.raw_rows_per_s if self.raw_rows_per_s else float("nan")
 
 
+def pace(args: argparse.Namespace) -> Pace:
+    job_s = args.agents / args.rate if args.rate else 0.0
+    return Pace(args.lease_batch, args.push_batch, args.push_interval, job_s, args.seed)
+
+
 def campaign_run(store: str, args: argparse.Namespace) -> tuple[Load, Check, int, float]:
     """Serve ``store`` from a real collector process, run the agents, check the results, time the raw inserts."""
     expected = args.archs * args.agents
     cache = default_root()
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="collector-load-") as tmp, store_url(store, Path(tmp)) as url:
-        collector = Collector(url, Path(tmp) / "collector", free_port(), lease_ttl_s=60.0, artifacts=cache).start()
+        extra = ("--workers", str(args.workers))
+        collector = Collector(url, Path(tmp) / "collector", free_port(), args.lease_ttl, cache, *extra).start()
         try:
             with CollectorClient(collector.url, ADMIN_TOKEN) as client:
                 enroll_token = client.create_enrollment_token("collector-load").token
@@ -465,10 +593,37 @@ def capacity_line(load: Load, results: int) -> str:
             f"cores allows {1e3 * cores / (service + agents):,.0f} results/s")  # fmt: skip
 
 
+def steady(load: Load) -> tuple[float, float] | None:
+    """The window in which every agent offered load: from the last agent's first grant (every device has
+    joined, its jobs created) to the first agent running out of jobs."""
+    if len(load.first_grants) < len(load.done_at) or not load.first_grants or not load.done_at:
+        return None
+    start, end = max(load.first_grants), min(load.done_at)
+    return (start, end) if end > start else None
+
+
+def steady_line(load: Load) -> str:
+    """Rate and latency inside the steady window: what a fleet that has joined sees, without the one-time
+    join of every device at the start and the thinning tail at the end."""
+    window = steady(load)
+    if window is None:
+        return "no steady window (too few jobs per agent)"
+    start, end = window
+    inside = [(t0, t1, n) for (t0, t1), n in zip(load.push_spans, load.push_sizes) if t0 >= start and t1 <= end]
+    results = sum(n for _, _, n in inside)
+    push = [(t1 - t0) * 1e3 for t0, t1, _ in inside]
+    lease = [(t1 - t0) * 1e3 for t0, t1 in load.lease_spans if t0 >= start and t1 <= end]
+    return (f"{end - start:.1f} s, {results / (end - start):,.0f} results/s; push p50 {pct(push, 50):.1f} ms, "
+            f"p99 {pct(push, 99):.1f} ms ({len(push)}); lease p50 {pct(lease, 50):.1f} ms, "
+            f"p99 {pct(lease, 99):.1f} ms ({len(lease)})")  # fmt: skip
+
+
 def bench(store: str, args: argparse.Namespace) -> Figures:
     expected = args.archs * args.agents
     print(f"\n== {store}: {args.archs} archs x {args.agents} agents = {expected} jobs, ", end="")
-    print(f"lease batch {args.lease_batch}, push batch {args.push_batch}, {args.runs} runs per result")
+    offered = f"offered {args.rate:,.0f} results/s" if args.rate else "no measuring time (saturation)"
+    print(f"lease batch {args.lease_batch}, push interval {args.push_interval:g} s, {offered}, ", end="")
+    print(f"{args.runs} runs per result")
     load, checked, rows, raw_s = campaign_run(store, args)
     wall = (load.last_ack or 0.0) - (load.first_lease or 0.0)
     results = sum(load.push_sizes)
@@ -484,6 +639,11 @@ def bench(store: str, args: argparse.Namespace) -> Figures:
         f"({len(load.push_ms)} pushes); per result p50 {pct(per_result, 50):.2f} ms, p99 {pct(per_result, 99):.2f} ms",
         "lease latency": f"p50 {pct(load.lease_ms, 50):.1f} ms, p99 {pct(load.lease_ms, 99):.1f} ms "
         f"({len(load.lease_ms)} requests)",
+        "steady state": steady_line(load),
+        "agents' loop": f"timer lag p50 {pct(load.loop_lag_ms, 50):.1f} ms, p99 {pct(load.loop_lag_ms, 99):.1f} ms "
+        "(time the simulated agents' own process adds to every latency above)",
+        "heartbeats": f"{len(load.heartbeat_ms)}, p50 {pct(load.heartbeat_ms, 50):.1f} ms, "
+        f"p99 {pct(load.heartbeat_ms, 99):.1f} ms",
         "acks": ", ".join(f"{status} {n}" for status, n in sorted(load.acks.items())) or "none",
         **{f"FAILED {i + 1}": failure for i, failure in enumerate(load.failures[:5])},
         "check": f"export {checked.export_rows} rows for {checked.export_pairs} (device, arch) pairs; store "
@@ -508,10 +668,22 @@ def main() -> None:
         "--lease-batch", type=int, default=10, help="jobs per lease, an agent's --max-jobs (default 10)"
     )
     parser.add_argument(
-        "--push-batch", type=int, default=1,
-        help="results per push (default 1, as an online agent pushes after each job; up to 100 when it drains "
-        "its spool after an outage)",
+        "--push-batch", type=int, default=PUSH_BATCH, help=f"most results per push (default {PUSH_BATCH}, as the agent)"
+    )
+    parser.add_argument(
+        "--push-interval", type=float, default=PUSH_INTERVAL_S,
+        help=f"longest a result waits for the rest of its batch (default {PUSH_INTERVAL_S:g} s, as the agent's "
+        "--push-interval; 0 pushes after every job)",
     )  # fmt: skip
+    parser.add_argument(
+        "--rate", type=float, default=0.0,
+        help="results per second the agents offer together, each job taking agents/rate seconds to 'measure' "
+        "(default 0: no measuring time, as fast as the collector answers)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lease-ttl", type=float, default=60.0, help="the collector's --lease-ttl; heartbeats come 3 times per TTL"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="collector processes (its --workers; default 1)")
     parser.add_argument("--runs", type=int, default=200, help="per-run times in each result (default 200)")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="cap on the load phase (default 120)")
     parser.add_argument("--build-timeout", type=float, default=600.0, help="cap on artifact export (default 600)")
@@ -521,6 +693,8 @@ def main() -> None:
         parser.error("need 1 <= --archs <= 1000, 1 <= --agents <= 500, 1 <= --lease-batch <= 64, --runs >= 1")
     if not 1 <= args.push_batch <= PUSH_BATCH:
         parser.error(f"need 1 <= --push-batch <= {PUSH_BATCH}")
+    if args.push_interval < 0 or args.rate < 0:
+        parser.error("need --push-interval >= 0 and --rate >= 0")
 
     summary = {store: bench(store, args) for store in args.stores}
     print("\nstore        results/s   p99 push ms   raw rows/s   API/raw   lost  duplicated  missing")

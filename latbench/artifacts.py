@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -41,6 +42,8 @@ OUTPUT_NAME = "logits"
 CACHE_ENV = "LATBENCH_CACHE_DIR"
 FORMATS = ("onnx", "tflite", "fp16.tflite", "torch.json")
 """Artifact formats, named as the file suffix a runtime loads (``Runtime.artifact_format``)."""
+LITERT_FORMATS = ("tflite", "fp16.tflite")
+"""Formats made by the LiteRT converter, which ``ArtifactCache`` runs once for many keys."""
 
 
 def check_format(fmt: str) -> str:
@@ -215,40 +218,145 @@ class ArtifactCache:
         cached = self.get(key, fmt)
         if cached is not None:
             return cached
-        model, manifest = self._paths(key, fmt)
+        if fmt in LITERT_FORMATS:
+            [(_, result)] = self._convert([key], fmt)
+            if isinstance(result, ArtifactError):
+                raise result
+            return result
+        model = self._paths(key, fmt)[0]
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             with _staged(model) as tmp:
                 export(key, fmt, tmp)
                 sha256 = sha256_file(tmp)
-            artifact = Artifact(model, sha256, key, INPUT_NAME, key.input_shape, key.output_shape, fmt)
-            record = {
-                "key": asdict(key),
-                "format": fmt,
-                "sha256": sha256,
-                "input_name": INPUT_NAME,
-                "input_shape": list(key.input_shape),
-                "output_shape": list(key.output_shape),
-            }
-            with _staged(manifest) as tmp:
-                tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+            return self._record(key, fmt, sha256)
         except OSError as exc:
             raise ArtifactError(f"cannot write the artifact of {key.arch!r} to {self.root}: {exc}") from exc
-        return artifact
+
+    def _record(self, key: ArtifactKey, fmt: str, sha256: str) -> Artifact:
+        """Write the manifest of ``key``'s model file, already in place with hash ``sha256``."""
+        model, manifest = self._paths(key, fmt)
+        record = {
+            "key": asdict(key),
+            "format": fmt,
+            "sha256": sha256,
+            "input_name": INPUT_NAME,
+            "input_shape": list(key.input_shape),
+            "output_shape": list(key.output_shape),
+        }
+        with _staged(manifest) as tmp:
+            tmp.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        return Artifact(model, sha256, key, INPUT_NAME, key.input_shape, key.output_shape, fmt)
+
+    def _place(self, key: ArtifactKey, fmt: str, written: Path) -> Artifact:
+        """Move a finished model file into the cache (atomically: same file system) and record it."""
+        try:
+            sha256 = sha256_file(written)
+            os.replace(written, self._paths(key, fmt)[0])
+            return self._record(key, fmt, sha256)
+        except OSError as exc:
+            raise ArtifactError(f"cannot write the artifact of {key.arch!r} to {self.root}: {exc}") from exc
+
+    def _convert(self, keys: list[ArtifactKey], fmt: str) -> Iterator[tuple[ArtifactKey, Artifact | ArtifactError]]:
+        """Convert ``keys`` to LiteRT in one converter process, placing each model as soon as it is written.
+
+        A float16 model is the float32 artifact of the same key with its weights cast (what converting to
+        float16 in one go gives, byte for byte): a cached float32 artifact is only cast, and a missing one is
+        converted, cached as well, then cast.
+        """
+        from latbench.convert.litert import Conversion, convert_many
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(dir=self.root, prefix=".converting."))
+        except OSError as exc:
+            error = ArtifactError(f"cannot write artifacts to {self.root}: {exc}")
+            yield from ((key, error) for key in keys)
+            return
+        with contextlib.ExitStack() as stack:  # the converter stops before its files are removed
+            stack.callback(shutil.rmtree, staging, ignore_errors=True)
+            conversions = []
+            for key in keys:
+                cached = self.get(key, "tflite") if fmt == "fp16.tflite" else None
+                float32 = None if cached else staging / f"{key.digest('tflite')}.tflite"
+                float16 = staging / f"{key.digest(fmt)}.{fmt}" if fmt == "fp16.tflite" else None
+                conversions.append(Conversion(key, float32, cached.path if cached else None, float16))
+            outcomes = stack.enter_context(contextlib.closing(convert_many(conversions)))
+            for outcome in outcomes:
+                conversion = conversions[outcome.index]
+                key = conversion.key
+                try:
+                    if outcome.converted:
+                        assert conversion.float32 is not None
+                        artifact = self._place(key, "tflite", conversion.float32)
+                    if outcome.error is not None:
+                        raise ArtifactError(f"cannot convert {key.space} {key.arch!r} to LiteRT: {outcome.error}")
+                    if conversion.float16 is not None:
+                        artifact = self._place(key, fmt, conversion.float16)
+                    yield key, artifact
+                except ArtifactError as exc:
+                    yield key, exc
+
+    def iter_build(
+        self, keys: Iterable[ArtifactKey], fmt: str = "onnx"
+    ) -> Iterator[tuple[ArtifactKey, Artifact | ArtifactError]]:
+        """Each of ``keys`` (as often as it is given) with its artifact or the ``ArtifactError`` that stopped it,
+        as soon as it is done: cached ones first, then those built now. LiteRT formats convert all missing keys
+        in one converter process, whose start and imports cost as much as a conversion; closing the iterator
+        early stops it."""
+        check_format(fmt)
+        todo = list(keys)
+        if fmt not in LITERT_FORMATS:
+            for key in todo:
+                try:
+                    yield key, self.build(key, fmt)
+                except ArtifactError as exc:
+                    yield key, exc
+            return
+        missing: dict[ArtifactKey, int] = {}
+        for key in todo:
+            cached = self.get(key, fmt) if key not in missing else None
+            if cached is not None:
+                yield key, cached
+            else:
+                missing[key] = missing.get(key, 0) + 1
+        if missing:
+            for key, result in self._convert(list(missing), fmt):
+                yield from ((key, result) for _ in range(missing[key]))
 
     def build_many(
         self, keys: Iterable[ArtifactKey], progress: Callable[[int, int], None] | None = None, fmt: str = "onnx"
     ) -> list[Artifact]:
-        """``build`` each key in order; ``progress(done, total)`` is called before the first and after each."""
+        """The artifact of each key, in order (see ``iter_build``); ``progress(done, total)`` is called before the
+        first and after each.
+
+        A key that fails does not stop the others: they are all built and kept in the cache, then one
+        ``ArtifactError`` names every key that failed.
+        """
         todo = list(keys)
-        artifacts: list[Artifact] = []
+        total = len(todo)
+        built: dict[ArtifactKey, Artifact] = {}
+        failed: dict[ArtifactKey, ArtifactError] = {}
         if progress:
-            progress(0, len(todo))
-        for key in todo:
-            artifacts.append(self.build(key, fmt))
+            progress(0, total)
+        for done, (key, result) in enumerate(self.iter_build(todo, fmt), start=1):
+            if isinstance(result, ArtifactError):
+                failed[key] = result
+            else:
+                built[key] = result
             if progress:
-                progress(len(artifacts), len(todo))
-        return artifacts
+                progress(done, total)
+        errors = list(failed.values())
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            shown = "; ".join(str(exc) for exc in errors[:3]) + (
+                f"; and {len(errors) - 3} more" if len(errors) > 3 else ""
+            )
+            raise ArtifactError(
+                f"{len(errors)} of {len(set(todo))} {fmt} artifacts failed (the others are built): {shown}"
+            )
+        return [built[key] for key in todo]
 
 
 __all__ = ["BUILDER_VERSION", "FORMATS", "OPSET", "Artifact", "ArtifactCache", "ArtifactKey", "export", "export_onnx"]

@@ -23,9 +23,16 @@ class Collector:
     """``latbench collector serve`` in a subprocess; restartable on the same port, store and data dir."""
 
     def __init__(
-        self, db_url: str, data_dir: Path, port: int, lease_ttl_s: float = 30.0, artifacts: Path | None = None
+        self,
+        db_url: str,
+        data_dir: Path,
+        port: int,
+        lease_ttl_s: float = 30.0,
+        artifacts: Path | None = None,
+        *extra: str,
     ):
         self.db_url, self.data_dir, self.port, self.lease_ttl_s = db_url, data_dir, port, lease_ttl_s
+        self.extra = extra
         self.url = f"http://127.0.0.1:{port}"
         self.artifacts = artifacts
         self.proc: subprocess.Popen[str] | None = None
@@ -37,6 +44,7 @@ class Collector:
                 "--lease-ttl", str(self.lease_ttl_s)]  # fmt: skip
         if self.artifacts:
             args += ["--artifacts-dir", str(self.artifacts)]
+        args += self.extra
         with self.log.open("a") as log:
             self.proc = subprocess.Popen([*LATBENCH, *args], stdout=log, stderr=subprocess.STDOUT, env=env())
         deadline = time.monotonic() + timeout_s

@@ -4,6 +4,9 @@ Workers are dumb and robust: the collector owns every decision, the agent owns i
 to the spool before it is pushed and deleted only once the collector acks it, so neither a collector outage nor
 an agent restart loses one, and a result pushed twice is recognised by its id. Pushes happen between jobs, never
 while a timed measurement runs; the heartbeat thread (one small request per interval) is the only traffic then.
+Results are pushed in batches: all of a lease's results together before the next lease, and sooner only once
+the oldest of them has waited ``push_interval_s``, so an agent with fast jobs sends one request per batch
+rather than one per job (the collector's cost is mostly per request), while slow jobs still show up promptly.
 
 State dir (``$LATBENCH_HOME/agent``): ``agent.json`` (identity and token, mode 0600), ``spool.sqlite``,
 ``artifacts/``.
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
     from latbench.agents.remote.runner import RemoteRunner
 
 PUSH_BATCH = 100
+PUSH_INTERVAL_S = 5.0
+"""Longest a spooled result waits for the rest of its lease's batch before it is pushed on its own."""
 PUSH_BYTES = MAX_BODY_BYTES // 4
 """JSON per push: a batch of long measurements (many per-run times) stays well under the collector's limit."""
 
@@ -86,9 +91,12 @@ class Agent:
         poll_s: float | None = None,
         backoff: Backoff = Backoff(),
         remote: RemoteRunner | None = None,
+        push_interval_s: float = PUSH_INTERVAL_S,
     ) -> None:
         if max_jobs < 1:
             raise LatbenchError(f"max_jobs must be at least 1, got {max_jobs}")
+        if not push_interval_s >= 0:
+            raise LatbenchError(f"push_interval_s must be at least 0, got {push_interval_s}")
         self.state_dir = state_dir or default_state_dir()
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.runtimes = list(runtimes)
@@ -100,6 +108,7 @@ class Agent:
         self.poll_s = poll_s
         self.backoff = backoff
         self.remote = remote
+        self.push_interval_s = push_interval_s
         self.client = AgentClient(collector_url)
         self.spool = Spool(self.state_dir / "spool.sqlite")
         self.downloads = DownloadCache(self.state_dir / "artifacts", self.client)
@@ -111,6 +120,7 @@ class Agent:
         self._failures = 0
         self._idle_since = time.monotonic()
         self._heartbeat: Heartbeat | None = None
+        self._unpushed_since: float | None = None
 
     @property
     def credentials_path(self) -> Path:
@@ -287,6 +297,10 @@ class Agent:
                 continue
             self.spool.add(item)
             _report(job, item)
+            if self._unpushed_since is None:
+                self._unpushed_since = time.monotonic()
+            if time.monotonic() - self._unpushed_since < self.push_interval_s:
+                continue  # the rest of the batch, or the next lease request, takes it along
             try:
                 self._flush()
             except CollectorError as exc:
@@ -390,6 +404,7 @@ class Agent:
             if not self._push(batch, timeout):
                 log.warning("the collector acknowledged none of %d result(s); leaving them spooled", len(batch))
                 return
+        self._unpushed_since = None
 
     def _push(self, batch: list[ResultItem], timeout: float | None) -> int:
         """Push ``batch``; return how many of its results are settled (acked or dead-lettered).

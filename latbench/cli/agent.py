@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from latbench.agents.daemon import Agent, run_agent
+from latbench.agents.daemon import PUSH_INTERVAL_S, Agent, run_agent
 from latbench.agents.identity import default_state_dir
 from latbench.agents.remote import open_runner
 from latbench.agents.reports import runtime_offer
@@ -56,6 +56,12 @@ def run_command(
         None, "--state-dir", help=f"Identity, spool and artifact cache (default {default_state_dir()})."
     ),
     max_jobs: int = typer.Option(1, "--max-jobs", min=1, max=MAX_JOBS_PER_LEASE, help="Jobs to lease at once."),
+    push_interval: float = typer.Option(
+        PUSH_INTERVAL_S,
+        "--push-interval",
+        min=0.0,
+        help="Push a result sooner than its lease's batch once it has waited this many seconds.",
+    ),
     max_idle: float | None = typer.Option(
         None, "--max-idle", min=0.0, help="Exit after this many seconds without work."
     ),
@@ -106,6 +112,7 @@ def run_command(
             max_idle_s=max_idle,
             poll_s=poll,
             remote=runner,
+            push_interval_s=push_interval,
         )
     except BaseException:
         if runner:

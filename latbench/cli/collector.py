@@ -29,6 +29,10 @@ def serve(
     artifacts_dir: Path | None = typer.Option(
         None, "--artifacts-dir", help="Where built models live (replicas may share one).", show_default="DIR/artifacts"
     ),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="Processes serving requests (more than one core's worth of agents)."
+    ),
+    listen_fd: int | None = typer.Option(None, "--listen-fd", hidden=True, help="Serve as a worker on this socket."),
 ) -> None:
     """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set."""
     from latbench.collectors.service import serve as run
@@ -41,4 +45,6 @@ def serve(
         lease_ttl_s=lease_ttl,
         retry_after_s=retry_after,
         artifacts_dir=artifacts_dir,
+        workers=workers,
+        listen_fd=listen_fd,
     )

@@ -1,15 +1,20 @@
-"""``latbench search``: latency-constrained NAS with a transferred predictor, finalists verified by measurement."""
+"""``latbench search``: latency-constrained NAS with a transferred predictor, finalists confirmed by measurement."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from latbench.cli.console import err, out
 from latbench.errors import LatbenchError
+
+if TYPE_CHECKING:
+    from latbench.search import Confirmation, SearchResult, Verified
 
 
 def search_command(
@@ -23,13 +28,20 @@ def search_command(
     finalists: int = typer.Option(5, "--finalists", min=1, help="Best feasible architectures to report."),
     seed: int = typer.Option(0, "--seed", help="Search seed."),
     verify: str = typer.Option("local", "--verify", help="Measure finalists: local, campaign or none."),
+    confirm: int | None = typer.Option(
+        None,
+        "--confirm",
+        min=0,
+        help="Measurements to spend finding finalists measured within the limit, with --verify local or "
+        "campaign (default 3 x --finalists; 0: measure the predicted finalists once).",
+    ),
     collector: str | None = typer.Option(None, "--collector", envvar="LATBENCH_COLLECTOR", help="Collector URL."),
     token: str | None = typer.Option(None, "--token", envvar="LATBENCH_ADMIN_TOKEN", help="Admin token (campaign)."),
     device: str | None = typer.Option(None, "--device", help="Collector device to verify on (default: the model's)."),
     threads: int = typer.Option(1, "--threads", "-t", min=1, help="Intra-op threads when measuring."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ) -> None:
-    """Find the best architectures under a latency limit by prediction, then measure what was picked."""
+    """Find the best architectures under a latency limit by prediction, then confirm them by measurement."""
     from latbench import search as nas
     from latbench.predictor import Predictor
     from latbench.spaces import get_space
@@ -54,56 +66,138 @@ def search_command(
     err.print(f"rated {result.queried} architectures in {result.seconds:.1f} s; {result.feasible} predicted feasible")
     if not result.finalists:
         raise LatbenchError(f"no architecture is predicted under {max_latency_ms} ms; raise the limit or the budget")
-    archs = [c.arch for c in result.finalists]
-    measured: dict[str, float] = {}
+    measure_ms = _measurer(verify, space, threads, collector, token, device or predictor.target)
+    if measure_ms is None or confirm == 0:
+        _report_verified(result, predictor.target, measure_ms, as_json)
+        return
+    confirmation = nas.confirm(
+        result,
+        measure_ms,
+        finalists=finalists,
+        budget=confirm,
+        on_round=lambda n, m: err.print(f"measuring {n} candidates predicted within the limit + {m:.1%}"),
+    )
+    _report_confirmed(result, predictor.target, confirmation, as_json)
+
+
+def _measurer(
+    verify: str, space: str, threads: int, collector: str | None, token: str | None, device: str | None
+) -> Callable[[list[str]], dict[str, float]] | None:
+    """Architectures -> measured ms on this machine or the device's agents; None when not measuring."""
     if verify == "local":
         from latbench.search.measuring import measure_locally
 
-        err.print(f"measuring {len(archs)} finalists on this machine")
-        measured = measure_locally(space, archs, threads=threads)
-    elif verify == "campaign":
+        return lambda archs: measure_locally(space, archs, threads=threads)
+    if verify == "campaign":
         from latbench.search.measuring import measure_by_campaign
 
         if not collector:
             raise typer.BadParameter("--verify campaign needs --collector (or LATBENCH_COLLECTOR)")
-        target = device or predictor.target
-        err.print(f"measuring {len(archs)} finalists on {target} through {collector}")
-        measured = measure_by_campaign(collector, token, space, archs, target, threads=threads)
-    verified = nas.verify(result, measured)
-    summary = nas.agreement(verified)
-    if as_json:
-        payload = {
-            "space": result.space,
-            "device": predictor.target,
-            "max_latency_ms": max_latency_ms,
-            "method": method,
-            "objective": objective,
-            "queried": result.queried,
-            "feasible": result.feasible,
-            "seconds": result.seconds,
-            "finalists": [c.as_dict for c in result.finalists],
-            "verified": [v.as_dict() for v in verified],
-            **({"agreement": summary} if verified else {}),
-        }
-        out.print(json.dumps(payload, indent=2))
-        return
-    table = Table(title=f"finalists under {max_latency_ms} ms", title_justify="left")
-    for col in ("architecture", objective, "predicted ms", "measured ms", "within"):
+        if not device:
+            raise typer.BadParameter("--verify campaign needs --device for a model without a target device")
+        err.print(f"measuring on {device} through {collector}")
+        return lambda archs: measure_by_campaign(collector, token, space, archs, device, threads=threads)
+    return None
+
+
+def _header(result: SearchResult, device: str | None) -> dict[str, object]:
+    return {
+        "space": result.space,
+        "device": device,
+        "max_latency_ms": result.max_latency_ms,
+        "method": result.method,
+        "objective": result.objective,
+        "queried": result.queried,
+        "feasible": result.feasible,
+        "seconds": result.seconds,
+        "finalists": [c.as_dict for c in result.finalists],
+    }
+
+
+def _table(result: SearchResult, rows: list[tuple[str, float, float, float | None]], title: str) -> None:
+    """One row per (architecture, objective, predicted ms, measured ms or None)."""
+    limit = result.max_latency_ms
+    table = Table(title=f"{title} {limit} ms", title_justify="left")
+    for col in ("architecture", result.objective, "predicted ms", "measured ms", "within"):
         table.add_column(col, justify="left" if col == "architecture" else "right")
-    for c in result.finalists:
-        m = measured.get(c.arch)
+    for arch, score, predicted, measured in rows:
         table.add_row(
-            c.arch,
-            f"{c.score:.4g}",
-            f"{c.latency_ms:.3f}",
-            "-" if m is None else f"{m:.3f}",
-            "-" if m is None else ("yes" if m <= max_latency_ms else "no"),
+            arch,
+            f"{score:.4g}",
+            f"{predicted:.3f}",
+            "-" if measured is None else f"{measured:.3f}",
+            "-" if measured is None else ("yes" if measured <= limit else "no"),
         )
     err.print(table)
+
+
+def _agreement_line(verified: list[Verified]) -> None:
+    from latbench import search as nas
+
+    summary = nas.agreement(verified)
+    err.print(
+        f"measured within the limit: {summary['within_limit']:.0%}; "
+        f"median |predicted - measured| / measured: {summary['median_abs_rel_error']:.1%}"
+    )
+
+
+def _report_verified(
+    result: SearchResult, device: str | None, measure_ms: Callable[[list[str]], dict[str, float]] | None, as_json: bool
+) -> None:
+    """The predicted finalists, each measured once when measuring (``--confirm 0``)."""
+    from latbench import search as nas
+
+    archs = [c.arch for c in result.finalists]
+    measured: dict[str, float] = {}
+    if measure_ms is not None:
+        err.print(f"measuring {len(archs)} finalists")
+        measured = measure_ms(archs)
+    verified = nas.verify(result, measured)
+    if as_json:
+        payload = {**_header(result, device), "verified": [v.as_dict() for v in verified]}
+        if verified:
+            payload["agreement"] = nas.agreement(verified)
+        out.print(json.dumps(payload, indent=2))
+        return
+    rows = [(c.arch, c.score, c.latency_ms, measured.get(c.arch)) for c in result.finalists]
+    _table(result, rows, "finalists under")
     if verified:
+        _agreement_line(verified)
+    for arch in archs:
+        out.print(arch)
+
+
+def _report_confirmed(result: SearchResult, device: str | None, confirmation: Confirmation, as_json: bool) -> None:
+    """The finalists measured within the limit; everything measured on the way, predicted next to measured."""
+    from latbench import search as nas
+
+    found = confirmation.finalists
+    if as_json:
+        payload = {
+            **_header(result, device),
+            "verified": [v.as_dict() for v in confirmation.measured],
+            "confirmation": confirmation.as_dict(),
+        }
+        if confirmation.measured:
+            payload["agreement"] = nas.agreement(confirmation.measured)
+        out.print(json.dumps(payload, indent=2))
+    else:
+        ranked = sorted(confirmation.measured, key=lambda v: (-v.score, v.measured_ms))
+        _table(result, [(v.arch, v.score, v.predicted_ms, v.measured_ms) for v in ranked], "measured against")
+        if confirmation.measured:
+            _agreement_line(confirmation.measured)
+    spent = f"{confirmation.spent} of {confirmation.budget} confirmation measurements"
+    failed = f" ({len(confirmation.failed)} failed)" if confirmation.failed else ""
+    if confirmation.complete:
+        err.print(f"confirmed {len(found)} finalists measured within the limit with {spent}{failed}")
+    else:
+        why = "the budget ran out" if confirmation.stopped == "budget" else "no more candidates were near the limit"
         err.print(
-            f"measured within the limit: {summary['within_limit']:.0%}; "
-            f"median |predicted - measured| / measured: {summary['median_abs_rel_error']:.1%}"
+            f"only {len(found)} of {confirmation.wanted} finalists measured within the limit: {why} "
+            f"after {spent}{failed}; raise --confirm, --budget or the limit"
         )
-    for c in result.finalists:
-        out.print(c.arch)
+    if not as_json:
+        for v in found:
+            out.print(v.arch)
+    if not found:
+        raise LatbenchError(f"no candidate was measured within {result.max_latency_ms} ms")

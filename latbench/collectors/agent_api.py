@@ -1,23 +1,26 @@
 """The agents' hot endpoints (heartbeat, leases, release, results), kept lean for many agents at once.
 
 Each one reads its body once with pydantic's JSON parser (no ``json.loads`` then validation), does all its
-store work in one worker thread (one hand-off per request, not one per dependency), and answers with JSON
-serialised once from its response model, which FastAPI then sends as it is instead of validating it again.
-The answers and errors are the same as FastAPI's own body handling would give: a body that is not JSON is a
-400, one that does not fit the model a 422 naming the field, and a bad token still comes first (401 or 403).
+store work in one worker thread (one hand-off per request, not one per dependency; at most ``AGENT_THREADS``
+at once), and answers with JSON serialised once from its response model, which FastAPI then sends as it is
+instead of validating it again. The answers and errors are the same as FastAPI's own body handling would give:
+a body that is not JSON is a 400, one that does not fit the model a 422 naming the field, and a bad token still
+comes first (401 or 403).
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
-from starlette.concurrency import run_in_threadpool
 
 from latbench.collectors import ingest, leasing, tokens
 from latbench.collectors.context import Collector
@@ -99,7 +102,22 @@ async def _answer(request: Request, work: Callable[[Collector], BaseModel]) -> R
     def run() -> bytes:
         return work(collector).model_dump_json().encode()
 
-    return Response(await run_in_threadpool(run), media_type="application/json")
+    return Response(await to_thread.run_sync(run, limiter=_limiter()), media_type="application/json")
+
+
+AGENT_THREADS = 8
+"""Worker threads for the agents' store work, per collector process. A few keep the database busy on a small
+machine; dozens (the thread pool's default of 40) only take turns on the one interpreter lock and stretch every
+request's time under load. More cores are served by more processes (``--workers``)."""
+_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = weakref.WeakKeyDictionary()
+
+
+def _limiter() -> CapacityLimiter:
+    """The running event loop's limiter (a limiter belongs to the loop it was made in)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _LIMITERS:
+        _LIMITERS[loop] = CapacityLimiter(AGENT_THREADS)
+    return _LIMITERS[loop]
 
 
 @router.post("/heartbeat", response_model=HeartbeatResponse, openapi_extra=_body_schema(HeartbeatRequest))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -22,7 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from latbench.artifacts import FORMATS, OPSET, ArtifactCache, ArtifactKey
+from latbench.artifacts import FORMATS, LITERT_FORMATS, OPSET, ArtifactCache, ArtifactKey
+from latbench.artifacts import Artifact as ArtifactFile
 from latbench.collectors.db import CACHE_INFO, Store, insert_new
 from latbench.collectors.models import Artifact
 from latbench.errors import LatbenchError, NotFound
@@ -34,6 +36,9 @@ the campaign's format, since the agent's probe runs it on the campaign's runtime
 REFERENCE_DIGESTS = [REFERENCE_KEY.digest(fmt) for fmt in FORMATS]
 
 MAX_ERROR_CHARS = 2000
+LITERT_BATCH = 50
+"""LiteRT artifacts of one format handed to one converter process (``ArtifactCache.iter_build``): its start and
+imports cost about as much as one conversion. Each is recorded as soon as it is built."""
 BUILDER_LOCK_KEY = 0x6C617462_0001
 """PostgreSQL advisory lock held by the one collector of a store that builds its artifacts."""
 log = logging.getLogger(__name__)
@@ -105,36 +110,55 @@ class ArtifactBuilder:
         self._wake.set()
         self._thread.join(timeout_s)
 
-    def _next(self) -> tuple[ArtifactKey, str] | None:
+    def _next(self) -> tuple[list[ArtifactKey], str] | None:
+        """The next artifacts to build, all in one format: one, or up to ``LITERT_BATCH`` for LiteRT formats."""
         with self.store.read() as session:
-            row = session.scalar(
+            rows = session.scalars(
                 select(Artifact)
                 .where(Artifact.sha256.is_(None), Artifact.key_digest.not_in(self._failed))
                 .order_by(Artifact.key_digest.not_in(REFERENCE_DIGESTS), Artifact.requested_at, Artifact.key_digest)
-                .limit(1)
-            )
-        if row is None:
+                .limit(LITERT_BATCH)
+            ).all()
+        if not rows:
             return None
-        return ArtifactKey(row.space, row.arch, row.batch, row.resolution, row.classes, row.opset, row.seed), row.format
+        fmt = rows[0].format
+        same = itertools.takewhile(lambda row: row.format == fmt, rows if fmt in LITERT_FORMATS else rows[:1])
+        return [ArtifactKey(r.space, r.arch, r.batch, r.resolution, r.classes, r.opset, r.seed) for r in same], fmt
 
-    def _build(self, key: ArtifactKey, fmt: str) -> None:
-        """Build one artifact and record its hash, or its error: campaign status reports a failed build, and
-        the campaign's jobs on it count as failed. Any exception counts, not only the expected ones: a bug in an
-        exporter must not leave the builder retrying the same key forever while the campaign waits."""
+    def _build(self, keys: list[ArtifactKey], fmt: str) -> None:
+        """Build artifacts (``ArtifactCache.iter_build``), recording each as soon as it is done; stop between
+        two if asked to. Any exception counts, not only the expected ones: a bug in an exporter fails the keys
+        not yet done rather than leave the builder retrying them forever while the campaign waits."""
+        results = self.cache.iter_build(keys, fmt)
+        done: set[ArtifactKey] = set()
         try:
-            artifact = self.cache.build(key, fmt)
+            for key, result in results:
+                self._record(key, fmt, result)
+                done.add(key)
+                if self._stop.is_set():
+                    return
         except Exception as exc:
-            if isinstance(exc, LatbenchError):
-                log.error("cannot build the %s artifact of %s %r: %s", fmt, key.space, key.arch, exc)
+            for key in keys:
+                if key not in done:
+                    self._record(key, fmt, exc)
+        finally:
+            results.close()
+
+    def _record(self, key: ArtifactKey, fmt: str, result: ArtifactFile | Exception) -> None:
+        """Record an artifact's hash, or its error: campaign status reports a failed build, and the campaign's
+        jobs on it count as failed."""
+        if isinstance(result, Exception):
+            if isinstance(result, LatbenchError):
+                log.error("cannot build the %s artifact of %s %r: %s", fmt, key.space, key.arch, result)
             else:
-                log.exception("building the %s artifact of %s %r failed", fmt, key.space, key.arch)
+                log.error("building the %s artifact of %s %r failed", fmt, key.space, key.arch, exc_info=result)
             self._failed.add(key.digest(fmt))
-            values: dict[str, object] = {"error": build_error(exc)}
+            values: dict[str, object] = {"error": build_error(result)}
         else:
             values = {
-                "sha256": artifact.sha256,
-                "size": artifact.path.stat().st_size,
-                "file_name": artifact.path.name,
+                "sha256": result.sha256,
+                "size": result.path.stat().st_size,
+                "file_name": result.path.name,
                 "built_at": self.clock(),
                 "error": None,
             }

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from latbench.collectors.db import insert_new, run
+from latbench.collectors.db import UTCDateTime, insert_new, run
 from latbench.collectors.models import Campaign, Job, Lease, Result
 from latbench.collectors.tokens import AgentRef
 from latbench.errors import Forbidden, InvalidRequest, NotFound
@@ -56,7 +56,11 @@ _LEASES = select(_leases.c.id, _leases.c.job_id, _leases.c.agent_id, _leases.c.r
 )
 _KNOWN = select(_results.c.id).where(_results.c.id.in_(bindparam("result_ids", expanding=True)))
 _UPDATE_JOB = update(_jobs).where(_jobs.c.id == bindparam("b_id"))
-_RELEASE = update(_leases).where(_leases.c.id == bindparam("b_id"))
+_RELEASE_AT = (
+    update(_leases)
+    .where(_leases.c.id.in_(bindparam("b_ids", expanding=True)))
+    .values(released_at=bindparam("b_at", type_=UTCDateTime()))
+)
 
 
 def _row(item: ResultItem, job_id: str, agent: AgentRef, now: datetime) -> dict[str, Any]:
@@ -148,14 +152,18 @@ class _Batch:
         return ack("requeued", f"job {job_id} queued again ({failed} of {max_failures} failures)")
 
     def write(self, session: Session) -> None:
-        """One multi-row INSERT of the results, then one executemany UPDATE each for the jobs and the leases."""
+        """One INSERT executemany of the results, one UPDATE executemany of the jobs, and one UPDATE of the leases
+        per release time."""
         if self.results:
             insert_new(session, Result, self.results)
         if self.jobs:
             changes = [{"b_id": job_id, **{k: job[k] for k in _JOB_CHANGES}} for job_id, job in self.jobs.items()]
             run(session, _UPDATE_JOB, changes)
-        if self.released:
-            run(session, _RELEASE, [{"b_id": lease_id, "released_at": at} for lease_id, at in self.released.items()])
+        by_time: dict[datetime, list[str]] = {}
+        for lease_id, at in self.released.items():
+            by_time.setdefault(at, []).append(lease_id)
+        for at, lease_ids in by_time.items():  # nearly always one time, ``now``: one statement for the batch
+            run(session, _RELEASE_AT, {"b_ids": lease_ids, "b_at": at})
 
 
 class _LeaseRow(NamedTuple):

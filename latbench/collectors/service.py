@@ -23,6 +23,8 @@ from latbench.collectors.app import create_app
 from latbench.collectors.context import Collector
 from latbench.collectors.db import Store, utcnow
 from latbench.collectors.migrations import upgrade
+from latbench.collectors.workers import DB_ENV, Workers, listening_socket, watch_owner, worker_options
+from latbench.errors import LatbenchError
 from latbench.paths import latbench_home
 
 ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
@@ -69,13 +71,18 @@ def running(
 
 
 class _Server(uvicorn.Server):
-    """Says where it listens once its sockets are bound (port 0 shows the port the system chose)."""
+    """Says where it listens once its sockets are bound (port 0 shows the port the system chose); a worker
+    process (``announce`` off) stays quiet, its owner has said it."""
+
+    def __init__(self, config: uvicorn.Config, announce: str | None) -> None:
+        super().__init__(config)
+        self.announce = announce
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        if self.started:
+        if self.started and self.announce is not None:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
-            print(f"collector listening on http://{host}:{port}", file=sys.stderr, flush=True)
+            print(f"collector listening on http://{host}:{port}{self.announce}", file=sys.stderr, flush=True)
 
 
 def serve(
@@ -86,16 +93,28 @@ def serve(
     lease_ttl_s: float = 60.0,
     retry_after_s: float = 2.0,
     artifacts_dir: Path | None = None,
+    workers: int = 1,
+    listen_fd: int | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT. The default store is ``collector.sqlite`` and the default artifacts
     directory ``artifacts/``, both in ``data_dir``; replicas (or test runs) may share one artifacts directory.
-    The dashboard's predictors are read from ``data_dir/models``."""
+    The dashboard's predictors are read from ``data_dir/models``. ``workers`` above 1 serves from that many
+    processes (see ``latbench.collectors.workers``); ``listen_fd`` makes this process one of them."""
+    if workers < 1:
+        raise LatbenchError(f"--workers must be at least 1, got {workers}")
     data_dir = data_dir or default_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
+    if listen_fd is not None:
+        db_url = db_url or os.environ.get(DB_ENV)
     db_url = db_url or f"sqlite:///{data_dir / 'collector.sqlite'}"
+    artifacts_dir = artifacts_dir or data_dir / "artifacts"
+    if listen_fd is not None:
+        sock: socket.socket | None = socket.socket(fileno=listen_fd)
+    else:
+        sock = listening_socket(host, port) if workers > 1 else None
     with running(
         db_url,
-        artifacts_dir or data_dir / "artifacts",
+        artifacts_dir,
         lease_ttl_s=lease_ttl_s,
         retry_after_s=retry_after_s,
         admin_token=os.environ.get(ADMIN_TOKEN_ENV),
@@ -107,16 +126,28 @@ def serve(
             app, host=host, port=port, log_level="warning", access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )  # fmt: skip
-        server = _Server(config)
+        announce = None if listen_fd is not None else (f" ({workers} worker processes)" if workers > 1 else "")
+        server = _Server(config, announce)
+        helpers = None
+        if sock is not None and listen_fd is None:
+            options = worker_options(data_dir, artifacts_dir, lease_ttl_s, retry_after_s)
+            helpers = Workers(workers - 1, sock, db_url, options).start()
+        if listen_fd is not None:
+            watch_owner(lambda: setattr(server, "should_exit", True))
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
+            if helpers is not None:
+                helpers.stopping.set()
             server.should_exit = True
 
         # uvicorn restores these after its own shutdown and re-sends the signal to them: stopping twice is a no-op,
         # where the default handlers would kill the process with the signal instead of letting it exit 0.
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            server.run()
+            server.run(sockets=[sock] if sock is not None else None)
         finally:
+            clean = helpers.stop(GRACEFUL_SHUTDOWN_S + 5) if helpers is not None else True
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        if not clean:
+            raise LatbenchError("a collector worker process did not stop cleanly")

@@ -7,7 +7,7 @@ builders through ``litert-torch`` (``latbench.convert.litert``), and the torch r
 
 from __future__ import annotations
 
-from latbench.convert.litert import convert_tflite
+from latbench.convert.litert import Conversion, convert_many, convert_tflite
 from latbench.convert.torchspec import write_torch_spec
 
-__all__ = ["convert_tflite", "write_torch_spec"]
+__all__ = ["Conversion", "convert_many", "convert_tflite", "write_torch_spec"]

@@ -3,20 +3,36 @@
 ``litert-torch`` pins ``xdsl``, which pins ``typing-extensions<4.13`` and so downgrades pydantic below what the
 collector runs on: it lives in its own environment (``scripts/convert-env.sh`` makes one), found as
 ``$LATBENCH_CONVERT_PYTHON``, else ``$LATBENCH_HOME/convert-venv`` (``~/.local/share/latbench/convert-venv``)
-when it exists, else this interpreter. A conversion also takes tens of seconds and gigabytes
-of JAX/MLIR machinery; a child process returns that memory and turns a converter crash into an error.
+when it exists, else this interpreter. A conversion also takes seconds to tens of seconds and gigabytes of
+JAX/MLIR machinery; a child process returns that memory and turns a converter crash into an error.
 
 float16 models are the float32 model with weights cast to float16 and a Dequantize op in front of each
 Conv/FullyConnected (``ai-edge-quantizer``'s weight-only FLOAT_CASTING), as TensorFlow's float16 conversion does.
+Casting is a step of its own (``Conversion.source``), so a float32 model already built is cast, not converted
+again: the bytes are those of converting and casting in one go.
+
+One child serves a whole batch (``convert_many``): starting it and importing torch and litert-torch costs
+about 5 s, half as much as converting a small NB201 network. It reports each model on its own line as soon as it is
+written, so the caller can move finished ones into place while the others convert; a model that fails is
+reported and the child goes on with the next. A child that dies (a crash in the converter, the memory killer)
+fails the model it was on, and a new child takes the rest. The child also keeps the one-model form
+``python -m latbench.convert.litert '{"key": ..., "path": ..., "dtype": ...}'`` (exit status 1 on failure).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import latbench
 from latbench.errors import ArtifactError
@@ -24,6 +40,11 @@ from latbench.errors import ArtifactError
 PYTHON_ENV = "LATBENCH_CONVERT_PYTHON"
 DTYPES = ("float32", "float16")
 TIMEOUT_S = 1800.0
+"""How long the converter may take over one model before it is stopped."""
+MODELS_PER_CHILD = 50
+"""Models one child converts before a fresh one takes over: bounds what a long batch can pile up in memory
+(one child over five NB201 networks: 630 MB after the first, then about 10 MB more a model), for one extra start
+(~5 s) per 50 models."""
 
 
 def convert_python() -> str:
@@ -44,32 +65,172 @@ def _child_env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class Conversion:
+    """One model for the converter: convert ``key``'s network (an ``ArtifactKey``) to ``float32``, or take the
+    float32 model already at ``source``; then, if ``float16`` is set, write its float16 cast there."""
+
+    key: Any
+    float32: Path | None = None
+    source: Path | None = None
+    float16: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.float32 is None) == (self.source is None) or (self.source is not None and self.float16 is None):
+            raise ValueError("a conversion writes a float32 model or casts an existing one to float16")
+
+    def request(self) -> dict[str, object]:
+        return {
+            "key": asdict(self.key),
+            **{name: str(getattr(self, name)) for name in ("float32", "source", "float16") if getattr(self, name)},
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of ``conversions[index]``: ``error`` is ``None`` when every file it asked for is written;
+    ``converted`` says the float32 file is written even if the float16 cast then failed."""
+
+    index: int
+    error: str | None
+    converted: bool
+
+
 def convert_tflite(key: object, path: Path, dtype: str = "float32") -> None:
     """Write ``key``'s network (an ``ArtifactKey``) to ``path`` as a LiteRT model with ``dtype`` weights."""
-    from dataclasses import asdict
-
     if dtype not in DTYPES:
         raise ArtifactError(f"LiteRT models are {' or '.join(DTYPES)}, not {dtype!r}")
-    request = json.dumps({"key": asdict(key), "path": str(path), "dtype": dtype})  # type: ignore[call-overload]
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+        if dtype == "float32":
+            conversion = Conversion(key, float32=path)
+        else:
+            conversion = Conversion(key, float32=Path(tmp) / "float32.tflite", float16=path)
+        for outcome in convert_many([conversion]):
+            if outcome.error is not None:
+                raise ArtifactError(f"cannot convert to LiteRT with {convert_python()}: {outcome.error}")
+
+
+def convert_many(conversions: Sequence[Conversion], timeout_s: float = TIMEOUT_S) -> Iterator[Outcome]:
+    """Run ``conversions`` in as few children as possible, yielding each outcome as soon as the child reports
+    it (in order). Closing the iterator early stops the child."""
+    pending = list(range(len(conversions)))
+    while pending:
+        batch, pending = pending[:MODELS_PER_CHILD], pending[MODELS_PER_CHILD:]
+        done = 0
+        for outcome in _run_child([conversions[i] for i in batch], timeout_s):
+            yield Outcome(batch[outcome.index], outcome.error, outcome.converted)
+            done = outcome.index + 1
+        pending = batch[done:] + pending
+
+
+def _run_child(conversions: Sequence[Conversion], timeout_s: float) -> Iterator[Outcome]:
+    """One child over ``conversions``: its outcomes, and on a child that dies, a failed outcome for the model it
+    was on (all the rest too if it died before its first model: then no model is to blame)."""
     python = convert_python()
+    stdin = json.dumps([c.request() for c in conversions])
+    with tempfile.TemporaryFile("w+") as stderr:
+        try:
+            child = subprocess.Popen(
+                [python, "-m", "latbench.convert.litert", "-"],
+                env=_child_env(),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                text=True,
+            )
+        except OSError as exc:
+            message = f"the LiteRT converter ({python}) did not run: {exc}"
+            yield from (Outcome(i, message, False) for i in range(len(conversions)))
+            return
+        lines = _lines(child.stdout)
+        try:
+            assert child.stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # a child that died at once: told below
+                child.stdin.write(stdin)
+                child.stdin.close()
+            reported = 0
+            while reported < len(conversions):
+                try:
+                    line = lines.get(timeout=timeout_s)
+                except queue.Empty:
+                    child.kill()
+                    yield Outcome(reported, f"the LiteRT converter took over {timeout_s:.0f} s", False)
+                    return
+                if line is None:
+                    break
+                record = json.loads(line)
+                if "fatal" in record:
+                    yield from (Outcome(i, record["fatal"], False) for i in range(reported, len(conversions)))
+                    return
+                yield Outcome(record["index"], record.get("error"), record["converted"])
+                reported = record["index"] + 1
+            child.wait()
+            if reported < len(conversions):
+                stderr.seek(0)
+                text = [line for line in stderr.read().strip().splitlines() if line.strip()]
+                message = f"the LiteRT converter ({python}) died: {text[-1] if text else f'exit {child.returncode}'}"
+                last = len(conversions) if reported == 0 else reported + 1
+                yield from (Outcome(i, message, False) for i in range(reported, last))
+        finally:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+
+
+def _lines(stream: IO[str] | None) -> queue.Queue[str | None]:
+    """The lines of ``stream`` as a thread reads them, then ``None``: a queue waits with a timeout, a pipe not."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def read() -> None:
+        assert stream is not None
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, name="litert-converter-output", daemon=True).start()
+    return lines
+
+
+def _serve(requests: list[dict[str, Any]]) -> None:
+    """The child's side of ``convert_many``: one JSON line per model on what was stdout (anything the converter
+    prints goes to stderr instead)."""
+    out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for record in _outcomes(requests):
+        out.write(json.dumps(record) + "\n")
+        out.flush()
+
+
+def _outcomes(requests: list[dict[str, Any]]) -> Iterator[dict[str, object]]:
+    """Do each request in turn, yielding what became of it: ``{"index", "converted"[, "error"]}``, or one
+    ``{"fatal"}`` if litert-torch is missing."""
     try:
-        done = subprocess.run(
-            [python, "-m", "latbench.convert.litert", request],
-            env=_child_env(),
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT_S,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise ArtifactError(f"the LiteRT converter ({python}) did not run: {exc}") from exc
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        last = lines[-1] if lines else f"exit status {done.returncode}"
-        raise ArtifactError(f"cannot convert to LiteRT with {python}: {last}")
+        convert = _converter() if any("source" not in r for r in requests) else None
+    except ImportError as exc:
+        yield {"fatal": str(exc)}
+        return
+    for index, request in enumerate(requests):
+        converted = False
+        try:
+            source = request.get("source")
+            if source is None:
+                assert convert is not None
+                convert(request["key"], Path(request["float32"]))
+                source, converted = request["float32"], True
+            if request.get("float16"):
+                _cast_weights_fp16(Path(source), Path(request["float16"]))
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            yield {"index": index, "error": f"{type(exc).__name__}: {first}".rstrip(": "), "converted": converted}
+        else:
+            yield {"index": index, "converted": converted}
 
 
-def _convert_here(request: dict) -> None:
-    """The child's side: build the network, convert it, cast its weights if asked."""
+def _converter() -> Any:
+    """A function writing a key's network (as a dict) to a path as a float32 LiteRT model, once torch and
+    litert-torch are imported; ``ImportError`` with the way out where litert-torch is missing."""
+    import gc
+
     import torch
 
     from latbench.artifacts import ArtifactKey
@@ -77,25 +238,22 @@ def _convert_here(request: dict) -> None:
 
     try:
         import litert_torch
-    except ImportError:
-        sys.exit(
+    except ImportError as exc:
+        raise ImportError(
             f"{sys.executable} has no litert-torch; install 'latbench[convert]' in a separate environment and "
             f"point {PYTHON_ENV} at its python"
-        )
-    key = ArtifactKey(**request["key"])
-    model = build_model(key.space, key.arch, classes=key.classes, seed=key.seed).eval()
-    with torch.no_grad():
-        edge = litert_torch.convert(model, (torch.zeros(key.input_shape),))
-    path = Path(request["path"])
-    if request["dtype"] == "float32":
+        ) from exc
+
+    def convert(fields: dict[str, Any], path: Path) -> None:
+        key = ArtifactKey(**fields)
+        model = build_model(key.space, key.arch, classes=key.classes, seed=key.seed).eval()
+        with torch.no_grad():
+            edge = litert_torch.convert(model, (torch.zeros(key.input_shape),))
         edge.export(str(path))
-        return
-    float_path = path.with_name(path.name + ".f32")
-    try:
-        edge.export(str(float_path))
-        _cast_weights_fp16(float_path, path)
-    finally:
-        float_path.unlink(missing_ok=True)
+        del model, edge
+        gc.collect()
+
+    return convert
 
 
 def _cast_weights_fp16(source: Path, target: Path) -> None:
@@ -115,5 +273,24 @@ def _cast_weights_fp16(source: Path, target: Path) -> None:
     target.write_bytes(bytes(result.quantized_model))
 
 
+def _convert_one(request: dict[str, Any]) -> None:
+    """The one-model form: ``{"key", "path", "dtype"}``; exit status 1 with the error on stderr on failure."""
+    path = Path(request["path"])
+    fp16 = request["dtype"] != "float32"
+    float32 = path.with_name(path.name + ".f32") if fp16 else path
+    try:
+        [record] = _outcomes(
+            [{"key": request["key"], "float32": str(float32), **({"float16": str(path)} if fp16 else {})}]
+        )
+    finally:
+        if fp16:
+            float32.unlink(missing_ok=True)
+    if record.get("fatal") or record.get("error"):
+        sys.exit(str(record.get("fatal") or record["error"]))
+
+
 if __name__ == "__main__":
-    _convert_here(json.loads(sys.argv[1]))
+    if sys.argv[1:] == ["-"]:
+        _serve(json.load(sys.stdin))
+    else:
+        _convert_one(json.loads(sys.argv[1]))

@@ -1,56 +1,23 @@
-"""Latency-constrained NAS with a latency predictor: search by prediction, then verify by measurement.
+"""Latency-constrained NAS with a latency predictor: search by prediction, then confirm by measurement.
 
 ``search(predict, space, max_latency_ms)`` runs aging evolution (or random search) with the predictor as the
-latency oracle and returns the best feasible architectures; ``verify`` measures them for real and says how far
-prediction and hardware agree. ``latbench search`` is the command over both.
+latency oracle and returns the best feasible architectures; ``confirm`` measures the best candidates near the
+limit until enough run within it for real; ``verify`` pairs the predicted finalists with measurements and
+``agreement`` says how far prediction and hardware agree. ``latbench search`` is the command over them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
+from latbench.search.confirm import Confirmation, Measure, confirm
 from latbench.search.evolution import METHODS, Candidate, History, LatencyOracle, run_search
 from latbench.search.genome import Genome, genome_of
+from latbench.search.margin import cross_validated_errors, error_margin
 from latbench.search.objectives import DEFAULT_PROXY, OBJECTIVES, objective
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    space: str
-    method: str
-    objective: str
-    max_latency_ms: float
-    queried: int
-    feasible: int
-    finalists: list[Candidate]
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Verified:
-    """A finalist with its measured latency next to the predicted one."""
-
-    arch: str
-    predicted_ms: float
-    measured_ms: float
-    score: float
-    max_latency_ms: float
-
-    @property
-    def within_limit(self) -> bool:
-        return self.measured_ms <= self.max_latency_ms
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "arch": self.arch,
-            "predicted_ms": self.predicted_ms,
-            "measured_ms": self.measured_ms,
-            "score": self.score,
-            "within_limit": self.within_limit,
-        }
+from latbench.search.results import SearchResult, Verified
 
 
 def search(
@@ -84,6 +51,7 @@ def search(
         feasible=len(feasible),
         finalists=feasible[:finalists],
         seconds=time.perf_counter() - started,
+        history=history,
     )
 
 
@@ -112,11 +80,16 @@ __all__ = [
     "METHODS",
     "OBJECTIVES",
     "Candidate",
+    "Confirmation",
     "Genome",
     "History",
+    "Measure",
     "SearchResult",
     "Verified",
     "agreement",
+    "confirm",
+    "cross_validated_errors",
+    "error_margin",
     "genome_of",
     "run_search",
     "search",

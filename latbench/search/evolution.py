@@ -49,10 +49,14 @@ class History:
                 self.score[a] = float(sc)
         return np.array([self.latency[a] for a in archs]), np.array([self.score[a] for a in archs])
 
-    def feasible(self, max_latency_ms: float) -> list[Candidate]:
-        """Feasible candidates, best objective first (ties: faster first)."""
-        found = [Candidate(a, lat, self.score[a]) for a, lat in self.latency.items() if lat <= max_latency_ms]
+    def ranked(self) -> list[Candidate]:
+        """Every candidate, best objective first (ties: faster first)."""
+        found = [Candidate(a, lat, self.score[a]) for a, lat in self.latency.items()]
         return sorted(found, key=lambda c: (-c.score, c.latency_ms))
+
+    def feasible(self, max_latency_ms: float) -> list[Candidate]:
+        """Candidates within ``max_latency_ms``, best objective first (ties: faster first)."""
+        return [c for c in self.ranked() if c.latency_ms <= max_latency_ms]
 
 
 def fitness(latency: np.ndarray, score: np.ndarray, max_latency_ms: float) -> np.ndarray:

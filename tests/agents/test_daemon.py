@@ -167,6 +167,26 @@ def test_each_job_gets_a_result_even_when_it_cannot_run_here(collector_script, t
         assert spool.counts() == SpoolCounts(pending=0, dead=0)
 
 
+@pytest.mark.parametrize(("interval", "sizes"), [(60.0, [3]), (0.0, [1, 1, 1])])
+def test_a_leases_results_go_in_one_push_unless_they_wait_too_long(
+    collector_script, tmp_path, conv_model, interval, sizes
+):
+    model = conv_model.read_bytes()
+    sha = hashlib.sha256(model).hexdigest()
+    grant = {"jobs": [job(f"j{i}", sha).model_dump(mode="json") for i in range(3)], "retry_after_s": 0}
+    collector_script.script("/v1/leases", Reply.json(200, grant), Reply.json(200, NO_JOBS))
+    collector_script.script(f"/v1/artifacts/{sha}", Reply(200, model, "application/octet-stream"))
+    run_agent(make_agent(collector_script.url, tmp_path, max_jobs=3, push_interval_s=interval))
+    pushes = [json.loads(q.body)["results"] for q in collector_script.requests_to("/v1/results")]
+    assert [len(p) for p in pushes] == sizes
+    assert set(pushed(collector_script)) == {"j0", "j1", "j2"}
+
+
+def test_a_negative_push_interval_is_refused(tmp_path):
+    with pytest.raises(LatbenchError, match="push_interval_s"):
+        make_agent("http://127.0.0.1:9", tmp_path, push_interval_s=-1.0)
+
+
 def test_a_job_whose_lease_is_lost_before_it_starts_is_skipped(collector_script, tmp_path, conv_model):
     model = conv_model.read_bytes()
     sha = hashlib.sha256(model).hexdigest()
@@ -277,7 +297,9 @@ def test_completes_a_campaign_once_per_arch_and_dead_letters_a_stray_spooled_res
 def test_results_measured_while_the_collector_is_down_land_when_it_returns(collector, tmp_path):
     slow = QUICK.model_copy(update={"min_time_s": 1.0})
     token, campaign_id = campaign(collector, settings=slow)
-    agent = AgentProcess(collector, token, "steady", tmp_path / "steady", "--max-jobs", "3", "--poll", "0.2")
+    agent = AgentProcess(
+        collector, token, "steady", tmp_path / "steady", "--max-jobs", "3", "--poll", "0.2", "--push-interval", "0"
+    )
     try:
         wait_for(lambda: totals(collector.status(campaign_id))["done"] >= 1, 60, "a first result")
         collector.stop(signal.SIGKILL)

@@ -88,6 +88,20 @@ def test_a_heartbeat_keeps_a_lease_alive(collector: Harness):
     assert lease(other) == []
 
 
+def test_a_heartbeat_renews_only_the_agents_own_current_leases(collector: Harness):
+    collector.campaign(ARCHS[:3])
+    agent, other = collector.agent("a1", device="dev"), collector.agent("a2", device="dev")
+    mine = [j["lease_id"] for j in lease(agent, 2)]
+    [theirs] = [j["lease_id"] for j in lease(other, 2)]
+    collector.clock.advance(LEASE_TTL_S / 2)
+    beat = other.post("/heartbeat", json={"lease_ids": [*mine, theirs, theirs]}).json()
+    assert beat["renewed"] == [theirs] and beat["lost"] == mine
+    beat = agent.post("/heartbeat", json={"lease_ids": mine}).json()
+    assert beat["renewed"] == mine and beat["lost"] == []
+    collector.clock.advance(LEASE_TTL_S * 0.9)  # past the first expiry, within the renewed ones
+    assert lease(other, 5) == []
+
+
 def test_a_job_fails_once_its_leases_have_expired_max_failures_times(collector: Harness):
     campaign = collector.campaign(ARCHS[:1], max_failures=2)
     agent = collector.agent("a1")

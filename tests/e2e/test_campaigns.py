@@ -75,7 +75,7 @@ def check_management_views(collector: Collector, campaign: str) -> None:
 
 def test_a_killed_agent_leases_expire_and_another_finishes(collector, tmp_path):
     token, campaign = create_campaign(collector, 12, seed=12)
-    doomed = Agent(collector, token, "doomed", tmp_path / "doomed", "--max-jobs", "4")
+    doomed = Agent(collector, token, "doomed", tmp_path / "doomed", "--max-jobs", "4", "--push-interval", "0")
     wait_for(lambda: totals(collector.status(campaign))["done"] >= 1, 180, "a first result")
     doomed.stop(signal.SIGKILL)
     assert totals(collector.status(campaign))["leased"] >= 1
@@ -103,3 +103,40 @@ def test_a_collector_outage_loses_nothing(collector, tmp_path):
         assert agent.stop() == 0
     rows = exported(collector, campaign, tmp_path / "out.csv")
     assert len(rows) == 16 == len({r["arch"] for r in rows})
+
+
+def worker_pids(collector: Collector) -> list[int]:
+    """The collector's worker processes (its children running ``collector serve --listen-fd``)."""
+    assert collector.proc is not None
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == collector.proc.pid and b"--listen-fd" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_collector_with_worker_processes_completes_a_campaign_once_and_stops_them(
+    store_url, tmp_path, artifact_cache
+):
+    collector = Collector(store_url, tmp_path / "collector", free_port(), 4, artifact_cache, "--workers", "3")
+    collector.start()
+    try:
+        assert len(worker_pids(collector)) == 2
+        token, campaign = create_campaign(collector, 12, seed=14)
+        agents = [Agent(collector, token, f"agent-{i}", tmp_path / f"agent-{i}", "--max-jobs", "2") for i in (1, 2)]
+        try:
+            wait_for(lambda: totals(collector.status(campaign))["done"] == 12, 240, "12 results")
+        finally:
+            codes = [a.stop() for a in agents]
+        assert codes == [0, 0], [a.log.read_text()[-2000:] for a in agents]
+        rows = exported(collector, campaign, tmp_path / "out.csv")
+        assert len(rows) == 12 == len({r["arch"] for r in rows})
+        workers = worker_pids(collector)
+    finally:
+        assert collector.stop() == 0, collector.log.read_text()[-3000:]
+    assert all(not Path(f"/proc/{pid}").exists() for pid in workers)

@@ -55,6 +55,24 @@ def test_search_measures_its_finalists_here(model: tuple[Path, float]) -> None:
     assert "measured ms" in result.stderr and "measured within the limit" in result.stderr
 
 
+def test_search_confirms_finalists_by_measuring_here(model: tuple[Path, float]) -> None:
+    """Confirmation with this machine's real measurements of a raspi4 model's picks: a badly biased prediction.
+
+    Whatever this machine measures, what is reported as confirmed was measured within the limit, within budget.
+    """
+    path, limit = model
+    result = latbench("search", "--model", str(path), "--space", "nb201", "--max-latency-ms", f"{limit}",
+                      "--budget", "200", "--finalists", "2", "--confirm", "4", "--json")  # fmt: skip
+    confirmation = json.loads(result.stdout)["confirmation"]
+    assert result.returncode == (0 if confirmation["confirmed"] else 1), result.stderr
+    assert confirmation["budget"] == 4 and confirmation["spent"] == len(confirmation["measured"]) <= 4
+    assert all(f["within_limit"] and f["measured_ms"] <= limit for f in confirmation["finalists"])
+    assert confirmation["confirmed"] == len(confirmation["finalists"]) <= 2
+    scores = [f["score"] for f in confirmation["finalists"]]
+    assert scores == sorted(scores, reverse=True)
+    assert ("confirmed 2 finalists" if confirmation["complete"] else "only ") in result.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [

@@ -1,0 +1,121 @@
+"""More collector processes on one listening socket, for more than one core's worth of requests.
+
+A collector process runs Python on one core at a time, so under many agents its requests queue behind each
+other long before the machine is busy. ``--workers N`` starts N-1 more processes that accept connections from
+the first one's listening socket (the kernel hands each connection to one of them), over the same store and
+artifacts directory. They share nothing else: what each caches never changes once written (campaigns, device
+memberships), and their artifact builders take turns through the store's build lock. The first process owns
+the others: it starts them once the store is migrated, starts a new one in place of one that dies, and stops
+them when it stops; one whose owner is gone stops by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+OWNER_ENV = "LATBENCH_COLLECTOR_OWNER"
+"""The process id of a worker's owner, so a worker whose owner died while it was starting still notices."""
+DB_ENV = "LATBENCH_COLLECTOR_DB"
+"""The store URL of a worker process: passed in its environment, since a URL on a command line (which ``ps``
+shows every user) may hold a password."""
+RESTART_LIMIT = 5
+"""Worker deaths within ``RESTART_WINDOW_S`` of their start after which the owner stops replacing them."""
+RESTART_WINDOW_S = 10.0
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The socket every worker accepts from, bound before any of them starts (so ``port`` 0 is one port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family, backlog=2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def watch_owner(on_orphaned: Callable[[], None], every_s: float = 1.0) -> None:
+    """Call ``on_orphaned`` once this process's owner is gone (killed, even with SIGKILL)."""
+    owner = int(os.environ.get(OWNER_ENV) or os.getppid())
+
+    def watch() -> None:
+        while os.getppid() == owner:
+            time.sleep(every_s)
+        on_orphaned()
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
+class Workers:
+    """The extra worker processes of one collector, kept running until ``stop``."""
+
+    def __init__(self, count: int, sock: socket.socket, db_url: str, options: list[str]) -> None:
+        self.count, self.sock, self.db_url, self.options = count, sock, db_url, options
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.started: list[float] = []
+        self.stopping = threading.Event()
+        self._quick_deaths = 0
+        self._watcher = threading.Thread(target=self._watch, name="workers", daemon=True)
+
+    def _spawn(self) -> tuple[subprocess.Popen[bytes], float]:
+        fd = self.sock.fileno()
+        command = [sys.executable, "-m", "latbench", "collector", "serve", *self.options, "--listen-fd", str(fd)]
+        env = {**os.environ, DB_ENV: self.db_url, OWNER_ENV: str(os.getpid())}
+        return subprocess.Popen(command, pass_fds=(fd,), env=env), time.monotonic()
+
+    def start(self) -> Workers:
+        for _ in range(self.count):
+            proc, started = self._spawn()
+            self.procs.append(proc)
+            self.started.append(started)
+        self._watcher.start()
+        return self
+
+    def _watch(self) -> None:
+        """Replace a worker that exits while the collector runs, unless workers keep dying right after start."""
+        while not self.stopping.wait(0.5):
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is None or self.stopping.is_set():
+                    continue
+                quick = time.monotonic() - self.started[i] < RESTART_WINDOW_S
+                self._quick_deaths = self._quick_deaths + 1 if quick else 0
+                if self._quick_deaths >= RESTART_LIMIT:
+                    print(f"collector worker exited with {proc.returncode} {RESTART_LIMIT} times in a row right "
+                          "after starting; not starting it again", file=sys.stderr, flush=True)  # fmt: skip
+                    return
+                print(f"collector worker {proc.pid} exited with {proc.returncode}; starting another",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                self.procs[i], self.started[i] = self._spawn()
+
+    def stop(self, timeout_s: float) -> bool:
+        """Stop every worker (SIGTERM, then SIGKILL after ``timeout_s``); say whether all exited cleanly."""
+        self.stopping.set()
+        if self._watcher.is_alive():
+            self._watcher.join()
+        for proc in self.procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        clean = True
+        for proc in self.procs:
+            try:
+                code = proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+            # A worker that already got the terminal's Ctrl-C itself exits 0 as well.
+            clean = clean and code == 0
+        return clean
+
+
+def worker_options(data_dir: Path, artifacts_dir: Path, lease_ttl_s: float, retry_after_s: float) -> list[str]:
+    """The ``collector serve`` options that make a worker serve what its owner serves."""
+    return ["--data-dir", str(data_dir), "--artifacts-dir", str(artifacts_dir), "--lease-ttl", repr(lease_ttl_s),
+            "--retry-after", repr(retry_after_s)]  # fmt: skip
