@@ -51,7 +51,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from processes import ADMIN_TOKEN, Collector
+from processes import ADMIN_TOKEN, Collector, children
 from servers import create_database, free_port, postgres_server
 
 import latbench
@@ -141,14 +141,7 @@ async def wait_or_timeout(event: asyncio.Event, timeout_s: float) -> bool:
 def collector_cpu_s(pid: int) -> float | None:
     """CPU seconds of the collector process and its worker processes (its children) so far."""
     own = process_cpu_s(pid)
-    if own is None:
-        return None
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                children.append(process_cpu_s(int(stat.parent.name)) or 0.0)
-    return own + sum(children)
+    return None if own is None else own + sum(process_cpu_s(child) or 0.0 for child in children(pid))
 
 
 def machine_busy_s() -> float | None:

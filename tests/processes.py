@@ -99,6 +99,18 @@ class Agent:
         return self.proc.wait(timeout=timeout_s)
 
 
+def children(pid: int) -> list[int]:
+    """The running child processes of ``pid`` (a collector's workers), from Linux's ``/proc``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return found
+
+
 def wait_for(predicate, timeout_s: float, what: str, interval_s: float = 0.2) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

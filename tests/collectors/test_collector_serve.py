@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+from processes import children, wait_for
 
 SERVE = [sys.executable, "-m", "latbench", "collector", "serve"]
 
@@ -71,39 +72,21 @@ def test_an_admin_token_from_the_environment_is_used_and_never_printed(tmp_path:
         assert stop(process, signal.SIGTERM) == 0
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(stat.parent.name))
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
-def wait_until(condition, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def test_a_worker_that_dies_is_replaced_and_workers_stop_with_their_owner(tmp_path: Path, artifact_cache: Path):
     process, url, printed = start(tmp_path / "collector", artifact_cache, None, "--workers", "2")
     try:
         assert f"collector listening on {url} (2 worker processes)" in printed
-        wait_until(lambda: len(children(process.pid)) == 1, 30, "one worker process")
+        wait_for(lambda: len(children(process.pid)) == 1, 30, "one worker process")
         [worker] = children(process.pid)
         os.kill(worker, signal.SIGKILL)
-        wait_until(lambda: children(process.pid) not in ([], [worker]), 30, "a new worker")
+        wait_for(lambda: children(process.pid) not in ([], [worker]), 30, "a new worker")
         [replacement] = children(process.pid)
         with httpx.Client(base_url=url + "/v1") as http:  # answered by either process
             assert all(http.get("/health", headers={"Connection": "close"}).status_code == 200 for _ in range(8))
     finally:
         process.send_signal(signal.SIGKILL)  # the owner dies without stopping its worker...
         process.wait(30)
-    wait_until(lambda: not Path(f"/proc/{replacement}").exists(), 30, "the orphaned worker to stop")  # ...which stops
+    wait_for(lambda: not Path(f"/proc/{replacement}").exists(), 30, "the orphaned worker to stop")  # ...which stops
 
 
 def test_workers_need_to_be_at_least_one(tmp_path: Path):

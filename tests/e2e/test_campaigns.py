@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from processes import Agent, Collector, totals, wait_for
+from processes import Agent, Collector, children, totals, wait_for
 from servers import create_database, free_port
 
 FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
@@ -36,10 +36,10 @@ def exported(collector: Collector, campaign: str, out: Path) -> list[dict[str, s
         return list(csv.DictReader(f))
 
 
-def create_campaign(collector: Collector, n: int, seed: int) -> tuple[str, str]:
+def create_campaign(collector: Collector, n: int, seed: int, settings: list[str] = FAST) -> tuple[str, str]:
     token = collector.cli("token", "create", "--name", "e2e")
     campaign = collector.cli("campaign", "create", "--space", "nb201", "--samples", str(n), "--seed", str(seed),
-                             "--runtime", "onnxruntime", *FAST)  # fmt: skip
+                             "--runtime", "onnxruntime", *settings)  # fmt: skip
     return token, campaign
 
 
@@ -74,7 +74,8 @@ def check_management_views(collector: Collector, campaign: str) -> None:
 
 
 def test_a_killed_agent_leases_expire_and_another_finishes(collector, tmp_path):
-    token, campaign = create_campaign(collector, 12, seed=12)
+    # Jobs of about a second each: when its first result lands, the doomed agent still holds three leases.
+    token, campaign = create_campaign(collector, 12, seed=12, settings=["--min-runs", "10", "--min-time", "1.0"])
     doomed = Agent(collector, token, "doomed", tmp_path / "doomed", "--max-jobs", "4", "--push-interval", "0")
     wait_for(lambda: totals(collector.status(campaign))["done"] >= 1, 180, "a first result")
     doomed.stop(signal.SIGKILL)
@@ -108,16 +109,7 @@ def test_a_collector_outage_loses_nothing(collector, tmp_path):
 def worker_pids(collector: Collector) -> list[int]:
     """The collector's worker processes (its children running ``collector serve --listen-fd``)."""
     assert collector.proc is not None
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            command = (stat.parent / "cmdline").read_bytes().split(b"\0")
-        except (OSError, IndexError, ValueError):
-            continue
-        if ppid == collector.proc.pid and b"--listen-fd" in command:
-            found.append(int(stat.parent.name))
-    return found
+    return [pid for pid in children(collector.proc.pid) if b"--listen-fd" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def test_a_collector_with_worker_processes_completes_a_campaign_once_and_stops_them(
