@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 from anyio import CapacityLimiter, to_thread
@@ -21,9 +22,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.orm import Session
 
 from latbench.collectors import ingest, leasing, tokens
 from latbench.collectors.context import Collector
+from latbench.collectors.tokens import AgentRef
 from latbench.errors import Unauthenticated
 from latbench.protocol import (
     API_PREFIX,
@@ -120,57 +123,49 @@ def _limiter() -> CapacityLimiter:
     return _LIMITERS[loop]
 
 
-@router.post("/heartbeat", response_model=HeartbeatResponse, openapi_extra=_body_schema(HeartbeatRequest))
-async def heartbeat(request: Request, token: AgentCredentials) -> Response:
-    body = await _body(request, HeartbeatRequest)
+async def _agent_work(
+    request: Request, token: str, model: type[M], act: Callable[[Collector, Session, AgentRef, M, datetime], BaseModel]
+) -> Response:
+    """Read the body as ``model``, then in one write transaction authenticate the agent and ``act``."""
+    body = await _body(request, model)
 
-    def work(c: Collector) -> HeartbeatResponse:
+    def work(c: Collector) -> BaseModel:
         now = c.clock()
         with c.store.write() as session:
-            agent = tokens.authenticate_agent(session, token, now)
-            renewed, lost, expires = leasing.renew(session, agent, body.lease_ids, now, c.lease_ttl_s)
-        return HeartbeatResponse(renewed=renewed, lost=lost, expires_at=expires)
+            return act(c, session, tokens.authenticate_agent(session, token, now), body, now)
 
     return await _answer(request, work)
+
+
+@router.post("/heartbeat", response_model=HeartbeatResponse, openapi_extra=_body_schema(HeartbeatRequest))
+async def heartbeat(request: Request, token: AgentCredentials) -> Response:
+    def act(c: Collector, session: Session, agent: AgentRef, body: HeartbeatRequest, now: datetime) -> BaseModel:
+        renewed, lost, expires = leasing.renew(session, agent, body.lease_ids, now, c.lease_ttl_s)
+        return HeartbeatResponse(renewed=renewed, lost=lost, expires_at=expires)
+
+    return await _agent_work(request, token, HeartbeatRequest, act)
 
 
 @router.post("/leases", response_model=LeaseGrant, openapi_extra=_body_schema(LeaseRequest))
 async def lease(request: Request, token: AgentCredentials) -> Response:
-    body = await _body(request, LeaseRequest)
+    def act(c: Collector, session: Session, agent: AgentRef, body: LeaseRequest, now: datetime) -> BaseModel:
+        return LeaseGrant(jobs=leasing.grant(session, agent, body, now, c.lease_ttl_s), retry_after_s=c.retry_after_s)
 
-    def work(c: Collector) -> LeaseGrant:
-        now = c.clock()
-        with c.store.write() as session:
-            agent = tokens.authenticate_agent(session, token, now)
-            jobs = leasing.grant(session, agent, body, now, c.lease_ttl_s)
-        return LeaseGrant(jobs=jobs, retry_after_s=c.retry_after_s)
-
-    return await _answer(request, work)
+    return await _agent_work(request, token, LeaseRequest, act)
 
 
 @router.post("/leases/release", response_model=LeaseReleaseResponse, openapi_extra=_body_schema(LeaseRelease))
 async def release(request: Request, token: AgentCredentials) -> Response:
-    body = await _body(request, LeaseRelease)
-
-    def work(c: Collector) -> LeaseReleaseResponse:
-        now = c.clock()
-        with c.store.write() as session:
-            agent = tokens.authenticate_agent(session, token, now)
-            released, ignored = leasing.release(session, agent, body.lease_ids, now)
+    def act(c: Collector, session: Session, agent: AgentRef, body: LeaseRelease, now: datetime) -> BaseModel:
+        released, ignored = leasing.release(session, agent, body.lease_ids, now)
         return LeaseReleaseResponse(released=released, ignored=ignored)
 
-    return await _answer(request, work)
+    return await _agent_work(request, token, LeaseRelease, act)
 
 
 @router.post("/results", response_model=ResultBatchResponse, openapi_extra=_body_schema(ResultBatch))
 async def results(request: Request, token: AgentCredentials) -> Response:
-    body = await _body(request, ResultBatch)
+    def act(c: Collector, session: Session, agent: AgentRef, body: ResultBatch, now: datetime) -> BaseModel:
+        return ResultBatchResponse(acks=ingest.ingest(session, agent, body, now))
 
-    def work(c: Collector) -> ResultBatchResponse:
-        now = c.clock()
-        with c.store.write() as session:
-            agent = tokens.authenticate_agent(session, token, now)
-            acks = ingest.ingest(session, agent, body, now)
-        return ResultBatchResponse(acks=acks)
-
-    return await _answer(request, work)
+    return await _agent_work(request, token, ResultBatch, act)

@@ -111,12 +111,17 @@ class OpHardwareEmbedding(nn.Module):
 
     def add_device(self, copy_from: int) -> int:
         """Append a device row initialised as a copy of row ``copy_from``; returns the new row's index."""
-        old = self.devices.weight.data
-        grown = nn.Embedding(old.shape[0] + 1, old.shape[1])
-        grown.weight.data[:-1] = old
-        grown.weight.data[-1] = old[copy_from]
-        self.devices = grown
-        return old.shape[0]
+        self.devices = with_copied_row(self.devices, copy_from)
+        return self.devices.num_embeddings - 1
+
+
+def with_copied_row(embedding: nn.Embedding, copy_from: int) -> nn.Embedding:
+    """``embedding`` with one more row, a copy of row ``copy_from``: a new device starts as a known one."""
+    old = embedding.weight.data
+    grown = nn.Embedding(old.shape[0] + 1, old.shape[1])
+    grown.weight.data[:-1] = old
+    grown.weight.data[-1] = old[copy_from]
+    return grown
 
 
 class RegressionHead(nn.Module):

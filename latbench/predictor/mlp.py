@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from latbench.predictor.layers import RegressionHead
+from latbench.predictor.layers import RegressionHead, with_copied_row
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,5 @@ class EncodingMlp(nn.Module):
             assert vector is not None
             self.device_vectors = torch.cat([self.device_vectors, vector.view(1, -1)])
             return self.device_vectors.shape[0] - 1
-        old = self.devices.weight.data
-        grown = nn.Embedding(old.shape[0] + 1, old.shape[1])
-        grown.weight.data[:-1] = old
-        grown.weight.data[-1] = old[copy_from]
-        self.devices = grown
-        return old.shape[0]
+        self.devices = with_copied_row(self.devices, copy_from)
+        return self.devices.num_embeddings - 1
