@@ -61,6 +61,7 @@ from latbench.artifacts import default_root
 from latbench.collectors.client import CollectorClient
 from latbench.collectors.db import create_engine
 from latbench.collectors.models import Job, Result
+from latbench.collectors.service import settle_heap
 from latbench.protocol import (
     API_PREFIX,
     CampaignCreate,
@@ -408,6 +409,9 @@ async def run_agents(url: str, enroll_token: str, collector_pid: int, db_url: st
             for http, beat, answer in zip(clients, beats, enrolled)
         ]
         probe = asyncio.create_task(lag_probe(load))
+        # Fifty real agents are fifty processes, and one's collection pauses stop no other; here they share one
+        # interpreter, so it keeps collection pauses out of the latencies it measures as the collector does.
+        settle_heap()
         start.set()
         await asyncio.gather(*tasks)
         probe.cancel()

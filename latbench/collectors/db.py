@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
@@ -55,6 +56,60 @@ def run(session: Session, statement: Executable, params: Any = None) -> sa.Curso
     it, and a statement over ORM attributes goes through the ORM's compile step on every execution.
     """
     return session.connection().execute(statement, params)
+
+
+@contextlib.contextmanager
+def pipelined(session: Session, commit: bool = False) -> Iterator[None]:
+    """Send the block's statements to PostgreSQL together and wait for them once (psycopg's pipeline mode), with
+    the transaction's ``COMMIT`` if ``commit``; on SQLite, where a statement costs no round trip, run them as
+    they come (and leave the commit to the transaction's block).
+
+    A request's writes are several statements whose results nobody reads; waiting for each in turn cost a
+    round trip apiece, and on a busy machine every wait is also a wait for the scheduler and the interpreter
+    lock. Only statements that return no rows may run inside; an error among them is raised when the block
+    ends, and the transaction then rolls back as usual. ``commit`` is for a transaction's last writes: the
+    transaction's own commit then finds nothing left to do, and a rollback after the block nothing to undo.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    driver = connection.connection.driver_connection
+    with driver.pipeline():
+        yield
+        if commit:
+            driver.commit()
+
+
+@functools.cache
+def _sql(statement: Executable, dialect: sa.Dialect) -> str:
+    return str(statement.compile(dialect=dialect))
+
+
+def opening_row(session: Session, statement: Executable, params: dict[str, Any]) -> Any:
+    """The first row of ``statement`` run as the transaction's first statement (a named tuple, or None).
+
+    On PostgreSQL the transaction's ``BEGIN`` travels with the statement in one round trip, where psycopg
+    otherwise waits for it apart; every agent request opens a transaction this way. ``params`` are given to
+    the driver as they are (no SQLAlchemy type processing): plain strings, numbers and aware datetimes.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return connection.execute(statement, params).first()
+    from psycopg.rows import namedtuple_row  # the driver is there: this is a PostgreSQL store
+
+    driver = connection.connection.driver_connection
+    with driver.pipeline(), driver.cursor(row_factory=namedtuple_row) as cursor:
+        cursor.execute(_sql(statement, connection.dialect), params)
+        return cursor.fetchone()
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """Whether ``exc``, raised by either store (wrapped by SQLAlchemy or not), broke a unique key."""
+    original = getattr(exc, "orig", exc)
+    if getattr(original, "sqlstate", None) == "23505":
+        return True
+    return isinstance(original, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(original)
 
 
 @functools.cache

@@ -4,6 +4,8 @@ Exactly once: a result id already stored is a ``duplicate``; a measurement for a
 finished is ``dropped``; otherwise the first measurement of a job is ``stored`` and finishes it, even if its
 lease expired and the job was leased again meanwhile. An error from the job's current lease counts as a
 failure (``requeued`` or, at the campaign's limit, ``failed``); an error from a superseded lease is ``dropped``.
+A result id that another job's result already has is refused (409) with the batch, so that no job ever points
+at another job's measurement.
 """
 
 from __future__ import annotations
@@ -12,13 +14,13 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from latbench.collectors.db import UTCDateTime, insert_new, run
+from latbench.collectors.db import UTCDateTime, is_unique_violation, pipelined, run
 from latbench.collectors.models import Campaign, Job, Lease, Result
 from latbench.collectors.tokens import AgentRef
-from latbench.errors import Forbidden, InvalidRequest, NotFound
+from latbench.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from latbench.protocol import AckStatus, LatencyStatsModel, ResultAck, ResultBatch, ResultItem
 
 
@@ -55,6 +57,7 @@ _LEASES = select(_leases.c.id, _leases.c.job_id, _leases.c.agent_id, _leases.c.r
     _leases.c.id.in_(_LEASE_IDS)
 )
 _KNOWN = select(_results.c.id).where(_results.c.id.in_(bindparam("result_ids", expanding=True)))
+_INSERT_RESULTS = insert(_results)
 _UPDATE_JOB = update(_jobs).where(_jobs.c.id == bindparam("b_id"))
 _RELEASE_AT = (
     update(_leases)
@@ -153,17 +156,25 @@ class _Batch:
 
     def write(self, session: Session) -> None:
         """One INSERT executemany of the results, one UPDATE executemany of the jobs, and one UPDATE of the leases
-        per release time."""
-        if self.results:
-            insert_new(session, Result, self.results)
-        if self.jobs:
-            changes = [{"b_id": job_id, **{k: job[k] for k in _JOB_CHANGES}} for job_id, job in self.jobs.items()]
-            run(session, _UPDATE_JOB, changes)
+        per release time, sent together with the commit (the batch's last statements); a result id taken by
+        another job's result refuses the batch."""
         by_time: dict[datetime, list[str]] = {}
         for lease_id, at in self.released.items():
             by_time.setdefault(at, []).append(lease_id)
-        for at, lease_ids in by_time.items():  # nearly always one time, ``now``: one statement for the batch
-            run(session, _RELEASE_AT, {"b_ids": lease_ids, "b_at": at})
+        try:
+            with pipelined(session, commit=True):
+                if self.results:
+                    run(session, _INSERT_RESULTS, self.results)
+                if self.jobs:
+                    changes = [{"b_id": i, **{k: job[k] for k in _JOB_CHANGES}} for i, job in self.jobs.items()]
+                    run(session, _UPDATE_JOB, changes)
+                for at, lease_ids in by_time.items():  # nearly always one time, ``now``: one statement
+                    run(session, _RELEASE_AT, {"b_ids": lease_ids, "b_at": at})
+        except Exception as exc:
+            if not is_unique_violation(exc):
+                raise
+            raise Conflict("a result id of this batch is already taken by another job's result; "
+                           "every result needs an id of its own") from None  # fmt: skip
 
 
 class _LeaseRow(NamedTuple):
@@ -199,22 +210,24 @@ def ingest(session: Session, agent: AgentRef, batch: ResultBatch, now: datetime)
     The batch's jobs are locked first (after the agent's row), so concurrent pushes of the same results apply
     one after the other and the later one sees the earlier one's rows. Each table is read once and written
     once, whatever the batch's size: the results are applied in order to copies of the jobs' rows, and the
-    outcome written in one go.
+    outcome written in one go. A stored measurement is the result its job names (a done job stays done), so
+    only the ids of error results are looked up among the stored ones.
     """
     items = batch.results
     jobs, leases = _locked(session, items)
     _check(batch, agent, jobs, leases)
-    seen = set(run(session, _KNOWN, {"result_ids": list({str(i.result_id) for i in items})}).scalars())
+    errors = list({str(i.result_id) for i in items if i.error is not None})
+    seen = set(run(session, _KNOWN, {"result_ids": errors}).scalars()) if errors else set()
     writes = _Batch(agent, now, leases)
     acks = []
     for item in items:
-        if str(item.result_id) in seen:
+        result_id, job = str(item.result_id), jobs[item.job_id]
+        if result_id in seen or (item.error is None and job["result_id"] == result_id):
             acks.append(ResultAck(result_id=item.result_id, status="duplicate", message="already received"))
             continue
-        job = jobs[item.job_id]
         ack = writes.apply(item, job, job["max_failures"])
         if ack.status != "dropped":
-            seen.add(str(item.result_id))
+            seen.add(result_id)
         acks.append(ack)
     writes.write(session)
     return acks

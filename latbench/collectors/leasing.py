@@ -18,7 +18,7 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from latbench.collectors import artifact_store
-from latbench.collectors.db import CACHE_INFO, JOINED_INFO, UTCDateTime, insert_one, new_id, run
+from latbench.collectors.db import CACHE_INFO, JOINED_INFO, UTCDateTime, insert_one, new_id, pipelined, run
 from latbench.collectors.models import Artifact, Campaign, CampaignArch, CampaignDevice, Job, Lease
 from latbench.collectors.tokens import AgentRef
 from latbench.protocol import JobSpec, LeaseRequest, MeasurementSettings
@@ -186,8 +186,9 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
     campaign's jobs wait until the reference model in its format is built, and each job until its own artifact
     is, since the job names both.
 
-    Each round reads and locks a campaign's next candidates, inserts their leases with one multi-row INSERT and
-    updates the jobs with one executemany; candidates whose artifact is not built yet stay as they are.
+    Each round reads and locks a campaign's next candidates; the leases are inserted and the jobs updated at
+    the end, with one executemany each sent together with the commit (these are the request's last
+    statements); candidates whose artifact is not built yet stay as they are.
     """
     references: dict[str, str | None] = {}
     campaigns: list[Campaign] = []
@@ -203,6 +204,8 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
     _join(session, [c.id for c in campaigns], device_id, now)
     expires = now + timedelta(seconds=ttl_s)
     specs: list[JobSpec] = []
+    leases: list[dict[str, Any]] = []
+    changes: list[dict[str, Any]] = []
     for campaign in campaigns:
         reference = references[campaign.format]
         assert reference is not None
@@ -217,9 +220,6 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
                 break
             after = rows[-1].position
             built = _built(session, [archs[row.position][1] for row in rows])
-            leases: list[dict[str, Any]] = []
-            leased: list[dict[str, Any]] = []
-            failed: list[dict[str, Any]] = []
             for job_id, position, state, leases_before, errors, expirations, last_error in rows:
                 arch, digest = archs[position]
                 if digest not in built:
@@ -228,24 +228,26 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
                     expirations += 1
                     if errors + expirations >= campaign.max_failures:
                         last = f"; last error: {last_error}" if last_error else ""
-                        failed.append({"b_id": job_id, "state": "failed", "expirations": expirations,
-                                       "last_error": f"lease expired {expirations} times{last}", "finished_at": now,
-                                       "lease_id": None, "lease_expires_at": None})  # fmt: skip
+                        changes.append({"b_id": job_id, "state": "failed", "leases": leases_before,
+                                        "expirations": expirations, "last_error": f"lease expired {expirations} "
+                                        f"times{last}", "finished_at": now, "lease_id": None,
+                                        "lease_expires_at": None})  # fmt: skip
                         continue
                 lease_id = new_id()
                 leases.append({"id": lease_id, "job_id": job_id, "agent_id": agent.id, "granted_at": now,
                                "expires_at": expires, "released_at": None})  # fmt: skip
-                leased.append({"b_id": job_id, "state": "leased", "lease_id": lease_id, "lease_expires_at": expires,
-                               "leases": leases_before + 1, "expirations": expirations})  # fmt: skip
+                changes.append({"b_id": job_id, "state": "leased", "leases": leases_before + 1,
+                                "expirations": expirations, "last_error": last_error, "finished_at": None,
+                                "lease_id": lease_id, "lease_expires_at": expires})  # fmt: skip
                 sha256, size = built[digest]
                 specs.append(shared.spec(job_id, leases_before + 1, arch, sha256, size, lease_id, expires))
-            if leases:
-                run(session, _INSERT_LEASES, leases)
-                run(session, _UPDATE_JOB, leased)
-            if failed:
-                run(session, _UPDATE_JOB, failed)
             if len(rows) < limit:
                 break
+    with pipelined(session, commit=True):
+        if leases:
+            run(session, _INSERT_LEASES, leases)
+        if changes:
+            run(session, _UPDATE_JOB, changes)
     return specs
 
 
@@ -297,14 +299,16 @@ def renew(
     """Extend the agent's current leases among ``lease_ids``; return (renewed, lost, new expiry).
 
     Every agent heartbeats every few seconds with all the leases it holds, so this is three prebuilt statements
-    whatever their number (read and lock, then one UPDATE each for the jobs and the leases), not ORM objects.
+    whatever their number (read and lock, then one UPDATE each for the jobs and the leases, sent together with
+    the commit), not ORM objects.
     """
     expires = now + timedelta(seconds=ttl_s)
     wanted = list(dict.fromkeys(lease_ids))
     current = run(session, _CURRENT, {"lease_ids": wanted, "agent_id": agent.id}).all() if wanted else []
     if current:
-        run(session, _RENEW_JOBS, {"b_ids": [job_id for job_id, _ in current], "b_expires": expires})
-        run(session, _RENEW_LEASES, {"b_ids": [lease_id for _, lease_id in current], "b_expires": expires})
+        with pipelined(session, commit=True):
+            run(session, _RENEW_JOBS, {"b_ids": [job_id for job_id, _ in current], "b_expires": expires})
+            run(session, _RENEW_LEASES, {"b_ids": [lease_id for _, lease_id in current], "b_expires": expires})
     renewed = {lease_id for _, lease_id in current}
     return [i for i in wanted if i in renewed], [i for i in wanted if i not in renewed], expires
 

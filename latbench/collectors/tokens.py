@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from latbench.collectors.db import UTCDateTime, run
+from latbench.collectors.db import UTCDateTime, opening_row, run
 from latbench.collectors.models import Agent, Device, Token
 from latbench.errors import Forbidden, LatbenchError, NotFound, Unauthenticated
 
@@ -94,15 +94,16 @@ _TOUCH_AGENT = (
 def authenticate_agent(session: Session, token: str, now: datetime) -> AgentRef:
     """The agent behind a live agent token (401 or 403 as ``authenticate``), marked as seen at ``now``.
 
-    On PostgreSQL one ``UPDATE ... RETURNING`` both reads the token with its agent and sets ``last_seen``, so
-    the agent's row is the first row every agent request locks (which also keeps lock order deadlock-free);
+    On PostgreSQL one ``UPDATE ... RETURNING`` both reads the token with its agent and sets ``last_seen``, sent
+    with the transaction's ``BEGIN``, so the agent's row is the first row every agent request locks (which also
+    keeps lock order deadlock-free);
     SQLite, where a round trip costs nothing and RETURNING cannot name other tables, reads and then updates.
     A refused token leaves nothing behind: the caller's transaction rolls back.
     """
     if not token:
         raise Unauthenticated(MISSING)
     if session.get_bind().dialect.name == "postgresql":
-        row = run(session, _AGENT_SEEN, {"tid": token_id(token), "now": now}).first()
+        row = opening_row(session, _AGENT_SEEN, {"tid": token_id(token), "now": now})
     else:
         row = run(session, _AGENT_BY_TOKEN, {"tid": token_id(token)}).first()
         if row is not None:

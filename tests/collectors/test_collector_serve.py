@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import signal
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import httpx
 from processes import children, wait_for
+
+from latbench.collectors.service import GC_FIRST_GENERATION, settle_heap
 
 SERVE = [sys.executable, "-m", "latbench", "collector", "serve"]
 
@@ -92,3 +95,15 @@ def test_a_worker_that_dies_is_replaced_and_workers_stop_with_their_owner(tmp_pa
 def test_workers_need_to_be_at_least_one(tmp_path: Path):
     done = subprocess.run([*SERVE, "--data-dir", str(tmp_path), "--workers", "0"], capture_output=True, text=True)
     assert done.returncode == 2 and "--workers" in done.stderr
+
+
+def test_settling_the_heap_freezes_what_exists_and_widens_the_youngest_generation():
+    threshold = gc.get_threshold()
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 10_000  # the imported modules, app and all
+        assert gc.get_threshold()[0] == GC_FIRST_GENERATION > threshold[0]
+        assert gc.get_threshold()[1:] == threshold[1:]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)

@@ -59,6 +59,24 @@ def test_a_result_repeated_inside_one_batch_is_stored_once(collector: Harness):
     assert push(agent, result, result) == ["stored", "duplicate"]
 
 
+def test_a_result_id_taken_by_another_jobs_result_refuses_the_batch(collector: Harness):
+    collector.campaign()
+    agent = collector.agent("a1")
+    first, second, third, fourth = lease(agent, 4)
+    stored = measurement(first)
+    assert push(agent, stored) == ["stored"]
+    errored = failure(second)
+    assert push(agent, errored) == ["requeued"]
+    before = collector.dump()
+    for taken in (stored, errored):
+        reused = measurement(third, median_ms=2.0, result_id=taken["result_id"])
+        response = agent.post("/results", json={"results": [measurement(fourth), reused]})
+        assert response.status_code == 409 and "already taken" in response.json()["message"], response.text
+        assert collector.dump() == before
+    assert push(agent, measurement(third)) == ["stored"]  # the refused batch left the connection usable
+    assert push(agent, stored, errored) == ["duplicate", "duplicate"]
+
+
 def test_a_late_result_for_an_expired_lease_is_accepted_while_the_job_is_open(collector: Harness):
     collector.campaign()
     slow, fast = collector.agent("slow", device="dev"), collector.agent("fast", device="dev")
