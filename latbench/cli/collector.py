@@ -32,7 +32,9 @@ def serve(
     workers: int = typer.Option(
         1, "--workers", min=1, max=64, help="Processes serving requests (more than one core's worth of agents)."
     ),
-    listen_fd: int | None = typer.Option(None, "--listen-fd", hidden=True, help="Serve as a worker on this socket."),
+    join_port: bool = typer.Option(
+        False, "--join-port", hidden=True, help="Serve as a worker on the port another collector process listens on."
+    ),
 ) -> None:
     """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set."""
     from latbench.collectors.service import serve as run
@@ -46,5 +48,5 @@ def serve(
         retry_after_s=retry_after,
         artifacts_dir=artifacts_dir,
         workers=workers,
-        listen_fd=listen_fd,
+        join_port=join_port,
     )

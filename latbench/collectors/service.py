@@ -111,24 +111,21 @@ def serve(
     retry_after_s: float = 2.0,
     artifacts_dir: Path | None = None,
     workers: int = 1,
-    listen_fd: int | None = None,
+    join_port: bool = False,
 ) -> None:
     """Serve until SIGTERM or SIGINT. The default store is ``collector.sqlite`` and the default artifacts
     directory ``artifacts/``, both in ``data_dir``; replicas (or test runs) may share one artifacts directory.
     The dashboard's predictors are read from ``data_dir/models``. ``workers`` above 1 serves from that many
-    processes (see ``latbench.collectors.workers``); ``listen_fd`` makes this process one of them."""
+    processes (see ``latbench.collectors.workers``); ``join_port`` makes this process one of another's."""
     if workers < 1:
         raise LatbenchError(f"--workers must be at least 1, got {workers}")
     data_dir = data_dir or default_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
-    if listen_fd is not None:
+    if join_port:
         db_url = db_url or os.environ.get(DB_ENV)
     db_url = db_url or f"sqlite:///{data_dir / 'collector.sqlite'}"
     artifacts_dir = artifacts_dir or data_dir / "artifacts"
-    if listen_fd is not None:
-        sock: socket.socket | None = socket.socket(fileno=listen_fd)
-    else:
-        sock = listening_socket(host, port) if workers > 1 else None
+    sock = listening_socket(host, port) if workers > 1 else None  # bound first: port 0 becomes the workers' port
     with running(
         db_url,
         artifacts_dir,
@@ -143,14 +140,15 @@ def serve(
             app, host=host, port=port, log_level="warning", access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )  # fmt: skip
-        announce = None if listen_fd is not None else (f" ({workers} worker processes)" if workers > 1 else "")
+        announce = None if join_port else (f" ({workers} worker processes)" if workers > 1 else "")
         server = _Server(config, announce)
         helpers = None
-        if sock is not None and listen_fd is None:
+        if sock is not None:
             options = worker_options(data_dir, artifacts_dir, lease_ttl_s, retry_after_s)
             helpers = Workers(workers - 1, sock, db_url, options).start()
-        if listen_fd is not None:
+        if join_port:
             watch_owner(lambda: setattr(server, "should_exit", True))
+            sock = listening_socket(host, port)  # bound last: the kernel sends it connections from now on
 
         def stop(_signum: int, _frame: FrameType | None) -> None:
             if helpers is not None:

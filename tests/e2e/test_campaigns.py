@@ -107,9 +107,9 @@ def test_a_collector_outage_loses_nothing(collector, tmp_path):
 
 
 def worker_pids(collector: Collector) -> list[int]:
-    """The collector's worker processes (its children running ``collector serve --listen-fd``)."""
+    """The collector's worker processes (its children running ``collector serve --join-port``)."""
     assert collector.proc is not None
-    return [pid for pid in children(collector.proc.pid) if b"--listen-fd" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return [pid for pid in children(collector.proc.pid) if b"--join-port" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def test_a_collector_with_worker_processes_completes_a_campaign_once_and_stops_them(
