@@ -30,7 +30,7 @@ def serve(
         None, "--artifacts-dir", help="Where built models live (replicas may share one).", show_default="DIR/artifacts"
     ),
     workers: int = typer.Option(
-        1, "--workers", min=1, max=64, help="Processes serving requests (more than one core's worth of agents)."
+        1, "--workers", min=1, max=64, help="Processes serving requests (more than one core's worth of agents; Linux)."
     ),
     join_port: bool = typer.Option(
         False, "--join-port", hidden=True, help="Serve as a worker on the port another collector process listens on."
