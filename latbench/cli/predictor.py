@@ -59,9 +59,15 @@ def transfer_command(
     sampler: str = typer.Option("random", "--sampler", help="How --dataset samples are picked: random, encoding."),
     method: str | None = typer.Option(None, "--method", help="Method (default: the model's). " + METHOD_HELP),
     seed: int = typer.Option(0, "--seed"),
+    folds: int = typer.Option(
+        5, "--folds", min=0, help="Transfers that cross-validate this one, for search's error margin (0: none)."
+    ),
     out_path: Path = typer.Option(..., "--out", "-o", help="Model file to write (.pt)."),
 ) -> None:
-    """Transfer a pretrained predictor to a device from a few measurements; prints the model file's path."""
+    """Transfer a pretrained predictor to a device from a few measurements; prints the model file's path.
+
+    The file also keeps the transfer's out-of-fold errors (each fold of the samples predicted by a transfer from
+    the others), from which `latbench search --confirm` sizes its first error margin."""
     from latbench import datasets, predictor
     from latbench.predictor.samplers import sample_indices
 
@@ -87,7 +93,15 @@ def transfer_command(
     if ds.space != pre.space:
         raise predictor.PredictorError(f"the model predicts {pre.space} but the measurements are {ds.space}")
     err.print(f"transferring to {device} from {len(pick)} measured architecture(s)...")
-    model = predictor.transfer(pre, device, [ds.archs[i] for i in pick], latency[pick], method, seed)
+    archs = [ds.archs[i] for i in pick]
+    model = predictor.transfer(pre, device, archs, latency[pick], method, seed)
+    if folds >= 2 and len(pick) >= 4:
+        from latbench.predictor import out_of_fold
+
+        err.print(f"cross-validating the transfer ({min(folds, len(pick))} folds) for search's error margin...")
+        out_of_fold.record(model, *out_of_fold.out_of_fold(pre, device, archs, latency[pick], folds, method, seed))
+    elif folds:
+        err.print("not cross-validating the transfer: that needs at least 4 samples and --folds 2 or more")
     out.print(str(model.save(out_path)), markup=False)
 
 

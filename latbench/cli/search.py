@@ -70,11 +70,18 @@ def search_command(
     if measure_ms is None or confirm == 0:
         _report_verified(result, predictor.target, measure_ms, as_json)
         return
+    from latbench.predictor.out_of_fold import recorded
+
+    evidence = recorded(predictor)
+    if evidence is not None:
+        start = nas.error_margin(*evidence)
+        err.print(f"the margin starts at {start:.1%}, from {len(evidence[0])} out-of-fold errors of the transfer")
     confirmation = nas.confirm(
         result,
         measure_ms,
         finalists=finalists,
         budget=confirm,
+        evidence=evidence,
         on_round=lambda n, m: err.print(f"measuring {n} candidates predicted within the limit + {m:.1%}"),
     )
     _report_confirmed(result, predictor.target, confirmation, as_json)

@@ -161,6 +161,7 @@ def quickstart(
 ) -> QuickstartResult:
     """Measure this machine, transfer the shipped predictor to it and judge it; resumable in ``directory``."""
     from latbench import predictor
+    from latbench.predictor import out_of_fold
     from latbench.spaces import get_space
 
     hooks = hooks or Hooks()
@@ -206,7 +207,10 @@ def quickstart(
     if not ws.done("transfer"):
         started = time.perf_counter()
         pre = predictor.load_pretrained(space)
-        model = predictor.transfer(pre, device, transfer_archs, [measured[a] for a in transfer_archs], seed=seed)
+        latency = [measured[a] for a in transfer_archs]
+        model = predictor.transfer(pre, device, transfer_archs, latency, seed=seed)
+        if len(transfer_archs) >= 4:  # what `latbench search --confirm` sizes its first error margin from
+            out_of_fold.record(model, *out_of_fold.out_of_fold(pre, device, transfer_archs, latency, seed=seed))
         model.save(model_path)
         # The collector's dashboard draws measured vs predicted for a device with a model in models/.
         (ws.collector_dir / "models").mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latbench.errors import LatbenchError
+from latbench.predictor.out_of_fold import FOLDS
 
 if TYPE_CHECKING:
     from latbench.predictor import Predictor
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
 MARGIN_QUANTILE = 0.9
 """Nine in ten truly feasible candidates stay eligible. Higher costs little, since confirmation walks candidates
 best first within a measurement budget, but with ~20 pairs a 0.95+ quantile is just the largest error."""
-FOLDS = 5
 
 
 def error_margin(
@@ -53,28 +53,7 @@ def cross_validated_errors(
     method: str | None = None,
     seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold (predicted, measured) ms of the transfer samples: each fold predicted by a transfer from the rest.
+    """Out-of-fold (predicted, measured) ms of the transfer samples (``latbench.predictor.out_of_fold``)."""
+    from latbench.predictor.out_of_fold import out_of_fold
 
-    Not the transferred model's residuals: its network is fine-tuned on these very samples, so they understate
-    its error on new architectures (raspi4 in help-nb201, 20 samples, 0.9-quantile of over-prediction: 3.4% on
-    the samples themselves, 5.3% out of fold, 8.5% over all 15,625). Leave-one-out would cost one transfer per
-    sample; ``folds`` transfers (about half a second each for NB201 on one core) come close, and each is fitted
-    on fewer samples than the final model, which errs on the side of a wider margin.
-    """
-    from latbench.predictor import transfer
-
-    latency = np.asarray(latency_ms, dtype=np.float64)
-    n = len(latency)
-    if len(archs) != n:
-        raise LatbenchError(f"{len(archs)} architectures but {n} latencies")
-    folds = min(folds, n)
-    if folds < 2 or n - -(-n // folds) < 3:
-        raise LatbenchError(f"cross-validating a transfer needs at least 4 samples and 2 folds, got {n} and {folds}")
-    predicted = np.empty(n)
-    index = np.arange(n)
-    for k in range(folds):
-        held = index[k::folds]
-        kept = np.setdiff1d(index, held)
-        model = transfer(pretrained, device, [archs[i] for i in kept], latency[kept], method=method, seed=seed)
-        predicted[held] = model.predict([archs[i] for i in held])
-    return predicted, latency
+    return out_of_fold(pretrained, device, archs, latency_ms, folds, method, seed)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from latbench import datasets
+from latbench.predictor import Predictor, out_of_fold
 
 LATBENCH = [sys.executable, "-m", "latbench"]
 
@@ -35,6 +36,11 @@ def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(model)
+    assert "cross-validating the transfer (5 folds)" in done.stderr
+    predicted, measured = out_of_fold.recorded(Predictor.load(model))  # type: ignore[misc]
+    fpga = datasets.load("help-fbnet").vector("fpga")
+    assert len(predicted) == len(measured) == 10 and np.all(np.isin(measured, fpga))
+    assert np.all(np.isfinite(predicted)) and min(predicted) > 0 and predicted != measured
     arch = datasets.load("help-fbnet").archs[0]
     done = cli("predict", "--model", str(model), "--arch", arch, "--json", home=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -46,6 +52,11 @@ def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
         "--out", str(model), home=tmp_path,
     )  # fmt: skip
     assert unknown.returncode == 1 and "no device 'nope'" in unknown.stderr
+    done = cli(
+        "predictor", "transfer", "--model", str(pre), "--device", "fpga", "--dataset", "help-fbnet",
+        "--samples", "10", "--folds", "0", "--out", str(model), home=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0 and out_of_fold.recorded(Predictor.load(model)) is None, done.stderr
     bad = tmp_path / "bad.pt"
     bad.write_text("x")
     refused = cli("predict", "--model", str(bad), "--arch", arch, home=tmp_path)

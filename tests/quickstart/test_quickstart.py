@@ -15,6 +15,7 @@ import pytest
 
 from latbench import datasets
 from latbench.predictor import Predictor
+from latbench.predictor.out_of_fold import recorded
 
 FAST = ["--samples", "5", "--holdout", "6", "--min-time", "0.05", "--min-runs", "5", "--warmup-time", "0.02"]
 
@@ -57,6 +58,11 @@ def test_quickstart_measures_transfers_and_reports(finished, monkeypatch: pytest
     assert model.target == ds.device_names[0]
     predicted = model.predict(list(ds.archs))
     assert predicted.shape == (11,) and np.all(predicted > 0)
+    out_of_fold = recorded(model)  # what `latbench search --confirm` starts its margin from
+    assert out_of_fold is not None and len(out_of_fold[0]) == len(state["steps"]["plan"]["transfer"]) == 5
+    assert sorted(out_of_fold[1]) == sorted(
+        ds.vector(model.target)[[ds.archs.index(a) for a in state["steps"]["plan"]["transfer"]]]
+    )
 
     report = (workspace / "report.html").read_text()
     assert report.count("data:image/png;base64,") == 3

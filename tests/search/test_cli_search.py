@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from latbench import datasets, predictor
+from latbench.predictor.out_of_fold import recorded
+from latbench.search import error_margin
 
 
 def latbench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -94,3 +96,22 @@ def test_missing_model_file_fails_clearly(tmp_path: Path) -> None:
     result = latbench("search", "--model", str(tmp_path / "nope.pt"), "--space", "nb201", "--max-latency-ms", "1")
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and "nope.pt" in result.stderr
+
+
+def test_search_starts_its_margin_from_the_transfers_out_of_fold_errors(tmp_path: Path) -> None:
+    """``latbench predictor transfer`` keeps them in the model file; the first round's margin is their quantile."""
+    path = tmp_path / "raspi4.pt"
+    made = latbench("predictor", "transfer", "--model", "shipped:nb201", "--device", "raspi4", "--dataset",
+                    "help-nb201", "--samples", "12", "--sampler", "encoding", "--out", str(path))  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    evidence = recorded(predictor.Predictor.load(path))
+    assert evidence is not None and len(evidence[0]) == 12
+    start = error_margin(*evidence)
+    assert start > 0  # a model that never over-predicts its held-out samples would make this test moot
+    limit = float(np.median(evidence[1]))
+    result = latbench("search", "--model", str(path), "--space", "nb201", "--max-latency-ms", f"{limit}",
+                      "--budget", "200", "--finalists", "1", "--confirm", "2", "--json")  # fmt: skip
+    confirmation = json.loads(result.stdout)["confirmation"]
+    assert result.returncode == (0 if confirmation["confirmed"] else 1), result.stderr
+    assert f"the margin starts at {start:.1%}, from 12 out-of-fold errors" in result.stderr
+    assert confirmation["margins"][0] == pytest.approx(start)
