@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from latbench.predictor.out_of_fold import out_of_fold as cross_validated_errors
 from latbench.search.confirm import Confirmation, Measure, confirm
 from latbench.search.evolution import METHODS, Candidate, History, LatencyOracle, run_search
 from latbench.search.genome import Genome, genome_of
-from latbench.search.margin import cross_validated_errors, error_margin
+from latbench.search.margin import error_margin
 from latbench.search.objectives import DEFAULT_PROXY, OBJECTIVES, objective
 from latbench.search.results import SearchResult, Verified
 

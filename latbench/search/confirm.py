@@ -7,7 +7,7 @@ history best objective first and measures candidates predicted within ``limit * 
 of them, or until the measurement budget is spent.
 
 The margin is not a constant: it is the relative over-prediction the predictor has shown (``margin.error_margin``)
-on the evidence given (out-of-fold errors on the transfer samples, ``margin.cross_validated_errors``) together
+on the evidence given (out-of-fold errors on the transfer samples, ``latbench.predictor.out_of_fold``) together
 with every measurement the confirmation has made so far, re-estimated after each round. Without prior evidence
 the first round has margin 0, so it measures exactly the predicted finalists, as plain verification does.
 """

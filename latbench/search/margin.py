@@ -10,15 +10,10 @@ margin (measuring the candidate catches it), so the margin is never below 0.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from latbench.errors import LatbenchError
-from latbench.predictor.out_of_fold import FOLDS
-
-if TYPE_CHECKING:
-    from latbench.predictor import Predictor
 
 MARGIN_QUANTILE = 0.9
 """Nine in ten truly feasible candidates stay eligible. Higher costs little, since confirmation walks candidates
@@ -42,18 +37,3 @@ def error_margin(
         return 0.0
     over = (predicted[usable] - measured[usable]) / measured[usable]
     return max(0.0, float(np.quantile(over, quantile)))
-
-
-def cross_validated_errors(
-    pretrained: Predictor,
-    device: str,
-    archs: Sequence[str],
-    latency_ms: Sequence[float] | np.ndarray,
-    folds: int = FOLDS,
-    method: str | None = None,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Out-of-fold (predicted, measured) ms of the transfer samples (``latbench.predictor.out_of_fold``)."""
-    from latbench.predictor.out_of_fold import out_of_fold
-
-    return out_of_fold(pretrained, device, archs, latency_ms, folds, method, seed)
