@@ -75,10 +75,10 @@ def pipelined(session: Session, commit: bool = False) -> Iterator[None]:
         yield
         return
     driver = connection.connection.driver_connection
-    with driver.pipeline():
+    with driver.pipeline():  # leaving the block sends the one Sync and reads every result
         yield
-        if commit:
-            driver.commit()
+        if commit:  # a statement, not ``driver.commit()``, which would wait for it before the block's own Sync
+            driver.execute("COMMIT")
 
 
 @functools.cache
@@ -99,8 +99,9 @@ def opening_row(session: Session, statement: Executable, params: dict[str, Any])
     from psycopg.rows import namedtuple_row  # the driver is there: this is a PostgreSQL store
 
     driver = connection.connection.driver_connection
-    with driver.pipeline(), driver.cursor(row_factory=namedtuple_row) as cursor:
-        cursor.execute(_sql(statement, connection.dialect), params)
+    with driver.cursor(row_factory=namedtuple_row) as cursor:
+        with driver.pipeline():  # its end sends BEGIN and the statement, and reads both results
+            cursor.execute(_sql(statement, connection.dialect), params)
         return cursor.fetchone()
 
 
