@@ -95,13 +95,13 @@ def transfer_command(
     err.print(f"transferring to {device} from {len(pick)} measured architecture(s)...")
     archs = [ds.archs[i] for i in pick]
     model = predictor.transfer(pre, device, archs, latency[pick], method, seed)
-    if folds >= 2 and len(pick) >= 4:
-        from latbench.predictor import out_of_fold
+    from latbench.predictor import out_of_fold
 
+    if out_of_fold.possible(len(pick), folds):
         err.print(f"cross-validating the transfer ({min(folds, len(pick))} folds) for search's error margin...")
         out_of_fold.record(model, *out_of_fold.out_of_fold(pre, device, archs, latency[pick], folds, method, seed))
     elif folds:
-        err.print("not cross-validating the transfer: that needs at least 4 samples and --folds 2 or more")
+        err.print("not cross-validating the transfer: that needs --folds 2 or more, each fold leaving 3 samples")
     out.print(str(model.save(out_path)), markup=False)
 
 

@@ -23,6 +23,13 @@ INFO_KEY = "out_of_fold"
 """``Predictor.info`` key of the recorded pairs: ``{"predicted_ms": [...], "measured_ms": [...]}``."""
 
 
+def possible(samples: int, folds: int = FOLDS) -> bool:
+    """Whether ``samples`` split into ``folds`` (at most one per sample) leave every fold's transfer at least
+    3 samples to learn from, with 2 folds or more."""
+    folds = min(folds, samples)
+    return folds >= 2 and samples - -(-samples // folds) >= 3
+
+
 def out_of_fold(
     pretrained: Predictor,
     device: str,
@@ -45,9 +52,9 @@ def out_of_fold(
     n = len(latency)
     if len(archs) != n:
         raise PredictorError(f"{len(archs)} architectures but {n} latencies")
-    folds = min(folds, n)
-    if folds < 2 or n - -(-n // folds) < 3:
+    if not possible(n, folds):
         raise PredictorError(f"cross-validating a transfer needs at least 4 samples and 2 folds, got {n} and {folds}")
+    folds = min(folds, n)
     predicted = np.empty(n)
     index = np.arange(n)
     for k in range(folds):

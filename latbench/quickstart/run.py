@@ -209,7 +209,7 @@ def quickstart(
         pre = predictor.load_pretrained(space)
         latency = [measured[a] for a in transfer_archs]
         model = predictor.transfer(pre, device, transfer_archs, latency, seed=seed)
-        if len(transfer_archs) >= 4:  # what `latbench search --confirm` sizes its first error margin from
+        if out_of_fold.possible(len(transfer_archs)):  # `latbench search --confirm` starts its margin from them
             out_of_fold.record(model, *out_of_fold.out_of_fold(pre, device, transfer_archs, latency, seed=seed))
         model.save(model_path)
         # The collector's dashboard draws measured vs predicted for a device with a model in models/.
