@@ -313,21 +313,18 @@ class OFAMobileNetV3(SearchSpace):
         return parse_arch(arch).r
 
     def sample(self, n: int, seed: int = 0, connected_only: bool = False) -> list[str]:
-        """``n`` architectures of distinct networks, drawn as OFA does: every slot, then the depths, then r.
+        """``n`` architectures of distinct networks, each drawn as OFA does: every slot, then the depths, then r.
 
-        Every network is connected, so ``connected_only`` changes nothing.
+        Architectures are drawn one after another, so a smaller ``n`` gives a prefix of a larger one. Every
+        network is connected, so ``connected_only`` changes nothing.
         """
         per_stage = sum((len(KERNELS) * len(EXPANDS)) ** d for d in DEPTHS)
         check_sample_size(n, per_stage**NUM_STAGES * len(RESOLUTIONS), "OFA MobileNetV3")
         rng = np.random.default_rng(seed)
+        choices = np.array(self.genes)
         seen: dict[str, str] = {}
         while len(seen) < n:
-            m = n - len(seen)
-            ks = rng.integers(0, len(KERNELS), size=(m, NUM_SLOTS))
-            e = rng.integers(0, len(EXPANDS), size=(m, NUM_SLOTS))
-            d = rng.integers(0, len(DEPTHS), size=(m, NUM_STAGES))
-            r = rng.integers(0, len(RESOLUTIONS), size=(m, 1))
-            for genes in np.concatenate([ks, e, d, r], axis=1):
+            for genes in rng.integers(0, choices, size=(n - len(seen), len(choices))):
                 a = _of_genes(genes)
                 seen.setdefault(a.format(masked=True), a.format())
         return list(seen.values())

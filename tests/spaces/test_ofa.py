@@ -75,12 +75,20 @@ def test_network_key_zeroes_exactly_the_unused_slots(ofa):
 def test_sampling_is_seeded_distinct_and_draws_every_slot(ofa):
     a = ofa.sample(500, seed=7)
     assert a == ofa.sample(500, seed=7) and a != ofa.sample(500, seed=8)
+    assert ofa.sample(20, seed=7) == a[:20]
     assert len({ofa.network_key(x) for x in a}) == 500
     assert all(ofa.canonical(x) == x for x in a)
     genes = np.array([ofa.to_genes(x) for x in a])
     assert all(set(genes[:, i]) == set(range(k)) for i, k in enumerate(ofa.genes))
     # the unused slots hold drawn values, as in HELP's data, not zeros
     assert "0" not in {v for x in a for v in x.split("|")[0][3:].split(",")}
+
+
+def test_sampling_is_the_same_on_every_machine(ofa):
+    # numpy's Generator (PCG64) is specified bit for bit, so this string is the same everywhere
+    assert ofa.sample(1, seed=0) == [
+        "ks=7,5,5,3,3,3,3,3,3,7,5,7,5,5,7,7,5,5,5,7|e=3,6,6,3,4,6,4,3,6,6,6,3,3,6,3,4,3,3,4,4|d=3,2,2,2,2|r=192"
+    ]
 
 
 def test_sampling_refuses_impossible_sizes(ofa):
