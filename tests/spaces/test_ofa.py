@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from latbench.errors import InvalidArchitecture, LatbenchError
-from latbench.spaces import get_space
+from latbench.spaces import Costs, get_space
 from latbench.spaces.ofa import (
     FINAL_EXPAND_CHANNELS,
     LAST_CHANNELS,
@@ -177,6 +177,11 @@ def test_input_resolution_is_the_architectures_own(ofa):
     assert ofa.builder == "latbench.spaces.builders.ofa:build"
     with pytest.raises(LatbenchError, match="at least 32"):
         ofa.validate_resolution(16)
+
+
+def test_costs_of_the_smallest_and_largest_networks(ofa):
+    assert ofa.costs(SMALLEST) == Costs(macs=65_536_896, params=4_602_456)
+    assert ofa.costs(LARGEST) == Costs(macs=843_101_040, params=10_701_632)
 
 
 def test_costs_follow_resolution_and_classes(ofa):
