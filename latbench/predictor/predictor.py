@@ -25,7 +25,8 @@ from latbench.predictor.features import codes, cost_feature_names, cost_features
 from latbench.predictor.loss import minmax
 from latbench.predictor.reference import reference_archs
 from latbench.predictor.sources import SourceTable
-from latbench.predictor.stats import spearman, zscore_stats
+from latbench.predictor.stats import zscore_stats
+from latbench.ranking import spearman
 from latbench.spaces import get_space
 
 FORMAT = "latbench-predictor"
@@ -444,7 +445,8 @@ def _transfer_network(p: Predictor, archs: list[str], arch_codes: np.ndarray, la
             vector = torch.from_numpy(_help_vector(p.space, archs, latency).astype(np.float32))
             row = p.network.add_device(0, vector)
         else:
-            correlation = [spearman(p.network_scores(arch_codes, d), latency) for d in range(len(p.devices))]
+            on_sources = [p.network_scores(arch_codes, d) for d in range(len(p.devices))]
+            correlation = np.nan_to_num([spearman(v, latency) for v in on_sources], nan=0.0)
             row = p.network.add_device(int(np.argmax(correlation)))
             p.info["initialised_from"] = p.devices[int(np.argmax(correlation))]
         p.network_config = {**(p.network_config or {}), "devices": row + 1}

@@ -21,7 +21,7 @@ from latbench.predictor import (
     transfer,
 )
 from latbench.predictor.features import codes, cost_features
-from latbench.predictor.stats import spearman
+from latbench.ranking import spearman
 
 SMALL = TrainingSettings(samples_per_device=100, epochs=3, transfer_epochs=10)
 SOURCES = ["2080ti_1", "titan_rtx_1", "raspi4"]
