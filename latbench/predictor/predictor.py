@@ -19,7 +19,7 @@ import numpy as np
 import latbench
 from latbench import datasets
 from latbench.errors import LatbenchError
-from latbench.predictor import members
+from latbench.predictor import members, out_of_fold
 from latbench.predictor.errors import ModelFileError, PredictorError, UnknownDevice
 from latbench.predictor.features import codes, cost_feature_names, cost_features, graph_batch
 from latbench.predictor.loss import minmax
@@ -413,7 +413,8 @@ def transfer(
         raise PredictorError("an architecture is given twice; give each measured architecture once")
     out = copy.copy(pretrained)
     out.method, out.target, out.target_row = method, device, None
-    out.info = {**pretrained.info, "target": device, "samples": len(latency), "transfer_seed": seed}
+    inherited = {k: v for k, v in pretrained.info.items() if k != out_of_fold.INFO_KEY}  # another transfer's errors
+    out.info = {**inherited, "target": device, "samples": len(latency), "transfer_seed": seed}
     network = None
     if method in NETWORK_OF:
         out.network = copy.deepcopy(pretrained.network)
