@@ -161,7 +161,6 @@ def quickstart(
 ) -> QuickstartResult:
     """Measure this machine, transfer the shipped predictor to it and judge it; resumable in ``directory``."""
     from latbench import predictor
-    from latbench.predictor import out_of_fold
     from latbench.spaces import get_space
 
     hooks = hooks or Hooks()
@@ -208,9 +207,8 @@ def quickstart(
         started = time.perf_counter()
         pre = predictor.load_pretrained(space)
         latency = [measured[a] for a in transfer_archs]
-        model = predictor.transfer(pre, device, transfer_archs, latency, seed=seed)
-        if out_of_fold.possible(len(transfer_archs)):  # `latbench search --confirm` starts its margin from them
-            out_of_fold.record(model, *out_of_fold.out_of_fold(pre, device, transfer_archs, latency, seed=seed))
+        # with out-of-fold errors, from which `latbench search --confirm` starts its margin
+        model = predictor.transfer_and_validate(pre, device, transfer_archs, latency, seed=seed)
         model.save(model_path)
         # The collector's dashboard draws measured vs predicted for a device with a model in models/.
         (ws.collector_dir / "models").mkdir(parents=True, exist_ok=True)
