@@ -16,8 +16,7 @@ import numpy as np
 
 import latbench
 from latbench.agents.environment import MachineInfo, machine_info
-from latbench.agents.measure import Measurement, MeasureSettings, ReferenceProbe
-from latbench.agents.measure import measure as measure_loaded
+from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, time_model
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.errors import LatbenchError
 from latbench.resultfile import ResultsFile
@@ -59,7 +58,7 @@ def _row(
     runtime: Runtime,
     identity: dict[str, object],
     info: MachineInfo,
-    settings: MeasureSettings,
+    settings: TimingSettings,
     m: Measurement,
 ) -> dict[str, object]:
     s = get_space(space)
@@ -128,7 +127,7 @@ def measure(
     threads: int = 1,
     resolution: int | None = None,
     classes: int | None = None,
-    settings: MeasureSettings | None = None,
+    settings: TimingSettings | None = None,
     out: str | Path | None = None,
     cache_dir: str | Path | None = None,
     reference: bool = True,
@@ -142,7 +141,7 @@ def measure(
     """
     from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
 
-    settings = settings or MeasureSettings()
+    settings = settings or TimingSettings()
     progress = progress or Progress()
     s = get_space(space)
     if batch < 1:
@@ -195,7 +194,7 @@ def measure(
         for arch, artifact in zip(todo, artifacts, strict=True):
             engine.load(artifact.path)
             try:
-                m = measure_loaded(engine, settings, probe)
+                m = time_model(engine, settings, probe)
             finally:
                 engine.close()
             row = _row(arch, s.name, artifact.sha256, engine, identity, info, settings, m)

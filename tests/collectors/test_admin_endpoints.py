@@ -8,7 +8,7 @@ import numpy as np
 from harness import ARCHS, Harness, measurement
 
 from latbench.agents.environment import MachineState, machine_info
-from latbench.agents.measure import Measurement, MeasureSettings
+from latbench.agents.measure import Measurement, TimingSettings
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.stats import LatencyStats
 from latbench.local import _row
@@ -21,7 +21,7 @@ def measure_columns() -> list[str]:
     m = Measurement(LatencyStats.from_ns(times), times, 10, 1.0, 1, True, state_before=state, state_after=state)
     identity = {"space": "nb201", "runtime": "onnxruntime", "provider": "cpu", "batch": 1, "threads": 1,
                 "resolution": 32, "classes": 10, "opset": 17, "device_id": "0" * 16}  # fmt: skip
-    return list(_row(ARCHS[0], "nb201", "0" * 64, OnnxRuntime(), identity, machine_info(), MeasureSettings(), m))
+    return list(_row(ARCHS[0], "nb201", "0" * 64, OnnxRuntime(), identity, machine_info(), TimingSettings(), m))
 
 
 def test_health_needs_no_token_and_openapi_describes_the_api(collector: Harness):
