@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from latbench.agents.measure import MeasureSettings
+from latbench.agents.measure import TimingSettings
 from latbench.errors import LatbenchError
 from latbench.quickstart import embedded
 from latbench.quickstart.evaluate import Evaluation, evaluate
@@ -65,7 +65,7 @@ class QuickstartResult:
         }
 
 
-def _settings_dict(settings: MeasureSettings) -> dict[str, Any]:
+def _settings_dict(settings: TimingSettings) -> dict[str, Any]:
     from latbench.protocol import MeasurementSettings
 
     return MeasurementSettings.model_validate(settings, from_attributes=True).model_dump()
@@ -155,7 +155,7 @@ def quickstart(
     holdout: int = 100,
     seed: int = 0,
     threads: int = 1,
-    settings: MeasureSettings | None = None,
+    settings: TimingSettings | None = None,
     dataset_name: str | None = None,
     hooks: Hooks | None = None,
 ) -> QuickstartResult:
@@ -166,7 +166,7 @@ def quickstart(
     hooks = hooks or Hooks()
     space = get_space(space).name
     ws = Workspace(Path(directory))
-    measure_settings = _settings_dict(settings or MeasureSettings())
+    measure_settings = _settings_dict(settings or TimingSettings())
     ws.check_settings(
         {
             "space": space,
