@@ -9,8 +9,8 @@ from pathlib import Path
 
 import typer
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from latbench.cli.console import err, out
 from latbench.collectors.client import CollectorClient
@@ -36,7 +36,7 @@ def token_create(
     with CollectorClient(collector, token) as client:
         created = client.create_enrollment_token(name)
     err.print(f"enrollment token {created.token_id} created; agents enroll with it once")
-    out.print(created.token, markup=False)
+    out.print(created.token)
 
 
 @token_app.command("list")
@@ -66,7 +66,7 @@ def token_revoke(
     with CollectorClient(collector, token) as client:
         revoked = client.revoke_enrollment_token(token_id)
     err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
-    out.print(revoked.token_id, markup=False)
+    out.print(revoked.token_id)
 
 
 @campaign_app.command("create")
@@ -110,7 +110,7 @@ def campaign_create(
     with CollectorClient(collector, token) as client:
         campaign_id = client.create_campaign(spec)
     err.print(f"campaign created; follow it with: latbench campaign status {campaign_id} --watch")
-    out.print(campaign_id, markup=False)
+    out.print(campaign_id)
 
 
 def _eta(seconds: float | None) -> str:
@@ -131,7 +131,7 @@ def status_table(status: CampaignStatus) -> Table:
             d.device, str(d.queued), str(d.leased), str(d.done), str(d.failed), str(d.total), rate, _eta(d.eta_s)
         )
     if status.error:
-        table.caption = f"[red]{escape(status.error)}[/red]"
+        table.caption = Text(status.error, style="red")
     elif not status.devices:
         table.caption = "no device has joined yet: start an agent that offers this runtime"
     return table
@@ -210,4 +210,4 @@ def results_export(
         rows = list(client.iter_results(campaign))
     write_results(out_path, rows)
     err.print(f"{len(rows)} result(s) written")
-    out.print(str(out_path), markup=False)
+    out.print(str(out_path))

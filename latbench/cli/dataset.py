@@ -32,7 +32,7 @@ def _stored(ds: datasets.Dataset, force: bool) -> None:
         f"dataset {ds.name}: {ds.space}, {len(ds.devices)} device(s), {len(ds.archs)} architecture(s), "
         f"{measured} latencies"
     )
-    out.print(ds.name, markup=False)
+    out.print(ds.name)
 
 
 @dataset_app.command("list")
@@ -89,8 +89,8 @@ def show(name: str = typer.Argument(..., help="Dataset name."), as_json: bool = 
         text = "; ".join(map(str, value)) if isinstance(value, list) else value
         if key == "notice":
             text = "the license notice, shipped in every export's card"
-        out.print(f"{key}: {text}", markup=False)
-    out.print(f"content_sha256: {card['content_sha256']}", markup=False)
+        out.print(f"{key}: {text}")
+    out.print(f"content_sha256: {card['content_sha256']}")
 
 
 @dataset_app.command("rm")
@@ -190,7 +190,7 @@ def export_command(
         raise typer.BadParameter(f"--format must be one of: {', '.join(datasets.FORMATS)}")
     ds = datasets.load(name)
     written = datasets.export(ds.select(devices) if devices else ds, fmt, out_path)
-    out.print(str(written), markup=False)
+    out.print(str(written))
 
 
 @dataset_app.command("plot")
@@ -201,4 +201,4 @@ def plot_command(
 ) -> None:
     """Draw the device correlation heatmap and latency distributions; prints the PNG's path."""
     written = datasets.plot(datasets.load(name), out_path, devices)
-    out.print(str(written), markup=False)
+    out.print(str(written))

@@ -34,7 +34,7 @@ def compute_command(
     space, kind = check(space, kind)
     path = compute(space, kind, out_dir, seed=seed)
     err.print(f"{space} {kind} encodings written")
-    out.print(str(path), markup=False)
+    out.print(str(path))
 
 
 @encodings_app.command("show")
@@ -46,13 +46,13 @@ def show_command(space: str = SPACE, as_json: bool = typer.Option(False, "--json
         return
     for kind, table in info.items():
         if not table["available"]:
-            out.print(f"{kind}: not available ({table['error']})", markup=False)
+            out.print(f"{kind}: not available ({table['error']})")
             continue
         meta = table["meta"]
         settings = ", ".join(f"{k}={meta[k]}" for k in sorted(meta) if k not in ("held_out",))
-        out.print(f"{kind}: {table['shape'][0]} archs x {table['shape'][1]} features ({settings})", markup=False)
+        out.print(f"{kind}: {table['shape'][0]} archs x {table['shape'][1]} features ({settings})")
         if "held_out" in meta:
-            out.print(f"  held-out reconstruction: {meta['held_out']}", markup=False)
+            out.print(f"  held-out reconstruction: {meta['held_out']}")
         grid = Table("feature", "SRCC vs FLOPs")
         for name, value in table["srcc_vs_flops"].items():
             grid.add_row(name, f"{value:+.3f}")

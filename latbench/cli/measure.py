@@ -15,12 +15,12 @@ from latbench.local import measure
 
 def _bar() -> Progress:
     return Progress(
-        TextColumn("{task.description:<9}"),
+        TextColumn("{task.description:<9}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[last]}"),
+        TextColumn("{task.fields[last]}", markup=False),
         TimeElapsedColumn(),
-        TextColumn("eta"),
+        TextColumn("eta", markup=False),
         TimeRemainingColumn(),
         console=err,
         transient=False,
@@ -118,4 +118,4 @@ def measure_command(
             f"{len(rows)} architecture(s), {counts['new']} measured now, {counts['unstable']} flagged unstable; "
             f"median latency {latencies[len(latencies) // 2]:.3f} ms (min {latencies[0]:.3f}, max {latencies[-1]:.3f})"
         )
-    out.print(str(out_path), markup=False)
+    out.print(str(out_path))

@@ -46,7 +46,7 @@ def pretrain_command(
     names = _names(devices) or []
     err.print(f"pretraining {method} on {len(names)} {space} device(s)...")
     model = predictor.pretrain(space, names, _names(dataset_names), method, settings, seed)
-    out.print(str(model.save(out_path)), markup=False)
+    out.print(str(model.save(out_path)))
 
 
 @predictor_app.command("transfer")
@@ -102,7 +102,7 @@ def transfer_command(
         out_of_fold.record(model, *out_of_fold.out_of_fold(pre, device, archs, latency[pick], folds, method, seed))
     elif folds:
         err.print("not cross-validating the transfer: that needs --folds 2 or more, each fold leaving 3 samples")
-    out.print(str(model.save(out_path)), markup=False)
+    out.print(str(model.save(out_path)))
 
 
 def _load(path: Path):  # type: ignore[no-untyped-def]
@@ -168,7 +168,7 @@ def eval_command(
     out.print(table)
     if paper:
         reported = ", ".join(f"{k} {v:.3f}" for k, v in paper.items())
-        out.print(f"paper (20 samples): {reported}", markup=False)
+        out.print(f"paper (20 samples): {reported}")
     if result.task in predictor.BAR_20:
         out.print(f"bar (best of paper and simple baselines, 20 samples): {predictor.BAR_20[result.task]:.3f}")
     if json_out is not None:

@@ -41,11 +41,11 @@ def quickstart_command(
 
     settings = MeasureSettings(min_time_s=min_time, min_runs=min_runs, warmup_time_s=warmup_time)
     bar = Progress(
-        TextColumn("{task.description:<38}"),
+        TextColumn("{task.description:<38}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        TextColumn("eta"),
+        TextColumn("eta", markup=False),
         TimeRemainingColumn(),
         console=err,
     )

@@ -24,7 +24,7 @@ def sample(
     """Print seeded architecture strings, one per line."""
     s = get_space(space)
     for arch in s.sample(samples, seed, connected_only=connected_only):
-        out.print(arch, markup=False)
+        out.print(arch)
 
 
 @spaces_app.command("show")

@@ -64,7 +64,7 @@ def show(
         for device in devices:
             print(f"{role}\t{device}\t{found.found.get(device, 'MISSING')}")
     if not found.ready:
-        err.print(found.explain(), markup=False)
+        err.print(found.explain())
 
 
 @tasks_app.command("generate")
@@ -83,8 +83,8 @@ def generate(
     if as_json:
         print(json.dumps(split.as_dict()))
         return
-    out.print(f"train: {' '.join(split.train)}", markup=False)
-    out.print(f"test: {' '.join(split.test)}", markup=False)
+    out.print(f"train: {' '.join(split.train)}")
+    out.print(f"test: {' '.join(split.test)}")
     err.print(
         f"mean SRCC within train {split.srcc_within_train}, within test {split.srcc_within_test}, across "
         f"{split.srcc_across} ({split.n_archs} shared architectures, seed {split.seed})"

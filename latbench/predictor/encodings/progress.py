@@ -15,7 +15,13 @@ def progress_bar(label: str, total: int, done: int = 0, enabled: bool = True) ->
     if not enabled:
         yield lambda: None
         return
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn(label, markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True)) as bar:
         task = bar.add_task(label, total=total, completed=done)
         yield lambda: bar.advance(task)
