@@ -109,6 +109,7 @@ def aging_evolution(
     history = History()
     members = genome.random(rng, min(population, budget))
     lat, score = history.ask(genome.decode(members), oracle, objective)
+    notify(progress, "search", len(history.latency), budget)
     fit = fitness(lat, score, max_latency_ms)
     stale = 0
     while len(history.latency) < budget and stale < STALE_ROUNDS:
