@@ -25,12 +25,13 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from latbench.errors import ArtifactError, LatbenchError, MissingDependency
 from latbench.hashing import sha256_file
+from latbench.progress import Progress, notify
 from latbench.spaces import get_space
 
 OPSET = 17
@@ -325,9 +326,9 @@ class ArtifactCache:
                 yield from ((key, result) for _ in range(missing[key]))
 
     def build_many(
-        self, keys: Iterable[ArtifactKey], progress: Callable[[int, int], None] | None = None, fmt: str = "onnx"
+        self, keys: Iterable[ArtifactKey], progress: Progress | None = None, fmt: str = "onnx"
     ) -> list[Artifact]:
-        """The artifact of each key, in order (see ``iter_build``); ``progress(done, total)`` is called before the
+        """The artifact of each key, in order (see ``iter_build``); ``progress`` hears stage ``export`` before the
         first and after each.
 
         A key that fails does not stop the others: they are all built and kept in the cache, then one
@@ -337,15 +338,13 @@ class ArtifactCache:
         total = len(todo)
         built: dict[ArtifactKey, Artifact] = {}
         failed: dict[ArtifactKey, ArtifactError] = {}
-        if progress:
-            progress(0, total)
+        notify(progress, "export", 0, total)
         for done, (key, result) in enumerate(self.iter_build(todo, fmt), start=1):
             if isinstance(result, ArtifactError):
                 failed[key] = result
             else:
                 built[key] = result
-            if progress:
-                progress(done, total)
+            notify(progress, "export", done, total)
         errors = list(failed.values())
         if len(errors) == 1:
             raise errors[0]

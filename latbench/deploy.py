@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +33,7 @@ from latbench.agents.remote.device import Device, quote
 from latbench.agents.remote.ssh import SshDevice, SshTarget
 from latbench.collectors.client import CollectorClient
 from latbench.errors import CollectorError, LatbenchError, RemoteError
+from latbench.progress import Progress, notify
 
 SERVICE = "latbench-agent"
 RUNTIME_EXTRAS = {"onnxruntime": "onnx"}
@@ -281,10 +281,10 @@ def deploy(
     host_key_fingerprint: str | None = None,
     admin_token: str | None = None,
     timeout_s: float = 120.0,
-    progress: Callable[[str], None] = lambda message: None,
+    progress: Progress | None = None,
 ) -> Deployment:
     """Deploy (or upgrade in place) an agent on ``target`` serving ``spec.collector_url``; see the module doc."""
-    progress(f"connecting to {target}")
+    notify(progress, "deploy", message=f"connecting to {target}")
     with SshDevice.open(
         target, key_file=key_file, known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint
     ) as device:
@@ -292,9 +292,9 @@ def deploy(
         _check_python(host, spec.python)
         with tempfile.TemporaryDirectory(prefix="latbench-wheel-") as tmp:
             if spec.wheel is None:
-                progress("building the latbench wheel")
+                notify(progress, "deploy", message="building the latbench wheel")
             wheel = spec.wheel or build_wheel(Path(tmp))
-            progress(f"installing {wheel.name} into {host.venv}")
+            notify(progress, "deploy", message=f"installing {wheel.name} into {host.venv}")
             upgraded = _install(host, spec, wheel)
         host.run(quote("mkdir", "-p", host.state) + f" && chmod 700 {quote(host.state)}", "creating the state dir")
         env = f"LATBENCH_COLLECTOR={spec.collector_url}\nLATBENCH_TOKEN={spec.enrollment_token}\n"
@@ -302,13 +302,13 @@ def deploy(
         name = spec.agent_name or host.run("uname -n", "reading the host name").strip()
         command = _agent_command(host, spec, name)
         service = "systemd" if _systemd_available(host) else "nohup"
-        progress(f"{'restarting' if upgraded else 'starting'} the agent ({service})")
+        notify(progress, "deploy", message=f"{'restarting' if upgraded else 'starting'} the agent ({service})")
         pid = None
         if service == "systemd":
             _start_systemd(host, command)
         else:
             pid = _start_nohup(host, command)
-        progress("waiting for the agent to enroll")
+        notify(progress, "deploy", message="waiting for the agent to enroll")
         agent_id, device_name = _wait_enrolled(host, spec, service, pid, admin_token, timeout_s)
     return Deployment(str(target), name, agent_id, device_name, service, host.base, upgraded, pid)
 

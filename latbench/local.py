@@ -8,7 +8,6 @@ same file skips what is already there.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -19,21 +18,13 @@ from latbench.agents.environment import MachineInfo, machine_info
 from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, time_model
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.errors import LatbenchError
+from latbench.progress import Progress, notify
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
 
 REFERENCE_ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
 """The NB201 cell timed between measurements as the machine's speed gauge (about 1 ms on a server core)."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Callbacks a front end passes to follow a run; every field is optional."""
-
-    on_build: Callable[[int, int], None] | None = None
-    on_start: Callable[[int, int], None] | None = None
-    on_result: Callable[[dict[str, object]], None] | None = None
 
 
 def select_archs(
@@ -127,17 +118,18 @@ def measure(
     cache_dir: str | Path | None = None,
     reference: bool = True,
     progress: Progress | None = None,
+    on_result: Callable[[dict[str, object]], None] | None = None,
 ) -> list[dict[str, object]]:
     """Measure ``archs`` (or ``samples`` seeded ones) of ``space`` on this machine; return one row each.
 
     With ``out``, rows are appended as they finish and rows already in the file are kept and not measured
     again (the file must hold results of the same settings and device). ``reference`` times a fixed model
-    between measurements to detect a drifting machine.
+    between measurements to detect a drifting machine. ``progress`` hears stages ``export`` and ``measure``;
+    ``on_result`` gets each new row.
     """
     from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
 
     settings = settings or TimingSettings()
-    progress = progress or Progress()
     s = get_space(space)
     if batch < 1:
         raise LatbenchError(f"batch must be at least 1, got {batch}")
@@ -172,7 +164,7 @@ def measure(
         ArtifactKey(space=s.name, arch=a, batch=batch, resolution=resolution, classes=classes, opset=OPSET, seed=0)
         for a in todo
     ]
-    artifacts = cache.build_many(keys, progress=progress.on_build, fmt=runtime_cls.artifact_format)
+    artifacts = cache.build_many(keys, progress=progress, fmt=runtime_cls.artifact_format)
     probe = None
     if reference and todo:
         ref_key = ArtifactKey(
@@ -183,8 +175,8 @@ def measure(
         probe = ReferenceProbe(ref_engine)
 
     rows = [r for r in (results.rows if results else []) if r["arch"] in set(wanted)]
-    if progress.on_start:
-        progress.on_start(len(done & set(wanted)), len(wanted))
+    measured = len(done & set(wanted))
+    notify(progress, "measure", measured, len(wanted))
     try:
         for arch, artifact in zip(todo, artifacts, strict=True):
             engine.load(artifact.path)
@@ -196,8 +188,10 @@ def measure(
             if results is not None:
                 results.append(row)
             rows.append(row)
-            if progress.on_result:
-                progress.on_result(row)
+            measured += 1
+            notify(progress, "measure", measured, len(wanted))
+            if on_result:
+                on_result(row)
     finally:
         if probe is not None:
             probe.runtime.close()

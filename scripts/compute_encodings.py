@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from latbench.cli.progress import counting_bars
 from latbench.predictor.encodings.compute import compute
 
 DATA = Path(__file__).resolve().parent.parent / "latbench" / "predictor" / "data" / "encodings"
@@ -29,7 +30,8 @@ def main() -> None:
     for kind in args.kind:
         for space in args.space:
             start = time.monotonic()
-            path = compute(space, kind, args.out, seed=args.seed)
+            with counting_bars() as bars:
+                path = compute(space, kind, args.out, seed=args.seed, progress=bars)
             print(f"{path} ({time.monotonic() - start:.0f} s)", flush=True)
 
 

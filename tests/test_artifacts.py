@@ -141,10 +141,10 @@ def test_seed_changes_the_bytes(cache: ArtifactCache) -> None:
 
 def test_build_many_reports_progress_in_order(cache: ArtifactCache) -> None:
     keys = [key(), key(batch=2), key()]
-    calls: list[tuple[int, int]] = []
-    artifacts = cache.build_many(keys, progress=lambda done, total: calls.append((done, total)))
+    calls: list[tuple[str, int | None, int | None]] = []
+    artifacts = cache.build_many(keys, progress=lambda e: calls.append((e.stage, e.done, e.total)))
     assert [a.key for a in artifacts] == keys
-    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+    assert calls == [("export", 0, 3), ("export", 1, 3), ("export", 2, 3), ("export", 3, 3)]
     assert cache.find(artifacts[1].sha256) == artifacts[1]
     assert cache.find("0" * 64) is None
 

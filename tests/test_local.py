@@ -7,7 +7,6 @@ import pytest
 import latbench
 from latbench.agents.measure import TimingSettings
 from latbench.errors import InvalidArchitecture, LatbenchError, ResultsFileError
-from latbench.local import Progress
 
 FAST = TimingSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05)
 REQUIRED = {"arch", "space", "runtime", "batch", "threads", "latency_ms", "mean_ms", "std_ms", "min_ms", "p90_ms",
@@ -31,9 +30,14 @@ def test_rerun_measures_only_what_is_missing(tmp_path, artifact_cache):
     archs = latbench.get_space("fbnet").sample(3, seed=2)
     first = latbench.measure("fbnet", archs[:2], settings=FAST, out=out, cache_dir=artifact_cache)
     measured: list[str] = []
-    progress = Progress(on_result=lambda row: measured.append(str(row["arch"])))
-    rows = latbench.measure("fbnet", archs, settings=FAST, out=out, cache_dir=artifact_cache, progress=progress)
+    events: list[tuple[str, int | None, int | None]] = []
+    rows = latbench.measure(
+        "fbnet", archs, settings=FAST, out=out, cache_dir=artifact_cache,
+        progress=lambda e: events.append((e.stage, e.done, e.total)),
+        on_result=lambda row: measured.append(str(row["arch"])),
+    )  # fmt: skip
     assert measured == [archs[2]]
+    assert events == [("export", 0, 1), ("export", 1, 1), ("measure", 2, 3), ("measure", 3, 3)]
     assert [r["arch"] for r in rows] == archs
     assert [r["measured_at"] for r in rows[:2]] == [r["measured_at"] for r in first]
     assert len(latbench.read_results(out)) == 3

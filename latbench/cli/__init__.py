@@ -15,7 +15,7 @@ from latbench import __version__
 from latbench.cli.admin import campaign_app, devices_command, results_app, token_app
 from latbench.cli.agent import agent_app
 from latbench.cli.collector import collector_app
-from latbench.cli.console import err
+from latbench.cli.console import err, styled
 from latbench.cli.dataset import dataset_app
 from latbench.cli.deploy import deploy_command
 from latbench.cli.env import env_command
@@ -72,7 +72,7 @@ def main() -> None:
     try:
         app()
     except LatbenchError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(styled("error:", "red", str(exc)), highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")
@@ -80,5 +80,8 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("LATBENCH_DEBUG"):
             raise
-        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (set LATBENCH_DEBUG=1 for a traceback)")
+        err.print(
+            styled("internal error:", "red", f"{type(exc).__name__}: {exc} (set LATBENCH_DEBUG=1 for a traceback)"),
+            highlight=False,
+        )
         sys.exit(1)

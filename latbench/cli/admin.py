@@ -6,20 +6,18 @@ import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.live import Live
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
+from latbench.cli import options as opt
 from latbench.cli.console import err, out
 from latbench.collectors.client import CollectorClient
 from latbench.protocol import CampaignCreate, CampaignStatus, MeasurementSettings
 from latbench.resultfile import write_results
-
-COLLECTOR = typer.Option(None, "--collector", envvar="LATBENCH_COLLECTOR", help="Collector URL.", show_envvar=True)
-TOKEN = typer.Option(None, "--token", envvar="LATBENCH_ADMIN_TOKEN", help="Admin token.", show_envvar=True)
-JSON = typer.Option(False, "--json", help="Print JSON.")
 
 token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Measurement campaigns.", no_args_is_help=True)
@@ -29,18 +27,18 @@ results_app = typer.Typer(help="Measured results.", no_args_is_help=True)
 @token_app.command("create")
 def token_create(
     name: str | None = typer.Option(None, "--name", help="A label for the token."),
-    collector: str | None = COLLECTOR,
-    token: str | None = TOKEN,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
 ) -> None:
     """Create an enrollment token for agents; prints the token alone on stdout."""
     with CollectorClient(collector, token) as client:
         created = client.create_enrollment_token(name)
     err.print(f"enrollment token {created.token_id} created; agents enroll with it once")
-    out.print(created.token, markup=False)
+    out.print(created.token)
 
 
 @token_app.command("list")
-def token_list(as_json: bool = JSON, collector: str | None = COLLECTOR, token: str | None = TOKEN) -> None:
+def token_list(as_json: opt.AsJson = False, collector: opt.Collector = None, token: opt.AdminToken = None) -> None:
     """Enrollment tokens: id, name, created, revoked (never the tokens themselves)."""
     with CollectorClient(collector, token) as client:
         found = client.enrollment_tokens()
@@ -59,35 +57,35 @@ def token_list(as_json: bool = JSON, collector: str | None = COLLECTOR, token: s
 @token_app.command("revoke")
 def token_revoke(
     token_id: str = typer.Argument(..., help="Token id (from `latbench token list`) or the token itself."),
-    collector: str | None = COLLECTOR,
-    token: str | None = TOKEN,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
 ) -> None:
     """Revoke an enrollment token: no new agent can enroll with it; enrolled agents keep working."""
     with CollectorClient(collector, token) as client:
         revoked = client.revoke_enrollment_token(token_id)
     err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
-    out.print(revoked.token_id, markup=False)
+    out.print(revoked.token_id)
 
 
 @campaign_app.command("create")
 def campaign_create(
-    space: str = typer.Option(..., "--space", "-s", help="Search space: nb201 or fbnet."),
-    samples: int | None = typer.Option(None, "--samples", "-n", min=1, help="Seeded architectures to measure."),
-    arch: list[str] | None = typer.Option(None, "--arch", "-a", help="An architecture to measure (repeatable)."),
-    seed: int = typer.Option(0, "--seed", min=0, help="Sampling seed."),
+    space: opt.Space,
+    runtime: Annotated[str, opt.runtime("Runtime the agents must offer.")],
+    samples: Annotated[int | None, opt.samples("Seeded architectures to measure.")] = None,
+    arch: Annotated[list[str] | None, opt.arch("An architecture to measure (repeatable).")] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Sampling seed.")] = 0,
     connected_only: bool = typer.Option(False, "--connected-only", help="Sample only connected cells."),
-    runtime: str = typer.Option(..., "--runtime", "-r", help="Runtime the agents must offer."),
     provider: str = typer.Option("cpu", "--provider", help="Runtime device: cpu, cuda or tensorrt."),
     batch: int = typer.Option(1, "--batch", "-b", min=1),
-    threads: int = typer.Option(1, "--threads", "-t", min=1),
+    threads: opt.Threads = 1,
     resolution: int | None = typer.Option(None, "--resolution", min=1),
     device: list[str] | None = typer.Option(None, "--device", help="Device to measure on (repeatable; default: all)."),
     name: str | None = typer.Option(None, "--name", help="A label for the campaign."),
     min_runs: int = typer.Option(50, "--min-runs", min=1),
     min_time: float = typer.Option(1.0, "--min-time", min=0.0),
     warmup_time: float = typer.Option(0.5, "--warmup-time", min=0.0),
-    collector: str | None = COLLECTOR,
-    token: str | None = TOKEN,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
 ) -> None:
     """Create a campaign; prints its id alone on stdout."""
     if (samples is None) == (not arch):
@@ -110,7 +108,7 @@ def campaign_create(
     with CollectorClient(collector, token) as client:
         campaign_id = client.create_campaign(spec)
     err.print(f"campaign created; follow it with: latbench campaign status {campaign_id} --watch")
-    out.print(campaign_id, markup=False)
+    out.print(campaign_id)
 
 
 def _eta(seconds: float | None) -> str:
@@ -131,7 +129,7 @@ def status_table(status: CampaignStatus) -> Table:
             d.device, str(d.queued), str(d.leased), str(d.done), str(d.failed), str(d.total), rate, _eta(d.eta_s)
         )
     if status.error:
-        table.caption = f"[red]{escape(status.error)}[/red]"
+        table.caption = Text(status.error, style="red")
     elif not status.devices:
         table.caption = "no device has joined yet: start an agent that offers this runtime"
     return table
@@ -142,9 +140,9 @@ def campaign_status(
     campaign_id: str = typer.Argument(..., help="Campaign id."),
     watch: bool = typer.Option(False, "--watch", "-w", help="Refresh until the campaign is done."),
     interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between refreshes with --watch."),
-    as_json: bool = JSON,
-    collector: str | None = COLLECTOR,
-    token: str | None = TOKEN,
+    as_json: opt.AsJson = False,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
 ) -> None:
     """Progress per device: queued, leased, done, failed, rate and ETA."""
     with CollectorClient(collector, token) as client:
@@ -163,7 +161,7 @@ def campaign_status(
 
 
 @campaign_app.command("list")
-def campaign_list(as_json: bool = JSON, collector: str | None = COLLECTOR, token: str | None = TOKEN) -> None:
+def campaign_list(as_json: opt.AsJson = False, collector: opt.Collector = None, token: opt.AdminToken = None) -> None:
     """Every campaign with its overall progress."""
     with CollectorClient(collector, token) as client:
         campaigns = client.campaigns()
@@ -179,7 +177,7 @@ def campaign_list(as_json: bool = JSON, collector: str | None = COLLECTOR, token
     out.print(table)
 
 
-def devices_command(as_json: bool = JSON, collector: str | None = COLLECTOR, token: str | None = TOKEN) -> None:
+def devices_command(as_json: opt.AsJson = False, collector: opt.Collector = None, token: opt.AdminToken = None) -> None:
     """Devices known to the collector: online, last seen, fingerprint, runtimes, agents."""
     with CollectorClient(collector, token) as client:
         devices = client.devices()
@@ -198,10 +196,10 @@ def devices_command(as_json: bool = JSON, collector: str | None = COLLECTOR, tok
 
 @results_app.command("export")
 def results_export(
-    campaign: str = typer.Option(..., "--campaign", "-c", help="Campaign id."),
-    out_path: Path = typer.Option(..., "--out", "-o", help="Output file: .csv or .parquet."),
-    collector: str | None = COLLECTOR,
-    token: str | None = TOKEN,
+    campaign: Annotated[str, typer.Option("--campaign", "-c", help="Campaign id.")],
+    out_path: Annotated[Path, opt.out("Output file: .csv or .parquet.")],
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
 ) -> None:
     """Export a campaign's results with the columns of `latbench measure` plus device and agent."""
     if out_path.suffix not in (".csv", ".parquet"):
@@ -210,4 +208,4 @@ def results_export(
         rows = list(client.iter_results(campaign))
     write_results(out_path, rows)
     err.print(f"{len(rows)} result(s) written")
-    out.print(str(out_path), markup=False)
+    out.print(str(out_path))

@@ -7,6 +7,7 @@ import platform
 import re
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -14,6 +15,7 @@ from latbench.agents.daemon import PUSH_INTERVAL_S, Agent, run_agent
 from latbench.agents.identity import default_state_dir
 from latbench.agents.remote import open_runner
 from latbench.agents.reports import runtime_offer
+from latbench.cli import options as opt
 from latbench.protocol import MAX_JOBS_PER_LEASE
 
 agent_app = typer.Typer(
@@ -41,12 +43,8 @@ def _log_to_stderr(verbose: bool) -> None:
 
 @agent_app.command("run")
 def run_command(
-    collector: str = typer.Option(
-        ..., "--collector", envvar="LATBENCH_COLLECTOR", show_envvar=True, help="Collector URL."
-    ),
-    token: str | None = typer.Option(
-        None, "--token", envvar="LATBENCH_TOKEN", show_envvar=True, help="Enrollment token; needed to enroll only."
-    ),
+    collector: opt.RequiredCollector,
+    token: Annotated[str | None, opt.enrollment_token("Enrollment token; needed to enroll only.")] = None,
     name: str | None = typer.Option(None, "--name", help="Agent name when enrolling (default: the host name)."),
     device_name: str | None = typer.Option(
         None, "--device-name", help="Device name when enrolling (default: the collector names the device)."

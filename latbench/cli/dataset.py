@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from latbench import datasets
+from latbench.cli import options as opt
 from latbench.cli.console import err, out
 from latbench.datasets.cards import runtime_label
 
@@ -17,12 +18,11 @@ dataset_app = typer.Typer(
     help="Device latency datasets: built in, built from measurements, imported.", no_args_is_help=True
 )
 
-JSON = typer.Option(False, "--json", help="Print JSON.")
 NAME = typer.Option(None, "--name", help="Registry name (default: from the file or campaign).")
 PREFIX = typer.Option("", "--prefix", help="Prepended to every device name, to tell devices of two sources apart.")
 LICENSE = typer.Option("", "--license", help="License of the data, recorded per device.")
 FORCE = typer.Option(False, "--force", help="Replace a dataset of the same name.")
-DEVICES = typer.Option(None, "--device", "-d", help="Only this device (repeatable).")
+Devices = Annotated[list[str] | None, opt.device("Only this device (repeatable).")]
 
 
 def _stored(ds: datasets.Dataset, force: bool) -> None:
@@ -32,11 +32,11 @@ def _stored(ds: datasets.Dataset, force: bool) -> None:
         f"dataset {ds.name}: {ds.space}, {len(ds.devices)} device(s), {len(ds.archs)} architecture(s), "
         f"{measured} latencies"
     )
-    out.print(ds.name, markup=False)
+    out.print(ds.name)
 
 
 @dataset_app.command("list")
-def list_command(as_json: bool = JSON) -> None:
+def list_command(as_json: opt.AsJson = False) -> None:
     """Built-in and registry datasets."""
     found = datasets.list_datasets()
     if as_json:
@@ -53,7 +53,7 @@ def _percent(value: Any) -> str:
 
 
 @dataset_app.command("show")
-def show(name: str = typer.Argument(..., help="Dataset name."), as_json: bool = JSON) -> None:
+def show(name: str = typer.Argument(..., help="Dataset name."), as_json: opt.AsJson = False) -> None:
     """Devices, coverage, measurement setup, quality and provenance of a dataset."""
     card = datasets.describe(datasets.load(name))
     if as_json:
@@ -89,8 +89,8 @@ def show(name: str = typer.Argument(..., help="Dataset name."), as_json: bool = 
         text = "; ".join(map(str, value)) if isinstance(value, list) else value
         if key == "notice":
             text = "the license notice, shipped in every export's card"
-        out.print(f"{key}: {text}", markup=False)
-    out.print(f"content_sha256: {card['content_sha256']}", markup=False)
+        out.print(f"{key}: {text}")
+    out.print(f"content_sha256: {card['content_sha256']}")
 
 
 @dataset_app.command("rm")
@@ -111,8 +111,8 @@ def build(
     prefix: str = PREFIX,
     license: str = LICENSE,
     force: bool = FORCE,
-    collector: str | None = typer.Option(None, "--collector", envvar="LATBENCH_COLLECTOR", help="Collector URL."),
-    token: str | None = typer.Option(None, "--token", envvar="LATBENCH_ADMIN_TOKEN", help="Admin token."),
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
 ) -> None:
     """Aggregate measurements into a dataset; prints its name."""
     if from_results is not None and campaign is None:
@@ -129,8 +129,8 @@ def build(
 
 @dataset_app.command("import")
 def import_command(
-    file: Path = typer.Argument(..., help="A CSV (.csv, .csv.gz), parquet or HW-NAS-Bench .pickle file."),
-    space: str = typer.Option(..., "--space", "-s", help="Search space: nb201 or fbnet."),
+    file: Annotated[Path, typer.Argument(help="A CSV (.csv, .csv.gz), parquet or HW-NAS-Bench .pickle file.")],
+    space: opt.Space,
     name: str | None = NAME,
     arch_column: str = typer.Option("arch", "--arch-column", help="Column of architecture strings."),
     device_column: str = typer.Option("device", "--device-column", help="Column of device names."),
@@ -184,10 +184,10 @@ def combine_command(
 
 @dataset_app.command("export")
 def export_command(
-    name: str = typer.Argument(..., help="Dataset name."),
-    fmt: str = typer.Option(..., "--format", "-f", help="csv, parquet or help."),
-    out_path: Path = typer.Option(..., "--out", "-o", help="File (.csv, .csv.gz, .parquet) or new directory (help)."),
-    devices: list[str] | None = DEVICES,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="csv, parquet or help.")],
+    out_path: Annotated[Path, opt.out("File (.csv, .csv.gz, .parquet) or new directory (help).")],
+    devices: Devices = None,
     wide: bool = typer.Option(False, "--wide", help="csv, parquet: a row per architecture, a column per device."),
 ) -> None:
     """Write a dataset with its card for other tools; prints the output path."""
@@ -195,15 +195,15 @@ def export_command(
         raise typer.BadParameter(f"--format must be one of: {', '.join(datasets.FORMATS)}")
     ds = datasets.load(name)
     written = datasets.export(ds.select(devices) if devices else ds, fmt, out_path, wide=wide)
-    out.print(str(written), markup=False)
+    out.print(str(written))
 
 
 @dataset_app.command("plot")
 def plot_command(
-    name: str = typer.Argument(..., help="Dataset name."),
-    out_path: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
-    devices: list[str] | None = DEVICES,
+    name: Annotated[str, typer.Argument(help="Dataset name.")],
+    out_path: Annotated[Path, opt.out("PNG file to write.")],
+    devices: Devices = None,
 ) -> None:
     """Draw the device correlation heatmap and latency distributions; prints the PNG's path."""
     written = datasets.plot(datasets.load(name), out_path, devices)
-    out.print(str(written), markup=False)
+    out.print(str(written))

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from latbench.cli import options as opt
 from latbench.cli.console import err, out
+from latbench.cli.progress import ProgressBars
 
 
 def deploy_command(
-    host: str = typer.Argument(..., help="user@host, or ssh://user@host:port."),
+    host: Annotated[str, typer.Argument(help="user@host, or ssh://user@host:port.")],
+    collector: opt.RequiredCollector,
+    token: Annotated[str, opt.enrollment_token()],
     port: int | None = typer.Option(None, "--port", "-p", min=1, max=65535, help="SSH port (default 22)."),
     key: Path | None = typer.Option(None, "--key", "-i", help="SSH private key (default: ssh-agent, ~/.ssh keys)."),
     known_hosts: Path | None = typer.Option(
@@ -20,10 +25,6 @@ def deploy_command(
     host_key_fingerprint: str | None = typer.Option(
         None, "--host-key-fingerprint", help="Pin the host key by SHA256 fingerprint (saved to --known-hosts)."
     ),
-    collector: str = typer.Option(
-        ..., "--collector", envvar="LATBENCH_COLLECTOR", help="Collector URL the agent serves."
-    ),
-    token: str = typer.Option(..., "--token", envvar="LATBENCH_TOKEN", help="Enrollment token for the agent."),
     runtime: list[str] = typer.Option(["onnxruntime"], "--runtime", "-r", help="Runtime to offer (repeatable)."),
     python: str = typer.Option("python3", "--python", help="Python on the host that the venv is made from."),
     remote_dir: str | None = typer.Option(
@@ -42,10 +43,14 @@ def deploy_command(
         [], "--agent-arg", help="Extra argument for `latbench agent run` (repeatable)."
     ),
     admin_token: str | None = typer.Option(
-        None, "--admin-token", envvar="LATBENCH_ADMIN_TOKEN", help="With it, wait until the collector lists the agent."
+        None,
+        "--admin-token",
+        envvar=opt.ADMIN_TOKEN_ENV,
+        show_envvar=True,
+        help="With it, wait until the collector lists the agent.",
     ),
     timeout: float = typer.Option(120.0, "--timeout", min=1.0, help="Seconds to wait for the agent to enroll."),
-    as_json: bool = typer.Option(False, "--json", help="Print the deployment as JSON."),
+    as_json: opt.AsJson = False,
 ) -> None:
     """Deploy an agent to HOST (see docs/deploy.md); prints the agent id. Running it again upgrades in place."""
     from latbench.agents.remote.ssh import SshTarget
@@ -72,7 +77,7 @@ def deploy_command(
         host_key_fingerprint=host_key_fingerprint,
         admin_token=admin_token,
         timeout_s=timeout,
-        progress=lambda message: err.print(message, highlight=False),
+        progress=ProgressBars(labels={}),
     )
     verb = "upgraded" if done.upgraded else "deployed"
     err.print(f"{verb} agent {done.agent_name} on {done.host} ({done.service}); enrolled as device {done.device_name}")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from latbench.cli import options as opt
 from latbench.cli.console import err, out
+from latbench.cli.progress import counting_bars
 from latbench.predictor.encodings.store import check
 from latbench.predictor.encodings.summary import describe
 
@@ -16,29 +19,26 @@ encodings_app = typer.Typer(
     help="Supplementary architecture encodings: zero-cost proxies and arch2vec embeddings.", no_args_is_help=True
 )
 
-SPACE = typer.Option(..., "--space", "-s", help="Search space: nb201 or fbnet.")
-
 
 @encodings_app.command("compute")
 def compute_command(
-    space: str = SPACE,
-    kind: str = typer.Option(..., "--kind", "-k", help="zcp (zero-cost proxies) or arch2vec."),
-    out_dir: Path | None = typer.Option(
-        None, "--out", help="Directory to write into (default: $LATBENCH_HOME/encodings)."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Weights, batch and training seed."),
+    space: opt.Space,
+    kind: Annotated[str, typer.Option("--kind", "-k", help="zcp (zero-cost proxies) or arch2vec.")],
+    out_dir: Annotated[Path | None, opt.out("Directory to write into (default: $LATBENCH_HOME/encodings).")] = None,
+    seed: opt.Seed = 0,
 ) -> None:
     """Recompute a table for every architecture of the shipped list; interrupted zcp runs resume."""
     from latbench.predictor.encodings.compute import compute
 
     space, kind = check(space, kind)
-    path = compute(space, kind, out_dir, seed=seed)
+    with counting_bars() as bars:
+        path = compute(space, kind, out_dir, seed=seed, progress=bars)
     err.print(f"{space} {kind} encodings written")
-    out.print(str(path), markup=False)
+    out.print(str(path))
 
 
 @encodings_app.command("show")
-def show_command(space: str = SPACE, as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def show_command(space: opt.Space, as_json: opt.AsJson = False) -> None:
     """Names, shapes, provenance and Spearman correlation with FLOPs of each table of a space."""
     info = describe(space)
     if as_json:
@@ -46,13 +46,13 @@ def show_command(space: str = SPACE, as_json: bool = typer.Option(False, "--json
         return
     for kind, table in info.items():
         if not table["available"]:
-            out.print(f"{kind}: not available ({table['error']})", markup=False)
+            out.print(f"{kind}: not available ({table['error']})")
             continue
         meta = table["meta"]
         settings = ", ".join(f"{k}={meta[k]}" for k in sorted(meta) if k not in ("held_out",))
-        out.print(f"{kind}: {table['shape'][0]} archs x {table['shape'][1]} features ({settings})", markup=False)
+        out.print(f"{kind}: {table['shape'][0]} archs x {table['shape'][1]} features ({settings})")
         if "held_out" in meta:
-            out.print(f"  held-out reconstruction: {meta['held_out']}", markup=False)
+            out.print(f"  held-out reconstruction: {meta['held_out']}")
         grid = Table("feature", "SRCC vs FLOPs")
         for name, value in table["srcc_vs_flops"].items():
             grid.add_row(name, f"{value:+.3f}")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 
-import typer
-
 from latbench.agents.environment import machine_info, machine_state
 from latbench.agents.runtimes import available_runtimes
+from latbench.cli import options as opt
 from latbench.cli.console import out
 
 
 def env_command(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: opt.AsJson = False,
 ) -> None:
     """Show the environment snapshot and device fingerprint that results will carry."""
     info = machine_info()

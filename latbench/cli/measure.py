@@ -3,40 +3,43 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from latbench.agents.measure import TimingSettings
+from latbench.cli import options as opt
 from latbench.cli.console import err, out
-from latbench.local import Progress as RunProgress
+from latbench.cli.progress import ProgressBars
 from latbench.local import measure
 
 
-def _bar() -> Progress:
-    return Progress(
-        TextColumn("{task.description:<9}"),
+def _bars() -> ProgressBars:
+    return ProgressBars(
+        TextColumn("{task.description:<9}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[last]}"),
+        TextColumn("{task.fields[last]}", markup=False),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        console=err,
-        transient=False,
+        hide_empty=True,
+        last="",
     )
 
 
 def measure_command(
-    space: str = typer.Option(..., "--space", "-s", help="Search space: nb201 or fbnet."),
-    samples: int | None = typer.Option(None, "--samples", "-n", help="Measure this many seeded architectures."),
-    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
-    arch: list[str] | None = typer.Option(None, "--arch", "-a", help="An architecture to measure (repeatable)."),
+    space: opt.Space,
+    out_path: Annotated[Path, opt.out("Results file (.csv or .parquet); re-run to resume.")],
+    samples: Annotated[int | None, opt.samples("Measure this many seeded architectures.", min=None)] = None,
+    seed: opt.Seed = 0,
+    arch: Annotated[list[str] | None, opt.arch("An architecture to measure (repeatable).")] = None,
     connected_only: bool = typer.Option(False, "--connected-only", help="NB201: sample only connected cells."),
-    runtime: str = typer.Option("onnxruntime", "--runtime", "-r", help="Inference runtime."),
+    runtime: Annotated[str, opt.runtime("Inference runtime.")] = "onnxruntime",
     provider: str = typer.Option("cpu", "--provider", help="Runtime device: cpu, cuda or tensorrt."),
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size."),
-    threads: int = typer.Option(1, "--threads", "-t", min=1, help="Intra-op threads (1 is the repeatable default)."),
+    threads: opt.Threads = 1,
     resolution: int | None = typer.Option(None, "--resolution", min=1, help="Input height and width (default 32)."),
     classes: int | None = typer.Option(None, "--classes", min=1, help="Output classes (nb201 10, fbnet 100)."),
     min_runs: int = typer.Option(50, "--min-runs", min=1, help="Timed runs, at least."),
@@ -50,7 +53,6 @@ def measure_command(
     ),
     attempts: int = typer.Option(3, "--attempts", min=1, help="Measurements per architecture while unstable."),
     no_reference: bool = typer.Option(False, "--no-reference", help="Skip the reference-model drift check."),
-    out_path: Path = typer.Option(..., "--out", "-o", help="Results file (.csv or .parquet); re-run to resume."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Artifact cache (default ~/.cache/latbench)."),
 ) -> None:
     """Measure latency of search-space architectures on this machine; prints the results file path."""
@@ -72,22 +74,12 @@ def measure_command(
     if arch and samples is not None:
         raise typer.BadParameter("give --samples or --arch, not both")
     counts = {"new": 0, "unstable": 0}
-    with _bar() as bar:
-        build = bar.add_task("export", total=None, last="")
-        timing = bar.add_task("measure", total=None, last="", start=False)
-
-        def on_build(done: int, total: int) -> None:
-            bar.update(build, completed=done, total=total)
-
-        def on_start(done: int, total: int) -> None:
-            bar.update(build, visible=bar.tasks[build].total not in (None, 0))
-            bar.start_task(timing)
-            bar.update(timing, completed=done, total=total)
+    with _bars() as bars:
 
         def on_result(row: dict[str, object]) -> None:
             counts["new"] += 1
             counts["unstable"] += not row["stable"]
-            bar.update(timing, advance=1, last=f"{row['latency_ms']:.3f} ms")
+            bars.annotate("measure", last=f"{row['latency_ms']:.3f} ms")
 
         try:
             rows = measure(
@@ -106,10 +98,11 @@ def measure_command(
                 out=out_path,
                 cache_dir=cache_dir,
                 reference=not no_reference,
-                progress=RunProgress(on_build=on_build, on_start=on_start, on_result=on_result),
+                progress=bars,
+                on_result=on_result,
             )
         except KeyboardInterrupt:
-            bar.stop()
+            bars.rich.stop()
             err.print(f"interrupted: {counts['new']} new result(s) kept in {out_path}; run the same command to resume")
             raise typer.Exit(130) from None
     latencies = sorted(float(r["latency_ms"]) for r in rows)  # type: ignore[arg-type]
@@ -118,4 +111,4 @@ def measure_command(
             f"{len(rows)} architecture(s), {counts['new']} measured now, {counts['unstable']} flagged unstable; "
             f"median latency {latencies[len(latencies) // 2]:.3f} ms (min {latencies[0]:.3f}, max {latencies[-1]:.3f})"
         )
-    out.print(str(out_path), markup=False)
+    out.print(str(out_path))

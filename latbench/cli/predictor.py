@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
 from rich.table import Table
 
+from latbench.cli import options as opt
 from latbench.cli.console import err, out
 from latbench.cli.encodings import encodings_app
+from latbench.cli.progress import ProgressBars
+
+if TYPE_CHECKING:
+    from latbench.predictor.evaluate import Evaluation
 
 predictor_app = typer.Typer(
     help="Latency predictors: pretrain on source devices, transfer to a new device, evaluate.", no_args_is_help=True
 )
 predictor_app.add_typer(encodings_app, name="encodings")
 
-SPACE = typer.Option(..., "--space", "-s", help="Search space: nb201 or fbnet.")
 METHOD_HELP = (
     "Method: latbench (default ensemble), nasflat, help, multipredict, flops, params, ridge, nnls, cost-ridge."
 )
@@ -30,7 +35,7 @@ def _names(value: str | None) -> list[str] | None:
 
 @predictor_app.command("pretrain")
 def pretrain_command(
-    space: str = SPACE,
+    space: opt.Space,
     devices: str = typer.Option(..., "--devices", help="Comma-separated source devices."),
     dataset_names: str | None = typer.Option(None, "--datasets", help="Datasets to find them in, in order."),
     samples_per_device: int = typer.Option(300, "--samples-per-device", min=2, help="Training archs per device."),
@@ -46,7 +51,7 @@ def pretrain_command(
     names = _names(devices) or []
     err.print(f"pretraining {method} on {len(names)} {space} device(s)...")
     model = predictor.pretrain(space, names, _names(dataset_names), method, settings, seed)
-    out.print(str(model.save(out_path)), markup=False)
+    out.print(str(model.save(out_path)))
 
 
 @predictor_app.command("transfer")
@@ -99,7 +104,7 @@ def transfer_command(
 
     if folds and out_of_fold.recorded(model) is None:
         err.print("not cross-validating the transfer: that needs --folds 2 or more, each fold leaving 3 samples")
-    out.print(str(model.save(out_path)), markup=False)
+    out.print(str(model.save(out_path)))
 
 
 def _load(path: Path):  # type: ignore[no-untyped-def]
@@ -115,7 +120,7 @@ def predict_command(
     arch: list[str] = typer.Option(None, "--arch", "-a", help="Architecture (repeatable)."),
     archs_file: Path | None = typer.Option(None, "--archs-file", help="File of architectures, one a line."),
     all_archs: bool = typer.Option(False, "--all", help="Every architecture suggest picks from (all of NB201)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    as_json: opt.AsJson = False,
 ) -> None:
     """Predicted latency (ms) of architectures on the model's target device: 'arch<TAB>ms' per line."""
     from latbench.predictor.samplers import candidate_archs
@@ -141,13 +146,14 @@ def predict_command(
 
 @predictor_app.command("eval")
 def eval_command(
-    task: str = typer.Option(..., "--task", "-t", help="Task from `latbench tasks list` (ND, FD, F1 ...)."),
+    task: str = typer.Option(..., "--task", help="Task from `latbench tasks list` (ND, FD, F1 ...)."),
     samples: int = typer.Option(20, "--samples", "-n", min=3, help="Target measurements per device."),
     trials: int = typer.Option(3, "--trials", min=1),
     method: str = typer.Option("latbench", "--method", help=METHOD_HELP),
     sampler: str = typer.Option("random", "--sampler", help="random or encoding."),
     dataset_names: str | None = typer.Option(None, "--datasets", help="Datasets to find the devices in, in order."),
-    json_out: Path | None = typer.Option(None, "--json", help="Write the result as JSON here."),
+    json_out: Path | None = typer.Option(None, "--out", "-o", help="Write the result as JSON to this file."),
+    as_json: opt.AsJson = False,
     plot: Path | None = typer.Option(None, "--plot", help="PNG of predicted vs measured on one target device."),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
@@ -155,19 +161,12 @@ def eval_command(
     from latbench import predictor
 
     result = predictor.evaluate(
-        task, samples, trials, method, sampler, _names(dataset_names), seed=seed, progress=lambda m: err.print(m)
+        task, samples, trials, method, sampler, _names(dataset_names), seed=seed, progress=ProgressBars(labels={})
     )
-    paper = predictor.PAPER_20.get(result.task, {})
-    table = Table("device", f"SRCC ({method}, {samples} samples, {trials} trials)", title=f"task {result.task}")
-    for device, value in result.per_device.items():
-        table.add_row(device, f"{value:.3f} ± {result.per_device_std[device]:.3f}")
-    table.add_row("mean", f"{result.mean_srcc:.3f} ± {result.std_srcc:.3f}", style="bold")
-    out.print(table)
-    if paper:
-        reported = ", ".join(f"{k} {v:.3f}" for k, v in paper.items())
-        out.print(f"paper (20 samples): {reported}", markup=False)
-    if result.task in predictor.BAR_20:
-        out.print(f"bar (best of paper and simple baselines, 20 samples): {predictor.BAR_20[result.task]:.3f}")
+    if as_json:
+        print(json.dumps(result.as_dict()))
+    else:
+        _print_evaluation(result, f"SRCC ({method}, {samples} samples, {trials} trials)")
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
         err.print(f"wrote {json_out}")
@@ -175,9 +174,26 @@ def eval_command(
         err.print(f"wrote {predictor.plot_example(result, plot)}")
 
 
+def _print_evaluation(result: Evaluation, heading: str) -> None:
+    """The SRCC table, next to the paper's figures and the bar where the task has them."""
+    from latbench import predictor
+
+    table = Table("device", heading, title=f"task {result.task}")
+    for device, value in result.per_device.items():
+        table.add_row(device, f"{value:.3f} ± {result.per_device_std[device]:.3f}")
+    table.add_row("mean", f"{result.mean_srcc:.3f} ± {result.std_srcc:.3f}", style="bold")
+    out.print(table)
+    paper = predictor.PAPER_20.get(result.task, {})
+    if paper:
+        reported = ", ".join(f"{k} {v:.3f}" for k, v in paper.items())
+        out.print(f"paper (20 samples): {reported}")
+    if result.task in predictor.BAR_20:
+        out.print(f"bar (best of paper and simple baselines, 20 samples): {predictor.BAR_20[result.task]:.3f}")
+
+
 @predictor_app.command("suggest")
 def suggest_command(
-    space: str = SPACE,
+    space: opt.Space,
     samples: int = typer.Option(20, "--samples", "-n", min=1, help="How many architectures to measure."),
     sampler: str = typer.Option("encoding", "--sampler", help="encoding (clusters + buckets) or random."),
     seed: int = typer.Option(0, "--seed"),

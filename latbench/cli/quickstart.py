@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from latbench.agents.measure import TimingSettings
+from latbench.cli import options as opt
 from latbench.cli.console import err, out
+from latbench.cli.progress import ProgressBars
 
 STEP_TEXT = {
     "plan": "choosing architectures",
@@ -23,47 +26,34 @@ STEP_TEXT = {
 
 def quickstart_command(
     directory: Path = typer.Option(
-        Path("latbench-quickstart"), "--dir", "-d", help="Workspace: store, dataset, model, report (re-run resumes)."
+        Path("latbench-quickstart"), "--dir", help="Workspace: store, dataset, model, report (re-run resumes)."
     ),
-    space: str = typer.Option("nb201", "--space", "-s", help="Search space with a shipped predictor (nb201)."),
-    samples: int = typer.Option(20, "--samples", "-n", help="Architectures measured to transfer the predictor."),
+    space: opt.Space = "nb201",
+    samples: Annotated[int, opt.samples("Architectures measured to transfer the predictor.", min=None)] = 20,
     holdout: int = typer.Option(100, "--holdout", help="Further architectures measured only to judge it."),
-    seed: int = typer.Option(0, "--seed", help="Sampling and training seed."),
-    threads: int = typer.Option(1, "--threads", "-t", min=1, help="Intra-op threads (1 is the repeatable default)."),
+    seed: opt.Seed = 0,
+    threads: opt.Threads = 1,
     min_time: float = typer.Option(1.0, "--min-time", min=0.0, help="Seconds of timed runs per architecture."),
     min_runs: int = typer.Option(50, "--min-runs", min=1, help="Timed runs per architecture, at least."),
     warmup_time: float = typer.Option(0.5, "--warmup-time", min=0.0, help="Seconds of warm-up per architecture."),
     dataset: str | None = typer.Option(None, "--dataset-name", help="Registry name (default quickstart-SPACE)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    as_json: opt.AsJson = False,
 ) -> None:
     """From nothing to a latency predictor for this machine; prints the report's path."""
-    from latbench.quickstart import Hooks, quickstart
+    from latbench.quickstart import quickstart
 
     settings = TimingSettings(min_time_s=min_time, min_runs=min_runs, warmup_time_s=warmup_time)
-    bar = Progress(
-        TextColumn("{task.description:<38}"),
+    bars = ProgressBars(
+        TextColumn("{task.description:<38}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
-        console=err,
+        labels=STEP_TEXT,
     )
-    tasks: dict[str, int] = {}
-
-    def on_step(step: str) -> None:
-        for name in tasks:
-            task = bar.tasks[tasks[name]]
-            bar.update(tasks[name], completed=task.total or 1, total=task.total or 1)
-        if step in STEP_TEXT:
-            tasks[step] = bar.add_task(STEP_TEXT[step], total=None)
-
-    def on_measure(done: int, total: int) -> None:
-        bar.update(tasks["measure"], completed=done, total=total)
-
-    hooks = Hooks(on_step=on_step, on_measure=on_measure, on_message=lambda m: err.print(m))
     try:
-        with bar:
+        with bars:
             result = quickstart(
                 directory,
                 space=space,
@@ -73,9 +63,9 @@ def quickstart_command(
                 threads=threads,
                 settings=settings,
                 dataset_name=dataset,
-                hooks=hooks,
+                progress=bars,
             )
-            on_step("done")
+            bars.finish()
     except KeyboardInterrupt:
         err.print(f"interrupted: progress is kept in {directory}; run the same command to resume")
         raise typer.Exit(130) from None

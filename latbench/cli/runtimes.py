@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-import typer
 from rich.table import Table
 
 from latbench.agents.runtimes import available_runtimes, runtime_status
+from latbench.cli import options as opt
 from latbench.cli.console import out
 
 
 def runtimes_command(
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    as_json: opt.AsJson = False,
 ) -> None:
     """List the runtimes (entry-point group ``latbench.runtimes``) with their providers here, or why they cannot run."""
     statuses = [runtime_status(name) for name in available_runtimes()]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
+from latbench.cli import options as opt
 from latbench.cli.console import err, out
+from latbench.cli.progress import ProgressBars
 from latbench.errors import LatbenchError
 
 if TYPE_CHECKING:
@@ -18,15 +20,15 @@ if TYPE_CHECKING:
 
 
 def search_command(
-    model: Path = typer.Option(..., "--model", "-m", help="A transferred predictor (.pt)."),
-    space: str = typer.Option(..., "--space", "-s", help="Search space; must be the model's."),
-    max_latency_ms: float = typer.Option(..., "--max-latency-ms", help="Latency limit on the model's device."),
+    model: Annotated[Path, opt.model("A transferred predictor (.pt).")],
+    space: opt.Space,
+    max_latency_ms: Annotated[float, typer.Option("--max-latency-ms", help="Latency limit on the model's device.")],
     objective: str = typer.Option("params", "--objective", help="What to maximise: params, flops or proxy."),
     proxy: str = typer.Option("nwot", "--proxy", help="Zero-cost proxy for --objective proxy."),
     method: str = typer.Option("evolution", "--method", help="evolution (aging evolution) or random."),
     budget: int = typer.Option(2000, "--budget", min=1, help="Architectures the predictor rates."),
     finalists: int = typer.Option(5, "--finalists", min=1, help="Best feasible architectures to report."),
-    seed: int = typer.Option(0, "--seed", help="Search seed."),
+    seed: opt.Seed = 0,
     verify: str = typer.Option("local", "--verify", help="Measure finalists: local, campaign or none."),
     confirm: int | None = typer.Option(
         None,
@@ -35,11 +37,11 @@ def search_command(
         help="Measurements to spend finding finalists measured within the limit, with --verify local or "
         "campaign (default 3 x --finalists; 0: measure the predicted finalists once).",
     ),
-    collector: str | None = typer.Option(None, "--collector", envvar="LATBENCH_COLLECTOR", help="Collector URL."),
-    token: str | None = typer.Option(None, "--token", envvar="LATBENCH_ADMIN_TOKEN", help="Admin token (campaign)."),
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
     device: str | None = typer.Option(None, "--device", help="Collector device to verify on (default: the model's)."),
-    threads: int = typer.Option(1, "--threads", "-t", min=1, help="Intra-op threads when measuring."),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    threads: opt.Threads = 1,
+    as_json: opt.AsJson = False,
 ) -> None:
     """Find the best architectures under a latency limit by prediction, then confirm them by measurement."""
     from latbench import search as nas
@@ -82,7 +84,7 @@ def search_command(
         finalists=finalists,
         budget=confirm,
         evidence=evidence,
-        on_round=lambda n, m: err.print(f"measuring {n} candidates predicted within the limit + {m:.1%}"),
+        progress=ProgressBars(labels={}),
     )
     _report_confirmed(result, predictor.target, confirmation, as_json)
 

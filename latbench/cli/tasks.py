@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from latbench import datasets
+from latbench.cli import options as opt
 from latbench.cli.console import err, out
 
 tasks_app = typer.Typer(help="Task suites: source (train) and target (test) devices.", no_args_is_help=True)
 
-JSON = typer.Option(False, "--json", help="Print JSON.")
 DATASETS = typer.Option(None, "--datasets", help="Comma-separated datasets to take devices from, in order.")
 
 
@@ -35,7 +36,7 @@ def _as_dict(found: datasets.Availability) -> dict[str, object]:
 
 
 @tasks_app.command("list")
-def list_command(dataset_names: str | None = DATASETS, as_json: bool = JSON) -> None:
+def list_command(dataset_names: str | None = DATASETS, as_json: opt.AsJson = False) -> None:
     """The paper's tasks and whether the datasets at hand hold their devices."""
     found = [datasets.availability(t, _names(dataset_names)) for t in datasets.TASKS.values()]
     if as_json:
@@ -53,7 +54,7 @@ def list_command(dataset_names: str | None = DATASETS, as_json: bool = JSON) -> 
 def show(
     name: str = typer.Argument(..., help="Task name, such as ND or F3."),
     dataset_names: str | None = DATASETS,
-    as_json: bool = JSON,
+    as_json: opt.AsJson = False,
 ) -> None:
     """A task's devices and the dataset each comes from; missing devices say where to get them."""
     found = datasets.availability(datasets.get_task(name), _names(dataset_names))
@@ -64,27 +65,27 @@ def show(
         for device in devices:
             print(f"{role}\t{device}\t{found.found.get(device, 'MISSING')}")
     if not found.ready:
-        err.print(found.explain(), markup=False)
+        err.print(found.explain())
 
 
 @tasks_app.command("generate")
 def generate(
-    space: str = typer.Option(..., "--space", "-s", help="Search space: nb201 or fbnet."),
+    space: opt.Space,
+    train: Annotated[int, typer.Option("--train", min=1, help="Train (source) devices.")],
+    test: Annotated[int, typer.Option("--test", min=1, help="Test (target) devices.")],
     dataset_names: str | None = typer.Option(
         None, "--datasets", help="Comma-separated datasets whose devices to split (default: the built-in one)."
     ),
-    train: int = typer.Option(..., "--train", "-m", min=1, help="Train (source) devices."),
-    test: int = typer.Option(..., "--test", "-n", min=1, help="Test (target) devices."),
-    seed: int = typer.Option(0, "--seed", help="Kernighan-Lin seed; the same seed gives the same split."),
-    as_json: bool = JSON,
+    seed: Annotated[int, typer.Option("--seed", help="Kernighan-Lin seed; the same seed gives the same split.")] = 0,
+    as_json: opt.AsJson = False,
 ) -> None:
     """Generate a hard split: train and test devices as unlike as possible (the paper's automatic tasks)."""
     split = datasets.generate_split(space, train, test, seed, _names(dataset_names))
     if as_json:
         print(json.dumps(split.as_dict()))
         return
-    out.print(f"train: {' '.join(split.train)}", markup=False)
-    out.print(f"test: {' '.join(split.test)}", markup=False)
+    out.print(f"train: {' '.join(split.train)}")
+    out.print(f"test: {' '.join(split.test)}")
     err.print(
         f"mean SRCC within train {split.srcc_within_train}, within test {split.srcc_within_test}, across "
         f"{split.srcc_across} ({split.n_archs} shared architectures, seed {split.seed})"

@@ -7,7 +7,7 @@ The figure is averaged over target devices and trials; ``std_srcc`` is the sprea
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from latbench.predictor.predictor import (
 )
 from latbench.predictor.reference import reference_archs
 from latbench.predictor.samplers import sample_indices
+from latbench.progress import Progress, notify
 from latbench.ranking import spearman
 
 
@@ -82,7 +83,7 @@ def evaluate(
     dataset_names: Sequence[str] | None = None,
     settings: TrainingSettings | None = None,
     seed: int = 0,
-    progress: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     pretrained: Predictor | None = None,
 ) -> Evaluation:
     """Run ``task_name`` (``latbench tasks``) with ``samples`` target measurements per device, ``trials`` times.
@@ -90,17 +91,19 @@ def evaluate(
     Pretraining runs once per task (on all source devices, seed ``seed``; or pass ``pretrained``, made by
     ``pretrain_on`` on the task's source devices); trial ``t`` samples with seed ``t``.
     The HELP-style method also measures its 10 reference architectures on the target, as HELP does.
+    ``progress`` hears stage ``evaluate``: transfers done of all, with a line on each.
     """
     import time
 
     check_method(method)
     task, ds = datasets.resolve_task(task_name, dataset_names)
-    say = progress or (lambda _: None)
     started = time.perf_counter()
     if pretrained is None:
         pretrained = pretrain_on(ds, task.train, method, settings, seed)
     pretrain_s = time.perf_counter() - started
-    say(f"{task.name}: pretrained {method} on {len(task.train)} source device(s) in {pretrain_s:.1f} s")
+    runs = trials * len(task.test)
+    line = f"{task.name}: pretrained {method} on {len(task.train)} source device(s) in {pretrain_s:.1f} s"
+    notify(progress, "evaluate", 0, runs, line)
     all_codes = codes(ds.space, ds.archs)
     refs = {a for a in reference_archs(ds.space)} if method == "help" else set()
     result = Evaluation(task.name, ds.space, method, samples, trials, sampler, {})
@@ -127,7 +130,8 @@ def evaluate(
                     "measured": latency[measured],
                     "srcc": score,
                 }
-            say(f"{task.name} trial {trial + 1}/{trials} {device}: SRCC {score:.3f}")
+            line = f"{task.name} trial {trial + 1}/{trials} {device}: SRCC {score:.3f}"
+            notify(progress, "evaluate", len(transfer_s), runs, line)
     result.seconds = {
         "pretrain": pretrain_s,
         "transfer_mean": float(np.mean(transfer_s)),

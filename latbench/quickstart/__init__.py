@@ -8,6 +8,6 @@ result = quickstart("latbench-quickstart")          # resumable; returns SRCCs, 
 
 from __future__ import annotations
 
-from latbench.quickstart.run import STEPS, Hooks, QuickstartResult, quickstart
+from latbench.quickstart.run import STEPS, QuickstartResult, quickstart
 
-__all__ = ["STEPS", "Hooks", "QuickstartResult", "quickstart"]
+__all__ = ["STEPS", "QuickstartResult", "quickstart"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 
 from latbench.agents.measure import TimingSettings
 from latbench.errors import LatbenchError
+from latbench.progress import Progress, notify
 from latbench.quickstart import embedded
 from latbench.quickstart.evaluate import Evaluation, evaluate
 from latbench.quickstart.plan import Plan, make_plan
@@ -28,23 +28,6 @@ from latbench.quickstart.workspace import Workspace
 STEPS = ("plan", "measure", "dataset", "transfer", "evaluate", "report")
 """Steps in order; ``dataset`` runs inside ``measure`` while the collector is still up."""
 FINISHED = ("done", "failed")
-
-
-@dataclass
-class Hooks:
-    """How a front end follows the run; every callback is optional."""
-
-    on_step: Callable[[str], None] | None = None
-    on_measure: Callable[[int, int], None] | None = None
-    on_message: Callable[[str], None] | None = None
-
-    def step(self, name: str) -> None:
-        if self.on_step:
-            self.on_step(name)
-
-    def say(self, text: str) -> None:
-        if self.on_message:
-            self.on_message(text)
 
 
 @dataclass
@@ -71,7 +54,9 @@ def _settings_dict(settings: TimingSettings) -> dict[str, Any]:
     return MeasurementSettings.model_validate(settings, from_attributes=True).model_dump()
 
 
-def _measure(ws: Workspace, plan: Plan, space: str, threads: int, settings: dict[str, Any], hooks: Hooks) -> str:
+def _measure(
+    ws: Workspace, plan: Plan, space: str, threads: int, settings: dict[str, Any], progress: Progress | None
+) -> str:
     """Run the campaign to the end through a private collector and a local agent; returns the campaign id."""
     from latbench.collectors.client import CollectorClient
     from latbench.protocol import CampaignCreate
@@ -111,19 +96,18 @@ def _measure(ws: Workspace, plan: Plan, space: str, threads: int, settings: dict
             with embedded.agent(url, enroll, ws.agent_dir, logs / "agent.log") as agent:
                 while status.state not in FINISHED:
                     done = sum(d.done + d.failed for d in status.devices)
-                    if hooks.on_measure:
-                        hooks.on_measure(done, len(plan.archs))
+                    notify(progress, "measure", done, len(plan.archs))
                     if agent.poll() is not None:
                         raise LatbenchError(f"the local agent stopped ({agent.returncode}); see {logs / 'agent.log'}")
                     time.sleep(0.5)
                     status = client.campaign(campaign_id)
         if status.state == "failed":
             raise LatbenchError(f"the measurement campaign failed: {status.error}; see {logs / 'collector.log'}")
-        if hooks.on_measure:
-            hooks.on_measure(len(plan.archs), len(plan.archs))
+        notify(progress, "measure", len(plan.archs), len(plan.archs))
         failed = sum(d.failed for d in status.devices)
         if failed:
-            hooks.say(f"{failed} architecture(s) failed to measure; see {logs / 'agent.log'}")
+            failures = f"{failed} architecture(s) failed to measure; see {logs / 'agent.log'}"
+            notify(progress, "measure", message=failures)
         _build_dataset(ws, url, token, campaign_id)
     return campaign_id
 
@@ -157,13 +141,14 @@ def quickstart(
     threads: int = 1,
     settings: TimingSettings | None = None,
     dataset_name: str | None = None,
-    hooks: Hooks | None = None,
+    progress: Progress | None = None,
 ) -> QuickstartResult:
-    """Measure this machine, transfer the shipped predictor to it and judge it; resumable in ``directory``."""
+    """Measure this machine, transfer the shipped predictor to it and judge it; resumable in ``directory``.
+
+    ``progress`` hears each step of ``STEPS`` start (but ``dataset``), and the count of ``measure``."""
     from latbench import predictor
     from latbench.spaces import get_space
 
-    hooks = hooks or Hooks()
     space = get_space(space).name
     ws = Workspace(Path(directory))
     measure_settings = _settings_dict(settings or TimingSettings())
@@ -180,18 +165,18 @@ def quickstart(
     )
     pretrained_file = predictor.pretrained_path(space)
 
-    hooks.step("plan")
+    notify(progress, "plan")
     if not ws.done("plan"):
         started = time.perf_counter()
         plan = make_plan(space, samples, holdout, seed)
         ws.finish("plan", time.perf_counter() - started, **plan.as_dict())
     plan = Plan(transfer=ws.facts("plan")["transfer"], holdout=ws.facts("plan")["holdout"])
 
-    hooks.step("measure")
+    notify(progress, "measure")
     if not ws.done("measure"):
         started = time.perf_counter() - ws.state.get("measure_seconds_before", 0.0)
         try:
-            campaign_id = _measure(ws, plan, space, threads, measure_settings, hooks)
+            campaign_id = _measure(ws, plan, space, threads, measure_settings, progress)
         finally:
             ws.state["measure_seconds_before"] = time.perf_counter() - started
             ws.save()
@@ -200,7 +185,7 @@ def quickstart(
     measured = _measured(dataset["name"])
     device = dataset["device"]
 
-    hooks.step("transfer")
+    notify(progress, "transfer")
     model_path = ws.root / "model.pt"
     transfer_archs = [a for a in plan.transfer if a in measured]
     if not ws.done("transfer"):
@@ -215,7 +200,7 @@ def quickstart(
         shutil.copyfile(model_path, ws.collector_dir / "models" / f"{device}.pt")
         ws.finish("transfer", time.perf_counter() - started, model=str(model_path), samples=len(transfer_archs))
 
-    hooks.step("evaluate")
+    notify(progress, "evaluate")
     started = time.perf_counter()
     model = predictor.Predictor.load(model_path)
     holdout_archs = [a for a in plan.holdout if a in measured]
@@ -224,7 +209,7 @@ def quickstart(
     evaluation = evaluate(space, holdout_archs, measured, predicted_holdout, list(measured))
     ws.finish("evaluate", time.perf_counter() - started, **{k: v for k, v in evaluation.as_dict().items()})
 
-    hooks.step("report")
+    notify(progress, "report")
     started = time.perf_counter()
     timings = {
         step: float(ws.facts(step)["seconds"]) for step in ("plan", "measure", "dataset", "transfer", "evaluate")

@@ -8,11 +8,12 @@ limit until enough run within it for real; ``verify`` pairs the predicted finali
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from latbench.predictor.out_of_fold import out_of_fold as cross_validated_errors
+from latbench.progress import Progress
 from latbench.search.confirm import Confirmation, Measure, confirm
 from latbench.search.evolution import METHODS, Candidate, History, LatencyOracle, run_search
 from latbench.search.genome import Genome, genome_of
@@ -32,15 +33,16 @@ def search(
     budget: int = 2000,
     finalists: int = 5,
     seed: int = 0,
-    on_progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> SearchResult:
-    """The ``finalists`` best architectures whose predicted latency is within ``max_latency_ms``."""
+    """The ``finalists`` best architectures whose predicted latency is within ``max_latency_ms``; ``progress``
+    hears stage ``search`` count the architectures rated."""
     import time
 
     genome = genome_of(space)
     started = time.perf_counter()
     history = run_search(
-        method, genome, predict_ms, objective(space, objective_name, proxy), max_latency_ms, budget, seed, on_progress
+        method, genome, predict_ms, objective(space, objective_name, proxy), max_latency_ms, budget, seed, progress
     )
     feasible = history.feasible(max_latency_ms)
     return SearchResult(

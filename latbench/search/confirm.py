@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from latbench.errors import LatbenchError
+from latbench.progress import Progress, notify
 from latbench.search.margin import MARGIN_QUANTILE, error_margin
 from latbench.search.results import SearchResult, Verified
 
@@ -84,7 +85,7 @@ def confirm(
     evidence: tuple[Sequence[float], Sequence[float]] | None = None,
     margin: float | None = None,
     quantile: float = MARGIN_QUANTILE,
-    on_round: Callable[[int, float], None] | None = None,
+    progress: Progress | None = None,
 ) -> Confirmation:
     """Measure ``result``'s best candidates until ``finalists`` (default: as many as it has) run within its limit.
 
@@ -92,7 +93,8 @@ def confirm(
     the margin starts from; ``margin`` fixes it instead. Each round measures, best objective first, as many
     eligible candidates as finalists are missing, or once all are found, up to ``finalists`` eligible ones that
     would rank above the worst found (the margin may have grown, e.g. when the finalists ran well under their
-    predictions); ``on_round(count, margin)`` is told before each round.
+    predictions); ``progress`` hears stage ``confirm`` before each round: measurements spent of the budget, and a
+    message with the round's size and margin.
     """
     wanted = len(result.finalists) if finalists is None else finalists
     budget = BUDGET_PER_FINALIST * wanted if budget is None else budget
@@ -131,8 +133,13 @@ def confirm(
             stopped = "confirmed" if len(confirmed) == wanted else "candidates"
             break
         margins.append(current)
-        if on_round:
-            on_round(len(batch), current)
+        notify(
+            progress,
+            "confirm",
+            budget - left,
+            budget,
+            f"measuring {len(batch)} candidates predicted within the limit + {current:.1%}",
+        )
         got = measure_ms([c.arch for c in batch])
         for c in batch:
             done.add(c.arch)

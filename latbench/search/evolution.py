@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from latbench.errors import LatbenchError
+from latbench.progress import Progress, notify
 from latbench.search.genome import Genome
 from latbench.search.objectives import Objective
 
@@ -73,7 +74,7 @@ def random_search(
     max_latency_ms: float,
     budget: int,
     seed: int = 0,
-    on_progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> History:
     """Uniform samples until ``budget`` distinct architectures, or until sampling keeps finding known ones."""
     rng = np.random.default_rng(seed)
@@ -84,8 +85,7 @@ def random_search(
         batch = genome.decode(genome.random(rng, min(256, budget - before)))
         history.ask(batch, oracle, objective)
         stale = stale + 1 if len(history.latency) == before else 0
-        if on_progress:
-            on_progress(len(history.latency))
+        notify(progress, "search", len(history.latency), budget)
     return history
 
 
@@ -98,7 +98,7 @@ def aging_evolution(
     seed: int = 0,
     population: int = 64,
     tournament: int = 8,
-    on_progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> History:
     """Regularised (aging) evolution: tournament parents, one-gene mutations, the oldest members die.
 
@@ -109,6 +109,7 @@ def aging_evolution(
     history = History()
     members = genome.random(rng, min(population, budget))
     lat, score = history.ask(genome.decode(members), oracle, objective)
+    notify(progress, "search", len(history.latency), budget)
     fit = fitness(lat, score, max_latency_ms)
     stale = 0
     while len(history.latency) < budget and stale < STALE_ROUNDS:
@@ -123,8 +124,7 @@ def aging_evolution(
         score = np.concatenate([score, c_score])[n_children:]
         fit = fitness(lat, score, max_latency_ms)
         stale = stale + 1 if len(history.latency) == before else 0
-        if on_progress:
-            on_progress(len(history.latency))
+        notify(progress, "search", len(history.latency), budget)
     return history
 
 
@@ -136,14 +136,14 @@ def run_search(
     max_latency_ms: float,
     budget: int,
     seed: int = 0,
-    on_progress: Callable[[int], None] | None = None,
+    progress: Progress | None = None,
 ) -> History:
     if max_latency_ms <= 0:
         raise LatbenchError(f"the latency limit must be positive, got {max_latency_ms} ms")
     if budget < 1:
         raise LatbenchError(f"the search budget must be at least 1 architecture, got {budget}")
     if method == "evolution":
-        return aging_evolution(genome, oracle, objective, max_latency_ms, budget, seed, on_progress=on_progress)
+        return aging_evolution(genome, oracle, objective, max_latency_ms, budget, seed, progress=progress)
     if method == "random":
-        return random_search(genome, oracle, objective, max_latency_ms, budget, seed, on_progress=on_progress)
+        return random_search(genome, oracle, objective, max_latency_ms, budget, seed, progress=progress)
     raise LatbenchError(f"unknown search method {method!r}; choose one of: {', '.join(METHODS)}")

@@ -7,10 +7,11 @@ architectures (the device's agents measure them; this waits for the campaign and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from latbench.agents.measure import TimingSettings
 from latbench.errors import LatbenchError
+from latbench.progress import Progress, notify
 
 
 def measure_locally(
@@ -19,11 +20,12 @@ def measure_locally(
     settings: TimingSettings | None = None,
     threads: int = 1,
     runtime: str = "onnxruntime",
+    progress: Progress | None = None,
 ) -> dict[str, float]:
     """Median latency (ms) of each architecture on this machine."""
     from latbench.local import measure
 
-    rows = measure(space, list(archs), settings=settings, threads=threads, runtime=runtime)
+    rows = measure(space, list(archs), settings=settings, threads=threads, runtime=runtime, progress=progress)
     return {str(r["arch"]): float(r["latency_ms"]) for r in rows}  # type: ignore[arg-type]
 
 
@@ -36,7 +38,7 @@ def measure_by_campaign(
     runtime: str = "onnxruntime",
     threads: int = 1,
     timeout_s: float = 3600.0,
-    on_progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, float]:
     """Median latency (ms) of each architecture on ``device``, measured by its agents through a campaign."""
     from latbench.collectors.client import CollectorClient
@@ -58,8 +60,7 @@ def measure_by_campaign(
             status = client.campaign(campaign_id)
             done = sum(d.done + d.failed for d in status.devices)
             total = sum(d.total for d in status.devices) or len(archs)
-            if on_progress:
-                on_progress(done, total)
+            notify(progress, "measure", done, total)
             if status.state == "failed":
                 raise LatbenchError(f"campaign {campaign_id} failed: {status.error}")
             if status.state == "done":

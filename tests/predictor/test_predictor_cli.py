@@ -88,7 +88,7 @@ def test_eval_writes_the_issue_json_and_runs_tasks_on_imported_devices(tmp_path:
     out, plot = tmp_path / "na.json", tmp_path / "na.png"
     done = cli(
         "predictor", "eval", "--task", "NA", "--method", "ridge", "--samples", "10", "--trials", "2",
-        "--json", str(out), "--plot", str(plot), home=tmp_path,
+        "--out", str(out), "--plot", str(plot), home=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
@@ -98,3 +98,9 @@ def test_eval_writes_the_issue_json_and_runs_tasks_on_imported_devices(tmp_path:
     assert 0.5 < result["mean_srcc"] <= 1.0
     assert "0.893" in done.stdout  # the paper's NASFLAT figure beside ours
     assert plot.read_bytes()[:4] == b"\x89PNG"
+    printed = cli(
+        "predictor", "eval", "--task", "NA", "--method", "ridge", "--samples", "10", "--trials", "2", "--json",
+        home=tmp_path,
+    )  # fmt: skip
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout) == result

@@ -10,7 +10,7 @@ from latbench.spaces import get_space
 
 def test_held_out_graphs_are_rebuilt_better_than_chance() -> None:
     archs = get_space("nb201").sample(1000, seed=3)
-    table = train_arch2vec("nb201", archs=archs, seed=0, epochs=6, batch_size=32, progress=False)
+    table = train_arch2vec("nb201", archs=archs, seed=0, epochs=6, batch_size=32)
     held = table.meta["held_out"]
     # Chance: the majority class of each target (7 ops of the 8 nodes are uniform over 5 ops; 10 of 28 edges).
     ops_chance = (2 + 6 * 1 / 5) / 8
@@ -22,7 +22,7 @@ def test_held_out_graphs_are_rebuilt_better_than_chance() -> None:
 
 def test_training_is_deterministic_for_a_seed() -> None:
     archs = get_space("nb201").sample(300, seed=4)
-    a = train_arch2vec("nb201", archs=archs, seed=7, epochs=1, progress=False)
-    b = train_arch2vec("nb201", archs=archs, seed=7, epochs=1, progress=False)
+    a = train_arch2vec("nb201", archs=archs, seed=7, epochs=1)
+    b = train_arch2vec("nb201", archs=archs, seed=7, epochs=1)
     np.testing.assert_array_equal(a.values, b.values)
     assert a.encoder.keys() == b.encoder.keys()

@@ -16,7 +16,7 @@ from latbench.spaces.builders import initialise
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 ALL_3X3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 ALL_1X1 = "|nor_conv_1x1~0|+|nor_conv_1x1~0|nor_conv_1x1~1|+|nor_conv_1x1~0|nor_conv_1x1~1|nor_conv_1x1~2|"
-SMALL = {"resolution": 8, "batch_size": 4, "progress": False}
+SMALL = {"resolution": 8, "batch_size": 4}
 
 
 def tiny_net(width: int, depth: int, seed: int = 0) -> nn.Module:

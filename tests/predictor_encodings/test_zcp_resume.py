@@ -16,9 +16,9 @@ def test_a_matching_checkpoint_is_resumed_and_a_stale_one_ignored(tmp_path: Path
     checkpoint = tmp_path / "nb201-zcp.partial.npz"
     marked = np.full((3, len(NAMES)), 42.0, dtype=np.float32)
     _save_partial(checkpoint, "nb201", archs, _meta("nb201", **settings), marked, 2)
-    resumed = compute_zcp("nb201", archs, progress=False, checkpoint=checkpoint, **settings)
+    resumed = compute_zcp("nb201", archs, checkpoint=checkpoint, **settings)
     assert np.all(resumed.values[:2] == 42.0)
-    fresh = compute_zcp("nb201", archs[2:], progress=False, **settings)
+    fresh = compute_zcp("nb201", archs[2:], **settings)
     np.testing.assert_array_equal(resumed.values[2], fresh.values[0])
-    other_seed = compute_zcp("nb201", archs, progress=False, checkpoint=checkpoint, **settings | {"seed": 1})
+    other_seed = compute_zcp("nb201", archs, checkpoint=checkpoint, **settings | {"seed": 1})
     assert not np.any(other_seed.values == 42.0)

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from latbench.predictor.encodings.progress import progress_bar
 from latbench.predictor.encodings.store import Encodings, check
 from latbench.predictor.encodings.threads import one_thread
+from latbench.progress import Progress, notify
 from latbench.spaces import get_space
 
 CODE_VERSION = 1
@@ -124,7 +124,7 @@ def fit(
     adj: torch.Tensor,
     seed: int,
     epochs: int = EPOCHS,
-    progress: bool = False,
+    progress: Progress | None = None,
     batch_size: int = BATCH,
 ) -> tuple[Encoder, Decoder]:
     """Train an autoencoder on the graphs ``(ops, adj)`` with Adam; the same seed gives the same weights."""
@@ -134,21 +134,23 @@ def fit(
         optimizer = torch.optim.Adam([*encoder.parameters(), *decoder.parameters()], lr=LR)
         generator = torch.Generator().manual_seed(seed)
         steps = epochs * -(-len(ops) // batch_size)
-        with progress_bar("arch2vec", steps, enabled=progress) as advance:
-            for _ in range(epochs):
-                for idx in torch.randperm(len(ops), generator=generator).split(batch_size):
-                    adj_logits, adj_target, op_logits, kl = reconstruction(
-                        encoder, decoder, ops[idx], adj[idx], sample=True
-                    )
-                    loss = (
-                        nn.functional.binary_cross_entropy_with_logits(adj_logits, adj_target)
-                        + nn.functional.cross_entropy(op_logits.flatten(0, 1), ops[idx].argmax(-1).flatten())
-                        + BETA * kl
-                    )
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    advance()
+        notify(progress, "arch2vec", 0, steps)
+        step = 0
+        for _ in range(epochs):
+            for idx in torch.randperm(len(ops), generator=generator).split(batch_size):
+                adj_logits, adj_target, op_logits, kl = reconstruction(
+                    encoder, decoder, ops[idx], adj[idx], sample=True
+                )
+                loss = (
+                    nn.functional.binary_cross_entropy_with_logits(adj_logits, adj_target)
+                    + nn.functional.cross_entropy(op_logits.flatten(0, 1), ops[idx].argmax(-1).flatten())
+                    + BETA * kl
+                )
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                step += 1
+                notify(progress, "arch2vec", step, steps)
     return encoder.eval(), decoder.eval()
 
 
@@ -176,7 +178,7 @@ def train_arch2vec(
     archs: Sequence[str] | None = None,
     seed: int = 0,
     epochs: int = EPOCHS,
-    progress: bool = True,
+    progress: Progress | None = None,
     batch_size: int = BATCH,
 ) -> Encodings:
     """Train on ``archs`` (default: the shipped list; FBNet adds random ones) and embed them.

@@ -6,9 +6,12 @@ from pathlib import Path
 
 from latbench.predictor.encodings.archs import default_archs
 from latbench.predictor.encodings.store import check, file_name, save, user_dir
+from latbench.progress import Progress
 
 
-def compute(space: str, kind: str, out: str | Path | None = None, seed: int = 0, progress: bool = True) -> Path:
+def compute(
+    space: str, kind: str, out: str | Path | None = None, seed: int = 0, progress: Progress | None = None
+) -> Path:
     """Compute the ``kind`` table of ``space`` and write ``{space}-{kind}.npz`` into ``out``; return its path.
 
     Zero-cost proxies checkpoint to ``{space}-zcp.partial.npz`` beside it, so an interrupted run resumes.

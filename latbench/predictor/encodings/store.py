@@ -108,7 +108,7 @@ class Encodings:
         if self.kind == "zcp":
             from latbench.predictor.encodings.zcp import compute_zcp, settings_from_meta
 
-            table = compute_zcp(self.space, archs, progress=False, **settings_from_meta(self.meta))
+            table = compute_zcp(self.space, archs, **settings_from_meta(self.meta))
         else:
             from latbench.predictor.encodings.arch2vec import embed
 

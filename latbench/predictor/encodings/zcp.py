@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from latbench.predictor.encodings import proxies
-from latbench.predictor.encodings.progress import progress_bar
 from latbench.predictor.encodings.store import Encodings, archs_sha256, check, load, save
 from latbench.predictor.encodings.threads import one_thread
+from latbench.progress import Progress, notify
 from latbench.spaces import get_space
 from latbench.spaces.builders import BUILDERS, initialise
 
@@ -70,7 +70,7 @@ def compute_zcp(
     space: str,
     archs: Sequence[str],
     seed: int = 0,
-    progress: bool = True,
+    progress: Progress | None = None,
     *,
     batch_size: int = BATCH_SIZE,
     resolution: int = RESOLUTION,
@@ -90,10 +90,12 @@ def compute_zcp(
     done = _resume(Path(checkpoint), space, canonical, meta, values) if checkpoint else 0
     batch = proxies.Batch.make(batch_size, resolution, s.default_classes, seed)
     last = time.monotonic()
-    with one_thread(), progress_bar(f"zcp {space}", len(canonical), done, enabled=progress) as advance:
+    stage = f"zcp {space}"
+    notify(progress, stage, done, len(canonical))
+    with one_thread():
         for i in range(done, len(canonical)):
             values[i] = score_arch(space, canonical[i], batch, seed)
-            advance()
+            notify(progress, stage, i + 1, len(canonical))
             if checkpoint and time.monotonic() - last > CHECKPOINT_SECONDS:
                 _save_partial(Path(checkpoint), space, canonical, meta, values, i + 1)
                 last = time.monotonic()

@@ -1,0 +1,69 @@
+"""The options that several commands share, declared once so that each has one name, short flag, environment
+variable and meaning everywhere.
+
+Short flags: ``-s`` space, ``-n`` samples, ``-a`` arch, ``-m`` model, ``-d`` device, ``-r`` runtime, ``-t`` threads,
+``-o`` out. ``--json`` is always a flag that prints the structured result on stdout (files are ``--out``).
+Secrets (``--token``) come from the environment rather than the command line, where other users can read them.
+Options whose help depends on the command are factories (``out("Model file (.pt).")``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+COLLECTOR_ENV = "LATBENCH_COLLECTOR"
+ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
+ENROLLMENT_TOKEN_ENV = "LATBENCH_TOKEN"
+
+Space = Annotated[str, typer.Option("--space", "-s", help="Search space: nb201 or fbnet.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same result.")]
+Threads = Annotated[int, typer.Option("--threads", "-t", min=1, help="Intra-op threads (1 is the repeatable default).")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+def _collector() -> Any:
+    return typer.Option("--collector", envvar=COLLECTOR_ENV, show_envvar=True, help="Collector URL.")
+
+
+Collector = Annotated[str | None, _collector()]
+RequiredCollector = Annotated[str, _collector()]
+AdminToken = Annotated[
+    str | None, typer.Option("--token", envvar=ADMIN_TOKEN_ENV, show_envvar=True, help="Admin token.")
+]
+
+
+def out(help: str) -> Any:
+    """``--out``/``-o``: the file or directory a command writes."""
+    return typer.Option("--out", "-o", help=help)
+
+
+def samples(help: str, min: int | None = 1) -> Any:
+    """``--samples``/``-n``: how many architectures."""
+    return typer.Option("--samples", "-n", min=min, help=help)
+
+
+def arch(help: str = "An architecture (repeatable).") -> Any:
+    """``--arch``/``-a``: an architecture string."""
+    return typer.Option("--arch", "-a", help=help)
+
+
+def model(help: str) -> Any:
+    """``--model``/``-m``: a predictor model file."""
+    return typer.Option("--model", "-m", help=help)
+
+
+def device(help: str) -> Any:
+    """``--device``/``-d``: a device name."""
+    return typer.Option("--device", "-d", help=help)
+
+
+def runtime(help: str) -> Any:
+    """``--runtime``/``-r``: an inference runtime."""
+    return typer.Option("--runtime", "-r", help=help)
+
+
+def enrollment_token(help: str = "Enrollment token for the agent.") -> Any:
+    """``--token`` of the commands that enroll an agent (``agent run``, ``deploy``): the enrollment token."""
+    return typer.Option("--token", envvar=ENROLLMENT_TOKEN_ENV, show_envvar=True, help=help)
