@@ -7,11 +7,11 @@ predates the group. Nothing here imports torch; the PyTorch builders live in ``l
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from latbench.errors import UnknownSpace
+from latbench.errors import LatbenchError, UnknownSpace
 from latbench.spaces.base import ArchGraph, Costs, SearchSpace
 from latbench.spaces.fbnet import FBNet
 from latbench.spaces.nb201 import NB201
@@ -84,6 +84,46 @@ def _load(reg: Registration) -> SearchSpace:
     return space
 
 
+@dataclass(frozen=True)
+class SpaceStatus:
+    """A registered space as ``latbench spaces list`` shows it; a space that fails to load says why."""
+
+    name: str
+    origin: str
+    target: str
+    loaded: bool
+    genes: int = 0
+    default_resolution: int = 0
+    builder: str = ""
+    builder_available: bool = False
+    reasons: list[str] = field(default_factory=list)
+
+
+def space_status(name: str) -> SpaceStatus:
+    """Load space ``name`` and try to import its builder (torch included); failures are reasons, not errors."""
+    reg = registrations()[name.lower()]
+    try:
+        space = get_space(reg.name)
+    except LatbenchError as exc:
+        return SpaceStatus(reg.name, reg.origin, reg.target, loaded=False, reasons=[str(exc)])
+    status = SpaceStatus(
+        reg.name,
+        reg.origin,
+        reg.target,
+        loaded=True,
+        genes=len(space.genes),
+        default_resolution=space.default_resolution,
+        builder=space.builder or "",
+    )
+    try:
+        from latbench.spaces.builders import builder_of
+
+        builder_of(space)
+    except LatbenchError as exc:
+        return replace(status, reasons=[str(exc)])
+    return replace(status, builder_available=True)
+
+
 __all__ = [
     "GROUP",
     "NB201",
@@ -92,7 +132,9 @@ __all__ = [
     "FBNet",
     "Registration",
     "SearchSpace",
+    "SpaceStatus",
     "get_space",
     "registrations",
     "space_names",
+    "space_status",
 ]

@@ -103,9 +103,19 @@ class SearchSpace(abc.ABC):
     def from_genes(self, genes: Sequence[int]) -> str:
         """The canonical string of a genome."""
 
+    @property
+    def title(self) -> str:
+        """The name people write in prose and messages (``NB201``); the registered name unless a space says."""
+        return self.name
+
     def official_index(self, arch: str) -> int | None:
         """The benchmark's own index of ``arch`` where the space has one (NB201), else ``None``."""
         return None
+
+    def details(self, arch: str) -> dict[str, object]:
+        """Facts of ``arch`` particular to the space, which ``latbench spaces show`` prints: its official index."""
+        index = self.official_index(arch)
+        return {} if index is None else {"arch_index": index}
 
     def archs(self) -> list[str] | None:
         """Every member in official-index order, for a space small enough to list (NB201); else ``None``.

@@ -145,6 +145,10 @@ class FBNet(SearchSpace):
         return format_arch(parse_arch(arch))
 
     @property
+    def title(self) -> str:
+        return "FBNet"
+
+    @property
     def genes(self) -> tuple[int, ...]:
         """One gene per layer, its block."""
         return (len(BLOCKS),) * NUM_LAYERS

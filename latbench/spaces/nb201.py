@@ -109,6 +109,10 @@ class NB201(SearchSpace):
     def _connected_mask(self) -> np.ndarray:
         return np.array([_reaches_output(parse_arch(a)) for a in self._by_index])
 
+    @property
+    def title(self) -> str:
+        return "NB201"
+
     def canonical(self, arch: str) -> str:
         return format_arch(parse_arch(arch))
 
@@ -118,6 +122,9 @@ class NB201(SearchSpace):
 
     def official_index(self, arch: str) -> int | None:
         return self.index(arch)
+
+    def details(self, arch: str) -> dict[str, object]:
+        return {"arch_index": self.index(arch), "connected": self.is_connected(arch)}
 
     def from_index(self, index: int) -> str:
         if not 0 <= index < NUM_ARCHS:
