@@ -174,7 +174,7 @@ def _duplicates(names: Sequence[str]) -> str:
 
 
 def ordered_archs(space: str, archs: Sequence[str]) -> tuple[str, ...]:
-    """Distinct architectures in a dataset's order: official index where the space has one, first appearance otherwise."""
+    """Distinct architectures in a dataset's order: official index where the space has one, else first appearance."""
     unique = list(dict.fromkeys(archs))
     index = official_indices(space)
     if index is not None:

@@ -1,8 +1,9 @@
 """A dataset on disk: ``latency.npz`` (the float64 matrix and compact architecture codes) beside ``card.json``.
 
 Architectures are stored as codes, not strings: official indices where the space lists its members (NB201:
-int16), else the (n, genes) genome matrix in the smallest unsigned type (FBNet: uint8 block ids). ``card.json`` holds the metadata and the SHA-256 of ``latency.npz``, checked on every load so a
-damaged or edited file is refused rather than read.
+int16), else the (n, genes) genome matrix in the smallest unsigned type (FBNet: uint8 block ids). ``card.json``
+holds the metadata and the SHA-256 of ``latency.npz``, checked on every load so a damaged or edited file is
+refused rather than read.
 """
 
 from __future__ import annotations

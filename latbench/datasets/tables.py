@@ -181,11 +181,13 @@ def _arch_order(table: Table, space: str, archs: list[str]) -> tuple[str, ...]:
         ) from None
     index = official_indices(space)
     if index is not None:
-        bad = [i for i, (a, g) in enumerate(zip(archs, given)) if index[a] != g]
+        official = [index[a] for a in archs]
+        bad = [i for i, (o, g) in enumerate(zip(official, given)) if o != g]
         if bad:
             raise InvalidTable(
-                f"{len(bad)} row(s) of {table.path} have an arch_index that is not the official {get_space(space).title} index of their "
-                "arch: " + _listing(table, bad, lambda r: f"{given[r]} given, {index[archs[r]]} official")
+                f"{len(bad)} row(s) of {table.path} have an arch_index that is not the official "
+                f"{get_space(space).title} index of their arch: "
+                + _listing(table, bad, lambda r: f"{given[r]} given, {official[r]} official")
             )
         return ordered_archs(space, archs)
     first: dict[str, int] = {}

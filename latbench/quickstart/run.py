@@ -92,7 +92,7 @@ def _measure(ws: Workspace, plan: Plan, space: str, threads: int, settings: dict
         campaign_id = ws.state.get("campaign_id")
         if campaign_id is None:
             spec = CampaignCreate(
-                space=space,  # type: ignore[arg-type]
+                space=space,
                 archs=plan.archs,
                 threads=threads,
                 settings=settings,  # type: ignore[arg-type]
