@@ -13,6 +13,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from latbench.errors import UnknownSpace
+from latbench.spaces import get_space
+
 API_PREFIX = "/v1"
 MAX_BODY_BYTES = 32 * 2**20
 """Largest request body a collector accepts (a result of 30 s of 0.1 ms runs is about 3 MB of JSON)."""
@@ -263,7 +266,8 @@ class EnrollmentTokenInfo(Message):
 
 
 class CampaignCreate(Message):
-    space: Literal["nb201", "fbnet"]
+    space: Annotated[str, Field(max_length=64)]
+    """A registered search space (``latbench.spaces``), stored by its canonical lower-case name."""
     samples: int | None = Field(default=None, ge=1, le=100_000)
     archs: list[Annotated[str, Field(max_length=512)]] | None = Field(default=None, max_length=100_000)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
@@ -280,6 +284,14 @@ class CampaignCreate(Message):
     name: Annotated[str, Field(max_length=128)] | None = None
     max_failures: int = Field(default=3, ge=1, le=100)
     """Error results plus expired leases after which a job is marked failed."""
+
+    @field_validator("space")
+    @classmethod
+    def _known_space(cls, space: str) -> str:
+        try:
+            return get_space(space).name
+        except UnknownSpace as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _samples_or_archs(self) -> CampaignCreate:

@@ -91,7 +91,7 @@ def campaign_create(
     if (samples is None) == (not arch):
         raise typer.BadParameter("give --samples N or at least one --arch, not both")
     spec = CampaignCreate(
-        space=space,  # type: ignore[arg-type]
+        space=space,
         samples=samples,
         archs=arch or None,
         seed=seed,

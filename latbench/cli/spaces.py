@@ -1,17 +1,39 @@
-"""``latbench spaces``: sample architectures and describe one, without building anything."""
+"""``latbench spaces``: list the installed spaces, sample architectures and describe one, without building anything."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from latbench.cli import options as opt
 from latbench.cli.console import out
-from latbench.spaces import NB201, get_space
+from latbench.spaces import get_space, space_names, space_status
 
 spaces_app = typer.Typer(help="Sample and inspect search-space architectures.", no_args_is_help=True)
+
+
+@spaces_app.command("list")
+def list_spaces(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """List the installed spaces (entry-point group ``latbench.spaces``): where from, genes, resolution, builder."""
+    statuses = [space_status(name) for name in space_names()]
+    if as_json:
+        print(json.dumps([asdict(s) for s in statuses], indent=2))
+        return
+    table = Table("space", "from", "genes", "resolution", "builder", "not available")
+    for s in statuses:
+        table.add_row(
+            s.name,
+            s.origin,
+            str(s.genes) if s.loaded else "-",
+            str(s.default_resolution) if s.loaded else "-",
+            "yes" if s.builder_available else "no",
+            "; ".join(s.reasons),
+        )
+    out.print(table)
 
 
 @spaces_app.command("sample")
@@ -35,8 +57,7 @@ def show(arch: Annotated[str, typer.Argument(help="An architecture string.")], s
     costs = s.costs(canonical)
     graph = s.encode(canonical)
     data: dict[str, object] = {"space": s.name, "arch": canonical}
-    if isinstance(s, NB201):
-        data |= {"arch_index": s.index(canonical), "connected": s.is_connected(canonical)}
+    data |= s.details(canonical)
     data |= {
         "macs": costs.macs,
         "mflops": round(costs.mflops, 3),

@@ -23,7 +23,16 @@ from latbench.datasets.export import FORMATS, export
 from latbench.datasets.hwnas import import_hwnasbench
 from latbench.datasets.model import Dataset, DeviceMeta, combine
 from latbench.datasets.plots import plot
-from latbench.datasets.registry import BUILTINS, Summary, list_datasets, load, registry_dir, remove, save
+from latbench.datasets.registry import (
+    BUILTINS,
+    Summary,
+    list_datasets,
+    load,
+    registry_dir,
+    remove,
+    save,
+    space_archs,
+)
 from latbench.datasets.splits import Split, hard_split
 from latbench.datasets.tables import UNITS, import_table
 from latbench.datasets.tasks import TASKS, Availability, Task, availability, generate_split, get_task, resolve_task
@@ -65,4 +74,5 @@ __all__ = [
     "remove",
     "resolve_task",
     "save",
+    "space_archs",
 ]

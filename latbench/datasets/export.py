@@ -30,7 +30,6 @@ from latbench.datasets.errors import DatasetError
 from latbench.datasets.model import Dataset
 from latbench.datasets.tables import LATENCY_COLUMNS, NOT_DEVICES, parquet_module
 from latbench.spaces import get_space
-from latbench.spaces.nb201 import NUM_ARCHS
 
 FORMATS = ("csv", "parquet", "help")
 COLUMNS = ("arch", "arch_index", "device", "latency_ms")
@@ -136,9 +135,10 @@ def _parquet_bytes(ds: Dataset) -> bytes:
 
 
 def _help_files(ds: Dataset) -> dict[str, bytes]:
-    if ds.space == "nb201":
-        archs = tuple(get_space("nb201").archs())  # type: ignore[attr-defined]
-        vectors = np.full((len(ds.devices), NUM_ARCHS), np.nan, dtype=np.float64)
+    listed = get_space(ds.space).archs()
+    if listed is not None:
+        archs = tuple(listed)
+        vectors = np.full((len(ds.devices), len(listed)), np.nan, dtype=np.float64)
         vectors[:, ds.arch_indices()] = ds.latency
     else:
         archs, vectors = ds.archs, ds.latency

@@ -18,9 +18,10 @@ from latbench.datasets.model import Dataset, DeviceMeta, new_provenance
 from latbench.datasets.tables import default_name
 from latbench.hashing import sha256_file
 from latbench.spaces import get_space
-from latbench.spaces.nb201 import NUM_ARCHS
 
 IMAGE_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+TABLES = {"nb201": "nasbench201"}
+"""The pickle's per-network table of each space; its FBNet part is per-operator lookup tables, not networks."""
 LICENSE = "MIT, Copyright (c) 2022 GaTech-EIC (HW-NAS-Bench)"
 CITATION = (
     "C. Li et al., HW-NAS-Bench: Hardware-Aware Neural Architecture Search Benchmark, ICLR 2021; "
@@ -71,10 +72,12 @@ def import_hwnasbench(
     ``prefix``. FBNet is not imported: HW-NAS-Bench stores it as per-operator lookup tables, not per network.
     """
     path = Path(path)
-    if get_space(space).name != "nb201":
+    sp = get_space(space)
+    archs = sp.archs()
+    if sp.name not in TABLES or archs is None:
         raise InvalidTable(
-            "HW-NAS-Bench import reads its NB201 tables only (its FBNet part is per-operator lookup "
-            "tables, not measured networks)"
+            f"HW-NAS-Bench has no per-network latency table of space {sp.name!r}; it imports "
+            f"{', '.join(TABLES)} only (its FBNet part is per-operator lookup tables, not measured networks)"
         )
     if image_dataset not in IMAGE_DATASETS:
         raise InvalidTable(
@@ -82,23 +85,24 @@ def import_hwnasbench(
         )
     data = _load(path)
     try:
-        tables = data["nasbench201"][image_dataset]
+        tables = data[TABLES[sp.name]][image_dataset]
         metrics = sorted(k for k in tables if isinstance(k, str) and k.endswith("_latency"))
     except (KeyError, TypeError, IndexError):
         raise InvalidTable(
-            f"{path} is not HW-NAS-Bench's pickle: it has no 'nasbench201' / {image_dataset!r} table"
+            f"{path} is not HW-NAS-Bench's pickle: it has no {TABLES[sp.name]!r} / {image_dataset!r} table"
         ) from None
     if not metrics:
-        raise InvalidTable(f"{path}: the nasbench201 / {image_dataset!r} table has no '*_latency' metric")
+        raise InvalidTable(f"{path}: the {TABLES[sp.name]} / {image_dataset!r} table has no '*_latency' metric")
     rows = []
     for metric in metrics:
         try:
             values = np.asarray(tables[metric], dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise InvalidTable(f"{path}: {metric} is not a list of numbers: {exc}") from None
-        if values.shape != (NUM_ARCHS,):
+        if values.shape != (len(archs),):
             raise InvalidTable(
-                f"{path}: {metric} has shape {values.shape}, expected {NUM_ARCHS} values (one per official NB201 index)"
+                f"{path}: {metric} has shape {values.shape}, expected {len(archs)} values "
+                f"(one per official {sp.title} index)"
             )
         bad = np.flatnonzero(~np.isfinite(values) | (values <= 0))
         if len(bad):
@@ -119,11 +123,10 @@ def import_hwnasbench(
     provenance = new_provenance(
         "import", file=path.name, sha256=sha256_file(path), hwnas_image_dataset=image_dataset, citation=CITATION
     )
-    archs = tuple(get_space("nb201").archs())  # type: ignore[attr-defined]
     return Dataset(
         name=name or default_name(path),
-        space="nb201",
-        archs=archs,
+        space=sp.name,
+        archs=tuple(archs),
         latency=np.stack(rows),
         devices=devices,
         provenance=provenance,

@@ -122,9 +122,9 @@ class Dataset:
         return self.measured(device) / len(self.archs) if self.archs else 0.0
 
     def arch_indices(self) -> np.ndarray:
-        """NB201: the official index of each architecture; other spaces: its position in ``archs``."""
-        if self.space == "nb201":
-            index = nb201_index()
+        """The official index of each architecture where the space lists its members (NB201), else its position."""
+        index = official_indices(self.space)
+        if index is not None:
             return np.array([index[a] for a in self.archs], dtype=np.int64)
         return np.arange(len(self.archs), dtype=np.int64)
 
@@ -158,10 +158,15 @@ class Dataset:
         return digest.hexdigest()
 
 
+def official_indices(space: str) -> dict[str, int] | None:
+    """Canonical string -> official index where the space lists its members (``SearchSpace.archs``), else ``None``."""
+    return _official_indices(get_space(space).name)
+
+
 @cache
-def nb201_index() -> dict[str, int]:
-    """Canonical NB201 string -> official index, built once from the space's table."""
-    return {arch: i for i, arch in enumerate(get_space("nb201").archs())}  # type: ignore[attr-defined]
+def _official_indices(space: str) -> dict[str, int] | None:
+    listed = get_space(space).archs()
+    return None if listed is None else {arch: i for i, arch in enumerate(listed)}
 
 
 def _duplicates(names: Sequence[str]) -> str:
@@ -169,10 +174,10 @@ def _duplicates(names: Sequence[str]) -> str:
 
 
 def ordered_archs(space: str, archs: Sequence[str]) -> tuple[str, ...]:
-    """Distinct architectures in a dataset's order: official index for NB201, first appearance otherwise."""
+    """Distinct architectures in a dataset's order: official index where the space has one, else first appearance."""
     unique = list(dict.fromkeys(archs))
-    if space == "nb201":
-        index = nb201_index()
+    index = official_indices(space)
+    if index is not None:
         unique.sort(key=index.__getitem__)
     return tuple(unique)
 

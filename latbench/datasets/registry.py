@@ -18,8 +18,11 @@ from latbench.datasets import storage
 from latbench.datasets.errors import DatasetError, DatasetExists, DatasetNotFound
 from latbench.datasets.model import Dataset
 from latbench.paths import latbench_home
+from latbench.spaces import get_space
 
 BUILTINS = ("help-nb201", "help-fbnet")
+BUILTIN_OF_SPACE = {"nb201": "help-nb201", "fbnet": "help-fbnet"}
+"""The built-in dataset of each space that has one: its source latencies and its spaces' default candidates."""
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
@@ -132,3 +135,18 @@ def remove(name: str) -> None:
     trash = path.with_name(f".rm-{name}-{uuid.uuid4().hex[:8]}")
     path.rename(trash)
     shutil.rmtree(trash)
+
+
+def space_archs(space: str) -> list[str]:
+    """The architectures a space's tools default to: every member where the space lists them (NB201, in official
+    index order), else those of its built-in dataset (FBNet: ``help-fbnet``'s 5,000, in its order)."""
+    sp = get_space(space)
+    listed = sp.archs()
+    if listed is not None:
+        return listed
+    if sp.name not in BUILTIN_OF_SPACE:
+        raise DatasetError(
+            f"search space {sp.name!r} is too large to list and latbench has no built-in dataset of it; "
+            "give the architectures explicitly"
+        )
+    return list(load(BUILTIN_OF_SPACE[sp.name]).archs)

@@ -1,8 +1,9 @@
 """A dataset on disk: ``latency.npz`` (the float64 matrix and compact architecture codes) beside ``card.json``.
 
-Architectures are stored as codes, not strings: NB201 as int16 official indices, FBNet as a (n, 22) uint8 matrix
-of block ids. ``card.json`` holds the metadata and the SHA-256 of ``latency.npz``, checked on every load so a
-damaged or edited file is refused rather than read.
+Architectures are stored as codes, not strings: official indices where the space lists its members (NB201:
+int16), else the (n, genes) genome matrix in the smallest unsigned type (FBNet: uint8 block ids). ``card.json``
+holds the metadata and the SHA-256 of ``latency.npz``, checked on every load so a damaged or edited file is
+refused rather than read.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from latbench.datasets.errors import DatasetError
-from latbench.datasets.model import Dataset, DeviceMeta, nb201_index
-from latbench.spaces import fbnet, get_space
+from latbench.datasets.model import Dataset, DeviceMeta, official_indices
+from latbench.spaces import get_space
 
 FORMAT = 1
 LATENCY_FILE = "latency.npz"
@@ -31,22 +32,22 @@ class Readable(Protocol):
 
 
 def encode_archs(space: str, archs: tuple[str, ...]) -> np.ndarray:
-    if space == "nb201":
-        index = nb201_index()
-        return np.array([index[a] for a in archs], dtype=np.int16)
-    if space == "fbnet":
-        codes = np.array([fbnet.parse_arch(a) for a in archs], dtype=np.uint8)
-        return codes.reshape(len(archs), fbnet.NUM_LAYERS)
-    raise DatasetError(f"no storage format for architectures of space {space!r}")
+    index = official_indices(space)
+    if index is not None:
+        dtype = np.int16 if len(index) <= 1 << 15 else np.int64
+        return np.array([index[a] for a in archs], dtype=dtype)
+    sp = get_space(space)
+    return sp.to_genes_many(archs).astype(np.min_scalar_type(max(sp.genes) - 1))
 
 
 def decode_archs(space: str, codes: np.ndarray) -> tuple[str, ...]:
-    if space == "nb201":
-        by_index = get_space("nb201").archs()  # type: ignore[attr-defined]
-        return tuple(by_index[i] for i in codes.tolist())
-    if space == "fbnet":
-        return tuple("-".join(fbnet.BLOCKS[b] for b in row) for row in codes.tolist())
-    raise DatasetError(f"no storage format for architectures of space {space!r}")
+    sp = get_space(space)
+    listed = sp.archs()
+    if listed is not None:
+        return tuple(listed[i] for i in codes.tolist())
+    if codes.ndim != 2 or codes.shape[1] != len(sp.genes):
+        raise DatasetError(f"stored {space} architectures have shape {codes.shape}, expected (n, {len(sp.genes)})")
+    return tuple(sp.from_genes_many(codes)) if len(codes) else ()
 
 
 def card(ds: Dataset, data_sha256: str) -> dict[str, Any]:

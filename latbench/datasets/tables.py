@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from latbench.datasets.errors import InvalidTable
-from latbench.datasets.model import DEVICE_NAME, Dataset, DeviceMeta, nb201_index, new_provenance, ordered_archs
+from latbench.datasets.model import DEVICE_NAME, Dataset, DeviceMeta, new_provenance, official_indices, ordered_archs
 from latbench.errors import InvalidArchitecture, MissingDependency
 from latbench.hashing import sha256_file
 from latbench.spaces import get_space
@@ -187,7 +187,8 @@ def _canonical_archs(table: Table, space: str, cells: list[Any]) -> list[str]:
 
 
 def _arch_order(table: Table, space: str, archs: list[str]) -> tuple[str, ...]:
-    """Official index order for NB201 (checking any ``arch_index`` column); else ``arch_index``, else appearance."""
+    """Official index order where the space has one (checking any ``arch_index`` column); else ``arch_index``, else
+    appearance."""
     if "arch_index" not in table.columns:
         return ordered_archs(space, archs)
     cells = table.columns["arch_index"]
@@ -198,13 +199,15 @@ def _arch_order(table: Table, space: str, archs: list[str]) -> tuple[str, ...]:
         raise InvalidTable(
             f"{table.path}: 'arch_index' must hold integers; " + _listing(table, bad, lambda r: repr(cells[r]))
         ) from None
-    if space == "nb201":
-        index = nb201_index()
-        bad = [i for i, (a, g) in enumerate(zip(archs, given)) if index[a] != g]
+    index = official_indices(space)
+    if index is not None:
+        official = [index[a] for a in archs]
+        bad = [i for i, (o, g) in enumerate(zip(official, given)) if o != g]
         if bad:
             raise InvalidTable(
-                f"{len(bad)} row(s) of {table.path} have an arch_index that is not the official NB201 index of their "
-                "arch: " + _listing(table, bad, lambda r: f"{given[r]} given, {index[archs[r]]} official")
+                f"{len(bad)} row(s) of {table.path} have an arch_index that is not the official "
+                f"{get_space(space).title} index of their arch: "
+                + _listing(table, bad, lambda r: f"{given[r]} given, {official[r]} official")
             )
         return ordered_archs(space, archs)
     first: dict[str, int] = {}

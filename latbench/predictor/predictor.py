@@ -47,6 +47,8 @@ METHODS = {
     "cost-ridge": "ridge on cost features (MACs, params, launches, activations, op counts)",
 }
 MIN_SAMPLES = 3
+TRANSFER_LR = {"nb201": 3e-3}
+"""Transfer learning rate by space where it differs from the default 1e-3 (tuned on the HELP tasks)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class TrainingSettings:
     head_hidden: int = 128
 
     def lr_for_transfer(self, space: str) -> float:
-        return self.transfer_lr or (3e-3 if space == "nb201" else 1e-3)
+        return self.transfer_lr or TRANSFER_LR.get(get_space(space).name, 1e-3)
 
 
 @dataclass

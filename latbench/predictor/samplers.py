@@ -82,17 +82,14 @@ def sample_indices(
 
 
 def candidate_archs(space: str) -> list[str]:
-    """The architectures ``suggest`` picks from: every NB201 cell; for FBNet the 5,000 of ``help-fbnet``.
+    """The architectures ``suggest`` picks from (``latbench.datasets.space_archs``): every NB201 cell; for FBNet
+    the 5,000 of ``help-fbnet``.
 
     FBNet has 9^22 members; the built-in dataset's architectures are the ones whose source latencies are known.
     """
-    from latbench import datasets
-    from latbench.spaces import get_space
+    from latbench.datasets import space_archs
 
-    sp = get_space(space)
-    if sp.name == "nb201":
-        return sp.archs()  # type: ignore[attr-defined]
-    return list(datasets.load("help-fbnet").archs)
+    return space_archs(space)
 
 
 def suggest(space: str, n: int = 20, method: str = "encoding", seed: int = 0) -> list[str]:

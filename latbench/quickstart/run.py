@@ -77,7 +77,7 @@ def _measure(
         campaign_id = ws.state.get("campaign_id")
         if campaign_id is None:
             spec = CampaignCreate(
-                space=space,  # type: ignore[arg-type]
+                space=space,
                 archs=plan.archs,
                 threads=threads,
                 settings=settings,  # type: ignore[arg-type]

@@ -47,7 +47,7 @@ def measure_by_campaign(
     with CollectorClient(collector, token) as client:
         campaign_id = client.create_campaign(
             CampaignCreate(
-                space=space,  # type: ignore[arg-type]
+                space=space,
                 archs=list(archs),
                 runtime=runtime,
                 threads=threads,

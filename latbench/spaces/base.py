@@ -1,4 +1,9 @@
-"""What every search space offers: canonical strings, seeded sampling, graph encodings and analytic costs."""
+"""What every search space offers: canonical strings, seeded sampling, genes, graph encodings, costs and a builder.
+
+``SearchSpace`` is the whole contract between a space and the rest of latbench: datasets, the predictor, the
+search and the build side read a space only through it, so a plugin space (entry-point group ``latbench.spaces``)
+works everywhere a built-in one does. docs/spaces.md ("Writing a space plugin") walks through it.
+"""
 
 from __future__ import annotations
 
@@ -48,12 +53,19 @@ class Costs:
 
 
 class SearchSpace(abc.ABC):
-    """A NAS search space: its members are canonical architecture strings."""
+    """A NAS search space: its members are canonical architecture strings.
+
+    A subclass sets the class attributes and the abstract methods; everything else has a generic default that
+    a space may override for speed (the ``*_genes`` methods work on whole genome matrices at once).
+    """
 
     name: str
     vocabulary: tuple[str, ...]
     default_resolution: int
     default_classes: int
+    builder: str | None = None
+    """``"module:function"`` of the PyTorch builder, ``build(arch, classes) -> nn.Module``; imported on the build
+    side only, so a space's own module never needs torch."""
 
     @abc.abstractmethod
     def canonical(self, arch: str) -> str:
@@ -68,7 +80,7 @@ class SearchSpace(abc.ABC):
 
     @abc.abstractmethod
     def encode(self, arch: str) -> ArchGraph:
-        """The graph encoding of ``arch``."""
+        """The graph encoding of ``arch``; every architecture of a space has the same node count."""
 
     @abc.abstractmethod
     def costs(self, arch: str, resolution: int | None = None, classes: int | None = None) -> Costs:
@@ -78,12 +90,106 @@ class SearchSpace(abc.ABC):
     def validate_resolution(self, resolution: int) -> None:
         """Raise ``LatbenchError`` for an input resolution the network cannot take."""
 
+    @property
+    @abc.abstractmethod
+    def genes(self) -> tuple[int, ...]:
+        """The number of choices of each gene, in order: a genome is a tuple with gene ``i`` in ``range(genes[i])``."""
+
+    @abc.abstractmethod
+    def to_genes(self, arch: str) -> tuple[int, ...]:
+        """The genome of ``arch`` (validating it); ``from_genes(to_genes(a)) == canonical(a)``."""
+
+    @abc.abstractmethod
+    def from_genes(self, genes: Sequence[int]) -> str:
+        """The canonical string of a genome."""
+
+    @property
+    def title(self) -> str:
+        """The name people write in prose and messages (``NB201``); the registered name unless a space says."""
+        return self.name
+
     def official_index(self, arch: str) -> int | None:
         """The benchmark's own index of ``arch`` where the space has one (NB201), else ``None``."""
         return None
 
+    def details(self, arch: str) -> dict[str, object]:
+        """Facts of ``arch`` particular to the space, which ``latbench spaces show`` prints: its official index."""
+        index = self.official_index(arch)
+        return {} if index is None else {"arch_index": index}
+
+    def archs(self) -> list[str] | None:
+        """Every member in official-index order, for a space small enough to list (NB201); else ``None``.
+
+        Where this is a list, datasets store architectures as indices into it and list them in its order.
+        """
+        return None
+
+    def input_resolution(self, arch: str) -> int:
+        """The input resolution the network of ``arch`` is built for; spaces with a resolution gene override it."""
+        return self.default_resolution
+
     def canonical_many(self, archs: Sequence[str]) -> list[str]:
         return [self.canonical(a) for a in archs]
+
+    def to_genes_many(self, archs: Sequence[str]) -> np.ndarray:
+        """Genomes of ``archs`` as an int64 (n, genes) matrix."""
+        rows = [self.to_genes(a) for a in archs]
+        return np.array(rows, dtype=np.int64).reshape(len(rows), len(self.genes))
+
+    def from_genes_many(self, genomes: np.ndarray) -> list[str]:
+        return [self.from_genes([int(g) for g in row]) for row in np.atleast_2d(genomes)]
+
+    def encode_batch(self, archs: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(ops int64 (n, nodes) vocabulary ids, adjacency float32 (nodes, nodes) shared by every architecture)."""
+        graphs = [self.encode(a) for a in archs] or [self.encode(self.sample(1)[0])]
+        adjacency = graphs[0].adjacency
+        if any(not np.array_equal(g.adjacency, adjacency) for g in graphs[1:]):
+            raise LatbenchError(f"space {self.name!r}: architectures differ in adjacency, so they cannot share a batch")
+        ops = np.array([g.ops for g in graphs[: len(archs)]], dtype=np.int64).reshape(len(archs), len(graphs[0].ops))
+        return ops, adjacency.astype(np.float32)
+
+    def encode_genes(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``encode_batch`` of the genomes' architectures."""
+        return self.encode_batch(self.from_genes_many(genomes))
+
+    def cost_feature_names(self) -> list[str]:
+        """Names of the ``cost_features`` columns; a pretrained predictor records them and checks them on load."""
+        return ["log_macs", "log_params"]
+
+    def cost_features(self, archs: Sequence[str]) -> np.ndarray:
+        """What a roofline model of latency reads, float64 (n, len(cost_feature_names())): by default log MACs
+        and log parameters from ``costs``."""
+        rows = []
+        for a in archs:
+            c = self.costs(a, self.input_resolution(a))
+            rows.append((np.log(max(c.macs, 1.0)), np.log(max(c.params, 1.0))))
+        return np.array(rows, dtype=np.float64).reshape(len(rows), 2)
+
+    def cost_features_genes(self, genomes: np.ndarray) -> np.ndarray:
+        """``cost_features`` of the genomes' architectures."""
+        return self.cost_features(self.from_genes_many(genomes))
+
+
+@dataclass(frozen=True)
+class PositionCosts:
+    """Cost features that are sums over positions: ``base + sum_p table[p, genome[p]]``, some columns logged.
+
+    A space whose genes are independent positions (NB201 edges, FBNet layers) builds the table once from its
+    analytic costs, so featurising thousands of architectures takes milliseconds.
+    """
+
+    table: np.ndarray
+    """(positions, choices, k) contribution of each choice at each position."""
+    base: np.ndarray
+    """(k,) the part every architecture shares (stem, head)."""
+    logged: np.ndarray
+    """Indices of the columns reported as ``log(max(value, 1))``."""
+
+    def features(self, genomes: np.ndarray) -> np.ndarray:
+        positions = np.arange(genomes.shape[1])
+        raw = self.base + self.table[positions, genomes].sum(axis=1)
+        raw[:, self.logged] = np.log(np.maximum(raw[:, self.logged], 1.0))
+        return raw
 
 
 def check_sample_size(n: int, available: int, what: str) -> None:

@@ -7,7 +7,9 @@ The macro network (channels, strides, head) is ``MACRO`` here; the PyTorch build
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from latbench.errors import InvalidArchitecture, LatbenchError
 from latbench.spaces.base import (
     ArchGraph,
     Costs,
+    PositionCosts,
     SearchSpace,
     check_sample_size,
     conv_costs,
@@ -136,9 +139,25 @@ class FBNet(SearchSpace):
     vocabulary = ("input", *BLOCKS, "output")
     default_resolution = 32
     default_classes = 100
+    builder = "latbench.spaces.builders.fbnet:build"
 
     def canonical(self, arch: str) -> str:
         return format_arch(parse_arch(arch))
+
+    @property
+    def title(self) -> str:
+        return "FBNet"
+
+    @property
+    def genes(self) -> tuple[int, ...]:
+        """One gene per layer, its block."""
+        return (len(BLOCKS),) * NUM_LAYERS
+
+    def to_genes(self, arch: str) -> tuple[int, ...]:
+        return parse_arch(arch)
+
+    def from_genes(self, genes: Sequence[int]) -> str:
+        return format_arch(tuple(genes))
 
     def sample(self, n: int, seed: int = 0, connected_only: bool = False) -> list[str]:
         """Every FBNet network is connected, so ``connected_only`` changes nothing."""
@@ -178,3 +197,56 @@ class FBNet(SearchSpace):
             linear_costs(HEAD_CHANNELS, classes or self.default_classes),
         ]
         return total(parts)
+
+    def encode_genes(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = genomes.shape[0]
+        last = np.full((n, 1), len(self.vocabulary) - 1, np.int64)
+        ops = np.concatenate([np.zeros((n, 1), np.int64), genomes + 1, last], axis=1)
+        return ops, self._adjacency
+
+    @cached_property
+    def _adjacency(self) -> np.ndarray:
+        return self.encode(EXAMPLE).adjacency.astype(np.float32)
+
+    def cost_feature_names(self) -> list[str]:
+        """Log MACs and parameters, kernel launches, log pointwise and depthwise MACs, log activation traffic,
+        and the count of each block."""
+        additive = ["log_macs", "log_params", "launches", "log_pointwise_macs", "log_depthwise_macs", "log_activations"]
+        return additive + [f"count_{b}" for b in BLOCKS]
+
+    def cost_features(self, archs: Sequence[str]) -> np.ndarray:
+        return self.cost_features_genes(self.to_genes_many(archs))
+
+    def cost_features_genes(self, genomes: np.ndarray) -> np.ndarray:
+        return self._position_costs.features(genomes)
+
+    @cached_property
+    def _position_costs(self) -> PositionCosts:
+        """Each layer's contribution at the default resolution; the stem and head are the constant part."""
+        n_blocks = len(BLOCKS)
+        table = np.zeros((NUM_LAYERS, n_blocks, 6 + n_blocks))
+        hw = self.default_resolution
+        for position, layer in enumerate(MACRO):
+            out_hw = hw
+            for b, name in enumerate(BLOCKS):
+                block = Block.parse(name)
+                cost, out_hw = block_costs(block, layer, hw)
+                launches = depthwise = activations = 0.0
+                if block.is_skip:
+                    if cost.macs:
+                        launches = 1.0
+                        activations = hw * hw * layer.c_in + out_hw * out_hw * layer.c_out
+                else:
+                    mid = layer.c_in * block.expansion
+                    launches = 3.0 + (block.groups > 1)
+                    depthwise = mid * block.kernel**2 * out_hw * out_hw
+                    activations = hw * hw * (layer.c_in + mid) + out_hw * out_hw * (mid + layer.c_out)
+                pointwise = cost.macs - depthwise
+                table[position, b, :6] = (cost.macs, cost.params, launches, pointwise, depthwise, activations)
+                table[position, b, 6 + b] = 1.0
+            hw = out_hw
+        whole = self.costs(EXAMPLE)
+        layers = table[np.arange(NUM_LAYERS), parse_arch(EXAMPLE), :2].sum(axis=0)
+        base = np.zeros(6 + n_blocks)
+        base[:2] = (whole.macs - layers[0], whole.params - layers[1])
+        return PositionCosts(table, base, np.array([0, 1, 3, 4, 5]))

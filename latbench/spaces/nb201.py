@@ -7,6 +7,7 @@ into node 1, 2 and 3 in that order: ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|``.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from functools import cached_property
 from importlib import resources
 
@@ -16,6 +17,7 @@ from latbench.errors import InvalidArchitecture, LatbenchError
 from latbench.spaces.base import (
     ArchGraph,
     Costs,
+    PositionCosts,
     SearchSpace,
     check_sample_size,
     conv_costs,
@@ -89,6 +91,7 @@ class NB201(SearchSpace):
     vocabulary = ("input", *OPS, "output")
     default_resolution = 32
     default_classes = 10
+    builder = "latbench.spaces.builders.nb201:build"
 
     @cached_property
     def _official_index(self) -> np.ndarray:
@@ -106,6 +109,10 @@ class NB201(SearchSpace):
     def _connected_mask(self) -> np.ndarray:
         return np.array([_reaches_output(parse_arch(a)) for a in self._by_index])
 
+    @property
+    def title(self) -> str:
+        return "NB201"
+
     def canonical(self, arch: str) -> str:
         return format_arch(parse_arch(arch))
 
@@ -116,6 +123,9 @@ class NB201(SearchSpace):
     def official_index(self, arch: str) -> int | None:
         return self.index(arch)
 
+    def details(self, arch: str) -> dict[str, object]:
+        return {"arch_index": self.index(arch), "connected": self.is_connected(arch)}
+
     def from_index(self, index: int) -> str:
         if not 0 <= index < NUM_ARCHS:
             raise InvalidArchitecture(f"NB201 index {index} is out of range 0..{NUM_ARCHS - 1}")
@@ -124,6 +134,17 @@ class NB201(SearchSpace):
     def archs(self) -> list[str]:
         """Every cell, in official index order."""
         return list(self._by_index)
+
+    @property
+    def genes(self) -> tuple[int, ...]:
+        """One gene per edge, its operation."""
+        return (len(OPS),) * len(EDGES)
+
+    def to_genes(self, arch: str) -> tuple[int, ...]:
+        return parse_arch(arch)
+
+    def from_genes(self, genes: Sequence[int]) -> str:
+        return format_arch(tuple(genes))
 
     def is_connected(self, arch: str) -> bool:
         """Whether some path of non-``none`` edges joins the input to the output."""
@@ -177,3 +198,40 @@ class NB201(SearchSpace):
             parts += cell * CELLS_PER_STAGE
         parts += [Costs(macs=0, params=2 * c), linear_costs(c, classes or self.default_classes)]
         return total(parts)
+
+    def encode_genes(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = genomes.shape[0]
+        last = np.full((n, 1), len(self.vocabulary) - 1, np.int64)
+        ops = np.concatenate([np.zeros((n, 1), np.int64), genomes + 1, last], axis=1)
+        return ops, self._adjacency
+
+    @cached_property
+    def _adjacency(self) -> np.ndarray:
+        return self.encode(EXAMPLE).adjacency.astype(np.float32)
+
+    def cost_feature_names(self) -> list[str]:
+        """Log MACs and parameters, and the count of each operation."""
+        return ["log_macs", "log_params"] + [f"count_{op}" for op in OPS]
+
+    def cost_features(self, archs: Sequence[str]) -> np.ndarray:
+        return self.cost_features_genes(self.to_genes_many(archs))
+
+    def cost_features_genes(self, genomes: np.ndarray) -> np.ndarray:
+        return self._position_costs.features(genomes)
+
+    @cached_property
+    def _position_costs(self) -> PositionCosts:
+        """Each edge's MACs and parameters over the all-``none`` cell, and a one-hot operation count."""
+        n_edges, n_ops = len(EDGES), len(OPS)
+        empty = self.costs(format_arch((0,) * n_edges))
+        table = np.zeros((n_edges, n_ops, 2 + n_ops))
+        for e in range(n_edges):
+            for o in range(n_ops):
+                ids = [0] * n_edges
+                ids[e] = o
+                c = self.costs(format_arch(tuple(ids)))
+                table[e, o, :2] = (c.macs - empty.macs, c.params - empty.params)
+                table[e, o, 2 + o] = 1.0
+        base = np.zeros(2 + n_ops)
+        base[:2] = (empty.macs, empty.params)
+        return PositionCosts(table, base, np.array([0, 1]))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from latbench.predictor.encodings.errors import EncodingsError, EncodingsUnavailable
-from latbench.predictor.encodings.store import KINDS, SPACES, Encodings, load, save
+from latbench.predictor.encodings.store import KINDS, Encodings, load, save
 
 if TYPE_CHECKING:
     from latbench.predictor.encodings.arch2vec import train_arch2vec
@@ -42,7 +42,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "KINDS",
-    "SPACES",
     "Encodings",
     "EncodingsError",
     "EncodingsUnavailable",

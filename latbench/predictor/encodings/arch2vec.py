@@ -8,8 +8,8 @@ of its nodes' ``mu``: deterministic, ``DIM`` numbers.
 
 GIN layer: ``h' = MLP((1 + eps) h + A_s h)`` with ``A_s = A + A^T`` (messages both ways along each edge).
 Nodes are numbered in topological order, so the decoder scores only ``i < j`` and direction is implied.
-Training sees every architecture of the table (unsupervised: no latency is used), plus ``EXTRA_FBNET`` seeded
-random FBNet architectures since FBNet's 5,000 are a tiny sample of its space.
+Training sees every architecture of the table (unsupervised: no latency is used), plus ``EXTRA_SAMPLED`` seeded
+random architectures where the space is too large to list (FBNet's 5,000 are a tiny sample of its space).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ BATCH = 256
 LR = 3e-3
 BETA = 0.005
 """Weight of the KL term: small, as in arch2vec, so the latent space keeps the reconstruction detail."""
-EXTRA_FBNET = 10_000
+EXTRA_SAMPLED = 10_000
 HELD_OUT = 0.1
 
 
@@ -181,7 +181,7 @@ def train_arch2vec(
     progress: Progress | None = None,
     batch_size: int = BATCH,
 ) -> Encodings:
-    """Train on ``archs`` (default: the shipped list; FBNet adds random ones) and embed them.
+    """Train on ``archs`` (default: the shipped list; spaces too large to list add random ones) and embed them.
 
     The reconstruction accuracy of a seeded ``HELD_OUT`` fraction, left out of training, is recorded in the
     table's ``meta["held_out"]``; the weights in the table are those of that model, trained on the rest.
@@ -194,8 +194,8 @@ def train_arch2vec(
     s = get_space(space)
     canonical = tuple(s.canonical_many(archs))
     pool = list(canonical)
-    if space == "fbnet":
-        pool = list(dict.fromkeys(pool + s.sample(EXTRA_FBNET, seed=seed + 1)))
+    if s.archs() is None:
+        pool = list(dict.fromkeys(pool + s.sample(EXTRA_SAMPLED, seed=seed + 1)))
     ops, adj = graphs(space, pool)
     order = np.random.default_rng(seed).permutation(len(pool))
     cut = int(len(pool) * HELD_OUT)

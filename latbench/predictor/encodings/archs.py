@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from latbench.predictor.encodings.store import check
-from latbench.spaces import get_space
 
 
 def default_archs(space: str) -> tuple[str, ...]:
-    """NB201: all 15,625 cells in official index order; FBNet: the 5,000 of ``help-fbnet``, in its order."""
+    """``latbench.datasets.space_archs``: NB201's 15,625 cells in official index order, FBNet's ``help-fbnet`` 5,000."""
     space, _ = check(space, "zcp")
-    if space == "nb201":
-        return tuple(get_space("nb201").archs())  # type: ignore[attr-defined]
-    from latbench.datasets import load
+    from latbench.datasets import space_archs
 
-    return load("help-fbnet").archs
+    return tuple(space_archs(space))

@@ -24,18 +24,17 @@ import numpy as np
 from latbench.datasets.storage import decode_archs, encode_archs
 from latbench.paths import latbench_home
 from latbench.predictor.encodings.errors import EncodingsError, EncodingsUnavailable
-from latbench.spaces import get_space
+from latbench.spaces import get_space, space_names
 
 KINDS: tuple[str, ...] = ("zcp", "arch2vec")
-SPACES: tuple[str, ...] = ("nb201", "fbnet")
 ENCODER_PREFIX = "encoder/"
 
 
 def check(space: str, kind: str) -> tuple[str, str]:
     """Validated, lower-cased ``(space, kind)``; an unknown one is a one-line error naming the choices."""
     s, k = space.lower(), kind.lower()
-    if s not in SPACES:
-        raise EncodingsError(f"no encodings for search space {space!r}; choose one of: {', '.join(SPACES)}")
+    if s not in space_names():
+        raise EncodingsError(f"no encodings for search space {space!r}; choose one of: {', '.join(space_names())}")
     if k not in KINDS:
         raise EncodingsError(f"unknown encoding kind {kind!r}; choose one of: {', '.join(KINDS)}")
     return s, k
@@ -156,7 +155,7 @@ def read(data: bytes, space: str, kind: str, origin: str) -> Encodings:
 
 
 def load(space: str, kind: str, path: str | Path | None = None) -> Encodings:
-    """The encodings of ``space`` (``nb201``, ``fbnet``) of ``kind`` (``zcp``, ``arch2vec``).
+    """The encodings of ``space`` of ``kind`` (``zcp``, ``arch2vec``); latbench ships them for nb201 and fbnet.
 
     ``path`` reads that file; by default a table computed into ``user_dir()`` wins over the one shipped with
     latbench, so a recomputed table replaces the shipped one without touching the installation.

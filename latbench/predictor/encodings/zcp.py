@@ -21,7 +21,7 @@ from latbench.predictor.encodings.store import Encodings, archs_sha256, check, l
 from latbench.predictor.encodings.threads import one_thread
 from latbench.progress import Progress, notify
 from latbench.spaces import get_space
-from latbench.spaces.builders import BUILDERS, initialise
+from latbench.spaces.builders import builder_of, initialise
 
 CODE_VERSION = 1
 """Bumped whenever a proxy's definition changes, so tables of different definitions never mix."""
@@ -58,7 +58,7 @@ def score_arch(space: str, arch: str, batch: proxies.Batch, seed: int) -> np.nda
     s = get_space(space)
     costs = s.costs(arch)
     with torch.device("meta"):
-        model = BUILDERS[space](arch, s.default_classes)
+        model = builder_of(s)(arch, s.default_classes)
     model.to_empty(device="cpu")
     initialise(model, torch.Generator().manual_seed(seed))
     scores = proxies.score(model, batch)

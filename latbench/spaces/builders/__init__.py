@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from importlib import import_module
 
-from latbench.errors import MissingDependency
-from latbench.spaces import get_space
+from latbench.errors import LatbenchError, MissingDependency
+from latbench.spaces import SearchSpace, get_space
 
 try:
     import torch
@@ -14,15 +15,26 @@ try:
 except ImportError as exc:
     raise MissingDependency("torch", "build", "building PyTorch models") from exc
 
-from latbench.spaces.builders import fbnet, nb201, ofa
-
 CALIBRATION_BATCH = 2
 """Images in the seeded batch that sets BatchNorm statistics; two give every channel at least 32 samples."""
-BUILDERS: dict[str, Callable[[str, int], nn.Module]] = {
-    "nb201": nb201.build,
-    "fbnet": fbnet.build,
-    "ofa-mbv3": ofa.build,
-}
+
+
+class NoBuilder(LatbenchError):
+    """The space registers no PyTorch builder, or its builder cannot be imported."""
+
+
+def builder_of(space: SearchSpace) -> Callable[[str, int], nn.Module]:
+    """The space's ``build(arch, classes)`` function, imported from its ``builder`` path now."""
+    if not space.builder:
+        raise NoBuilder(f"search space {space.name!r} registers no PyTorch builder, so its networks cannot be built")
+    module_name, _, attr = space.builder.partition(":")
+    try:
+        build = getattr(import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise NoBuilder(f"cannot load the builder {space.builder!r} of search space {space.name!r}: {exc}") from exc
+    if not callable(build):
+        raise NoBuilder(f"the builder {space.builder!r} of search space {space.name!r} is not callable")
+    return build  # type: ignore[no-any-return]
 
 
 def build_model(space: str, arch: str, *, classes: int | None = None, seed: int = 0) -> nn.Module:
@@ -35,10 +47,10 @@ def build_model(space: str, arch: str, *, classes: int | None = None, seed: int 
     s = get_space(space)
     canonical = s.canonical(arch)
     with torch.random.fork_rng(devices=[]):
-        model = BUILDERS[s.name](canonical, classes or s.default_classes)
+        model = builder_of(s)(canonical, classes or s.default_classes)
     generator = torch.Generator().manual_seed(seed)
     initialise(model, generator)
-    calibrate(model, s.default_resolution, generator)
+    calibrate(model, s.input_resolution(canonical), generator)
     return model.eval()
 
 
@@ -78,4 +90,4 @@ def calibrate(model: nn.Module, resolution: int, generator: torch.Generator) -> 
         bn.momentum = momentum
 
 
-__all__ = ["BUILDERS", "build_model"]
+__all__ = ["NoBuilder", "build_model", "builder_of"]

@@ -1,0 +1,170 @@
+"""A third-party space installed as a real distribution runs through the generic machinery.
+
+The fixture writes ``latbench_toy`` (tests/spaces/toy_plugin) beside a ``.dist-info`` whose ``entry_points.txt``
+registers it in the ``latbench.spaces`` group, and puts that directory on ``sys.path``: ``importlib.metadata``
+finds it exactly as it finds a pip-installed package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import latbench.spaces
+from latbench.datasets import space_archs
+from latbench.datasets.errors import DatasetError
+from latbench.datasets.storage import decode_archs, encode_archs
+from latbench.errors import UnknownSpace
+from latbench.predictor.encodings import load as load_encodings
+from latbench.predictor.encodings.errors import EncodingsUnavailable
+from latbench.predictor.errors import PredictorError
+from latbench.predictor.features import codes, cost_feature_names, cost_features, graph_batch
+from latbench.predictor.reference import reference_archs
+from latbench.protocol import CampaignCreate
+from latbench.search import genome_of, search
+from latbench.spaces import get_space, registrations, space_names
+
+PLUGIN_SOURCE = Path(__file__).parent / "toy_plugin" / "latbench_toy"
+
+
+def install(root: Path, dist: str, entry_points: str) -> Path:
+    """A directory holding ``latbench_toy`` and a ``dist``.dist-info registering ``entry_points``."""
+    shutil.copytree(PLUGIN_SOURCE, root / "latbench_toy")
+    info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[latbench.spaces]\n{entry_points}\n")
+    return root
+
+
+@pytest.fixture
+def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    root = install(tmp_path / "site", "latbench-toy", "toy = latbench_toy:Toy")
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(latbench.spaces, "_LOADED", dict(latbench.spaces._LOADED))
+    yield root
+    for module in [m for m in sys.modules if m.split(".")[0] == "latbench_toy"]:
+        del sys.modules[module]
+
+
+def test_the_plugin_registers_by_entry_point(plugin: Path) -> None:
+    assert space_names()[:2] == ["nb201", "fbnet"] and "toy" in space_names()
+    assert registrations()["toy"].origin == "latbench-toy"
+    toy = get_space("TOY")
+    assert toy is get_space("toy") and toy.genes == (3, 3, 2)
+    assert CampaignCreate(space="Toy", samples=3).space == "toy"
+
+
+def test_spaces_list_shows_the_plugin(plugin: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin), *sys.path])}
+    result = subprocess.run(
+        [sys.executable, "-m", "latbench", "spaces", "list", "--json"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    listed = {s["name"]: s for s in json.loads(result.stdout)}
+    assert list(listed)[:2] == ["nb201", "fbnet"]
+    toy = listed["toy"]
+    assert (toy["origin"], toy["genes"], toy["default_resolution"]) == ("latbench-toy", 3, 16)
+    assert toy["builder_available"] and toy["builder"] == "latbench_toy.build:build"
+    table = subprocess.run(
+        [sys.executable, "-m", "latbench", "spaces", "list"], capture_output=True, text=True, env=env
+    )
+    assert "toy" in table.stdout and "latbench-toy" in table.stdout
+
+
+def test_predictor_features_of_the_plugin(plugin: Path) -> None:
+    toy = get_space("toy")
+    archs = toy.sample(18, seed=1)
+    genomes = codes("toy", archs)
+    assert genomes.shape == (18, 3) and toy.from_genes_many(genomes) == archs
+    batch = graph_batch("toy", genomes)
+    assert batch.ops.shape == (18, 5) and batch.adjacency.shape == (5, 5) and batch.vocabulary_size == 5
+    assert np.array_equal(batch.ops[0], toy.encode(archs[0]).ops)
+    assert cost_feature_names("toy") == ["log_macs", "log_params"]
+    features = cost_features("toy", genomes)
+    expected = [[np.log(toy.costs(a).macs), np.log(toy.costs(a).params)] for a in archs]
+    assert np.allclose(features, expected)
+    assert len({tuple(f) for f in features}) > 1
+
+
+def test_search_over_the_plugin(plugin: Path) -> None:
+    toy = get_space("toy")
+    genome = genome_of("toy")
+    rng = np.random.default_rng(0)
+    parents = genome.random(rng, 100)
+    assert np.all(parents < genome.choices) and set(parents[:, 2]) == {0, 1}
+    children = genome.mutate(parents, rng)
+    assert np.all((children != parents).sum(axis=1) == 1) and np.all(children < genome.choices)
+    assert np.array_equal(genome.encode(genome.decode(parents)), parents)
+
+    def latency(archs):
+        return np.array([toy.costs(a).macs / 1e5 for a in archs])
+
+    limit = float(np.median(latency(toy.sample(18))))
+    result = search(latency, "toy", limit, budget=60, finalists=3, seed=0)
+    assert result.finalists and all(latency([c.arch])[0] <= limit for c in result.finalists)
+
+
+def test_datasets_store_the_plugin_as_genomes(plugin: Path) -> None:
+    archs = tuple(get_space("toy").sample(10, seed=2))
+    stored = encode_archs("toy", archs)
+    assert stored.dtype == np.uint8 and stored.shape == (10, 3)
+    assert decode_archs("toy", stored) == archs
+
+
+def test_resources_latbench_lacks_for_the_plugin_say_so(plugin: Path) -> None:
+    with pytest.raises(DatasetError, match="no built-in dataset of it"):
+        space_archs("toy")
+    with pytest.raises(PredictorError, match="no reference architectures for search space 'toy'"):
+        reference_archs("toy")
+    with pytest.raises(EncodingsUnavailable, match="no toy zcp encodings"):
+        load_encodings("toy", "zcp")
+
+
+def test_the_plugin_builds(plugin: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from latbench.spaces.builders import build_model
+
+    toy = get_space("toy")
+    model = build_model("toy", "conv3x3-skip-conv1x1", classes=4, seed=0)
+    x = torch.zeros(2, 3, toy.input_resolution("conv3x3-skip-conv1x1"), toy.input_resolution("conv3x3-skip-conv1x1"))
+    assert model(x).shape == (2, 4)
+    params = sum(p.numel() for p in model.parameters())
+    assert params == toy.costs("conv3x3-skip-conv1x1", classes=4).params
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("toy = latbench_toy:LAYER_OPS", "is not a latbench SearchSpace subclass"),
+        ("other = latbench_toy:Toy", "calls itself 'toy'; its name must be 'other'"),
+        ("toy = latbench_toy.missing:Toy", "cannot load search space 'toy'"),
+    ],
+)
+def test_a_broken_plugin_is_a_one_line_error(
+    entry: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = install(tmp_path / "site", "latbench-broken", entry)
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setattr(latbench.spaces, "_LOADED", dict(latbench.spaces._LOADED))
+    name = entry.split(" = ")[0]
+    with pytest.raises(UnknownSpace, match=message) as raised:
+        get_space(name)
+    assert "\n" not in str(raised.value)
+    for module in [m for m in sys.modules if m.split(".")[0] == "latbench_toy"]:
+        del sys.modules[module]
+
+
+def test_a_plugin_cannot_replace_a_builtin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = install(tmp_path / "site", "latbench-shadow", "nb201 = latbench_toy:Toy")
+    monkeypatch.syspath_prepend(str(root))
+    assert registrations()["nb201"].origin == "latbench (built-in)"
+    assert get_space("nb201").genes == (5,) * 6
