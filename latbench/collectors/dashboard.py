@@ -22,7 +22,7 @@ from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
 from latbench.collectors import campaigns, export
-from latbench.collectors.models import Agent, CampaignArch, Device, Job, Result
+from latbench.collectors.models import AgentRow, CampaignArchRow, DeviceRow, JobRow, ResultRow
 from latbench.collectors.routes import AdminToken, Ctx
 from latbench.datasets import cards, registry
 from latbench.datasets.build import build_from_rows
@@ -70,8 +70,8 @@ def static(name: str) -> Response:
     return _static(name)
 
 
-def _device(session: Session, name: str) -> Device:
-    device = session.scalar(select(Device).where(Device.name == name))
+def _device(session: Session, name: str) -> DeviceRow:
+    device = session.scalar(select(DeviceRow).where(DeviceRow.name == name))
     if device is None:
         raise NotFound(f"no device {name!r}")
     return device
@@ -81,22 +81,32 @@ def _done(campaign_id: str, *columns: Any) -> Select[Any]:
     """``columns`` of the finished jobs of a campaign, joined to their measurement, device and architecture."""
     return (
         select(*columns)
-        .select_from(Job)
-        .join(Result, Result.id == Job.result_id)
-        .join(CampaignArch, and_(CampaignArch.campaign_id == Job.campaign_id, CampaignArch.position == Job.position))
-        .join(Device, Device.id == Job.device_id)
-        .where(Job.campaign_id == campaign_id, Job.state == "done", Result.median_ms.is_not(None))
-        .order_by(Device.name, Job.position)
+        .select_from(JobRow)
+        .join(ResultRow, ResultRow.id == JobRow.result_id)
+        .join(
+            CampaignArchRow,
+            and_(CampaignArchRow.campaign_id == JobRow.campaign_id, CampaignArchRow.position == JobRow.position),
+        )
+        .join(DeviceRow, DeviceRow.id == JobRow.device_id)
+        .where(JobRow.campaign_id == campaign_id, JobRow.state == "done", ResultRow.median_ms.is_not(None))
+        .order_by(DeviceRow.name, JobRow.position)
     )
 
 
-def device_results(session: Session, campaign_id: str, device: Device) -> list[dict[str, Any]]:
+def device_results(session: Session, campaign_id: str, device: DeviceRow) -> list[dict[str, Any]]:
     """One row per finished architecture of ``device`` in the campaign: its median latency and quality."""
     query = (
-        _done(campaign_id, CampaignArch.arch, Result.median_ms, Result.cv, Result.stable, Result.measured_at)
-        .add_columns(Agent.name)
-        .join(Agent, Agent.id == Result.agent_id)
-        .where(Job.device_id == device.id)
+        _done(
+            campaign_id,
+            CampaignArchRow.arch,
+            ResultRow.median_ms,
+            ResultRow.cv,
+            ResultRow.stable,
+            ResultRow.measured_at,
+        )
+        .add_columns(AgentRow.name)
+        .join(AgentRow, AgentRow.id == ResultRow.agent_id)
+        .where(JobRow.device_id == device.id)
     )
     return [
         {"arch": arch, "latency_ms": median, "cv": cv, "stable": stable, "measured_at": measured, "agent": agent}
@@ -126,7 +136,7 @@ def latency_histogram(
     with c.store.read() as session:
         campaigns.get(session, campaign_id)
         by_device: dict[str, list[float]] = {}
-        for name, median in session.execute(_done(campaign_id, Device.name, Result.median_ms)):
+        for name, median in session.execute(_done(campaign_id, DeviceRow.name, ResultRow.median_ms)):
             by_device.setdefault(name, []).append(median)
     devices = [{"device": name, **histogram(values, bins)} for name, values in by_device.items()]
     return {"campaign_id": campaign_id, "devices": devices}
