@@ -23,15 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from latbench.artifacts import FORMATS, LITERT_FORMATS, OPSET, Artifact, ArtifactCache, ArtifactKey
+from latbench.artifacts import FORMATS, LITERT_FORMATS, REFERENCE_KEY, Artifact, ArtifactCache, ArtifactKey
 from latbench.collectors.db import CACHE_INFO, Store, insert_new
 from latbench.collectors.models import ArtifactRow
 from latbench.errors import LatbenchError, NotFound
-from latbench.local import REFERENCE_ARCH
 
-REFERENCE_KEY = ArtifactKey(space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0)
-"""The drift-probe model every job names, the same one ``latbench measure`` times; a campaign's jobs name it in
-the campaign's format, since the agent's probe runs it on the campaign's runtime."""
 REFERENCE_DIGESTS = [REFERENCE_KEY.digest(fmt) for fmt in FORMATS]
 
 MAX_ERROR_CHARS = 2000

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from latbench.agents.measure import MeasureSettings
 from latbench.agents.runtimes import get_runtime
-from latbench.artifacts import OPSET, ArtifactKey, check_format
+from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactKey, check_format
 from latbench.collectors import artifact_store
 from latbench.collectors.db import new_id
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, DeviceRow, JobRow
@@ -80,7 +80,7 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> CampaignRow
     archs = _archs(spec)
     fmt = artifact_format(spec.runtime)
     keys = [ArtifactKey(space.name, arch, spec.batch, resolution, classes, OPSET, 0) for arch in archs]
-    artifact_store.request(session, [artifact_store.REFERENCE_KEY], now, fmt)
+    artifact_store.request(session, [REFERENCE_KEY], now, fmt)
     artifact_store.request(session, keys, now, fmt)
     campaign = CampaignRow(
         id=new_id(),
@@ -154,7 +154,7 @@ def _artifacts(session: Session, campaign: CampaignRow) -> tuple[int, list[str],
             failed.append(error)
     reference = session.execute(
         select(ArtifactRow.sha256, ArtifactRow.error).where(
-            ArtifactRow.key_digest == artifact_store.REFERENCE_KEY.digest(campaign.format)
+            ArtifactRow.key_digest == REFERENCE_KEY.digest(campaign.format)
         )
     ).first()
     reference_error = reference.error if reference is not None and reference.sha256 is None else None

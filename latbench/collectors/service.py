@@ -18,7 +18,7 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
-from latbench.artifacts import ArtifactCache
+from latbench.artifacts import REFERENCE_KEY, ArtifactCache
 from latbench.collectors import artifact_store, tokens
 from latbench.collectors.app import create_app
 from latbench.collectors.context import Collector
@@ -61,7 +61,7 @@ def running(
         now = clock()
         with store.write() as session:
             generated = tokens.bootstrap_admin(session, admin_token, now)
-            artifact_store.request(session, [artifact_store.REFERENCE_KEY], now)
+            artifact_store.request(session, [REFERENCE_KEY], now)
         builder = artifact_store.ArtifactBuilder(store, ArtifactCache(artifacts_dir), clock)
         builder.start()
         try:

@@ -9,8 +9,7 @@ from pathlib import Path
 from harness import ARCHS, Harness
 from sqlalchemy import select
 
-from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
-from latbench.collectors.artifact_store import REFERENCE_KEY
+from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactCache, ArtifactKey
 from latbench.collectors.models import ArtifactRow, CampaignRow
 
 TFLITE_OFFER = [{"name": "tflite", "version": "1.4.0", "providers": ["cpu"]}]
