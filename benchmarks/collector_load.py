@@ -58,7 +58,7 @@ import latbench
 from latbench.agents.daemon import PUSH_BATCH, PUSH_INTERVAL_S
 from latbench.agents.stats import LatencyStats
 from latbench.artifacts import default_root
-from latbench.collectors.client import CollectorClient
+from latbench.client import CollectorClient
 from latbench.collectors.db import create_engine
 from latbench.collectors.models import JobRow, ResultRow
 from latbench.collectors.service import settle_heap

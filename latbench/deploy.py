@@ -32,7 +32,7 @@ from pathlib import Path
 import latbench
 from latbench.agents.remote.device import RemoteDevice, quote
 from latbench.agents.remote.ssh import SshDevice, SshTarget
-from latbench.collectors.client import CollectorClient
+from latbench.client import CollectorClient
 from latbench.errors import CollectorError, LatbenchError, RemoteError
 
 SERVICE = "latbench-agent"

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from latbench.cli.console import err, out
-from latbench.collectors.client import CollectorClient
+from latbench.client import CollectorClient
 from latbench.protocol import CampaignCreate, CampaignStatus, MeasurementSettings
 from latbench.resultfile import write_results
 

@@ -230,7 +230,7 @@ def build_from_campaign(
     license: str = "",
 ) -> Dataset:
     """A dataset from the finished results of a collector campaign (each device of the campaign, one column)."""
-    from latbench.collectors.client import CollectorClient
+    from latbench.client import CollectorClient
 
     with CollectorClient(collector, token) as client:
         status = client.campaign(campaign_id)

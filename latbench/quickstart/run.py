@@ -73,7 +73,7 @@ def _settings_dict(settings: MeasureSettings) -> dict[str, Any]:
 
 def _measure(ws: Workspace, plan: Plan, space: str, threads: int, settings: dict[str, Any], hooks: Hooks) -> str:
     """Run the campaign to the end through a private collector and a local agent; returns the campaign id."""
-    from latbench.collectors.client import CollectorClient
+    from latbench.client import CollectorClient
     from latbench.protocol import CampaignCreate
 
     token = ws.admin_token()

@@ -24,7 +24,7 @@ from latbench.agents.measure import MeasureSettings, measure
 from latbench.agents.reports import result_item, runtime_offer
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.spool import Spool, SpoolCounts
-from latbench.collectors.client import CollectorClient
+from latbench.client import CollectorClient
 from latbench.errors import LatbenchError
 from latbench.protocol import CampaignCreate, MeasurementSettings
 
