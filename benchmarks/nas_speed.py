@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from latbench import predictor
-from latbench.agents.measure import MeasureSettings
+from latbench.agents.measure import TimingSettings
 from latbench.local import measure
 from latbench.search import agreement, confirm, cross_validated_errors, error_margin, search
 from latbench.spaces import get_space
@@ -33,7 +33,7 @@ from latbench.spaces import get_space
 class MeasuringOracle:
     """Latency by real measurement, each architecture once; counts the seconds spent."""
 
-    def __init__(self, space: str, settings: MeasureSettings, cache: Path) -> None:
+    def __init__(self, space: str, settings: TimingSettings, cache: Path) -> None:
         self.space, self.settings, self.cache = space, settings, cache
         self.seconds = 0.0
         self.measured: dict[str, float] = {}
@@ -52,7 +52,7 @@ class MeasuringOracle:
         return np.array([found[a] for a in archs])
 
 
-def warm_up(space: str, settings: MeasureSettings, cache: Path, avoid: set[str]) -> None:
+def warm_up(space: str, settings: TimingSettings, cache: Path, avoid: set[str]) -> None:
     """Pay the first-call costs once, untimed: imports, torch, ONNX export, an onnxruntime session."""
     arch = next(a for a in get_space(space).sample(50, seed=12345) if a not in avoid)
     measure(space, [arch], settings=settings, cache_dir=cache)
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-time", type=float, default=0.3, help="Seconds timed per architecture (both arms).")
     args = parser.parse_args()
-    settings = MeasureSettings(min_time_s=args.min_time, warmup_time_s=args.min_time / 2, min_runs=20)
+    settings = TimingSettings(min_time_s=args.min_time, warmup_time_s=args.min_time / 2, min_runs=20)
 
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp)

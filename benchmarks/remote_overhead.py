@@ -27,7 +27,7 @@ sys.path[:0] = [str(TESTS), str(TESTS / "remote")]
 from sshd_server import sshd_server  # noqa: E402
 
 import latbench  # noqa: E402
-from latbench.agents.measure import MeasureSettings, measure  # noqa: E402
+from latbench.agents.measure import TimingSettings, time_model  # noqa: E402
 from latbench.agents.remote import open_runner  # noqa: E402
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime  # noqa: E402
 from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey  # noqa: E402
@@ -49,7 +49,7 @@ def main() -> None:
     keys = [ArtifactKey("nb201", a, 1, 32, space.default_classes, OPSET, 0) for a in archs]
     with multiprocessing.get_context("spawn").Pool(1) as pool:  # torch exports there, never in this process:
         paths = [Path(p) for p in pool.apply(_build, (keys,))]  # its idle threads would slow the local runs
-    settings = MeasureSettings()
+    settings = TimingSettings()
 
     local_wall, remote_wall, local_ms, remote_ms = [], [], [], []
     with sshd_server() as sshd:
@@ -62,7 +62,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 with OnnxRuntime(threads=args.threads) as runtime:
                     runtime.load(path)
-                    local = measure(runtime, settings)
+                    local = time_model(runtime, settings)
                 local_wall.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
                 remote, _ = runner.measure(path, "onnxruntime", args.threads, "cpu", settings)

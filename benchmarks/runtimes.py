@@ -27,11 +27,11 @@ from scipy.stats import spearmanr
 
 import latbench
 import latbench.datasets
-from latbench.agents.measure import MeasureSettings, measure
+from latbench.agents.measure import TimingSettings, time_model
 from latbench.agents.runtimes import available_runtimes, get_runtime, runtime_status
 from latbench.artifacts import OPSET, Artifact, ArtifactCache, ArtifactKey
 
-SETTINGS = MeasureSettings(warmup_runs=5, warmup_time_s=0.1, min_runs=20, min_time_s=0.3, max_attempts=2)
+SETTINGS = TimingSettings(warmup_runs=5, warmup_time_s=0.1, min_runs=20, min_time_s=0.3, max_attempts=2)
 
 Measurer = Callable[[str, ArtifactKey, ArtifactCache], float]
 """(runtime name, key, cache) -> median latency in ms."""
@@ -42,7 +42,7 @@ def local_measurer(threads: int) -> Measurer:
         runtime_cls = get_runtime(name)
         with runtime_cls(threads=threads) as rt:
             rt.load(cache.build(key, runtime_cls.artifact_format).path)
-            return measure(rt, SETTINGS).stats.median_ms
+            return time_model(rt, SETTINGS).stats.median_ms
 
     return run
 

@@ -13,14 +13,14 @@ from latbench.errors import LatbenchError
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from latbench.agents.measure import MeasureSettings
+    from latbench.agents.measure import TimingSettings
     from latbench.local import measure
     from latbench.resultfile import read_results
     from latbench.spaces import get_space
 
 _LAZY = {
     "measure": "latbench.local",
-    "MeasureSettings": "latbench.agents.measure",
+    "TimingSettings": "latbench.agents.measure",
     "read_results": "latbench.resultfile",
     "get_space": "latbench.spaces",
 }
@@ -34,4 +34,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'latbench' has no attribute {name!r}")
 
 
-__all__ = ["LatbenchError", "MeasureSettings", "__version__", "get_space", "measure", "read_results"]
+__all__ = ["LatbenchError", "TimingSettings", "__version__", "get_space", "measure", "read_results"]

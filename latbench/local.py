@@ -16,11 +16,11 @@ import numpy as np
 
 import latbench
 from latbench.agents.environment import MachineInfo, machine_info
-from latbench.agents.measure import Measurement, MeasureSettings, ReferenceProbe
-from latbench.agents.measure import measure as measure_loaded
+from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, time_model
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.errors import LatbenchError
 from latbench.resultfile import ResultsFile
+from latbench.results_schema import RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
 
 
@@ -56,13 +56,13 @@ def _row(
     runtime: Runtime,
     identity: dict[str, object],
     info: MachineInfo,
-    settings: MeasureSettings,
+    settings: TimingSettings,
     m: Measurement,
 ) -> dict[str, object]:
     s = get_space(space)
     before, after = m.state_before, m.state_after
     assert before is not None and after is not None
-    return {
+    values = {
         "arch": arch,
         "arch_index": s.official_index(arch),
         **{k: identity[k] for k in ("space", "runtime")},
@@ -89,14 +89,7 @@ def _row(
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "device_id": identity["device_id"],
         "latbench_version": latbench.__version__,
-        "cfg_warmup_runs": settings.warmup_runs,
-        "cfg_warmup_time_s": settings.warmup_time_s,
-        "cfg_min_runs": settings.min_runs,
-        "cfg_min_time_s": settings.min_time_s,
-        "cfg_max_time_s": settings.max_time_s,
-        "cfg_cv_threshold": settings.cv_threshold,
-        "cfg_drift_tolerance": settings.drift_tolerance,
-        "cfg_max_attempts": settings.max_attempts,
+        **{f"cfg_{name}": getattr(settings, name) for name, _ in RECORDED_SETTINGS},
         "cfg_optimization": str(runtime.settings().get("optimization", "")),
         **{f"env_{k}": v for k, v in info.as_dict().items()},
         "env_numpy": np.__version__,
@@ -110,6 +103,7 @@ def _row(
         "env_memory_available_gb": before.memory_available_gb,
         "times_ms": [round(t / 1e6, 6) for t in m.times_ns.tolist()],
     }
+    return result_row(values)
 
 
 def measure(
@@ -125,7 +119,7 @@ def measure(
     threads: int = 1,
     resolution: int | None = None,
     classes: int | None = None,
-    settings: MeasureSettings | None = None,
+    settings: TimingSettings | None = None,
     out: str | Path | None = None,
     cache_dir: str | Path | None = None,
     reference: bool = True,
@@ -139,7 +133,7 @@ def measure(
     """
     from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactCache, ArtifactKey
 
-    settings = settings or MeasureSettings()
+    settings = settings or TimingSettings()
     progress = progress or Progress()
     s = get_space(space)
     if batch < 1:
@@ -189,7 +183,7 @@ def measure(
         for arch, artifact in zip(todo, artifacts, strict=True):
             engine.load(artifact.path)
             try:
-                m = measure_loaded(engine, settings, probe)
+                m = time_model(engine, settings, probe)
             finally:
                 engine.close()
             row = _row(arch, s.name, artifact.sha256, engine, identity, info, settings, m)

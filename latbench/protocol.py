@@ -95,7 +95,7 @@ class HeartbeatResponse(Message):
 
 
 class MeasurementSettings(Message):
-    """The measurement loop's settings, mirrored from ``latbench.agents.measure.MeasureSettings``."""
+    """The measurement loop's settings, mirrored from ``latbench.agents.measure.TimingSettings``."""
 
     warmup_runs: int = Field(default=10, ge=0, le=100_000)
     warmup_time_s: float = Field(default=0.5, ge=0, le=600, allow_inf_nan=False)

@@ -14,59 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from latbench.errors import MissingDependency, ResultsFileError
+from latbench.results_schema import DTYPES
 
-IDENTITY = ("space", "runtime", "provider", "batch", "threads", "resolution", "classes", "opset", "device_id")
-"""Columns that must agree between the rows already in a file and a run that resumes it."""
-
-INT_COLUMNS = set(
-    [
-        "arch_index",
-        "batch",
-        "threads",
-        "resolution",
-        "classes",
-        "opset",
-        "runs",
-        "warmup_runs",
-        "attempts",
-        "cfg_min_runs",
-        "cfg_warmup_runs",
-        "cfg_max_attempts",
-        "env_cores_physical",
-        "env_cores_logical",
-    ]
-)
-FLOAT_COLUMNS = set(
-    [
-        "latency_ms",
-        "mean_ms",
-        "std_ms",
-        "min_ms",
-        "max_ms",
-        "p90_ms",
-        "p99_ms",
-        "mad_ms",
-        "cv",
-        "ref_ratio",
-        "wall_s",
-        "cfg_warmup_time_s",
-        "cfg_min_time_s",
-        "cfg_max_time_s",
-        "cfg_cv_threshold",
-        "cfg_drift_tolerance",
-        "env_memory_gb",
-        "env_load_1m_before",
-        "env_load_1m_after",
-        "env_cpu_freq_mhz_before",
-        "env_cpu_freq_mhz_after",
-        "env_temperature_c_before",
-        "env_temperature_c_after",
-        "env_memory_available_gb",
-    ]
-)
-BOOL_COLUMNS = {"stable"}
-"""Typed columns; every other column is text (versions like ``1.20`` must not become numbers)."""
-LIST_COLUMNS = {"times_ms"}
 SUFFIXES = (".csv", ".parquet")
 
 
@@ -80,15 +29,18 @@ def _pyarrow() -> Any:
 
 
 def _decode(column: str, text: str) -> object:
+    """A CSV cell as its column's type; a column the schema does not know is text (versions like ``1.20`` must
+    not become numbers)."""
     if text == "":
         return None
-    if column in BOOL_COLUMNS:
+    dtype = DTYPES.get(column, "str")
+    if dtype == "bool":
         return text.lower() in ("true", "1")
-    if column in LIST_COLUMNS:
+    if dtype == "list":
         return json.loads(text)
-    if column in INT_COLUMNS:
+    if dtype == "int":
         return int(text)
-    if column in FLOAT_COLUMNS:
+    if dtype == "float":
         return float(text)
     return text
 

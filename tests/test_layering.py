@@ -92,13 +92,6 @@ RULES = (
 )
 
 
-PENDING = {
-    ("latbench.collectors.dashboard", "latbench.datasets.correlation"): "average_ranks, which is moving to a "
-    "shared latbench.ranking (issue 'One owner per concept'); delete this entry once dashboard.py uses that",
-}
-"""Known breaks of a rule, each with the change that ends it; an entry nothing needs any more fails the test."""
-
-
 @dataclass(frozen=True)
 class Violation:
     module: str
@@ -156,10 +149,7 @@ def modules() -> Iterator[tuple[str, str, bool]]:
 
 def test_latbench_follows_its_layering():
     found = [v for name, source, package in modules() for v in violations(name, source, is_package=package)]
-    broken = [str(v) for v in found if (v.module, v.names[0]) not in PENDING]
-    assert not broken, "\n".join(broken)
-    stale = set(PENDING) - {(v.module, v.names[0]) for v in found}
-    assert not stale, f"no longer needed, delete from PENDING: {sorted(stale)}"
+    assert not found, "\n".join(map(str, found))
 
 
 def test_every_rule_governs_real_modules():

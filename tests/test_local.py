@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 import latbench
-from latbench.agents.measure import MeasureSettings
+from latbench.agents.measure import TimingSettings
 from latbench.errors import InvalidArchitecture, LatbenchError, ResultsFileError
 from latbench.local import Progress
 
-FAST = MeasureSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05)
+FAST = TimingSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05)
 REQUIRED = {"arch", "space", "runtime", "batch", "threads", "latency_ms", "mean_ms", "std_ms", "min_ms", "p90_ms",
             "p99_ms", "cv", "runs", "stable", "device_id"}  # fmt: skip
 

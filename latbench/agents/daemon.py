@@ -32,7 +32,7 @@ from latbench.agents.downloads import DownloadCache
 from latbench.agents.environment import machine_info
 from latbench.agents.heartbeat import SHUTDOWN_TIMEOUT_S, Heartbeat, Leases
 from latbench.agents.identity import Credentials, default_state_dir
-from latbench.agents.measure import MeasureSettings, ReferenceProbe, measure
+from latbench.agents.measure import ReferenceProbe, TimingSettings, time_model
 from latbench.agents.reports import error_item, result_item
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.agents.spool import Spool
@@ -332,13 +332,13 @@ class AgentDaemon:
             runtime_cls = get_runtime(job.runtime)
             artifact = self._fetch(job, job.artifact_sha256, runtime_cls.artifact_format)
             probe = self._probe(job, runtime_cls) if job.reference_sha256 else None
-            settings = MeasureSettings(**job.settings.model_dump())
+            settings = TimingSettings(**job.settings.model_dump())
             runtime = runtime_cls(threads=job.threads, provider=job.provider)
             runtime.load(artifact)
             if self._leases.is_lost(job.lease_id):
                 log.info("%s  skipped: its lease was lost before measuring", job.arch)
                 return None
-            measurement = measure(runtime, settings, probe)
+            measurement = time_model(runtime, settings, probe)
             self._interruptible = False
             return result_item(job, measurement, runtime)
         except CollectorUnavailable as exc:
@@ -365,7 +365,7 @@ class AgentDaemon:
         if self._leases.is_lost(job.lease_id):
             log.info("%s  skipped: its lease was lost before measuring", job.arch)
             return None
-        settings = MeasureSettings(**job.settings.model_dump())
+        settings = TimingSettings(**job.settings.model_dump())
         measurement, engine = remote.measure(artifact, job.runtime, job.threads, job.provider, settings)
         self._interruptible = False
         return result_item(job, measurement, engine)  # type: ignore[arg-type]  # the engine's version and settings

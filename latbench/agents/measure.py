@@ -3,6 +3,8 @@
 Only the runtime call sits between the two ``perf_counter_ns`` readings. A result is re-measured when its
 spread is too high, the machine changed under it (frequency, governor, load), or a fixed reference model timed
 between measurements says the whole machine drifted; it is flagged unstable if that persists.
+``measure_until_stable`` is that re-measuring, for any way of timing one attempt: ``time_model`` times a model
+loaded here, the remote benchmark binaries time theirs on a device.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from latbench.agents.stats import LatencyStats
 
 
 @dataclass(frozen=True)
-class MeasureSettings:
+class TimingSettings:
     """How long to warm up and time, and when a result counts as unstable. Defaults follow the docs."""
 
     warmup_runs: int = 10
@@ -56,7 +58,7 @@ class Timing:
     wall_s: float
 
 
-def time_runs(run: Callable[[], None], settings: MeasureSettings) -> Timing:
+def time_runs(run: Callable[[], None], settings: TimingSettings) -> Timing:
     """Warm up, then time ``run`` until the runs reach both the minimum count and time (or the time cap)."""
     started = time.perf_counter()
     warm_until = started + settings.warmup_time_s
@@ -98,14 +100,14 @@ class ReferenceProbe:
     ) -> None:
         self.runtime = runtime
         self._last: tuple[float, float] | None = None
-        self._probe = MeasureSettings(
+        self._probe = TimingSettings(
             warmup_runs=3,
             warmup_time_s=0.0,
             min_runs=probe_runs,
             min_time_s=probe_time_s,
             max_time_s=max(probe_time_s * 10, 1.0),
         )
-        calibration = MeasureSettings(
+        calibration = TimingSettings(
             warmup_runs=10,
             warmup_time_s=0.3,
             min_runs=50,
@@ -153,65 +155,88 @@ class Measurement:
     state_after: MachineState | None = None
 
 
-def _problems(
-    stats: LatencyStats,
-    settings: MeasureSettings,
-    before: MachineState,
-    after: MachineState,
-    ratios: list[float],
-) -> list[str]:
+@dataclass(frozen=True)
+class Attempt:
+    """What one timing pass saw. ``ratios`` are the reference probe's readings around it (none without a probe);
+    ``notes`` are informational flags the result carries that do not make it unstable."""
+
+    stats: LatencyStats
+    times_ns: np.ndarray
+    warmup_runs: int
+    wall_s: float
+    before: MachineState
+    after: MachineState
+    ratios: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _problems(attempt: Attempt, settings: TimingSettings) -> list[str]:
     flags = []
-    if stats.cv > settings.cv_threshold:
+    if attempt.stats.cv > settings.cv_threshold:
         flags.append("high_cv")
-    flags += changed(before, after)
-    if any(abs(r - 1.0) > settings.drift_tolerance for r in ratios):
+    flags += changed(attempt.before, attempt.after)
+    if any(abs(r - 1.0) > settings.drift_tolerance for r in attempt.ratios):
         flags.append("drift")
     return flags
 
 
-def measure(
-    runtime: Runtime, settings: MeasureSettings | None = None, probe: ReferenceProbe | None = None
-) -> Measurement:
-    """Measure the model loaded in ``runtime``, re-measuring up to ``max_attempts`` times while unstable.
-
-    Only the first attempt warms up for ``warmup_time_s``; later ones follow a hot model and warm up for
-    ``warmup_runs`` runs only.
-
-    The probe shares no state with ``runtime``; it is timed right before and right after each attempt.
+def measure_until_stable(attempt: Callable[[int], Attempt], settings: TimingSettings) -> Measurement:
+    """Call ``attempt`` (with its number, from 1) up to ``max_attempts`` times while its result is unstable; keep
+    the attempt with the fewest problems, then the lowest CV, with every attempt's problems and the total wall time.
     """
-    settings = settings or MeasureSettings()
     best: Measurement | None = None
+    fewest: tuple[int, float] | None = None
     history: list[list[str]] = []
     wall = 0.0
-    rewarm = replace(settings, warmup_time_s=0.0)  # a re-measurement follows a hot model: runs, not seconds
-    for attempt in range(1, settings.max_attempts + 1):
+    for number in range(1, settings.max_attempts + 1):
         if settings.cooldown_s:
             time.sleep(settings.cooldown_s)
-        ratios = [probe.recent_ratio()] if probe else []
-        before = machine_state()
-        timing = time_runs(runtime.run, settings if attempt == 1 else rewarm)
-        after = machine_state()
-        if probe:
-            ratios.append(probe.ratio())
-        wall += timing.wall_s
-        stats = LatencyStats.from_ns(timing.times_ns)
-        flags = _problems(stats, settings, before, after, ratios)
+        seen = attempt(number)
+        wall += seen.wall_s
+        flags = _problems(seen, settings)
         history.append(flags)
-        if best is None or (len(flags), stats.cv) < (len(best.flags), best.stats.cv):
+        if fewest is None or (len(flags), seen.stats.cv) < fewest:
+            fewest = (len(flags), seen.stats.cv)
             best = Measurement(
-                stats=stats,
-                times_ns=timing.times_ns,
-                warmup_runs=timing.warmup_runs,
+                stats=seen.stats,
+                times_ns=seen.times_ns,
+                warmup_runs=seen.warmup_runs,
                 wall_s=wall,
-                attempts=attempt,
+                attempts=number,
                 stable=not flags,
-                flags=flags,
-                ref_ratio=max(ratios, key=lambda r: abs(r - 1.0)) if ratios else None,
-                state_before=before,
-                state_after=after,
+                flags=flags + seen.notes,
+                ref_ratio=max(seen.ratios, key=lambda r: abs(r - 1.0)) if seen.ratios else None,
+                state_before=seen.before,
+                state_after=seen.after,
             )
         if not flags:
             break
     assert best is not None
     best.attempts, best.wall_s, best.attempt_flags = len(history), wall, history
     return best
+
+
+def time_model(
+    runtime: Runtime, settings: TimingSettings | None = None, probe: ReferenceProbe | None = None
+) -> Measurement:
+    """Time the model loaded in ``runtime`` until stable (``measure_until_stable``).
+
+    Only the first attempt warms up for ``warmup_time_s``; later ones follow a hot model and warm up for
+    ``warmup_runs`` runs only.
+
+    The probe shares no state with ``runtime``; it is timed right before and right after each attempt.
+    """
+    settings = settings or TimingSettings()
+    rewarm = replace(settings, warmup_time_s=0.0)  # a re-measurement follows a hot model: runs, not seconds
+
+    def attempt(number: int) -> Attempt:
+        ratios = [probe.recent_ratio()] if probe else []
+        before = machine_state()
+        timing = time_runs(runtime.run, settings if number == 1 else rewarm)
+        after = machine_state()
+        if probe:
+            ratios.append(probe.ratio())
+        stats = LatencyStats.from_ns(timing.times_ns)
+        return Attempt(stats, timing.times_ns, timing.warmup_runs, timing.wall_s, before, after, ratios)
+
+    return measure_until_stable(attempt, settings)

@@ -143,6 +143,9 @@ def import_command(
     license: str = LICENSE,
     image_dataset: str = typer.Option("cifar10", "--hwnas-dataset", help="HW-NAS-Bench pickle: image dataset."),
     force: bool = FORCE,
+    wide: bool = typer.Option(
+        False, "--wide", help="Read a wide table (a row per architecture, a column per device) where not detected."
+    ),
 ) -> None:
     """Import a public or third-party latency table; prints the dataset's name."""
     if unit is not None and unit not in datasets.UNITS:
@@ -161,8 +164,9 @@ def import_command(
             unit=unit,
             prefix=prefix,
             license=license,
+            wide=wide,
         )
-        duplicates = ds.provenance["identical_duplicates"]
+        duplicates = ds.provenance.get("identical_duplicates")
         if duplicates:
             err.print(f"{duplicates} duplicate row(s) with identical values merged")
     _stored(ds, force)
@@ -184,12 +188,13 @@ def export_command(
     fmt: str = typer.Option(..., "--format", "-f", help="csv, parquet or help."),
     out_path: Path = typer.Option(..., "--out", "-o", help="File (.csv, .csv.gz, .parquet) or new directory (help)."),
     devices: list[str] | None = DEVICES,
+    wide: bool = typer.Option(False, "--wide", help="csv, parquet: a row per architecture, a column per device."),
 ) -> None:
     """Write a dataset with its card for other tools; prints the output path."""
     if fmt not in datasets.FORMATS:
         raise typer.BadParameter(f"--format must be one of: {', '.join(datasets.FORMATS)}")
     ds = datasets.load(name)
-    written = datasets.export(ds.select(devices) if devices else ds, fmt, out_path)
+    written = datasets.export(ds.select(devices) if devices else ds, fmt, out_path, wide=wide)
     out.print(str(written), markup=False)
 
 

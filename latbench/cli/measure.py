@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from latbench.agents.measure import MeasureSettings
+from latbench.agents.measure import TimingSettings
 from latbench.cli.console import err, out
 from latbench.local import Progress as RunProgress
 from latbench.local import measure
@@ -55,7 +55,7 @@ def measure_command(
 ) -> None:
     """Measure latency of search-space architectures on this machine; prints the results file path."""
     try:
-        settings = MeasureSettings(
+        settings = TimingSettings(
             warmup_runs=warmup_runs,
             warmup_time_s=warmup_time,
             min_runs=min_runs,

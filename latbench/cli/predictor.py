@@ -94,13 +94,10 @@ def transfer_command(
         raise predictor.PredictorError(f"the model predicts {pre.space} but the measurements are {ds.space}")
     err.print(f"transferring to {device} from {len(pick)} measured architecture(s)...")
     archs = [ds.archs[i] for i in pick]
-    model = predictor.transfer(pre, device, archs, latency[pick], method, seed)
+    model = predictor.transfer_and_validate(pre, device, archs, latency[pick], folds, method, seed, err.print)
     from latbench.predictor import out_of_fold
 
-    if out_of_fold.possible(len(pick), folds):
-        err.print(f"cross-validating the transfer ({min(folds, len(pick))} folds) for search's error margin...")
-        out_of_fold.record(model, *out_of_fold.out_of_fold(pre, device, archs, latency[pick], folds, method, seed))
-    elif folds:
+    if folds and out_of_fold.recorded(model) is None:
         err.print("not cross-validating the transfer: that needs --folds 2 or more, each fold leaving 3 samples")
     out.print(str(model.save(out_path)), markup=False)
 

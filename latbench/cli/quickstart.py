@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from latbench.agents.measure import MeasureSettings
+from latbench.agents.measure import TimingSettings
 from latbench.cli.console import err, out
 
 STEP_TEXT = {
@@ -39,7 +39,7 @@ def quickstart_command(
     """From nothing to a latency predictor for this machine; prints the report's path."""
     from latbench.quickstart import Hooks, quickstart
 
-    settings = MeasureSettings(min_time_s=min_time, min_runs=min_runs, warmup_time_s=warmup_time)
+    settings = TimingSettings(min_time_s=min_time, min_runs=min_runs, warmup_time_s=warmup_time)
     bar = Progress(
         TextColumn("{task.description:<38}"),
         BarColumn(),

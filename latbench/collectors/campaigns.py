@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, case, func, insert, select
 from sqlalchemy.orm import Session
 
-from latbench.agents.measure import MeasureSettings
+from latbench.agents.measure import TimingSettings
 from latbench.agents.runtimes import get_runtime
 from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactKey, check_format
 from latbench.collectors import artifact_store
@@ -74,7 +74,7 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> CampaignRow
         raise InvalidRequest(str(exc)) from exc
     classes = spec.classes or space.default_classes
     try:
-        MeasureSettings(**spec.settings.model_dump())
+        TimingSettings(**spec.settings.model_dump())
     except ValueError as exc:
         raise InvalidRequest(f"settings: {exc}") from exc
     archs = _archs(spec)

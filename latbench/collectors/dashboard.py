@@ -26,9 +26,9 @@ from latbench.collectors import campaigns, export
 from latbench.collectors.context import LatencyModel
 from latbench.collectors.models import AgentRow, CampaignArchRow, DeviceRow, JobRow, ResultRow
 from latbench.collectors.routes import AdminToken, Ctx
-from latbench.datasets.correlation import average_ranks
 from latbench.errors import NotFound
 from latbench.protocol import API_PREFIX
+from latbench.ranking import spearman
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -191,13 +191,9 @@ def model_path(models_dir: Path | None, device: str) -> Path | None:
 
 
 def srcc(a: list[float], b: list[float]) -> float | None:
-    """Spearman's rank correlation (average ranks for ties); ``None`` where either side has no ranking."""
-    if len(a) < 2:
-        return None
-    ranks = np.stack([average_ranks(np.asarray(v, dtype=np.float64)) for v in (a, b)])
-    if np.ptp(ranks[0]) == 0 or np.ptp(ranks[1]) == 0:
-        return None
-    return float(np.corrcoef(ranks)[0, 1])
+    """Spearman's rank correlation (``latbench.ranking``); ``None``, which JSON can carry, where it has none."""
+    value = spearman(a, b)
+    return value if np.isfinite(value) else None
 
 
 @router.get(f"{ADMIN}/campaigns/{{campaign_id}}/devices/{{device}}/predictions")

@@ -1,5 +1,5 @@
-"""A campaign's results as rows with the columns of ``latbench measure`` (see ``latbench.local``), plus
-``device`` and ``agent``, so collected and local results load into the same tables.
+"""A campaign's results as rows with the columns of ``latbench measure``, plus ``device`` and ``agent``
+(``latbench.results_schema.EXPORT_COLUMNS``), so collected and local results load into the same tables.
 """
 
 from __future__ import annotations
@@ -12,13 +12,10 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from latbench.collectors.models import AgentRow, ArtifactRow, CampaignArchRow, CampaignRow, DeviceRow, JobRow, ResultRow
-from latbench.protocol import MachineInfoModel
+from latbench.results_schema import EXPORT_COLUMNS, MACHINE_FIELDS, RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
 
 BATCH_ROWS = 500
-SETTINGS = ("warmup_runs", "warmup_time_s", "min_runs", "min_time_s", "max_time_s", "cv_threshold", "drift_tolerance",
-            "max_attempts")  # fmt: skip
-"""The measurement settings ``latbench measure`` records, as ``cfg_<name>`` columns."""
 
 
 def _offered_version(agent: AgentRow, runtime: str) -> str:
@@ -30,7 +27,7 @@ def _row(
 ) -> dict[str, Any]:
     space = get_space(campaign.space)
     before, after = result.state_before or {}, result.state_after or {}
-    return {
+    values = {
         "arch": arch,
         "arch_index": space.official_index(arch),
         "space": campaign.space,
@@ -63,9 +60,9 @@ def _row(
         "measured_at": result.measured_at.isoformat(timespec="seconds"),
         "device_id": device.fingerprint,
         "latbench_version": result.latbench_version,
-        **{f"cfg_{name}": campaign.settings[name] for name in SETTINGS},
+        **{f"cfg_{name}": campaign.settings[name] for name, _ in RECORDED_SETTINGS},
         "cfg_optimization": result.optimization,
-        **{f"env_{name}": agent.machine.get(name) for name in MachineInfoModel.model_fields},
+        **{f"env_{name}": agent.machine.get(name) for name, _ in MACHINE_FIELDS},
         "env_numpy": result.numpy_version,
         "env_load_1m_before": before.get("load_1m"),
         "env_load_1m_after": after.get("load_1m"),
@@ -79,6 +76,7 @@ def _row(
         "device": device.name,
         "agent": agent.name,
     }
+    return result_row(values, EXPORT_COLUMNS)
 
 
 def rows(session: Session, campaign: CampaignRow) -> Iterator[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Spearman rank correlation between devices, the measure by which the paper's tasks call devices alike.
 
 Computed on the architectures every compared device measured, so each pair is judged on the same networks.
-Ties get average ranks (as ``scipy.stats.spearmanr``), which matters for the whole-millisecond phone tables.
+Spearman's edge cases (ties, no ranking) are ``latbench.ranking``'s.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 
 from latbench.datasets.errors import DatasetError
 from latbench.datasets.model import Dataset
+from latbench.ranking import spearman
 
 MIN_COMMON_ARCHS = 10
 
@@ -24,18 +25,6 @@ class Correlations:
     devices: tuple[str, ...]
     srcc: np.ndarray
     n_archs: int
-
-
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of a 1-D array, tied values sharing the mean of their ranks."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    group = np.repeat(np.arange(len(starts)), ends - starts)
-    ranks = np.empty(len(values), dtype=np.float64)
-    ranks[order] = ((starts + ends + 1) / 2.0)[group]
-    return ranks
 
 
 def device_correlations(ds: Dataset, devices: Sequence[str] | None = None) -> Correlations:
@@ -54,8 +43,9 @@ def device_correlations(ds: Dataset, devices: Sequence[str] | None = None) -> Co
             f"the devices share only {n} measured architecture(s); correlations need at least "
             f"{MIN_COMMON_ARCHS} measured on every device"
         )
-    ranks = np.stack([average_ranks(row.astype(np.float64)) for row in matrix[:, common]])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        srcc = np.nan_to_num(np.corrcoef(ranks), nan=0.0)
-    np.fill_diagonal(srcc, 1.0)
+    shared = matrix[:, common]
+    srcc = np.eye(len(names))
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            srcc[i, j] = srcc[j, i] = np.nan_to_num(spearman(shared[i], shared[j]), nan=0.0)
     return Correlations(devices=names, srcc=srcc, n_archs=n)

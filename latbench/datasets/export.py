@@ -1,9 +1,12 @@
-"""Export a dataset for other tools: a long CSV or parquet table, or HELP-style per-device latency vectors.
+"""Export a dataset for other tools: a long or wide CSV or parquet table, or HELP-style per-device latency vectors.
 
 Every export carries a dataset card (``card.json`` and ``card.md``: devices, counts, settings, environment,
 provenance, license, and the SHA-256 of each file written). Long tables have the columns of the public tables in
 ``shared/data`` (``arch, arch_index, device, latency_ms``, by device then ``arch_index``); CSV latencies are the
 shortest decimals that read back to the same float64, so ``import`` of an export gives the same values bit for bit.
+Wide tables have one row per measured architecture (``arch, arch_index, unit``, then one column per device, empty
+where the device did not measure the architecture), the shape ``import`` detects as wide; ``unit`` (``ms`` in every
+row) lets it read them without ``--unit``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import uuid
@@ -24,7 +28,7 @@ import numpy as np
 from latbench.datasets.cards import describe, markdown
 from latbench.datasets.errors import DatasetError
 from latbench.datasets.model import Dataset
-from latbench.datasets.tables import parquet_module
+from latbench.datasets.tables import LATENCY_COLUMNS, NOT_DEVICES, parquet_module
 from latbench.spaces import get_space
 from latbench.spaces.nb201 import NUM_ARCHS
 
@@ -37,6 +41,14 @@ LAYOUTS = {
     "archs.txt is the architecture of element i. NB201: all 15625 cells in official NAS-Bench-201 index order; "
     "other spaces: the dataset's architecture order",
 }
+WIDE_LAYOUTS = {
+    "csv": "one row per architecture measured by any device: arch, arch_index, unit (ms), then one column per device "
+    "named after it (ms; empty = not measured)",
+    "parquet": "one row per architecture measured by any device: arch, arch_index (int64), unit (ms), then one "
+    "column per device named after it (float64 ms; null = not measured)",
+}
+WIDE_RESERVED = frozenset({"arch", "device", *LATENCY_COLUMNS, *NOT_DEVICES})
+"""Device names a wide table cannot hold: ``import`` would not read their columns as devices."""
 SUFFIXES = {"csv": (".csv", ".csv.gz"), "parquet": (".parquet",)}
 
 
@@ -61,6 +73,48 @@ def _csv_bytes(ds: Dataset, gz: bool) -> bytes:
     writer.writerows((arch, index, device, str(value)) for arch, index, device, value in ds.long_rows())
     data = text.getvalue().encode()
     return gzip.compress(data, compresslevel=6, mtime=0) if gz else data
+
+
+def _wide_csv_bytes(ds: Dataset, gz: bool) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["arch", "arch_index", "unit", *ds.device_names])
+    archs, indices, latency = _wide_columns(ds)
+    for arch, index, values in zip(archs, indices, latency.T.tolist()):
+        writer.writerow([arch, index, "ms", *("" if math.isnan(v) else str(v) for v in values)])
+    data = text.getvalue().encode()
+    return gzip.compress(data, compresslevel=6, mtime=0) if gz else data
+
+
+def _wide_parquet_bytes(ds: Dataset) -> bytes:
+    parquet = parquet_module()
+    import pyarrow as pa
+
+    archs, indices, latency = _wide_columns(ds)
+    columns = {
+        "arch": pa.array(archs, pa.string()),
+        "arch_index": pa.array(indices, pa.int64()),
+        "unit": pa.array(["ms"] * len(archs), pa.string()),
+    }
+    for device, values in zip(ds.device_names, latency):
+        columns[device] = pa.array(values, pa.float64(), mask=np.isnan(values))
+    sink = io.BytesIO()
+    parquet.write_table(pa.table(columns), sink)
+    return sink.getvalue()
+
+
+def _wide_columns(ds: Dataset) -> tuple[list[str], list[int], np.ndarray]:
+    """The architectures any device measured, by ``arch_index``: names, indices and (devices x archs) values."""
+    clash = sorted(WIDE_RESERVED.intersection(ds.device_names))
+    if clash:
+        raise DatasetError(
+            f"device(s) {', '.join(map(repr, clash))} cannot be columns of a wide table (import would not read them "
+            "as devices); export them as a long table"
+        )
+    indices = ds.arch_indices()
+    order = np.argsort(indices, kind="stable")
+    order = order[~np.isnan(ds.latency[:, order]).all(axis=0)]
+    return [ds.archs[a] for a in order], indices[order].tolist(), ds.latency[:, order]
 
 
 def _parquet_bytes(ds: Dataset) -> bytes:
@@ -96,32 +150,39 @@ def _help_files(ds: Dataset) -> dict[str, bytes]:
     return files
 
 
-def _card_files(ds: Dataset, fmt: str, hashes: dict[str, str]) -> dict[str, bytes]:
-    card: dict[str, Any] = describe(ds) | {"export": {"format": fmt, "layout": LAYOUTS[fmt], "files": hashes}}
+def _card_files(ds: Dataset, fmt: str, hashes: dict[str, str], layout: str) -> dict[str, bytes]:
+    card: dict[str, Any] = describe(ds) | {"export": {"format": fmt, "layout": layout, "files": hashes}}
     return {
         "card.json": (json.dumps(card, indent=1, allow_nan=False) + "\n").encode(),
         "card.md": markdown(card).encode(),
     }
 
 
-def export(ds: Dataset, fmt: str, out: str | Path) -> Path:
+def export(ds: Dataset, fmt: str, out: str | Path, *, wide: bool = False) -> Path:
     """Write ``ds`` as ``fmt`` to ``out`` with its card; return ``out``.
 
     ``csv`` (``.csv`` or deterministic ``.csv.gz``) and ``parquet`` write ``out`` plus ``<stem>.card.json`` and
-    ``<stem>.card.md`` beside it, each replaced atomically. ``help`` writes the directory ``out`` (which must not
-    exist yet) in one rename.
+    ``<stem>.card.md`` beside it, each replaced atomically; long tables, or wide ones with ``wide``. ``help``
+    writes the directory ``out`` (which must not exist yet) in one rename.
     """
     out = Path(out)
     if fmt not in FORMATS:
         raise DatasetError(f"unknown export format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if fmt == "help":
+        if wide:
+            raise DatasetError("--wide is for the csv and parquet formats; help writes one vector per device")
         return _export_help(ds, out)
     stem = _stem(out, fmt)
-    data = _parquet_bytes(ds) if fmt == "parquet" else _csv_bytes(ds, gz=out.name.endswith(".gz"))
+    gz = out.name.endswith(".gz")
+    if wide:
+        data = _wide_parquet_bytes(ds) if fmt == "parquet" else _wide_csv_bytes(ds, gz)
+    else:
+        data = _parquet_bytes(ds) if fmt == "parquet" else _csv_bytes(ds, gz)
     if not out.parent.is_dir():
         raise DatasetError(f"cannot write {out}: directory {out.parent} does not exist")
     _replace(data, out)
-    for name, card in _card_files(ds, fmt, {out.name: hashlib.sha256(data).hexdigest()}).items():
+    layout = (WIDE_LAYOUTS if wide else LAYOUTS)[fmt]
+    for name, card in _card_files(ds, fmt, {out.name: hashlib.sha256(data).hexdigest()}, layout).items():
         _replace(card, out.with_name(f"{stem}.{name}"))
     return out
 
@@ -138,7 +199,7 @@ def _export_help(ds: Dataset, out: Path) -> Path:
         for name, data in files.items():
             (tmp / name).write_bytes(data)
         hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-        for name, data in _card_files(ds, "help", hashes).items():
+        for name, data in _card_files(ds, "help", hashes, LAYOUTS["help"]).items():
             (tmp / name).write_bytes(data)
         tmp.rename(out)
     finally:

@@ -5,6 +5,7 @@ from latbench import predictor
 
 pre = predictor.pretrain("nb201", ["1080ti_1", "pixel3", "raspi4"])      # or predictor.load_pretrained("nb201")
 model = predictor.transfer(pre, "my-pi", archs, latency_ms)               # ~20 measured architectures
+model = predictor.transfer_and_validate(pre, "my-pi", archs, latency_ms)  # + out-of-fold errors for search
 model.save("my-pi.pt")
 predictor.Predictor.load("my-pi.pt").predict(archs)                       # ms, one per architecture
 result = predictor.evaluate("ND", samples=20, trials=3)                   # the paper's protocol
@@ -38,6 +39,7 @@ _LAZY = {
     "pretrain": "predictor",
     "pretrain_on": "predictor",
     "transfer": "predictor",
+    "transfer_and_validate": "out_of_fold",
     "load_pretrained": "pretrained",
     "pretrained_path": "pretrained",
     "SAMPLERS": "samplers",
@@ -46,6 +48,7 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from latbench.predictor.evaluate import Evaluation, evaluate, plot_example
+    from latbench.predictor.out_of_fold import transfer_and_validate
     from latbench.predictor.paper import BAR_20, PAPER_20
     from latbench.predictor.predictor import (
         DEFAULT_METHOD,
@@ -88,4 +91,5 @@ __all__ = [
     "pretrained_path",
     "suggest",
     "transfer",
+    "transfer_and_validate",
 ]

@@ -27,7 +27,7 @@ from latbench.predictor.predictor import (
 )
 from latbench.predictor.reference import reference_archs
 from latbench.predictor.samplers import sample_indices
-from latbench.predictor.stats import spearman
+from latbench.ranking import spearman
 
 
 @dataclass
@@ -118,7 +118,7 @@ def evaluate(
             model = transfer(pretrained, device, [ds.archs[i] for i in pick], latency[pick], seed=trial)
             transfer_s.append(time.perf_counter() - t0)
             predicted = model.predict_codes(all_codes[measured])
-            score = spearman(predicted, latency[measured])
+            score = float(np.nan_to_num(spearman(predicted, latency[measured]), nan=0.0))
             result.srcc.setdefault(device, []).append(score)
             if trial == trials - 1 and device == task.test[0]:
                 result.example = {

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from latbench.predictor.errors import PredictorError
-from latbench.predictor.stats import nnls_fit, ridge_fit, spearman
+from latbench.predictor.stats import nnls_fit, ridge_fit
+from latbench.ranking import spearman
 
 TOP_SOURCES = 3
 WEIGHT_POWER = 16
@@ -77,7 +78,7 @@ def _cost(column: int) -> tuple[Callable[..., Params], Callable[..., np.ndarray]
 
 def _nnls_fit(x: Inputs, y: np.ndarray) -> Params:
     """NNLS of the target's ms on its ``TOP_SOURCES`` best-correlated sources (ms) plus MACs and a constant."""
-    correlation = [spearman(x.sources_ms[:, d], y) for d in range(x.sources_ms.shape[1])]
+    correlation = np.nan_to_num([spearman(x.sources_ms[:, d], y) for d in range(x.sources_ms.shape[1])], nan=0.0)
     top = [int(d) for d in np.argsort(correlation)[::-1][:TOP_SOURCES]]
     scale = np.abs(x.sources_ms[:, top]).max(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
@@ -128,17 +129,17 @@ def predict_member(name: str, x: Inputs, params: Params) -> np.ndarray:
 
 
 def loo_srcc(name: str, x: Inputs, y: np.ndarray) -> float:
-    """Spearman correlation of the member's leave-one-out predictions on the target samples."""
+    """Spearman correlation of the member's leave-one-out predictions on the target samples; 0 with no ranking."""
     n = len(y)
     predictions = np.empty(n)
     for i in range(n):
         keep = np.arange(n) != i
         params = fit_member(name, x.rows(keep), y[keep])
         predictions[i] = predict_member(name, x.rows(np.array([i])), params)[0]
-    return spearman(predictions, y)
+    return float(np.nan_to_num(spearman(predictions, y), nan=0.0))
 
 
-def fit_ensemble(x: Inputs, y: np.ndarray, members: list[str], network_weight: str = "median") -> Params:
+def fit_ensemble(x: Inputs, y: np.ndarray, members: list[str]) -> Params:
     """Fit every member on all samples; weigh each by max(0, leave-one-out SRCC) ** WEIGHT_POWER.
 
     The graph network is fine-tuned on the samples themselves, so it has no cheap leave-one-out score; it gets

@@ -3,12 +3,13 @@
 A transferred model's residuals on its own samples understate its error on new architectures (its network is
 fine-tuned on those very samples), so ``latbench search --confirm`` sizes its margin on out-of-fold pairs: each
 fold of the samples predicted by a transfer from the others. Computing them needs the pretrained model, which
-the transferred file no longer holds, so ``latbench predictor transfer`` records them in the file's ``info``.
+the transferred file no longer holds, so ``transfer_and_validate`` (behind ``latbench predictor transfer`` and
+the quickstart) records them in the file's ``info``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -65,7 +66,33 @@ def out_of_fold(
     return predicted, latency
 
 
-def record(model: Predictor, predicted_ms: Sequence[float], measured_ms: Sequence[float]) -> None:
+def transfer_and_validate(
+    pretrained: Predictor,
+    device: str,
+    archs: Sequence[str],
+    latency_ms: Sequence[float] | np.ndarray,
+    folds: int = FOLDS,
+    method: str | None = None,
+    seed: int = 0,
+    say: Callable[[str], None] | None = None,
+) -> Predictor:
+    """``transfer``, then its out-of-fold pairs recorded in the model when ``possible`` (``recorded`` tells).
+
+    ``say`` hears that the cross-validation starts, as it takes ``folds`` more transfers.
+    """
+    from latbench.predictor.predictor import transfer
+
+    model = transfer(pretrained, device, archs, latency_ms, method, seed)
+    if possible(len(archs), folds):
+        if say is not None:
+            say(f"cross-validating the transfer ({min(folds, len(archs))} folds) for search's error margin...")
+        record(model, *out_of_fold(pretrained, device, archs, latency_ms, folds, method, seed))
+    return model
+
+
+def record(
+    model: Predictor, predicted_ms: Sequence[float] | np.ndarray, measured_ms: Sequence[float] | np.ndarray
+) -> None:
     """Keep the pairs in ``model``'s info, saved with it."""
     model.info[INFO_KEY] = {"predicted_ms": [float(v) for v in predicted_ms],
                             "measured_ms": [float(v) for v in measured_ms]}  # fmt: skip

@@ -19,13 +19,14 @@ import numpy as np
 import latbench
 from latbench import datasets
 from latbench.errors import LatbenchError
-from latbench.predictor import members
+from latbench.predictor import members, out_of_fold
 from latbench.predictor.errors import ModelFileError, PredictorError, UnknownDevice
 from latbench.predictor.features import codes, cost_feature_names, cost_features, graph_batch
 from latbench.predictor.loss import minmax
 from latbench.predictor.reference import reference_archs
 from latbench.predictor.sources import SourceTable
-from latbench.predictor.stats import spearman, zscore_stats
+from latbench.predictor.stats import zscore_stats
+from latbench.ranking import spearman
 from latbench.spaces import get_space
 
 FORMAT = "latbench-predictor"
@@ -412,7 +413,8 @@ def transfer(
         raise PredictorError("an architecture is given twice; give each measured architecture once")
     out = copy.copy(pretrained)
     out.method, out.target, out.target_row = method, device, None
-    out.info = {**pretrained.info, "target": device, "samples": len(latency), "transfer_seed": seed}
+    inherited = {k: v for k, v in pretrained.info.items() if k != out_of_fold.INFO_KEY}  # another transfer's errors
+    out.info = {**inherited, "target": device, "samples": len(latency), "transfer_seed": seed}
     network = None
     if method in NETWORK_OF:
         out.network = copy.deepcopy(pretrained.network)
@@ -444,7 +446,8 @@ def _transfer_network(p: Predictor, archs: list[str], arch_codes: np.ndarray, la
             vector = torch.from_numpy(_help_vector(p.space, archs, latency).astype(np.float32))
             row = p.network.add_device(0, vector)
         else:
-            correlation = [spearman(p.network_scores(arch_codes, d), latency) for d in range(len(p.devices))]
+            on_sources = [p.network_scores(arch_codes, d) for d in range(len(p.devices))]
+            correlation = np.nan_to_num([spearman(v, latency) for v in on_sources], nan=0.0)
             row = p.network.add_device(int(np.argmax(correlation)))
             p.info["initialised_from"] = p.devices[int(np.argmax(correlation))]
         p.network_config = {**(p.network_config or {}), "devices": row + 1}

@@ -1,4 +1,4 @@
-"""Small numerical tools the predictors share: ranks with ties, Spearman correlation, ridge and NNLS fits.
+"""Small numerical tools the predictors share: z-scores, ridge and NNLS fits (Spearman is ``latbench.ranking``).
 
 numpy (and scipy's NNLS) only, so the linear baselines and the ensemble weights need no torch.
 """
@@ -9,23 +9,6 @@ import numpy as np
 
 ALPHAS = 10.0 ** np.arange(-3, 4)
 """Ridge penalties tried by leave-one-out."""
-
-
-def rankdata(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n with ties given their average rank (as ``scipy.stats.rankdata``)."""
-    x = np.asarray(x, dtype=np.float64)
-    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
-    ends = np.cumsum(counts)
-    return ((ends - counts + 1 + ends) / 2.0)[inverse]
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation; 0 where either side is constant."""
-    ra, rb = rankdata(a), rankdata(b)
-    ra -= ra.mean()
-    rb -= rb.mean()
-    denom = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
-    return float((ra * rb).sum() / denom) if denom > 0 else 0.0
 
 
 def zscore_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,12 +46,3 @@ def nnls_fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     from scipy.optimize import nnls
 
     return nnls(x, y)[0]
-
-
-def leave_one_out_srcc(fit_predict: object, n: int, y: np.ndarray) -> float:
-    """Spearman correlation of leave-one-out predictions: ``fit_predict(train_rows, test_rows)`` -> predictions."""
-    predictions = np.empty(n)
-    for i in range(n):
-        keep = np.arange(n) != i
-        predictions[i] = fit_predict(np.flatnonzero(keep), np.array([i]))[0]  # type: ignore[operator]
-    return spearman(predictions, y)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latbench.predictor.stats import spearman
+from latbench.ranking import spearman
 from latbench.spaces import get_space
 
 
@@ -47,8 +47,10 @@ def public_latencies(space: str, archs: list[str]) -> dict[str, np.ndarray]:
 
 
 def _srcc(a: np.ndarray, b: np.ndarray) -> float:
+    """SRCC over the architectures both sides have: nan below 3 of them (2 always rank alike or opposite), 0 where
+    a side has one value throughout."""
     ok = np.isfinite(a) & np.isfinite(b)
-    return spearman(a[ok], b[ok]) if ok.sum() >= 3 else float("nan")
+    return float(np.nan_to_num(spearman(a[ok], b[ok]), nan=0.0)) if ok.sum() >= 3 else float("nan")
 
 
 def evaluate(

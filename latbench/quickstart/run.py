@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from latbench.agents.measure import MeasureSettings
+from latbench.agents.measure import TimingSettings
 from latbench.errors import LatbenchError
 from latbench.quickstart import embedded
 from latbench.quickstart.evaluate import Evaluation, evaluate
@@ -65,7 +65,7 @@ class QuickstartResult:
         }
 
 
-def _settings_dict(settings: MeasureSettings) -> dict[str, Any]:
+def _settings_dict(settings: TimingSettings) -> dict[str, Any]:
     from latbench.protocol import MeasurementSettings
 
     return MeasurementSettings.model_validate(settings, from_attributes=True).model_dump()
@@ -155,19 +155,18 @@ def quickstart(
     holdout: int = 100,
     seed: int = 0,
     threads: int = 1,
-    settings: MeasureSettings | None = None,
+    settings: TimingSettings | None = None,
     dataset_name: str | None = None,
     hooks: Hooks | None = None,
 ) -> QuickstartResult:
     """Measure this machine, transfer the shipped predictor to it and judge it; resumable in ``directory``."""
     from latbench import predictor
-    from latbench.predictor import out_of_fold
     from latbench.spaces import get_space
 
     hooks = hooks or Hooks()
     space = get_space(space).name
     ws = Workspace(Path(directory))
-    measure_settings = _settings_dict(settings or MeasureSettings())
+    measure_settings = _settings_dict(settings or TimingSettings())
     ws.check_settings(
         {
             "space": space,
@@ -208,9 +207,8 @@ def quickstart(
         started = time.perf_counter()
         pre = predictor.load_pretrained(space)
         latency = [measured[a] for a in transfer_archs]
-        model = predictor.transfer(pre, device, transfer_archs, latency, seed=seed)
-        if out_of_fold.possible(len(transfer_archs)):  # `latbench search --confirm` starts its margin from them
-            out_of_fold.record(model, *out_of_fold.out_of_fold(pre, device, transfer_archs, latency, seed=seed))
+        # with out-of-fold errors, from which `latbench search --confirm` starts its margin
+        model = predictor.transfer_and_validate(pre, device, transfer_archs, latency, seed=seed)
         model.save(model_path)
         # The collector's dashboard draws measured vs predicted for a device with a model in models/.
         (ws.collector_dir / "models").mkdir(parents=True, exist_ok=True)

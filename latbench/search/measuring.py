@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from latbench.agents.measure import MeasureSettings
+from latbench.agents.measure import TimingSettings
 from latbench.errors import LatbenchError
 
 
 def measure_locally(
     space: str,
     archs: Sequence[str],
-    settings: MeasureSettings | None = None,
+    settings: TimingSettings | None = None,
     threads: int = 1,
     runtime: str = "onnxruntime",
 ) -> dict[str, float]:

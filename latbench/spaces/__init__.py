@@ -11,8 +11,9 @@ from latbench.errors import UnknownSpace
 from latbench.spaces.base import ArchGraph, Costs, SearchSpace
 from latbench.spaces.fbnet import FBNet
 from latbench.spaces.nb201 import NB201
+from latbench.spaces.ofa import OFAMobileNetV3
 
-SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201, "fbnet": FBNet}
+SPACES: dict[str, type[SearchSpace]] = {"nb201": NB201, "fbnet": FBNet, "ofa-mbv3": OFAMobileNetV3}
 
 
 def get_space(name: str) -> SearchSpace:

@@ -20,7 +20,7 @@ from servers import free_port
 
 from latbench.agents.daemon import AgentDaemon, run_agent
 from latbench.agents.identity import Credentials, default_state_dir
-from latbench.agents.measure import MeasureSettings, measure
+from latbench.agents.measure import TimingSettings, time_model
 from latbench.agents.reports import result_item, runtime_offer
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.spool import Spool, SpoolCounts
@@ -134,10 +134,10 @@ def test_a_revoked_token_is_replaced_by_enrolling_again(collector_script, tmp_pa
 
 
 def test_a_real_measurement_becomes_a_valid_result(conv_model):
-    settings = MeasureSettings(warmup_runs=2, warmup_time_s=0, min_runs=10, min_time_s=0.02, max_attempts=1)
+    settings = TimingSettings(warmup_runs=2, warmup_time_s=0, min_runs=10, min_time_s=0.02, max_attempts=1)
     with OnnxRuntime() as rt:
         rt.load(conv_model)
-        item = result_item(job("j", "0" * 64), measure(rt, settings), rt)
+        item = result_item(job("j", "0" * 64), time_model(rt, settings), rt)
     assert item.error is None and item.stats is not None
     assert len(item.times_ms) == item.stats.runs >= 10
     assert item.runtime_version == OnnxRuntime.version() and item.optimization == "all"

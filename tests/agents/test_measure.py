@@ -9,10 +9,18 @@ import pytest
 from models import make_conv_model
 
 from latbench.agents.environment import MachineState, changed
-from latbench.agents.measure import MeasureSettings, ReferenceProbe, measure, time_runs
+from latbench.agents.measure import (
+    Attempt,
+    ReferenceProbe,
+    TimingSettings,
+    measure_until_stable,
+    time_model,
+    time_runs,
+)
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
+from latbench.agents.stats import LatencyStats
 
-FAST = MeasureSettings(warmup_runs=5, warmup_time_s=0.02, min_runs=20, min_time_s=0.05, max_time_s=2.0)
+FAST = TimingSettings(warmup_runs=5, warmup_time_s=0.02, min_runs=20, min_time_s=0.05, max_time_s=2.0)
 
 
 def test_time_runs_meets_both_minimums():
@@ -26,7 +34,7 @@ def test_time_runs_meets_both_minimums():
 
 
 def test_time_runs_stops_at_the_time_cap():
-    settings = MeasureSettings(warmup_runs=0, warmup_time_s=0, min_runs=10_000, min_time_s=0.0, max_time_s=0.05)
+    settings = TimingSettings(warmup_runs=0, warmup_time_s=0, min_runs=10_000, min_time_s=0.0, max_time_s=0.05)
     timing = time_runs(lambda: time.sleep(0.002), settings)
     assert len(timing.times_ns) < 10_000
     assert 0.05 <= timing.wall_s < 0.5
@@ -34,15 +42,15 @@ def test_time_runs_stops_at_the_time_cap():
 
 def test_settings_reject_nonsense():
     with pytest.raises(ValueError):
-        MeasureSettings(min_runs=0)
+        TimingSettings(min_runs=0)
     with pytest.raises(ValueError):
-        MeasureSettings(min_time_s=5, max_time_s=1)
+        TimingSettings(min_time_s=5, max_time_s=1)
 
 
 def test_measures_a_real_model_and_keeps_every_run(conv_model):
     with OnnxRuntime() as rt:
         rt.load(conv_model)
-        m = measure(rt, FAST)
+        m = time_model(rt, FAST)
     assert m.stats.runs == len(m.times_ns) >= 20
     assert m.stats.min_ms <= m.stats.median_ms <= m.stats.max_ms
     assert m.state_before is not None and m.state_after is not None
@@ -50,12 +58,12 @@ def test_measures_a_real_model_and_keeps_every_run(conv_model):
 
 
 def test_high_spread_is_remeasured_then_flagged(conv_model):
-    strict = MeasureSettings(
+    strict = TimingSettings(
         warmup_runs=2, warmup_time_s=0, min_runs=20, min_time_s=0.01, max_time_s=1, cv_threshold=1e-9, max_attempts=2
     )
     with OnnxRuntime() as rt:
         rt.load(conv_model)
-        m = measure(rt, strict)
+        m = time_model(rt, strict)
     assert m.attempts == 2
     assert not m.stable and "high_cv" in m.flags
 
@@ -68,7 +76,7 @@ def test_reference_drift_is_remeasured_then_flagged(tmp_path, conv_model):
         probe = ReferenceProbe(ref, calibrate_s=0.05)
         assert 0.25 < probe.ratio() < 4.0  # the same model: near 1 (loose, for a busy machine)
         ref.load(tmp_path / "big.onnx")  # from now on the reference runs much slower than at calibration
-        m = measure(rt, MeasureSettings(**{**FAST.__dict__, "cv_threshold": 10.0, "max_attempts": 2}), probe)
+        m = time_model(rt, TimingSettings(**{**FAST.__dict__, "cv_threshold": 10.0, "max_attempts": 2}), probe)
     assert "drift" in m.flags and not m.stable and m.attempts == 2
     assert len(m.attempt_flags) == 2 and all("drift" in flags for flags in m.attempt_flags)
     assert m.ref_ratio is not None and m.ref_ratio > 2
@@ -97,3 +105,31 @@ def test_machine_changes_are_reasons():
     assert changed(base, slower) == ["frequency_changed"]
     other = MachineState(**{**base.__dict__, "governor": "powersave", "load_1m": 50.0})
     assert set(changed(base, other)) == {"governor_changed", "load_rose"}
+
+
+def test_the_loop_keeps_the_attempt_with_fewest_problems_and_carries_notes():
+    """Any way of timing one attempt (here: scripted spreads) gets the same re-measuring and record."""
+    calm = MachineState(0.1, 3000.0, "performance", 50.0, 8.0)
+    slowed = MachineState(**{**calm.__dict__, "cpu_freq_mhz": 2000.0})
+    spreads = {1: ([10, 30, 50], calm), 2: ([10, 11, 12], slowed), 3: ([10, 12, 14], slowed)}
+    seen: list[int] = []
+
+    def attempt(number: int) -> Attempt:
+        seen.append(number)
+        times, after = spreads[number]
+        ns = np.asarray(times, dtype=np.int64) * 1_000_000
+        return Attempt(LatencyStats.from_ns(ns), ns, 2, 0.5, calm, after, ratios=[1.3], notes=["summary"])
+
+    settings = TimingSettings(cv_threshold=0.3, drift_tolerance=0.2, max_attempts=3)
+    m = measure_until_stable(attempt, settings)
+    assert seen == [1, 2, 3] and m.attempts == 3 and m.wall_s == 1.5 and not m.stable
+    assert m.attempt_flags == [["high_cv", "drift"], ["frequency_changed", "drift"], ["frequency_changed", "drift"]]
+    assert m.flags == ["frequency_changed", "drift", "summary"]  # the lower spread of the two with two problems
+    assert m.stats.median_ms == 11.0 and m.ref_ratio == 1.3 and m.state_after == slowed
+
+
+def test_the_loop_stops_at_the_first_stable_attempt():
+    calm = MachineState(0.1, 3000.0, "performance", 50.0, 8.0)
+    ns = np.full(5, 1_000_000, dtype=np.int64)
+    m = measure_until_stable(lambda n: Attempt(LatencyStats.from_ns(ns), ns, 0, 0.1, calm, calm), TimingSettings())
+    assert m.stable and m.attempts == 1 and m.flags == [] and m.attempt_flags == [[]] and m.ref_ratio is None

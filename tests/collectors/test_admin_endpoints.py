@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import numpy as np
+import pyarrow.parquet
 from harness import ARCHS, Harness, measurement
 
 from latbench.agents.environment import MachineState, machine_info
-from latbench.agents.measure import Measurement, MeasureSettings
+from latbench.agents.measure import Measurement, TimingSettings
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.stats import LatencyStats
 from latbench.local import _row
+from latbench.resultfile import ResultsFile
+from latbench.results_schema import EXPORT_COLUMNS, RESULT_COLUMNS
 
 
-def measure_columns() -> list[str]:
-    """The columns ``latbench measure`` writes, from the function that writes them."""
+def measure_row() -> dict[str, object]:
+    """A row as ``latbench measure`` writes it, from the function that builds it."""
     times = np.array([1_000_000, 1_100_000, 1_200_000])
     state = MachineState(0.1, 2000.0, "performance", 50.0, 4.0)
     m = Measurement(LatencyStats.from_ns(times), times, 10, 1.0, 1, True, state_before=state, state_after=state)
     identity = {"space": "nb201", "runtime": "onnxruntime", "provider": "cpu", "batch": 1, "threads": 1,
                 "resolution": 32, "classes": 10, "opset": 17, "device_id": "0" * 16}  # fmt: skip
-    return list(_row(ARCHS[0], "nb201", "0" * 64, OnnxRuntime(), identity, machine_info(), MeasureSettings(), m))
+    return _row(ARCHS[0], "nb201", "0" * 64, OnnxRuntime(), identity, machine_info(), TimingSettings(), m)
+
+
+def measure_columns() -> list[str]:
+    return list(measure_row())
 
 
 def test_health_needs_no_token_and_openapi_describes_the_api(collector: Harness):
@@ -80,3 +88,20 @@ def test_the_export_has_the_measure_columns_plus_device_and_agent(collector: Har
     assert (row["cfg_optimization"], row["env_numpy"], row["attempt_flags"]) == ("all", "2.0.0", "ok")
     [device] = collector.admin.get("/admin/devices").json()
     assert row["device_id"] == device["fingerprint"]
+
+
+def test_the_local_results_file_the_export_and_the_schema_list_the_same_columns(collector: Harness, tmp_path):
+    campaign = collector.campaign(ARCHS[:1])
+    agent = collector.agent("pi-1", device="rpi4")
+    [job] = agent.post("/leases", json={"max_jobs": 1}).json()["jobs"]
+    agent.post("/results", json={"results": [measurement(job)]})
+    response = collector.admin.get(f"/admin/campaigns/{campaign}/results")
+    [exported] = [json.loads(line) for line in response.text.splitlines()]
+    for suffix in (".csv", ".parquet"):
+        ResultsFile(tmp_path / f"r{suffix}").append(measure_row())
+    with (tmp_path / "r.csv").open(newline="") as f:
+        csv_header = next(csv.reader(f))
+    parquet_header = pyarrow.parquet.read_schema(tmp_path / "r.parquet").names
+    schema = [c.name for c in RESULT_COLUMNS]
+    assert csv_header == parquet_header == schema
+    assert list(exported) == [c.name for c in EXPORT_COLUMNS] == [*schema, "device", "agent"]

@@ -11,7 +11,8 @@ from dataset_helpers import SHARED, cli, shared_table
 from scipy.stats import rankdata
 
 from latbench import datasets
-from latbench.datasets.correlation import average_ranks, device_correlations
+from latbench.datasets.correlation import device_correlations
+from latbench.ranking import average_ranks
 
 
 @pytest.fixture(scope="module")

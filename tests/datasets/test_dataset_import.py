@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from dataset_helpers import cli, shared_table, snapshot
+from dataset_helpers import SHARED, cli, shared_table, snapshot
 
 from latbench import datasets
 from latbench.datasets import storage
+from latbench.datasets.tables import read_table
+from latbench.spaces import get_space
 
 
 @pytest.fixture(scope="module")
@@ -199,3 +201,185 @@ def test_a_pickle_that_would_run_code_is_refused(home, tmp_path):
     assert result.returncode == 1 and "refusing to load it" in result.stderr
     assert not (tmp_path / "pwned").exists()
     assert not (home / "datasets").exists()
+
+
+WIDE_DEVICES = ["raspi4", "pixel2", "titan_rtx_1"]
+
+
+@pytest.fixture(scope="module")
+def nb201_wide() -> pd.DataFrame:
+    """The shipped NB201 table as a wide table for three devices: a row per cell, a column per device, shuffled."""
+    table = shared_table("nb201")
+    table = table[table["device"].isin(WIDE_DEVICES)]
+    wide = table.pivot(index="arch", columns="device", values="latency_ms")[WIDE_DEVICES].reset_index()
+    return wide.sample(frac=1.0, random_state=1).reset_index(drop=True)
+
+
+def write_wide(df: pd.DataFrame, path: Path) -> Path:
+    if path.suffix == ".parquet":
+        df.to_parquet(path, index=False)
+    else:
+        df.to_csv(path, index=False)  # pandas compresses .csv.gz by its suffix
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+def test_a_wide_table_is_detected_and_round_trips_bit_for_bit(home, tmp_path, nb201_wide, suffix):
+    expected = datasets.load("help-nb201").select(WIDE_DEVICES, name="wide")
+    path = write_wide(nb201_wide, tmp_path / f"wide{suffix}")
+    ds = datasets.import_table(path, "nb201", unit="ms", name="wide")
+    assert ds.device_names == WIDE_DEVICES and ds.archs == expected.archs
+    assert np.array_equal(ds.latency, expected.latency)
+    assert ds.provenance["layout"] == "wide" and ds.provenance["rows"] == 15625
+    fmt = "parquet" if suffix == ".parquet" else "csv"
+    exported = datasets.export(ds, fmt, tmp_path / f"again{suffix}", wide=True)
+    back = datasets.import_table(exported, "nb201", name="wide")  # the export's unit column states ms
+    assert back.content_sha256() == expected.content_sha256()
+    long_of_original = datasets.export(expected, "csv", tmp_path / "a.csv").read_bytes()
+    assert datasets.export(back, "csv", tmp_path / "b.csv").read_bytes() == long_of_original
+
+
+def test_wide_holes_are_partial_coverage_like_absent_long_rows(home, tmp_path, nb201_part):
+    long = datasets.import_table(write_csv(nb201_part, tmp_path / "long.csv"), "nb201", name="p")
+    wide = nb201_part.pivot(index="arch", columns="device", values="latency_ms").reset_index()
+    wide = wide[["arch", *long.device_names]]
+    assert wide.isna().any().any()  # pandas writes the holes as empty cells
+    ds = datasets.import_table(write_csv(wide, tmp_path / "wide.csv"), "nb201", unit="ms", name="p")
+    assert ds.content_sha256() == long.content_sha256()
+    assert ds.measured("raspi4") == 313 and ds.measured("titan_rtx_1") == 174
+
+    datasets.save(ds)
+    out = tmp_path / "wide-export.csv"
+    exported = cli("dataset", "export", "p", "--format", "csv", "--wide", "--out", str(out))
+    assert exported.returncode == 0, exported.stderr
+    assert out.read_text().splitlines()[0] == "arch,arch_index,unit," + ",".join(long.device_names)
+    cells = pd.read_csv(out)[long.device_names]
+    assert cells.isna().sum().sum() == np.isnan(long.latency).sum()  # a pair not measured stays an empty cell
+    card = json.loads((tmp_path / "wide-export.card.json").read_text())
+    assert "one column per device" in card["export"]["layout"]
+    imported = cli("dataset", "import", str(out), "--space", "nb201", "--name", "q")
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "q" and "duplicate" not in imported.stderr
+    assert datasets.load("q").content_sha256() == long.content_sha256()
+
+
+def test_wide_index_columns_units_and_forced_wide(home, tmp_path, nb201_wide):
+    head = nb201_wide.head(40).reset_index(drop=True)
+    expected = datasets.import_table(write_csv(head, tmp_path / "plain.csv"), "nb201", unit="ms")
+    head.to_csv(tmp_path / "indexed.csv")  # pandas' unnamed index column: row numbers, ignored
+    assert datasets.import_table(tmp_path / "indexed.csv", "nb201", unit="ms").content_sha256() == (
+        expected.content_sha256()
+    )
+    official = head.assign(arch_index=[get_space("nb201").index(a) for a in head["arch"]])
+    assert datasets.import_table(
+        write_csv(official, tmp_path / "official.csv"), "nb201", unit="ms"
+    ).content_sha256() == (expected.content_sha256())
+    micro = head.assign(**{d: head[d] * 1000 for d in WIDE_DEVICES}, unit="us")
+    ds = datasets.import_table(write_csv(micro, tmp_path / "us.csv"), "nb201")
+    assert ds.provenance["unit"] == "us" and np.allclose(ds.latency, expected.latency, rtol=1e-12)
+    forced = head.rename(columns={"pixel2": "latency"})  # a latency column: read as wide only when forced
+    ds = datasets.import_table(write_csv(forced, tmp_path / "forced.csv"), "nb201", unit="ms", wide=True, prefix="x-")
+    assert ds.device_names == ["x-raspi4", "x-latency", "x-titan_rtx_1"]
+    assert np.array_equal(ds.latency, expected.latency)
+
+
+def test_fbnet_wide_rows_follow_arch_index(home, tmp_path):
+    fbnet = datasets.load("help-fbnet").select(["pixel3", "eyeriss"])
+    table = pd.DataFrame({"arch": fbnet.archs, "arch_index": range(len(fbnet.archs))})
+    table = table.assign(pixel3=fbnet.vector("pixel3"), eyeriss=fbnet.vector("eyeriss")).iloc[::-1]
+    ds = datasets.import_table(write_csv(table, tmp_path / "fb.csv.gz"), "fbnet", unit="ms", name=fbnet.name)
+    assert ds.content_sha256() == fbnet.content_sha256()
+    exported = datasets.export(ds, "parquet", tmp_path / "fb.parquet", wide=True)
+    assert datasets.import_table(exported, "fbnet").content_sha256() == fbnet.content_sha256()
+
+
+def bad_wide_files(wide: pd.DataFrame) -> dict[str, tuple[pd.DataFrame | str, bool, str]]:
+    """name -> (table, whether --wide is given, message the error must contain)."""
+    head = wide.head(12).astype({d: object for d in WIDE_DEVICES}).reset_index(drop=True)
+
+    def with_cell(row: int, column: str, value: object) -> pd.DataFrame:
+        table = head.copy()
+        table.loc[row, column] = value
+        return table
+
+    arch = head.loc[2, "arch"]
+    return {
+        "text, detected": (with_cell(3, "pixel2", "n/a"), False, "line 5, column 'pixel2' is not a number: 'n/a'"),
+        "text, forced": (with_cell(3, "pixel2", "n/a"), True, "line 5, column 'pixel2': 'n/a'"),
+        "negative": (with_cell(6, "raspi4", -2.5), False, "line 8, column 'raspi4': '-2.5'"),
+        "zero": (with_cell(0, "titan_rtx_1", 0), False, "line 2, column 'titan_rtx_1': '0'"),
+        "nan text": (with_cell(1, "raspi4", "NaN"), True, "line 3, column 'raspi4': 'NaN'"),
+        "duplicate arch": (pd.concat([head, head.iloc[[2]]]), False, f"line 14: {arch} as on line 4"),
+        "empty column": (head.assign(pixel2=None), False, "without a single latency: 'pixel2'"),
+        "empty row": (head.assign(**{d: [None] + [1.0] * 11 for d in WIDE_DEVICES}), False, "line 2: "),
+        "device name": (head.rename(columns={"pixel2": "pixel 2"}), False, "'pixel 2'"),
+        "bad arch": (with_cell(9, "arch", "|none~0|"), False, "1 row(s) of"),
+        "mixed units": (head.assign(unit=["ms"] * 11 + ["s"]), False, "mixes units"),
+        "unit disagrees": (head.assign(unit="s"), False, "must agree"),
+        "device column": (head.assign(device="x"), True, "column 'device': 'x'"),
+        "no arch column": (head.rename(columns={"arch": "cell"}), True, "no column 'arch'"),
+    }
+
+
+def test_bad_wide_files_are_refused_naming_rows_and_columns(tmp_path, nb201_wide):
+    for label, (table, wide, message) in bad_wide_files(nb201_wide).items():
+        path = write_bad(table, tmp_path / "bad.csv")
+        with pytest.raises(datasets.InvalidTable) as refused:
+            datasets.import_table(path, "nb201", unit="ms", wide=wide)
+        assert message in str(refused.value), (label, str(refused.value))
+    text = write_bad(bad_wide_files(nb201_wide)["text, detected"][0], tmp_path / "text.csv")
+    with pytest.raises(datasets.InvalidTable, match=r"has no latency column.*or pass --wide"):
+        datasets.import_table(text, "nb201", unit="ms")
+    with pytest.raises(datasets.InvalidTable, match="pass --unit"):
+        datasets.import_table(write_csv(nb201_wide.head(3), tmp_path / "unitless.csv"), "nb201")
+    with pytest.raises(datasets.InvalidTable, match="for long tables"):
+        datasets.import_table(text, "nb201", unit="ms", wide=True, latency_column="raspi4")
+
+
+def test_long_tables_missing_a_column_keep_their_errors(tmp_path, nb201_part):
+    head = nb201_part.head(5).rename(columns={"latency_ms": "time"})
+    with pytest.raises(datasets.InvalidTable, match=r"has no latency column.*it has a device column 'device'"):
+        datasets.import_table(write_csv(head, tmp_path / "t.csv"), "nb201")
+    single = head[["arch", "time"]]
+    with pytest.raises(datasets.InvalidTable, match="has no latency column"):
+        datasets.import_table(write_csv(single, tmp_path / "s.csv"), "nb201", device="pi")
+
+
+def test_a_bad_wide_file_is_one_line_and_leaves_the_registry_unchanged(home, tmp_path, nb201_wide):
+    datasets.save(datasets.import_table(write_csv(nb201_wide.head(9), tmp_path / "keep.csv"), "nb201", unit="ms"))
+    before = snapshot(home)
+    cases = bad_wide_files(nb201_wide)
+    for label in ("negative", "duplicate arch", "empty column"):
+        path = write_bad(cases[label][0], tmp_path / "bad.csv")
+        result = cli("dataset", "import", str(path), "-s", "nb201", "--unit", "ms", "--name", "keep", "--force")
+        assert result.returncode == 1, (label, result.stderr)
+        assert result.stderr.startswith("error:") and result.stderr.count("\n") == 1, (label, result.stderr)
+        assert result.stdout == "" and snapshot(home) == before, label
+
+
+def test_wide_export_refusals(home, tmp_path, nb201_part):
+    raspi = nb201_part[nb201_part["device"] == "raspi4"][["arch", "latency_ms"]]
+    datasets.save(datasets.import_table(write_csv(raspi, tmp_path / "u.csv"), "nb201", device="unit", name="u"))
+    clash = cli("dataset", "export", "u", "--format", "csv", "--wide", "--out", str(tmp_path / "u-wide.csv"))
+    assert clash.returncode == 1 and "'unit' cannot be columns of a wide table" in clash.stderr
+    assert not (tmp_path / "u-wide.csv").exists()
+    help_wide = cli("dataset", "export", "u", "--format", "help", "--wide", "--out", str(tmp_path / "h"))
+    assert help_wide.returncode == 1 and "--wide is for the csv and parquet formats" in help_wide.stderr
+
+
+def test_ofa_arch_strings_with_commas_survive_parsing(tmp_path):
+    """The shared OFA table (quoted arch strings with commas) parses as a wide table of 12 devices; no OFA space
+    exists here, so importing it under FBNet is refused, naming each whole arch string."""
+    path = SHARED / "ofa_latency.csv.gz"
+    table = read_table(path)
+    expected = pd.read_csv(path)
+    assert list(table.columns) == list(expected.columns) and len(table.columns) == 13
+    assert table.columns["arch"] == expected["arch"].tolist()
+    assert table.columns["arch"][0] == (
+        "ks=7,5,5,5,7,7,5,7,5,7,3,7,5,3,7,3,5,3,5,3|e=6,4,4,6,6,3,4,3,3,6,3,3,3,6,3,4,6,4,3,6|d=2,2,2,2,3|r=204"
+    )
+    result = cli("dataset", "import", str(path), "--space", "fbnet", "--unit", "ms")
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert f"5000 row(s) of {path} have invalid fbnet architectures: line 2: '{table.columns['arch'][0]}'" in (
+        result.stderr
+    )

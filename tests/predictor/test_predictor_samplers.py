@@ -8,7 +8,6 @@ import pytest
 from latbench.predictor import PredictorError, suggest
 from latbench.predictor.features import codes, cost_features
 from latbench.predictor.samplers import kmeans, sample_indices
-from latbench.predictor.stats import rankdata, spearman
 from latbench.spaces import get_space
 
 
@@ -50,9 +49,3 @@ def test_sampler_errors_are_clear() -> None:
         suggest("nb201", 5, "grid")
     with pytest.raises(PredictorError, match="cannot pick"):
         sample_indices("nb201", ["a"], 5)
-
-
-def test_spearman_handles_ties_like_the_textbook() -> None:
-    assert np.allclose(rankdata(np.array([3.0, 1.0, 3.0, 2.0])), [3.5, 1.0, 3.5, 2.0])
-    assert spearman(np.arange(10.0), np.arange(10.0) ** 3) == pytest.approx(1.0)
-    assert spearman(np.arange(5.0), np.ones(5)) == 0.0

@@ -17,11 +17,13 @@ from latbench.predictor import (
     TrainingSettings,
     UnknownDevice,
     load_pretrained,
+    out_of_fold,
     pretrain,
     transfer,
+    transfer_and_validate,
 )
 from latbench.predictor.features import codes, cost_features
-from latbench.predictor.stats import spearman
+from latbench.ranking import spearman
 
 SMALL = TrainingSettings(samples_per_device=100, epochs=3, transfer_epochs=10)
 SOURCES = ["2080ti_1", "titan_rtx_1", "raspi4"]
@@ -52,6 +54,21 @@ def test_transfer_to_a_held_out_device_beats_flops(pretrained: Predictor, fbnet:
     srcc = spearman(model.predict(list(fbnet.archs)), measured)
     assert srcc > flops + 0.2, (srcc, flops)
     assert model.info["initialised_from"] in SOURCES
+
+
+def test_transfer_and_validate_records_out_of_fold_errors_where_the_samples_allow(
+    pretrained: Predictor, fbnet: datasets.Dataset
+) -> None:
+    archs, latency = _samples(fbnet, TARGET, n=10)
+    heard: list[str] = []
+    model = transfer_and_validate(pretrained, TARGET, archs, latency, folds=3, say=heard.append)
+    assert heard == ["cross-validating the transfer (3 folds) for search's error margin..."]
+    predicted, measured = out_of_fold.recorded(model)  # type: ignore[misc]
+    assert measured == latency.tolist()
+    assert np.all(np.isfinite(predicted)) and min(predicted) > 0 and predicted != model.predict(archs).tolist()
+    assert np.allclose(model.predict(archs), transfer(pretrained, TARGET, archs, latency).predict(archs))
+    again = transfer_and_validate(model, TARGET, archs[:4], latency[:4], folds=2, say=heard.append)
+    assert out_of_fold.recorded(again) is None and len(heard) == 1  # 4 samples leave a fold 2 to learn from
 
 
 def test_save_and_load_give_identical_predictions(

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from test_remote_parsers import BENCHMARK_MODEL
 
-from latbench.agents.measure import MeasureSettings
+from latbench.agents.measure import TimingSettings
 from latbench.agents.remote.adb import AdbDevice
 from latbench.agents.remote.parse import SUMMARY_FLAG
 from latbench.agents.remote.runner import RemoteRunner
@@ -67,7 +67,7 @@ def test_adb_runner_pushes_pins_runs_parses_and_cleans_up(phone, tmp_path):
     tool = BenchmarkModelTool(command=str(phone["benchmark_model"]), cpu_mask="1")
     model = tmp_path / "abc.tflite"
     model.write_bytes(b"TFL3 model bytes")
-    settings = MeasureSettings(min_runs=50, min_time_s=1.0, warmup_runs=10, warmup_time_s=0.5, max_attempts=1)
+    settings = TimingSettings(min_runs=50, min_time_s=1.0, warmup_runs=10, warmup_time_s=0.5, max_attempts=1)
     with RemoteRunner(device, tool) as runner:
         assert runner.artifact_format("tflite") == "tflite"
         with pytest.raises(RemoteError, match="benchmark_model measures tflite jobs, not onnxruntime"):
@@ -100,4 +100,4 @@ def test_a_failing_tool_reports_its_output(phone, tmp_path):
         model = tmp_path / "m.tflite"
         model.write_bytes(b"x")
         with pytest.raises(RemoteError, match="benchmark_model failed on the device"):
-            runner.measure(model, "tflite", settings=MeasureSettings(max_attempts=1))
+            runner.measure(model, "tflite", settings=TimingSettings(max_attempts=1))

@@ -15,7 +15,7 @@ import pytest
 from processes import LATBENCH, env
 
 import latbench
-from latbench.agents.measure import MeasureSettings, measure
+from latbench.agents.measure import TimingSettings, time_model
 from latbench.agents.remote import open_runner
 from latbench.agents.remote.ssh import SshTarget, connect, fingerprint
 from latbench.agents.reports import result_item
@@ -23,7 +23,7 @@ from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.errors import HostKeyRejected, RemoteError
 from latbench.protocol import JobSpec, MeasurementSettings
 
-FAST = MeasureSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05, max_attempts=1)
+FAST = TimingSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05, max_attempts=1)
 ALWAYS_FILLED = ("stats", "times_ms", "warmup_runs", "attempts", "attempt_flags", "wall_s", "runtime_version",
                  "optimization", "latbench_version", "numpy_version", "state_before", "state_after")  # fmt: skip
 
@@ -52,7 +52,7 @@ def test_a_remote_measurement_is_the_same_record_as_a_local_one(sshd, conv_model
 
     with OnnxRuntime(threads=1) as runtime:
         runtime.load(conv_model)
-        local = measure(runtime, FAST)
+        local = time_model(runtime, FAST)
         local_item = result_item(_job("0" * 64), local, runtime)
     remote_item = result_item(_job("0" * 64), remote, engine)  # type: ignore[arg-type]
     for item in (local_item, remote_item):

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
+from typing import ClassVar
 
 import numpy as np
 import pytest
 import torch
 from runtime_helpers import Built, built_fixture, sample_input  # noqa: F401  (built_fixture: the fixture)
 
-from latbench.agents.runtimes.torch import DeviceTimer, HostEvent, TorchRuntime
+from latbench.agents.runtimes.torch import DeviceSync, HostEvent, TorchRuntime
 from latbench.errors import ArtifactError, RuntimeUnavailable
 from latbench.spaces.builders import build_model
 
@@ -42,33 +42,33 @@ def test_a_spec_whose_weights_differ_here_is_refused(built: Built, tmp_path) -> 
         TorchRuntime().load(tmp_path / "junk.torch.json")
 
 
-def test_timed_runs_go_through_the_device_timer(built: Built) -> None:
+class Recording(HostEvent):
+    """A host event that logs the calls the runtime makes on it."""
+
+    log: ClassVar[list[str]] = []
+
+    def record(self) -> None:
+        self.log.append("record")
+
+    def synchronize(self) -> None:
+        self.log.append("synchronize")
+
+
+def test_timed_runs_wait_for_the_device(built: Built) -> None:
+    Recording.log = []
     with TorchRuntime(threads=1) as rt:
         rt.load(built.get("nb201", "torch.json").path)
-        assert rt.device_times_ms == []
-        started = time.perf_counter()
-        for _ in range(5):
+        rt.sync = DeviceSync(Recording)
+        for _ in range(3):
             rt.run()
-        wall_ms = (time.perf_counter() - started) * 1e3
-    assert len(rt.device_times_ms) == 5 and all(t > 0 for t in rt.device_times_ms)
-    assert sum(rt.device_times_ms) <= wall_ms
+    assert Recording.log == ["record", "synchronize"] * 3
 
 
-def test_device_timer_waits_for_the_device_before_reading_events() -> None:
-    order: list[str] = []
-
-    class Event(HostEvent):
-        def record(self) -> None:
-            order.append("record")
-            super().record()
-
-        def synchronize(self) -> None:
-            order.append("synchronize")
-
-    timer = DeviceTimer(Event)
-    timer(lambda: order.append("call"))
-    assert order == ["record", "call", "record", "synchronize"]
-    assert timer.times_ms[0] >= 0
+def test_device_sync_waits_for_the_device_after_the_call() -> None:
+    Recording.log = []
+    sync = DeviceSync(Recording)
+    sync(lambda: Recording.log.append("call"))
+    assert Recording.log == ["call", "record", "synchronize"]
 
 
 def test_cuda_without_a_gpu_says_so() -> None:

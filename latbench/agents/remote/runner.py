@@ -10,7 +10,7 @@ from pathlib import Path
 from types import TracebackType
 
 from latbench.agents.environment import MachineInfo
-from latbench.agents.measure import Measurement, MeasureSettings
+from latbench.agents.measure import Measurement, TimingSettings
 from latbench.agents.remote.device import RemoteDevice
 from latbench.agents.remote.tools import RemoteEngine, Tool
 from latbench.protocol import RuntimeOffer
@@ -48,12 +48,12 @@ class RemoteRunner:
         runtime: str,
         threads: int = 1,
         provider: str = "cpu",
-        settings: MeasureSettings | None = None,
+        settings: TimingSettings | None = None,
     ) -> tuple[Measurement, RemoteEngine]:
         remote = self.device.path(artifact.name)
         self.device.put(artifact, remote)
         try:
-            return self.tool.measure(self.device, remote, runtime, threads, provider, settings or MeasureSettings())
+            return self.tool.measure(self.device, remote, runtime, threads, provider, settings or TimingSettings())
         finally:
             self.device.remove(remote)
 

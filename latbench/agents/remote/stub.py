@@ -17,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from latbench.agents.environment import machine_info
-from latbench.agents.measure import MeasureSettings, measure
+from latbench.agents.measure import TimingSettings, time_model
 from latbench.agents.remote.parse import RESULT_MARKER
 from latbench.agents.runtimes import available_runtimes, get_runtime
 from latbench.errors import LatbenchError
 
 
 def _measure(args: argparse.Namespace) -> dict[str, Any]:
-    settings = MeasureSettings(**json.loads(args.settings))
+    settings = TimingSettings(**json.loads(args.settings))
     runtime = get_runtime(args.runtime)(threads=args.threads, provider=args.provider)
     try:
         runtime.load(Path(args.artifact))
-        m = measure(runtime, settings)
+        m = time_model(runtime, settings)
     finally:
         runtime.close()
     return {
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--runtime", default="onnxruntime")
     run.add_argument("--threads", type=int, default=1)
     run.add_argument("--provider", default="cpu")
-    run.add_argument("--settings", default="{}", help="MeasureSettings as JSON")
+    run.add_argument("--settings", default="{}", help="TimingSettings as JSON")
     commands.add_parser("info", help="this machine and the runtimes it can run")
     commands.add_parser("serve", help="answer JSON requests, one per input line, until the input ends")
     args = parser.parse_args(argv)

@@ -20,15 +20,15 @@ import shutil
 import tempfile
 import time
 import zipfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 import latbench
-from latbench.agents.environment import MachineInfo, MachineState, changed
-from latbench.agents.measure import Measurement, MeasureSettings
+from latbench.agents.environment import MachineInfo, MachineState
+from latbench.agents.measure import Attempt, Measurement, TimingSettings, measure_until_stable
 from latbench.agents.remote.device import RemoteDevice, quote
 from latbench.agents.remote.parse import (
     SUMMARY_FLAG,
@@ -93,7 +93,7 @@ class Tool(abc.ABC):
 
     @abc.abstractmethod
     def measure(
-        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: MeasureSettings
+        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
     ) -> tuple[Measurement, RemoteEngine]:
         """Measure the artifact already uploaded to ``artifact``."""
 
@@ -176,7 +176,7 @@ class StubTool(Tool):
         return MachineInfo(**self._info(device)["machine"])
 
     def measure(
-        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: MeasureSettings
+        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
     ) -> tuple[Measurement, RemoteEngine]:
         budget = settings.max_attempts * (settings.max_time_s + settings.warmup_time_s + settings.cooldown_s) + 120
         request = {"command": "measure", "artifact": artifact, "runtime": runtime, "threads": threads,
@@ -220,7 +220,7 @@ class BinaryTool(Tool):
         return [RuntimeOffer(name=self.runtime, version=self.name, providers=["cpu"])]
 
     @abc.abstractmethod
-    def _command(self, artifact: str, out: str, threads: int, provider: str, settings: MeasureSettings) -> str:
+    def _command(self, artifact: str, out: str, threads: int, provider: str, settings: TimingSettings) -> str:
         """The tool's command line for one timed loop; ``out`` is a scratch file it may write."""
 
     @abc.abstractmethod
@@ -228,17 +228,13 @@ class BinaryTool(Tool):
         """Statistics, per-run times (empty if the tool gives none), warm-up runs, and informational flags."""
 
     def measure(
-        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: MeasureSettings
+        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
     ) -> tuple[Measurement, RemoteEngine]:
         self.artifact_format(runtime)
-        best: Measurement | None = None
-        history: list[list[str]] = []
-        wall = 0.0
         out = artifact + ".out"
         budget = settings.max_time_s * 2 + settings.warmup_time_s + 120
-        for attempt in range(1, settings.max_attempts + 1):
-            if settings.cooldown_s:
-                time.sleep(settings.cooldown_s)
+
+        def attempt(number: int) -> Attempt:
             before = remote_machine_state(device)
             command = self._prefix() + self._command(artifact, out, threads, provider, settings)
             started = time.perf_counter()
@@ -249,17 +245,9 @@ class BinaryTool(Tool):
             finally:
                 device.remove(out)
             after = remote_machine_state(device)
-            flags = (["high_cv"] if stats.cv > settings.cv_threshold else []) + changed(before, after)
-            wall += time.perf_counter() - started
-            history.append(flags)
-            if best is None or (len(flags), stats.cv) < (len(best.flags), best.stats.cv):
-                best = Measurement(
-                    stats, times, warmup, wall, attempt, not flags, flags + notes, [], None, before, after
-                )
-            if not flags:
-                break
-        assert best is not None
-        best = replace(best, attempts=len(history), wall_s=wall, attempt_flags=history)
+            return Attempt(stats, times, warmup, time.perf_counter() - started, before, after, notes=notes)
+
+        best = measure_until_stable(attempt, settings)
         return best, RemoteEngine(self.name, {"threads": threads, "provider": provider, "tool": self.name})
 
 
@@ -271,7 +259,7 @@ class BenchmarkModelTool(BinaryTool):
     runtime = "tflite"
     format = "tflite"
 
-    def _command(self, artifact: str, out: str, threads: int, provider: str, settings: MeasureSettings) -> str:
+    def _command(self, artifact: str, out: str, threads: int, provider: str, settings: TimingSettings) -> str:
         delegate = {"cpu": [], "gpu": ["--use_gpu=true"], "nnapi": ["--use_nnapi=true"]}
         if provider not in delegate:
             raise RemoteError(f"benchmark_model provider must be one of {', '.join(delegate)}, got {provider!r}")
@@ -301,7 +289,7 @@ class PerfTestTool(BinaryTool):
     runtime = "onnxruntime"
     format = "onnx"
 
-    def _command(self, artifact: str, out: str, threads: int, provider: str, settings: MeasureSettings) -> str:
+    def _command(self, artifact: str, out: str, threads: int, provider: str, settings: TimingSettings) -> str:
         seconds = str(max(1, math.ceil(settings.min_time_s)))
         return quote(
             self.command, "-I", "-s", "-m", "duration", "-t", seconds, "-e", provider,

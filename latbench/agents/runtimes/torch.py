@@ -4,16 +4,14 @@ Its artifact is a ``torch.json`` spec (``latbench.convert.torchspec``): the runt
 latbench's own builder and seeded weights and refuses it if the recorded check logits differ, so it measures
 the same network as every other runtime. Providers: ``cpu``, ``cuda``, and ``-compile`` variants of each.
 
-CUDA launches are asynchronous, so a timed run synchronises before it returns (the loop's wall clock then
-covers the whole inference) and also times the kernels with CUDA events, kept in ``device_times_ms``. The event
-logic is one ``DeviceTimer`` over an event type; on CPU it runs with ``HostEvent`` (host clock, nothing to
-synchronise), so the code path CUDA uses is exercised on machines without a GPU. torch is imported only when a
-torch runtime is built, never by importing this module.
+CUDA launches are asynchronous, so a timed run records an event after the call and waits for it before it
+returns: the loop's wall clock then covers the whole inference. That is one ``DeviceSync`` over an event type;
+on CPU it runs with ``HostEvent`` (nothing to wait for), so the code path CUDA uses is exercised on machines
+without a GPU. torch is imported only when a torch runtime is built, never by importing this module.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -56,34 +54,26 @@ def cuda_unavailable_reason() -> str | None:
 
 
 class HostEvent:
-    """A timing event on the host clock with the interface of ``torch.cuda.Event``, for devices without events."""
-
-    def __init__(self) -> None:
-        self.ns = 0
+    """A device event with the interface of ``torch.cuda.Event``, for the host: its work is done when a call
+    returns."""
 
     def record(self) -> None:
-        self.ns = time.perf_counter_ns()
+        """Nothing is queued on the host."""
 
     def synchronize(self) -> None:
-        """Host work is done when the call returns: nothing to wait for."""
-
-    def elapsed_time(self, end: HostEvent) -> float:
-        return (end.ns - self.ns) / 1e6
+        """Nothing to wait for."""
 
 
-class DeviceTimer:
-    """Runs a call between two events and waits for the device, recording the device-side time of each run."""
+class DeviceSync:
+    """Runs a call, then waits for the device to finish the work the call queued."""
 
     def __init__(self, new_event: Callable[[], Any]) -> None:
-        self.start, self.end = new_event(), new_event()
-        self.times_ms: list[float] = []
+        self.done = new_event()
 
     def __call__(self, call: Callable[[], object]) -> None:
-        self.start.record()
         call()
-        self.end.record()
-        self.end.synchronize()
-        self.times_ms.append(float(self.start.elapsed_time(self.end)))
+        self.done.record()
+        self.done.synchronize()
 
 
 class TorchRuntime(Runtime):
@@ -98,8 +88,7 @@ class TorchRuntime(Runtime):
         if self.device == "cuda" and (reason := cuda_unavailable_reason()):
             raise RuntimeUnavailable(f"torch provider {provider!r}: {reason}")
         torch.set_num_threads(threads)
-        new_event = (lambda: torch.cuda.Event(enable_timing=True)) if self.device == "cuda" else HostEvent
-        self.timer = DeviceTimer(new_event)
+        self.sync = DeviceSync(torch.cuda.Event if self.device == "cuda" else HostEvent)
         self._forward: Callable[[Any], Any] | None = None
         self._input: Any = None
 
@@ -122,10 +111,6 @@ class TorchRuntime(Runtime):
         reason = cuda_unavailable_reason()
         return {p: reason for p in PROVIDERS if p.startswith("cuda")} if reason else {}
 
-    @property
-    def device_times_ms(self) -> list[float]:
-        return self.timer.times_ms
-
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "compile": self.compile, "device": self.device}
 
@@ -141,7 +126,6 @@ class TorchRuntime(Runtime):
         self._input = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).to(self.device)
         self._forward = forward
         self._call()  # a compiled model compiles on its first call: never inside the timed loop
-        self.timer.times_ms.clear()
 
     def _call(self) -> None:
         if self._forward is None:
@@ -150,7 +134,7 @@ class TorchRuntime(Runtime):
             self._forward(self._input)
 
     def run(self) -> None:
-        self.timer(self._call)
+        self.sync(self._call)
 
     def infer(self, inputs: np.ndarray) -> np.ndarray:
         if self._forward is None:

@@ -7,17 +7,15 @@ from typing import Any
 
 import numpy as np
 
-from latbench.datasets.correlation import average_ranks
 from latbench.predictor.encodings.errors import EncodingsUnavailable
 from latbench.predictor.encodings.store import KINDS, Encodings, check, load
+from latbench.ranking import spearman
 from latbench.spaces import get_space
 
 
 def srcc(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation with average ranks for ties; 0 where either side is constant."""
-    ra, rb = average_ranks(np.asarray(a, dtype=np.float64)), average_ranks(np.asarray(b, dtype=np.float64))
-    sa, sb = ra.std(), rb.std()
-    return float(np.mean((ra - ra.mean()) * (rb - rb.mean())) / (sa * sb)) if sa > 0 and sb > 0 else 0.0
+    """Spearman's rank correlation (``latbench.ranking``); 0 in the tables where a column has no ranking."""
+    return float(np.nan_to_num(spearman(a, b), nan=0.0))
 
 
 def flops(enc: Encodings) -> np.ndarray:

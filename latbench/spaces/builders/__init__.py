@@ -14,11 +14,15 @@ try:
 except ImportError as exc:
     raise MissingDependency("torch", "build", "building PyTorch models") from exc
 
-from latbench.spaces.builders import fbnet, nb201
+from latbench.spaces.builders import fbnet, nb201, ofa
 
 CALIBRATION_BATCH = 2
 """Images in the seeded batch that sets BatchNorm statistics; two give every channel at least 32 samples."""
-BUILDERS: dict[str, Callable[[str, int], nn.Module]] = {"nb201": nb201.build, "fbnet": fbnet.build}
+BUILDERS: dict[str, Callable[[str, int], nn.Module]] = {
+    "nb201": nb201.build,
+    "fbnet": fbnet.build,
+    "ofa-mbv3": ofa.build,
+}
 
 
 def build_model(space: str, arch: str, *, classes: int | None = None, seed: int = 0) -> nn.Module:

@@ -1,0 +1,115 @@
+"""The columns of a result row, in order: the one description ``latbench measure``'s results file, the collector's
+export and the results reader share.
+
+Adding a column means adding it here, giving it a value where rows are built (``latbench.local`` and
+``latbench.collectors.export``; ``result_row`` refuses a row without it) and, for the collector, a store
+migration. Nothing here imports beyond the standard library, so both sides can import it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Dtype = Literal["str", "int", "float", "bool", "list"]
+"""``list`` is a list of floats (a list column in parquet, a JSON array in CSV)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: Dtype
+    meaning: str
+
+
+RECORDED_SETTINGS: tuple[tuple[str, Dtype], ...] = (
+    ("warmup_runs", "int"),
+    ("warmup_time_s", "float"),
+    ("min_runs", "int"),
+    ("min_time_s", "float"),
+    ("max_time_s", "float"),
+    ("cv_threshold", "float"),
+    ("drift_tolerance", "float"),
+    ("max_attempts", "int"),
+)
+"""The timing settings a row records, as ``cfg_<name>`` columns."""
+
+MACHINE_FIELDS: tuple[tuple[str, Dtype], ...] = (
+    ("cpu_model", "str"),
+    ("machine", "str"),
+    ("cores_physical", "int"),
+    ("cores_logical", "int"),
+    ("memory_gb", "float"),
+    ("os", "str"),
+    ("python", "str"),
+    ("hostname", "str"),
+)
+"""The machine description a row records, as ``env_<name>`` columns."""
+
+RESULT_COLUMNS: tuple[Column, ...] = (
+    Column("arch", "str", "the architecture, canonical"),
+    Column("arch_index", "int", "its index in the space's official table, if it has one"),
+    Column("space", "str", "the search space"),
+    Column("runtime", "str", "the inference engine"),
+    Column("runtime_version", "str", "the engine's version"),
+    Column("provider", "str", "the engine's execution provider (device)"),
+    Column("batch", "int", "batch size"),
+    Column("threads", "int", "engine threads"),
+    Column("resolution", "int", "input resolution"),
+    Column("classes", "int", "output classes"),
+    Column("opset", "int", "ONNX opset of the exported network"),
+    Column("artifact_sha256", "str", "hash of the exact file timed"),
+    Column("latency_ms", "float", "median run time"),
+    Column("mean_ms", "float", "mean run time"),
+    Column("std_ms", "float", "standard deviation of run times"),
+    Column("min_ms", "float", "fastest run"),
+    Column("max_ms", "float", "slowest run"),
+    Column("p90_ms", "float", "90th percentile run time"),
+    Column("p99_ms", "float", "99th percentile run time"),
+    Column("mad_ms", "float", "median absolute deviation of run times"),
+    Column("cv", "float", "coefficient of variation of run times"),
+    Column("runs", "int", "timed runs"),
+    Column("warmup_runs", "int", "warm-up runs before them"),
+    Column("attempts", "int", "timing attempts until stable or out of attempts"),
+    Column("stable", "bool", "whether the kept attempt had no problem"),
+    Column("flags", "str", "the kept attempt's problems and notes, comma-separated"),
+    Column("attempt_flags", "str", "each attempt's problems ('ok' for none), semicolon-separated"),
+    Column("ref_ratio", "float", "the reference probe's reading furthest from its baseline (1.0 = no drift)"),
+    Column("wall_s", "float", "wall time of all attempts"),
+    Column("measured_at", "str", "UTC time of the result, ISO 8601"),
+    Column("device_id", "str", "fingerprint of the hardware configuration"),
+    Column("latbench_version", "str", "latbench that measured"),
+    *(Column(f"cfg_{name}", dtype, f"timing setting {name}") for name, dtype in RECORDED_SETTINGS),
+    Column("cfg_optimization", "str", "the engine's graph optimisation level"),
+    *(Column(f"env_{name}", dtype, f"machine {name}") for name, dtype in MACHINE_FIELDS),
+    Column("env_numpy", "str", "numpy version of the measuring process"),
+    Column("env_load_1m_before", "float", "1-minute load average before timing"),
+    Column("env_load_1m_after", "float", "1-minute load average after timing"),
+    Column("env_cpu_freq_mhz_before", "float", "CPU frequency before timing"),
+    Column("env_cpu_freq_mhz_after", "float", "CPU frequency after timing"),
+    Column("env_governor", "str", "CPU frequency governor"),
+    Column("env_temperature_c_before", "float", "CPU temperature before timing"),
+    Column("env_temperature_c_after", "float", "CPU temperature after timing"),
+    Column("env_memory_available_gb", "float", "available memory before timing"),
+    Column("times_ms", "list", "every timed run, in order"),
+)
+"""A row of ``latbench measure``'s results file."""
+
+EXPORT_COLUMNS: tuple[Column, ...] = (
+    *RESULT_COLUMNS,
+    Column("device", "str", "the collector's name of the device"),
+    Column("agent", "str", "the agent that measured"),
+)
+"""A row of a collector's results export: a results-file row plus where it was measured."""
+
+DTYPES: dict[str, Dtype] = {c.name: c.dtype for c in EXPORT_COLUMNS}
+
+
+def result_row(values: Mapping[str, object], columns: tuple[Column, ...] = RESULT_COLUMNS) -> dict[str, object]:
+    """``values`` in the order of ``columns``; a missing or unknown column is a bug in the row's builder."""
+    names = [c.name for c in columns]
+    if set(values) != set(names):
+        missing, extra = sorted(set(names) - set(values)), sorted(set(values) - set(names))
+        raise ValueError(f"a result row must have the schema's columns (missing: {missing}, unknown: {extra})")
+    return {name: values[name] for name in names}
