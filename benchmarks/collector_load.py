@@ -58,9 +58,9 @@ import latbench
 from latbench.agents.daemon import PUSH_BATCH, PUSH_INTERVAL_S
 from latbench.agents.stats import LatencyStats
 from latbench.artifacts import default_root
-from latbench.collectors.client import CollectorClient
+from latbench.client import CollectorClient
 from latbench.collectors.db import create_engine
-from latbench.collectors.models import Job, Result
+from latbench.collectors.models import JobRow, ResultRow
 from latbench.collectors.service import settle_heap
 from latbench.protocol import (
     API_PREFIX,
@@ -443,10 +443,12 @@ def check(client: CollectorClient, campaign_id: str, url: str, expected: int, st
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            ids = set(conn.scalars(sa.select(Result.id)))
-            result_jobs = conn.scalar(sa.select(sa.func.count(sa.distinct(Result.job_id)))) or 0
+            ids = set(conn.scalars(sa.select(ResultRow.id)))
+            result_jobs = conn.scalar(sa.select(sa.func.count(sa.distinct(ResultRow.job_id)))) or 0
             done = conn.scalar(
-                sa.select(sa.func.count()).select_from(Job).where(Job.campaign_id == campaign_id, Job.state == "done")
+                sa.select(sa.func.count())
+                .select_from(JobRow)
+                .where(JobRow.campaign_id == campaign_id, JobRow.state == "done")
             )
     finally:
         engine.dispose()
@@ -466,12 +468,12 @@ def check(client: CollectorClient, campaign_id: str, url: str, expected: int, st
 def raw_inserts(url: str, batch: int) -> tuple[int, float]:
     """Insert the stored results' rows again, into a scratch table with the same columns and no constraints but
     its primary key, ``batch`` rows per transaction; return the row count and the seconds it took."""
-    columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in Result.__table__.c]
+    columns = [sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in ResultRow.__table__.c]
     scratch = sa.Table(RAW_TABLE, sa.MetaData(), *columns)
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            rows = [dict(row) for row in conn.execute(sa.select(Result.__table__)).mappings()]
+            rows = [dict(row) for row in conn.execute(sa.select(ResultRow.__table__)).mappings()]
         scratch.drop(engine, checkfirst=True)
         scratch.create(engine)
         t0 = time.perf_counter()

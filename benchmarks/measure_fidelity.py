@@ -22,8 +22,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 import latbench
-from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
-from latbench.local import REFERENCE_ARCH
+from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactCache, ArtifactKey
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -59,7 +58,7 @@ def main() -> None:
     cache = ArtifactCache()
     t0 = time.perf_counter()
     keys = [ArtifactKey(args.space, a, 1, 32, space.default_classes, OPSET, 0) for a in archs]
-    cache.build_many([*keys, ArtifactKey("nb201", REFERENCE_ARCH, 1, 32, 10, OPSET, 0)])
+    cache.build_many([*keys, REFERENCE_KEY])
     print(f"artifacts ready in {time.perf_counter() - t0:.1f} s ({len(archs)} architectures, cached after first run)")
 
     passes, walls, timed = [], [], []

@@ -96,6 +96,12 @@ class ArtifactKey:
         return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+REFERENCE_ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
+"""The NB201 cell timed between measurements as the machine's speed gauge (about 1 ms on a server core)."""
+REFERENCE_KEY = ArtifactKey(space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0)
+"""The drift-probe model: ``latbench measure`` times it, and every collector job names it in the campaign's format."""
+
+
 @dataclass(frozen=True)
 class Artifact:
     """A verified model file and what a runtime needs to feed it."""

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import latbench
-from latbench.agents.remote.device import Device, quote
+from latbench.agents.remote.device import RemoteDevice, quote
 from latbench.agents.remote.ssh import SshDevice, SshTarget
-from latbench.collectors.client import CollectorClient
+from latbench.client import CollectorClient
 from latbench.errors import CollectorError, LatbenchError, RemoteError
 from latbench.progress import Progress, notify
 
@@ -121,7 +121,7 @@ def build_wheel(out_dir: Path) -> Path:
 class _Host:
     """The deployment's view of the host: its paths, and one-line commands that must succeed."""
 
-    def __init__(self, device: Device, spec: DeploySpec) -> None:
+    def __init__(self, device: RemoteDevice, spec: DeploySpec) -> None:
         self.device = device
         home = self.run("echo $HOME", "finding the home directory").strip()
         self.base = (spec.remote_dir or f"{home}/.local/share/latbench").replace("~", home, 1)

@@ -23,9 +23,6 @@ from latbench.resultfile import ResultsFile
 from latbench.results_schema import RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
 
-REFERENCE_ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
-"""The NB201 cell timed between measurements as the machine's speed gauge (about 1 ms on a server core)."""
-
 
 def select_archs(
     space: str, archs: Sequence[str] | None, samples: int | None, seed: int, connected_only: bool
@@ -127,7 +124,7 @@ def measure(
     between measurements to detect a drifting machine. ``progress`` hears stages ``export`` and ``measure``;
     ``on_result`` gets each new row.
     """
-    from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
+    from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactCache, ArtifactKey
 
     settings = settings or TimingSettings()
     s = get_space(space)
@@ -167,11 +164,8 @@ def measure(
     artifacts = cache.build_many(keys, progress=progress, fmt=runtime_cls.artifact_format)
     probe = None
     if reference and todo:
-        ref_key = ArtifactKey(
-            space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0
-        )
         ref_engine = runtime_cls(threads=threads, provider=provider)
-        ref_engine.load(cache.build(ref_key, runtime_cls.artifact_format).path)
+        ref_engine.load(cache.build(REFERENCE_KEY, runtime_cls.artifact_format).path)
         probe = ReferenceProbe(ref_engine)
 
     rows = [r for r in (results.rows if results else []) if r["arch"] in set(wanted)]

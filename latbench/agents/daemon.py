@@ -68,7 +68,7 @@ class _Shutdown(BaseException):
     """Raised in the main thread by the signal handler to abandon the download or measurement in progress."""
 
 
-class Agent:
+class AgentDaemon:
     """One agent: its identity, spool and artifact cache live in ``state_dir``; it works in ``run``.
 
     ``enrollment_token`` is needed only to enroll: on the first start, or when the collector no longer accepts
@@ -135,7 +135,7 @@ class Agent:
         self.client.close()
         self.spool.close()
 
-    def __enter__(self) -> Agent:
+    def __enter__(self) -> AgentDaemon:
         return self
 
     def __exit__(
@@ -464,7 +464,7 @@ def _report(job: JobSpec, item: ResultItem) -> None:
 
 
 @contextlib.contextmanager
-def _signals_stop(agent: Agent) -> Iterator[None]:
+def _signals_stop(agent: AgentDaemon) -> Iterator[None]:
     previous = {s: signal.signal(s, agent.on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
@@ -473,7 +473,7 @@ def _signals_stop(agent: Agent) -> Iterator[None]:
             signal.signal(s, handler)
 
 
-def run_agent(agent: Agent) -> None:
+def run_agent(agent: AgentDaemon) -> None:
     """Run ``agent`` in the foreground (main thread) until SIGTERM/SIGINT or ``max_idle_s``, then close it."""
     with agent, _signals_stop(agent):
         agent.run()

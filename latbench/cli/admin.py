@@ -15,7 +15,7 @@ from rich.text import Text
 
 from latbench.cli import options as opt
 from latbench.cli.console import err, out
-from latbench.collectors.client import CollectorClient
+from latbench.client import CollectorClient
 from latbench.protocol import CampaignCreate, CampaignStatus, MeasurementSettings
 from latbench.resultfile import write_results
 

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from latbench.agents.daemon import PUSH_INTERVAL_S, Agent, run_agent
+from latbench.agents.daemon import PUSH_INTERVAL_S, AgentDaemon, run_agent
 from latbench.agents.identity import default_state_dir
 from latbench.agents.remote import open_runner
 from latbench.agents.reports import runtime_offer
@@ -99,7 +99,7 @@ def run_command(
             known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint,
         )  # fmt: skip
     try:
-        agent = Agent(
+        agent = AgentDaemon(
             collector,
             runner.offers(runtimes) if runner else [runtime_offer(r) for r in runtimes],
             state_dir=state_dir,

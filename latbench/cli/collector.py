@@ -37,9 +37,11 @@ def serve(
     ),
 ) -> None:
     """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set."""
+    from latbench.catalog import DatasetCatalog
     from latbench.collectors.service import serve as run
 
     run(
+        DatasetCatalog(),
         db_url=db,
         host=host,
         port=port,

@@ -1,5 +1,5 @@
 """The central side: the HTTP service (``service``, ``app``, ``routes``), its store (``db``, ``models``,
-``migrations``), campaigns, leases, results, artifacts, tokens and exports; ``client`` drives it over HTTP.
+``migrations``), campaigns, leases, results, artifacts, tokens and exports; ``latbench.client`` drives it over HTTP.
 
-Nothing is imported here, so ``latbench.collectors.client`` stays light for the CLI.
+Nothing is imported here, so importing one of these modules costs only what that module needs.
 """

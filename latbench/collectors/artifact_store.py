@@ -23,16 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from latbench.artifacts import FORMATS, LITERT_FORMATS, OPSET, ArtifactCache, ArtifactKey
-from latbench.artifacts import Artifact as ArtifactFile
+from latbench.artifacts import FORMATS, LITERT_FORMATS, REFERENCE_KEY, Artifact, ArtifactCache, ArtifactKey
 from latbench.collectors.db import CACHE_INFO, Store, insert_new
-from latbench.collectors.models import Artifact
+from latbench.collectors.models import ArtifactRow
 from latbench.errors import LatbenchError, NotFound
-from latbench.local import REFERENCE_ARCH
 
-REFERENCE_KEY = ArtifactKey(space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0)
-"""The drift-probe model every job names, the same one ``latbench measure`` times; a campaign's jobs name it in
-the campaign's format, since the agent's probe runs it on the campaign's runtime."""
 REFERENCE_DIGESTS = [REFERENCE_KEY.digest(fmt) for fmt in FORMATS]
 
 MAX_ERROR_CHARS = 2000
@@ -51,7 +46,7 @@ def request(session: Session, keys: Iterable[ArtifactKey], now: datetime, fmt: s
         for key in keys
     }
     if rows:
-        insert_new(session, Artifact, list(rows.values()))
+        insert_new(session, ArtifactRow, list(rows.values()))
 
 
 def reference_sha256(session: Session, fmt: str = "onnx") -> str | None:
@@ -59,13 +54,15 @@ def reference_sha256(session: Session, fmt: str = "onnx") -> str | None:
     since it never changes."""
     cache = session.info.setdefault(CACHE_INFO, {}).setdefault("references", {})
     if cache.get(fmt) is None:
-        cache[fmt] = session.scalar(select(Artifact.sha256).where(Artifact.key_digest == REFERENCE_KEY.digest(fmt)))
+        cache[fmt] = session.scalar(
+            select(ArtifactRow.sha256).where(ArtifactRow.key_digest == REFERENCE_KEY.digest(fmt))
+        )
     return cache[fmt]
 
 
 def artifact_path(session: Session, sha256: str, root: Path) -> Path:
     """The built file whose content hashes to ``sha256``."""
-    name = session.scalar(select(Artifact.file_name).where(Artifact.sha256 == sha256).limit(1))
+    name = session.scalar(select(ArtifactRow.file_name).where(ArtifactRow.sha256 == sha256).limit(1))
     path = root / name if name else None
     if path is None or not path.is_file():
         raise NotFound(f"no artifact with sha256 {sha256}")
@@ -114,9 +111,11 @@ class ArtifactBuilder:
         """The next artifacts to build, all in one format: one, or up to ``LITERT_BATCH`` for LiteRT formats."""
         with self.store.read() as session:
             rows = session.scalars(
-                select(Artifact)
-                .where(Artifact.sha256.is_(None), Artifact.key_digest.not_in(self._failed))
-                .order_by(Artifact.key_digest.not_in(REFERENCE_DIGESTS), Artifact.requested_at, Artifact.key_digest)
+                select(ArtifactRow)
+                .where(ArtifactRow.sha256.is_(None), ArtifactRow.key_digest.not_in(self._failed))
+                .order_by(
+                    ArtifactRow.key_digest.not_in(REFERENCE_DIGESTS), ArtifactRow.requested_at, ArtifactRow.key_digest
+                )
                 .limit(LITERT_BATCH)
             ).all()
         if not rows:
@@ -144,7 +143,7 @@ class ArtifactBuilder:
         finally:
             results.close()
 
-    def _record(self, key: ArtifactKey, fmt: str, result: ArtifactFile | Exception) -> None:
+    def _record(self, key: ArtifactKey, fmt: str, result: Artifact | Exception) -> None:
         """Record an artifact's hash, or its error: campaign status reports a failed build, and the campaign's
         jobs on it count as failed."""
         if isinstance(result, Exception):
@@ -163,7 +162,7 @@ class ArtifactBuilder:
                 "error": None,
             }
         with self.store.write() as session:
-            session.execute(update(Artifact).where(Artifact.key_digest == key.digest(fmt)).values(**values))
+            session.execute(update(ArtifactRow).where(ArtifactRow.key_digest == key.digest(fmt)).values(**values))
 
     def _owner(self) -> bool:
         """Whether this builder owns its store's builds: collectors sharing one store (replicas) build one at a

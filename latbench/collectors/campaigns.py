@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 
 from latbench.agents.measure import TimingSettings
 from latbench.agents.runtimes import get_runtime
-from latbench.artifacts import OPSET, ArtifactKey, check_format
+from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactKey, check_format
 from latbench.collectors import artifact_store
 from latbench.collectors.db import new_id
-from latbench.collectors.models import Artifact, Campaign, CampaignArch, CampaignDevice, Device, Job
+from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, DeviceRow, JobRow
 from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound
 from latbench.protocol import CampaignCreate, CampaignStatus, DeviceProgress
 from latbench.spaces import get_space
@@ -63,7 +63,7 @@ def artifact_format(runtime: str) -> str:
         raise InvalidRequest(f"runtime {runtime!r}: {exc}") from exc
 
 
-def create(session: Session, spec: CampaignCreate, now: datetime) -> Campaign:
+def create(session: Session, spec: CampaignCreate, now: datetime) -> CampaignRow:
     """Store a campaign and request its artifacts, and the reference model, in the format its runtime loads; its
     jobs appear as devices join (see ``leasing``)."""
     space = get_space(spec.space)
@@ -80,9 +80,9 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> Campaign:
     archs = _archs(spec)
     fmt = artifact_format(spec.runtime)
     keys = [ArtifactKey(space.name, arch, spec.batch, resolution, classes, OPSET, 0) for arch in archs]
-    artifact_store.request(session, [artifact_store.REFERENCE_KEY], now, fmt)
+    artifact_store.request(session, [REFERENCE_KEY], now, fmt)
     artifact_store.request(session, keys, now, fmt)
-    campaign = Campaign(
+    campaign = CampaignRow(
         id=new_id(),
         name=spec.name,
         space=space.name,
@@ -105,7 +105,7 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> Campaign:
     session.add(campaign)
     session.flush()
     session.execute(
-        insert(CampaignArch),
+        insert(CampaignArchRow),
         [
             {"campaign_id": campaign.id, "position": i, "arch": arch, "artifact_digest": key.digest(fmt)}
             for i, (arch, key) in enumerate(zip(archs, keys))
@@ -114,8 +114,8 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> Campaign:
     return campaign
 
 
-def get(session: Session, campaign_id: str) -> Campaign:
-    campaign = session.get(Campaign, campaign_id)
+def get(session: Session, campaign_id: str) -> CampaignRow:
+    campaign = session.get(CampaignRow, campaign_id)
     if campaign is None:
         raise NotFound(f"no campaign {campaign_id!r}")
     return campaign
@@ -140,21 +140,21 @@ def _progress(
     )
 
 
-def _artifacts(session: Session, campaign: Campaign) -> tuple[int, list[str], str | None]:
+def _artifacts(session: Session, campaign: CampaignRow) -> tuple[int, list[str], str | None]:
     """How many of the campaign's artifacts are built, the errors of those whose build failed, and the reference
     model's build error (no job can run without it)."""
     ready, failed = 0, []
     for sha256, error in session.execute(
-        select(Artifact.sha256, Artifact.error)
-        .join(CampaignArch, CampaignArch.artifact_digest == Artifact.key_digest)
-        .where(CampaignArch.campaign_id == campaign.id)
+        select(ArtifactRow.sha256, ArtifactRow.error)
+        .join(CampaignArchRow, CampaignArchRow.artifact_digest == ArtifactRow.key_digest)
+        .where(CampaignArchRow.campaign_id == campaign.id)
     ):
         ready += sha256 is not None
         if sha256 is None and error is not None:
             failed.append(error)
     reference = session.execute(
-        select(Artifact.sha256, Artifact.error).where(
-            Artifact.key_digest == artifact_store.REFERENCE_KEY.digest(campaign.format)
+        select(ArtifactRow.sha256, ArtifactRow.error).where(
+            ArtifactRow.key_digest == REFERENCE_KEY.digest(campaign.format)
         )
     ).first()
     reference_error = reference.error if reference is not None and reference.sha256 is None else None
@@ -169,7 +169,7 @@ def _failure(failed: list[str], reference_error: str | None, samples: int) -> st
     return None
 
 
-def status(session: Session, campaign: Campaign, now: datetime) -> CampaignStatus:
+def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignStatus:
     """Per-device progress; a job whose lease has expired counts as queued, since any agent may take it, and a
     job whose artifact could not be built counts as failed.
 
@@ -179,33 +179,36 @@ def status(session: Session, campaign: Campaign, now: datetime) -> CampaignStatu
     there is one.
     """
     ready, failed, reference_error = _artifacts(session, campaign)
-    unbuildable = and_(Artifact.sha256.is_(None), Artifact.error.is_not(None))
+    unbuildable = and_(ArtifactRow.sha256.is_(None), ArtifactRow.error.is_not(None))
     state = case(
         (unbuildable, "failed"),
-        (and_(Job.state == "leased", Job.lease_expires_at < now), "queued"),
-        else_=Job.state,
+        (and_(JobRow.state == "leased", JobRow.lease_expires_at < now), "queued"),
+        else_=JobRow.state,
     )
     counts: dict[str, dict[str, int]] = {}
     for device_id, job_state, n in session.execute(
-        select(Job.device_id, state.label("effective_state"), func.count())
-        .join(CampaignArch, and_(CampaignArch.campaign_id == Job.campaign_id, CampaignArch.position == Job.position))
-        .join(Artifact, Artifact.key_digest == CampaignArch.artifact_digest)
-        .where(Job.campaign_id == campaign.id)
-        .group_by(Job.device_id, "effective_state")
+        select(JobRow.device_id, state.label("effective_state"), func.count())
+        .join(
+            CampaignArchRow,
+            and_(CampaignArchRow.campaign_id == JobRow.campaign_id, CampaignArchRow.position == JobRow.position),
+        )
+        .join(ArtifactRow, ArtifactRow.key_digest == CampaignArchRow.artifact_digest)
+        .where(JobRow.campaign_id == campaign.id)
+        .group_by(JobRow.device_id, "effective_state")
     ):
         counts.setdefault(device_id, {})[job_state] = n
     recent = dict(
         session.execute(
-            select(Job.device_id, func.count())
-            .where(Job.campaign_id == campaign.id, Job.finished_at >= now - RATE_WINDOW)
-            .group_by(Job.device_id)
+            select(JobRow.device_id, func.count())
+            .where(JobRow.campaign_id == campaign.id, JobRow.finished_at >= now - RATE_WINDOW)
+            .group_by(JobRow.device_id)
         ).all()
     )
     joined = session.execute(
-        select(Device.id, Device.name, CampaignDevice.joined_at)
-        .join(CampaignDevice, CampaignDevice.device_id == Device.id)
-        .where(CampaignDevice.campaign_id == campaign.id)
-        .order_by(Device.name)
+        select(DeviceRow.id, DeviceRow.name, CampaignDeviceRow.joined_at)
+        .join(CampaignDeviceRow, CampaignDeviceRow.device_id == DeviceRow.id)
+        .where(CampaignDeviceRow.campaign_id == campaign.id)
+        .order_by(DeviceRow.name)
     ).all()
     progress = [
         _progress(name, counts.get(device_id, {}), campaign.samples, recent.get(device_id, 0), joined_at, now)
@@ -243,5 +246,5 @@ def status(session: Session, campaign: Campaign, now: datetime) -> CampaignStatu
 
 
 def statuses(session: Session, now: datetime) -> list[CampaignStatus]:
-    campaigns = session.scalars(select(Campaign).order_by(Campaign.created_at, Campaign.id))
+    campaigns = session.scalars(select(CampaignRow).order_by(CampaignRow.created_at, CampaignRow.id))
     return [status(session, campaign, now) for campaign in campaigns]

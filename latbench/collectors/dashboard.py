@@ -3,14 +3,15 @@
 The page itself holds no data and is public; every JSON endpoint needs the admin token, which the page keeps in
 the tab's sessionStorage and sends as ``Authorization: Bearer``, as the CLI does. Charts are computed here (bins,
 predictions) so the page only draws. Measured-vs-predicted latency uses a predictor placed for a device as
-``<models dir>/<device name>.pt`` (``DATA_DIR/models`` under ``collector serve``), loaded with
-``latbench.predictor`` only when such a file exists, since torch is heavy and optional for a collector.
+``<models dir>/<device name>.pt`` (``DATA_DIR/models`` under ``collector serve``); datasets and predictors come
+from the collector's ``Catalog``, since the packages that own them build on the collector and it imports neither.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,13 +23,10 @@ from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
 from latbench.collectors import campaigns, export
-from latbench.collectors.models import Agent, CampaignArch, Device, Job, Result
+from latbench.collectors.context import LatencyModel
+from latbench.collectors.models import AgentRow, CampaignArchRow, DeviceRow, JobRow, ResultRow
 from latbench.collectors.routes import AdminToken, Ctx
-from latbench.datasets import cards, registry
-from latbench.datasets.build import build_from_rows
-from latbench.datasets.errors import DatasetError, DatasetNotFound
-from latbench.datasets.model import new_provenance
-from latbench.errors import Conflict, NotFound
+from latbench.errors import NotFound
 from latbench.protocol import API_PREFIX
 from latbench.ranking import spearman
 
@@ -70,8 +68,8 @@ def static(name: str) -> Response:
     return _static(name)
 
 
-def _device(session: Session, name: str) -> Device:
-    device = session.scalar(select(Device).where(Device.name == name))
+def _device(session: Session, name: str) -> DeviceRow:
+    device = session.scalar(select(DeviceRow).where(DeviceRow.name == name))
     if device is None:
         raise NotFound(f"no device {name!r}")
     return device
@@ -81,22 +79,32 @@ def _done(campaign_id: str, *columns: Any) -> Select[Any]:
     """``columns`` of the finished jobs of a campaign, joined to their measurement, device and architecture."""
     return (
         select(*columns)
-        .select_from(Job)
-        .join(Result, Result.id == Job.result_id)
-        .join(CampaignArch, and_(CampaignArch.campaign_id == Job.campaign_id, CampaignArch.position == Job.position))
-        .join(Device, Device.id == Job.device_id)
-        .where(Job.campaign_id == campaign_id, Job.state == "done", Result.median_ms.is_not(None))
-        .order_by(Device.name, Job.position)
+        .select_from(JobRow)
+        .join(ResultRow, ResultRow.id == JobRow.result_id)
+        .join(
+            CampaignArchRow,
+            and_(CampaignArchRow.campaign_id == JobRow.campaign_id, CampaignArchRow.position == JobRow.position),
+        )
+        .join(DeviceRow, DeviceRow.id == JobRow.device_id)
+        .where(JobRow.campaign_id == campaign_id, JobRow.state == "done", ResultRow.median_ms.is_not(None))
+        .order_by(DeviceRow.name, JobRow.position)
     )
 
 
-def device_results(session: Session, campaign_id: str, device: Device) -> list[dict[str, Any]]:
+def device_results(session: Session, campaign_id: str, device: DeviceRow) -> list[dict[str, Any]]:
     """One row per finished architecture of ``device`` in the campaign: its median latency and quality."""
     query = (
-        _done(campaign_id, CampaignArch.arch, Result.median_ms, Result.cv, Result.stable, Result.measured_at)
-        .add_columns(Agent.name)
-        .join(Agent, Agent.id == Result.agent_id)
-        .where(Job.device_id == device.id)
+        _done(
+            campaign_id,
+            CampaignArchRow.arch,
+            ResultRow.median_ms,
+            ResultRow.cv,
+            ResultRow.stable,
+            ResultRow.measured_at,
+        )
+        .add_columns(AgentRow.name)
+        .join(AgentRow, AgentRow.id == ResultRow.agent_id)
+        .where(JobRow.device_id == device.id)
     )
     return [
         {"arch": arch, "latency_ms": median, "cv": cv, "stable": stable, "measured_at": measured, "agent": agent}
@@ -126,7 +134,7 @@ def latency_histogram(
     with c.store.read() as session:
         campaigns.get(session, campaign_id)
         by_device: dict[str, list[float]] = {}
-        for name, median in session.execute(_done(campaign_id, Device.name, Result.median_ms)):
+        for name, median in session.execute(_done(campaign_id, DeviceRow.name, ResultRow.median_ms)):
             by_device.setdefault(name, []).append(median)
     devices = [{"device": name, **histogram(values, bins)} for name, values in by_device.items()]
     return {"campaign_id": campaign_id, "devices": devices}
@@ -148,18 +156,16 @@ class _Predictions:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._models: dict[Path, tuple[tuple[int, int], Any, dict[str, float]]] = {}
+        self._models: dict[Path, tuple[tuple[int, int], LatencyModel, dict[str, float]]] = {}
 
-    def predict(self, path: Path, space: str, archs: list[str]) -> list[float]:
-        """Predicted latency (ms) of ``archs``, architectures of ``space``, by the model in ``path``."""
+    def predict(self, load: Callable[[Path], LatencyModel], path: Path, space: str, archs: list[str]) -> list[float]:
+        """Predicted latency (ms) of ``archs``, architectures of ``space``, by the model ``load`` reads at ``path``."""
         stat = path.stat()
         stamp = (stat.st_mtime_ns, stat.st_size)
         with self._lock:
             cached = self._models.get(path)
             if cached is None or cached[0] != stamp:
-                from latbench.predictor import Predictor  # lazily: torch is needed only once a model is placed
-
-                cached = (stamp, Predictor.load(path), {})
+                cached = (stamp, load(path), {})
                 self._models[path] = cached
             _, predictor, known = cached
             if predictor.space != space:
@@ -208,7 +214,7 @@ def predictions(campaign_id: str, device: str, _: AdminToken, c: Ctx) -> dict[st
         return answer | {"reason": f"no predictor for this device (place one as models/{device}{MODEL_SUFFIX})"}
     archs, measured = [r["arch"] for r in rows], [r["latency_ms"] for r in rows]
     try:
-        predicted = _predictions.predict(path, space, archs) if archs else []
+        predicted = _predictions.predict(c.catalog.load_predictor, path, space, archs) if archs else []
     except Exception as exc:  # a placed file may be anything; the page says why it cannot be used
         log.warning("predictor %s cannot be used: %s", path, exc)
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -228,34 +234,16 @@ def campaign_card(campaign_id: str, _: AdminToken, c: Ctx) -> dict[str, Any]:
         rows = list(export.rows(session, campaign))
     if not rows:
         return {"card": None, "reason": "no finished results yet"}
-    provenance = new_provenance("build", campaign=campaign_id, campaign_name=campaign.name, results=len(rows))
-    try:
-        ds = build_from_rows(rows, name=f"campaign-{campaign_id}", provenance=provenance,
-                             source=f"measured with latbench (campaign {campaign_id})")  # fmt: skip
-    except DatasetError as exc:
-        return {"card": None, "reason": str(exc)}
-    return {"card": cards.describe(ds), "reason": None}
+    return c.catalog.campaign_card(campaign_id, campaign.name, rows)
 
 
 @router.get(f"{ADMIN}/datasets")
-def datasets(_: AdminToken) -> dict[str, Any]:
+def datasets(_: AdminToken, c: Ctx) -> dict[str, Any]:
     """The built-in datasets and those in the collector host's registry (``$LATBENCH_HOME/datasets``)."""
-    try:
-        return {"datasets": [s.as_dict() for s in registry.list_datasets()], "reason": None}
-    except DatasetError as exc:
-        return {"datasets": [], "reason": str(exc)}
+    return c.catalog.datasets()
 
 
 @router.get(f"{ADMIN}/datasets/{{name}}")
-def dataset_card(name: str, _: AdminToken) -> dict[str, Any]:
+def dataset_card(name: str, _: AdminToken, c: Ctx) -> dict[str, Any]:
     """One dataset's card: devices with coverage, setup and quality, provenance, content hash."""
-    try:
-        registry.check_name(name)
-    except DatasetError as exc:
-        raise NotFound(str(exc)) from None
-    try:
-        return cards.describe(registry.load(name))
-    except DatasetNotFound as exc:
-        raise NotFound(str(exc)) from None
-    except DatasetError as exc:  # stored but unreadable (damaged or of another format)
-        raise Conflict(str(exc)) from None
+    return c.catalog.dataset_card(name)

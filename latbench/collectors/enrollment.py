@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from latbench.collectors import tokens
 from latbench.collectors.db import insert_one, new_id
-from latbench.collectors.models import Agent, Device
+from latbench.collectors.models import AgentRow, DeviceRow
 from latbench.errors import Conflict
 from latbench.protocol import DeviceInfo, EnrollRequest, EnrollResponse
 
@@ -37,15 +37,15 @@ def enroll(session: Session, request: EnrollRequest, now: datetime, lease_ttl_s:
         "machine": machine,
         "first_seen": now,
     }
-    insert_one(session, Device, device_row)
-    device = session.scalar(select(Device).where(Device.fingerprint == request.fingerprint))
+    insert_one(session, DeviceRow, device_row)
+    device = session.scalar(select(DeviceRow).where(DeviceRow.fingerprint == request.fingerprint))
     if device is None:
         raise Conflict(f"device name {name!r} is taken by another machine; enroll with another device name")
     device.machine = machine
     offers = [offer.model_dump() for offer in request.runtimes]
     agent_row = {"id": new_id(), "name": request.name, "device_id": device.id, "machine": machine, "runtimes": offers}
-    insert_one(session, Agent, {**agent_row, "enrolled_at": now, "last_seen": now})
-    agent = session.scalars(select(Agent).where(Agent.name == request.name).with_for_update()).one()
+    insert_one(session, AgentRow, {**agent_row, "enrolled_at": now, "last_seen": now})
+    agent = session.scalars(select(AgentRow).where(AgentRow.name == request.name).with_for_update()).one()
     tokens.revoke_agent_tokens(session, agent.id, now)
     agent.device_id, agent.machine, agent.runtimes = device.id, machine, offers
     agent.enrolled_at = agent.last_seen = now
@@ -62,11 +62,11 @@ def enroll(session: Session, request: EnrollRequest, now: datetime, lease_ttl_s:
 
 def devices(session: Session, now: datetime, lease_ttl_s: float) -> list[DeviceInfo]:
     online_after = now - timedelta(seconds=ONLINE_HEARTBEATS * heartbeat_interval_s(lease_ttl_s))
-    agents: dict[str, list[Agent]] = {}
-    for agent in session.scalars(select(Agent).order_by(Agent.name)):
+    agents: dict[str, list[AgentRow]] = {}
+    for agent in session.scalars(select(AgentRow).order_by(AgentRow.name)):
         agents.setdefault(agent.device_id, []).append(agent)
     infos = []
-    for device in session.scalars(select(Device).order_by(Device.name)):
+    for device in session.scalars(select(DeviceRow).order_by(DeviceRow.name)):
         own = agents.get(device.id, [])
         last_seen = max([device.first_seen, *(a.last_seen for a in own)])
         infos.append(

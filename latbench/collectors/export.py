@@ -11,18 +11,20 @@ import numpy as np
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
-from latbench.collectors.models import Agent, Artifact, Campaign, CampaignArch, Device, Job, Result
+from latbench.collectors.models import AgentRow, ArtifactRow, CampaignArchRow, CampaignRow, DeviceRow, JobRow, ResultRow
 from latbench.results_schema import EXPORT_COLUMNS, MACHINE_FIELDS, RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
 
 BATCH_ROWS = 500
 
 
-def _offered_version(agent: Agent, runtime: str) -> str:
+def _offered_version(agent: AgentRow, runtime: str) -> str:
     return next((str(offer["version"]) for offer in agent.runtimes if offer["name"] == runtime), "")
 
 
-def _row(campaign: Campaign, arch: str, sha256: str, result: Result, device: Device, agent: Agent) -> dict[str, Any]:
+def _row(
+    campaign: CampaignRow, arch: str, sha256: str, result: ResultRow, device: DeviceRow, agent: AgentRow
+) -> dict[str, Any]:
     space = get_space(campaign.space)
     before, after = result.state_before or {}, result.state_after or {}
     values = {
@@ -77,18 +79,21 @@ def _row(campaign: Campaign, arch: str, sha256: str, result: Result, device: Dev
     return result_row(values, EXPORT_COLUMNS)
 
 
-def rows(session: Session, campaign: Campaign) -> Iterator[dict[str, Any]]:
+def rows(session: Session, campaign: CampaignRow) -> Iterator[dict[str, Any]]:
     """The measurement that finished each done job of ``campaign``, by device name then architecture order."""
     query = (
-        select(CampaignArch.arch, Artifact.sha256, Result, Device, Agent)
-        .select_from(Job)
-        .join(Result, Result.id == Job.result_id)
-        .join(CampaignArch, and_(CampaignArch.campaign_id == Job.campaign_id, CampaignArch.position == Job.position))
-        .join(Artifact, Artifact.key_digest == CampaignArch.artifact_digest)
-        .join(Device, Device.id == Job.device_id)
-        .join(Agent, Agent.id == Result.agent_id)
-        .where(Job.campaign_id == campaign.id, Job.state == "done")
-        .order_by(Device.name, Job.position)
+        select(CampaignArchRow.arch, ArtifactRow.sha256, ResultRow, DeviceRow, AgentRow)
+        .select_from(JobRow)
+        .join(ResultRow, ResultRow.id == JobRow.result_id)
+        .join(
+            CampaignArchRow,
+            and_(CampaignArchRow.campaign_id == JobRow.campaign_id, CampaignArchRow.position == JobRow.position),
+        )
+        .join(ArtifactRow, ArtifactRow.key_digest == CampaignArchRow.artifact_digest)
+        .join(DeviceRow, DeviceRow.id == JobRow.device_id)
+        .join(AgentRow, AgentRow.id == ResultRow.agent_id)
+        .where(JobRow.campaign_id == campaign.id, JobRow.state == "done")
+        .order_by(DeviceRow.name, JobRow.position)
         .execution_options(yield_per=BATCH_ROWS)
     )
     for arch, sha256, result, device, agent in session.execute(query):

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from latbench.collectors.db import UTCDateTime, is_unique_violation, pipelined, run
-from latbench.collectors.models import Campaign, Job, Lease, Result
+from latbench.collectors.models import CampaignRow, JobRow, LeaseRow, ResultRow
 from latbench.collectors.tokens import AgentRef
 from latbench.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from latbench.protocol import AckStatus, LatencyStatsModel, ResultAck, ResultBatch, ResultItem
@@ -34,7 +34,7 @@ def _utc(value: datetime, what: str) -> datetime:
 
 _STATS = tuple(LatencyStatsModel.model_fields)
 _JOB_CHANGES = ("state", "result_id", "finished_at", "lease_id", "lease_expires_at", "errors", "last_error")
-_jobs, _leases, _campaigns, _results = Job.__table__, Lease.__table__, Campaign.__table__, Result.__table__
+_jobs, _leases, _campaigns, _results = JobRow.__table__, LeaseRow.__table__, CampaignRow.__table__, ResultRow.__table__
 _JOB = [_jobs.c[name] for name in ("id", "state", "errors", "expirations", "last_error", "lease_id",
                                     "lease_expires_at", "result_id", "finished_at")]  # fmt: skip
 _LEASE_IDS = bindparam("lease_ids", expanding=True)

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from latbench.collectors import artifact_store
 from latbench.collectors.db import CACHE_INFO, JOINED_INFO, UTCDateTime, insert_one, new_id, pipelined, run
-from latbench.collectors.models import Artifact, Campaign, CampaignArch, CampaignDevice, Job, Lease
+from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, JobRow, LeaseRow
 from latbench.collectors.tokens import AgentRef
 from latbench.protocol import JobSpec, LeaseRequest, MeasurementSettings
 from latbench.spaces import get_space
 
 
-def failures(job: Job) -> int:
+def failures(job: JobRow) -> int:
     return job.errors + job.expirations
 
 
@@ -35,7 +35,7 @@ def _offers(agent: AgentRef, wanted: list[str] | None) -> dict[str, set[str]]:
     return {name: providers for name, providers in offers.items() if wanted is None or name in wanted}
 
 
-def _campaigns(session: Session, agent: AgentRef, wanted: list[str] | None) -> dict[str, Campaign]:
+def _campaigns(session: Session, agent: AgentRef, wanted: list[str] | None) -> dict[str, CampaignRow]:
     """The campaigns this agent may work on: its runtime and provider, and its device if the campaign names any.
 
     A campaign never changes once created, so each is loaded once per process and kept in the store's cache;
@@ -44,11 +44,11 @@ def _campaigns(session: Session, agent: AgentRef, wanted: list[str] | None) -> d
     offers = _offers(agent, wanted)
     if not offers:
         return {}
-    known: dict[str, Campaign] = session.info.setdefault(CACHE_INFO, {}).setdefault("campaigns", {})
+    known: dict[str, CampaignRow] = session.info.setdefault(CACHE_INFO, {}).setdefault("campaigns", {})
     ids = list(run(session, _CAMPAIGNS_OFFERING, {"runtimes": list(offers)}).scalars())
     missing = [campaign_id for campaign_id in ids if campaign_id not in known]
     if missing:
-        for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(missing))):
+        for campaign in session.scalars(select(CampaignRow).where(CampaignRow.id.in_(missing))):
             session.expunge(campaign)
             known[campaign.id] = campaign
     found = [known[campaign_id] for campaign_id in ids]
@@ -69,8 +69,8 @@ def _join(session: Session, campaign_ids: Sequence[str], device_id: str, now: da
         return
     joined = set(
         session.scalars(
-            select(CampaignDevice.campaign_id).where(
-                CampaignDevice.device_id == device_id, CampaignDevice.campaign_id.in_(unknown)
+            select(CampaignDeviceRow.campaign_id).where(
+                CampaignDeviceRow.device_id == device_id, CampaignDeviceRow.campaign_id.in_(unknown)
             )
         )
     )
@@ -79,11 +79,11 @@ def _join(session: Session, campaign_ids: Sequence[str], device_id: str, now: da
         if campaign_id in joined:
             continue
         membership = {"campaign_id": campaign_id, "device_id": device_id, "joined_at": now}
-        if not insert_one(session, CampaignDevice, membership):
+        if not insert_one(session, CampaignDeviceRow, membership):
             continue
-        positions = session.scalars(select(CampaignArch.position).where(CampaignArch.campaign_id == campaign_id))
+        positions = session.scalars(select(CampaignArchRow.position).where(CampaignArchRow.campaign_id == campaign_id))
         session.execute(
-            insert(Job),
+            insert(JobRow),
             [
                 {"id": new_id(), "campaign_id": campaign_id, "device_id": device_id, "position": position,
                  "state": "queued", "leases": 0, "errors": 0, "expirations": 0}
@@ -95,7 +95,7 @@ def _join(session: Session, campaign_ids: Sequence[str], device_id: str, now: da
 class _Specs:
     """What a campaign's job specs share, worked out once per lease request."""
 
-    def __init__(self, campaign: Campaign, reference: str) -> None:
+    def __init__(self, campaign: CampaignRow, reference: str) -> None:
         self.campaign = campaign
         self.space = get_space(campaign.space)
         self.settings = MeasurementSettings(**campaign.settings)
@@ -128,10 +128,10 @@ class _Specs:
         )
 
 
-_jobs = Job.__table__
-_archs = CampaignArch.__table__
-_artifacts = Artifact.__table__
-_campaigns_t = Campaign.__table__
+_jobs = JobRow.__table__
+_archs = CampaignArchRow.__table__
+_artifacts = ArtifactRow.__table__
+_campaigns_t = CampaignRow.__table__
 _CAMPAIGNS_OFFERING = select(_campaigns_t.c.id).where(_campaigns_t.c.runtime.in_(bindparam("runtimes", expanding=True)))
 _NOW = bindparam("now", type_=UTCDateTime())
 _JOB_COLUMNS = ("id", "position", "state", "leases", "errors", "expirations", "last_error")
@@ -158,7 +158,7 @@ _ARCHS = select(_archs.c.position, _archs.c.arch, _archs.c.artifact_digest).wher
 _BUILT = select(_artifacts.c.key_digest, _artifacts.c.sha256, _artifacts.c.size).where(
     _artifacts.c.key_digest.in_(bindparam("digests", expanding=True)), _artifacts.c.sha256.is_not(None)
 )
-_INSERT_LEASES = insert(Lease.__table__)
+_INSERT_LEASES = insert(LeaseRow.__table__)
 _UPDATE_JOB = update(_jobs).where(_jobs.c.id == bindparam("b_id"))
 
 
@@ -191,7 +191,7 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
     statements); candidates whose artifact is not built yet stay as they are.
     """
     references: dict[str, str | None] = {}
-    campaigns: list[Campaign] = []
+    campaigns: list[CampaignRow] = []
     for campaign in _campaigns(session, agent, request.runtimes).values():
         if campaign.format not in references:
             references[campaign.format] = artifact_store.reference_sha256(session, campaign.format)
@@ -251,29 +251,29 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
     return specs
 
 
-def fail(job: Job, error: str, now: datetime) -> None:
+def fail(job: JobRow, error: str, now: datetime) -> None:
     job.state, job.last_error, job.finished_at = "failed", error, now
     job.lease_id = job.lease_expires_at = None
 
 
-def requeue(job: Job) -> None:
+def requeue(job: JobRow) -> None:
     job.state = "queued"
     job.lease_id = job.lease_expires_at = None
 
 
-def _current(session: Session, agent: AgentRef, lease_ids: list[str]) -> list[tuple[Lease, Job]]:
+def _current(session: Session, agent: AgentRef, lease_ids: list[str]) -> list[tuple[LeaseRow, JobRow]]:
     """The named leases that are still the agent's current lease of an unfinished job, their jobs locked."""
     rows = session.execute(
-        select(Lease, Job)
-        .join(Job, Job.id == Lease.job_id)
-        .where(Lease.id.in_(lease_ids), Lease.agent_id == agent.id)
-        .order_by(Job.id)
-        .with_for_update(of=Job)
+        select(LeaseRow, JobRow)
+        .join(JobRow, JobRow.id == LeaseRow.job_id)
+        .where(LeaseRow.id.in_(lease_ids), LeaseRow.agent_id == agent.id)
+        .order_by(JobRow.id)
+        .with_for_update(of=JobRow)
     ).all()
     return [(lease, job) for lease, job in rows if job.lease_id == lease.id and job.state == "leased"]
 
 
-_leases_t = Lease.__table__
+_leases_t = LeaseRow.__table__
 _CURRENT = (
     select(_jobs.c.id, _jobs.c.lease_id)
     .select_from(_leases_t.join(_jobs, _jobs.c.id == _leases_t.c.job_id))

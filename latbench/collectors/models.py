@@ -30,7 +30,7 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: sa.JSON, list[Any]: sa.JSON}
 
 
-class Token(Base):
+class TokenRow(Base):
     """An admin, enrollment or agent token, found by the id inside it and checked against its digest."""
 
     __tablename__ = "tokens"
@@ -44,7 +44,7 @@ class Token(Base):
     revoked_at: Mapped[datetime | None]
 
 
-class Device(Base):
+class DeviceRow(Base):
     """A hardware configuration, identified by the agents' fingerprint and named at its first enrollment."""
 
     __tablename__ = "devices"
@@ -56,7 +56,7 @@ class Device(Base):
     first_seen: Mapped[datetime]
 
 
-class Agent(Base):
+class AgentRow(Base):
     """A measuring process on a device, with the runtimes it offers (``RuntimeOffer`` dicts)."""
 
     __tablename__ = "agents"
@@ -70,7 +70,7 @@ class Agent(Base):
     last_seen: Mapped[datetime]
 
 
-class Artifact(Base):
+class ArtifactRow(Base):
     """A model file the collector builds once per key and format (``ArtifactKey.digest(format)``); ``sha256`` is
     set once the file exists."""
 
@@ -93,7 +93,7 @@ class Artifact(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
 
 
-class Campaign(Base):
+class CampaignRow(Base):
     """What to measure (architectures of a space) and how (runtime, shapes, settings), on which devices."""
 
     __tablename__ = "campaigns"
@@ -119,7 +119,7 @@ class Campaign(Base):
     created_at: Mapped[datetime]
 
 
-class CampaignArch(Base):
+class CampaignArchRow(Base):
     """The campaign's architectures in order, each with the artifact it is measured on."""
 
     __tablename__ = "campaign_archs"
@@ -130,7 +130,7 @@ class CampaignArch(Base):
     artifact_digest: Mapped[str] = mapped_column(sa.String(64), sa.ForeignKey("artifacts.key_digest"), index=True)
 
 
-class CampaignDevice(Base):
+class CampaignDeviceRow(Base):
     """A device that has joined a campaign: its jobs exist from ``joined_at`` on."""
 
     __tablename__ = "campaign_devices"
@@ -140,7 +140,7 @@ class CampaignDevice(Base):
     joined_at: Mapped[datetime]
 
 
-class Job(Base):
+class JobRow(Base):
     """One architecture of a campaign on one device: queued, leased, done (``result_id``) or failed.
 
     A leased job whose ``lease_expires_at`` has passed counts as queued; it goes back to the queue when another
@@ -169,7 +169,7 @@ class Job(Base):
     finished_at: Mapped[datetime | None]
 
 
-class Lease(Base):
+class LeaseRow(Base):
     """One grant of a job to an agent; ``released_at`` is set when it ends other than by expiry."""
 
     __tablename__ = "leases"
@@ -182,7 +182,7 @@ class Lease(Base):
     released_at: Mapped[datetime | None]
 
 
-class Result(Base):
+class ResultRow(Base):
     """What an agent reported for a lease: a measurement, or the error that stopped it (``error`` set).
 
     Per-run times are little-endian float64 milliseconds; machine states are ``MachineStateModel`` dicts.

@@ -17,7 +17,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from latbench import __version__
 from latbench.collectors import artifact_store, campaigns, enrollment, export, tokens
 from latbench.collectors.context import Collector
-from latbench.collectors.models import Token
+from latbench.collectors.models import TokenRow
 from latbench.protocol import (
     API_PREFIX,
     CampaignCreate,
@@ -42,19 +42,19 @@ async def _collector(request: Request) -> Collector:
 Ctx = Annotated[Collector, Depends(_collector)]
 
 
-def _token(kind: tokens.Kind) -> Callable[..., Token]:
+def _token(kind: tokens.Kind) -> Callable[..., TokenRow]:
     """A dependency that admits requests carrying a live token of ``kind`` (401 or 403 otherwise)."""
 
-    def dependency(c: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Token:
+    def dependency(c: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TokenRow:
         with c.store.read() as session:
             return tokens.authenticate(session, credentials.credentials if credentials else None, kind)
 
     return dependency
 
 
-AdminToken = Annotated[Token, Depends(_token("admin"))]
-EnrollToken = Annotated[Token, Depends(_token("enroll"))]
-AgentToken = Annotated[Token, Depends(_token("agent"))]
+AdminToken = Annotated[TokenRow, Depends(_token("admin"))]
+EnrollToken = Annotated[TokenRow, Depends(_token("enroll"))]
+AgentToken = Annotated[TokenRow, Depends(_token("agent"))]
 
 
 @router.get("/health")
@@ -96,7 +96,7 @@ def revoke_enrollment_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentT
         return _token_info(row)
 
 
-def _token_info(row: Token) -> EnrollmentTokenInfo:
+def _token_info(row: TokenRow) -> EnrollmentTokenInfo:
     return EnrollmentTokenInfo(token_id=row.id, name=row.name, created_at=row.created_at, revoked_at=row.revoked_at)
 
 

@@ -18,10 +18,10 @@ from types import FrameType
 import uvicorn
 from fastapi import FastAPI
 
-from latbench.artifacts import ArtifactCache
+from latbench.artifacts import REFERENCE_KEY, ArtifactCache
 from latbench.collectors import artifact_store, tokens
 from latbench.collectors.app import create_app
-from latbench.collectors.context import Collector
+from latbench.collectors.context import Catalog, Collector
 from latbench.collectors.db import Store, utcnow
 from latbench.collectors.migrations import upgrade
 from latbench.collectors.workers import DB_ENV, Workers, listening_socket, watch_owner, worker_options
@@ -44,13 +44,15 @@ def running(
     db_url: str,
     artifacts_dir: Path,
     *,
+    catalog: Catalog,
     lease_ttl_s: float = 60.0,
     retry_after_s: float = 2.0,
     admin_token: str | None = None,
     clock: Callable[[], datetime] = utcnow,
     models_dir: Path | None = None,
 ) -> Iterator[tuple[FastAPI, str | None]]:
-    """The app over a migrated store, with its artifact builder running until the block ends.
+    """The app over a migrated store, with its artifact builder running until the block ends; ``catalog``
+    supplies the dashboard's datasets and predictors (``latbench.catalog.DatasetCatalog``).
 
     Yields the app and the admin token generated for a store that had none (``None`` otherwise, and always
     when ``admin_token`` is given: that one is stored instead).
@@ -61,11 +63,13 @@ def running(
         now = clock()
         with store.write() as session:
             generated = tokens.bootstrap_admin(session, admin_token, now)
-            artifact_store.request(session, [artifact_store.REFERENCE_KEY], now)
+            artifact_store.request(session, [REFERENCE_KEY], now)
         builder = artifact_store.ArtifactBuilder(store, ArtifactCache(artifacts_dir), clock)
         builder.start()
         try:
-            collector = Collector(store, artifacts_dir, lease_ttl_s, retry_after_s, clock, builder.wake, models_dir)
+            collector = Collector(
+                store, artifacts_dir, catalog, lease_ttl_s, retry_after_s, clock, builder.wake, models_dir
+            )
             yield create_app(collector), generated
         finally:
             builder.stop()
@@ -103,6 +107,7 @@ class _Server(uvicorn.Server):
 
 
 def serve(
+    catalog: Catalog,
     db_url: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8700,
@@ -129,6 +134,7 @@ def serve(
     with running(
         db_url,
         artifacts_dir,
+        catalog=catalog,
         lease_ttl_s=lease_ttl_s,
         retry_after_s=retry_after_s,
         admin_token=os.environ.get(ADMIN_TOKEN_ENV),

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from latbench.collectors.db import UTCDateTime, opening_row, run
-from latbench.collectors.models import Agent, Device, Token
+from latbench.collectors.models import AgentRow, DeviceRow, TokenRow
 from latbench.errors import Forbidden, LatbenchError, NotFound, Unauthenticated
 
 Kind = Literal["admin", "enroll", "agent"]
@@ -41,19 +41,19 @@ def issue(session: Session, kind: Kind, now: datetime, name: str | None = None, 
     """Store a new token's digest and return the token itself, which exists nowhere else from now on."""
     new_id = secrets.token_hex(8)
     token = f"lb_{kind}_{new_id}_{secrets.token_urlsafe(32)}"
-    session.add(Token(id=new_id, kind=kind, name=name, token_hash=digest(token), agent_id=agent_id, created_at=now))
+    session.add(TokenRow(id=new_id, kind=kind, name=name, token_hash=digest(token), agent_id=agent_id, created_at=now))
     return token
 
 
-def authenticate(session: Session, token: str | None, kind: Kind) -> Token:
+def authenticate(session: Session, token: str | None, kind: Kind) -> TokenRow:
     """The live token row of ``kind`` matching ``token``: 401 if unknown or revoked, 403 if of another kind."""
     if not token:
         raise Unauthenticated(MISSING)
-    return _checked(session.get(Token, token_id(token)), token, kind)
+    return _checked(session.get(TokenRow, token_id(token)), token, kind)
 
 
 def _checked(row: Any, token: str, kind: Kind) -> Any:
-    """``row`` (a ``Token`` or a row with its columns) if it is a live token of ``kind`` matching ``token``."""
+    """``row`` (a ``TokenRow`` or a row with its columns) if it is a live token of ``kind`` matching ``token``."""
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest(token)):
         raise Unauthenticated("unknown or revoked token")
     if row.kind != kind:
@@ -70,7 +70,7 @@ class AgentRef(NamedTuple):
     runtimes: list[dict[str, Any]]
 
 
-_tokens, _agents, _devices = Token.__table__, Agent.__table__, Device.__table__
+_tokens, _agents, _devices = TokenRow.__table__, AgentRow.__table__, DeviceRow.__table__
 _AGENT_COLUMNS = (_tokens.c.id, _tokens.c.kind, _tokens.c.token_hash, _tokens.c.revoked_at,
                   _agents.c.id.label("agent_id"), _agents.c.device_id, _devices.c.name.label("device_name"),
                   _agents.c.runtimes)  # fmt: skip
@@ -115,17 +115,19 @@ def authenticate_agent(session: Session, token: str, now: datetime) -> AgentRef:
     return AgentRef(row.agent_id, row.device_id, row.device_name, row.runtimes)
 
 
-def list_enrollment(session: Session) -> list[Token]:
+def list_enrollment(session: Session) -> list[TokenRow]:
     """Every enrollment token, oldest first, revoked ones included."""
-    return list(session.scalars(select(Token).where(Token.kind == "enroll").order_by(Token.created_at, Token.id)))
+    return list(
+        session.scalars(select(TokenRow).where(TokenRow.kind == "enroll").order_by(TokenRow.created_at, TokenRow.id))
+    )
 
 
-def revoke_enrollment(session: Session, enroll_id: str, now: datetime) -> tuple[Token, bool]:
+def revoke_enrollment(session: Session, enroll_id: str, now: datetime) -> tuple[TokenRow, bool]:
     """Revoke the enrollment token ``enroll_id``; return it and whether it was live until now.
 
     Agents already enrolled with it keep their own tokens: revoking stops new enrollments only.
     """
-    row = session.get(Token, enroll_id, with_for_update=True)
+    row = session.get(TokenRow, enroll_id, with_for_update=True)
     if row is None or row.kind != "enroll":
         raise NotFound(f"no enrollment token {enroll_id!r}; `latbench token list` shows them")
     was_live = row.revoked_at is None
@@ -135,7 +137,9 @@ def revoke_enrollment(session: Session, enroll_id: str, now: datetime) -> tuple[
 
 
 def revoke_agent_tokens(session: Session, agent_id: str, now: datetime) -> None:
-    session.execute(update(Token).where(Token.agent_id == agent_id, Token.revoked_at.is_(None)).values(revoked_at=now))
+    session.execute(
+        update(TokenRow).where(TokenRow.agent_id == agent_id, TokenRow.revoked_at.is_(None)).values(revoked_at=now)
+    )
 
 
 def bootstrap_admin(session: Session, configured: str | None, now: datetime) -> str | None:
@@ -144,15 +148,15 @@ def bootstrap_admin(session: Session, configured: str | None, now: datetime) -> 
     ``configured`` (the value of ``LATBENCH_ADMIN_TOKEN``) is stored, replacing an earlier configured one.
     """
     if configured:
-        row = session.get(Token, token_id(configured))
+        row = session.get(TokenRow, token_id(configured))
         if row is None:
-            session.add(Token(id=token_id(configured), kind="admin", name="LATBENCH_ADMIN_TOKEN",
+            session.add(TokenRow(id=token_id(configured), kind="admin", name="LATBENCH_ADMIN_TOKEN",
                               token_hash=digest(configured), created_at=now))  # fmt: skip
         elif row.kind != "admin":
             raise LatbenchError("LATBENCH_ADMIN_TOKEN is set to a token of another kind; choose a new admin token")
         else:
             row.token_hash, row.revoked_at = digest(configured), None
         return None
-    if session.scalar(select(Token.id).where(Token.kind == "admin", Token.revoked_at.is_(None)).limit(1)):
+    if session.scalar(select(TokenRow.id).where(TokenRow.kind == "admin", TokenRow.revoked_at.is_(None)).limit(1)):
         return None
     return issue(session, "admin", now, name="first start")

@@ -230,7 +230,7 @@ def build_from_campaign(
     license: str = "",
 ) -> Dataset:
     """A dataset from the finished results of a collector campaign (each device of the campaign, one column)."""
-    from latbench.collectors.client import CollectorClient
+    from latbench.client import CollectorClient
 
     with CollectorClient(collector, token) as client:
         status = client.campaign(campaign_id)
@@ -246,6 +246,23 @@ def build_from_campaign(
         campaign_state=status.state,
         results=len(rows),
     )
+    return build_from_campaign_rows(
+        rows, campaign_id, provenance, name=name, device=device, prefix=prefix, license=license
+    )
+
+
+def build_from_campaign_rows(
+    rows: Iterable[Row],
+    campaign_id: str,
+    provenance: dict[str, Any],
+    *,
+    name: str | None = None,
+    device: str | None = None,
+    prefix: str = "",
+    license: str = "",
+) -> Dataset:
+    """A dataset from a campaign's result rows, named and sourced alike wherever it is built (``latbench dataset
+    build --campaign``, the dashboard's card)."""
     return build_from_rows(
         rows,
         name=name or default_name(Path(f"campaign-{campaign_id}")),

@@ -58,7 +58,7 @@ def _measure(
     ws: Workspace, plan: Plan, space: str, threads: int, settings: dict[str, Any], progress: Progress | None
 ) -> str:
     """Run the campaign to the end through a private collector and a local agent; returns the campaign id."""
-    from latbench.collectors.client import CollectorClient
+    from latbench.client import CollectorClient
     from latbench.protocol import CampaignCreate
 
     token = ws.admin_token()

@@ -41,7 +41,7 @@ def measure_by_campaign(
     progress: Progress | None = None,
 ) -> dict[str, float]:
     """Median latency (ms) of each architecture on ``device``, measured by its agents through a campaign."""
-    from latbench.collectors.client import CollectorClient
+    from latbench.client import CollectorClient
     from latbench.protocol import CampaignCreate
 
     with CollectorClient(collector, token) as client:

@@ -14,18 +14,17 @@ import time
 
 import pytest
 from factories import job, result
-from processes import ADMIN_TOKEN, Collector, totals, wait_for
-from processes import Agent as AgentProcess
+from processes import ADMIN_TOKEN, Agent, Collector, totals, wait_for
 from scripted_server import Reply, Request, ScriptedServer
 from servers import free_port
 
-from latbench.agents.daemon import Agent, run_agent
+from latbench.agents.daemon import AgentDaemon, run_agent
 from latbench.agents.identity import Credentials, default_state_dir
 from latbench.agents.measure import TimingSettings, time_model
 from latbench.agents.reports import result_item, runtime_offer
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.spool import Spool, SpoolCounts
-from latbench.collectors.client import CollectorClient
+from latbench.client import CollectorClient
 from latbench.errors import LatbenchError
 from latbench.protocol import CampaignCreate, MeasurementSettings
 
@@ -62,9 +61,9 @@ def collector_script():
         yield server
 
 
-def make_agent(url: str, tmp_path, **options) -> Agent:
+def make_agent(url: str, tmp_path, **options) -> AgentDaemon:
     settings = {"enrollment_token": "enroll-token", "name": "bench-1", "max_idle_s": 0.5, "poll_s": 0.05, **options}
-    return Agent(url, [runtime_offer("onnxruntime")], state_dir=tmp_path / "agent", **settings)
+    return AgentDaemon(url, [runtime_offer("onnxruntime")], state_dir=tmp_path / "agent", **settings)
 
 
 def pushed(server: ScriptedServer) -> dict[str, dict]:
@@ -297,7 +296,7 @@ def test_completes_a_campaign_once_per_arch_and_dead_letters_a_stray_spooled_res
 def test_results_measured_while_the_collector_is_down_land_when_it_returns(collector, tmp_path):
     slow = QUICK.model_copy(update={"min_time_s": 1.0})
     token, campaign_id = campaign(collector, settings=slow)
-    agent = AgentProcess(
+    agent = Agent(
         collector, token, "steady", tmp_path / "steady", "--max-jobs", "3", "--poll", "0.2", "--push-interval", "0"
     )
     try:
@@ -316,7 +315,7 @@ def test_results_measured_while_the_collector_is_down_land_when_it_returns(colle
 def test_sigterm_abandons_the_measurement_releases_the_leases_and_exits_0(collector, tmp_path):
     long = QUICK.model_copy(update={"min_time_s": 60.0, "max_time_s": 60.0})
     token, campaign_id = campaign(collector, settings=long)
-    agent = AgentProcess(collector, token, "patient", tmp_path / "patient", "--max-jobs", "3")
+    agent = Agent(collector, token, "patient", tmp_path / "patient", "--max-jobs", "3")
     wait_for(lambda: totals(collector.status(campaign_id))["leased"] == 3, 60, "the jobs leased")
     time.sleep(1.5)
     started = time.monotonic()

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import uvicorn
 
+from latbench.catalog import DatasetCatalog
 from latbench.collectors.db import Store
 from latbench.collectors.models import Base
 from latbench.collectors.service import running
@@ -175,8 +176,8 @@ class Served:
     """``running`` plus uvicorn on a free loopback port, in a background thread."""
 
     def __init__(self, db_url: str, artifacts: Path, clock: Clock, **options: Any) -> None:
-        self._context = running(db_url, artifacts, admin_token=ADMIN_TOKEN, clock=clock, lease_ttl_s=LEASE_TTL_S,
-                                **options)  # fmt: skip
+        self._context = running(db_url, artifacts, catalog=DatasetCatalog(), admin_token=ADMIN_TOKEN, clock=clock,
+                                lease_ttl_s=LEASE_TTL_S, **options)  # fmt: skip
         self.clock = clock
 
     def __enter__(self) -> Harness:

@@ -9,9 +9,8 @@ from pathlib import Path
 from harness import ARCHS, Harness
 from sqlalchemy import select
 
-from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
-from latbench.collectors.artifact_store import REFERENCE_KEY
-from latbench.collectors.models import Artifact, Campaign
+from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactCache, ArtifactKey
+from latbench.collectors.models import ArtifactRow, CampaignRow
 
 TFLITE_OFFER = [{"name": "tflite", "version": "1.4.0", "providers": ["cpu"]}]
 TFLITE_ARCH = ARCHS[4]
@@ -42,8 +41,8 @@ def test_a_tflite_campaign_builds_stores_and_serves_tflite_artifacts(collector: 
     assert job["artifact_bytes"] == built.path.stat().st_size
 
     with collector.store.read() as session:
-        assert session.scalar(select(Campaign.format).where(Campaign.id == campaign)) == "tflite"
-        rows = {row.key_digest: row for row in session.scalars(select(Artifact))}
+        assert session.scalar(select(CampaignRow.format).where(CampaignRow.id == campaign)) == "tflite"
+        rows = {row.key_digest: row for row in session.scalars(select(ArtifactRow))}
     assert rows[key.digest("tflite")].format == "tflite" and rows[key.digest("tflite")].sha256 == built.sha256
     assert rows[REFERENCE_KEY.digest("tflite")].file_name == reference.path.name
     assert rows[REFERENCE_KEY.digest()].format == "onnx"  # the collector's own reference, requested at start
@@ -57,4 +56,4 @@ def test_a_campaign_of_a_runtime_the_collector_does_not_know_gets_onnx(collector
     response = agent.get(f"/artifacts/{job['artifact_sha256']}")
     assert response.status_code == 200 and b"onnx" in response.content[:64].lower()
     with collector.store.read() as session:
-        assert session.scalar(select(Campaign.format).where(Campaign.id == campaign)) == "onnx"
+        assert session.scalar(select(CampaignRow.format).where(CampaignRow.id == campaign)) == "onnx"

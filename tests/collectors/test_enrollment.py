@@ -7,7 +7,7 @@ import hashlib
 import sqlalchemy as sa
 from harness import ADMIN_TOKEN, Harness, fingerprint
 
-from latbench.collectors.models import Token
+from latbench.collectors.models import TokenRow
 
 
 def test_enrollment_names_the_device_and_returns_an_agent_token_and_the_lease_timing(collector: Harness):
@@ -54,7 +54,7 @@ def test_the_store_keeps_only_digests_of_tokens(collector: Harness):
     agent_token = collector.enroll("pi-1").json()["agent_token"]
     enroll_token = collector.enroll_token()
     with collector.store.engine.connect() as conn:
-        rows = conn.execute(sa.select(Token.kind, Token.token_hash)).all()
+        rows = conn.execute(sa.select(TokenRow.kind, TokenRow.token_hash)).all()
         every_value = repr(collector.dump())
     digests = {hashlib.sha256(t.encode()).hexdigest() for t in (agent_token, enroll_token, ADMIN_TOKEN)}
     assert {kind for kind, _ in rows} == {"admin", "enroll", "agent"}

@@ -23,7 +23,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from servers import free_port
 
-from latbench.collectors.client import CollectorClient
+from latbench.client import CollectorClient
 from latbench.protocol import CampaignCreate, MeasurementSettings
 
 FAST = MeasurementSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05, max_attempts=1)

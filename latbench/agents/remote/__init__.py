@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from latbench.errors import RemoteError
 
 if TYPE_CHECKING:
-    from latbench.agents.remote.device import Device
+    from latbench.agents.remote.device import RemoteDevice
     from latbench.agents.remote.runner import RemoteRunner
 
 
@@ -25,7 +25,7 @@ def open_device(
     known_hosts: Path | None = None,
     host_key_fingerprint: str | None = None,
     adb: str = "adb",
-) -> Device:
+) -> RemoteDevice:
     """The device at ``url``: ``ssh://user@host[:port]`` or ``adb://[SERIAL]``."""
     if url.startswith("adb://"):
         from latbench.agents.remote.adb import AdbDevice

@@ -10,7 +10,7 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from latbench.agents.remote.device import Completed, Device
+from latbench.agents.remote.device import Completed, RemoteDevice
 from latbench.agents.remote.session import Session
 from latbench.errors import RemoteError
 
@@ -18,7 +18,7 @@ DEVICE_TMP = "/data/local/tmp"
 """The one directory every Android device lets the shell user write and execute in."""
 
 
-class AdbDevice(Device):
+class AdbDevice(RemoteDevice):
     """One Android device (``serial``, or the only one attached) through the ``adb`` executable."""
 
     def __init__(self, serial: str | None = None, adb: str = "adb", workdir: str | None = None) -> None:

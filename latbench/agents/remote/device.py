@@ -37,7 +37,7 @@ class Completed:
         return self.output
 
 
-class Device(abc.ABC):
+class RemoteDevice(abc.ABC):
     """A machine reached over a channel. ``workdir`` is a directory of its own on the device, created on open and
     removed on ``close``, so nothing a runner uploads outlives it."""
 
@@ -82,7 +82,7 @@ class Device(abc.ABC):
         finally:
             self._disconnect()
 
-    def __enter__(self) -> Device:
+    def __enter__(self) -> RemoteDevice:
         return self
 
     def __exit__(

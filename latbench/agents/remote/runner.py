@@ -11,7 +11,7 @@ from types import TracebackType
 
 from latbench.agents.environment import MachineInfo
 from latbench.agents.measure import Measurement, TimingSettings
-from latbench.agents.remote.device import Device
+from latbench.agents.remote.device import RemoteDevice
 from latbench.agents.remote.tools import RemoteEngine, Tool
 from latbench.protocol import RuntimeOffer
 
@@ -19,7 +19,7 @@ from latbench.protocol import RuntimeOffer
 class RemoteRunner:
     """``tool`` on ``device``; the runner owns the device connection and closes it."""
 
-    def __init__(self, device: Device, tool: Tool) -> None:
+    def __init__(self, device: RemoteDevice, tool: Tool) -> None:
         self.device = device
         self.tool = tool
         try:

@@ -7,7 +7,7 @@ environment snapshot and its device gets a fingerprint like any agent's.
 from __future__ import annotations
 
 from latbench.agents.environment import MachineInfo, MachineState
-from latbench.agents.remote.device import Device
+from latbench.agents.remote.device import RemoteDevice
 
 _INFO = r"""echo "machine=$(uname -m)"; echo "os=$(uname -sr)"; echo "hostname=$(uname -n)"
 echo "cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || grep -c ^processor /proc/cpuinfo)"
@@ -34,7 +34,7 @@ def _number(text: str | None, scale: float = 1.0) -> float | None:
         return None
 
 
-def remote_machine_info(device: Device, python: str = "") -> MachineInfo:
+def remote_machine_info(device: RemoteDevice, python: str = "") -> MachineInfo:
     f = _fields(device.exec(_INFO, timeout_s=60).check("reading the device's hardware"))
     cores = _number(f.get("cores"))
     memory = _number(f.get("memory_kb"), 1 / 2**20)
@@ -50,7 +50,7 @@ def remote_machine_info(device: Device, python: str = "") -> MachineInfo:
     )
 
 
-def remote_machine_state(device: Device) -> MachineState:
+def remote_machine_state(device: RemoteDevice) -> MachineState:
     f = _fields(device.exec(_STATE, timeout_s=60).output)
     freq = _number(f.get("freq_khz"), 1e-3)
     temperature = _number(f.get("temp_mc"), 1e-3)

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from latbench.agents.remote.device import Completed, Device
+from latbench.agents.remote.device import Completed, RemoteDevice
 from latbench.agents.remote.session import Session
 from latbench.errors import HostKeyRejected, MissingDependency, RemoteError
 
@@ -154,7 +154,7 @@ class _Pin:
         self.known.chmod(0o600)
 
 
-class SshDevice(Device):
+class SshDevice(RemoteDevice):
     """A Linux device over SSH: SFTP for files, one exec channel per command."""
 
     def __init__(self, client: Any, target: SshTarget, workdir: str | None = None) -> None:

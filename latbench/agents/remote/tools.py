@@ -29,7 +29,7 @@ import numpy as np
 import latbench
 from latbench.agents.environment import MachineInfo, MachineState
 from latbench.agents.measure import Attempt, Measurement, TimingSettings, measure_until_stable
-from latbench.agents.remote.device import Device, quote
+from latbench.agents.remote.device import RemoteDevice, quote
 from latbench.agents.remote.parse import (
     SUMMARY_FLAG,
     parse_benchmark_model,
@@ -74,7 +74,7 @@ class Tool(abc.ABC):
     def _prefix(self) -> str:
         return f"taskset {quote(self.cpu_mask)} " if self.cpu_mask else ""
 
-    def prepare(self, device: Device) -> None:  # noqa: B027 - most tools need no preparation
+    def prepare(self, device: RemoteDevice) -> None:  # noqa: B027 - most tools need no preparation
         """Once per device session, before the first measurement."""
 
     def close(self) -> None:  # noqa: B027 - most tools hold nothing
@@ -85,15 +85,15 @@ class Tool(abc.ABC):
         """The artifact format this tool measures ``runtime`` jobs from; ``RemoteError`` if it cannot."""
 
     @abc.abstractmethod
-    def offers(self, device: Device, runtimes: list[str]) -> list[RuntimeOffer]:
+    def offers(self, device: RemoteDevice, runtimes: list[str]) -> list[RuntimeOffer]:
         """What the device offers of ``runtimes`` through this tool."""
 
-    def machine_info(self, device: Device) -> MachineInfo:
+    def machine_info(self, device: RemoteDevice) -> MachineInfo:
         return remote_machine_info(device)
 
     @abc.abstractmethod
     def measure(
-        self, device: Device, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
+        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
     ) -> tuple[Measurement, RemoteEngine]:
         """Measure the artifact already uploaded to ``artifact``."""
 
@@ -126,13 +126,13 @@ class StubTool(Tool):
     name = "stub"
     default_command = "python3"
 
-    def prepare(self, device: Device) -> None:
+    def prepare(self, device: RemoteDevice) -> None:
         self._zip = device.path(agent_zip().name)
         self._info_cache: dict[str, Any] | None = None
         self._session: Session | None = None
         device.put(agent_zip(), self._zip)
 
-    def _run(self, device: Device, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    def _run(self, device: RemoteDevice, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         """One request to the device's ``serve`` process, started on first use, and again (once) if it had died
         since the last request; a process that dies during a request fails that request."""
         for retry in (False, True):
@@ -153,13 +153,13 @@ class StubTool(Tool):
     def artifact_format(self, runtime: str) -> str:
         return get_runtime(runtime).artifact_format
 
-    def _info(self, device: Device) -> dict[str, Any]:
+    def _info(self, device: RemoteDevice) -> dict[str, Any]:
         """The device's hardware and runtimes, asked once per session."""
         if self._info_cache is None:
             self._info_cache = self._run(device, {"command": "info"}, timeout_s=120)
         return self._info_cache
 
-    def offers(self, device: Device, runtimes: list[str]) -> list[RuntimeOffer]:
+    def offers(self, device: RemoteDevice, runtimes: list[str]) -> list[RuntimeOffer]:
         there: dict[str, dict[str, Any]] = self._info(device)["runtimes"]
         missing = [r for r in runtimes if r not in there]
         if missing:
@@ -172,11 +172,11 @@ class StubTool(Tool):
             for r in runtimes
         ]
 
-    def machine_info(self, device: Device) -> MachineInfo:
+    def machine_info(self, device: RemoteDevice) -> MachineInfo:
         return MachineInfo(**self._info(device)["machine"])
 
     def measure(
-        self, device: Device, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
+        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
     ) -> tuple[Measurement, RemoteEngine]:
         budget = settings.max_attempts * (settings.max_time_s + settings.warmup_time_s + settings.cooldown_s) + 120
         request = {"command": "measure", "artifact": artifact, "runtime": runtime, "threads": threads,
@@ -212,7 +212,7 @@ class BinaryTool(Tool):
             raise RemoteError(f"{self.name} measures {self.runtime} jobs, not {runtime}")
         return self.format
 
-    def offers(self, device: Device, runtimes: list[str]) -> list[RuntimeOffer]:
+    def offers(self, device: RemoteDevice, runtimes: list[str]) -> list[RuntimeOffer]:
         for r in runtimes:
             self.artifact_format(r)
         found = device.exec(f"command -v {quote(self.command)} || test -x {quote(self.command)}")
@@ -224,11 +224,11 @@ class BinaryTool(Tool):
         """The tool's command line for one timed loop; ``out`` is a scratch file it may write."""
 
     @abc.abstractmethod
-    def _parse(self, device: Device, output: str, out: str) -> tuple[LatencyStats, np.ndarray, int, list[str]]:
+    def _parse(self, device: RemoteDevice, output: str, out: str) -> tuple[LatencyStats, np.ndarray, int, list[str]]:
         """Statistics, per-run times (empty if the tool gives none), warm-up runs, and informational flags."""
 
     def measure(
-        self, device: Device, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
+        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
     ) -> tuple[Measurement, RemoteEngine]:
         self.artifact_format(runtime)
         out = artifact + ".out"
@@ -275,7 +275,7 @@ class BenchmarkModelTool(BinaryTool):
             *delegate[provider],
         )
 
-    def _parse(self, device: Device, output: str, out: str) -> tuple[LatencyStats, np.ndarray, int, list[str]]:
+    def _parse(self, device: RemoteDevice, output: str, out: str) -> tuple[LatencyStats, np.ndarray, int, list[str]]:
         report = parse_benchmark_model(output)
         warmup = report.warmup.count if report.warmup else 0
         return report.timed.latency_stats(), np.zeros(0, dtype=np.int64), warmup, [SUMMARY_FLAG]
@@ -296,7 +296,7 @@ class PerfTestTool(BinaryTool):
             "-x", str(threads), "-y", "1", "-o", "99", artifact, out,
         )  # fmt: skip
 
-    def _parse(self, device: Device, output: str, out: str) -> tuple[LatencyStats, np.ndarray, int, list[str]]:
+    def _parse(self, device: RemoteDevice, output: str, out: str) -> tuple[LatencyStats, np.ndarray, int, list[str]]:
         summary = parse_perf_test_summary(output)
         times = parse_perf_test_times(device.read(out))
         if len(times) != summary.count:

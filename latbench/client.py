@@ -1,7 +1,10 @@
-"""The management client: what the CLI (and a researcher's script) uses to drive a collector over HTTP.
+"""The management client: what the CLI, dataset building, search and a researcher's script use to drive a
+collector over HTTP.
 
-Agents have their own client (``latbench.agents.client``); this one speaks the admin endpoints with the admin
-token and turns every failure into a ``CollectorError`` whose message says what to do.
+It belongs to no side: it speaks only ``latbench.protocol``, so its users need not import the collector and the
+collector need not know them. Agents have their own client (``latbench.agents.client``); this one speaks the
+admin endpoints with the admin token and turns every failure into a ``CollectorError`` whose message says what
+to do.
 """
 
 from __future__ import annotations
