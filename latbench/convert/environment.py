@@ -22,6 +22,7 @@ import shutil
 import site
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,7 +106,7 @@ def setup_converter() -> Path:
         try:
             _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], "python -m venv", venv)
             if sys.prefix != sys.base_prefix:
-                _see_this_venv(python)
+                _see_this_venv(venv)
             _run([str(python), "-m", "pip", "install", "--disable-pip-version-check", *pins], "pip install", venv)
             (venv / STAMP).write_text("".join(f"{pin}\n" for pin in pins))
         except BaseException:
@@ -115,15 +116,10 @@ def setup_converter() -> Path:
     return python
 
 
-def _see_this_venv(python: Path) -> None:
+def _see_this_venv(venv: Path) -> None:
     """Make the converter venv see this venv's packages after its own (``--system-site-packages`` only adds the
     base interpreter's): ``site.addsitedir`` also runs their ``.pth`` files, such as editable installs'."""
-    purelib = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    purelib = sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)})
     lines = (f"import site; site.addsitedir({path!r})\n" for path in site.getsitepackages())
     Path(purelib, "latbench-main-environment.pth").write_text("".join(lines))
 
