@@ -23,6 +23,10 @@ class ArtifactError(LatbenchError):
     """A model artifact that cannot be built, read, or whose content hash does not match."""
 
 
+class ConverterUnavailable(ArtifactError):
+    """No LiteRT converter environment, and none could be set up (``latbench.convert.environment``)."""
+
+
 class ResultsFileError(LatbenchError):
     """A results file that cannot be read, or whose rows were measured with other settings."""
 

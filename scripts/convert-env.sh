@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The LiteRT converter's own environment (latbench.convert.litert): litert-torch pins typing-extensions<4.13
-# (through xdsl), which would downgrade pydantic in the main environment, so it gets a venv of its own that
-# still sees the main environment's packages. torch is pinned to the main environment's version so no
-# CUDA build is pulled. Idempotent; the venv goes to $LATBENCH_HOME/convert-venv (~/.local/share/latbench).
+# The LiteRT converter's own environment, as `latbench setup converter` (latbench.convert.environment) makes it,
+# for CI, which runs this before latbench is installed: a venv that sees the main environment's packages, with
+# the requirements both share (latbench/convert/requirements.txt), stamped once pip succeeded. Idempotent; the
+# venv goes to $LATBENCH_HOME/convert-venv (~/.local/share/latbench) and is removed if pip fails.
 set -euo pipefail
+requirements="$(cd "$(dirname "$0")/.." && pwd)/latbench/convert/requirements.txt"
 venv="${LATBENCH_HOME:-$HOME/.local/share/latbench}/convert-venv"
-[ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import litert_torch" 2> /dev/null && exit 0
+[ -f "$venv/.latbench-ready" ] && exit 0
+trap 'rm -rf "$venv"' ERR
 python3 -m venv --system-site-packages "$venv"
-"$venv/bin/pip" install -q "torch==2.13.0" "litert-torch==0.10.*" "ai-edge-litert==2.3.*"
+"$venv/bin/python" -m pip install -q -r "$requirements"
+cp "$requirements" "$venv/.latbench-ready"

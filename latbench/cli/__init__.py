@@ -24,6 +24,7 @@ from latbench.cli.predictor import predict_command, predictor_app
 from latbench.cli.quickstart import quickstart_command
 from latbench.cli.runtimes import runtimes_command
 from latbench.cli.search import search_command
+from latbench.cli.setup import setup_app
 from latbench.cli.spaces import spaces_app
 from latbench.cli.tasks import tasks_app
 from latbench.errors import LatbenchError
@@ -53,6 +54,7 @@ app.add_typer(tasks_app, name="tasks")
 app.add_typer(predictor_app, name="predictor")
 app.command("predict")(predict_command)
 app.command("search")(search_command)
+app.add_typer(setup_app, name="setup")
 
 
 def _version(value: bool) -> None:

@@ -1,10 +1,9 @@
 """PyTorch -> LiteRT with ``litert-torch``, in a separate Python process.
 
-``litert-torch`` pins ``xdsl``, which pins ``typing-extensions<4.13`` and so downgrades pydantic below what the
-collector runs on: it lives in its own environment (``scripts/convert-env.sh`` makes one), found as
-``$LATBENCH_CONVERT_PYTHON``, else ``$LATBENCH_HOME/convert-venv`` (``~/.local/share/latbench/convert-venv``)
-when it exists, else this interpreter. A conversion also takes seconds to tens of seconds and gigabytes of
-JAX/MLIR machinery; a child process returns that memory and turns a converter crash into an error.
+``litert-torch`` cannot live in the main environment; it runs in the interpreter that
+``latbench.convert.environment`` finds, or sets up on first need. A conversion also takes seconds to tens of
+seconds and gigabytes of JAX/MLIR machinery; a child process returns that memory and turns a converter crash
+into an error.
 
 float16 models are the float32 model with weights cast to float16 and a Dequantize op in front of each
 Conv/FullyConnected (``ai-edge-quantizer``'s weight-only FLOAT_CASTING), as TensorFlow's float16 conversion does.
@@ -35,9 +34,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import latbench
+from latbench.convert.environment import PYTHON_ENV, ensure_converter
 from latbench.errors import ArtifactError
 
-PYTHON_ENV = "LATBENCH_CONVERT_PYTHON"
 DTYPES = ("float32", "float16")
 TIMEOUT_S = 1800.0
 """How long the converter may take over one model before it is stopped."""
@@ -47,21 +46,12 @@ MODELS_PER_CHILD = 50
 (~5 s) per 50 models."""
 
 
-def convert_python() -> str:
-    """The interpreter that has ``litert-torch``."""
-    if os.environ.get(PYTHON_ENV):
-        return os.environ[PYTHON_ENV]
-    home = Path(os.environ.get("LATBENCH_HOME") or Path.home() / ".local" / "share" / "latbench")
-    venv = home / "convert-venv" / "bin" / "python"
-    return str(venv) if venv.is_file() else sys.executable
-
-
-def _child_env() -> dict[str, str]:
+def _child_env(python: str) -> dict[str, str]:
     """The environment of the converter: this latbench importable, and the interpreter's ``bin`` on PATH."""
     root = str(Path(latbench.__file__).resolve().parent.parent)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    env["PATH"] = os.pathsep.join((str(Path(convert_python()).parent), env.get("PATH", "")))
+    env["PATH"] = os.pathsep.join((str(Path(python).parent), env.get("PATH", "")))
     return env
 
 
@@ -100,39 +90,43 @@ def convert_tflite(key: object, path: Path, dtype: str = "float32") -> None:
     """Write ``key``'s network (an ``ArtifactKey``) to ``path`` as a LiteRT model with ``dtype`` weights."""
     if dtype not in DTYPES:
         raise ArtifactError(f"LiteRT models are {' or '.join(DTYPES)}, not {dtype!r}")
+    python = ensure_converter()
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
         if dtype == "float32":
             conversion = Conversion(key, float32=path)
         else:
             conversion = Conversion(key, float32=Path(tmp) / "float32.tflite", float16=path)
-        for outcome in convert_many([conversion]):
+        for outcome in convert_many([conversion], python=python):
             if outcome.error is not None:
-                raise ArtifactError(f"cannot convert to LiteRT with {convert_python()}: {outcome.error}")
+                raise ArtifactError(f"cannot convert to LiteRT with {python}: {outcome.error}")
 
 
-def convert_many(conversions: Sequence[Conversion], timeout_s: float = TIMEOUT_S) -> Iterator[Outcome]:
-    """Run ``conversions`` in as few children as possible, yielding each outcome as soon as the child reports
-    it (in order). Closing the iterator early stops the child."""
+def convert_many(
+    conversions: Sequence[Conversion], timeout_s: float = TIMEOUT_S, python: str | None = None
+) -> Iterator[Outcome]:
+    """Run ``conversions`` in as few children of ``python`` (default ``ensure_converter()``, which may set the
+    converter up first) as possible, yielding each outcome as soon as the child reports it (in order). Closing
+    the iterator early stops the child."""
+    python = python or ensure_converter()
     pending = list(range(len(conversions)))
     while pending:
         batch, pending = pending[:MODELS_PER_CHILD], pending[MODELS_PER_CHILD:]
         done = 0
-        for outcome in _run_child([conversions[i] for i in batch], timeout_s):
+        for outcome in _run_child(python, [conversions[i] for i in batch], timeout_s):
             yield Outcome(batch[outcome.index], outcome.error, outcome.converted)
             done = outcome.index + 1
         pending = batch[done:] + pending
 
 
-def _run_child(conversions: Sequence[Conversion], timeout_s: float) -> Iterator[Outcome]:
+def _run_child(python: str, conversions: Sequence[Conversion], timeout_s: float) -> Iterator[Outcome]:
     """One child over ``conversions``: its outcomes, and on a child that dies, a failed outcome for the model it
     was on (all the rest too if it died before its first model: then no model is to blame)."""
-    python = convert_python()
     stdin = json.dumps([c.request() for c in conversions])
     with tempfile.TemporaryFile("w+") as stderr:
         try:
             child = subprocess.Popen(
                 [python, "-m", "latbench.convert.litert", "-"],
-                env=_child_env(),
+                env=_child_env(python),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -240,8 +234,8 @@ def _converter() -> Any:
         import litert_torch
     except ImportError as exc:
         raise ImportError(
-            f"{sys.executable} has no litert-torch; install 'latbench[convert]' in a separate environment and "
-            f"point {PYTHON_ENV} at its python"
+            f"{sys.executable} has no litert-torch; `latbench setup converter` sets up an environment that has it "
+            f"(unless {PYTHON_ENV} names another python)"
         ) from exc
 
     def convert(fields: dict[str, Any], path: Path) -> None:
