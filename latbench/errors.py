@@ -23,6 +23,14 @@ class ArtifactError(LatbenchError):
     """A model artifact that cannot be built, read, or whose content hash does not match."""
 
 
+class ModelFileError(LatbenchError):
+    """A user's model file that latbench cannot time: missing, of no known format, unreadable or unsafe."""
+
+
+class ModelInputError(LatbenchError):
+    """Input shapes of a model that are malformed, contradict the model, or leave a dynamic dimension open."""
+
+
 class ResultsFileError(LatbenchError):
     """A results file that cannot be read, or whose rows were measured with other settings."""
 

@@ -1,13 +1,17 @@
-"""Measure architectures on this machine: build their artifacts first, then time them one by one.
+"""Measure architectures, or users' own model files, on this machine: build or inspect them first, then time
+them one by one.
 
 This is what ``latbench measure`` runs. Every artifact is exported before the first timed run (export never
 runs while timing), each result is appended to the results file as soon as it exists, and a re-run with the
-same file skips what is already there.
+same file skips what is already there. A model file that cannot be timed is refused on its own; the others
+are still measured.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,8 +21,9 @@ import numpy as np
 import latbench
 from latbench.agents.environment import MachineInfo, machine_info
 from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, time_model
+from latbench.agents.modelfile import FORMATS, ModelFile, format_shapes, parse_input_shapes
 from latbench.agents.runtimes import Runtime, get_runtime
-from latbench.errors import LatbenchError
+from latbench.errors import LatbenchError, ModelInputError
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
@@ -34,6 +39,8 @@ class Progress:
     on_build: Callable[[int, int], None] | None = None
     on_start: Callable[[int, int], None] | None = None
     on_result: Callable[[dict[str, object]], None] | None = None
+    on_refused: Callable[[str, str], None] | None = None
+    """A model file that cannot be timed: its path and why, as one line. Without it, a warning."""
 
 
 def select_archs(
@@ -53,8 +60,7 @@ def select_archs(
 
 
 def _row(
-    arch: str,
-    space: str,
+    subject: Mapping[str, object],
     artifact_sha256: str,
     runtime: Runtime,
     identity: dict[str, object],
@@ -62,15 +68,16 @@ def _row(
     settings: TimingSettings,
     m: Measurement,
 ) -> dict[str, object]:
-    s = get_space(space)
+    """A result row; ``subject`` holds what was measured: ``arch``, ``arch_index``, ``space``, ``batch``,
+    ``resolution``, ``classes``, ``opset`` and ``input_shapes``."""
     before, after = m.state_before, m.state_after
     assert before is not None and after is not None
     values = {
-        "arch": arch,
-        "arch_index": s.official_index(arch),
-        **{k: identity[k] for k in ("space", "runtime")},
+        **subject,
+        "runtime": identity["runtime"],
         "runtime_version": runtime.version(),
-        **{k: identity[k] for k in ("provider", "batch", "threads", "resolution", "classes", "opset")},
+        "provider": identity["provider"],
+        "threads": identity["threads"],
         "artifact_sha256": artifact_sha256,
         "latency_ms": m.stats.median_ms,
         "mean_ms": m.stats.mean_ms,
@@ -110,9 +117,11 @@ def _row(
 
 
 def measure(
-    space: str,
+    space: str | None = None,
     archs: Sequence[str] | None = None,
     *,
+    models: Sequence[str | Path] | None = None,
+    inputs: Mapping[str, Sequence[int]] | Sequence[str] | None = None,
     samples: int | None = None,
     seed: int = 0,
     connected_only: bool = False,
@@ -128,12 +137,63 @@ def measure(
     reference: bool = True,
     progress: Progress | None = None,
 ) -> list[dict[str, object]]:
-    """Measure ``archs`` (or ``samples`` seeded ones) of ``space`` on this machine; return one row each.
+    """Measure ``archs`` (or ``samples`` seeded ones) of ``space``, or the model files ``models``, on this
+    machine; return one row each.
 
+    ``models`` are ONNX files (onnxruntime, tvm) or ``.tflite`` files (tflite), timed as they are; ``inputs``
+    (``{"input_ids": (1, 128)}`` or ``["input_ids:1x128"]``) give the shapes of their dynamic dimensions. A
+    model that cannot be timed is refused through ``progress.on_refused`` (else a warning) and left out.
     With ``out``, rows are appended as they finish and rows already in the file are kept and not measured
     again (the file must hold results of the same settings and device). ``reference`` times a fixed model
     between measurements to detect a drifting machine.
     """
+    if models is not None:
+        if space is not None or archs or samples is not None:
+            raise LatbenchError("give either a search space or model files, not both")
+        if batch != 1 or resolution is not None or classes is not None:
+            raise LatbenchError("batch, resolution and classes are a model file's own: give shapes with inputs")
+        return _measure_models(
+            models, inputs, runtime, provider, threads, settings, out, cache_dir, reference, progress
+        )
+    if space is None:
+        raise LatbenchError("give a search space to sample architectures from, or model files")
+    if inputs:
+        raise LatbenchError("input shapes are for model files; an architecture's input is set by batch and resolution")
+    return _measure_archs(
+        space, archs, samples, seed, connected_only, runtime, provider, batch, threads, resolution, classes,
+        settings, out, cache_dir, reference, progress,
+    )  # fmt: skip
+
+
+def _reference_probe(runtime_cls: type[Runtime], threads: int, provider: str, cache: object) -> ReferenceProbe:
+    """The drift gauge: ``REFERENCE_ARCH`` built as this runtime's artifact and calibrated."""
+    from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
+
+    assert isinstance(cache, ArtifactCache)
+    ref_key = ArtifactKey(space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0)
+    ref_engine = runtime_cls(threads=threads, provider=provider)
+    ref_engine.load(cache.build(ref_key, runtime_cls.artifact_format).path)
+    return ReferenceProbe(ref_engine)
+
+
+def _measure_archs(
+    space: str,
+    archs: Sequence[str] | None,
+    samples: int | None,
+    seed: int,
+    connected_only: bool,
+    runtime: str,
+    provider: str,
+    batch: int,
+    threads: int,
+    resolution: int | None,
+    classes: int | None,
+    settings: TimingSettings | None,
+    out: str | Path | None,
+    cache_dir: str | Path | None,
+    reference: bool,
+    progress: Progress | None,
+) -> list[dict[str, object]]:
     from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
 
     settings = settings or TimingSettings()
@@ -173,14 +233,7 @@ def measure(
         for a in todo
     ]
     artifacts = cache.build_many(keys, progress=progress.on_build, fmt=runtime_cls.artifact_format)
-    probe = None
-    if reference and todo:
-        ref_key = ArtifactKey(
-            space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0
-        )
-        ref_engine = runtime_cls(threads=threads, provider=provider)
-        ref_engine.load(cache.build(ref_key, runtime_cls.artifact_format).path)
-        probe = ReferenceProbe(ref_engine)
+    probe = _reference_probe(runtime_cls, threads, provider, cache) if reference and todo else None
 
     rows = [r for r in (results.rows if results else []) if r["arch"] in set(wanted)]
     if progress.on_start:
@@ -192,7 +245,13 @@ def measure(
                 m = time_model(engine, settings, probe)
             finally:
                 engine.close()
-            row = _row(arch, s.name, artifact.sha256, engine, identity, info, settings, m)
+            subject = {
+                "arch": arch,
+                "arch_index": s.official_index(arch),
+                **{k: identity[k] for k in ("space", "batch", "resolution", "classes", "opset")},
+                "input_shapes": None,
+            }
+            row = _row(subject, artifact.sha256, engine, identity, info, settings, m)
             if results is not None:
                 results.append(row)
             rows.append(row)
@@ -203,3 +262,148 @@ def measure(
             probe.runtime.close()
     order = {a: i for i, a in enumerate(wanted)}
     return sorted(rows, key=lambda r: order[str(r["arch"])])
+
+
+MODEL_SPACE = "model"
+"""The ``space`` of a model file's row."""
+
+
+def _refuse(progress: Progress, path: str, reason: str) -> None:
+    """Report a refused model as one line that names the file."""
+    line = reason if path in reason or Path(path).name in reason else f"{path}: {reason}"
+    if progress.on_refused:
+        progress.on_refused(path, line)
+    else:
+        warnings.warn(line, stacklevel=3)
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return first if isinstance(exc, LatbenchError) else f"{type(exc).__name__}: {first}".rstrip(": ")
+
+
+def _recorded_shapes(row: Mapping[str, object]) -> dict[str, tuple[int, ...]]:
+    text = str(row.get("input_shapes") or "")
+    return parse_input_shapes(text.split(";")) if text else {}
+
+
+def _measure_models(
+    paths: Sequence[str | Path],
+    inputs: Mapping[str, Sequence[int]] | Sequence[str] | None,
+    runtime: str,
+    provider: str,
+    threads: int,
+    settings: TimingSettings | None,
+    out: str | Path | None,
+    cache_dir: str | Path | None,
+    reference: bool,
+    progress: Progress | None,
+) -> list[dict[str, object]]:
+    """Time each model file as it is: a file is known by its content hash (its ``arch`` is its file name,
+    made unique in the run), and one that cannot be inspected, loaded or run is refused on its own."""
+    from latbench.artifacts import ArtifactCache
+
+    settings = settings or TimingSettings()
+    progress = progress or Progress()
+    if not paths:
+        raise LatbenchError("give at least one model file")
+    if isinstance(inputs, Mapping):
+        shapes = {name: tuple(int(d) for d in dims) for name, dims in inputs.items()}
+    else:
+        shapes = parse_input_shapes([inputs] if isinstance(inputs, str) else list(inputs or []))
+    runtime_cls = get_runtime(runtime)
+    if runtime_cls.artifact_format not in FORMATS:
+        raise LatbenchError(
+            f"runtime {runtime} times latbench's own {runtime_cls.artifact_format} artifacts, not model files; "
+            "measure ONNX files with onnxruntime or tvm and .tflite files with tflite"
+        )
+    engine = runtime_cls(threads=threads, provider=provider)
+
+    opened: list[ModelFile] = []
+    for path in paths:
+        try:
+            model = ModelFile.open(path)
+        except LatbenchError as exc:
+            _refuse(progress, str(path), _one_line(exc))
+            continue
+        if model.format != runtime_cls.artifact_format:
+            kind = {"onnx": "an ONNX file", "tflite": "a LiteRT model"}[model.format]
+            use = {"onnx": "onnxruntime or tvm", "tflite": "tflite"}[model.format]
+            _refuse(progress, str(path), f"{kind}, which runtime {runtime} does not take; measure it with {use}")
+            continue
+        if all(m.sha256 != model.sha256 for m in opened):
+            opened.append(model)
+    known = [m.input_names for m in opened]
+    if shapes and known and all(names is not None for names in known):
+        unknown = sorted(set(shapes) - {n for names in known for n in names or ()})
+        if unknown:
+            raise ModelInputError(
+                f"no model has an input named {', '.join(map(repr, unknown))}; their inputs: "
+                + "; ".join(f"{m.name}: {', '.join(m.input_names or ())}" for m in opened)
+            )
+    names = Counter(m.name for m in opened)
+    label = {m.sha256: m.name if names[m.name] == 1 else f"{m.name}@{m.sha256[:8]}" for m in opened}
+
+    info = machine_info()
+    identity: dict[str, object] = {
+        "space": MODEL_SPACE,
+        "runtime": runtime,
+        "provider": provider,
+        "threads": threads,
+        "device_id": info.fingerprint(),
+    }
+    results = ResultsFile(out) if out is not None else None
+    if results is not None:
+        results.check_compatible(identity)
+
+    def measured(model: ModelFile) -> dict[str, object] | None:
+        for row in results.rows if results is not None else []:
+            recorded = _recorded_shapes(row)
+            if row["artifact_sha256"] == model.sha256 and all(
+                recorded[n] == s for n, s in shapes.items() if n in recorded
+            ):
+                return row
+        return None
+
+    kept = {m.sha256: row for m in opened if (row := measured(m)) is not None}
+    todo = [m for m in opened if m.sha256 not in kept]
+    cache = ArtifactCache(Path(cache_dir) if cache_dir else None)
+    probe = _reference_probe(runtime_cls, threads, provider, cache) if reference and todo else None
+    rows = dict(kept)
+    if progress.on_start:
+        progress.on_start(len(kept), len(opened))
+    try:
+        for model in todo:
+            try:
+                engine.load(model.path, input_shapes=shapes)
+                engine.run()  # a model that loads but cannot run is refused here, not in the timed loop
+            except Exception as exc:  # engines raise their own error types for models they cannot take
+                engine.close()
+                _refuse(progress, str(model.path), _one_line(exc))
+                continue
+            try:
+                m = time_model(engine, settings, probe)
+            finally:
+                engine.close()
+            first = next(iter(engine.input_shapes.values()), ())
+            subject = {
+                "arch": label[model.sha256],
+                "arch_index": None,
+                "space": MODEL_SPACE,
+                "batch": first[0] if first else None,
+                "resolution": None,
+                "classes": None,
+                "opset": model.opset,
+                "input_shapes": format_shapes(engine.input_shapes),
+            }
+            row = _row(subject, model.sha256, engine, identity, info, settings, m)
+            if results is not None:
+                results.append(row)
+            rows[model.sha256] = row
+            if progress.on_result:
+                progress.on_result(row)
+    finally:
+        if probe is not None:
+            probe.runtime.close()
+    return [rows[m.sha256] for m in opened if m.sha256 in rows]

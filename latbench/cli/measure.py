@@ -1,10 +1,11 @@
-"""``latbench measure``: time architectures of a search space on this machine into a results file."""
+"""``latbench measure``: time architectures of a search space, or model files, on this machine into a results file."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from latbench.agents.measure import TimingSettings
@@ -28,7 +29,13 @@ def _bar() -> Progress:
 
 
 def measure_command(
-    space: str = typer.Option(..., "--space", "-s", help="Search space: nb201 or fbnet."),
+    space: str | None = typer.Option(None, "--space", "-s", help="Search space: nb201 or fbnet."),
+    model: list[Path] | None = typer.Option(
+        None, "--model", "-m", help="A model file to measure instead: ONNX or .tflite (repeatable)."
+    ),
+    input_shape: list[str] | None = typer.Option(
+        None, "--input", help="A model input's shape, NAME:1x3x224x224, for dynamic dimensions (repeatable)."
+    ),
     samples: int | None = typer.Option(None, "--samples", "-n", help="Measure this many seeded architectures."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
     arch: list[str] | None = typer.Option(None, "--arch", "-a", help="An architecture to measure (repeatable)."),
@@ -53,7 +60,7 @@ def measure_command(
     out_path: Path = typer.Option(..., "--out", "-o", help="Results file (.csv or .parquet); re-run to resume."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Artifact cache (default ~/.cache/latbench)."),
 ) -> None:
-    """Measure latency of search-space architectures on this machine; prints the results file path."""
+    """Measure latency of search-space architectures or model files on this machine; prints the results file path."""
     try:
         settings = TimingSettings(
             warmup_runs=warmup_runs,
@@ -67,11 +74,22 @@ def measure_command(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    if not arch and samples is None:
-        raise typer.BadParameter("give --samples N or at least one --arch")
-    if arch and samples is not None:
-        raise typer.BadParameter("give --samples or --arch, not both")
+    if model:
+        if space is not None or arch or samples is not None:
+            raise typer.BadParameter("give --model files or a --space to sample, not both")
+        if batch != 1 or resolution is not None or classes is not None:
+            raise typer.BadParameter("a model file's shapes are its own: give dynamic ones with --input")
+    else:
+        if space is None:
+            raise typer.BadParameter("give --space (architectures) or --model (model files)")
+        if input_shape:
+            raise typer.BadParameter("--input is for --model files")
+        if not arch and samples is None:
+            raise typer.BadParameter("give --samples N or at least one --arch")
+        if arch and samples is not None:
+            raise typer.BadParameter("give --samples or --arch, not both")
     counts = {"new": 0, "unstable": 0}
+    refused: list[str] = []
     with _bar() as bar:
         build = bar.add_task("export", total=None, last="")
         timing = bar.add_task("measure", total=None, last="", start=False)
@@ -84,6 +102,10 @@ def measure_command(
             bar.start_task(timing)
             bar.update(timing, completed=done, total=total)
 
+        def on_refused(path: str, line: str) -> None:
+            refused.append(path)
+            bar.console.print(f"[red]error:[/red] {escape(line)}", highlight=False)
+
         def on_result(row: dict[str, object]) -> None:
             counts["new"] += 1
             counts["unstable"] += not row["stable"]
@@ -93,6 +115,8 @@ def measure_command(
             rows = measure(
                 space,
                 arch,
+                models=model or None,
+                inputs=input_shape or None,
                 samples=samples,
                 seed=seed,
                 connected_only=connected_only,
@@ -106,7 +130,7 @@ def measure_command(
                 out=out_path,
                 cache_dir=cache_dir,
                 reference=not no_reference,
-                progress=RunProgress(on_build=on_build, on_start=on_start, on_result=on_result),
+                progress=RunProgress(on_build=on_build, on_start=on_start, on_result=on_result, on_refused=on_refused),
             )
         except KeyboardInterrupt:
             bar.stop()
@@ -115,7 +139,12 @@ def measure_command(
     latencies = sorted(float(r["latency_ms"]) for r in rows)  # type: ignore[arg-type]
     if latencies:
         err.print(
-            f"{len(rows)} architecture(s), {counts['new']} measured now, {counts['unstable']} flagged unstable; "
-            f"median latency {latencies[len(latencies) // 2]:.3f} ms (min {latencies[0]:.3f}, max {latencies[-1]:.3f})"
+            f"{len(rows)} {'model' if model else 'architecture'}(s), {counts['new']} measured now, "
+            f"{counts['unstable']} flagged unstable; median latency {latencies[len(latencies) // 2]:.3f} ms "
+            f"(min {latencies[0]:.3f}, max {latencies[-1]:.3f})"
         )
+    if refused:
+        err.print(f"{len(refused)} model(s) refused: {', '.join(refused)}", markup=False, highlight=False)
     out.print(str(out_path), markup=False)
+    if refused:
+        raise typer.Exit(1)
