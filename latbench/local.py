@@ -342,9 +342,6 @@ def _measure_models(
                 f"no model has an input named {', '.join(map(repr, unknown))}; their inputs: "
                 + "; ".join(f"{m.name}: {', '.join(m.input_names or ())}" for m in opened)
             )
-    names = Counter(m.name for m in opened)
-    label = {m.sha256: m.name if names[m.name] == 1 else f"{m.name}@{m.sha256[:8]}" for m in opened}
-
     info = machine_info()
     identity: dict[str, object] = {
         "space": MODEL_SPACE,
@@ -356,6 +353,14 @@ def _measure_models(
     results = ResultsFile(out) if out is not None else None
     if results is not None:
         results.check_compatible(identity)
+    names = Counter(m.name for m in opened)
+    holder = {str(r["arch"]): r["artifact_sha256"] for r in (results.rows if results else [])}
+    label = {
+        m.sha256: m.name
+        if names[m.name] == 1 and holder.get(m.name, m.sha256) == m.sha256
+        else f"{m.name}@{m.sha256[:8]}"
+        for m in opened
+    }
 
     def measured(model: ModelFile) -> dict[str, object] | None:
         for row in results.rows if results is not None else []:
