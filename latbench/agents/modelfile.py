@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -202,12 +203,12 @@ def _inspect_onnx(path: Path) -> tuple[tuple[str, ...] | None, int | None]:
     return names, opset
 
 
-def _all_tensors(graph: object) -> list[object]:
+def _all_tensors(graph: Any) -> list[Any]:
     """Every tensor of ``graph``: initializers, and tensors in node attributes and subgraphs."""
     from onnx import AttributeProto
 
-    tensors: list[object] = list(graph.initializer)  # type: ignore[attr-defined]
-    for node in graph.node:  # type: ignore[attr-defined]
+    tensors: list[Any] = list(graph.initializer)
+    for node in graph.node:
         for attr in node.attribute:
             if attr.type == AttributeProto.TENSOR:
                 tensors.append(attr.t)
