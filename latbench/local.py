@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from latbench.errors import LatbenchError, ModelInputError
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
+
+if TYPE_CHECKING:
+    from latbench.artifacts import ArtifactCache
 
 REFERENCE_ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|nor_conv_1x1~1|avg_pool_3x3~2|"
 """The NB201 cell timed between measurements as the machine's speed gauge (about 1 ms on a server core)."""
@@ -60,6 +64,26 @@ def select_archs(
 
 
 def _row(
+    arch: str,
+    space: str,
+    artifact_sha256: str,
+    runtime: Runtime,
+    identity: dict[str, object],
+    info: MachineInfo,
+    settings: TimingSettings,
+    m: Measurement,
+) -> dict[str, object]:
+    """An architecture's result row."""
+    subject = {
+        "arch": arch,
+        "arch_index": get_space(space).official_index(arch),
+        **{k: identity[k] for k in ("space", "batch", "resolution", "classes", "opset")},
+        "input_shapes": None,
+    }
+    return _result_row(subject, artifact_sha256, runtime, identity, info, settings, m)
+
+
+def _result_row(
     subject: Mapping[str, object],
     artifact_sha256: str,
     runtime: Runtime,
@@ -165,11 +189,10 @@ def measure(
     )  # fmt: skip
 
 
-def _reference_probe(runtime_cls: type[Runtime], threads: int, provider: str, cache: object) -> ReferenceProbe:
+def _reference_probe(runtime_cls: type[Runtime], threads: int, provider: str, cache: ArtifactCache) -> ReferenceProbe:
     """The drift gauge: ``REFERENCE_ARCH`` built as this runtime's artifact and calibrated."""
-    from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
+    from latbench.artifacts import OPSET, ArtifactKey
 
-    assert isinstance(cache, ArtifactCache)
     ref_key = ArtifactKey(space="nb201", arch=REFERENCE_ARCH, batch=1, resolution=32, classes=10, opset=OPSET, seed=0)
     ref_engine = runtime_cls(threads=threads, provider=provider)
     ref_engine.load(cache.build(ref_key, runtime_cls.artifact_format).path)
@@ -245,13 +268,7 @@ def _measure_archs(
                 m = time_model(engine, settings, probe)
             finally:
                 engine.close()
-            subject = {
-                "arch": arch,
-                "arch_index": s.official_index(arch),
-                **{k: identity[k] for k in ("space", "batch", "resolution", "classes", "opset")},
-                "input_shapes": None,
-            }
-            row = _row(subject, artifact.sha256, engine, identity, info, settings, m)
+            row = _row(arch, s.name, artifact.sha256, engine, identity, info, settings, m)
             if results is not None:
                 results.append(row)
             rows.append(row)
@@ -288,6 +305,59 @@ def _recorded_shapes(row: Mapping[str, object]) -> dict[str, tuple[int, ...]]:
     return parse_input_shapes(text.split(";")) if text else {}
 
 
+def _open_models(
+    paths: Sequence[str | Path], runtime: str, fmt: str, shapes: Mapping[str, tuple[int, ...]], progress: Progress
+) -> list[ModelFile]:
+    """The distinct models among ``paths`` that ``runtime`` (which takes ``fmt`` files) can be asked to load;
+    the others are refused. ``shapes`` must name inputs these models have."""
+    opened: list[ModelFile] = []
+    for path in paths:
+        try:
+            model = ModelFile.open(path)
+        except LatbenchError as exc:
+            _refuse(progress, str(path), _one_line(exc))
+            continue
+        if model.format != fmt:
+            kind = {"onnx": "an ONNX file", "tflite": "a LiteRT model"}[model.format]
+            use = {"onnx": "onnxruntime or tvm", "tflite": "tflite"}[model.format]
+            _refuse(progress, str(path), f"{kind}, which runtime {runtime} does not take; measure it with {use}")
+            continue
+        if all(m.sha256 != model.sha256 for m in opened):
+            opened.append(model)
+    if shapes and opened and all(m.input_names is not None for m in opened):
+        unknown = sorted(set(shapes) - {n for m in opened for n in m.input_names or ()})
+        if unknown:
+            raise ModelInputError(
+                f"no model has an input named {', '.join(map(repr, unknown))}; their inputs: "
+                + "; ".join(f"{m.name}: {', '.join(m.input_names or ())}" for m in opened)
+            )
+    return opened
+
+
+def _labels(opened: Sequence[ModelFile], rows: Sequence[Mapping[str, object]]) -> dict[str, str]:
+    """Each model's ``arch``: its file name, or ``name@<hash prefix>`` where another model of the run or of the
+    results file has that name."""
+    names = Counter(m.name for m in opened)
+    holder = {str(r["arch"]): r["artifact_sha256"] for r in rows}
+    return {
+        m.sha256: m.name
+        if names[m.name] == 1 and holder.get(m.name, m.sha256) == m.sha256
+        else f"{m.name}@{m.sha256[:8]}"
+        for m in opened
+    }
+
+
+def _already_measured(
+    model: ModelFile, shapes: Mapping[str, tuple[int, ...]], rows: Sequence[Mapping[str, object]]
+) -> dict[str, object] | None:
+    """The row of ``model`` timed with the given ``shapes`` (by content, not name), if ``rows`` hold one."""
+    for row in rows:
+        recorded = _recorded_shapes(row)
+        if row["artifact_sha256"] == model.sha256 and all(recorded[n] == s for n, s in shapes.items() if n in recorded):
+            return dict(row)
+    return None
+
+
 def _measure_models(
     paths: Sequence[str | Path],
     inputs: Mapping[str, Sequence[int]] | Sequence[str] | None,
@@ -301,7 +371,7 @@ def _measure_models(
     progress: Progress | None,
 ) -> list[dict[str, object]]:
     """Time each model file as it is: a file is known by its content hash (its ``arch`` is its file name,
-    made unique in the run), and one that cannot be inspected, loaded or run is refused on its own."""
+    made unique), and one that cannot be inspected, loaded or run is refused on its own."""
     from latbench.artifacts import ArtifactCache
 
     settings = settings or TimingSettings()
@@ -319,29 +389,7 @@ def _measure_models(
             "measure ONNX files with onnxruntime or tvm and .tflite files with tflite"
         )
     engine = runtime_cls(threads=threads, provider=provider)
-
-    opened: list[ModelFile] = []
-    for path in paths:
-        try:
-            model = ModelFile.open(path)
-        except LatbenchError as exc:
-            _refuse(progress, str(path), _one_line(exc))
-            continue
-        if model.format != runtime_cls.artifact_format:
-            kind = {"onnx": "an ONNX file", "tflite": "a LiteRT model"}[model.format]
-            use = {"onnx": "onnxruntime or tvm", "tflite": "tflite"}[model.format]
-            _refuse(progress, str(path), f"{kind}, which runtime {runtime} does not take; measure it with {use}")
-            continue
-        if all(m.sha256 != model.sha256 for m in opened):
-            opened.append(model)
-    known = [m.input_names for m in opened]
-    if shapes and known and all(names is not None for names in known):
-        unknown = sorted(set(shapes) - {n for names in known for n in names or ()})
-        if unknown:
-            raise ModelInputError(
-                f"no model has an input named {', '.join(map(repr, unknown))}; their inputs: "
-                + "; ".join(f"{m.name}: {', '.join(m.input_names or ())}" for m in opened)
-            )
+    opened = _open_models(paths, runtime, runtime_cls.artifact_format, shapes, progress)
     info = machine_info()
     identity: dict[str, object] = {
         "space": MODEL_SPACE,
@@ -353,31 +401,14 @@ def _measure_models(
     results = ResultsFile(out) if out is not None else None
     if results is not None:
         results.check_compatible(identity)
-    names = Counter(m.name for m in opened)
-    holder = {str(r["arch"]): r["artifact_sha256"] for r in (results.rows if results else [])}
-    label = {
-        m.sha256: m.name
-        if names[m.name] == 1 and holder.get(m.name, m.sha256) == m.sha256
-        else f"{m.name}@{m.sha256[:8]}"
-        for m in opened
-    }
-
-    def measured(model: ModelFile) -> dict[str, object] | None:
-        for row in results.rows if results is not None else []:
-            recorded = _recorded_shapes(row)
-            if row["artifact_sha256"] == model.sha256 and all(
-                recorded[n] == s for n, s in shapes.items() if n in recorded
-            ):
-                return row
-        return None
-
-    kept = {m.sha256: row for m in opened if (row := measured(m)) is not None}
-    todo = [m for m in opened if m.sha256 not in kept]
+    earlier = results.rows if results is not None else []
+    label = _labels(opened, earlier)
+    rows = {m.sha256: row for m in opened if (row := _already_measured(m, shapes, earlier)) is not None}
+    todo = [m for m in opened if m.sha256 not in rows]
     cache = ArtifactCache(Path(cache_dir) if cache_dir else None)
     probe = _reference_probe(runtime_cls, threads, provider, cache) if reference and todo else None
-    rows = dict(kept)
     if progress.on_start:
-        progress.on_start(len(kept), len(opened))
+        progress.on_start(len(rows), len(opened))
     try:
         for model in todo:
             try:
@@ -387,11 +418,12 @@ def _measure_models(
                 engine.close()
                 _refuse(progress, str(model.path), _one_line(exc))
                 continue
+            used = dict(engine.input_shapes)
             try:
                 m = time_model(engine, settings, probe)
             finally:
                 engine.close()
-            first = next(iter(engine.input_shapes.values()), ())
+            first = next(iter(used.values()), ())
             subject = {
                 "arch": label[model.sha256],
                 "arch_index": None,
@@ -400,9 +432,9 @@ def _measure_models(
                 "resolution": None,
                 "classes": None,
                 "opset": model.opset,
-                "input_shapes": format_shapes(engine.input_shapes),
+                "input_shapes": format_shapes(used),
             }
-            row = _row(subject, model.sha256, engine, identity, info, settings, m)
+            row = _result_row(subject, model.sha256, engine, identity, info, settings, m)
             if results is not None:
                 results.append(row)
             rows[model.sha256] = row
