@@ -75,7 +75,7 @@ def measure_command(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     if model:
-        if space is not None or arch or samples is not None:
+        if space is not None or arch or samples is not None or seed or connected_only:
             raise typer.BadParameter("give --model files or a --space to sample, not both")
         if batch != 1 or resolution is not None or classes is not None:
             raise typer.BadParameter("a model file's shapes are its own: give dynamic ones with --input")

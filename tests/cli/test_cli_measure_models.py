@@ -199,6 +199,7 @@ def test_tflite_times_a_litert_file_and_refuses_onnx_files(tmp_path, artifact_ca
     [
         ["--model", "m.onnx", "--space", "nb201"],
         ["--model", "m.onnx", "--batch", "2"],
+        ["--model", "m.onnx", "--seed", "3"],
         ["--space", "nb201", "--samples", "1", "--input", "x:1x3"],
         ["--samples", "1"],
     ],
