@@ -27,6 +27,14 @@ class ConverterUnavailable(ArtifactError):
     """No LiteRT converter environment, and none could be set up (``latbench.convert.environment``)."""
 
 
+class ModelFileError(LatbenchError):
+    """A user's model file that latbench cannot time: missing, of no known format, unreadable or unsafe."""
+
+
+class ModelInputError(LatbenchError):
+    """Input shapes of a model that are malformed, contradict the model, or leave a dynamic dimension open."""
+
+
 class ResultsFileError(LatbenchError):
     """A results file that cannot be read, or whose rows were measured with other settings."""
 

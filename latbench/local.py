@@ -1,27 +1,36 @@
-"""Measure architectures on this machine: build their artifacts first, then time them one by one.
+"""Measure architectures, or users' own model files, on this machine: build or inspect them first, then time
+them one by one.
 
 This is what ``latbench measure`` runs. Every artifact is exported before the first timed run (export never
 runs while timing), each result is appended to the results file as soon as it exists, and a re-run with the
-same file skips what is already there.
+same file skips what is already there. A model file that cannot be timed is refused on its own; the others
+are still measured.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import warnings
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import latbench
 from latbench.agents.environment import MachineInfo, machine_info
 from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, time_model
+from latbench.agents.modelfile import FORMATS, ModelFile, format_shapes, parse_input_shapes
 from latbench.agents.runtimes import Runtime, get_runtime
-from latbench.errors import LatbenchError
+from latbench.errors import LatbenchError, ModelInputError
 from latbench.progress import Progress, notify
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
+
+if TYPE_CHECKING:
+    from latbench.artifacts import ArtifactCache
 
 
 def select_archs(
@@ -50,15 +59,35 @@ def _row(
     settings: TimingSettings,
     m: Measurement,
 ) -> dict[str, object]:
-    s = get_space(space)
+    """An architecture's result row."""
+    subject = {
+        "arch": arch,
+        "arch_index": get_space(space).official_index(arch),
+        **{k: identity[k] for k in ("space", "batch", "resolution", "classes", "opset")},
+        "input_shapes": None,
+    }
+    return _result_row(subject, artifact_sha256, runtime, identity, info, settings, m)
+
+
+def _result_row(
+    subject: Mapping[str, object],
+    artifact_sha256: str,
+    runtime: Runtime,
+    identity: dict[str, object],
+    info: MachineInfo,
+    settings: TimingSettings,
+    m: Measurement,
+) -> dict[str, object]:
+    """A result row; ``subject`` holds what was measured: ``arch``, ``arch_index``, ``space``, ``batch``,
+    ``resolution``, ``classes``, ``opset`` and ``input_shapes``."""
     before, after = m.state_before, m.state_after
     assert before is not None and after is not None
     values = {
-        "arch": arch,
-        "arch_index": s.official_index(arch),
-        **{k: identity[k] for k in ("space", "runtime")},
+        **subject,
+        "runtime": identity["runtime"],
         "runtime_version": runtime.version(),
-        **{k: identity[k] for k in ("provider", "batch", "threads", "resolution", "classes", "opset")},
+        "provider": identity["provider"],
+        "threads": identity["threads"],
         "artifact_sha256": artifact_sha256,
         "latency_ms": m.stats.median_ms,
         "mean_ms": m.stats.mean_ms,
@@ -98,9 +127,11 @@ def _row(
 
 
 def measure(
-    space: str,
+    space: str | None = None,
     archs: Sequence[str] | None = None,
     *,
+    models: Sequence[str | Path] | None = None,
+    inputs: Mapping[str, Sequence[int]] | Sequence[str] | None = None,
     samples: int | None = None,
     seed: int = 0,
     connected_only: bool = False,
@@ -116,15 +147,77 @@ def measure(
     reference: bool = True,
     progress: Progress | None = None,
     on_result: Callable[[dict[str, object]], None] | None = None,
+    on_refused: Callable[[str, str], None] | None = None,
 ) -> list[dict[str, object]]:
-    """Measure ``archs`` (or ``samples`` seeded ones) of ``space`` on this machine; return one row each.
+    """Measure ``archs`` (or ``samples`` seeded ones) of ``space``, or the model files ``models``, on this
+    machine; return one row each.
 
+    ``models`` are ONNX files (onnxruntime, tvm) or ``.tflite`` files (tflite), timed as they are; ``inputs``
+    (``{"input_ids": (1, 128)}`` or ``["input_ids:1x128"]``) give the shapes of their dynamic dimensions. A
+    model that cannot be timed is refused through ``on_refused(path, line)`` (else a warning) and left out.
     With ``out``, rows are appended as they finish and rows already in the file are kept and not measured
     again (the file must hold results of the same settings and device). ``reference`` times a fixed model
     between measurements to detect a drifting machine. ``progress`` hears stages ``export`` and ``measure``;
     ``on_result`` gets each new row.
     """
-    from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactCache, ArtifactKey
+    if models is not None:
+        if space is not None or archs or samples is not None:
+            raise LatbenchError("give either a search space or model files, not both")
+        if batch != 1 or resolution is not None or classes is not None:
+            raise LatbenchError("batch, resolution and classes are a model file's own: give shapes with inputs")
+        return _measure_models(
+            models,
+            inputs,
+            runtime,
+            provider,
+            threads,
+            settings,
+            out,
+            cache_dir,
+            reference,
+            progress,
+            on_result,
+            on_refused,
+        )
+    if space is None:
+        raise LatbenchError("give a search space to sample architectures from, or model files")
+    if inputs:
+        raise LatbenchError("input shapes are for model files; an architecture's input is set by batch and resolution")
+    return _measure_archs(
+        space, archs, samples, seed, connected_only, runtime, provider, batch, threads, resolution, classes,
+        settings, out, cache_dir, reference, progress, on_result,
+    )  # fmt: skip
+
+
+def _reference_probe(runtime_cls: type[Runtime], threads: int, provider: str, cache: ArtifactCache) -> ReferenceProbe:
+    """The drift gauge: ``REFERENCE_KEY`` built as this runtime's artifact and calibrated."""
+    from latbench.artifacts import REFERENCE_KEY
+
+    ref_engine = runtime_cls(threads=threads, provider=provider)
+    ref_engine.load(cache.build(REFERENCE_KEY, runtime_cls.artifact_format).path)
+    return ReferenceProbe(ref_engine)
+
+
+def _measure_archs(
+    space: str,
+    archs: Sequence[str] | None,
+    samples: int | None,
+    seed: int,
+    connected_only: bool,
+    runtime: str,
+    provider: str,
+    batch: int,
+    threads: int,
+    resolution: int | None,
+    classes: int | None,
+    settings: TimingSettings | None,
+    out: str | Path | None,
+    cache_dir: str | Path | None,
+    reference: bool,
+    progress: Progress | None,
+    on_result: Callable[[dict[str, object]], None] | None,
+) -> list[dict[str, object]]:
+    from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
 
     settings = settings or TimingSettings()
     s = get_space(space)
@@ -162,11 +255,7 @@ def measure(
         for a in todo
     ]
     artifacts = cache.build_many(keys, progress=progress, fmt=runtime_cls.artifact_format)
-    probe = None
-    if reference and todo:
-        ref_engine = runtime_cls(threads=threads, provider=provider)
-        ref_engine.load(cache.build(REFERENCE_KEY, runtime_cls.artifact_format).path)
-        probe = ReferenceProbe(ref_engine)
+    probe = _reference_probe(runtime_cls, threads, provider, cache) if reference and todo else None
 
     rows = [r for r in (results.rows if results else []) if r["arch"] in set(wanted)]
     measured = len(done & set(wanted))
@@ -191,3 +280,173 @@ def measure(
             probe.runtime.close()
     order = {a: i for i, a in enumerate(wanted)}
     return sorted(rows, key=lambda r: order[str(r["arch"])])
+
+
+MODEL_SPACE = "model"
+"""The ``space`` of a model file's row."""
+
+
+Refused = Callable[[str, str], None] | None
+"""Told of a model file that cannot be timed: its path and why, as one line. Without it, a warning."""
+
+
+def _refuse(on_refused: Refused, path: str, reason: str) -> None:
+    """Report a refused model as one line that names the file."""
+    line = reason if path in reason or Path(path).name in reason else f"{path}: {reason}"
+    if on_refused:
+        on_refused(path, line)
+    else:
+        warnings.warn(line, stacklevel=3)
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return first if isinstance(exc, LatbenchError) else f"{type(exc).__name__}: {first}".rstrip(": ")
+
+
+def _recorded_shapes(row: Mapping[str, object]) -> dict[str, tuple[int, ...]]:
+    text = str(row.get("input_shapes") or "")
+    return parse_input_shapes(text.split(";")) if text else {}
+
+
+def _open_models(
+    paths: Sequence[str | Path], runtime: str, fmt: str, shapes: Mapping[str, tuple[int, ...]], on_refused: Refused
+) -> list[ModelFile]:
+    """The distinct models among ``paths`` that ``runtime`` (which takes ``fmt`` files) can be asked to load;
+    the others are refused. ``shapes`` must name inputs these models have."""
+    opened: list[ModelFile] = []
+    for path in paths:
+        try:
+            model = ModelFile.open(path)
+        except LatbenchError as exc:
+            _refuse(on_refused, str(path), _one_line(exc))
+            continue
+        if model.format != fmt:
+            kind = {"onnx": "an ONNX file", "tflite": "a LiteRT model"}[model.format]
+            use = {"onnx": "onnxruntime or tvm", "tflite": "tflite"}[model.format]
+            _refuse(on_refused, str(path), f"{kind}, which runtime {runtime} does not take; measure it with {use}")
+            continue
+        if all(m.sha256 != model.sha256 for m in opened):
+            opened.append(model)
+    if shapes and opened and all(m.input_names is not None for m in opened):
+        unknown = sorted(set(shapes) - {n for m in opened for n in m.input_names or ()})
+        if unknown:
+            raise ModelInputError(
+                f"no model has an input named {', '.join(map(repr, unknown))}; their inputs: "
+                + "; ".join(f"{m.name}: {', '.join(m.input_names or ())}" for m in opened)
+            )
+    return opened
+
+
+def _labels(opened: Sequence[ModelFile], rows: Sequence[Mapping[str, object]]) -> dict[str, str]:
+    """Each model's ``arch``: its file name, or ``name@<hash prefix>`` where another model of the run or of the
+    results file has that name."""
+    names = Counter(m.name for m in opened)
+    holder = {str(r["arch"]): r["artifact_sha256"] for r in rows}
+    return {
+        m.sha256: m.name
+        if names[m.name] == 1 and holder.get(m.name, m.sha256) == m.sha256
+        else f"{m.name}@{m.sha256[:8]}"
+        for m in opened
+    }
+
+
+def _already_measured(
+    model: ModelFile, shapes: Mapping[str, tuple[int, ...]], rows: Sequence[Mapping[str, object]]
+) -> dict[str, object] | None:
+    """The row of ``model`` timed with the given ``shapes`` (by content, not name), if ``rows`` hold one."""
+    for row in rows:
+        recorded = _recorded_shapes(row)
+        if row["artifact_sha256"] == model.sha256 and all(recorded[n] == s for n, s in shapes.items() if n in recorded):
+            return dict(row)
+    return None
+
+
+def _measure_models(
+    paths: Sequence[str | Path],
+    inputs: Mapping[str, Sequence[int]] | Sequence[str] | None,
+    runtime: str,
+    provider: str,
+    threads: int,
+    settings: TimingSettings | None,
+    out: str | Path | None,
+    cache_dir: str | Path | None,
+    reference: bool,
+    progress: Progress | None,
+    on_result: Callable[[dict[str, object]], None] | None,
+    on_refused: Refused,
+) -> list[dict[str, object]]:
+    """Time each model file as it is: a file is known by its content hash (its ``arch`` is its file name,
+    made unique), and one that cannot be inspected, loaded or run is refused on its own."""
+    from latbench.artifacts import ArtifactCache
+
+    settings = settings or TimingSettings()
+    if not paths:
+        raise LatbenchError("give at least one model file")
+    if isinstance(inputs, Mapping):
+        shapes = {name: tuple(int(d) for d in dims) for name, dims in inputs.items()}
+    else:
+        shapes = parse_input_shapes([inputs] if isinstance(inputs, str) else list(inputs or []))
+    runtime_cls = get_runtime(runtime)
+    if runtime_cls.artifact_format not in FORMATS:
+        raise LatbenchError(
+            f"runtime {runtime} times latbench's own {runtime_cls.artifact_format} artifacts, not model files; "
+            "measure ONNX files with onnxruntime or tvm and .tflite files with tflite"
+        )
+    engine = runtime_cls(threads=threads, provider=provider)
+    opened = _open_models(paths, runtime, runtime_cls.artifact_format, shapes, on_refused)
+    info = machine_info()
+    identity: dict[str, object] = {
+        "space": MODEL_SPACE,
+        "runtime": runtime,
+        "provider": provider,
+        "threads": threads,
+        "device_id": info.fingerprint(),
+    }
+    results = ResultsFile(out) if out is not None else None
+    if results is not None:
+        results.check_compatible(identity)
+    earlier = results.rows if results is not None else []
+    label = _labels(opened, earlier)
+    rows = {m.sha256: row for m in opened if (row := _already_measured(m, shapes, earlier)) is not None}
+    todo = [m for m in opened if m.sha256 not in rows]
+    cache = ArtifactCache(Path(cache_dir) if cache_dir else None)
+    probe = _reference_probe(runtime_cls, threads, provider, cache) if reference and todo else None
+    notify(progress, "measure", len(rows), len(opened))
+    try:
+        for model in todo:
+            try:
+                engine.load(model.path, input_shapes=shapes)
+                engine.run()  # a model that loads but cannot run is refused here, not in the timed loop
+            except Exception as exc:  # engines raise their own error types for models they cannot take
+                engine.close()
+                _refuse(on_refused, str(model.path), _one_line(exc))
+                continue
+            used = dict(engine.input_shapes)
+            try:
+                m = time_model(engine, settings, probe)
+            finally:
+                engine.close()
+            first = next(iter(used.values()), ())
+            subject = {
+                "arch": label[model.sha256],
+                "arch_index": None,
+                "space": MODEL_SPACE,
+                "batch": first[0] if first else None,
+                "resolution": None,
+                "classes": None,
+                "opset": model.opset,
+                "input_shapes": format_shapes(used),
+            }
+            row = _result_row(subject, model.sha256, engine, identity, info, settings, m)
+            if results is not None:
+                results.append(row)
+            rows[model.sha256] = row
+            notify(progress, "measure", len(rows), len(opened))
+            if on_result:
+                on_result(row)
+    finally:
+        if probe is not None:
+            probe.runtime.close()
+    return [rows[m.sha256] for m in opened if m.sha256 in rows]

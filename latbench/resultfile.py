@@ -17,6 +17,9 @@ from latbench.errors import MissingDependency, ResultsFileError
 from latbench.results_schema import DTYPES
 
 SUFFIXES = (".csv", ".parquet")
+CSV_FIELD_LIMIT = 1 << 30
+"""The largest CSV cell read: ``times_ms`` of a model timed for 30 s at 10 us a run is about 30 MB (the csv
+module's default limit, 128 KiB, is reached by a 0.01 ms model timed for half a second)."""
 
 
 def _pyarrow() -> Any:
@@ -67,6 +70,7 @@ class ResultsFile:
             if self.path.suffix == ".parquet":
                 return _pyarrow().parquet.read_table(self.path).to_pylist()
             self._drop_torn_line()
+            csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
             with self.path.open(newline="") as f:
                 return [{k: _decode(k, v or "") for k, v in row.items()} for row in csv.DictReader(f)]
         except (OSError, ValueError, csv.Error) as exc:

@@ -48,18 +48,21 @@ MACHINE_FIELDS: tuple[tuple[str, Dtype], ...] = (
 """The machine description a row records, as ``env_<name>`` columns."""
 
 RESULT_COLUMNS: tuple[Column, ...] = (
-    Column("arch", "str", "the architecture, canonical"),
+    Column("arch", "str", "the architecture, canonical; for a model file, its file name"),
     Column("arch_index", "int", "its index in the space's official table, if it has one"),
-    Column("space", "str", "the search space"),
+    Column("space", "str", "the search space; 'model' for a model file"),
     Column("runtime", "str", "the inference engine"),
     Column("runtime_version", "str", "the engine's version"),
     Column("provider", "str", "the engine's execution provider (device)"),
-    Column("batch", "int", "batch size"),
+    Column("batch", "int", "batch size; for a model file, the first dimension of its first input"),
     Column("threads", "int", "engine threads"),
     Column("resolution", "int", "input resolution"),
     Column("classes", "int", "output classes"),
     Column("opset", "int", "ONNX opset of the exported network"),
     Column("artifact_sha256", "str", "hash of the exact file timed"),
+    Column(
+        "input_shapes", "str", "a model file's input shapes as timed, 'name:1x3x224x224;...' (empty for architectures)"
+    ),
     Column("latency_ms", "float", "median run time"),
     Column("mean_ms", "float", "mean run time"),
     Column("std_ms", "float", "standard deviation of run times"),

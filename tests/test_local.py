@@ -65,3 +65,31 @@ def test_inputs_are_checked_before_anything_runs(tmp_path):
     with pytest.raises(LatbenchError, match="unknown runtime"):
         latbench.measure("nb201", samples=1, runtime="tensorflow")
     assert not list(tmp_path.iterdir())
+
+
+def test_model_files_through_the_python_api(tmp_path, artifact_cache):
+    from modelfiles import resnet_onnx, transformer_onnx
+
+    resnet, bert = resnet_onnx(tmp_path / "resnet.onnx"), transformer_onnx(tmp_path / "bert.onnx")
+    junk = tmp_path / "junk.onnx"
+    junk.write_text("not a model")
+    refused: list[tuple[str, str]] = []
+    out = tmp_path / "r.parquet"
+    rows = latbench.measure(
+        models=[resnet, junk, bert], inputs={"input_ids": (1, 8)}, settings=FAST, out=out,
+        on_refused=lambda path, line: refused.append((path, line)),
+        cache_dir=artifact_cache, reference=False,
+    )  # fmt: skip
+    assert [(r["arch"], r["space"], r["batch"], r["input_shapes"]) for r in rows] == [
+        ("resnet.onnx", "model", 1, "pixels:1x3x32x32"),
+        ("bert.onnx", "model", 1, "input_ids:1x8"),
+    ]
+    assert refused == [(str(junk), f"model {junk}: not a readable ONNX file (DecodeError: Error parsing message with "
+                        "type 'onnx.ModelProto': Wire format was corrupt)")]  # fmt: skip
+    with pytest.warns(UserWarning, match="junk.onnx: not a readable ONNX file"):
+        again = latbench.measure(models=[junk, bert], inputs=["input_ids:1x8"], settings=FAST, out=out, reference=False)
+    assert again == [rows[1]]
+    with pytest.raises(LatbenchError, match="either a search space or model files"):
+        latbench.measure("nb201", models=[resnet])
+    with pytest.raises(LatbenchError, match="input shapes are for model files"):
+        latbench.measure("nb201", samples=1, inputs=["x:1x3"])

@@ -67,3 +67,10 @@ def test_bad_paths_are_clear_errors(tmp_path):
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(ResultsFileError, match="cannot read"):
         ResultsFile(tmp_path / "broken.parquet")
+
+
+def test_a_fast_model_with_many_timed_runs_reads_back(tmp_path):
+    path = tmp_path / "r.csv"
+    times = [0.011] * 50_000  # a 0.01 ms model timed for half a second: a cell far over csv's default limit
+    ResultsFile(path).append(row("a", times_ms=times))
+    assert read_results(path)[0]["times_ms"] == times

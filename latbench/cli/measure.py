@@ -1,4 +1,4 @@
-"""``latbench measure``: time architectures of a search space on this machine into a results file."""
+"""``latbench measure``: time architectures of a search space, or model files, on this machine into a results file."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 
 from latbench.agents.measure import TimingSettings
 from latbench.cli import options as opt
-from latbench.cli.console import err, out
+from latbench.cli.console import err, out, styled
 from latbench.cli.progress import ProgressBars
 from latbench.local import measure
 
@@ -30,8 +30,12 @@ def _bars() -> ProgressBars:
 
 
 def measure_command(
-    space: opt.Space,
     out_path: Annotated[Path, opt.out("Results file (.csv or .parquet); re-run to resume.")],
+    space: Annotated[str | None, typer.Option("--space", "-s", help="Search space (see latbench spaces list).")] = None,
+    model: Annotated[list[Path] | None, opt.model("A model file to measure: ONNX or .tflite (repeatable).")] = None,
+    input_shape: list[str] | None = typer.Option(
+        None, "--input", help="A model input's shape, NAME:1x3x224x224, for dynamic dimensions (repeatable)."
+    ),
     samples: Annotated[int | None, opt.samples("Measure this many seeded architectures.", min=None)] = None,
     seed: opt.Seed = 0,
     arch: Annotated[list[str] | None, opt.arch("An architecture to measure (repeatable).")] = None,
@@ -55,7 +59,7 @@ def measure_command(
     no_reference: bool = typer.Option(False, "--no-reference", help="Skip the reference-model drift check."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Artifact cache (default ~/.cache/latbench)."),
 ) -> None:
-    """Measure latency of search-space architectures on this machine; prints the results file path."""
+    """Measure latency of search-space architectures or model files on this machine; prints the results file path."""
     try:
         settings = TimingSettings(
             warmup_runs=warmup_runs,
@@ -69,12 +73,27 @@ def measure_command(
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    if not arch and samples is None:
-        raise typer.BadParameter("give --samples N or at least one --arch")
-    if arch and samples is not None:
-        raise typer.BadParameter("give --samples or --arch, not both")
+    if model:
+        if space is not None or arch or samples is not None or seed or connected_only:
+            raise typer.BadParameter("give --model files or a --space to sample, not both")
+        if batch != 1 or resolution is not None or classes is not None:
+            raise typer.BadParameter("a model file's shapes are its own: give dynamic ones with --input")
+    else:
+        if space is None:
+            raise typer.BadParameter("give --space (architectures) or --model (model files)")
+        if input_shape:
+            raise typer.BadParameter("--input is for --model files")
+        if not arch and samples is None:
+            raise typer.BadParameter("give --samples N or at least one --arch")
+        if arch and samples is not None:
+            raise typer.BadParameter("give --samples or --arch, not both")
     counts = {"new": 0, "unstable": 0}
+    refused: list[str] = []
     with _bars() as bars:
+
+        def on_refused(path: str, line: str) -> None:
+            refused.append(path)
+            bars.rich.console.print(styled("error:", "red", line))
 
         def on_result(row: dict[str, object]) -> None:
             counts["new"] += 1
@@ -85,6 +104,8 @@ def measure_command(
             rows = measure(
                 space,
                 arch,
+                models=model or None,
+                inputs=input_shape or None,
                 samples=samples,
                 seed=seed,
                 connected_only=connected_only,
@@ -100,6 +121,7 @@ def measure_command(
                 reference=not no_reference,
                 progress=bars,
                 on_result=on_result,
+                on_refused=on_refused,
             )
         except KeyboardInterrupt:
             bars.rich.stop()
@@ -108,7 +130,12 @@ def measure_command(
     latencies = sorted(float(r["latency_ms"]) for r in rows)  # type: ignore[arg-type]
     if latencies:
         err.print(
-            f"{len(rows)} architecture(s), {counts['new']} measured now, {counts['unstable']} flagged unstable; "
-            f"median latency {latencies[len(latencies) // 2]:.3f} ms (min {latencies[0]:.3f}, max {latencies[-1]:.3f})"
+            f"{len(rows)} {'model' if model else 'architecture'}(s), {counts['new']} measured now, "
+            f"{counts['unstable']} flagged unstable; median latency {latencies[len(latencies) // 2]:.3f} ms "
+            f"(min {latencies[0]:.3f}, max {latencies[-1]:.3f})"
         )
+    if refused:
+        err.print(f"{len(refused)} model(s) refused: {', '.join(refused)}")
     out.print(str(out_path))
+    if refused:
+        raise typer.Exit(1)

@@ -17,7 +17,7 @@ COLLECTOR_ENV = "LATBENCH_COLLECTOR"
 ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
 ENROLLMENT_TOKEN_ENV = "LATBENCH_TOKEN"
 
-Space = Annotated[str, typer.Option("--space", "-s", help="Search space: nb201 or fbnet.")]
+Space = Annotated[str, typer.Option("--space", "-s", help="Search space (see latbench spaces list).")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same result.")]
 Threads = Annotated[int, typer.Option("--threads", "-t", min=1, help="Intra-op threads (1 is the repeatable default).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
@@ -50,7 +50,7 @@ def arch(help: str = "An architecture (repeatable).") -> Any:
 
 
 def model(help: str) -> Any:
-    """``--model``/``-m``: a predictor model file."""
+    """``--model``/``-m``: a model file (a predictor model, or a network to measure)."""
     return typer.Option("--model", "-m", help=help)
 
 

@@ -40,6 +40,7 @@ def _row(
         "classes": campaign.classes,
         "opset": campaign.opset,
         "artifact_sha256": sha256,
+        "input_shapes": None,
         "latency_ms": result.median_ms,
         "mean_ms": result.mean_ms,
         "std_ms": result.std_ms,

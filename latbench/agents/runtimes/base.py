@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import importlib.util
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
@@ -35,6 +36,8 @@ class Runtime(abc.ABC):
             raise ValueError(f"threads must be at least 1, got {threads}")
         self.threads = threads
         self.provider = provider
+        self.input_shapes: dict[str, tuple[int, ...]] = {}
+        """The shape of each input of the loaded model, in the model's input order."""
 
     @classmethod
     @abc.abstractmethod
@@ -52,8 +55,10 @@ class Runtime(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def load(self, path: Path, seed: int = 0) -> None:
-        """Load the model at ``path`` and allocate its inputs (random values from ``seed``)."""
+    def load(self, path: Path, seed: int = 0, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
+        """Load the model at ``path`` and allocate its inputs: random values of each input's dtype from ``seed``
+        (``latbench.agents.modelfile.random_inputs``), shaped as the model says, with ``input_shapes`` filling
+        its dynamic dimensions (``ModelInputError`` if one is left open)."""
 
     @abc.abstractmethod
     def run(self) -> None:

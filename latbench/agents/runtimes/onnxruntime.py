@@ -7,11 +7,13 @@ explicit, because each of these moves latency and must be the same on every devi
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from latbench.agents.modelfile import InputSpec, onnx_numpy_dtype, random_inputs, resolve_shapes
 from latbench.agents.runtimes.base import Runtime
 from latbench.errors import MissingDependency, RuntimeUnavailable
 
@@ -90,23 +92,24 @@ class OnnxRuntime(Runtime):
         options.log_severity_level = 3
         return options
 
-    def load(self, path: Path, seed: int = 0) -> None:
+    def load(self, path: Path, seed: int = 0, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
         ort = _ort()
         self.close()
         try:
             session = ort.InferenceSession(str(path), self._options(), providers=[PROVIDERS[self.provider]])
         except Exception as exc:  # ORT raises its own untyped errors for unreadable models
             raise RuntimeUnavailable(f"onnxruntime cannot load {path}: {exc}") from exc
+        specs = [
+            InputSpec(i.name, tuple(i.shape), onnx_numpy_dtype(path.name, i.name, i.type)) for i in session.get_inputs()
+        ]
+        shapes = resolve_shapes(path.name, specs, input_shapes)
         device = "cuda" if self.provider != "cpu" else "cpu"
         binding = session.io_binding()
-        rng = np.random.default_rng(seed)
-        for spec in session.get_inputs():
-            shape = [d if isinstance(d, int) else 1 for d in spec.shape]
-            x = rng.standard_normal(shape).astype(np.float32)
-            binding.bind_ortvalue_input(spec.name, ort.OrtValue.ortvalue_from_numpy(x, device, 0))
+        for name, x in random_inputs(specs, shapes, seed).items():
+            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(x, device, 0))
         for spec in session.get_outputs():
             binding.bind_output(spec.name, device)
-        self._session, self._binding = session, binding
+        self._session, self._binding, self.input_shapes = session, binding, shapes
 
     def _require_session(self) -> Any:
         if self._session is None:

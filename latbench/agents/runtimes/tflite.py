@@ -9,6 +9,7 @@ from the name which file to build. Inputs are copied in once at load; a timed ru
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from latbench.agents.modelfile import InputSpec, random_inputs, resolve_shapes
 from latbench.agents.runtimes.base import Runtime
 from latbench.errors import MissingDependency, RuntimeUnavailable
 
@@ -70,7 +72,7 @@ class TfliteRuntime(Runtime):
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "xnnpack": self.xnnpack, "dtype": self.dtype}
 
-    def load(self, path: Path, seed: int = 0) -> None:
+    def load(self, path: Path, seed: int = 0, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
         self.close()
         resolver = self._module.OpResolverType
         try:
@@ -81,13 +83,20 @@ class TfliteRuntime(Runtime):
                 if self.xnnpack
                 else resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
             )
+            details = interpreter.get_input_details()
+            specs = [
+                InputSpec(d["name"], tuple(int(n) for n in d["shape_signature"]), np.dtype(d["dtype"])) for d in details
+            ]
+            shapes = resolve_shapes(path.name, specs, input_shapes)
+            for d, spec in zip(details, specs, strict=True):
+                if shapes[spec.name] != tuple(int(n) for n in d["shape"]):
+                    interpreter.resize_tensor_input(d["index"], list(shapes[spec.name]), strict=True)
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise RuntimeUnavailable(f"{self.name} cannot load {path}: {exc}") from exc
-        rng = np.random.default_rng(seed)
-        for spec in interpreter.get_input_details():
-            interpreter.set_tensor(spec["index"], rng.standard_normal(spec["shape"]).astype(spec["dtype"]))
-        self._interpreter = interpreter
+        for d, x in zip(details, random_inputs(specs, shapes, seed).values(), strict=True):
+            interpreter.set_tensor(d["index"], x)
+        self._interpreter, self.input_shapes = interpreter, shapes
 
     def _require(self) -> Any:
         if self._interpreter is None:

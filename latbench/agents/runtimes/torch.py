@@ -12,7 +12,7 @@ without a GPU. torch is imported only when a torch runtime is built, never by im
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from latbench.agents.runtimes.base import Runtime, importable
-from latbench.errors import MissingDependency, RuntimeUnavailable
+from latbench.errors import MissingDependency, ModelInputError, RuntimeUnavailable
 
 DEVICES = ("cpu", "cuda")
 PROVIDERS = ("cpu", "cpu-compile", "cuda", "cuda-compile")
@@ -114,9 +114,12 @@ class TorchRuntime(Runtime):
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "compile": self.compile, "device": self.device}
 
-    def load(self, path: Path, seed: int = 0) -> None:
+    def load(self, path: Path, seed: int = 0, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
+        """Rebuild the network of the spec at ``path``; its input is static, so ``input_shapes`` must be empty."""
         from latbench.convert.torchspec import load_torch_spec
 
+        if input_shapes:
+            raise ModelInputError("the torch runtime rebuilds latbench's own networks, whose inputs are static")
         self.close()
         torch = self._torch
         model, shape = load_torch_spec(path)
@@ -124,6 +127,7 @@ class TorchRuntime(Runtime):
         forward = torch.compile(model) if self.compile else model
         rng = np.random.default_rng(seed)
         self._input = torch.from_numpy(rng.standard_normal(shape).astype(np.float32)).to(self.device)
+        self.input_shapes = {"input": tuple(shape)}
         self._forward = forward
         self._call()  # a compiled model compiles on its first call: never inside the timed loop
 

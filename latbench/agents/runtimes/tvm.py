@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from latbench.agents.modelfile import InputSpec, random_inputs, resolve_shapes
 from latbench.agents.runtimes.base import Runtime, importable
 from latbench.errors import MissingDependency, RuntimeUnavailable
 from latbench.hashing import sha256_file
@@ -32,6 +34,8 @@ PROVIDERS = ("cpu", "cpu-tuned")
 CACHE_ENV = "LATBENCH_TVM_CACHE"
 DEFAULT_TRIALS = 64
 TUNE_TIMEOUT_S = 3600.0
+Shapes = dict[str, list[int]]
+"""Input name -> concrete shape, for models with dynamic dimensions."""
 BIG_CORES = 1
 """TVM's thread-pool affinity mode ``kBig``: on a CPU with one kind of core, all of them."""
 
@@ -87,7 +91,7 @@ class TvmRuntime(Runtime):
         self._tvm.get_global_func("runtime.config_threadpool")(BIG_CORES, threads)  # and if it already has
         self.target = host_target(threads)
         self._vm: Any = None
-        self._input: Any = None
+        self._inputs: list[Any] = []
         self.library: Path | None = None
 
     @classmethod
@@ -107,15 +111,17 @@ class TvmRuntime(Runtime):
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "target": self.target, "tuning_trials": self.tuning_trials}
 
-    def _library_path(self, artifact_sha256: str) -> Path:
-        options = json.dumps(
-            {"target": self.target, "trials": self.tuning_trials, "tvm": self.version()}, sort_keys=True
-        )
+    def _library_path(self, artifact_sha256: str, shapes: Shapes | None) -> Path:
+        fields: dict[str, object] = {"target": self.target, "trials": self.tuning_trials, "tvm": self.version()}
+        if shapes is not None:
+            fields["shapes"] = shapes
+        options = json.dumps(fields, sort_keys=True)
         return self.cache_dir / f"{artifact_sha256}-{hashlib.sha256(options.encode()).hexdigest()[:16]}.so"
 
-    def compiled(self, path: Path) -> Path:
-        """The compiled library of the ONNX model at ``path`` for this target, compiling it if not cached."""
-        library = self._library_path(sha256_file(path))
+    def compiled(self, path: Path, shapes: Shapes | None = None) -> Path:
+        """The compiled library of the ONNX model at ``path`` for this target, compiling it if not cached;
+        ``shapes`` fix the model's dynamic dimensions (and are part of the cache key)."""
+        library = self._library_path(sha256_file(path), shapes)
         if library.is_file():
             return library
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -124,24 +130,25 @@ class TvmRuntime(Runtime):
         staged = Path(name)
         try:
             if self.tuning_trials:
-                tune_in_child(path, staged, self.target, self.tuning_trials)
+                tune_in_child(path, staged, self.target, self.tuning_trials, shapes)
             else:
-                compile_onnx(path, staged, self.target)
+                compile_onnx(path, staged, self.target, shapes)
             os.replace(staged, library)
         finally:
             staged.unlink(missing_ok=True)
         return library
 
-    def load(self, path: Path, seed: int = 0) -> None:
+    def load(self, path: Path, seed: int = 0, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
         self.close()
         tvm = self._tvm
-        self.library = self.compiled(path)
+        specs = _input_specs(path)
+        shapes = resolve_shapes(path.name, specs, input_shapes)
+        dynamic = any(not isinstance(d, int) for spec in specs for d in spec.dims)
+        self.library = self.compiled(path, {k: list(v) for k, v in shapes.items()} if dynamic else None)
         vm = tvm.relax.VirtualMachine(tvm.runtime.load_module(str(self.library)), tvm.cpu())
-        shape = _input_shape(path)
-        x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
-        self._input = tvm.runtime.tensor(x, tvm.cpu())
-        vm.set_input("main", self._input)
-        self._vm = vm
+        self._inputs = [tvm.runtime.tensor(x, tvm.cpu()) for x in random_inputs(specs, shapes, seed).values()]
+        vm.set_input("main", *self._inputs)
+        self._vm, self.input_shapes = vm, shapes
 
     def _require(self) -> Any:
         if self._vm is None:
@@ -154,26 +161,34 @@ class TvmRuntime(Runtime):
     def infer(self, inputs: np.ndarray) -> np.ndarray:
         vm = self._require()
         out = vm["main"](self._tvm.runtime.tensor(np.ascontiguousarray(inputs, dtype=np.float32), self._tvm.cpu()))
-        vm.set_input("main", self._input)
+        vm.set_input("main", *self._inputs)
         return np.asarray(out.numpy())
 
     def close(self) -> None:
         self._vm = None
-        self._input = None
+        self._inputs = []
 
 
-def _input_shape(path: Path) -> tuple[int, ...]:
+def _input_specs(path: Path) -> list[InputSpec]:
+    """The graph inputs of the ONNX model at ``path`` that are not initializers, as the Relax frontend takes them."""
     import onnx
 
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # onnx raises DecodeError and others for unreadable files
         raise RuntimeUnavailable(f"tvm cannot load {path}: {exc}") from exc
-    dims = model.graph.input[0].type.tensor_type.shape.dim
-    return tuple(d.dim_value or 1 for d in dims)
+    initializers = {t.name for t in model.graph.initializer}
+    specs = []
+    for i in model.graph.input:
+        if i.name in initializers:
+            continue
+        tensor = i.type.tensor_type
+        dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim)
+        specs.append(InputSpec(i.name, dims, np.dtype(onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type))))
+    return specs
 
 
-def _relax_module(path: Path) -> Any:
+def _relax_module(path: Path, shapes: Shapes | None = None) -> Any:
     import onnx
     from tvm.relax.frontend import onnx as relax_onnx
 
@@ -181,30 +196,38 @@ def _relax_module(path: Path) -> Any:
         model = onnx.load(str(path))
     except Exception as exc:  # onnx raises DecodeError and others for unreadable files
         raise RuntimeUnavailable(f"tvm cannot load {path}: {exc}") from exc
-    shapes = {i.name: [d.dim_value or 1 for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
-    return relax_onnx.from_onnx(model, shape_dict=shapes, keep_params_in_input=False)
+    static = {i.name: [d.dim_value or 1 for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
+    try:
+        return relax_onnx.from_onnx(model, shape_dict={**static, **(shapes or {})}, keep_params_in_input=False)
+    except Exception as exc:  # the frontend raises TVM's own errors (e.g. OpNotImplemented) for what it cannot take
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RuntimeUnavailable(f"tvm cannot import {path.name}: {first}") from exc
 
 
-def compile_onnx(path: Path, library: Path, target: dict[str, object]) -> None:
+def compile_onnx(path: Path, library: Path, target: dict[str, object], shapes: Shapes | None = None) -> None:
     """Compile the ONNX model at ``path`` for ``target`` (untuned) into the shared library ``library``."""
     tvm = _tvm()
-    tvm.compile(_relax_module(path), target=tvm.target.Target(target)).export_library(str(library))
+    tvm.compile(_relax_module(path, shapes), target=tvm.target.Target(target)).export_library(str(library))
 
 
-def tune_onnx(path: Path, library: Path, target: dict[str, object], trials: int) -> None:
+def tune_onnx(path: Path, library: Path, target: dict[str, object], trials: int, shapes: Shapes | None = None) -> None:
     """Tune with MetaSchedule (``trials`` in all), then compile into ``library``; run it in a child process."""
     tvm = _tvm()
     t = tvm.target.Target(target)
     with tempfile.TemporaryDirectory(prefix="latbench-tune-") as work_dir:
         mod = tvm.relax.pipeline.static_shape_tuning_pipeline(
             total_trials=trials, target=t, work_dir=work_dir, max_trials_per_task=max(1, trials // 8)
-        )(_relax_module(path))
+        )(_relax_module(path, shapes))
         tvm.compile(mod, target=t).export_library(str(library))
 
 
-def tune_in_child(path: Path, library: Path, target: dict[str, object], trials: int) -> None:
+def tune_in_child(
+    path: Path, library: Path, target: dict[str, object], trials: int, shapes: Shapes | None = None
+) -> None:
     """``tune_onnx`` in a child process: a crash (TVM's tuner segfaults in some builds) becomes a clear error."""
-    request = json.dumps({"path": str(path), "library": str(library), "target": target, "trials": trials})
+    request = json.dumps(
+        {"path": str(path), "library": str(library), "target": target, "trials": trials, "shapes": shapes}
+    )
     root = str(Path(__file__).resolve().parents[3])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
     run_child(
@@ -232,4 +255,4 @@ def run_child(argv: list[str], env: dict[str, str] | None, what: str, timeout_s:
 
 if __name__ == "__main__":
     job = json.loads(sys.argv[1])
-    tune_onnx(Path(job["path"]), Path(job["library"]), job["target"], int(job["trials"]))
+    tune_onnx(Path(job["path"]), Path(job["library"]), job["target"], int(job["trials"]), job.get("shapes"))

@@ -1,0 +1,222 @@
+"""Users' own model files: what they are, what their inputs need, and random inputs of the right type.
+
+A file is known by its content hash, never its name; its format comes from its content (a LiteRT flatbuffer
+carries ``TFL3`` at bytes 4..8, an ONNX file must parse as one), so a renamed file is measured by what it is.
+Runtimes share the input rules here: a dynamic dimension is never guessed (a guessed sequence length would time
+another model than the user's), integer inputs get small non-negative values so token ids and indices stay
+valid, and latbench's own float32 artifacts draw exactly the values they always did. Nothing here imports torch
+or the engines; ``onnx`` only where it is installed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from latbench.agents.runtimes.base import importable
+from latbench.errors import ModelFileError, ModelInputError
+from latbench.hashing import sha256_file
+
+FORMATS = ("onnx", "tflite")
+TFLITE_MAGIC = b"TFL3"
+SHAPE = re.compile(r"^(?P<name>.+):(?P<dims>\d+(?:x\d+)*)$")
+INTEGER_HIGH = 2
+"""Integer inputs are drawn from [0, INTEGER_HIGH): valid as token ids, indices and masks of any model."""
+
+Dim = int | str | None
+"""A model's input dimension: a size, a symbolic name (dynamic), or ``None`` (dynamic, unnamed)."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One input of a loaded model as its engine describes it."""
+
+    name: str
+    dims: tuple[Dim, ...]
+    dtype: np.dtype
+
+
+def parse_input_shapes(texts: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """``["input_ids:1x128", ...]`` -> ``{"input_ids": (1, 128)}``; a clear error for anything else."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for text in texts:
+        match = SHAPE.match(text.strip())
+        if match is None:
+            raise ModelInputError(f"bad input shape {text!r}: write NAME:DIMxDIM..., e.g. input:1x3x224x224")
+        name, dims = match["name"], tuple(int(d) for d in match["dims"].split("x"))
+        if 0 in dims:
+            raise ModelInputError(f"bad input shape {text!r}: every dimension must be at least 1")
+        if name in shapes and shapes[name] != dims:
+            raise ModelInputError(
+                f"input {name!r} is given two shapes: {format_shape(shapes[name])} and {match['dims']}"
+            )
+        shapes[name] = dims
+    return shapes
+
+
+def format_shape(shape: Sequence[int]) -> str:
+    return "x".join(str(d) for d in shape)
+
+
+def format_shapes(shapes: Mapping[str, Sequence[int]]) -> str:
+    """``{"a": (1, 3)}`` -> ``"a:1x3"``, inputs separated by ``;``: the ``input_shapes`` column."""
+    return ";".join(f"{name}:{format_shape(shape)}" for name, shape in shapes.items())
+
+
+def resolve_shapes(
+    model: str, specs: Sequence[InputSpec], given: Mapping[str, Sequence[int]] | None
+) -> dict[str, tuple[int, ...]]:
+    """The concrete shape of every input: the model's own, with ``given`` shapes filling its dynamic dimensions.
+
+    ``given`` may name inputs the model lacks (one ``--input`` list serves every model of a run); a given shape
+    must keep the model's rank and static sizes.
+    """
+    given = given or {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec in specs:
+        wanted = given.get(spec.name)
+        if wanted is None:
+            dynamic = [(i, d) for i, d in enumerate(spec.dims) if not isinstance(d, int) or d < 1]
+            if dynamic:
+                i, d = dynamic[0]
+                label = f" ({d!r})" if isinstance(d, str) and d else ""
+                example = "x".join(str(d) if isinstance(d, int) and d >= 1 else "N" for d in spec.dims)
+                raise ModelInputError(
+                    f"model {model}: input {spec.name!r} has a dynamic dimension {i}{label}; "
+                    f"give its shape with --input {spec.name}:{example}"
+                )
+            shapes[spec.name] = tuple(int(d) for d in spec.dims)  # type: ignore[arg-type]
+            continue
+        wanted = tuple(int(d) for d in wanted)
+        if len(wanted) != len(spec.dims):
+            raise ModelInputError(
+                f"model {model}: input {spec.name!r} has {len(spec.dims)} dimensions, "
+                f"--input gives {len(wanted)} ({format_shape(wanted)})"
+            )
+        for i, (d, w) in enumerate(zip(spec.dims, wanted, strict=True)):
+            if isinstance(d, int) and d >= 1 and d != w:
+                raise ModelInputError(
+                    f"model {model}: input {spec.name!r} has static dimension {i} = {d}, --input gives {w}"
+                )
+        shapes[spec.name] = wanted
+    return shapes
+
+
+def random_inputs(
+    specs: Sequence[InputSpec], shapes: Mapping[str, tuple[int, ...]], seed: int
+) -> dict[str, np.ndarray]:
+    """Seeded random data of each input's dtype, drawn in input order from one generator: floats standard
+    normal (latbench's float32 artifacts get the values they always had), integers in [0, 2), booleans random."""
+    rng = np.random.default_rng(seed)
+    arrays: dict[str, np.ndarray] = {}
+    for spec in specs:
+        shape = shapes[spec.name]
+        if spec.dtype == np.bool_:
+            arrays[spec.name] = rng.integers(0, 2, shape).astype(np.bool_)
+        elif np.issubdtype(spec.dtype, np.integer):
+            arrays[spec.name] = rng.integers(0, INTEGER_HIGH, shape).astype(spec.dtype)
+        elif np.issubdtype(spec.dtype, np.floating):
+            arrays[spec.name] = rng.standard_normal(shape).astype(spec.dtype)
+        else:
+            raise ModelInputError(f"input {spec.name!r} has type {spec.dtype}, which latbench cannot fill")
+    return arrays
+
+
+def onnx_numpy_dtype(model: str, name: str, type_text: str) -> np.dtype:
+    """ONNX Runtime's ``tensor(float)`` as a numpy dtype."""
+    element = type_text.removeprefix("tensor(").removesuffix(")")
+    names = {"float": "float32", "double": "float64", "float16": "float16", "bool": "bool"}
+    try:
+        return np.dtype(names.get(element, element))
+    except TypeError:
+        raise ModelInputError(
+            f"model {model}: input {name!r} has type {type_text}, which latbench cannot fill"
+        ) from None
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A user's model file: ``name`` for people, ``sha256`` for identity, ``format`` from its content.
+
+    ``input_names`` are its inputs where readable without an engine (ONNX with the ``onnx`` package), else
+    ``None``; ``opset`` is an ONNX file's default-domain opset.
+    """
+
+    path: Path
+    name: str
+    sha256: str
+    format: str
+    input_names: tuple[str, ...] | None = None
+    opset: int | None = None
+
+    @classmethod
+    def open(cls, path: str | Path) -> ModelFile:
+        """Inspect the file at ``path``; ``ModelFileError`` (naming the file) if it is no model latbench can time."""
+        path = Path(path)
+        if not path.is_file():
+            raise ModelFileError(f"model {path}: no such file")
+        with path.open("rb") as f:
+            head = f.read(8)
+        if head[4:8] == TFLITE_MAGIC:
+            return cls(path, path.name, sha256_file(path), "tflite")
+        if path.suffix.lower() != ".onnx":
+            raise ModelFileError(f"model {path}: neither a LiteRT (.tflite) model nor an ONNX (.onnx) file")
+        names, opset = _inspect_onnx(path)
+        return cls(path, path.name, sha256_file(path), "onnx", names, opset)
+
+
+def _inspect_onnx(path: Path) -> tuple[tuple[str, ...] | None, int | None]:
+    """An ONNX file's graph inputs (initializers excluded) and opset; refuses a file that does not parse and
+    external data outside the model's folder (ONNX Runtime refuses it itself, TVM's loader would read it)."""
+    if not importable("onnx"):
+        return None, None
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises DecodeError and others for files that are not ONNX
+        raise ModelFileError(f"model {path}: not a readable ONNX file ({type(exc).__name__}: {exc})") from None
+    if not model.graph.node and not model.graph.output:
+        raise ModelFileError(f"model {path}: not a readable ONNX file (no graph)")
+    folder = path.resolve().parent
+    for tensor in _all_tensors(model.graph):
+        if uses_external_data(tensor):
+            location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+            target = (folder / location).resolve()
+            if not target.is_relative_to(folder):
+                raise ModelFileError(
+                    f"model {path}: tensor {tensor.name!r} keeps its data at {location!r}, outside the model's folder"
+                )
+            if not target.is_file():
+                raise ModelFileError(
+                    f"model {path}: tensor {tensor.name!r} keeps its data in {location!r}, which is missing"
+                )
+    initializers = {t.name for t in model.graph.initializer}
+    names = tuple(i.name for i in model.graph.input if i.name not in initializers)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    return names, opset
+
+
+def _all_tensors(graph: Any) -> list[Any]:
+    """Every tensor of ``graph``: initializers, and tensors in node attributes and subgraphs."""
+    from onnx import AttributeProto
+
+    tensors: list[Any] = list(graph.initializer)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.TENSOR:
+                tensors.append(attr.t)
+            elif attr.type == AttributeProto.TENSORS:
+                tensors.extend(attr.tensors)
+            elif attr.type == AttributeProto.GRAPH:
+                tensors.extend(_all_tensors(attr.g))
+            elif attr.type == AttributeProto.GRAPHS:
+                for g in attr.graphs:
+                    tensors.extend(_all_tensors(g))
+    return tensors

@@ -1,0 +1,130 @@
+"""Users' model files on the agent side: format and identity, input shapes, and inputs of the model's dtype, with
+the real ONNX Runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from modelfiles import mobilenet_onnx, outside_data_onnx, transformer_onnx, unsupported_op_onnx
+from models import make_conv_model
+
+from latbench.agents.modelfile import InputSpec, ModelFile, parse_input_shapes, random_inputs, resolve_shapes
+from latbench.agents.runtimes.onnxruntime import OnnxRuntime
+from latbench.errors import ModelFileError, ModelInputError, RuntimeUnavailable
+from latbench.hashing import sha256_file
+
+
+@pytest.fixture(scope="module")
+def transformer(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return transformer_onnx(tmp_path_factory.mktemp("models") / "bert.onnx")
+
+
+def test_input_shapes_parse_and_bad_ones_are_refused() -> None:
+    assert parse_input_shapes(["input_ids:1x128", "pixel.values:2x3x8x8"]) == {
+        "input_ids": (1, 128),
+        "pixel.values": (2, 3, 8, 8),
+    }
+    for bad, message in [
+        ("input_ids", "NAME:DIMxDIM"),
+        ("input_ids:1x", "NAME:DIMxDIM"),
+        ("input_ids:1,128", "NAME:DIMxDIM"),
+        ("input_ids:1x0", "at least 1"),
+    ]:
+        with pytest.raises(ModelInputError, match=message):
+            parse_input_shapes([bad])
+    with pytest.raises(ModelInputError, match="two shapes: 1x8 and 1x9"):
+        parse_input_shapes(["a:1x8", "a:1x9"])
+
+
+def test_dynamic_dimensions_need_a_shape_that_fits_the_model() -> None:
+    spec = InputSpec("input_ids", (1, "sequence"), np.dtype(np.int64))
+    with pytest.raises(ModelInputError) as info:
+        resolve_shapes("bert.onnx", [spec], None)
+    assert str(info.value) == (
+        "model bert.onnx: input 'input_ids' has a dynamic dimension 1 ('sequence'); "
+        "give its shape with --input input_ids:1xN"
+    )
+    assert resolve_shapes("bert.onnx", [spec], {"input_ids": (1, 64), "other": (3,)}) == {"input_ids": (1, 64)}
+    with pytest.raises(ModelInputError, match="has 2 dimensions, --input gives 3"):
+        resolve_shapes("bert.onnx", [spec], {"input_ids": (1, 64, 1)})
+    with pytest.raises(ModelInputError, match="static dimension 0 = 1, --input gives 2"):
+        resolve_shapes("bert.onnx", [spec], {"input_ids": (2, 64)})
+    tflite_style = InputSpec("x", (1, -1), np.dtype(np.float32))
+    with pytest.raises(ModelInputError, match="dynamic dimension 1; give its shape with --input x:1xN"):
+        resolve_shapes("m.tflite", [tflite_style], {})
+
+
+def test_inputs_are_seeded_data_of_each_dtype_and_float32_draws_are_unchanged() -> None:
+    specs = [
+        InputSpec("image", (1, 3, 4, 4), np.dtype(np.float32)),
+        InputSpec("ids", (1, 64), np.dtype(np.int64)),
+        InputSpec("mask", (1, 64), np.dtype(np.bool_)),
+        InputSpec("half", (2,), np.dtype(np.float16)),
+    ]
+    shapes = resolve_shapes("m", specs, None)
+    arrays = random_inputs(specs, shapes, seed=3)
+    assert [a.dtype for a in arrays.values()] == [np.float32, np.int64, np.bool_, np.float16]
+    np.testing.assert_array_equal(
+        arrays["image"], np.random.default_rng(3).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    )
+    assert set(np.unique(arrays["ids"])) == {0, 1}
+    assert arrays["mask"].any() and not arrays["mask"].all()
+    again = random_inputs(specs, shapes, seed=3)
+    assert all(np.array_equal(arrays[k], again[k]) for k in arrays)
+
+
+def test_model_files_are_known_by_content_and_format(tmp_path: Path) -> None:
+    onnx_path = mobilenet_onnx(tmp_path / "net.onnx")
+    model = ModelFile.open(onnx_path)
+    assert (model.name, model.format, model.sha256) == ("net.onnx", "onnx", sha256_file(onnx_path))
+    assert model.input_names == ("image",) and model.opset == 17
+    renamed = tmp_path / "net.bin"
+    renamed.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(32))
+    assert ModelFile.open(renamed).format == "tflite"
+    (tmp_path / "notes.onnx").write_text("hello, not a model")
+    (tmp_path / "cut.onnx").write_bytes(onnx_path.read_bytes()[:4000])
+    (tmp_path / "weights.pt").write_bytes(b"\x80\x02}q\x00.")
+    for name, message in [
+        ("notes.onnx", "notes.onnx: not a readable ONNX file"),
+        ("cut.onnx", "cut.onnx: not a readable ONNX file"),
+        ("weights.pt", r"weights.pt: neither a LiteRT \(.tflite\) model nor an ONNX \(.onnx\) file"),
+        ("absent.onnx", "absent.onnx: no such file"),
+    ]:
+        with pytest.raises(ModelFileError, match=message):
+            ModelFile.open(tmp_path / name)
+
+
+def test_external_data_outside_the_model_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    path = outside_data_onnx(tmp_path / "models" / "outside.onnx")
+    with pytest.raises(ModelFileError, match=r"tensor 'w' keeps its data at '\.\./outside\.bin', outside"):
+        ModelFile.open(path)
+    with pytest.raises(RuntimeUnavailable):  # ONNX Runtime refuses it on its own too
+        OnnxRuntime().load(path)
+
+
+def test_onnxruntime_fills_token_ids_that_the_embedding_accepts(transformer: Path) -> None:
+    rt = OnnxRuntime()
+    with pytest.raises(ModelInputError, match="input 'input_ids' has a dynamic dimension 1 \\('sequence'\\)"):
+        rt.load(transformer)
+    rt.load(transformer, seed=1, input_shapes={"input_ids": (1, 24)})
+    assert rt.input_shapes == {"input_ids": (1, 24)}
+    rt.run()  # an index outside the embedding table would fail here
+    rt.close()
+
+
+def test_onnxruntime_keeps_latbench_artifacts_as_they_were(tmp_path: Path) -> None:
+    path = tmp_path / "conv.onnx"
+    make_conv_model(path, channels=4, hw=8)
+    rt = OnnxRuntime()
+    rt.load(path, seed=5)
+    assert rt.input_shapes == {"input": (1, 3, 8, 8)}
+    rt.run()
+    timed = rt._binding.copy_outputs_to_cpu()[0]
+    before = np.random.default_rng(5).standard_normal((1, 3, 8, 8)).astype(np.float32)  # the draws it always made
+    np.testing.assert_array_equal(timed, rt.infer(before))
+    rt.close()
+    with pytest.raises(RuntimeUnavailable, match="Frobnicate"):
+        rt.load(unsupported_op_onnx(tmp_path / "frob.onnx"))
