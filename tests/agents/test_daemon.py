@@ -13,11 +13,6 @@ import sys
 import time
 
 import pytest
-from factories import job, result
-from processes import ADMIN_TOKEN, Collector, totals, wait_for
-from processes import Agent as AgentProcess
-from scripted_server import Reply, Request, ScriptedServer
-from servers import free_port
 
 from latbench.agents.daemon import Agent, run_agent
 from latbench.agents.identity import Credentials, default_state_dir
@@ -28,6 +23,11 @@ from latbench.agents.spool import Spool, SpoolCounts
 from latbench.collectors.client import CollectorClient
 from latbench.errors import LatbenchError
 from latbench.protocol import CampaignCreate, MeasurementSettings
+from tests.agents.factories import job, result
+from tests.agents.scripted_server import Reply, Request, ScriptedServer
+from tests.support.ports import free_port
+from tests.support.processes import ADMIN_TOKEN, Collector, totals, wait_for
+from tests.support.processes import Agent as AgentProcess
 
 ENROLLED = {"agent_id": "a-1", "agent_token": "agent-token", "device_id": "d-1", "device_name": "desk",
             "heartbeat_interval_s": 0.2, "lease_ttl_s": 5.0}  # fmt: skip

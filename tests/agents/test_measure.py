@@ -6,11 +6,11 @@ import time
 
 import numpy as np
 import pytest
-from models import make_conv_model
 
 from latbench.agents.environment import MachineState, changed
 from latbench.agents.measure import MeasureSettings, ReferenceProbe, measure, time_runs
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
+from tests.support.models import make_conv_model
 
 FAST = MeasureSettings(warmup_runs=5, warmup_time_s=0.02, min_runs=20, min_time_s=0.05, max_time_s=2.0)
 

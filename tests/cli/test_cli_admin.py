@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from processes import LATBENCH, Collector, env
-from servers import free_port
+from tests.support.ports import free_port
+from tests.support.processes import LATBENCH, Collector, env
 
 
 def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:

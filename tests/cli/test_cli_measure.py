@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from models import FAST_CLI
 
 from latbench.spaces import get_space
+from tests.support.models import FAST_CLI
 
 LATBENCH = [sys.executable, "-c", "from latbench.cli import main; main()"]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from harness import ARCHS, Harness, measurement
 
 from latbench.agents.environment import MachineState, machine_info
 from latbench.agents.measure import Measurement, MeasureSettings
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.stats import LatencyStats
 from latbench.local import _row
+from tests.support.served import ARCHS, Harness, measurement
 
 
 def measure_columns() -> list[str]:

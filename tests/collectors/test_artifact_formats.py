@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from harness import ARCHS, Harness
 from sqlalchemy import select
 
 from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
 from latbench.collectors.artifact_store import REFERENCE_KEY
 from latbench.collectors.models import Artifact, Campaign
+from tests.support.served import ARCHS, Harness
 
 TFLITE_OFFER = [{"name": "tflite", "version": "1.4.0", "providers": ["cpu"]}]
 TFLITE_ARCH = ARCHS[4]

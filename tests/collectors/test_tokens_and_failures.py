@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import ADMIN_TOKEN, Clock, Harness, Served
+from tests.support.served import ADMIN_TOKEN, Clock, Harness, Served
 
 CLI = [sys.executable, "-m", "latbench"]
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from dataset_helpers import SHARED, cli, shared_table
 from scipy.stats import rankdata
 
 from latbench import datasets
 from latbench.datasets.correlation import average_ranks, device_correlations
+from tests.datasets.dataset_helpers import SHARED, cli, shared_table
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from dataset_helpers import cli, shared_table, snapshot
 
 from latbench import datasets
 from latbench.datasets import storage
+from tests.datasets.dataset_helpers import cli, shared_table, snapshot
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import csv
 import hashlib
 from pathlib import Path
 
-from processes import Agent, Collector, totals, wait_for
-from servers import free_port
+from tests.support.ports import free_port
+from tests.support.processes import Agent, Collector, totals, wait_for
 
 FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
 ARCHS = [

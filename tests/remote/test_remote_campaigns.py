@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import LATBENCH, Agent, Collector, env, totals, wait_for
-from servers import free_port
 
 from latbench.agents.remote.ssh import SshTarget
 from latbench.deploy import build_wheel, stop
+from tests.support.ports import free_port
+from tests.support.processes import LATBENCH, Agent, Collector, env, totals, wait_for
 
 FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from runtime_helpers import Built, built_fixture, sample_input, sampled_key  # noqa: F401  (built_fixture: the fixture)
 
 from latbench.agents.runtimes import get_runtime
 from latbench.agents.runtimes.tflite import TfliteFp16Runtime, TfliteRuntime
 from latbench.errors import RuntimeUnavailable
 from latbench.spaces.builders import build_model
+from tests.runtimes.runtime_helpers import Built, built_fixture, sample_input, sampled_key  # noqa: F401  (built_fixture: the fixture)
 
 
 def pytorch_logits(space: str, x: np.ndarray, fp16_weights: bool = False) -> np.ndarray:
