@@ -34,9 +34,10 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new empty collector store: a SQLite file, then a database on the session's PostgreSQL server."""
+    """A new empty collector store: a SQLite file, then a database on the session's PostgreSQL server (slow: it
+    starts the server)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'collector.sqlite'}"
     from tests.support.postgres import create_database

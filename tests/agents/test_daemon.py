@@ -273,6 +273,7 @@ def spool_counts(state_dir) -> tuple[int, int]:
         db.close()
 
 
+@pytest.mark.slow
 def test_completes_a_campaign_once_per_arch_and_dead_letters_a_stray_spooled_result(collector, tmp_path):
     token, campaign_id = campaign(collector)
     stray = result("no-such-job")
@@ -294,6 +295,7 @@ def test_completes_a_campaign_once_per_arch_and_dead_letters_a_stray_spooled_res
         assert [d.agents for d in admin.devices()] == [["bench-1"]]
 
 
+@pytest.mark.slow
 def test_results_measured_while_the_collector_is_down_land_when_it_returns(collector, tmp_path):
     slow = QUICK.model_copy(update={"min_time_s": 1.0})
     token, campaign_id = campaign(collector, settings=slow)
@@ -313,6 +315,7 @@ def test_results_measured_while_the_collector_is_down_land_when_it_returns(colle
     assert spool_counts(tmp_path / "steady") == (0, 0)
 
 
+@pytest.mark.slow
 def test_sigterm_abandons_the_measurement_releases_the_leases_and_exits_0(collector, tmp_path):
     long = QUICK.model_copy(update={"min_time_s": 60.0, "max_time_s": 60.0})
     token, campaign_id = campaign(collector, settings=long)

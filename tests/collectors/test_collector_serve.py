@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from latbench.collectors.service import GC_FIRST_GENERATION, settle_heap
 from tests.support.processes import Collector, children, wait_for
@@ -28,6 +29,7 @@ def start(data_dir: Path, artifacts: Path, admin_token: str | None = None, *extr
     return Collector(None, data_dir, 0, None, None, *extra, admin_token=admin_token).start()
 
 
+@pytest.mark.slow
 def test_first_start_prints_an_admin_token_once_and_sigterm_or_sigint_stop_it_cleanly(
     tmp_path: Path, artifact_cache: Path
 ):
@@ -49,6 +51,7 @@ def test_first_start_prints_an_admin_token_once_and_sigterm_or_sigint_stop_it_cl
         assert collector.stop(signal.SIGINT) == 0
 
 
+@pytest.mark.slow
 def test_an_admin_token_from_the_environment_is_used_and_never_printed(tmp_path: Path, artifact_cache: Path):
     secret = "an-admin-token-from-the-environment"
     collector = start(tmp_path / "collector", artifact_cache, secret)
@@ -60,6 +63,7 @@ def test_an_admin_token_from_the_environment_is_used_and_never_printed(tmp_path:
         assert collector.stop(signal.SIGTERM) == 0
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_is_replaced_and_workers_stop_with_their_owner(tmp_path: Path, artifact_cache: Path):
     collector = start(tmp_path / "collector", artifact_cache, None, "--workers", "2")
     process, url = collector.proc, collector.url
@@ -84,6 +88,7 @@ def _sockets(pid: int, port: int, status: str) -> int:
     return sum(1 for c in connections if c.status == status and c.laddr.port == port)
 
 
+@pytest.mark.slow
 def test_the_kernel_spreads_connections_over_the_worker_processes(tmp_path: Path, artifact_cache: Path):
     collector = start(tmp_path / "collector", artifact_cache, None, "--workers", "3")
     process, port, clients = collector.proc, int(collector.url.rsplit(":", 1)[1]), []

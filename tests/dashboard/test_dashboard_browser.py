@@ -26,6 +26,8 @@ from latbench.protocol import CampaignCreate, MeasurementSettings
 from tests.support.ports import free_port
 from tests.support.processes import ADMIN_TOKEN, Agent, Collector
 
+pytestmark = pytest.mark.slow  # headless Chromium, a real collector and agent
+
 FAST = MeasurementSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05, max_attempts=1)
 ARTIFACTS_ENV = "LATBENCH_TEST_ARTIFACTS"
 SAMPLES = 30

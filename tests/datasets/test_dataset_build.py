@@ -93,6 +93,7 @@ def collector(db_url, tmp_path, artifact_cache):
     c.stop()
 
 
+@pytest.mark.slow
 def test_build_from_a_campaign_a_real_agent_finished(home, collector, tmp_path):
     token = collector.cli("token", "create", "--name", "ds")
     campaign = collector.cli(

@@ -13,6 +13,8 @@ import pytest
 from tests.support.ports import free_port
 from tests.support.processes import Agent, Collector, children, totals, wait_for
 
+pytestmark = pytest.mark.slow  # real collector and agent processes
+
 FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
 
 

@@ -20,6 +20,8 @@ from latbench.deploy import build_wheel, stop
 from tests.support.ports import free_port
 from tests.support.processes import LATBENCH, Agent, Collector, env, totals, wait_for
 
+pytestmark = pytest.mark.slow  # a real sshd, collector and agents; deploys into a venv
+
 FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
 
 

@@ -23,6 +23,8 @@ from latbench.errors import HostKeyRejected, RemoteError
 from latbench.protocol import JobSpec, MeasurementSettings
 from tests.support.processes import LATBENCH, env
 
+pytestmark = pytest.mark.slow  # a real sshd
+
 FAST = MeasureSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05, max_attempts=1)
 ALWAYS_FILLED = ("stats", "times_ms", "warmup_runs", "attempts", "attempt_flags", "wall_s", "runtime_version",
                  "optimization", "latbench_version", "numpy_version", "state_before", "state_after")  # fmt: skip
