@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from latbench.agents.environment import MachineState, machine_info
 from latbench.agents.measure import Measurement, MeasureSettings
@@ -48,6 +49,7 @@ def test_a_campaign_builds_then_runs_and_reports_per_device_progress(collector: 
     assert [c["campaign_id"] for c in listed] == [campaign]
 
 
+@pytest.mark.slow  # builds artifacts the other tests do not share
 def test_a_sampled_campaign_is_seeded(collector: Harness):
     from latbench.spaces import get_space
 

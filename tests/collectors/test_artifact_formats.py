@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
@@ -18,6 +19,7 @@ TFLITE_ARCH = ARCHS[4]
 """The cell the tflite tests convert; the e2e tflite campaign uses it too, so the session's cache converts it once."""
 
 
+@pytest.mark.slow  # LiteRT conversion
 def test_a_tflite_campaign_builds_stores_and_serves_tflite_artifacts(collector: Harness, artifact_cache: Path):
     campaign = collector.campaign([TFLITE_ARCH], runtime="tflite", wait=False)
     collector.wait_built(campaign, timeout_s=300)

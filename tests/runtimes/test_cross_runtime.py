@@ -8,6 +8,8 @@ import pytest
 from latbench.agents.runtimes import available_runtimes, get_runtime, runtime_status
 from tests.runtimes.runtime_helpers import Built, built_fixture, sample_input  # noqa: F401  (built_fixture: the fixture)
 
+pytestmark = pytest.mark.slow  # converts and compiles networks for every runtime
+
 HALF_PRECISION = {"tflite-fp16"}
 """Runtimes whose model stores float16 weights: a slightly different network (its exactness against PyTorch with
 rounded weights is tested in test_tflite_runtime.py), so here it must only track the float32 logits closely."""
