@@ -11,7 +11,9 @@ for the agent's enrollment, and with an admin token until the collector lists th
 Dependencies come from the host's package index by default. For a host without one, ``wheelhouse`` ships a
 directory of wheels built here for the host's platform (``pip download --only-binary=:all: --platform ...``)
 and installs with ``--no-index``; ``system_site_packages`` lets the venv use what the host's Python already has
-(numpy or onnxruntime from the OS or the vendor, common on boards), and ``offline`` forbids the index.
+(numpy or onnxruntime from the OS or the vendor, common on boards), and ``offline`` forbids the index. Where that
+Python is itself a venv, ``venv --system-site-packages`` would only show its base interpreter's packages, so the
+new venv also gets the host venv's own site-packages (a ``.pth`` file).
 
 Layout on the host (``remote_dir``, default ``~/.local/share/latbench``): ``venv/``, ``agent/`` (the agent's
 state dir), ``agent.env``, and for the nohup service ``agent.sh``, ``agent.pid``, ``agent.log``.
@@ -162,12 +164,37 @@ def _check_python(host: _Host, python: str) -> None:
         raise DeployError(f"{python} on the host is Python {out.output.strip()}; latbench needs 3.10 or newer")
 
 
+def _site_dirs(host: _Host, python: str) -> list[str]:
+    """``python``'s own site-packages where it is a venv (none otherwise: then the system ones are its own)."""
+    probe = (
+        "import sys, sysconfig; print(sys.prefix != sys.base_prefix); "
+        "print(sysconfig.get_path('purelib')); print(sysconfig.get_path('platlib'))"
+    )
+    is_venv, *dirs = host.run(quote(python, "-c", probe), f"reading {python}'s site-packages").strip().splitlines()
+    return list(dict.fromkeys(dirs)) if is_venv == "True" else []
+
+
+def _see_host_venv(host: _Host, python: str) -> None:
+    """Make the new venv see the packages of ``python``'s venv as well as those of its base interpreter.
+
+    ``site.addsitedir`` rather than bare paths, so that the ``.pth`` files there (editable installs) apply too.
+    """
+    dirs = _site_dirs(host, python)
+    if dirs:
+        probe = "import sysconfig; print(sysconfig.get_path('purelib'))"
+        site_packages = host.run(quote(f"{host.venv}/bin/python", "-c", probe), "reading the venv's site-packages")
+        lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in dirs)
+        host.write(f"{site_packages.strip()}/latbench-host-venv.pth", lines, 0o644)
+
+
 def _install(host: _Host, spec: DeploySpec, wheel: Path) -> bool:
     """Create the venv if needed and (re)install latbench with its agent extras; whether a venv was there."""
     existed = host.device.exec(quote("test", "-x", f"{host.venv}/bin/python")).returncode == 0
     if not existed:
         site = ["--system-site-packages"] if spec.system_site_packages else []
         host.run(quote(spec.python, "-m", "venv", *site, host.venv), "creating the venv")
+        if spec.system_site_packages:
+            _see_host_venv(host, spec.python)
     staged = host.device.path("wheels")
     host.run(quote("mkdir", "-p", staged), "staging the wheels")
     for file in [wheel, *(sorted(spec.wheelhouse.glob("*.whl")) if spec.wheelhouse else [])]:

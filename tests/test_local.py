@@ -68,7 +68,7 @@ def test_inputs_are_checked_before_anything_runs(tmp_path):
 
 
 def test_model_files_through_the_python_api(tmp_path, artifact_cache):
-    from modelfiles import resnet_onnx, transformer_onnx
+    from tests.support.modelfiles import resnet_onnx, transformer_onnx
 
     resnet, bert = resnet_onnx(tmp_path / "resnet.onnx"), transformer_onnx(tmp_path / "bert.onnx")
     junk = tmp_path / "junk.onnx"

@@ -7,12 +7,12 @@ import random
 import statistics
 
 import pytest
-from factories import result
-from scripted_server import Reply, ScriptedServer
-from servers import free_port
 
 from latbench.agents.client import AgentClient, Backoff, retry
 from latbench.errors import CollectorRejected, CollectorUnavailable
+from tests.agents.factories import result
+from tests.agents.scripted_server import Reply, ScriptedServer
+from tests.support.ports import free_port
 
 GRANT = {"jobs": [], "retry_after_s": 2.5}
 

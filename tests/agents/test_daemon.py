@@ -13,10 +13,6 @@ import sys
 import time
 
 import pytest
-from factories import job, result
-from processes import ADMIN_TOKEN, Agent, Collector, totals, wait_for
-from scripted_server import Reply, Request, ScriptedServer
-from servers import free_port
 
 from latbench.agents.daemon import AgentDaemon, run_agent
 from latbench.agents.identity import Credentials, default_state_dir
@@ -27,6 +23,10 @@ from latbench.agents.spool import Spool, SpoolCounts
 from latbench.client import CollectorClient
 from latbench.errors import LatbenchError
 from latbench.protocol import CampaignCreate, MeasurementSettings
+from tests.agents.factories import job, result
+from tests.agents.scripted_server import Reply, Request, ScriptedServer
+from tests.support.ports import free_port
+from tests.support.processes import ADMIN_TOKEN, Agent, Collector, totals, wait_for
 
 ENROLLED = {"agent_id": "a-1", "agent_token": "agent-token", "device_id": "d-1", "device_name": "desk",
             "heartbeat_interval_s": 0.2, "lease_ttl_s": 5.0}  # fmt: skip
@@ -272,6 +272,7 @@ def spool_counts(state_dir) -> tuple[int, int]:
         db.close()
 
 
+@pytest.mark.slow
 def test_completes_a_campaign_once_per_arch_and_dead_letters_a_stray_spooled_result(collector, tmp_path):
     token, campaign_id = campaign(collector)
     stray = result("no-such-job")
@@ -293,6 +294,7 @@ def test_completes_a_campaign_once_per_arch_and_dead_letters_a_stray_spooled_res
         assert [d.agents for d in admin.devices()] == [["bench-1"]]
 
 
+@pytest.mark.slow
 def test_results_measured_while_the_collector_is_down_land_when_it_returns(collector, tmp_path):
     slow = QUICK.model_copy(update={"min_time_s": 1.0})
     token, campaign_id = campaign(collector, settings=slow)
@@ -312,6 +314,7 @@ def test_results_measured_while_the_collector_is_down_land_when_it_returns(colle
     assert spool_counts(tmp_path / "steady") == (0, 0)
 
 
+@pytest.mark.slow
 def test_sigterm_abandons_the_measurement_releases_the_leases_and_exits_0(collector, tmp_path):
     long = QUICK.model_copy(update={"min_time_s": 60.0, "max_time_s": 60.0})
     token, campaign_id = campaign(collector, settings=long)

@@ -6,11 +6,11 @@ import hashlib
 import os
 
 import pytest
-from scripted_server import Reply, ScriptedServer
 
 from latbench.agents.client import AgentClient
 from latbench.agents.downloads import DownloadCache
 from latbench.errors import ArtifactError, CollectorRejected, CollectorUnavailable
+from tests.agents.scripted_server import Reply, ScriptedServer
 
 MODEL = os.urandom(300_000)
 SHA = hashlib.sha256(MODEL).hexdigest()

@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-from models import make_conv_model
 
 from latbench.agents.environment import MachineState, changed
 from latbench.agents.measure import (
@@ -19,6 +18,7 @@ from latbench.agents.measure import (
 )
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.stats import LatencyStats
+from tests.support.models import make_conv_model
 
 FAST = TimingSettings(warmup_runs=5, warmup_time_s=0.02, min_runs=20, min_time_s=0.05, max_time_s=2.0)
 

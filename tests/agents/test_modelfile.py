@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from modelfiles import mobilenet_onnx, outside_data_onnx, transformer_onnx, unsupported_op_onnx
-from models import make_conv_model
 
 from latbench.agents.modelfile import InputSpec, ModelFile, parse_input_shapes, random_inputs, resolve_shapes
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.errors import ModelFileError, ModelInputError, RuntimeUnavailable
 from latbench.hashing import sha256_file
+from tests.support.modelfiles import mobilenet_onnx, outside_data_onnx, transformer_onnx, unsupported_op_onnx
+from tests.support.models import make_conv_model
 
 
 @pytest.fixture(scope="module")

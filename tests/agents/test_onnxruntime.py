@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import onnxruntime
 import pytest
-from models import make_conv_model
 
 from latbench.agents.runtimes import available_runtimes, get_runtime
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.errors import RuntimeUnavailable
+from tests.support.models import make_conv_model
 
 
 def reference_conv_relu(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from factories import result
 
 from latbench.agents.spool import Spool, SpoolCounts, SpoolLocked
+from tests.agents.factories import result
 
 
 def test_results_survive_reopening_in_order(tmp_path):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import subprocess
 
-from processes import LATBENCH, Collector, env
-from servers import free_port
+import pytest
+
+from tests.support.ports import free_port
+from tests.support.processes import LATBENCH, Collector, env
 
 
 def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
@@ -18,6 +20,7 @@ def test_unreachable_collector_is_one_clear_line():
     assert "cannot reach the collector" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_wrong_token_bad_request_and_usage(tmp_path, artifact_cache):
     collector = Collector(f"sqlite:///{tmp_path / 'c.sqlite'}", tmp_path / "c", free_port(), artifacts=artifact_cache)
     collector.start()

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from models import FAST_CLI
 
 from latbench.spaces import get_space
+from tests.support.models import FAST_CLI
 
 LATBENCH = [sys.executable, "-c", "from latbench.cli import main; main()"]
 
@@ -28,6 +28,7 @@ def rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow  # measures in subprocesses
 def test_measure_prints_only_the_results_path_on_stdout(tmp_path, artifact_cache):
     out = tmp_path / "r.csv"
     result = run(["measure", "--space", "nb201", "--samples", "2", "--seed", "3", *FAST_CLI, "--out", str(out)],
@@ -76,6 +77,7 @@ def test_bad_input_exits_1_with_one_clear_line(tmp_path, artifact_cache, args, m
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.slow  # measures in subprocesses
 def test_ctrl_c_keeps_results_and_a_rerun_resumes(tmp_path, artifact_cache):
     out = tmp_path / "r.csv"
     args = ["measure", "--space", "nb201", "--samples", "5", "--seed", "9", "--min-time", "0.4", "--out", str(out)]

@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from modelfiles import (
+
+from latbench.convert.litert import convert_python
+from latbench.hashing import sha256_file
+from tests.support.modelfiles import (
     mobilenet_onnx,
     mobilenet_tflite,
     outside_data_onnx,
@@ -18,10 +21,7 @@ from modelfiles import (
     transformer_onnx,
     unsupported_op_onnx,
 )
-from models import FAST_CLI
-
-from latbench.convert.litert import convert_python
-from latbench.hashing import sha256_file
+from tests.support.models import FAST_CLI
 
 LATBENCH = [sys.executable, "-c", "from latbench.cli import main; main()"]
 FAST = [*FAST_CLI, "--min-runs", "5"]

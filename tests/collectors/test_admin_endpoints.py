@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pyarrow.parquet
-from harness import ARCHS, Harness, measurement
+import pytest
 
 from latbench.agents.environment import MachineState, machine_info
 from latbench.agents.measure import Measurement, TimingSettings
@@ -16,6 +16,7 @@ from latbench.agents.stats import LatencyStats
 from latbench.local import _row
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import EXPORT_COLUMNS, RESULT_COLUMNS
+from tests.support.served import ARCHS, Harness, measurement
 
 
 def measure_row() -> dict[str, object]:
@@ -56,6 +57,7 @@ def test_a_campaign_builds_then_runs_and_reports_per_device_progress(collector: 
     assert [c["campaign_id"] for c in listed] == [campaign]
 
 
+@pytest.mark.slow  # builds artifacts the other tests do not share
 def test_a_sampled_campaign_is_seeded(collector: Harness):
     from latbench.spaces import get_space
 

@@ -6,17 +6,19 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from harness import ARCHS, Harness
+import pytest
 from sqlalchemy import select
 
 from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactCache, ArtifactKey
 from latbench.collectors.models import ArtifactRow, CampaignRow
+from tests.support.served import ARCHS, Harness
 
 TFLITE_OFFER = [{"name": "tflite", "version": "1.4.0", "providers": ["cpu"]}]
 TFLITE_ARCH = ARCHS[4]
 """The cell the tflite tests convert; the e2e tflite campaign uses it too, so the session's cache converts it once."""
 
 
+@pytest.mark.slow  # LiteRT conversion
 def test_a_tflite_campaign_builds_stores_and_serves_tflite_artifacts(collector: Harness, artifact_cache: Path):
     campaign = collector.campaign([TFLITE_ARCH], runtime="tflite", wait=False)
     collector.wait_built(campaign, timeout_s=300)

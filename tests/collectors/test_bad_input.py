@@ -7,9 +7,9 @@ import socket
 from urllib.parse import urlparse
 
 import pytest
-from harness import Harness, measurement
 
 from latbench.protocol import MAX_BODY_BYTES
+from tests.support.served import Harness, measurement
 
 
 @pytest.fixture

@@ -9,78 +9,67 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import psutil
-from processes import children, wait_for
+import pytest
 
 from latbench.collectors.service import GC_FIRST_GENERATION, settle_heap
+from tests.support.processes import Collector, children, wait_for
 
 SERVE = [sys.executable, "-m", "latbench", "collector", "serve"]
 
 
-def start(
-    data_dir: Path, artifacts: Path, env: dict[str, str] | None = None, *extra: str
-) -> tuple[subprocess.Popen, str, str]:
-    """Start the collector on a free port; return the process, its URL and what it printed before listening."""
+def start(data_dir: Path, artifacts: Path, admin_token: str | None = None, *extra: str) -> Collector:
+    """Start the collector on a free port with its store in ``data_dir``, as a first-time user does."""
     data_dir.mkdir(exist_ok=True)
     if not (data_dir / "artifacts").exists():
         (data_dir / "artifacts").symlink_to(artifacts)
-    environ = {k: v for k, v in os.environ.items() if k != "LATBENCH_ADMIN_TOKEN"} | (env or {})
-    process = subprocess.Popen([*SERVE, "--data-dir", str(data_dir), "--port", "0", *extra], stderr=subprocess.PIPE,
-                               text=True, env=environ)  # fmt: skip
-    printed = ""
-    deadline = time.monotonic() + 60
-    assert process.stderr is not None
-    while (match := re.search(r"collector listening on (http://\S+)", printed)) is None:
-        assert time.monotonic() < deadline and process.poll() is None, printed
-        printed += process.stderr.readline()
-    return process, match.group(1), printed
+    return Collector(None, data_dir, 0, None, None, *extra, admin_token=admin_token).start()
 
 
-def stop(process: subprocess.Popen, sig: int) -> int:
-    process.send_signal(sig)
-    return process.wait(30)
-
-
+@pytest.mark.slow
 def test_first_start_prints_an_admin_token_once_and_sigterm_or_sigint_stop_it_cleanly(
     tmp_path: Path, artifact_cache: Path
 ):
-    process, url, printed = start(tmp_path / "collector", artifact_cache)
+    collector = start(tmp_path / "collector", artifact_cache)
     try:
-        [token] = re.findall(r"admin token \(shown once, store it\): (\S+)", printed)
-        with httpx.Client(base_url=url + "/v1") as http:
+        [token] = re.findall(r"admin token \(shown once, store it\): (\S+)", collector.printed)
+        with httpx.Client(base_url=collector.url + "/v1") as http:
             assert http.get("/health").json()["status"] == "ok"
             assert http.get("/admin/devices", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     finally:
-        assert stop(process, signal.SIGTERM) == 0
+        assert collector.stop(signal.SIGTERM) == 0
     assert (tmp_path / "collector" / "collector.sqlite").is_file()
-    process, url, printed = start(tmp_path / "collector", artifact_cache)
+    collector = start(tmp_path / "collector", artifact_cache)
     try:
-        assert "admin token" not in printed
-        with httpx.Client(base_url=url + "/v1", headers={"Authorization": f"Bearer {token}"}) as http:
+        assert "admin token" not in collector.printed
+        with httpx.Client(base_url=collector.url + "/v1", headers={"Authorization": f"Bearer {token}"}) as http:
             assert http.get("/admin/devices").status_code == 200
     finally:
-        assert stop(process, signal.SIGINT) == 0
+        assert collector.stop(signal.SIGINT) == 0
 
 
+@pytest.mark.slow
 def test_an_admin_token_from_the_environment_is_used_and_never_printed(tmp_path: Path, artifact_cache: Path):
     secret = "an-admin-token-from-the-environment"
-    process, url, printed = start(tmp_path / "collector", artifact_cache, {"LATBENCH_ADMIN_TOKEN": secret})
+    collector = start(tmp_path / "collector", artifact_cache, secret)
     try:
-        assert secret not in printed and "admin token" not in printed
-        with httpx.Client(base_url=url + "/v1", headers={"Authorization": f"Bearer {secret}"}) as http:
+        assert secret not in collector.printed and "admin token" not in collector.printed
+        with httpx.Client(base_url=collector.url + "/v1", headers={"Authorization": f"Bearer {secret}"}) as http:
             assert http.get("/admin/campaigns").json() == []
     finally:
-        assert stop(process, signal.SIGTERM) == 0
+        assert collector.stop(signal.SIGTERM) == 0
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_is_replaced_and_workers_stop_with_their_owner(tmp_path: Path, artifact_cache: Path):
-    process, url, printed = start(tmp_path / "collector", artifact_cache, None, "--workers", "2")
+    collector = start(tmp_path / "collector", artifact_cache, None, "--workers", "2")
+    process, url = collector.proc, collector.url
+    assert process is not None
     try:
-        assert f"collector listening on {url} (2 worker processes)" in printed
+        assert f"collector listening on {url} (2 worker processes)" in collector.printed
         wait_for(lambda: len(children(process.pid)) == 1, 30, "one worker process")
         [worker] = children(process.pid)
         os.kill(worker, signal.SIGKILL)
@@ -99,9 +88,11 @@ def _sockets(pid: int, port: int, status: str) -> int:
     return sum(1 for c in connections if c.status == status and c.laddr.port == port)
 
 
+@pytest.mark.slow
 def test_the_kernel_spreads_connections_over_the_worker_processes(tmp_path: Path, artifact_cache: Path):
-    process, url, _ = start(tmp_path / "collector", artifact_cache, None, "--workers", "3")
-    port, clients = int(url.rsplit(":", 1)[1]), []
+    collector = start(tmp_path / "collector", artifact_cache, None, "--workers", "3")
+    process, port, clients = collector.proc, int(collector.url.rsplit(":", 1)[1]), []
+    assert process is not None
     try:
         wait_for(lambda: len(children(process.pid)) == 2, 30, "two worker processes")
         pids = [process.pid, *children(process.pid)]
@@ -117,7 +108,7 @@ def test_the_kernel_spreads_connections_over_the_worker_processes(tmp_path: Path
     finally:
         for client in clients:
             client.close()
-        assert stop(process, signal.SIGTERM) == 0
+        assert collector.stop(signal.SIGTERM) == 0
 
 
 def test_workers_need_to_be_at_least_one(tmp_path: Path):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 
 import sqlalchemy as sa
-from harness import ADMIN_TOKEN, Harness, fingerprint
 
 from latbench.collectors.models import TokenRow
+from tests.support.served import ADMIN_TOKEN, Harness, fingerprint
 
 
 def test_enrollment_names_the_device_and_returns_an_agent_token_and_the_lease_timing(collector: Harness):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from harness import ARCHS, LEASE_TTL_S, Harness, failure, measurement
+from tests.support.served import ARCHS, LEASE_TTL_S, Harness, failure, measurement
 
 
 def lease(agent, max_jobs: int = 1, **fields) -> list[dict]:

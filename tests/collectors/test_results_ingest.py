@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from harness import LEASE_TTL_S, Harness, failure, measurement
+from tests.support.served import LEASE_TTL_S, Harness, failure, measurement
 
 
 def lease(agent, max_jobs: int = 1) -> list[dict]:

@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness import ADMIN_TOKEN, Clock, Harness, Served
+import pytest
+
+from tests.support.served import ADMIN_TOKEN, Clock, Harness, Served
 
 CLI = [sys.executable, "-m", "latbench"]
 
@@ -46,6 +48,7 @@ def test_revoking_needs_the_admin_token_and_an_existing_enrollment_token(collect
     assert collector.dump() == before
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_token_list_and_revoke_on_the_command_line(collector: Harness):
     collector.enroll_token()
     created = cli(collector, "token", "create", "--name", "lab")

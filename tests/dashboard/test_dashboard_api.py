@@ -6,26 +6,16 @@ import os
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness import ARCHS, Clock, Harness, Served, measurement
 from scipy.stats import spearmanr
 
 from latbench.spaces import get_space
+from tests.support.served import ARCHS, Clock, Harness, Served, measurement
 
 MEDIANS = [1.0, 2.0, 3.0, 4.0, 5.0]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'collector.sqlite'}"
-    from servers import create_database
-
-    return create_database(request.getfixturevalue("postgres_url"), f"dashboard_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

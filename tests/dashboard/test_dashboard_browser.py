@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from processes import ADMIN_TOKEN, Agent, Collector
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
@@ -21,10 +20,13 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
-from servers import free_port
 
 from latbench.client import CollectorClient
 from latbench.protocol import CampaignCreate, MeasurementSettings
+from tests.support.ports import free_port
+from tests.support.processes import ADMIN_TOKEN, Agent, Collector
+
+pytestmark = pytest.mark.slow  # headless Chromium, a real collector and agent
 
 FAST = MeasurementSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05, max_attempts=1)
 ARTIFACTS_ENV = "LATBENCH_TEST_ARTIFACTS"

@@ -5,16 +5,15 @@ from __future__ import annotations
 import csv
 import os
 import subprocess
-import uuid
 
 import numpy as np
 import pytest
-from dataset_helpers import cli, snapshot
-from processes import LATBENCH, Agent, Collector, env, totals, wait_for
-from servers import create_database, free_port
 
 from latbench import datasets
 from latbench.resultfile import read_results, write_results
+from tests.datasets.dataset_helpers import cli, snapshot
+from tests.support.ports import free_port
+from tests.support.processes import LATBENCH, Agent, Collector, env, totals, wait_for
 
 FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
 
@@ -87,17 +86,14 @@ def test_repeats_become_their_median_and_mixed_setups_are_refused(home, measured
     assert missing.returncode == 1 and "does not exist" in missing.stderr
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def collector(request, tmp_path, artifact_cache):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'collector.sqlite'}"
-    else:
-        url = create_database(request.getfixturevalue("postgres_url"), f"ds_{uuid.uuid4().hex[:12]}")
-    c = Collector(url, tmp_path / "collector", free_port(), lease_ttl_s=10, artifacts=artifact_cache).start()
+@pytest.fixture
+def collector(db_url, tmp_path, artifact_cache):
+    c = Collector(db_url, tmp_path / "collector", free_port(), lease_ttl_s=10, artifacts=artifact_cache).start()
     yield c
     c.stop()
 
 
+@pytest.mark.slow
 def test_build_from_a_campaign_a_real_agent_finished(home, collector, tmp_path):
     token = collector.cli("token", "create", "--name", "ds")
     campaign = collector.cli(

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from dataset_helpers import SHARED, cli, shared_table
 from scipy.stats import rankdata
 
 from latbench import datasets
 from latbench.datasets.correlation import device_correlations
 from latbench.ranking import average_ranks
+from tests.datasets.dataset_helpers import SHARED, cli, shared_table
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import json
 
 import numpy as np
 import pandas as pd
-from dataset_helpers import cli, shared_table
 
 from latbench import datasets
 from latbench.spaces import get_space
+from tests.datasets.dataset_helpers import cli, shared_table
 
 
 def test_help_format_nb201_vectors_are_in_official_index_order(tmp_path):

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from dataset_helpers import SHARED, cli, shared_table, snapshot
 
 from latbench import datasets
 from latbench.datasets import storage
 from latbench.datasets.tables import read_table
 from latbench.spaces import get_space
+from tests.datasets.dataset_helpers import SHARED, cli, shared_table, snapshot
 
 
 @pytest.fixture(scope="module")

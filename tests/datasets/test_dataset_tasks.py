@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from dataset_helpers import cli
 
 from latbench import datasets
 from latbench.datasets.correlation import device_correlations
 from latbench.datasets.tasks import EAGLE_DEVICES
+from tests.datasets.dataset_helpers import cli
 
 
 def test_tasks_list_says_which_run_and_which_need_eagle(home):

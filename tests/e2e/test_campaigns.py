@@ -6,26 +6,21 @@ import csv
 import json
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from processes import Agent, Collector, children, totals, wait_for
-from servers import create_database, free_port
+
+from tests.support.ports import free_port
+from tests.support.processes import Agent, Collector, children, totals, wait_for
+
+pytestmark = pytest.mark.slow  # real collector and agent processes
 
 FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'collector.sqlite'}"
-    return create_database(request.getfixturevalue("postgres_url"), f"e2e_{uuid.uuid4().hex[:12]}")
-
-
 @pytest.fixture
-def collector(store_url, tmp_path, artifact_cache):
-    c = Collector(store_url, tmp_path / "collector", free_port(), lease_ttl_s=4, artifacts=artifact_cache).start()
+def collector(db_url, tmp_path, artifact_cache):
+    c = Collector(db_url, tmp_path / "collector", free_port(), lease_ttl_s=4, artifacts=artifact_cache).start()
     yield c
     c.stop()
 
@@ -112,10 +107,8 @@ def worker_pids(collector: Collector) -> list[int]:
     return [pid for pid in children(collector.proc.pid) if b"--join-port" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
-def test_a_collector_with_worker_processes_completes_a_campaign_once_and_stops_them(
-    store_url, tmp_path, artifact_cache
-):
-    collector = Collector(store_url, tmp_path / "collector", free_port(), 4, artifact_cache, "--workers", "3")
+def test_a_collector_with_worker_processes_completes_a_campaign_once_and_stops_them(db_url, tmp_path, artifact_cache):
+    collector = Collector(db_url, tmp_path / "collector", free_port(), 4, artifact_cache, "--workers", "3")
     collector.start()
     try:
         assert len(worker_pids(collector)) == 2

@@ -7,8 +7,12 @@ import csv
 import hashlib
 from pathlib import Path
 
-from processes import Agent, Collector, totals, wait_for
-from servers import free_port
+import pytest
+
+from tests.support.ports import free_port
+from tests.support.processes import Agent, Collector, totals, wait_for
+
+pytestmark = pytest.mark.slow  # real collector and agent processes, LiteRT conversion
 
 FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
 ARCHS = [

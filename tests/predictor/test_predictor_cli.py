@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from latbench import datasets
 from latbench.predictor import Predictor, out_of_fold
@@ -21,6 +22,7 @@ def cli(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*LATBENCH, *args], capture_output=True, text=True, env=env, timeout=300)
 
 
+@pytest.mark.slow  # pretrains a predictor
 def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
     pre = tmp_path / "pre.pt"
     done = cli(
@@ -72,6 +74,7 @@ def test_suggest_and_usage_errors(tmp_path: Path) -> None:
     assert magic.returncode == 1 and "unknown method 'magic'" in magic.stderr
 
 
+@pytest.mark.slow  # transfers on every task
 def test_eval_writes_the_issue_json_and_runs_tasks_on_imported_devices(tmp_path: Path) -> None:
     missing = cli("predictor", "eval", "--task", "NA", "--method", "flops", home=tmp_path)
     assert missing.returncode == 1 and "embedded_tpu_edge_tpu_int8" in missing.stderr

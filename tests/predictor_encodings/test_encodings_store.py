@@ -48,7 +48,11 @@ def test_zcp_lookup_recomputes_missing_rows_as_the_table_has_them(space: str) ->
     table = encodings.load(space, "zcp")
     rows = [0, len(table.archs) // 2, len(table.archs) - 1]
     recomputed = without(table, rows).lookup([table.archs[i] for i in rows])
-    np.testing.assert_allclose(recomputed, table.values[rows], rtol=1e-5, atol=1e-6)
+    # The shipped table was computed on another CPU: the proxies' float reductions (gradients, Jacobians, log-dets)
+    # round differently across CPUs, up to ~0.25% relative. Proxies of different architectures differ far more, so
+    # 1% still catches a recomputation of the wrong network or with other settings.
+    np.testing.assert_allclose(recomputed, table.values[rows], rtol=1e-2, atol=1e-6)
+    assert not np.allclose(table.values[rows[0]], table.values[rows[1]], rtol=1e-2, atol=1e-6)
 
 
 @pytest.mark.parametrize("space", ["nb201", "fbnet"])

@@ -17,6 +17,8 @@ from latbench import datasets
 from latbench.predictor import Predictor
 from latbench.predictor.out_of_fold import recorded
 
+pytestmark = pytest.mark.slow  # real collector and agent processes, a transfer
+
 FAST = ["--samples", "5", "--holdout", "6", "--min-time", "0.05", "--min-runs", "5", "--warmup-time", "0.02"]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sshd_server import Sshd, sshd_server
+
+from tests.support.sshd import Sshd, sshd_server
 
 
 @pytest.fixture(scope="session")

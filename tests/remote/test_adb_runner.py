@@ -10,7 +10,6 @@ import stat
 from pathlib import Path
 
 import pytest
-from test_remote_parsers import BENCHMARK_MODEL
 
 from latbench.agents.measure import TimingSettings
 from latbench.agents.remote.adb import AdbDevice
@@ -18,6 +17,7 @@ from latbench.agents.remote.parse import SUMMARY_FLAG
 from latbench.agents.remote.runner import RemoteRunner
 from latbench.agents.remote.tools import BenchmarkModelTool
 from latbench.errors import RemoteError
+from tests.remote.test_remote_parsers import BENCHMARK_MODEL
 
 FAKE_ADB = """#!/bin/sh
 # test double of Android's adb; logs every call

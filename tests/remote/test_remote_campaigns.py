@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import csv
 import json
+import site
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import LATBENCH, Agent, Collector, env, totals, wait_for
-from servers import free_port
 
 from latbench.agents.remote.ssh import SshTarget
 from latbench.deploy import build_wheel, stop
+from tests.support.ports import free_port
+from tests.support.processes import LATBENCH, Agent, Collector, env, totals, wait_for
+
+pytestmark = pytest.mark.slow  # a real sshd, collector and agents; deploys into a venv
 
 FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
 
@@ -40,11 +44,25 @@ def _rows(collector: Collector, campaign: str, out: Path) -> list[dict[str, str]
         return list(csv.DictReader(f))
 
 
-def _deploy(sshd, collector: Collector, token: str, remote_dir: Path, wheel: Path) -> dict:
+@pytest.fixture(scope="module")
+def host_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The host's Python is a venv with packages of its own: a marker module, and (through a .pth) whatever this
+    interpreter sees, which is more than the base interpreter's packages when the tests themselves run in a venv."""
+    venv = tmp_path_factory.mktemp("host-python") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    probe = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    own = Path(subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.strip())
+    (own / "host_venv_marker.py").write_text("")
+    (own / "this-interpreter.pth").write_text("\n".join([*site.getsitepackages(), sysconfig.get_path("purelib")]))
+    return python
+
+
+def _deploy(sshd, collector: Collector, token: str, remote_dir: Path, wheel: Path, python: Path) -> dict:
     done = subprocess.run(
         [*LATBENCH, "deploy", f"{sshd.user}@127.0.0.1", "--port", str(sshd.port), "--key", str(sshd.user_key),
          "--known-hosts", str(sshd.known_hosts), "--collector", collector.url, "--token", token,
-         "--python", sys.executable, "--remote-dir", str(remote_dir), "--system-site-packages", "--offline",
+         "--python", str(python), "--remote-dir", str(remote_dir), "--system-site-packages", "--offline",
          "--wheel", str(wheel), "--name", "deployed", "--agent-arg=--poll", "--agent-arg=0.5", "--json"],
         capture_output=True, text=True, env=env(), timeout=300,
     )  # fmt: skip
@@ -59,13 +77,20 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-def test_a_deployed_agent_enrolls_completes_a_campaign_and_redeploying_upgrades_it(collector, sshd, tmp_path):
+def test_a_deployed_agent_enrolls_completes_a_campaign_and_redeploying_upgrades_it(
+    collector, sshd, tmp_path, host_python
+):
     wheel = build_wheel(tmp_path / "wheel")
     remote_dir = tmp_path / "host" / "latbench"
     token = collector.cli("token", "create", "--name", "deploy")
     try:
-        first = _deploy(sshd, collector, token, remote_dir, wheel)
+        first = _deploy(sshd, collector, token, remote_dir, wheel, host_python)
         assert first["upgraded"] is False and first["service"] == "nohup"
+        imports = "import host_venv_marker, typer, onnxruntime, latbench; print(latbench.__file__)"
+        agent_python = remote_dir / "venv" / "bin" / "python"
+        seen = subprocess.run([agent_python, "-I", "-c", imports], capture_output=True, text=True)
+        assert seen.returncode == 0, seen.stderr
+        assert seen.stdout.startswith(str(remote_dir / "venv")), seen.stdout
         assert f"{remote_dir}/venv/bin/latbench agent run" in _cmdline(first["pid"])
         assert (remote_dir / "agent.env").stat().st_mode & 0o777 == 0o600
 
@@ -73,7 +98,7 @@ def test_a_deployed_agent_enrolls_completes_a_campaign_and_redeploying_upgrades_
         wait_for(lambda: totals(collector.status(campaign))["done"] == 3, 180, "3 results from the deployed agent")
         assert {r["agent"] for r in _rows(collector, campaign, tmp_path / "out.csv")} == {"deployed"}
 
-        second = _deploy(sshd, collector, token, remote_dir, wheel)
+        second = _deploy(sshd, collector, token, remote_dir, wheel, host_python)
         assert second["upgraded"] is True
         assert (second["agent_id"], second["device_name"]) == (first["agent_id"], first["device_name"])
         assert second["pid"] != first["pid"] and "latbench" not in _cmdline(first["pid"])

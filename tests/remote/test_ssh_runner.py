@@ -12,7 +12,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from processes import LATBENCH, env
 
 import latbench
 from latbench.agents.measure import TimingSettings, time_model
@@ -22,6 +21,9 @@ from latbench.agents.reports import result_item
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.errors import HostKeyRejected, RemoteError
 from latbench.protocol import JobSpec, MeasurementSettings
+from tests.support.processes import LATBENCH, env
+
+pytestmark = pytest.mark.slow  # a real sshd
 
 FAST = TimingSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05, max_attempts=1)
 ALWAYS_FILLED = ("stats", "times_ms", "warmup_runs", "attempts", "attempt_flags", "wall_s", "runtime_version",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from runtime_helpers import Built, built_fixture, sample_input  # noqa: F401  (built_fixture: the fixture)
 
 from latbench.agents.runtimes import available_runtimes, get_runtime, runtime_status
+from tests.runtimes.runtime_helpers import Built, built_fixture, sample_input  # noqa: F401  (built_fixture: the fixture)
+
+pytestmark = pytest.mark.slow  # converts and compiles networks for every runtime
 
 HALF_PRECISION = {"tflite-fp16"}
 """Runtimes whose model stores float16 weights: a slightly different network (its exactness against PyTorch with

@@ -16,6 +16,8 @@ from latbench.errors import ArtifactError
 from latbench.spaces import get_space
 from latbench.spaces.builders import build_model
 
+pytestmark = pytest.mark.slow  # LiteRT conversion
+
 GOOD = [ArtifactKey("nb201", arch, 1, 32, 10, OPSET, 0) for arch in get_space("nb201").sample(2, seed=23)]
 BROKEN = ArtifactKey("nb201", get_space("nb201").sample(1, seed=24)[0], 1, 32, 10, OPSET, 2**70)
 """A key the converter fails on for real: its seed overflows torch's generator while the network is built."""

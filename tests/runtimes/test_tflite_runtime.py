@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from runtime_helpers import Built, built_fixture, sample_input, sampled_key  # noqa: F401  (built_fixture: the fixture)
 
 from latbench.agents.runtimes import get_runtime
 from latbench.agents.runtimes.tflite import TfliteFp16Runtime, TfliteRuntime
 from latbench.errors import RuntimeUnavailable
 from latbench.spaces.builders import build_model
+from tests.runtimes.runtime_helpers import Built, built_fixture, sample_input, sampled_key  # noqa: F401  (built_fixture: the fixture)
 
 
 def pytorch_logits(space: str, x: np.ndarray, fp16_weights: bool = False) -> np.ndarray:
@@ -25,6 +25,7 @@ def pytorch_logits(space: str, x: np.ndarray, fp16_weights: bool = False) -> np.
 
 
 @pytest.mark.parametrize("space", ["nb201", "fbnet"])
+@pytest.mark.slow  # LiteRT conversion
 def test_converted_model_matches_pytorch(built: Built, space: str) -> None:
     artifact = built.get(space, "tflite")
     x = sample_input(artifact.key)
@@ -35,6 +36,7 @@ def test_converted_model_matches_pytorch(built: Built, space: str) -> None:
     np.testing.assert_allclose(got, pytorch_logits(space, x), rtol=0, atol=1e-3)
 
 
+@pytest.mark.slow  # LiteRT conversion
 def test_float16_model_matches_pytorch_with_half_precision_weights(built: Built) -> None:
     fp32, fp16 = built.get("nb201", "tflite"), built.get("nb201", "fp16.tflite")
     assert fp16.path.stat().st_size < 0.7 * fp32.path.stat().st_size

@@ -8,11 +8,11 @@ from typing import ClassVar
 import numpy as np
 import pytest
 import torch
-from runtime_helpers import Built, built_fixture, sample_input  # noqa: F401  (built_fixture: the fixture)
 
 from latbench.agents.runtimes.torch import DeviceSync, HostEvent, TorchRuntime
 from latbench.errors import ArtifactError, RuntimeUnavailable
 from latbench.spaces.builders import build_model
+from tests.runtimes.runtime_helpers import Built, built_fixture, sample_input  # noqa: F401  (built_fixture: the fixture)
 
 
 @pytest.mark.parametrize("space", ["nb201", "fbnet"])

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 import pytest
-from models import make_conv_model
 
 from latbench.agents.runtimes.tvm import TvmRuntime, host_target, run_child
 from latbench.errors import RuntimeUnavailable
+from tests.support.models import make_conv_model
 
 
 @pytest.fixture(scope="module")

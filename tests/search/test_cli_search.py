@@ -47,6 +47,7 @@ def test_search_json_finalists_are_predicted_within_the_limit(model: tuple[Path,
     assert scores == sorted(scores, reverse=True)
 
 
+@pytest.mark.slow  # measures here
 def test_search_measures_its_finalists_here(model: tuple[Path, float]) -> None:
     path, limit = model
     result = latbench("search", "--model", str(path), "--space", "nb201", "--max-latency-ms", f"{limit}",
@@ -57,6 +58,7 @@ def test_search_measures_its_finalists_here(model: tuple[Path, float]) -> None:
     assert "measured ms" in result.stderr and "measured within the limit" in result.stderr
 
 
+@pytest.mark.slow  # measures here
 def test_search_confirms_finalists_by_measuring_here(model: tuple[Path, float]) -> None:
     """Confirmation with this machine's real measurements of a raspi4 model's picks: a badly biased prediction.
 
@@ -98,6 +100,7 @@ def test_missing_model_file_fails_clearly(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr and "nope.pt" in result.stderr
 
 
+@pytest.mark.slow  # transfers
 def test_search_starts_its_margin_from_the_transfers_out_of_fold_errors(tmp_path: Path) -> None:
     """``latbench predictor transfer`` keeps them in the model file; the first round's margin is their quantile."""
     path = tmp_path / "raspi4.pt"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,43 +21,60 @@ def env(**extra: str) -> dict[str, str]:
 
 
 class Collector:
-    """``latbench collector serve`` in a subprocess; restartable on the same port, store and data dir."""
+    """``latbench collector serve`` in a subprocess; restartable on the same port, store and data dir.
+
+    ``db_url`` None: the store in the data dir; port 0: the port the system chooses (``url`` is known once started);
+    ``admin_token`` None: none in the environment, so the collector makes one on first start.
+    """
 
     def __init__(
         self,
-        db_url: str,
+        db_url: str | None,
         data_dir: Path,
         port: int,
-        lease_ttl_s: float = 30.0,
+        lease_ttl_s: float | None = 30.0,
         artifacts: Path | None = None,
         *extra: str,
+        admin_token: str | None = ADMIN_TOKEN,
     ):
         self.db_url, self.data_dir, self.port, self.lease_ttl_s = db_url, data_dir, port, lease_ttl_s
         self.extra = extra
+        self.admin_token = admin_token
         self.url = f"http://127.0.0.1:{port}"
         self.artifacts = artifacts
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir / "collector.log"
+        self.printed = ""
+        """What this start printed before it listened (the admin token it made, the listening line)."""
 
     def start(self, timeout_s: float = 60.0) -> Collector:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = ["collector", "serve", "--db", self.db_url, "--port", str(self.port), "--data-dir", str(self.data_dir),
-                "--lease-ttl", str(self.lease_ttl_s)]  # fmt: skip
+        args = ["collector", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        if self.db_url:
+            args += ["--db", self.db_url]
+        if self.lease_ttl_s is not None:
+            args += ["--lease-ttl", str(self.lease_ttl_s)]
         if self.artifacts:
             args += ["--artifacts-dir", str(self.artifacts)]
         args += self.extra
+        environ = {k: v for k, v in env().items() if k != "LATBENCH_ADMIN_TOKEN"}
+        if self.admin_token is not None:
+            environ["LATBENCH_ADMIN_TOKEN"] = self.admin_token
+        offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("a") as log:
-            self.proc = subprocess.Popen([*LATBENCH, *args], stdout=log, stderr=subprocess.STDOUT, env=env())
+            self.proc = subprocess.Popen([*LATBENCH, *args], stdout=log, stderr=subprocess.STDOUT, env=environ)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            with self.log.open() as log:
+                log.seek(offset)
+                printed = log.read()
+            if match := re.search(r"collector listening on (http://\S+)", printed):
+                self.url, self.printed = match.group(1), printed
+                return self
             if self.proc.poll() is not None:
-                raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{self.log.read_text()}")
-            try:
-                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(f"collector did not answer within {timeout_s} s:\n{self.log.read_text()}")
+                raise RuntimeError(f"collector exited with {self.proc.returncode}:\n{printed}")
+            time.sleep(0.05)
+        raise RuntimeError(f"collector did not listen within {timeout_s} s:\n{self.log.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

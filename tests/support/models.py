@@ -1,5 +1,4 @@
-"""Small real models and fast settings shared by tests (a plain module: ``conftest`` names are ambiguous once
-several test folders have their own conftest)."""
+"""Small real models and fast settings shared by tests."""
 
 from __future__ import annotations
 

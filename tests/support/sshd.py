@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from servers import free_port
+from tests.support.ports import free_port
 
 SSHD = Path("/usr/sbin/sshd")
 
