@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from latbench.convert.litert import convert_python
+from latbench.convert.environment import ensure_converter
 from latbench.hashing import sha256_file
 from tests.support.modelfiles import (
     mobilenet_onnx,
@@ -173,9 +173,7 @@ def test_tvm_compiles_and_times_a_cnn_and_the_transformer(tmp_path, artifact_cac
 
 
 def test_tflite_times_a_litert_file_and_refuses_onnx_files(tmp_path, artifact_cache, models):
-    converter = convert_python()
-    if subprocess.run([converter, "-c", "import litert_torch"], capture_output=True).returncode != 0:
-        pytest.skip(f"{converter} has no litert-torch to make a .tflite file with")
+    converter = ensure_converter()
     tflite = mobilenet_tflite(tmp_path / "mobilenet.tflite", converter)
     out = tmp_path / "r.csv"
     result = run(

@@ -223,9 +223,8 @@ def test_cost_features_of_one_architecture_by_hand(ofa):
 
 def test_built_networks_have_the_analytic_costs(ofa):
     """The one slow test: the smallest and largest networks and a public row, counted as they run."""
-    from test_builders import count_macs, count_params
-
     from latbench.spaces.builders.ofa import build
+    from tests.spaces.test_builders import count_macs, count_params
 
     for a in (SMALLEST, LARGEST, ROW_0):
         model = build(a, 1000).eval()
