@@ -136,7 +136,7 @@ def test_search_starts_its_margin_from_the_transfers_out_of_fold_errors(tmp_path
     assert start > 0  # a model that never over-predicts its held-out samples would make this test moot
     limit = float(np.median(evidence[1]))
     result = latbench("search", "--model", str(path), "--space", "nb201", "--max-latency-ms", f"{limit}",
-                      "--budget", "200", "--finalists", "1", "--confirm", "2", "--json")  # fmt: skip
+                      "--budget", "200", "--finalists", "1", "--confirm", "2", "--level", "0", "--json")  # fmt: skip
     confirmation = json.loads(result.stdout)["confirmation"]
     assert result.returncode == (0 if confirmation["confirmed"] else 1), result.stderr
     assert f"the margin starts at {start:.1%}, from 12 out-of-fold errors" in result.stderr
