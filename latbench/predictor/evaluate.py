@@ -78,7 +78,7 @@ class Evaluation:
         return float(np.std(trial_means))
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` document (issue 5's keys)."""
+        """The ``--json`` document (issue 5's keys, and the milliseconds' accuracy)."""
         return {
             "task": self.task,
             "space": self.space,
