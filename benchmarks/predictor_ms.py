@@ -1,6 +1,7 @@
 """The milliseconds figures of docs/benchmarks.md: absolute accuracy and interval coverage at 20 samples.
 
     nice -n 10 python benchmarks/predictor_ms.py --out predictor_ms.json
+    nice -n 10 python benchmarks/predictor_ms.py --first-trial 1 --out predictor_ms_1.json   # the next trial
     nice -n 10 python benchmarks/predictor_ms.py --tasks ND --splits "" --trials 2
 
 For each built-in task and each generated hard split (``latbench tasks split``: train and test devices as unlike
@@ -51,10 +52,10 @@ def calibrated(predicted: np.ndarray, pairs: tuple[list[float], list[float]]) ->
     }
 
 
-def run_task(task: Task, ds: datasets.Dataset, pre: Predictor, samples: int, trials: int) -> list[dict]:
+def run_task(task: Task, ds: datasets.Dataset, pre: Predictor, samples: int, trials: range) -> list[dict]:
     all_codes = codes(ds.space, ds.archs)
     rows = []
-    for trial in range(trials):
+    for trial in trials:
         for device in task.test:
             latency = ds.vector(device)
             measured = np.flatnonzero(~np.isnan(latency))
@@ -104,6 +105,7 @@ def main() -> None:
     parser.add_argument("--splits", default=",".join(SPLITS), help="space:train:test:seed, comma-separated.")
     parser.add_argument("--samples", type=int, default=20)
     parser.add_argument("--trials", type=int, default=1)
+    parser.add_argument("--first-trial", type=int, default=0, help="Seed of the first trial (trial t: seed t).")
     parser.add_argument("--out", default=None, help="Write all rows and summaries as JSON here.")
     args = parser.parse_args()
     jobs = [datasets.resolve_task(name) for name in args.tasks.split(",") if name]
@@ -111,7 +113,7 @@ def main() -> None:
     rows, summaries = [], {}
     for task, ds in jobs:
         pre = pretrain_on(ds, task.train)
-        task_rows = run_task(task, ds, pre, args.samples, args.trials)
+        task_rows = run_task(task, ds, pre, args.samples, range(args.first_trial, args.first_trial + args.trials))
         rows += task_rows
         summaries[task.name] = summary(task_rows)
         s = summaries[task.name]
