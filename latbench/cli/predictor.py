@@ -19,6 +19,9 @@ from latbench.cli.progress import ProgressBars
 if TYPE_CHECKING:
     from latbench.predictor.evaluate import Evaluation
 
+if TYPE_CHECKING:
+    from latbench.predictor import Predictor
+
 predictor_app = typer.Typer(
     help="Latency predictors: pretrain on source devices, transfer to a new device, evaluate.", no_args_is_help=True
 )
@@ -68,11 +71,13 @@ def transfer_command(
         5, "--folds", min=0, help="Transfers that cross-validate this one, for search's error margin (0: none)."
     ),
     out_path: Path = typer.Option(..., "--out", "-o", help="Model file to write (.pt)."),
+    report_path: Path | None = typer.Option(None, "--report", help="Write the out-of-fold accuracy as JSON here."),
 ) -> None:
     """Transfer a pretrained predictor to a device from a few measurements; prints the model file's path.
 
     The file also keeps the transfer's out-of-fold errors (each fold of the samples predicted by a transfer from
-    the others), from which `latbench search --confirm` sizes its first error margin."""
+    the others), from which `latbench predict` sizes its intervals and `latbench search --confirm` its first error
+    margin; their SRCC and relative errors are printed."""
     from latbench import datasets, predictor
     from latbench.predictor.samplers import sample_indices
 
@@ -102,9 +107,32 @@ def transfer_command(
     model = predictor.transfer_and_validate(pre, device, archs, latency[pick], folds, method, seed, err.print)
     from latbench.predictor import out_of_fold
 
-    if folds and out_of_fold.recorded(model) is None:
+    pairs = out_of_fold.recorded(model)
+    if folds and pairs is None:
         err.print("not cross-validating the transfer: that needs --folds 2 or more, each fold leaving 3 samples")
+    report = None if pairs is None else _out_of_fold_report(model, *pairs)
     out.print(str(model.save(out_path)))
+    if report is not None and report_path is not None:
+        report_path.write_text(json.dumps(report, indent=2) + "\n")
+        err.print(f"wrote {report_path}")
+
+
+def _out_of_fold_report(model: Predictor, predicted: list[float], measured: list[float]) -> dict[str, object]:
+    """The transfer's out-of-fold SRCC and relative errors, and its 90% interval's width, as a table on stderr."""
+    from latbench.predictor import accuracy
+    from latbench.ranking import spearman
+
+    figures = accuracy.accuracy(predicted, measured)
+    halfwidth = model.interval_halfwidth()
+    srcc = float(np.nan_to_num(spearman(np.asarray(predicted), np.asarray(measured)), nan=0.0))
+    factor = float(np.exp(halfwidth))
+    table = Table("device", "SRCC", "median err", "p90 err", "±5%", "±10%", "90% interval",
+                  title=f"out of fold, {len(measured)} samples")  # fmt: skip
+    width = f"-{1 - 1 / factor:.1%} +{factor - 1:.1%}" if np.isfinite(halfwidth) else "unbounded"
+    table.add_row(str(model.target), f"{srcc:.3f}", *_accuracy_cells(figures), width)
+    err.print(table)
+    return {"device": model.target, "samples": len(measured), "srcc": srcc, **figures,
+            "interval_level": accuracy.LEVEL, "interval_factor": factor}  # fmt: skip
 
 
 def _load(path: Path):  # type: ignore[no-untyped-def]
@@ -121,8 +149,10 @@ def predict_command(
     archs_file: Path | None = typer.Option(None, "--archs-file", help="File of architectures, one a line."),
     all_archs: bool = typer.Option(False, "--all", help="Every architecture suggest picks from (all of NB201)."),
     as_json: opt.AsJson = False,
+    level: float = typer.Option(0.9, "--level", help="Coverage of the intervals."),
 ) -> None:
-    """Predicted latency (ms) of architectures on the model's target device: 'arch<TAB>ms' per line."""
+    """Predicted latency (ms) of architectures on the model's target device: 'arch<TAB>ms<TAB>[low, high]' per
+    line, the interval sized on the transfer's out-of-fold errors (a model transferred without them: no interval)."""
     from latbench.predictor.samplers import candidate_archs
 
     chosen = sum(bool(x) for x in (arch, archs_file, all_archs))
@@ -137,11 +167,20 @@ def predict_command(
         names = candidate_archs(model.space)
     else:
         names = list(arch)
-    predicted = model.predict(names)
-    if as_json:
-        print(json.dumps({"device": model.target, "predictions": dict(zip(names, predicted.tolist()))}))
+    if not model.has_intervals:
+        predicted = model.predict(names)
+        if as_json:
+            print(json.dumps({"device": model.target, "predictions": dict(zip(names, predicted.tolist()))}))
+            return
+        print("\n".join(f"{a}\t{p:.6g}" for a, p in zip(names, predicted)))
         return
-    print("\n".join(f"{a}\t{p:.6g}" for a, p in zip(names, predicted)))
+    predicted, low, high = model.predict_interval(names, level)
+    if as_json:
+        intervals = {a: [lo, hi] for a, lo, hi in zip(names, low.tolist(), high.tolist())}
+        payload = {"device": model.target, "predictions": dict(zip(names, predicted.tolist())), "level": level}
+        print(json.dumps({**payload, "intervals": intervals}))
+        return
+    print("\n".join(f"{a}\t{p:.6g}\t[{lo:.6g}, {hi:.6g}]" for a, p, lo, hi in zip(names, predicted, low, high)))
 
 
 @predictor_app.command("eval")
@@ -156,17 +195,32 @@ def eval_command(
     as_json: opt.AsJson = False,
     plot: Path | None = typer.Option(None, "--plot", help="PNG of predicted vs measured on one target device."),
     seed: int = typer.Option(0, "--seed"),
+    folds: int = typer.Option(
+        0, "--folds", min=0, help="Cross-validate each transfer (5: as `transfer` does) to score interval coverage."
+    ),
+    level: float = typer.Option(0.9, "--level", help="Coverage the intervals aim at, with --folds."),
 ) -> None:
-    """The paper's protocol: SRCC over all architectures of each target device, mean +/- std over trials."""
+    """The paper's protocol: SRCC over all architectures of each target device, mean +/- std over trials; and
+    the milliseconds' relative error over the architectures not sampled (median, 90th percentile, shares within
+    ±5% and ±10%), with --folds the coverage of the intervals."""
     from latbench import predictor
 
     result = predictor.evaluate(
-        task, samples, trials, method, sampler, _names(dataset_names), seed=seed, progress=ProgressBars(labels={})
+        task,
+        samples,
+        trials,
+        method,
+        sampler,
+        _names(dataset_names),
+        seed=seed,
+        progress=ProgressBars(labels={}),
+        folds=folds,
+        level=level,
     )
     if as_json:
         print(json.dumps(result.as_dict()))
     else:
-        _print_evaluation(result, f"SRCC ({method}, {samples} samples, {trials} trials)")
+        _print_evaluation(result, f"SRCC ({method}, {samples} samples, {trials} trials)", level if folds else None)
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
         err.print(f"wrote {json_out}")
@@ -174,14 +228,20 @@ def eval_command(
         err.print(f"wrote {predictor.plot_example(result, plot)}")
 
 
-def _print_evaluation(result: Evaluation, heading: str) -> None:
-    """The SRCC table, next to the paper's figures and the bar where the task has them."""
+def _print_evaluation(result: Evaluation, heading: str, level: float | None) -> None:
+    """The SRCC and relative-error table, next to the paper's figures and the bar where the task has them."""
     from latbench import predictor
 
-    table = Table("device", heading, title=f"task {result.task}")
+    columns = ["median err", "p90 err", "±5%", "±10%"] + ([f"{level:.0%} coverage"] if level is not None else [])
+    table = Table("device", heading, *columns, title=f"task {result.task}")
+    per_device = result.per_device_accuracy
     for device, value in result.per_device.items():
-        table.add_row(device, f"{value:.3f} ± {result.per_device_std[device]:.3f}")
-    table.add_row("mean", f"{result.mean_srcc:.3f} ± {result.std_srcc:.3f}", style="bold")
+        table.add_row(
+            device, f"{value:.3f} ± {result.per_device_std[device]:.3f}", *_accuracy_cells(per_device[device])
+        )
+    table.add_row(
+        "mean", f"{result.mean_srcc:.3f} ± {result.std_srcc:.3f}", *_accuracy_cells(result.mean_accuracy), style="bold"
+    )
     out.print(table)
     paper = predictor.PAPER_20.get(result.task, {})
     if paper:
@@ -189,6 +249,12 @@ def _print_evaluation(result: Evaluation, heading: str) -> None:
         out.print(f"paper (20 samples): {reported}")
     if result.task in predictor.BAR_20:
         out.print(f"bar (best of paper and simple baselines, 20 samples): {predictor.BAR_20[result.task]:.3f}")
+
+
+def _accuracy_cells(figures: dict[str, float]) -> list[str]:
+    cells = [f"{figures['median_rel_error']:.1%}", f"{figures['p90_rel_error']:.1%}"]
+    cells += [f"{figures['within_5']:.0%}", f"{figures['within_10']:.0%}"]
+    return cells + ([f"{figures['coverage']:.0%}"] if "coverage" in figures else [])
 
 
 @predictor_app.command("suggest")

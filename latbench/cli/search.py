@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +18,7 @@ from latbench.cli.progress import ProgressBars
 from latbench.errors import LatbenchError
 
 if TYPE_CHECKING:
+    from latbench.predictor import Predictor
     from latbench.search import Confirmation, SearchResult, Verified
 
 
@@ -42,6 +45,9 @@ def search_command(
     device: str | None = typer.Option(None, "--device", help="Collector device to verify on (default: the model's)."),
     threads: opt.Threads = 1,
     as_json: opt.AsJson = False,
+    level: float = typer.Option(
+        0.9, "--level", min=0.0, max=0.99, help="Search under the upper bound of this interval (0: the prediction)."
+    ),
 ) -> None:
     """Find the best architectures under a latency limit by prediction, then confirm them by measurement."""
     from latbench import search as nas
@@ -53,9 +59,11 @@ def search_command(
     predictor = Predictor.load(model)
     if get_space(space).name != predictor.space:
         raise LatbenchError(f"{model} predicts {predictor.space} architectures, not {space}")
+    bound = _interval_bound(predictor, level)
+    oracle = predictor.predict if bound is None else lambda archs: predictor.predict(archs) * bound.factor
     err.print(f"searching {predictor.space} for {predictor.target} under {max_latency_ms} ms ({method}, {budget})")
     result = nas.search(
-        predictor.predict,
+        oracle,
         space,
         max_latency_ms,
         objective_name=objective,
@@ -70,11 +78,13 @@ def search_command(
         raise LatbenchError(f"no architecture is predicted under {max_latency_ms} ms; raise the limit or the budget")
     measure_ms = _measurer(verify, space, threads, collector, token, device or predictor.target)
     if measure_ms is None or confirm == 0:
-        _report_verified(result, predictor.target, measure_ms, as_json)
+        _report_verified(result, predictor.target, measure_ms, as_json, bound)
         return
     from latbench.predictor.out_of_fold import recorded
 
     evidence = recorded(predictor)
+    if evidence is not None and bound is not None:
+        evidence = ([p * bound.factor for p in evidence[0]], evidence[1])
     if evidence is not None:
         start = nas.error_margin(*evidence)
         err.print(f"the margin starts at {start:.1%}, from {len(evidence[0])} out-of-fold errors of the transfer")
@@ -86,7 +96,46 @@ def search_command(
         evidence=evidence,
         progress=ProgressBars(labels={}),
     )
-    _report_confirmed(result, predictor.target, confirmation, as_json)
+    _report_confirmed(result, predictor.target, confirmation, as_json, bound)
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The search rates candidates by the upper end of their ``level`` interval: the prediction times ``factor``."""
+
+    level: float
+    factor: float
+
+    def promised(self, verified: list[Verified]) -> dict[str, float | int]:
+        """Of the measured candidates, how many the upper bound put within the limit, and how many ran within it."""
+        promised = [v for v in verified if v.predicted_ms <= v.max_latency_ms]
+        confirmed = sum(v.within_limit for v in promised)
+        return {"level": self.level, "factor": self.factor, "promised": len(promised), "confirmed": confirmed}
+
+
+def _interval_bound(predictor: Predictor, level: float) -> Bound | None:
+    """The upper bound to search under, or None (``level`` 0, or a model without out-of-fold errors)."""
+    if level == 0:
+        return None
+    if not predictor.has_intervals:
+        err.print("the model has no out-of-fold errors for intervals; searching under its point predictions")
+        return None
+    halfwidth = predictor.interval_halfwidth(level)
+    if not math.isfinite(halfwidth):
+        err.print(f"too few out-of-fold errors for a {level:.0%} interval; searching under the point predictions")
+        return None
+    bound = Bound(level, math.exp(halfwidth))
+    err.print(f"rating candidates by the upper end of their {level:.0%} interval (prediction +{bound.factor - 1:.1%})")
+    return bound
+
+
+def _promised_line(bound: Bound | None, verified: list[Verified]) -> None:
+    if bound is not None and verified:
+        counts = bound.promised(verified)
+        err.print(
+            f"the {bound.level:.0%} interval promised {counts['promised']} measured candidate(s) within the limit; "
+            f"measurement confirmed {counts['confirmed']}"
+        )
 
 
 def _measurer(
@@ -123,11 +172,14 @@ def _header(result: SearchResult, device: str | None) -> dict[str, object]:
     }
 
 
-def _table(result: SearchResult, rows: list[tuple[str, float, float, float | None]], title: str) -> None:
-    """One row per (architecture, objective, predicted ms, measured ms or None)."""
+def _table(
+    result: SearchResult, rows: list[tuple[str, float, float, float | None]], title: str, bound: Bound | None
+) -> None:
+    """One row per (architecture, objective, predicted ms or its upper bound, measured ms or None)."""
     limit = result.max_latency_ms
     table = Table(title=f"{title} {limit} ms", title_justify="left")
-    for col in ("architecture", result.objective, "predicted ms", "measured ms", "within"):
+    rated = "predicted ms" if bound is None else f"{bound.level:.0%} upper ms"
+    for col in ("architecture", result.objective, rated, "measured ms", "within"):
         table.add_column(col, justify="left" if col == "architecture" else "right")
     for arch, score, predicted, measured in rows:
         table.add_row(
@@ -140,10 +192,17 @@ def _table(result: SearchResult, rows: list[tuple[str, float, float, float | Non
     err.print(table)
 
 
-def _agreement_line(verified: list[Verified]) -> None:
+def _agreement(verified: list[Verified], bound: Bound | None) -> dict[str, float]:
+    """How far the point predictions (not their upper bounds) agree with the measurements."""
     from latbench import search as nas
 
-    summary = nas.agreement(verified)
+    if bound is not None:
+        verified = [replace(v, predicted_ms=v.predicted_ms / bound.factor) for v in verified]
+    return nas.agreement(verified)
+
+
+def _agreement_line(verified: list[Verified], bound: Bound | None) -> None:
+    summary = _agreement(verified, bound)
     err.print(
         f"measured within the limit: {summary['within_limit']:.0%}; "
         f"median |predicted - measured| / measured: {summary['median_abs_rel_error']:.1%}"
@@ -151,7 +210,11 @@ def _agreement_line(verified: list[Verified]) -> None:
 
 
 def _report_verified(
-    result: SearchResult, device: str | None, measure_ms: Callable[[list[str]], dict[str, float]] | None, as_json: bool
+    result: SearchResult,
+    device: str | None,
+    measure_ms: Callable[[list[str]], dict[str, float]] | None,
+    as_json: bool,
+    bound: Bound | None,
 ) -> None:
     """The predicted finalists, each measured once when measuring (``--confirm 0``)."""
     from latbench import search as nas
@@ -165,20 +228,24 @@ def _report_verified(
     if as_json:
         payload = {**_header(result, device), "verified": [v.as_dict() for v in verified]}
         if verified:
-            payload["agreement"] = nas.agreement(verified)
+            payload["agreement"] = _agreement(verified, bound)
+        if bound is not None:
+            payload["interval"] = bound.promised(verified)
         out.print(json.dumps(payload, indent=2))
         return
     rows = [(c.arch, c.score, c.latency_ms, measured.get(c.arch)) for c in result.finalists]
-    _table(result, rows, "finalists under")
+    _table(result, rows, "finalists under", bound)
     if verified:
-        _agreement_line(verified)
+        _agreement_line(verified, bound)
+    _promised_line(bound, verified)
     for arch in archs:
         out.print(arch)
 
 
-def _report_confirmed(result: SearchResult, device: str | None, confirmation: Confirmation, as_json: bool) -> None:
+def _report_confirmed(
+    result: SearchResult, device: str | None, confirmation: Confirmation, as_json: bool, bound: Bound | None
+) -> None:
     """The finalists measured within the limit; everything measured on the way, predicted next to measured."""
-    from latbench import search as nas
 
     found = confirmation.finalists
     if as_json:
@@ -188,13 +255,16 @@ def _report_confirmed(result: SearchResult, device: str | None, confirmation: Co
             "confirmation": confirmation.as_dict(),
         }
         if confirmation.measured:
-            payload["agreement"] = nas.agreement(confirmation.measured)
+            payload["agreement"] = _agreement(confirmation.measured, bound)
+        if bound is not None:
+            payload["interval"] = bound.promised(confirmation.measured)
         out.print(json.dumps(payload, indent=2))
     else:
         ranked = sorted(confirmation.measured, key=lambda v: (-v.score, v.measured_ms))
-        _table(result, [(v.arch, v.score, v.predicted_ms, v.measured_ms) for v in ranked], "measured against")
+        _table(result, [(v.arch, v.score, v.predicted_ms, v.measured_ms) for v in ranked], "measured against", bound)
         if confirmation.measured:
-            _agreement_line(confirmation.measured)
+            _agreement_line(confirmation.measured, bound)
+        _promised_line(bound, confirmation.measured)
     spent = f"{confirmation.spent} of {confirmation.budget} confirmation measurements"
     failed = f" ({len(confirmation.failed)} failed)" if confirmation.failed else ""
     if confirmation.complete:

@@ -8,6 +8,7 @@ model = predictor.transfer(pre, "my-pi", archs, latency_ms)               # ~20 
 model = predictor.transfer_and_validate(pre, "my-pi", archs, latency_ms)  # + out-of-fold errors for search
 model.save("my-pi.pt")
 predictor.Predictor.load("my-pi.pt").predict(archs)                       # ms, one per architecture
+ms, low, high = model.predict_interval(archs, level=0.9)                  # conformal, from the out-of-fold errors
 result = predictor.evaluate("ND", samples=20, trials=3)                   # the paper's protocol
 predictor.suggest("nb201", 20)                                            # what to measure on a new device
 ```

@@ -3,6 +3,9 @@ measurements, and score the Spearman correlation over every architecture the tar
 
 Only the sampled architectures' target latencies reach the predictor; the rest are used for scoring alone.
 The figure is averaged over target devices and trials; ``std_srcc`` is the spread of the per-trial means.
+Beside the ranking, the absolute accuracy of the milliseconds (``accuracy.accuracy``: median and 90th-percentile
+relative error, shares within +/-5% and +/-10%) over the architectures not sampled, and with ``folds`` the coverage of
+the conformal intervals that the transfer's out-of-fold errors size.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 
 from latbench import datasets
 from latbench.errors import MissingDependency
+from latbench.predictor import accuracy, out_of_fold
 from latbench.predictor.features import codes
 from latbench.predictor.predictor import (
     DEFAULT_METHOD,
@@ -42,6 +46,20 @@ class Evaluation:
     srcc: dict[str, list[float]]
     seconds: dict[str, float] = field(default_factory=dict)
     example: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    """Per device, per trial: ``accuracy.accuracy`` of the predictions, plus ``coverage`` when intervals were made."""
+    level: float = accuracy.LEVEL
+
+    @property
+    def per_device_accuracy(self) -> dict[str, dict[str, float]]:
+        """Each accuracy figure averaged over the device's trials."""
+        return {d: {k: float(np.mean([t[k] for t in trials])) for k in trials[0]} for d, trials in self.errors.items()}
+
+    @property
+    def mean_accuracy(self) -> dict[str, float]:
+        """Each accuracy figure averaged over devices (empty before any transfer)."""
+        rows = list(self.per_device_accuracy.values())
+        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]} if rows else {}
 
     @property
     def per_device(self) -> dict[str, float]:
@@ -61,7 +79,7 @@ class Evaluation:
         return float(np.std(trial_means))
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` document (issue 5's keys)."""
+        """The ``--json`` document (issue 5's keys, and the milliseconds' accuracy)."""
         return {
             "task": self.task,
             "space": self.space,
@@ -71,6 +89,9 @@ class Evaluation:
             "mean_srcc": self.mean_srcc,
             "std_srcc": self.std_srcc,
             "per_device": self.per_device,
+            "interval_level": self.level,
+            "accuracy": self.mean_accuracy,
+            "per_device_accuracy": self.per_device_accuracy,
         }
 
 
@@ -85,6 +106,8 @@ def evaluate(
     seed: int = 0,
     progress: Progress | None = None,
     pretrained: Predictor | None = None,
+    folds: int = 0,
+    level: float = accuracy.LEVEL,
 ) -> Evaluation:
     """Run ``task_name`` (``latbench tasks``) with ``samples`` target measurements per device, ``trials`` times.
 
@@ -92,10 +115,13 @@ def evaluate(
     ``pretrain_on`` on the task's source devices); trial ``t`` samples with seed ``t``.
     The HELP-style method also measures its 10 reference architectures on the target, as HELP does.
     ``progress`` hears stage ``evaluate``: transfers done of all, with a line on each.
+    ``folds`` (2 or more) cross-validates each transfer as ``latbench predictor transfer`` does, ``folds`` more
+    transfers each, and scores the ``level`` intervals' coverage of the measurements.
     """
     import time
 
     check_method(method)
+    accuracy.check_level(level)
     task, ds = datasets.resolve_task(task_name, dataset_names)
     started = time.perf_counter()
     if pretrained is None:
@@ -106,7 +132,7 @@ def evaluate(
     notify(progress, "evaluate", 0, runs, line)
     all_codes = codes(ds.space, ds.archs)
     refs = {a for a in reference_archs(ds.space)} if method == "help" else set()
-    result = Evaluation(task.name, ds.space, method, samples, trials, sampler, {})
+    result = Evaluation(task.name, ds.space, method, samples, trials, sampler, {}, level=level)
     transfer_s: list[float] = []
     for trial in range(trials):
         for device in task.test:
@@ -118,11 +144,19 @@ def evaluate(
                 ref_rows = [i for i in measured if ds.archs[i] in refs]
                 pick = np.array(sorted(set(ref_rows) | set(pick[: max(0, samples - len(ref_rows))])))
             t0 = time.perf_counter()
-            model = transfer(pretrained, device, [ds.archs[i] for i in pick], latency[pick], seed=trial)
+            picked = [ds.archs[i] for i in pick]
+            model = transfer(pretrained, device, picked, latency[pick], seed=trial)
             transfer_s.append(time.perf_counter() - t0)
             predicted = model.predict_codes(all_codes[measured])
             score = float(np.nan_to_num(spearman(predicted, latency[measured]), nan=0.0))
             result.srcc.setdefault(device, []).append(score)
+            held = ~np.isin(measured, pick)
+            errors = accuracy.accuracy(predicted[held], latency[measured][held])
+            if folds and out_of_fold.possible(len(pick), folds):
+                pairs = out_of_fold.out_of_fold(pretrained, device, picked, latency[pick], folds, seed=trial)
+                low, high = accuracy.interval(predicted[held], accuracy.log_halfwidth(*pairs, level=level))
+                errors["coverage"] = accuracy.coverage(low, high, latency[measured][held])
+            result.errors.setdefault(device, []).append(errors)
             if trial == trials - 1 and device == task.test[0]:
                 result.example = {
                     "device": device,
@@ -130,7 +164,11 @@ def evaluate(
                     "measured": latency[measured],
                     "srcc": score,
                 }
-            line = f"{task.name} trial {trial + 1}/{trials} {device}: SRCC {score:.3f}"
+            covered = f", {errors['coverage']:.0%} in the {level:.0%} interval" if "coverage" in errors else ""
+            line = (
+                f"{task.name} trial {trial + 1}/{trials} {device}: SRCC {score:.3f}, "
+                f"{errors['within_10']:.0%} within ±10%{covered}"
+            )
             notify(progress, "evaluate", len(transfer_s), runs, line)
     result.seconds = {
         "pretrain": pretrain_s,

@@ -19,7 +19,7 @@ import numpy as np
 import latbench
 from latbench import datasets
 from latbench.errors import LatbenchError
-from latbench.predictor import members, out_of_fold
+from latbench.predictor import accuracy, members, out_of_fold
 from latbench.predictor.errors import ModelFileError, PredictorError, UnknownDevice
 from latbench.predictor.features import codes, cost_feature_names, cost_features, graph_batch
 from latbench.predictor.loss import minmax
@@ -122,6 +122,29 @@ class Predictor:
     def predict(self, archs: Sequence[str]) -> np.ndarray:
         """Predicted latency in ms on the target device for each of ``archs`` (canonical strings of the space)."""
         return self.predict_codes(codes(self.space, list(archs)))
+
+    def predict_interval(
+        self, archs: Sequence[str], level: float = accuracy.LEVEL
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(ms, low, high)``: each prediction with a ``level`` interval, conformal on the transfer's out-of-fold
+        errors (``transfer_and_validate`` records them; a model transferred without them has none)."""
+        ms = self.predict(archs)
+        low, high = accuracy.interval(ms, self.interval_halfwidth(level))
+        return ms, low, high
+
+    def interval_halfwidth(self, level: float = accuracy.LEVEL) -> float:
+        """The log-space half-width of this model's ``level`` intervals (inf with too few out-of-fold pairs)."""
+        pairs = out_of_fold.recorded(self)
+        if pairs is None:
+            raise PredictorError(
+                f"the model for {self.target or 'no device'} has no out-of-fold errors to size intervals from; "
+                "transfer it with `latbench predictor transfer` (--folds 2 or more, each fold leaving 3 samples)"
+            )
+        return accuracy.log_halfwidth(*pairs, level=level)
+
+    @property
+    def has_intervals(self) -> bool:
+        return out_of_fold.recorded(self) is not None
 
     def predict_codes(self, arch_codes: np.ndarray) -> np.ndarray:
         if self.target is None:

@@ -39,6 +39,7 @@ def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(model)
     assert "cross-validating the transfer (5 folds)" in done.stderr
+    assert "out of fold, 10 samples" in done.stderr and "±10%" in done.stderr
     predicted, measured = out_of_fold.recorded(Predictor.load(model))  # type: ignore[misc]
     fpga = datasets.load("help-fbnet").vector("fpga")
     assert len(predicted) == len(measured) == 10 and np.all(np.isin(measured, fpga))
@@ -46,8 +47,18 @@ def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
     arch = datasets.load("help-fbnet").archs[0]
     done = cli("predict", "--model", str(model), "--arch", arch, "--json", home=tmp_path)
     assert done.returncode == 0, done.stderr
-    predictions = json.loads(done.stdout)["predictions"]
+    payload = json.loads(done.stdout)
+    predictions = payload["predictions"]
     assert list(predictions) == [arch] and predictions[arch] > 0
+    low, high = payload["intervals"][arch]
+    assert payload["level"] == 0.9 and low < predictions[arch] < high
+    done = cli("predict", "--model", str(model), "--arch", arch, home=tmp_path)
+    name, ms, bounds = done.stdout.strip().split("\t")
+    assert name == arch and float(ms) == pytest.approx(predictions[arch], rel=1e-5)
+    assert [float(v) for v in bounds.strip("[]").split(", ")] == pytest.approx([low, high], rel=1e-5)
+    wider = json.loads(cli("predict", "--model", str(model), "--arch", arch, "--level", "0.5", "--json",
+                           home=tmp_path).stdout)["intervals"][arch]  # fmt: skip
+    assert low <= wider[0] and wider[1] <= high
     assert cli("predict", "--model", str(model), home=tmp_path).returncode == 2
     unknown = cli(
         "predictor", "transfer", "--model", str(pre), "--device", "nope", "--dataset", "help-fbnet",
@@ -59,6 +70,8 @@ def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
         "--samples", "10", "--folds", "0", "--out", str(model), home=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0 and out_of_fold.recorded(Predictor.load(model)) is None, done.stderr
+    done = cli("predict", "--model", str(model), "--arch", arch, home=tmp_path)
+    assert done.returncode == 0 and len(done.stdout.split("\t")) == 2  # no out-of-fold errors: no interval
     bad = tmp_path / "bad.pt"
     bad.write_text("x")
     refused = cli("predict", "--model", str(bad), "--arch", arch, home=tmp_path)
@@ -91,11 +104,17 @@ def test_eval_writes_the_issue_json_and_runs_tasks_on_imported_devices(tmp_path:
     out, plot = tmp_path / "na.json", tmp_path / "na.png"
     done = cli(
         "predictor", "eval", "--task", "NA", "--method", "ridge", "--samples", "10", "--trials", "2",
-        "--out", str(out), "--plot", str(plot), home=tmp_path,
+        "--out", str(out), "--plot", str(plot), "--folds", "5", home=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     result = json.loads(out.read_text())
-    assert set(result) == {"task", "space", "method", "samples", "trials", "mean_srcc", "std_srcc", "per_device"}
+    assert set(result) == {"task", "space", "method", "samples", "trials", "mean_srcc", "std_srcc", "per_device",
+                           "interval_level", "accuracy", "per_device_accuracy"}  # fmt: skip
+    figures = {"median_rel_error", "p90_rel_error", "within_5", "within_10", "coverage"}
+    assert set(result["accuracy"]) == figures and set(result["per_device_accuracy"]) == set(result["per_device"])
+    assert 0 < result["accuracy"]["median_rel_error"] <= result["accuracy"]["p90_rel_error"]
+    assert 0 <= result["accuracy"]["within_5"] <= result["accuracy"]["within_10"] <= 1
+    assert 0.5 < result["accuracy"]["coverage"] <= 1 and "90% coverage" in done.stdout
     assert result["task"] == "NA" and result["samples"] == 10 and result["trials"] == 2
     assert set(result["per_device"]) == {"eyeriss", "desktop_gpu_gtx_1080ti_fp32", "embedded_tpu_edge_tpu_int8"}
     assert 0.5 < result["mean_srcc"] <= 1.0

@@ -77,6 +77,32 @@ def test_search_confirms_finalists_by_measuring_here(model: tuple[Path, float]) 
     assert ("confirmed 2 finalists" if confirmation["complete"] else "only ") in result.stderr
 
 
+def test_search_rates_by_the_interval_upper_bound_and_counts_what_it_promised(tmp_path: Path) -> None:
+    """A model with out-of-fold errors: candidates are rated by their 90% upper bound, the finalists measured
+    here, and of the measured ones, those the bound put within the limit and those measured within it counted."""
+    ds = datasets.load("help-nb201")
+    archs = predictor.suggest("nb201", 12, "encoding", 0)
+    where = {a: i for i, a in enumerate(ds.archs)}
+    latency = ds.vector("raspi4")[[where[a] for a in archs]]
+    path = tmp_path / "raspi4.pt"
+    model = predictor.transfer_and_validate(predictor.load_pretrained("nb201"), "raspi4", archs, latency)
+    model.save(path)
+    limit = float(np.median(latency))
+    result = latbench("search", "--model", str(path), "--space", "nb201", "--max-latency-ms", f"{limit}",
+                      "--budget", "200", "--finalists", "2", "--confirm", "0", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "rating candidates by the upper end of their 90% interval" in result.stderr
+    payload = json.loads(result.stdout)
+    factor = float(np.exp(model.interval_halfwidth()))
+    finalists = [f["arch"] for f in payload["finalists"]]
+    assert np.allclose([f["latency_ms"] for f in payload["finalists"]], model.predict(finalists) * factor)
+    verified = payload["verified"]
+    promised = [v for v in verified if v["predicted_ms"] <= limit]
+    assert payload["interval"] == {"level": 0.9, "factor": pytest.approx(factor), "promised": len(promised),
+                                   "confirmed": sum(v["measured_ms"] <= limit for v in promised)}  # fmt: skip
+    assert len(promised) == len(verified) == 2
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -113,7 +139,7 @@ def test_search_starts_its_margin_from_the_transfers_out_of_fold_errors(tmp_path
     assert start > 0  # a model that never over-predicts its held-out samples would make this test moot
     limit = float(np.median(evidence[1]))
     result = latbench("search", "--model", str(path), "--space", "nb201", "--max-latency-ms", f"{limit}",
-                      "--budget", "200", "--finalists", "1", "--confirm", "2", "--json")  # fmt: skip
+                      "--budget", "200", "--finalists", "1", "--confirm", "2", "--level", "0", "--json")  # fmt: skip
     confirmation = json.loads(result.stdout)["confirmation"]
     assert result.returncode == (0 if confirmation["confirmed"] else 1), result.stderr
     assert f"the margin starts at {start:.1%}, from 12 out-of-fold errors" in result.stderr
