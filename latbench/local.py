@@ -189,6 +189,15 @@ def measure(
     )  # fmt: skip
 
 
+def _results_file(out: str | Path | None, identity: dict[str, object]) -> ResultsFile | None:
+    """The results file a run appends to, checked to hold results of the same settings and device."""
+    if out is None:
+        return None
+    results = ResultsFile(out)
+    results.check_compatible(identity)
+    return results
+
+
 def _reference_probe(runtime_cls: type[Runtime], threads: int, provider: str, cache: ArtifactCache) -> ReferenceProbe:
     """The drift gauge: ``REFERENCE_KEY`` built as this runtime's artifact and calibrated."""
     from latbench.artifacts import REFERENCE_KEY
@@ -243,9 +252,7 @@ def _measure_archs(
         "opset": OPSET,
         "device_id": info.fingerprint(),
     }
-    results = ResultsFile(out) if out is not None else None
-    if results is not None:
-        results.check_compatible(identity)
+    results = _results_file(out, identity)
     done = results.done() if results is not None else set()
     todo = [a for a in wanted if a not in done]
 
@@ -404,9 +411,7 @@ def _measure_models(
         "threads": threads,
         "device_id": info.fingerprint(),
     }
-    results = ResultsFile(out) if out is not None else None
-    if results is not None:
-        results.check_compatible(identity)
+    results = _results_file(out, identity)
     earlier = results.rows if results is not None else []
     label = _labels(opened, earlier)
     rows = {m.sha256: row for m in opened if (row := _already_measured(m, shapes, earlier)) is not None}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -190,6 +191,26 @@ class PositionCosts:
         raw = self.base + self.table[positions, genomes].sum(axis=1)
         raw[:, self.logged] = np.log(np.maximum(raw[:, self.logged], 1.0))
         return raw
+
+
+class OpPerPosition(SearchSpace):
+    """A space whose architectures share one graph: gene ``i`` is the operation at position ``i``, with an input
+    node before the positions and an output node after them, so ``encode_genes`` needs no strings at all.
+
+    ``example`` is any member: its graph gives the shared adjacency.
+    """
+
+    example: str
+
+    def encode_genes(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = genomes.shape[0]
+        last = np.full((n, 1), len(self.vocabulary) - 1, np.int64)
+        ops = np.concatenate([np.zeros((n, 1), np.int64), genomes + 1, last], axis=1)
+        return ops, self._adjacency
+
+    @cached_property
+    def _adjacency(self) -> np.ndarray:
+        return self.encode(self.example).adjacency.astype(np.float32)
 
 
 def check_sample_size(n: int, available: int, what: str) -> None:

@@ -17,8 +17,8 @@ from latbench.errors import InvalidArchitecture, LatbenchError
 from latbench.spaces.base import (
     ArchGraph,
     Costs,
+    OpPerPosition,
     PositionCosts,
-    SearchSpace,
     check_sample_size,
     conv_costs,
     linear_costs,
@@ -132,8 +132,10 @@ def block_costs(block: Block, layer: Layer, hw: int) -> tuple[Costs, int]:
     return total(parts), out
 
 
-class FBNet(SearchSpace):
+class FBNet(OpPerPosition):
     """HW-NAS-Bench's FBNet space on CIFAR-100 (22 layers x 9 blocks, 100 classes by default)."""
+
+    example = EXAMPLE
 
     name = "fbnet"
     vocabulary = ("input", *BLOCKS, "output")
@@ -197,16 +199,6 @@ class FBNet(SearchSpace):
             linear_costs(HEAD_CHANNELS, classes or self.default_classes),
         ]
         return total(parts)
-
-    def encode_genes(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = genomes.shape[0]
-        last = np.full((n, 1), len(self.vocabulary) - 1, np.int64)
-        ops = np.concatenate([np.zeros((n, 1), np.int64), genomes + 1, last], axis=1)
-        return ops, self._adjacency
-
-    @cached_property
-    def _adjacency(self) -> np.ndarray:
-        return self.encode(EXAMPLE).adjacency.astype(np.float32)
 
     def cost_feature_names(self) -> list[str]:
         """Log MACs and parameters, kernel launches, log pointwise and depthwise MACs, log activation traffic,

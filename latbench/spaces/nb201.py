@@ -17,8 +17,8 @@ from latbench.errors import InvalidArchitecture, LatbenchError
 from latbench.spaces.base import (
     ArchGraph,
     Costs,
+    OpPerPosition,
     PositionCosts,
-    SearchSpace,
     check_sample_size,
     conv_costs,
     linear_costs,
@@ -84,8 +84,10 @@ def _reaches_output(op_ids: tuple[int, ...]) -> bool:
     return 3 in reached
 
 
-class NB201(SearchSpace):
+class NB201(OpPerPosition):
     """NAS-Bench-201 with the official index (shipped, derived from HELP's ``str_arch2idx``; see NOTICE.md)."""
+
+    example = EXAMPLE
 
     name = "nb201"
     vocabulary = ("input", *OPS, "output")
@@ -198,16 +200,6 @@ class NB201(SearchSpace):
             parts += cell * CELLS_PER_STAGE
         parts += [Costs(macs=0, params=2 * c), linear_costs(c, classes or self.default_classes)]
         return total(parts)
-
-    def encode_genes(self, genomes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = genomes.shape[0]
-        last = np.full((n, 1), len(self.vocabulary) - 1, np.int64)
-        ops = np.concatenate([np.zeros((n, 1), np.int64), genomes + 1, last], axis=1)
-        return ops, self._adjacency
-
-    @cached_property
-    def _adjacency(self) -> np.ndarray:
-        return self.encode(EXAMPLE).adjacency.astype(np.float32)
 
     def cost_feature_names(self) -> list[str]:
         """Log MACs and parameters, and the count of each operation."""
