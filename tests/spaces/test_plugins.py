@@ -2,11 +2,15 @@
 
 The fixture writes ``latbench_toy`` (tests/spaces/toy_plugin) beside a ``.dist-info`` whose ``entry_points.txt``
 registers it in the ``latbench.spaces`` group, and puts that directory on ``sys.path``: ``importlib.metadata``
-finds it exactly as it finds a pip-installed package.
+finds it exactly as it finds a pip-installed package. The slow tests put it on ``PYTHONPATH`` too and run it end
+to end as a user would: measured on this machine, measured by a collector and an agent, built into a dataset and
+predicted by a predictor transferred to the agent's device.
 """
 
 from __future__ import annotations
 
+import csv
+import itertools
 import json
 import os
 import shutil
@@ -31,8 +35,11 @@ from latbench.predictor.reference import reference_archs
 from latbench.protocol import CampaignCreate
 from latbench.search import genome_of, search
 from latbench.spaces import get_space, registrations, space_names
+from tests.support.ports import free_port
+from tests.support.processes import LATBENCH, Agent, Collector, env, totals, wait_for
 
 PLUGIN_SOURCE = Path(__file__).parent / "toy_plugin" / "latbench_toy"
+FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
 
 
 def install(root: Path, dist: str, entry_points: str) -> Path:
@@ -168,3 +175,102 @@ def test_a_plugin_cannot_replace_a_builtin(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.syspath_prepend(str(root))
     assert registrations()["nb201"].origin == "latbench (built-in)"
     assert get_space("nb201").genes == (5,) * 6
+
+
+@pytest.fixture
+def plugin_env(plugin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The plugin on ``PYTHONPATH`` of every latbench subprocess, which keep their state in a home of their own."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(plugin), *sys.path]))
+    monkeypatch.setenv("LATBENCH_HOME", str(tmp_path / "home"))
+    return plugin
+
+
+def run_cli(*args: str) -> str:
+    """Run ``latbench args`` as a user would; its stdout (it must succeed)."""
+    result = subprocess.run([*LATBENCH, *args], capture_output=True, text=True, env=env(), timeout=300)
+    assert result.returncode == 0, f"latbench {' '.join(args)} failed:\n{result.stderr[-3000:]}"
+    return result.stdout.strip()
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.slow  # exports and measures three networks
+def test_measure_the_plugin(plugin_env: Path, tmp_path: Path) -> None:
+    toy = get_space("toy")
+    out = tmp_path / "r.csv"
+    assert run_cli("measure", "--space", "toy", "--samples", "3", "--out", str(out), *FAST) == str(out)
+    rows = read_csv(out)
+    assert sorted(r["arch"] for r in rows) == sorted(toy.sample(3, seed=0))
+    assert {(r["space"], r["runtime"], r["resolution"], r["classes"]) for r in rows} == {
+        ("toy", "onnxruntime", "16", "10")
+    }
+    assert len({r["artifact_sha256"] for r in rows}) == 3 and all(float(r["latency_ms"]) > 0 for r in rows)
+
+
+def every_toy_arch() -> list[str]:
+    toy = get_space("toy")
+    return [toy.from_genes(g) for g in itertools.product(*map(range, toy.genes))]
+
+
+def synthetic_sources(path: Path, devices: dict[str, tuple[float, float]]) -> Path:
+    """Every toy architecture's latency on made-up devices: ``fixed + per_mac * MACs`` ms, within 5%."""
+    toy = get_space("toy")
+    rng = np.random.default_rng(0)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["arch", "device", "latency_ms"])
+        for device, (fixed, per_mac) in devices.items():
+            for arch in every_toy_arch():
+                writer.writerow([arch, device, (fixed + per_mac * toy.costs(arch).macs) * rng.uniform(0.95, 1.05)])
+    return path
+
+
+@pytest.mark.slow  # a collector and an agent process measure a campaign; a predictor is pretrained and transferred
+def test_a_campaign_of_the_plugin_becomes_a_dataset_and_a_transferred_predictor(
+    plugin_env: Path, tmp_path: Path
+) -> None:
+    toy = get_space("toy")
+    collector = Collector(None, tmp_path / "collector", free_port(), 30.0, tmp_path / "artifacts").start()
+    try:
+        token = collector.cli("token", "create", "--name", "toy")
+        campaign = collector.cli("campaign", "create", "--space", "toy", "--samples", "12", "--seed", "3",
+                                 "--runtime", "onnxruntime", *FAST)  # fmt: skip
+        agent = Agent(collector, token, "toy-agent", tmp_path / "agent", "--max-jobs", "2")
+        try:
+            wait_for(lambda: totals(collector.status(campaign))["done"] == 12, 240, "12 toy results")
+        finally:
+            assert agent.stop() == 0, agent.log.read_text()[-3000:]
+        collector.cli("results", "export", "--campaign", campaign, "--out", str(tmp_path / "campaign.csv"))
+        rows = read_csv(tmp_path / "campaign.csv")
+        assert sorted(r["arch"] for r in rows) == sorted(toy.sample(12, seed=3))
+        assert {(r["space"], r["agent"]) for r in rows} == {("toy", "toy-agent")}
+        assert collector.cli("dataset", "build", "--campaign", campaign, "--name", "toy-campaign") == "toy-campaign"
+    finally:
+        assert collector.stop() == 0, collector.log.read_text()[-3000:]
+    card = json.loads(run_cli("dataset", "show", "toy-campaign", "--json"))
+    assert (card["space"], card["n_archs"], len(card["devices"])) == ("toy", 12, 1)
+    device = card["devices"][0]["name"]
+    assert card["devices"][0]["measured"] == 12
+
+    sources = {"cpu-a": (0.01, 1e-7), "cpu-b": (0.02, 3e-7), "gpu-c": (0.05, 2e-8)}
+    run_cli("dataset", "import", str(synthetic_sources(tmp_path / "sources.csv", sources)), "--space", "toy",
+            "--name", "toy-sources")  # fmt: skip
+    pretrained = tmp_path / "pretrained.pt"
+    run_cli("predictor", "pretrain", "--space", "toy", "--devices", ",".join(sources), "--datasets", "toy-sources",
+            "--epochs", "3", "--out", str(pretrained))  # fmt: skip
+    transferred, report = tmp_path / "transferred.pt", tmp_path / "report.json"
+    assert run_cli("predictor", "transfer", "--model", str(pretrained), "--device", device, "--dataset",
+                   "toy-campaign", "--out", str(transferred), "--report", str(report)) == str(transferred)  # fmt: skip
+    assert json.loads(report.read_text())["samples"] == 12
+
+    unmeasured = sorted(set(every_toy_arch()) - set(toy.sample(12, seed=3)))
+    predicted = json.loads(run_cli("predict", "--model", str(transferred), "--json",
+                                   *[f"--arch={a}" for a in unmeasured]))  # fmt: skip
+    assert predicted["device"] == device and list(predicted["predictions"]) == unmeasured
+    measured_ms = float(np.median([float(r["latency_ms"]) for r in rows]))
+    for arch, ms in predicted["predictions"].items():
+        low, high = predicted["intervals"][arch]
+        assert measured_ms / 3 < ms < measured_ms * 3 and low <= ms <= high
