@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -306,7 +306,7 @@ class ArtifactCache:
 
     def iter_build(
         self, keys: Iterable[ArtifactKey], fmt: str = "onnx"
-    ) -> Iterator[tuple[ArtifactKey, Artifact | ArtifactError]]:
+    ) -> Generator[tuple[ArtifactKey, Artifact | ArtifactError], None, None]:
         """Each of ``keys`` (as often as it is given) with its artifact or the ``ArtifactError`` that stopped it,
         as soon as it is done: cached ones first, then those built now. LiteRT formats convert all missing keys
         in one converter process, whose start and imports cost as much as a conversion; closing the iterator

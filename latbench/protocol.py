@@ -117,6 +117,9 @@ class LeaseRequest(Message):
     """Restrict to these runtimes (default: every runtime the agent enrolled with)."""
 
 
+ArtifactFormat = Literal["onnx", "tflite", "fp16.tflite", "torch.json"]
+
+
 class JobSpec(Message):
     """One architecture to measure on the leasing agent's device, with everything needed to do it."""
 
@@ -135,7 +138,7 @@ class JobSpec(Message):
     opset: int
     artifact_sha256: Sha256
     artifact_bytes: int
-    artifact_format: Literal["onnx", "tflite", "fp16.tflite", "torch.json"] = "onnx"
+    artifact_format: ArtifactFormat = "onnx"
     """The format of both the artifact and the reference model: the one the campaign's runtime loads, as the
     collector resolved it; an agent whose runtime loads another refuses the job rather than load a wrong file."""
     reference_sha256: Sha256 | None
@@ -315,6 +318,9 @@ class DeviceProgress(Message):
     eta_s: float | None
 
 
+CampaignState = Literal["building", "running", "done", "failed"]
+
+
 class CampaignStatus(Message):
     campaign_id: str
     name: str | None
@@ -327,7 +333,7 @@ class CampaignStatus(Message):
     created_at: datetime
     artifacts_ready: int
     artifacts_failed: int = 0
-    state: Literal["building", "running", "done", "failed"]
+    state: CampaignState
     """``failed``: an artifact could not be built (``error`` says why); its jobs count as failed."""
     error: str | None = None
     devices: list[DeviceProgress]

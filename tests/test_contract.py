@@ -1,4 +1,5 @@
-"""The README's promises: two set-up commands, CI runs the README's test command, the code is ruff clean."""
+"""The README's promises: two set-up commands, CI runs the README's test command, the code is ruff clean and
+type checks."""
 
 from __future__ import annotations
 
@@ -32,3 +33,8 @@ def test_code_is_ruff_clean():
     paths = ["latbench", "tests", "benchmarks"]
     subprocess.run([sys.executable, "-m", "ruff", "check", *paths], cwd=ROOT, check=True)
     subprocess.run([sys.executable, "-m", "ruff", "format", "--check", *paths], cwd=ROOT, check=True)
+
+
+def test_code_type_checks():
+    """mypy, with the settings of setup.cfg's ``[mypy]`` section, finds no error (its report is the captured output)."""
+    subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, check=True)

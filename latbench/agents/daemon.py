@@ -200,7 +200,7 @@ class AgentDaemon:
                 name=self.name,
                 device_name=self.device_name,
                 fingerprint=info.fingerprint(),
-                machine=MachineInfoModel(**info.as_dict()),
+                machine=MachineInfoModel.model_validate(info.as_dict()),
                 runtimes=self.runtimes,
             )
         except ValidationError as exc:

@@ -23,7 +23,7 @@ def runtime_offer(name: str) -> RuntimeOffer:
 
 
 def _state(state: MachineState | None) -> MachineStateModel | None:
-    return MachineStateModel(**state.as_dict()) if state is not None else None
+    return MachineStateModel.model_validate(state.as_dict()) if state is not None else None
 
 
 def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
@@ -33,7 +33,7 @@ def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
         result_id=uuid.uuid4(),
         job_id=job.job_id,
         lease_id=job.lease_id,
-        stats=LatencyStatsModel(**m.stats.as_dict()),
+        stats=LatencyStatsModel.model_validate(m.stats.as_dict()),
         times_ms=[t / 1e6 for t in m.times_ns.tolist()],
         warmup_runs=m.warmup_runs,
         attempts=m.attempts,

@@ -24,7 +24,7 @@ from latbench.protocol import ResultItem
 try:
     import fcntl
 except ImportError:  # Windows has no flock; one process at a time is then the user's promise
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]  # the module or None, checked before each use
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (

@@ -135,7 +135,7 @@ def _out_of_fold_report(model: Predictor, predicted: list[float], measured: list
             "interval_level": accuracy.LEVEL, "interval_factor": factor}  # fmt: skip
 
 
-def _load(path: Path):  # type: ignore[no-untyped-def]
+def _load(path: Path) -> Predictor:
     from latbench import predictor
 
     if str(path).startswith("shipped:"):

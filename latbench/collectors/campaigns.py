@@ -14,7 +14,7 @@ from latbench.collectors import artifact_store
 from latbench.collectors.db import new_id
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, DeviceRow, JobRow
 from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound
-from latbench.protocol import CampaignCreate, CampaignStatus, DeviceProgress
+from latbench.protocol import CampaignCreate, CampaignState, CampaignStatus, DeviceProgress
 from latbench.spaces import get_space
 
 RATE_WINDOW = timedelta(minutes=10)
@@ -219,6 +219,7 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
     before = {"queued": campaign.samples - len(failed), "failed": len(failed)}
     progress += [_progress(name, before, campaign.samples, 0, now, now) for name in waiting]
     finished = joined and not waiting and all(p.queued + p.leased == 0 for p in progress)
+    phase: CampaignState
     if reference_error is not None or (failed and finished):
         phase = "failed"
     elif ready + len(failed) < campaign.samples or artifact_store.reference_sha256(session, campaign.format) is None:

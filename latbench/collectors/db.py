@@ -17,15 +17,20 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.expression import Executable
 
 from latbench.errors import LatbenchError
+
+if TYPE_CHECKING:
+    from typing import Unpack
+
+    from latbench.collectors.models import Base
 
 BUSY_TIMEOUT_S = 30
 POOL_SIZE = 48
@@ -48,7 +53,7 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def run(session: Session, statement: Executable, params: Any = None) -> sa.CursorResult[Any]:
+def run(session: Session, statement: Executable, params: Any = None) -> sa.CursorResult[Unpack[tuple[Any, ...]]]:
     """Execute a Core statement on the session's connection, skipping the ORM's execution path.
 
     The hot paths build their statements once, at import, over tables rather than ORM attributes, and pass
@@ -56,6 +61,13 @@ def run(session: Session, statement: Executable, params: Any = None) -> sa.Curso
     it, and a statement over ORM attributes goes through the ORM's compile step on every execution.
     """
     return session.connection().execute(statement, params)
+
+
+def _driver(connection: sa.Connection) -> Any:
+    """The psycopg connection under ``connection``, which is checked out and so never lacks one."""
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return driver
 
 
 @contextlib.contextmanager
@@ -74,7 +86,7 @@ def pipelined(session: Session, commit: bool = False) -> Iterator[None]:
     if connection.dialect.name != "postgresql":
         yield
         return
-    driver = connection.connection.driver_connection
+    driver = _driver(connection)
     with driver.pipeline():  # leaving the block sends the one Sync and reads every result
         yield
         if commit:  # a statement, not ``driver.commit()``, which would wait for it before the block's own Sync
@@ -82,11 +94,11 @@ def pipelined(session: Session, commit: bool = False) -> Iterator[None]:
 
 
 @functools.cache
-def _sql(statement: Executable, dialect: sa.Dialect) -> str:
+def _sql(statement: sa.ClauseElement, dialect: sa.Dialect) -> str:
     return str(statement.compile(dialect=dialect))
 
 
-def opening_row(session: Session, statement: Executable, params: dict[str, Any]) -> Any:
+def opening_row(session: Session, statement: sa.Select[Any] | sa.UpdateBase, params: dict[str, Any]) -> Any:
     """The first row of ``statement`` run as the transaction's first statement (a named tuple, or None).
 
     On PostgreSQL the transaction's ``BEGIN`` travels with the statement in one round trip, where psycopg
@@ -98,7 +110,7 @@ def opening_row(session: Session, statement: Executable, params: dict[str, Any])
         return connection.execute(statement, params).first()
     from psycopg.rows import namedtuple_row  # the driver is there: this is a PostgreSQL store
 
-    driver = connection.connection.driver_connection
+    driver = _driver(connection)
     with driver.cursor(row_factory=namedtuple_row) as cursor:
         with driver.pipeline():  # its end sends BEGIN and the statement, and reads both results
             cursor.execute(_sql(statement, connection.dialect), params)
@@ -119,23 +131,23 @@ def _insert_ignoring(dialect: str, table: sa.Table) -> Any:
     return insert(table).on_conflict_do_nothing()
 
 
-def _ignoring_duplicates(session: Session, model: type[DeclarativeBase]) -> Any:
+def _ignoring_duplicates(session: Session, model: type[Base]) -> Any:
     """An INSERT that skips rows breaking a unique key, also against a concurrent transaction's insert."""
     return _insert_ignoring(session.get_bind().dialect.name, model.__table__)
 
 
-def insert_new(session: Session, model: type[DeclarativeBase], rows: list[dict[str, Any]]) -> None:
+def insert_new(session: Session, model: type[Base], rows: list[dict[str, Any]]) -> None:
     """Insert those of ``rows`` whose unique keys are not taken."""
     run(session, _ignoring_duplicates(session, model), rows)
 
 
-def insert_one(session: Session, model: type[DeclarativeBase], row: dict[str, Any]) -> bool:
+def insert_one(session: Session, model: type[Base], row: dict[str, Any]) -> bool:
     """Insert ``row`` unless one of its unique keys is taken; say whether it was inserted."""
     statement = _ignoring_duplicates(session, model)
     return session.execute(statement.returning(*model.__table__.primary_key), row).first() is not None
 
 
-def touch(session: Session, model: type[DeclarativeBase], row_id: str, **values: Any) -> None:
+def touch(session: Session, model: type[Base], row_id: str, **values: Any) -> None:
     """Set columns of one row by primary key with a plain UPDATE, skipping the ORM's unit of work."""
     table = model.__table__
     session.execute(sa.update(table).where(table.c.id == row_id).values(**values))

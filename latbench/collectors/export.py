@@ -23,7 +23,7 @@ def _offered_version(agent: AgentRow, runtime: str) -> str:
 
 
 def _row(
-    campaign: CampaignRow, arch: str, sha256: str, result: ResultRow, device: DeviceRow, agent: AgentRow
+    campaign: CampaignRow, arch: str, sha256: str | None, result: ResultRow, device: DeviceRow, agent: AgentRow
 ) -> dict[str, Any]:
     space = get_space(campaign.space)
     before, after = result.state_before or {}, result.state_after or {}

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import BindParameter, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from latbench.collectors.db import UTCDateTime, is_unique_violation, pipelined, run
@@ -37,7 +37,7 @@ _JOB_CHANGES = ("state", "result_id", "finished_at", "lease_id", "lease_expires_
 _jobs, _leases, _campaigns, _results = JobRow.__table__, LeaseRow.__table__, CampaignRow.__table__, ResultRow.__table__
 _JOB = [_jobs.c[name] for name in ("id", "state", "errors", "expirations", "last_error", "lease_id",
                                     "lease_expires_at", "result_id", "finished_at")]  # fmt: skip
-_LEASE_IDS = bindparam("lease_ids", expanding=True)
+_LEASE_IDS: BindParameter[str] = bindparam("lease_ids", expanding=True)
 _LEASES_WITH_JOBS = (
     select(_leases.c.id.label("lease"), _leases.c.agent_id, _leases.c.released_at, *_JOB, _campaigns.c.max_failures)
     .select_from(_leases.join(_jobs).join(_campaigns, _campaigns.c.id == _jobs.c.campaign_id))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -21,7 +21,7 @@ from latbench.collectors import artifact_store
 from latbench.collectors.db import CACHE_INFO, JOINED_INFO, UTCDateTime, insert_one, new_id, pipelined, run
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, JobRow, LeaseRow
 from latbench.collectors.tokens import AgentRef
-from latbench.protocol import JobSpec, LeaseRequest, MeasurementSettings
+from latbench.protocol import ArtifactFormat, JobSpec, LeaseRequest, MeasurementSettings
 from latbench.spaces import get_space
 
 
@@ -120,7 +120,7 @@ class _Specs:
             opset=campaign.opset,
             artifact_sha256=sha256,
             artifact_bytes=size,
-            artifact_format=campaign.format,
+            artifact_format=cast(ArtifactFormat, campaign.format),  # checked when the campaign was created
             reference_sha256=self.reference,
             settings=self.settings,
             attempt=attempt,

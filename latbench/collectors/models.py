@@ -19,6 +19,7 @@ ID = sa.String(32)
 
 
 class Base(DeclarativeBase):
+    __table__: ClassVar[sa.Table]  # declarative classes with a ``__tablename__`` map a Table, no other FromClause
     metadata = sa.MetaData(
         naming_convention={
             "pk": "pk_%(table_name)s",

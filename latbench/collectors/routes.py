@@ -92,7 +92,7 @@ def list_enrollment_tokens(_: AdminToken, c: Ctx) -> list[EnrollmentTokenInfo]:
 def revoke_enrollment_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
     """Stop new enrollments with the token; agents enrolled with it keep working. Revoking twice is a no-op."""
     with c.store.write() as session:
-        row, _ = tokens.revoke_enrollment(session, token_id, c.clock())
+        row = tokens.revoke_enrollment(session, token_id, c.clock())[0]
         return _token_info(row)
 
 

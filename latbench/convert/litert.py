@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -103,7 +103,7 @@ def convert_tflite(key: object, path: Path, dtype: str = "float32") -> None:
 
 def convert_many(
     conversions: Sequence[Conversion], timeout_s: float = TIMEOUT_S, python: str | None = None
-) -> Iterator[Outcome]:
+) -> Generator[Outcome, None, None]:
     """Run ``conversions`` in as few children of ``python`` (default ``ensure_converter()``, which may set the
     converter up first) as possible, yielding each outcome as soon as the child reports it (in order). Closing
     the iterator early stops the child."""

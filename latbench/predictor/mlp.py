@@ -33,6 +33,8 @@ class MlpConfig:
 class EncodingMlp(nn.Module):
     """``score = MLP([onehot(ops) || s || e_d])``; ``e_d`` a learnable row, or a fixed vector for HELP."""
 
+    device_vectors: torch.Tensor  # the fixed vectors' buffer, registered when ``config.fixed_devices``
+
     def __init__(self, config: MlpConfig) -> None:
         super().__init__()
         self.config = config

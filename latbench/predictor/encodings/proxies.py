@@ -70,7 +70,7 @@ class Batch:
         return Batch(images, labels, torch.randn(shape, generator=g))
 
 
-def _layers(model: nn.Module) -> list[nn.Module]:
+def _layers(model: nn.Module) -> list[nn.Conv2d | nn.Linear]:
     return [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
@@ -138,8 +138,8 @@ class _Recorder:
 
 def _batch_log_std(model: nn.Module) -> float:
     """``sum_bn log sqrt(mean batch variance)``, read from the running variances ``_keep_batch_stats`` set up."""
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d) and m.running_var is not None]
-    return float(sum(0.5 * np.log(float(m.running_var.mean()) + 1e-12) for m in norms))
+    variances = [m.running_var for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    return float(sum(0.5 * np.log(float(v.mean()) + 1e-12) for v in variances if v is not None))
 
 
 def _keep_batch_stats(model: nn.Module) -> None:

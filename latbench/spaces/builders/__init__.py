@@ -34,7 +34,7 @@ def builder_of(space: SearchSpace) -> Callable[[str, int], nn.Module]:
         raise NoBuilder(f"cannot load the builder {space.builder!r} of search space {space.name!r}: {exc}") from exc
     if not callable(build):
         raise NoBuilder(f"the builder {space.builder!r} of search space {space.name!r} is not callable")
-    return build  # type: ignore[no-any-return]
+    return build
 
 
 def build_model(space: str, arch: str, *, classes: int | None = None, seed: int = 0) -> nn.Module:
