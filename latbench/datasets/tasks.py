@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 from latbench.datasets.errors import DatasetError, DatasetNotFound, TaskUnavailable
 from latbench.datasets.model import Dataset, combine
-from latbench.datasets.registry import Summary, list_datasets, load
+from latbench.datasets.registry import BUILTIN_OF_SPACE, Summary, list_datasets, load
 from latbench.datasets.splits import Split, hard_split
 from latbench.spaces import get_space
 
@@ -206,7 +206,9 @@ def resolve_task(name: str, datasets: Sequence[str] | None = None) -> tuple[Task
 def generate_split(space: str, train: int, test: int, seed: int = 0, datasets: Sequence[str] | None = None) -> Split:
     """A hard split (``hard_split``) of the devices of ``datasets``, by default the built-in dataset of ``space``."""
     space = get_space(space).name
-    names = list(datasets) if datasets else [f"help-{space}"]
+    if not datasets and space not in BUILTIN_OF_SPACE:
+        raise DatasetError(f"latbench has no built-in dataset of {space}; name the datasets to split")
+    names = list(datasets) if datasets else [BUILTIN_OF_SPACE[space]]
     loaded = [load(n) for n in names]
     other = [f"{ds.name} ({ds.space})" for ds in loaded if ds.space != space]
     if other:
