@@ -120,7 +120,11 @@ def convert_ofa(shared: Path, notice: str) -> Dataset:
         notice=notice,
     )
     ds = Dataset(
-        name=raw.name, space="ofa-mbv3", archs=raw.archs, latency=raw.latency, devices=tuple(metas),
+        name=raw.name,
+        space="ofa-mbv3",
+        archs=raw.archs,
+        latency=raw.latency,
+        devices=tuple(metas),
         provenance=provenance,
     )
     check_wide(ds, source)
