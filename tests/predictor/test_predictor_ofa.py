@@ -12,7 +12,7 @@ from latbench.predictor.features import codes, cost_features
 from latbench.ranking import spearman
 
 SMALL = TrainingSettings(samples_per_device=100, epochs=3, transfer_epochs=10)
-TARGET = "titan_rtx_64"
+TARGET = "titan_rtx_1"
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,8 @@ def test_a_short_transfer_to_an_unseen_gpu_ranks_ofa_networks(ofa: datasets.Data
     measured = ofa.vector(TARGET)
     assert predicted.shape == (5000,) and np.all(predicted > 0)
     flops = spearman(cost_features("ofa-mbv3", codes("ofa-mbv3", list(ofa.archs)))[:, 0], measured)
-    assert spearman(predicted, measured) > max(0.8, flops), flops
+    srcc = spearman(predicted, measured)
+    assert srcc > flops + 0.2, (srcc, flops)
 
 
 def test_the_shipped_ofa_predictor_knows_every_help_ofa_device(ofa: datasets.Dataset) -> None:
