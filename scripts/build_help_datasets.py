@@ -1,7 +1,9 @@
-"""Convert the HELP latency tables in ``shared/data`` into the built-in datasets ``help-nb201`` and ``help-fbnet``.
+"""Convert the HELP latency tables in ``shared/data`` into the built-in datasets ``help-nb201``, ``help-fbnet`` and
+``help-ofa``.
 
-Run once from the repository root (``python scripts/build_help_datasets.py ../shared/data``); it rewrites
-``latbench/datasets/data/help-*/`` and checks that every value reads back exactly as published.
+Run from the repository root (``python scripts/build_help_datasets.py ../shared/data [nb201 fbnet ofa]``); it
+rewrites ``latbench/datasets/data/help-*/`` of the tables named (all by default) and checks that every value reads
+back exactly as published.
 """
 
 from __future__ import annotations
@@ -26,7 +28,25 @@ CITATION = [
     "C. Li et al., HW-NAS-Bench: Hardware-Aware Neural Architecture Search Benchmark, ICLR 2021 (devices eyeriss, "
     "fpga, pixel3, raspi4)",
 ]
-GPU_BATCH = re.compile(r"^(1080ti|2080ti|titan_rtx|titanx|titanxp)_(\d+)$")
+GPU_BATCH = re.compile(r"^(1080ti|2080ti|titan_rtx|titanx|titanxp|titan_xp|v100)_(\d+)$")
+TABLES = ("nb201", "fbnet", "ofa")
+OFA_GPUS = {
+    "2080ti": "NVIDIA GeForce RTX 2080 Ti",
+    "titan_rtx": "NVIDIA Titan RTX",
+    "titan_xp": "NVIDIA Titan Xp",
+    "v100": "NVIDIA V100",
+}
+OFA_CITATION = [
+    CITATION[0],
+    "H. Cai, C. Gan, T. Wang, Z. Zhang, S. Han, Once-for-All: Train One Network and Specialize it for Efficient "
+    "Deployment, ICLR 2020 (the OFA MobileNetV3 space; Apache-2.0)",
+]
+OFA_CAVEAT = (
+    "Architectures are subnets of OFA's MobileNetV3 supernet at the row's input resolution r; HELP records no width "
+    "multiplier. latbench's ofa-mbv3 space builds them at w1.2 (ofa_mbv3_d234_e346_k357_w1.2, the only OFA "
+    "MobileNetV3 supernet HELP uses): likely, but unconfirmed. HELP does not state framework, precision, warm-up or "
+    "repeats; a value is inferred to be one forward pass of the whole batch."
+)
 
 
 def device_rows(shared: Path, space: str) -> dict[str, dict[str, str]]:
@@ -69,6 +89,61 @@ def convert(shared: Path, space: str, notice: str) -> Dataset:
     return ds
 
 
+def convert_ofa(shared: Path, notice: str) -> Dataset:
+    """The wide OFA table: row i is HELP's index i, kept as the dataset's architecture order."""
+    source = shared / "ofa_latency.csv.gz"
+    raw = import_table(source, "ofa-mbv3", name="help-ofa", unit="ms", wide=True)
+    metas = []
+    for name in raw.device_names:
+        batch = GPU_BATCH.match(name)
+        assert batch is not None, name
+        metas.append(
+            DeviceMeta(
+                name=name,
+                source="HELP",
+                description=f"{OFA_GPUS[batch.group(1)]} GPU; batch size {batch.group(2)} (from name suffix)",
+                license="MIT, (c) 2024 HayeonLee",
+                batch=int(batch.group(2)),
+                classes=1000,
+            )
+        )
+    provenance = new_provenance(
+        "builtin",
+        source=f"HELP OFA MobileNetV3 latency table ({HELP}, data/ofa/ofa_archs.pt and data/ofa/latency/*.pt), "
+        "via shared/data",
+        converted_from=source.name,
+        sha256=raw.provenance["sha256"],
+        rows=raw.provenance["rows"],
+        license="MIT",
+        citation=OFA_CITATION,
+        caveat=OFA_CAVEAT,
+        notice=notice,
+    )
+    ds = Dataset(
+        name=raw.name,
+        space="ofa-mbv3",
+        archs=raw.archs,
+        latency=raw.latency,
+        devices=tuple(metas),
+        provenance=provenance,
+    )
+    check_wide(ds, source)
+    return ds
+
+
+def check_wide(ds: Dataset, source: Path) -> None:
+    """Row i of the source is architecture i, and every cell reads back exactly."""
+    import gzip
+
+    with gzip.open(source, "rt", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(ds.archs) and not np.isnan(ds.latency).any()
+    for i, r in enumerate(rows):
+        assert ds.archs[i] == r["arch"], i
+        for j, device in enumerate(ds.device_names):
+            assert ds.latency[j, i] == float(r[device]), (i, device)
+
+
 def check(ds: Dataset, source: Path) -> None:
     """Every source row must read back exactly, and every (device, arch) must be present."""
     import gzip
@@ -86,10 +161,11 @@ def check(ds: Dataset, source: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("shared", type=Path, help="the shared/data directory")
+    parser.add_argument("tables", nargs="*", choices=TABLES, default=list(TABLES), help="tables to rebuild")
     args = parser.parse_args()
     notice = (DATA / "NOTICE.md").read_text()
-    for space in ("nb201", "fbnet"):
-        ds = convert(args.shared, space, notice)
+    for table in args.tables:
+        ds = convert_ofa(args.shared, notice) if table == "ofa" else convert(args.shared, table, notice)
         target = DATA / ds.name
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)

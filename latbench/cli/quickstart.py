@@ -30,19 +30,32 @@ def quickstart_command(
     ),
     space: opt.Space = "nb201",
     samples: Annotated[int, opt.samples("Architectures measured to transfer the predictor.", min=None)] = 20,
-    holdout: int = typer.Option(100, "--holdout", help="Further architectures measured only to judge it."),
+    holdout: int | None = typer.Option(
+        None, "--holdout", help="Further architectures measured only to judge it [default: 100; ofa-mbv3: 30]."
+    ),
     seed: opt.Seed = 0,
     threads: opt.Threads = 1,
-    min_time: float = typer.Option(1.0, "--min-time", min=0.0, help="Seconds of timed runs per architecture."),
-    min_runs: int = typer.Option(50, "--min-runs", min=1, help="Timed runs per architecture, at least."),
-    warmup_time: float = typer.Option(0.5, "--warmup-time", min=0.0, help="Seconds of warm-up per architecture."),
+    min_time: float | None = typer.Option(
+        None, "--min-time", min=0.0, help="Seconds of timed runs per architecture [default: 1.0; ofa-mbv3: 0.5]."
+    ),
+    min_runs: int | None = typer.Option(
+        None, "--min-runs", min=1, help="Timed runs per architecture, at least [default: 50; ofa-mbv3: 20]."
+    ),
+    warmup_time: float | None = typer.Option(
+        None, "--warmup-time", min=0.0, help="Seconds of warm-up per architecture [default: 0.5; ofa-mbv3: 0.3]."
+    ),
     dataset: str | None = typer.Option(None, "--dataset-name", help="Registry name (default quickstart-SPACE)."),
     as_json: opt.AsJson = False,
 ) -> None:
     """From nothing to a latency predictor for this machine; prints the report's path."""
-    from latbench.quickstart import quickstart
+    from latbench.quickstart import defaults, quickstart
 
-    settings = TimingSettings(min_time_s=min_time, min_runs=min_runs, warmup_time_s=warmup_time)
+    d = defaults(space)
+    settings = TimingSettings(
+        min_time_s=d.min_time_s if min_time is None else min_time,
+        min_runs=d.min_runs if min_runs is None else min_runs,
+        warmup_time_s=d.warmup_time_s if warmup_time is None else warmup_time,
+    )
     bars = ProgressBars(
         TextColumn("{task.description:<38}", markup=False),
         BarColumn(),
@@ -58,7 +71,7 @@ def quickstart_command(
                 directory,
                 space=space,
                 samples=samples,
-                holdout=holdout,
+                holdout=d.holdout if holdout is None else holdout,
                 seed=seed,
                 threads=threads,
                 settings=settings,

@@ -20,8 +20,8 @@ from latbench.datasets.model import Dataset
 from latbench.paths import latbench_home
 from latbench.spaces import get_space
 
-BUILTINS = ("help-nb201", "help-fbnet")
-BUILTIN_OF_SPACE = {"nb201": "help-nb201", "fbnet": "help-fbnet"}
+BUILTINS = ("help-nb201", "help-fbnet", "help-ofa")
+BUILTIN_OF_SPACE = {"nb201": "help-nb201", "fbnet": "help-fbnet", "ofa-mbv3": "help-ofa"}
 """The built-in dataset of each space that has one: its source latencies and its spaces' default candidates."""
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -89,7 +89,7 @@ def list_datasets() -> list[Summary]:
 
 
 def load(name: str) -> Dataset:
-    """The dataset called ``name``: a built-in (``help-nb201``, ``help-fbnet``) or one in the registry."""
+    """The dataset called ``name``: a built-in (``help-nb201``, ``help-fbnet``, ``help-ofa``) or one in the registry."""
     if name in BUILTINS:
         return storage.read(_builtin_dir(name), builtin=True)
     path = registry_dir() / check_name(name)
@@ -139,7 +139,8 @@ def remove(name: str) -> None:
 
 def space_archs(space: str) -> list[str]:
     """The architectures a space's tools default to: every member where the space lists them (NB201, in official
-    index order), else those of its built-in dataset (FBNet: ``help-fbnet``'s 5,000, in its order)."""
+    index order), else those of its built-in dataset (FBNet: ``help-fbnet``'s 5,000, OFA MobileNetV3: ``help-ofa``'s
+    5,000, in its order)."""
     sp = get_space(space)
     listed = sp.archs()
     if listed is not None:

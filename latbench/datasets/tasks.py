@@ -1,9 +1,11 @@
-"""The paper's named task suites (NASFLAT, MLSys 2024) as data, and finding each task's devices in datasets.
+"""The paper's named task suites (NASFLAT, MLSys 2024) and latbench's OFA tasks as data, and finding each task's
+devices in datasets.
 
 A task is a search space, source devices to pretrain on (train) and target devices to transfer to (test). ND,
 FD, FA and F1-F4 run on the built-in HELP tables. NA and N1-N4 also need devices of BRP-NAS's "Eagle" dataset,
 which latbench does not ship: they resolve as soon as an imported dataset holds those devices, and otherwise say
-which devices are missing and where they come from.
+which devices are missing and where they come from. The paper has no OFA tasks; OA and O1 hold out one GPU model
+of ``help-ofa`` (all three batch sizes), so no test device shares a card with a train device.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, replace
 
 from latbench.datasets.errors import DatasetError, DatasetNotFound, TaskUnavailable
 from latbench.datasets.model import Dataset, combine
-from latbench.datasets.registry import Summary, list_datasets, load
+from latbench.datasets.registry import BUILTIN_OF_SPACE, Summary, list_datasets, load
 from latbench.datasets.splits import Split, hard_split
 from latbench.spaces import get_space
 
@@ -32,6 +34,10 @@ class Task:
 
 def _task(name: str, space: str, train: str, test: str) -> Task:
     return Task(name, space, tuple(train.split()), tuple(test.split()))
+
+
+def _ofa_gpus(*gpus: str) -> str:
+    return " ".join(f"{gpu}_{b}" for gpu in gpus for b in (1, 32, 64))
 
 
 _GPUS_FBNET = " ".join(
@@ -115,9 +121,13 @@ TASKS: dict[str, Task] = {
             "1080ti_64 2080ti_1 eyeriss gold_6226 gold_6240 raspi4 samsung_s7 silver_4210r titan_rtx_1 titan_rtx_32",
             "1080ti_1 pixel2 essential_ph_1",
         ),
+        _task("OA", "ofa-mbv3", _ofa_gpus("2080ti", "titan_xp", "v100"), _ofa_gpus("titan_rtx")),
+        _task("O1", "ofa-mbv3", _ofa_gpus("2080ti", "titan_rtx", "titan_xp"), _ofa_gpus("v100")),
     )
 }
-"""Task name -> task, as published (PAPER.md); train and test in the paper's order."""
+"""Task name -> task: the paper's as published (PAPER.md), train and test in its order; then latbench's OFA tasks,
+OA with HELP's own OFA split (meta-train on 2080 Ti, Titan Xp, V100; its validation and test GPU, Titan RTX, as
+the test devices) and O1 holding out the V100 instead."""
 
 EAGLE = 'BRP-NAS "Eagle"'
 SOURCE_HINTS = {
@@ -206,7 +216,9 @@ def resolve_task(name: str, datasets: Sequence[str] | None = None) -> tuple[Task
 def generate_split(space: str, train: int, test: int, seed: int = 0, datasets: Sequence[str] | None = None) -> Split:
     """A hard split (``hard_split``) of the devices of ``datasets``, by default the built-in dataset of ``space``."""
     space = get_space(space).name
-    names = list(datasets) if datasets else [f"help-{space}"]
+    if not datasets and space not in BUILTIN_OF_SPACE:
+        raise DatasetError(f"latbench has no built-in dataset of {space}; name the datasets to split")
+    names = list(datasets) if datasets else [BUILTIN_OF_SPACE[space]]
     loaded = [load(n) for n in names]
     other = [f"{ds.name} ({ds.space})" for ds in loaded if ds.space != space]
     if other:

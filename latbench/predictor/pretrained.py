@@ -1,7 +1,8 @@
-"""The pretrained predictor shipped with latbench (NB201, all built-in HELP devices), and where it lives.
+"""The pretrained predictors shipped with latbench (NB201 and OFA MobileNetV3, each on every device of its built-in
+HELP dataset), and where they live.
 
-``scripts/build_pretrained_predictor.py`` regenerates it; its source latencies are the built-in dataset's,
-referenced by content hash, so the file holds only the network and the fitted statistics.
+``scripts/build_pretrained_predictor.py`` regenerates them; their source latencies are the built-in datasets',
+referenced by content hash, so a file holds only the network and the fitted statistics.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from latbench.predictor.errors import ModelFileError
 from latbench.predictor.predictor import Predictor
 from latbench.spaces import get_space
 
-SHIPPED = {"nb201": "data/pretrained-nb201.pt"}
+SHIPPED = {"nb201": "data/pretrained-nb201.pt", "ofa-mbv3": "data/pretrained-ofa-mbv3.pt"}
 
 
 def pretrained_path(space: str) -> Path:

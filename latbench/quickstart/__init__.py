@@ -8,6 +8,6 @@ result = quickstart("latbench-quickstart")          # resumable; returns SRCCs, 
 
 from __future__ import annotations
 
-from latbench.quickstart.run import STEPS, QuickstartResult, quickstart
+from latbench.quickstart.run import STEPS, Defaults, QuickstartResult, defaults, quickstart
 
-__all__ = ["STEPS", "QuickstartResult", "quickstart"]
+__all__ = ["STEPS", "Defaults", "QuickstartResult", "defaults", "quickstart"]

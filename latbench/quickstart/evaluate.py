@@ -29,7 +29,9 @@ class Evaluation:
 
 
 def public_dataset(space: str) -> str:
-    return f"help-{get_space(space).name}"
+    from latbench.datasets.registry import BUILTIN_OF_SPACE
+
+    return BUILTIN_OF_SPACE[get_space(space).name]
 
 
 def public_latencies(space: str, archs: list[str]) -> dict[str, np.ndarray]:

@@ -25,6 +25,31 @@ from latbench.quickstart.plan import Plan, make_plan
 from latbench.quickstart.report import write_report
 from latbench.quickstart.workspace import Workspace
 
+
+@dataclass(frozen=True)
+class Defaults:
+    """What a quickstart measures unless told otherwise: held-out architectures and how long to time each."""
+
+    holdout: int = 100
+    min_time_s: float = 1.0
+    min_runs: int = 50
+    warmup_time_s: float = 0.5
+
+    def settings(self) -> TimingSettings:
+        return TimingSettings(min_time_s=self.min_time_s, min_runs=self.min_runs, warmup_time_s=self.warmup_time_s)
+
+
+DEFAULTS = {"ofa-mbv3": Defaults(holdout=30, min_time_s=0.5, min_runs=20, warmup_time_s=0.3)}
+"""Spaces whose networks are slow to run (OFA MobileNetV3: about 45 ms an image on one core, 100x an NB201 cell)
+hold out fewer architectures and time each for less, so a plain run stays within minutes."""
+
+
+def defaults(space: str) -> Defaults:
+    from latbench.spaces import get_space
+
+    return DEFAULTS.get(get_space(space).name, Defaults())
+
+
 STEPS = ("plan", "measure", "dataset", "transfer", "evaluate", "report")
 """Steps in order; ``dataset`` runs inside ``measure`` while the collector is still up."""
 FINISHED = ("done", "failed")
@@ -136,7 +161,7 @@ def quickstart(
     *,
     space: str = "nb201",
     samples: int = 20,
-    holdout: int = 100,
+    holdout: int | None = None,
     seed: int = 0,
     threads: int = 1,
     settings: TimingSettings | None = None,
@@ -145,13 +170,15 @@ def quickstart(
 ) -> QuickstartResult:
     """Measure this machine, transfer the shipped predictor to it and judge it; resumable in ``directory``.
 
-    ``progress`` hears each step of ``STEPS`` start (but ``dataset``), and the count of ``measure``."""
+    ``holdout`` and ``settings`` default to the space's ``defaults``. ``progress`` hears each step of ``STEPS``
+    start (but ``dataset``), and the count of ``measure``."""
     from latbench import predictor
     from latbench.spaces import get_space
 
     space = get_space(space).name
     ws = Workspace(Path(directory))
-    measure_settings = _settings_dict(settings or TimingSettings())
+    holdout = defaults(space).holdout if holdout is None else holdout
+    measure_settings = _settings_dict(settings or defaults(space).settings())
     ws.check_settings(
         {
             "space": space,

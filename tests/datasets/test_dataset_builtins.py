@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import json
 
 import numpy as np
@@ -38,6 +40,22 @@ def test_every_shipped_value_is_exactly_the_public_one(space, n_archs):
         assert ds.archs[0] == table[table["arch_index"] == 0]["arch"].iloc[0]
 
 
+def test_help_ofa_is_the_public_ofa_table_bit_for_bit_in_helps_row_order():
+    ds = datasets.load("help-ofa")
+    with gzip.open(SHARED / "ofa_latency.csv.gz", "rt", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert ds.builtin and ds.space == "ofa-mbv3" and ds.latency.shape == (12, 5000) and ds.latency.dtype == np.float64
+    assert ds.device_names == list(rows[0])[1:]
+    assert list(ds.archs) == [r["arch"] for r in rows]  # row i is HELP's index i
+    published = np.array([[float(r[d]) for r in rows] for d in ds.device_names])
+    assert np.array_equal(ds.latency, published)
+    for example in json.loads((SHARED / "ofa_archs_example.json").read_text())["examples"]:  # HELP's own values
+        assert ds.archs[example["row"]] == example["arch"]
+        assert {d: ds.vector(d)[example["row"]] for d in ds.device_names} == example["latency_ms"]
+    assert ds.device("v100_32").batch == 32 and "HayeonLee" in ds.device("v100_32").license
+    assert "w1.2" in ds.provenance["caveat"] and any("Once-for-All" in c for c in ds.provenance["citation"])
+
+
 def test_hwnas_devices_equal_hw_nas_bench_at_arch_0(nb201):
     arch0 = {d: float(nb201.vector(d)[0]) for d in ("raspi4", "pixel3", "eyeriss", "fpga")}
     assert arch0 == pytest.approx({"raspi4": 10.4820, "pixel3": 3.6058, "eyeriss": 3.6456, "fpga": 2.5730}, abs=1e-4)
@@ -72,6 +90,7 @@ def test_builtins_list_without_a_registry_copy_and_cannot_be_removed(home):
     assert [(d["name"], d["builtin"], len(d["devices"])) for d in listed] == [
         ("help-nb201", True, 27),
         ("help-fbnet", True, 27),
+        ("help-ofa", True, 12),
     ]
     assert not (home / "datasets").exists()
     refused = cli("dataset", "rm", "help-nb201")

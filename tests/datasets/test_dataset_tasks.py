@@ -16,8 +16,8 @@ from tests.datasets.dataset_helpers import cli
 
 def test_tasks_list_says_which_run_and_which_need_eagle(home):
     listed = {t["name"]: t for t in json.loads(cli("tasks", "list", "--json").stdout)}
-    assert list(listed) == ["ND", "NA", "N1", "N2", "N3", "N4", "FD", "FA", "F1", "F2", "F3", "F4"]
-    assert {n for n, t in listed.items() if t["ready"]} == {"ND", "FD", "FA", "F1", "F2", "F3", "F4"}
+    assert list(listed) == ["ND", "NA", "N1", "N2", "N3", "N4", "FD", "FA", "F1", "F2", "F3", "F4", "OA", "O1"]
+    assert {n for n, t in listed.items() if t["ready"]} == {"ND", "FD", "FA", "F1", "F2", "F3", "F4", "OA", "O1"}
     na = listed["NA"]
     assert na["missing"] == ["desktop_gpu_gtx_1080ti_fp32", "embedded_tpu_edge_tpu_int8"]
     assert "BRP-NAS" in na["explain"] and "latbench dataset import" in na["explain"]
@@ -36,6 +36,22 @@ def test_a_ready_task_resolves_to_its_devices_with_the_shipped_values(home):
         datasets.resolve_task("N4")
     with pytest.raises(datasets.DatasetError, match="unknown task"):
         datasets.get_task("N9")
+
+
+@pytest.mark.parametrize(("name", "held_out"), [("OA", "titan_rtx"), ("O1", "v100")])
+def test_the_ofa_tasks_test_on_a_gpu_model_they_do_not_train_on(home, name, held_out):
+    task, view = datasets.resolve_task(name.lower())
+    train, test = ({d.rsplit("_", 1)[0] for d in devices} for devices in (task.train, task.test))
+    assert test == {held_out} and held_out not in train and len(train) == 3
+    assert task.space == view.space == "ofa-mbv3" and view.device_names == [*task.train, *task.test]
+    assert np.array_equal(view.vector(task.test[-1]), datasets.load("help-ofa").vector(task.test[-1]))
+
+
+def test_a_split_of_ofa_takes_help_ofas_devices_by_default(home):
+    split = datasets.generate_split("ofa-mbv3", train=6, test=3, seed=0)
+    assert split.datasets == ("help-ofa",) and len(split.train) == 6 and len(split.test) == 3
+    assert set(split.train) | set(split.test) <= set(datasets.load("help-ofa").device_names)
+    assert split.srcc_within_test > split.srcc_across
 
 
 def test_importing_the_eagle_devices_makes_the_eagle_tasks_run(home, tmp_path):
