@@ -37,6 +37,12 @@ MAX_MODEL_BYTES = 512 * 2**20
 """A collector's default limit on an uploaded model file (``collector serve --max-model-mb``)."""
 
 
+def _absent(value: object) -> bool:
+    """A field added for model files is left out of messages without it, so that agents and collectors from
+    before it (which refuse unknown fields) still understand the messages about architectures."""
+    return value is None
+
+
 class Message(BaseModel):
     """Strict base: unknown fields are an error, so a typo never passes silently."""
 
@@ -146,7 +152,7 @@ class JobSpec(Message):
     artifact_format: Literal["onnx", "tflite", "fp16.tflite", "torch.json"] = "onnx"
     """The format of both the artifact and the reference model: the one the campaign's runtime loads, as the
     collector resolved it; an agent whose runtime loads another refuses the job rather than load a wrong file."""
-    input_shapes: InputShapes | None = None
+    input_shapes: InputShapes | None = Field(default=None, exclude_if=_absent)
     """A model file's input shapes as the campaign gave them (``space`` ``model``); ``None`` for architectures."""
     reference_sha256: Sha256 | None
     """The drift-probe model (a fixed NB201 cell at batch 1); ``None`` disables the reference check."""
@@ -215,7 +221,7 @@ class ResultItem(Message):
     """The runtime's graph-optimisation setting (``Runtime.settings()["optimization"]``), if it has one."""
     latbench_version: Annotated[str, Field(max_length=64)] = ""
     numpy_version: Annotated[str, Field(max_length=64)] = ""
-    input_shapes: Annotated[str, Field(max_length=4096)] | None = None
+    input_shapes: Annotated[str, Field(max_length=4096)] | None = Field(default=None, exclude_if=_absent)
     """The shapes a model file was timed with (``input_shapes`` column: ``name:1x128;...``); ``None`` for
     architectures, whose input batch and resolution set."""
     state_before: MachineStateModel | None = None

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import datetime
+
 import pytest
 from pydantic import ValidationError
 
 from latbench.errors import InvalidArchitecture, LatbenchError
-from latbench.protocol import CampaignCreate, ModelRef
+from latbench.protocol import CampaignCreate, JobSpec, MeasurementSettings, ModelRef, ResultItem
 from latbench.spaces import MODEL_SET, get_space, space_names
 
 SHA = "ab" * 32
@@ -38,3 +42,19 @@ def test_a_campaign_of_models_is_of_the_model_set_and_names_each_model_once():
         CampaignCreate(models=[ModelRef(name="a.onnx", sha256=SHA)], resolution=224)
     with pytest.raises(ValidationError, match="input_shapes"):
         ModelRef(name="a.onnx", sha256=SHA, input_shapes={"ids": [0, 128]})
+
+
+def test_messages_about_architectures_leave_the_model_file_fields_out():
+    """Agents and collectors from before model files refuse unknown fields, so an architecture's result and job
+    must serialise as they did; a model file's carry their shapes."""
+    result = ResultItem(result_id=uuid.uuid4(), job_id="j", lease_id="l", error="boom", measured_at=datetime.now())
+    assert "input_shapes" not in json.loads(result.model_dump_json())
+    timed = result.model_copy(update={"input_shapes": "ids:1x128"})
+    assert ResultItem.model_validate_json(timed.model_dump_json()).input_shapes == "ids:1x128"
+    job = JobSpec(job_id="j", lease_id="l", campaign_id="c", space="nb201", arch="a", arch_index=None,
+                  runtime="onnxruntime", provider="cpu", batch=1, threads=1, resolution=32, classes=10, opset=17,
+                  artifact_sha256=SHA, artifact_bytes=1, reference_sha256=None, settings=MeasurementSettings(),
+                  attempt=1, expires_at=datetime.now())  # fmt: skip
+    assert "input_shapes" not in json.loads(job.model_dump_json())
+    model_job = job.model_copy(update={"space": MODEL_SET, "input_shapes": {"ids": [1, 128]}})
+    assert JobSpec.model_validate_json(model_job.model_dump_json()).input_shapes == {"ids": [1, 128]}
