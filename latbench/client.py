@@ -9,17 +9,19 @@ to do.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
-from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable
+from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
 from latbench.protocol import (
     API_PREFIX,
     CampaignCreate,
@@ -29,11 +31,16 @@ from latbench.protocol import (
     EnrollmentTokenCreate,
     EnrollmentTokenCreated,
     EnrollmentTokenInfo,
+    ModelInfo,
+    ModelRef,
 )
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 URL_ENV = "LATBENCH_COLLECTOR"
 ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
+MODEL_SUFFIXES = (".onnx", ".tflite")
+"""The model files a directory contributes to a campaign."""
+CHUNK_BYTES = 2**20
 
 
 class CollectorClient:
@@ -56,9 +63,11 @@ class CollectorClient:
     ) -> None:
         self.close()
 
-    def _request(self, method: str, path: str, body: BaseModel | None = None) -> httpx.Response:
+    def _request(self, method: str, path: str, body: BaseModel | None = None, **options: Any) -> httpx.Response:
+        if body is not None:
+            options["json"] = body.model_dump(mode="json")
         try:
-            response = self._http.request(method, path, json=body.model_dump(mode="json") if body else None)
+            response = self._http.request(method, path, **options)
         except httpx.HTTPError as exc:
             raise CollectorUnavailable(f"cannot reach the collector at {self.url}: {exc}") from exc
         if response.is_error:
@@ -85,6 +94,57 @@ class CollectorClient:
     def create_campaign(self, spec: CampaignCreate) -> str:
         return CampaignCreated.model_validate(self._request("POST", "/admin/campaigns", spec).json()).campaign_id
 
+    def model(self, sha256: str) -> ModelInfo | None:
+        """The uploaded model file with content hash ``sha256``, if the collector holds it."""
+        try:
+            return ModelInfo.model_validate(self._request("GET", f"/admin/models/{sha256}").json())
+        except CollectorRejected as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def upload_model(self, path: str | Path) -> ModelInfo:
+        """Upload the model file at ``path`` (streamed) unless the collector holds its content already; the
+        collector checks the hash on arrival and refuses a file it cannot time or one over its size limit."""
+        path = Path(path)
+        sha256 = _sha256(path)
+        held = self.model(sha256)
+        if held is not None:
+            return held
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(path.stat().st_size)}
+        with path.open("rb") as f:
+            response = self._request("PUT", f"/admin/models/{sha256}", content=_chunks(f), headers=headers)
+        return ModelInfo.model_validate(response.json())
+
+    def create_model_campaign(
+        self,
+        paths: Iterable[str | Path],
+        runtime: str,
+        *,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
+        on_upload: Callable[[Path, ModelInfo], None] | None = None,
+        **fields: Any,
+    ) -> str:
+        """Upload model files (a directory gives its ``.onnx`` and ``.tflite`` files) and create a campaign that
+        measures them with ``runtime``; ``input_shapes`` fill every model's dynamic input dimensions, ``fields``
+        are further ``CampaignCreate`` fields (``name``, ``devices``, ``settings``...). Each model is named by its
+        file name, with ``@`` and a hash prefix where two different files share one; a file given twice is
+        measured once. ``on_upload`` hears of each file once the collector holds it."""
+        uploaded: dict[str, Path] = {}
+        for path in model_paths(paths):
+            found = self.upload_model(path)
+            if on_upload is not None:
+                on_upload(path, found)
+            uploaded.setdefault(found.sha256, path)
+        names = [path.name for path in uploaded.values()]
+        shapes = {name: list(dims) for name, dims in (input_shapes or {}).items()} or None
+        models = [
+            ModelRef(name=path.name if names.count(path.name) == 1 else f"{path.name}@{sha256[:8]}",
+                     sha256=sha256, input_shapes=shapes)
+            for sha256, path in uploaded.items()
+        ]  # fmt: skip
+        return self.create_campaign(CampaignCreate(models=models, runtime=runtime, **fields))
+
     def campaign(self, campaign_id: str) -> CampaignStatus:
         return CampaignStatus.model_validate(self._request("GET", f"/admin/campaigns/{campaign_id}").json())
 
@@ -107,6 +167,37 @@ class CollectorClient:
                         yield json.loads(line)
         except httpx.HTTPError as exc:
             raise CollectorUnavailable(f"cannot read results from the collector at {self.url}: {exc}") from exc
+
+
+def model_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """The model files ``paths`` name: files as given, directories by their ``.onnx`` and ``.tflite`` files."""
+    found: list[Path] = []
+    for given in map(Path, paths):
+        if given.is_dir():
+            inside = sorted(p for p in given.iterdir() if p.is_file() and p.suffix.lower() in MODEL_SUFFIXES)
+            if not inside:
+                raise LatbenchError(f"{given} holds no model file (.onnx or .tflite)")
+            found += inside
+        elif given.is_file():
+            found.append(given)
+        else:
+            raise LatbenchError(f"model {given}: no such file or directory")
+    if not found:
+        raise LatbenchError("give at least one model file or directory")
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _chunks(f: BinaryIO) -> Iterator[bytes]:
+    while chunk := f.read(CHUNK_BYTES):
+        yield chunk
 
 
 def token_id_of(token: str) -> str:

@@ -27,7 +27,7 @@ from latbench.errors import LatbenchError, ModelInputError
 from latbench.progress import Progress, notify
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import RECORDED_SETTINGS, result_row
-from latbench.spaces import get_space
+from latbench.spaces import MODEL_SET, get_space
 
 if TYPE_CHECKING:
     from latbench.artifacts import ArtifactCache
@@ -289,10 +289,6 @@ def _measure_archs(
     return sorted(rows, key=lambda r: order[str(r["arch"])])
 
 
-MODEL_SPACE = "model"
-"""The ``space`` of a model file's row."""
-
-
 Refused = Callable[[str, str], None] | None
 """Told of a model file that cannot be timed: its path and why, as one line. Without it, a warning."""
 
@@ -405,7 +401,7 @@ def _measure_models(
     opened = _open_models(paths, runtime, runtime_cls.artifact_format, shapes, on_refused)
     info = machine_info()
     identity: dict[str, object] = {
-        "space": MODEL_SPACE,
+        "space": MODEL_SET,
         "runtime": runtime,
         "provider": provider,
         "threads": threads,
@@ -437,7 +433,7 @@ def _measure_models(
             subject = {
                 "arch": label[model.sha256],
                 "arch_index": None,
-                "space": MODEL_SPACE,
+                "space": MODEL_SET,
                 "batch": first[0] if first else None,
                 "resolution": None,
                 "classes": None,

@@ -14,7 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from latbench.errors import UnknownSpace
-from latbench.spaces import get_space
+from latbench.spaces import MODEL_SET, get_space
 
 API_PREFIX = "/v1"
 MAX_BODY_BYTES = 32 * 2**20
@@ -27,6 +27,20 @@ Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 PositiveMs = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+InputShapes = dict[
+    Annotated[str, Field(min_length=1, max_length=256)],
+    Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(max_length=16)],
+]
+"""A model file's input shapes by input name: what fills its dynamic dimensions (``latbench measure --input``)."""
+ModelFormat = Literal["onnx", "tflite"]
+MAX_MODEL_BYTES = 512 * 2**20
+"""A collector's default limit on an uploaded model file (``collector serve --max-model-mb``)."""
+
+
+def _absent(value: object) -> bool:
+    """A field added for model files is left out of messages without it, so that agents and collectors from
+    before it (which refuse unknown fields) still understand the messages about architectures."""
+    return value is None
 
 
 class Message(BaseModel):
@@ -141,6 +155,8 @@ class JobSpec(Message):
     artifact_format: ArtifactFormat = "onnx"
     """The format of both the artifact and the reference model: the one the campaign's runtime loads, as the
     collector resolved it; an agent whose runtime loads another refuses the job rather than load a wrong file."""
+    input_shapes: InputShapes | None = Field(default=None, exclude_if=_absent)
+    """A model file's input shapes as the campaign gave them (``space`` ``model``); ``None`` for architectures."""
     reference_sha256: Sha256 | None
     """The drift-probe model (a fixed NB201 cell at batch 1); ``None`` disables the reference check."""
     settings: MeasurementSettings
@@ -208,6 +224,9 @@ class ResultItem(Message):
     """The runtime's graph-optimisation setting (``Runtime.settings()["optimization"]``), if it has one."""
     latbench_version: Annotated[str, Field(max_length=64)] = ""
     numpy_version: Annotated[str, Field(max_length=64)] = ""
+    input_shapes: Annotated[str, Field(max_length=4096)] | None = Field(default=None, exclude_if=_absent)
+    """The shapes a model file was timed with (``input_shapes`` column: ``name:1x128;...``); ``None`` for
+    architectures, whose input batch and resolution set."""
     state_before: MachineStateModel | None = None
     state_after: MachineStateModel | None = None
 
@@ -268,9 +287,26 @@ class EnrollmentTokenInfo(Message):
     revoked_at: datetime | None
 
 
+class ModelInfo(Message):
+    """A model file the collector holds: its content hash, the format its content has, its size in bytes."""
+
+    sha256: Sha256
+    format: ModelFormat
+    size: int
+
+
+class ModelRef(Message):
+    """A model file of a campaign: uploaded before (``PUT /v1/admin/models/{sha256}``), measured as ``name``."""
+
+    name: Annotated[str, Field(min_length=1, max_length=512)]
+    sha256: Sha256
+    input_shapes: InputShapes | None = None
+
+
 class CampaignCreate(Message):
     space: Annotated[str, Field(max_length=64)]
-    """A registered search space (``latbench.spaces``), stored by its canonical lower-case name."""
+    """A registered search space (``latbench.spaces``), stored by its canonical lower-case name; ``model`` (the
+    default when ``models`` is given) for a campaign of model files."""
     samples: int | None = Field(default=None, ge=1, le=100_000)
     archs: list[Annotated[str, Field(max_length=512)]] | None = Field(default=None, max_length=100_000)
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
@@ -287,6 +323,15 @@ class CampaignCreate(Message):
     name: Annotated[str, Field(max_length=128)] | None = None
     max_failures: int = Field(default=3, ge=1, le=100)
     """Error results plus expired leases after which a job is marked failed."""
+    models: list[ModelRef] | None = Field(default=None, min_length=1, max_length=10_000)
+    """Uploaded model files to measure instead of a space's architectures; their names must differ."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _models_are_a_model_set(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("models") is not None and data.get("space") is None:
+            return {**data, "space": MODEL_SET}
+        return data
 
     @field_validator("space")
     @classmethod
@@ -297,9 +342,21 @@ class CampaignCreate(Message):
             raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
-    def _samples_or_archs(self) -> CampaignCreate:
-        if (self.samples is None) == (self.archs is None):
-            raise ValueError("give either samples or archs")
+    def _what_to_measure(self) -> CampaignCreate:
+        if self.space != MODEL_SET:
+            if self.models is not None:
+                raise ValueError(f"models are measured as space {MODEL_SET!r}, not {self.space!r}")
+            if (self.samples is None) == (self.archs is None):
+                raise ValueError("give either samples or archs")
+            return self
+        if self.models is None or self.samples is not None or self.archs is not None:
+            raise ValueError("a campaign of model files gives models (uploaded files), not samples or archs")
+        if self.batch != 1 or self.resolution is not None or self.classes is not None:
+            raise ValueError("model files set their own inputs: give input_shapes, not batch, resolution or classes")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            twice = sorted({n for n in names if names.count(n) > 1})
+            raise ValueError(f"two models are named {', '.join(map(repr, twice[:5]))}: give each its own name")
         return self
 
 

@@ -334,7 +334,7 @@ class AgentDaemon:
             probe = self._probe(job, runtime_cls) if job.reference_sha256 else None
             settings = TimingSettings(**job.settings.model_dump())
             runtime = runtime_cls(threads=job.threads, provider=job.provider)
-            runtime.load(artifact)
+            runtime.load(artifact, input_shapes=job.input_shapes)
             if self._leases.is_lost(job.lease_id):
                 log.info("%s  skipped: its lease was lost before measuring", job.arch)
                 return None
@@ -360,7 +360,9 @@ class AgentDaemon:
 
     def _run_remote(self, job: JobSpec, remote: RemoteRunner) -> ResultItem | None:
         """Measure ``job`` on the remote device. No reference probe there: each job runs in a fresh process on the
-        device, so drift shows in the machine-state flags only."""
+        device, so drift shows in the machine-state flags only; a model file's input shapes cannot be given there."""
+        if job.input_shapes:
+            raise ArtifactError("a remote device times model files with static input shapes only")
         artifact = self._fetch(job, job.artifact_sha256, remote.artifact_format(job.runtime))
         if self._leases.is_lost(job.lease_id):
             log.info("%s  skipped: its lease was lost before measuring", job.arch)

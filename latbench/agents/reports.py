@@ -10,8 +10,10 @@ import numpy as np
 import latbench
 from latbench.agents.environment import MachineState
 from latbench.agents.measure import Measurement
+from latbench.agents.modelfile import format_shapes
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.protocol import JobSpec, LatencyStatsModel, MachineStateModel, ResultItem, RuntimeOffer
+from latbench.spaces import MODEL_SET
 
 MAX_ERROR_CHARS = 4096
 
@@ -28,7 +30,7 @@ def _state(state: MachineState | None) -> MachineStateModel | None:
 
 def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
     """The result the collector stores for a measurement of ``job`` made with ``runtime``; its fresh id makes a
-    re-push harmless."""
+    re-push harmless. A model file's result says the shapes it was timed with."""
     return ResultItem(
         result_id=uuid.uuid4(),
         job_id=job.job_id,
@@ -47,6 +49,7 @@ def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
         optimization=str(runtime.settings().get("optimization", ""))[:64],
         latbench_version=latbench.__version__,
         numpy_version=np.__version__,
+        input_shapes=(format_shapes(getattr(runtime, "input_shapes", {})) or None) if job.space == MODEL_SET else None,
         state_before=_state(m.state_before),
         state_after=_state(m.state_after),
     )

@@ -13,10 +13,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from latbench.agents.modelfile import parse_input_shapes
 from latbench.cli import options as opt
 from latbench.cli.console import err, out
 from latbench.client import CollectorClient
-from latbench.protocol import CampaignCreate, CampaignStatus, MeasurementSettings
+from latbench.protocol import CampaignCreate, CampaignStatus, MeasurementSettings, ModelInfo
 from latbench.resultfile import write_results
 
 token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
@@ -69,8 +70,14 @@ def token_revoke(
 
 @campaign_app.command("create")
 def campaign_create(
-    space: opt.Space,
     runtime: Annotated[str, opt.runtime("Runtime the agents must offer.")],
+    space: Annotated[str | None, typer.Option("--space", "-s", help="Search space of the architectures.")] = None,
+    models: list[Path] | None = typer.Option(
+        None, "--models", help="A model file or a directory of .onnx/.tflite files to upload and measure (repeatable)."
+    ),
+    input_shape: list[str] | None = typer.Option(
+        None, "--input", help="A model input's shape, NAME:1x3x224x224, for dynamic dimensions (repeatable)."
+    ),
     samples: Annotated[int | None, opt.samples("Seeded architectures to measure.")] = None,
     arch: Annotated[list[str] | None, opt.arch("An architecture to measure (repeatable).")] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Sampling seed.")] = 0,
@@ -87,7 +94,27 @@ def campaign_create(
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Create a campaign; prints its id alone on stdout."""
+    """Create a campaign of a space's architectures, or of model files (uploaded first); prints its id alone on
+    stdout."""
+    settings = MeasurementSettings(min_runs=min_runs, min_time_s=min_time, warmup_time_s=warmup_time)
+    if models:
+        if space is not None or samples is not None or arch or seed or connected_only:
+            raise typer.BadParameter("give --models files or a --space's architectures, not both")
+        if batch != 1 or resolution is not None:
+            raise typer.BadParameter("a model file's shapes are its own: give dynamic ones with --input")
+        shapes = parse_input_shapes(input_shape or [])
+        with CollectorClient(collector, token) as client:
+            campaign_id = client.create_model_campaign(
+                models, runtime, input_shapes=shapes, on_upload=_uploaded, provider=provider, threads=threads,
+                devices=device or [], name=name, settings=settings,
+            )  # fmt: skip
+        err.print(f"campaign created; follow it with: latbench campaign status {campaign_id} --watch")
+        out.print(campaign_id)
+        return
+    if space is None:
+        raise typer.BadParameter("give --space (architectures) or --models (model files)")
+    if input_shape:
+        raise typer.BadParameter("--input is for --models files")
     if (samples is None) == (not arch):
         raise typer.BadParameter("give --samples N or at least one --arch, not both")
     spec = CampaignCreate(
@@ -103,12 +130,16 @@ def campaign_create(
         resolution=resolution,
         devices=device or [],
         name=name,
-        settings=MeasurementSettings(min_runs=min_runs, min_time_s=min_time, warmup_time_s=warmup_time),
+        settings=settings,
     )
     with CollectorClient(collector, token) as client:
         campaign_id = client.create_campaign(spec)
     err.print(f"campaign created; follow it with: latbench campaign status {campaign_id} --watch")
     out.print(campaign_id)
+
+
+def _uploaded(path: Path, model: ModelInfo) -> None:
+    err.print(f"{path}: on the collector ({model.format}, {model.size / 2**20:.1f} MiB, sha256 {model.sha256[:12]})")
 
 
 def _eta(seconds: float | None) -> str:

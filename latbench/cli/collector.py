@@ -32,6 +32,9 @@ def serve(
     workers: int = typer.Option(
         1, "--workers", min=1, max=64, help="Processes serving requests (more than one core's worth of agents; Linux)."
     ),
+    max_model_mb: float = typer.Option(
+        512.0, "--max-model-mb", min=0.001, help="Largest model file an admin may upload for a campaign, in MiB."
+    ),
     join_port: bool = typer.Option(
         False, "--join-port", hidden=True, help="Serve as a worker on the port another collector process listens on."
     ),
@@ -51,4 +54,5 @@ def serve(
         artifacts_dir=artifacts_dir,
         workers=workers,
         join_port=join_port,
+        max_model_mb=max_model_mb,
     )

@@ -23,9 +23,9 @@ from latbench import __version__
 from latbench.collectors import agent_api, dashboard
 from latbench.collectors.agent_api import check_pending_agent_token
 from latbench.collectors.context import Collector
-from latbench.collectors.routes import router
+from latbench.collectors.routes import UPLOAD_PATH, router
 from latbench.errors import RequestRejected
-from latbench.protocol import MAX_BODY_BYTES, ErrorBody
+from latbench.protocol import API_PREFIX, MAX_BODY_BYTES, ErrorBody
 
 SHOWN_PROBLEMS = 5
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
@@ -90,23 +90,29 @@ async def _internal(_: Request, exc: Exception) -> JSONResponse:
 
 class BodyLimit:
     """Refuses request bodies over ``limit`` bytes with a 413: at once by their Content-Length, else once the
-    bytes streamed in pass the limit (a chunked body has no declared length).
+    bytes streamed in pass the limit (a chunked body has no declared length). Paths under ``upload_prefix``
+    (model files, streamed to disk) have ``upload_limit`` instead.
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, upload_prefix: str = "", upload_limit: int = 0) -> None:
         self.app = app
         self.limit = limit
+        self.upload_prefix = upload_prefix
+        self.upload_limit = upload_limit
 
-    def _too_large(self) -> HTTPException:
-        return HTTPException(413, f"the request body is over the limit of {self.limit} bytes")
+    @staticmethod
+    def _too_large(limit: int) -> HTTPException:
+        return HTTPException(413, f"the request body is over the limit of {limit} bytes")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = bool(self.upload_prefix) and scope["path"].startswith(self.upload_prefix)
+        limit = self.upload_limit if upload else self.limit
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            exc = self._too_large()
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            exc = self._too_large(limit)
             await _error(exc.status_code, "too_large", exc.detail)(scope, receive, send)
             return
         received = 0
@@ -115,8 +121,8 @@ class BodyLimit:
             nonlocal received
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
-                raise self._too_large()
+            if received > limit:
+                raise self._too_large(limit)
             return message
 
         await self.app(scope, limited, send)
@@ -143,7 +149,9 @@ def create_app(collector: Collector) -> FastAPI:
     app.include_router(agent_api.router)
     app.include_router(dashboard.router)
     _document_request_bodies(app)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(
+        BodyLimit, limit=MAX_BODY_BYTES, upload_prefix=API_PREFIX + UPLOAD_PATH, upload_limit=collector.max_model_bytes
+    )
     app.add_exception_handler(RequestRejected, _rejected)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)

@@ -1,4 +1,5 @@
-"""Campaigns: create one from a ``CampaignCreate`` (checked architectures or a seeded sample) and report progress."""
+"""Campaigns: create one from a ``CampaignCreate`` (checked architectures, a seeded sample, or uploaded model
+files) and report progress."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 from latbench.agents.measure import TimingSettings
 from latbench.agents.runtimes import get_runtime
 from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactKey, check_format
-from latbench.collectors import artifact_store
+from latbench.collectors import artifact_store, uploads
 from latbench.collectors.db import new_id
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, DeviceRow, JobRow
 from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound
@@ -63,30 +64,56 @@ def artifact_format(runtime: str) -> str:
         raise InvalidRequest(f"runtime {runtime!r}: {exc}") from exc
 
 
+def _model_digests(session: Session, spec: CampaignCreate, fmt: str) -> list[str]:
+    """The artifact digest of each model of ``spec``: every one uploaded, in the format the runtime loads."""
+    assert spec.models is not None
+    digests = []
+    for model in spec.models:
+        found = uploads.info(session, model.sha256)
+        if found is None:
+            raise InvalidRequest(
+                f"model {model.name} (sha256 {model.sha256}) is not on the collector: upload it first",
+                detail=model.sha256,
+            )
+        if found.format != fmt:
+            raise InvalidRequest(f"model {model.name}: runtime {spec.runtime} loads {fmt} files, not {found.format}")
+        digests.append(model.sha256)
+    return digests
+
+
 def create(session: Session, spec: CampaignCreate, now: datetime) -> CampaignRow:
     """Store a campaign and request its artifacts, and the reference model, in the format its runtime loads; its
-    jobs appear as devices join (see ``leasing``)."""
+    jobs appear as devices join (see ``leasing``). A campaign of model files measures the uploaded files as they
+    are (nothing to build), each under its name, with its input shapes."""
     space = get_space(spec.space)
-    resolution = spec.resolution or space.default_resolution
-    try:
-        space.validate_resolution(resolution)
-    except LatbenchError as exc:
-        raise InvalidRequest(str(exc)) from exc
-    classes = spec.classes or space.default_classes
     try:
         TimingSettings(**spec.settings.model_dump())
     except ValueError as exc:
         raise InvalidRequest(f"settings: {exc}") from exc
-    archs = _archs(spec)
     fmt = artifact_format(spec.runtime)
-    keys = [ArtifactKey(space.name, arch, spec.batch, resolution, classes, OPSET, 0) for arch in archs]
     artifact_store.request(session, [REFERENCE_KEY], now, fmt)
-    artifact_store.request(session, keys, now, fmt)
+    input_shapes = None
+    if spec.models is not None:
+        resolution = classes = opset = 0
+        archs = [model.name for model in spec.models]
+        digests = _model_digests(session, spec, fmt)
+        input_shapes = {model.name: model.input_shapes for model in spec.models if model.input_shapes}
+    else:
+        resolution = spec.resolution or space.default_resolution
+        try:
+            space.validate_resolution(resolution)
+        except LatbenchError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        classes, opset = spec.classes or space.default_classes, OPSET
+        archs = _archs(spec)
+        keys = [ArtifactKey(space.name, arch, spec.batch, resolution, classes, OPSET, 0) for arch in archs]
+        artifact_store.request(session, keys, now, fmt)
+        digests = [key.digest(fmt) for key in keys]
     campaign = CampaignRow(
         id=new_id(),
         name=spec.name,
         space=space.name,
-        sampler=spec.sampler if spec.archs is None else None,
+        sampler=spec.sampler if spec.samples is not None else None,
         seed=spec.seed,
         samples=len(archs),
         runtime=spec.runtime,
@@ -96,19 +123,20 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> CampaignRow
         threads=spec.threads,
         resolution=resolution,
         classes=classes,
-        opset=OPSET,
+        opset=opset,
         settings=spec.settings.model_dump(),
         devices=list(dict.fromkeys(spec.devices)),
         max_failures=spec.max_failures,
         created_at=now,
+        input_shapes=input_shapes or None,
     )
     session.add(campaign)
     session.flush()
     session.execute(
         insert(CampaignArchRow),
         [
-            {"campaign_id": campaign.id, "position": i, "arch": arch, "artifact_digest": key.digest(fmt)}
-            for i, (arch, key) in enumerate(zip(archs, keys))
+            {"campaign_id": campaign.id, "position": i, "arch": arch, "artifact_digest": digest}
+            for i, (arch, digest) in enumerate(zip(archs, digests, strict=True))
         ],
     )
     return campaign

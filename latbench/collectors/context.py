@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from latbench.collectors.db import Store, utcnow
+from latbench.protocol import MAX_MODEL_BYTES
 
 
 def _nothing() -> None:
@@ -51,7 +52,8 @@ class Collector:
     about work.
 
     ``retry_after_s`` is how long an agent that got no job waits before asking again; ``models_dir`` holds the
-    predictors placed for devices (``<device name>.pt``) that the dashboard compares measurements with.
+    predictors placed for devices (``<device name>.pt``) that the dashboard compares measurements with;
+    ``max_model_bytes`` is the largest model file an admin may upload.
     """
 
     store: Store
@@ -62,3 +64,4 @@ class Collector:
     clock: Callable[[], datetime] = utcnow
     wake_builder: Callable[[], None] = _nothing
     models_dir: Path | None = None
+    max_model_bytes: int = MAX_MODEL_BYTES

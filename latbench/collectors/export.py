@@ -1,5 +1,7 @@
 """A campaign's results as rows with the columns of ``latbench measure``, plus ``device`` and ``agent``
-(``latbench.results_schema.EXPORT_COLUMNS``), so collected and local results load into the same tables.
+(``latbench.results_schema.EXPORT_COLUMNS``), so collected and local results load into the same tables. A
+campaign of model files has no resolution, classes or opset of its own (``None``, as ``latbench measure --model``
+writes them); its rows give the input shapes each model was timed with.
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ def _row(
         "provider": campaign.provider,
         "batch": campaign.batch,
         "threads": campaign.threads,
-        "resolution": campaign.resolution,
-        "classes": campaign.classes,
-        "opset": campaign.opset,
+        "resolution": campaign.resolution or None,
+        "classes": campaign.classes or None,
+        "opset": campaign.opset or None,
         "artifact_sha256": sha256,
-        "input_shapes": None,
+        "input_shapes": result.input_shapes,
         "latency_ms": result.median_ms,
         "mean_ms": result.mean_ms,
         "std_ms": result.std_ms,

@@ -89,6 +89,7 @@ def _row(item: ResultItem, job_id: str, agent: AgentRef, now: datetime) -> dict[
         "optimization": item.optimization,
         "latbench_version": item.latbench_version,
         "numpy_version": item.numpy_version,
+        "input_shapes": item.input_shapes,
         "state_before": item.state_before.model_dump() if item.state_before else None,
         "state_after": item.state_after.model_dump() if item.state_after else None,
     }

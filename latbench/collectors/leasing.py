@@ -100,6 +100,7 @@ class _Specs:
         self.space = get_space(campaign.space)
         self.settings = MeasurementSettings(**campaign.settings)
         self.reference = reference
+        self.input_shapes = campaign.input_shapes or {}
 
     def spec(self, job_id: str, attempt: int, arch: str, sha256: str, size: int, lease_id: str,
              expires_at: datetime) -> JobSpec:  # fmt: skip
@@ -121,6 +122,7 @@ class _Specs:
             artifact_sha256=sha256,
             artifact_bytes=size,
             artifact_format=cast(ArtifactFormat, campaign.format),  # checked when the campaign was created
+            input_shapes=self.input_shapes.get(arch),
             reference_sha256=self.reference,
             settings=self.settings,
             attempt=attempt,

@@ -73,7 +73,8 @@ class AgentRow(Base):
 
 class ArtifactRow(Base):
     """A model file the collector builds once per key and format (``ArtifactKey.digest(format)``); ``sha256`` is
-    set once the file exists."""
+    set once the file exists. An uploaded model file (space ``model``) is keyed by its content hash, with
+    ``arch`` that hash too, and exists from the start."""
 
     __tablename__ = "artifacts"
 
@@ -118,6 +119,8 @@ class CampaignRow(Base):
     devices: Mapped[list[Any]]
     max_failures: Mapped[int]
     created_at: Mapped[datetime]
+    input_shapes: Mapped[dict[str, Any] | None]
+    """A campaign of model files: each model's input shapes by its name (``InputShapes``), where given."""
 
 
 class CampaignArchRow(Base):
@@ -220,5 +223,7 @@ class ResultRow(Base):
     optimization: Mapped[str] = mapped_column(sa.String(64))
     latbench_version: Mapped[str] = mapped_column(sa.String(64))
     numpy_version: Mapped[str] = mapped_column(sa.String(64))
+    input_shapes: Mapped[str | None] = mapped_column(sa.Text)
+    """A model file's input shapes as timed (``name:1x128;...``); ``None`` for architectures."""
     state_before: Mapped[dict[str, Any] | None]
     state_after: Mapped[dict[str, Any] | None]

@@ -9,13 +9,14 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from anyio import to_thread
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from latbench import __version__
-from latbench.collectors import artifact_store, campaigns, enrollment, export, tokens
+from latbench.collectors import artifact_store, campaigns, enrollment, export, tokens, uploads
 from latbench.collectors.context import Collector
 from latbench.collectors.models import TokenRow
 from latbench.protocol import (
@@ -29,9 +30,11 @@ from latbench.protocol import (
     EnrollmentTokenInfo,
     EnrollRequest,
     EnrollResponse,
+    ModelInfo,
 )
 
 router = APIRouter(prefix=API_PREFIX)
+UPLOAD_PATH = "/admin/models"
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -40,6 +43,7 @@ async def _collector(request: Request) -> Collector:
 
 
 Ctx = Annotated[Collector, Depends(_collector)]
+Sha256Path = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$")]
 
 
 def _token(kind: tokens.Kind) -> Callable[..., TokenRow]:
@@ -69,7 +73,7 @@ def enroll(body: EnrollRequest, _: EnrollToken, c: Ctx) -> EnrollResponse:
 
 
 @router.get("/artifacts/{sha256}", response_class=FileResponse)
-def artifact(sha256: Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$")], _: AgentToken, c: Ctx) -> FileResponse:
+def artifact(sha256: Sha256Path, _: AgentToken, c: Ctx) -> FileResponse:
     with c.store.read() as session:
         path = artifact_store.artifact_path(session, sha256, c.artifacts_dir)
     return FileResponse(path, media_type="application/octet-stream")
@@ -98,6 +102,31 @@ def revoke_enrollment_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentT
 
 def _token_info(row: TokenRow) -> EnrollmentTokenInfo:
     return EnrollmentTokenInfo(token_id=row.id, name=row.name, created_at=row.created_at, revoked_at=row.revoked_at)
+
+
+@router.put(UPLOAD_PATH + "/{sha256}", status_code=201)
+async def upload_model(sha256: Sha256Path, request: Request, response: Response, _: AdminToken, c: Ctx) -> ModelInfo:
+    """Store a model file (the raw bytes) under its content hash for campaigns; 200 if it was held already."""
+    partial = await uploads.receive(request.stream(), sha256, c.artifacts_dir)
+
+    def store() -> tuple[ModelInfo, bool]:
+        model = uploads.inspect(partial, sha256)
+        with c.store.write() as session:
+            return uploads.keep(session, partial, model, c.artifacts_dir, c.clock())
+
+    try:
+        found, new = await to_thread.run_sync(store)
+    finally:
+        partial.unlink(missing_ok=True)
+    if not new:
+        response.status_code = 200
+    return found
+
+
+@router.get(UPLOAD_PATH + "/{sha256}")
+def model(sha256: Sha256Path, _: AdminToken, c: Ctx) -> ModelInfo:
+    with c.store.read() as session:
+        return uploads.get(session, sha256)
 
 
 @router.post("/admin/campaigns", status_code=201)

@@ -27,6 +27,7 @@ from latbench.collectors.migrations import upgrade
 from latbench.collectors.workers import DB_ENV, Workers, listening_socket, watch_owner, worker_options
 from latbench.errors import LatbenchError
 from latbench.paths import latbench_home
+from latbench.protocol import MAX_MODEL_BYTES
 
 ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
 GRACEFUL_SHUTDOWN_S = 10
@@ -50,6 +51,7 @@ def running(
     admin_token: str | None = None,
     clock: Callable[[], datetime] = utcnow,
     models_dir: Path | None = None,
+    max_model_bytes: int = MAX_MODEL_BYTES,
 ) -> Iterator[tuple[FastAPI, str | None]]:
     """The app over a migrated store, with its artifact builder running until the block ends; ``catalog``
     supplies the dashboard's datasets and predictors (``latbench.catalog.DatasetCatalog``).
@@ -68,7 +70,15 @@ def running(
         builder.start()
         try:
             collector = Collector(
-                store, artifacts_dir, catalog, lease_ttl_s, retry_after_s, clock, builder.wake, models_dir
+                store,
+                artifacts_dir,
+                catalog,
+                lease_ttl_s,
+                retry_after_s,
+                clock,
+                builder.wake,
+                models_dir,
+                max_model_bytes,
             )
             yield create_app(collector), generated
         finally:
@@ -117,13 +127,17 @@ def serve(
     artifacts_dir: Path | None = None,
     workers: int = 1,
     join_port: bool = False,
+    max_model_mb: float = MAX_MODEL_BYTES / 2**20,
 ) -> None:
     """Serve until SIGTERM or SIGINT. The default store is ``collector.sqlite`` and the default artifacts
     directory ``artifacts/``, both in ``data_dir``; replicas (or test runs) may share one artifacts directory.
     The dashboard's predictors are read from ``data_dir/models``. ``workers`` above 1 serves from that many
-    processes (see ``latbench.collectors.workers``); ``join_port`` makes this process one of another's."""
+    processes (see ``latbench.collectors.workers``); ``join_port`` makes this process one of another's;
+    ``max_model_mb`` limits uploaded model files."""
     if workers < 1:
         raise LatbenchError(f"--workers must be at least 1, got {workers}")
+    if not max_model_mb > 0:
+        raise LatbenchError(f"--max-model-mb must be positive, got {max_model_mb}")
     data_dir = data_dir or default_data_dir()
     data_dir.mkdir(parents=True, exist_ok=True)
     if join_port:
@@ -139,6 +153,7 @@ def serve(
         retry_after_s=retry_after_s,
         admin_token=os.environ.get(ADMIN_TOKEN_ENV),
         models_dir=data_dir / "models",
+        max_model_bytes=int(max_model_mb * 2**20),
     ) as (app, generated):
         if generated:
             print(f"admin token (shown once, store it): {generated}", file=sys.stderr, flush=True)
@@ -150,7 +165,7 @@ def serve(
         server = _Server(config, announce)
         helpers = None
         if sock is not None:
-            options = worker_options(data_dir, artifacts_dir, lease_ttl_s, retry_after_s)
+            options = worker_options(data_dir, artifacts_dir, lease_ttl_s, retry_after_s, max_model_mb)
             helpers = Workers(workers - 1, sock, db_url, options).start()
         if join_port:
             watch_owner(lambda: setattr(server, "should_exit", True))

@@ -1,7 +1,8 @@
 """A dataset on disk: ``latency.npz`` (the float64 matrix and compact architecture codes) beside ``card.json``.
 
 Architectures are stored as codes, not strings: official indices where the space lists its members (NB201:
-int16), else the (n, genes) genome matrix in the smallest unsigned type (FBNet: uint8 block ids). ``card.json``
+int16), else the (n, genes) genome matrix in the smallest unsigned type (FBNet: uint8 block ids); a model set's
+members, which have no genes, as their names (a unicode array). ``card.json``
 holds the metadata and the SHA-256 of ``latency.npz``, checked on every load so a damaged or edited file is
 refused rather than read.
 """
@@ -18,7 +19,7 @@ import numpy as np
 
 from latbench.datasets.errors import DatasetError
 from latbench.datasets.model import Dataset, DeviceMeta, official_indices
-from latbench.spaces import get_space
+from latbench.spaces import ModelSet, get_space
 
 FORMAT = 1
 LATENCY_FILE = "latency.npz"
@@ -37,6 +38,8 @@ def encode_archs(space: str, archs: tuple[str, ...]) -> np.ndarray:
         dtype = np.int16 if len(index) <= 1 << 15 else np.int64
         return np.array([index[a] for a in archs], dtype=dtype)
     sp = get_space(space)
+    if isinstance(sp, ModelSet):
+        return np.array(archs, dtype=np.str_)
     return sp.to_genes_many(archs).astype(np.min_scalar_type(max(sp.genes) - 1))
 
 
@@ -45,6 +48,8 @@ def decode_archs(space: str, codes: np.ndarray) -> tuple[str, ...]:
     listed = sp.archs()
     if listed is not None:
         return tuple(listed[i] for i in codes.tolist())
+    if isinstance(sp, ModelSet):
+        return tuple(str(name) for name in codes.tolist())
     if codes.ndim != 2 or codes.shape[1] != len(sp.genes):
         raise DatasetError(f"stored {space} architectures have shape {codes.shape}, expected (n, {len(sp.genes)})")
     return tuple(sp.from_genes_many(codes)) if len(codes) else ()

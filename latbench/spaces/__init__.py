@@ -14,6 +14,7 @@ from importlib.metadata import entry_points
 from latbench.errors import LatbenchError, UnknownSpace
 from latbench.spaces.base import ArchGraph, Costs, SearchSpace
 from latbench.spaces.fbnet import FBNet
+from latbench.spaces.modelset import MODEL_SET, MODELS, ModelSet
 from latbench.spaces.nb201 import NB201
 from latbench.spaces.ofa import OFAMobileNetV3
 
@@ -57,8 +58,11 @@ def get_space(name: str) -> SearchSpace:
     """The search space registered as ``name`` (case-insensitive), one shared instance each.
 
     Entry points are read until a name is first found, so a package installed while latbench runs is seen.
+    ``model`` is the model set (``latbench.spaces.modelset``), found here though it is no registered space.
     """
     key = name.lower() if isinstance(name, str) else None
+    if key == MODEL_SET:
+        return MODELS
     if key is not None and key in _LOADED:
         return _LOADED[key]
     found = registrations()
@@ -128,10 +132,12 @@ def space_status(name: str) -> SpaceStatus:
 
 __all__ = [
     "GROUP",
+    "MODEL_SET",
     "NB201",
     "ArchGraph",
     "Costs",
     "FBNet",
+    "ModelSet",
     "OFAMobileNetV3",
     "Registration",
     "SearchSpace",
