@@ -14,7 +14,7 @@ from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactKey, check_format
 from latbench.collectors import artifact_store, uploads
 from latbench.collectors.db import new_id
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, DeviceRow, JobRow
-from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound
+from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound, UnknownSpace
 from latbench.protocol import CampaignCreate, CampaignState, CampaignStatus, DeviceProgress
 from latbench.spaces import get_space
 
@@ -85,7 +85,10 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> CampaignRow
     """Store a campaign and request its artifacts, and the reference model, in the format its runtime loads; its
     jobs appear as devices join (see ``leasing``). A campaign of model files measures the uploaded files as they
     are (nothing to build), each under its name, with its input shapes."""
-    space = get_space(spec.space)
+    try:
+        space = get_space(spec.space)
+    except UnknownSpace as exc:
+        raise InvalidRequest(str(exc)) from exc
     try:
         TimingSettings(**spec.settings.model_dump())
     except ValueError as exc:

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from latbench.errors import InvalidArchitecture, LatbenchError
+from latbench.protocol import MODEL_SET
 from latbench.spaces.base import ArchGraph, Costs, SearchSpace
 
-MODEL_SET = "model"
 MAX_NAME_CHARS = 512
 """The longest model name: what the collector stores for an architecture."""
 
