@@ -121,8 +121,8 @@ def test_eval_writes_the_issue_json_and_runs_tasks_on_imported_devices(tmp_path:
     assert "0.893" in done.stdout  # the paper's NASFLAT figure beside ours
     assert plot.read_bytes()[:4] == b"\x89PNG"
     printed = cli(
-        "predictor", "eval", "--task", "NA", "--method", "ridge", "--samples", "10", "--trials", "2", "--json",
-        home=tmp_path,
+        "predictor", "eval", "--task", "NA", "--method", "ridge", "--samples", "10", "--trials", "2", "--folds", "5",
+        "--json", home=tmp_path,
     )  # fmt: skip
     assert printed.returncode == 0, printed.stderr
     assert json.loads(printed.stdout) == result

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from latbench.cli.encodings import encodings_app
 from latbench.predictor.encodings import EncodingsError
+from latbench.spaces import space_names
 
 runner = CliRunner()
 
@@ -65,5 +66,5 @@ def test_the_latbench_command_prints_one_line_and_exits_1() -> None:
     )
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [
-        "error: no encodings for search space 'nb101'; choose one of: nb201, fbnet"
+        f"error: no encodings for search space 'nb101'; choose one of: {', '.join(space_names())}"
     ]
