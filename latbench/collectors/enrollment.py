@@ -1,8 +1,10 @@
 """Devices and agents: enrollment with an enrollment token, and the device list the admin sees.
 
 A device is a hardware configuration keyed by fingerprint and named once, at its first enrollment. Agent names
-are unique; enrolling an existing name again moves that agent to the enrolling machine and gives it a new token,
-revoking the old one.
+are unique, and a name belongs to its agent: an enrollment token enrolls new names only. Enrolling an existing
+name again needs that agent's own token (a refresh: same agent, new token, its leases kept unless it moved to
+another device) or an admin token (its leases go back to the queue, never to the caller); either way the old
+tokens are revoked.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from latbench.collectors import tokens
+from latbench.collectors import leasing, tokens
 from latbench.collectors.db import insert_one, new_id
-from latbench.collectors.models import AgentRow, DeviceRow
-from latbench.errors import Conflict
+from latbench.collectors.models import AgentRow, DeviceRow, TokenRow
+from latbench.errors import Conflict, Forbidden
 from latbench.protocol import DeviceInfo, EnrollRequest, EnrollResponse
 
 ONLINE_HEARTBEATS = 3
@@ -27,7 +29,12 @@ def heartbeat_interval_s(lease_ttl_s: float) -> float:
     return lease_ttl_s / 3
 
 
-def enroll(session: Session, request: EnrollRequest, now: datetime, lease_ttl_s: float) -> EnrollResponse:
+def enroll(
+    session: Session, request: EnrollRequest, caller: TokenRow, now: datetime, lease_ttl_s: float
+) -> EnrollResponse:
+    """Enroll ``request.name`` for ``caller``, a live enrollment, agent or admin token (see the module's rules)."""
+    existing = session.scalars(select(AgentRow).where(AgentRow.name == request.name).with_for_update()).first()
+    _check_right(caller, request.name, existing)
     machine = request.machine.model_dump()
     name = request.device_name or request.name
     device_row = {
@@ -44,9 +51,15 @@ def enroll(session: Session, request: EnrollRequest, now: datetime, lease_ttl_s:
     device.machine = machine
     offers = [offer.model_dump() for offer in request.runtimes]
     agent_row = {"id": new_id(), "name": request.name, "device_id": device.id, "machine": machine, "runtimes": offers}
-    insert_one(session, AgentRow, {**agent_row, "enrolled_at": now, "last_seen": now})
-    agent = session.scalars(select(AgentRow).where(AgentRow.name == request.name).with_for_update()).one()
-    tokens.revoke_agent_tokens(session, agent.id, now)
+    if existing is None:
+        if not insert_one(session, AgentRow, {**agent_row, "enrolled_at": now, "last_seen": now}):
+            raise Conflict(f"agent name {request.name!r} was enrolled just now by another request; enroll again")
+        agent = session.scalars(select(AgentRow).where(AgentRow.name == request.name)).one()
+    else:
+        agent = existing
+        if caller.kind == "admin" or agent.device_id != device.id:
+            leasing.release_all(session, agent.id, now)
+        tokens.revoke_agent_tokens(session, agent.id, now)
     agent.device_id, agent.machine, agent.runtimes = device.id, machine, offers
     agent.enrolled_at = agent.last_seen = now
     token = tokens.issue(session, "agent", now, name=agent.name, agent_id=agent.id)
@@ -58,6 +71,18 @@ def enroll(session: Session, request: EnrollRequest, now: datetime, lease_ttl_s:
         heartbeat_interval_s=heartbeat_interval_s(lease_ttl_s),
         lease_ttl_s=lease_ttl_s,
     )
+
+
+def _check_right(caller: TokenRow, name: str, existing: AgentRow | None) -> None:
+    """Refuse a caller that may not enroll ``name``: an agent token enrolls only its own agent, an enrollment
+    token only names no agent holds yet."""
+    if caller.kind == "agent" and (existing is None or existing.id != caller.agent_id):
+        raise Forbidden(f"an agent token re-enrolls only its own agent, not {name!r}")
+    if caller.kind == "enroll" and existing is not None:
+        raise Conflict(
+            f"agent name {name!r} is enrolled already: re-enroll it with its own agent token or an admin token, "
+            "or enroll under another name"
+        )
 
 
 def devices(session: Session, now: datetime, lease_ttl_s: float) -> list[DeviceInfo]:

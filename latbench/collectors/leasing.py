@@ -325,3 +325,17 @@ def release(session: Session, agent: AgentRef, lease_ids: list[str], now: dateti
         requeue(job)
         released.add(lease.id)
     return [i for i in wanted if i in released], [i for i in wanted if i not in released]
+
+
+def release_all(session: Session, agent_id: str, now: datetime) -> None:
+    """Put every job the agent holds back in the queue, not counted as failures: its identity changed hands."""
+    rows = session.execute(
+        select(LeaseRow, JobRow)
+        .join(JobRow, JobRow.id == LeaseRow.job_id)
+        .where(LeaseRow.agent_id == agent_id, JobRow.lease_id == LeaseRow.id, JobRow.state == "leased")
+        .order_by(JobRow.id)
+        .with_for_update(of=JobRow)
+    ).tuples()
+    for lease, job in rows:
+        lease.released_at = now
+        requeue(job)

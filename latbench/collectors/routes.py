@@ -42,7 +42,7 @@ async def _collector(request: Request) -> Collector:
 Ctx = Annotated[Collector, Depends(_collector)]
 
 
-def _token(kind: tokens.Kind) -> Callable[..., TokenRow]:
+def _token(kind: tokens.Kind | tuple[tokens.Kind, ...]) -> Callable[..., TokenRow]:
     """A dependency that admits requests carrying a live token of ``kind`` (401 or 403 otherwise)."""
 
     def dependency(c: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TokenRow:
@@ -53,7 +53,8 @@ def _token(kind: tokens.Kind) -> Callable[..., TokenRow]:
 
 
 AdminToken = Annotated[TokenRow, Depends(_token("admin"))]
-EnrollToken = Annotated[TokenRow, Depends(_token("enroll"))]
+EnrollToken = Annotated[TokenRow, Depends(_token(("enroll", "agent", "admin")))]
+"""New names take an enrollment token; an existing name its own agent token or an admin token."""
 AgentToken = Annotated[TokenRow, Depends(_token("agent"))]
 
 
@@ -63,9 +64,9 @@ def health() -> dict[str, str]:
 
 
 @router.post("/enroll", status_code=201)
-def enroll(body: EnrollRequest, _: EnrollToken, c: Ctx) -> EnrollResponse:
+def enroll(body: EnrollRequest, caller: EnrollToken, c: Ctx) -> EnrollResponse:
     with c.store.write() as session:
-        return enrollment.enroll(session, body, c.clock(), c.lease_ttl_s)
+        return enrollment.enroll(session, body, caller, c.clock(), c.lease_ttl_s)
 
 
 @router.get("/artifacts/{sha256}", response_class=FileResponse)

@@ -45,19 +45,20 @@ def issue(session: Session, kind: Kind, now: datetime, name: str | None = None, 
     return token
 
 
-def authenticate(session: Session, token: str | None, kind: Kind) -> TokenRow:
+def authenticate(session: Session, token: str | None, kind: Kind | tuple[Kind, ...]) -> TokenRow:
     """The live token row of ``kind`` matching ``token``: 401 if unknown or revoked, 403 if of another kind."""
     if not token:
         raise Unauthenticated(MISSING)
     return _checked(session.get(TokenRow, token_id(token)), token, kind)
 
 
-def _checked(row: Any, token: str, kind: Kind) -> Any:
+def _checked(row: Any, token: str, kind: Kind | tuple[Kind, ...]) -> Any:
     """``row`` (a ``TokenRow`` or a row with its columns) if it is a live token of ``kind`` matching ``token``."""
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest(token)):
         raise Unauthenticated("unknown or revoked token")
-    if row.kind != kind:
-        raise Forbidden(f"this endpoint needs an {kind} token, not an {row.kind} token")
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if row.kind not in kinds:
+        raise Forbidden(f"this endpoint needs an {' or '.join(kinds)} token, not an {row.kind} token")
     return row
 
 

@@ -7,7 +7,7 @@ import hashlib
 import sqlalchemy as sa
 
 from latbench.collectors.models import TokenRow
-from tests.support.served import ADMIN_TOKEN, Harness, fingerprint
+from tests.support.served import ADMIN_TOKEN, ARCHS, Harness, fingerprint
 
 
 def test_enrollment_names_the_device_and_returns_an_agent_token_and_the_lease_timing(collector: Harness):
@@ -36,13 +36,59 @@ def test_a_device_name_used_by_another_machine_is_a_conflict(collector: Harness)
     assert collector.dump() == before
 
 
-def test_re_enrolling_an_agent_name_issues_a_new_token_and_revokes_the_old_one(collector: Harness):
-    old = collector.agent("pi-1")
-    new = collector.agent("pi-1")
-    assert old.post("/heartbeat", json={}).status_code == 401
-    assert new.post("/heartbeat", json={}).status_code == 200
+def leased(agent) -> list[str]:
+    response = agent.post("/leases", json={"max_jobs": 2})
+    assert response.status_code == 200, response.text
+    return [job["lease_id"] for job in response.json()["jobs"]]
+
+
+def test_an_enrollment_token_cannot_take_over_an_enrolled_agent_or_its_leases(collector: Harness):
+    collector.campaign(ARCHS[:2])
+    owner = collector.agent("pi-1")
+    leases = leased(owner)
+    before = collector.dump()
+    response = collector.enroll("pi-1", device="attacker")
+    assert response.status_code == 409 and "enrolled already" in response.json()["message"]
+    assert collector.dump() == before
+    assert owner.post("/heartbeat", json={"lease_ids": leases}).json()["renewed"] == leases
+
+
+def test_an_agent_re_enrolls_itself_with_its_own_token_and_keeps_its_leases(collector: Harness):
+    collector.campaign(ARCHS[:2])
+    response = collector.enroll("pi-1")
+    old_token, agent_id = response.json()["agent_token"], response.json()["agent_id"]
+    leases = leased(collector.client(old_token))
+    again = collector.enroll("pi-1", token=old_token)
+    assert again.status_code == 201, again.text
+    assert again.json()["agent_id"] == agent_id
+    new = collector.client(again.json()["agent_token"])
+    assert collector.client(old_token).post("/heartbeat", json={}).status_code == 401
+    assert new.post("/heartbeat", json={"lease_ids": leases}).json()["renewed"] == leases
     devices = collector.admin.get("/admin/devices").json()
     assert [d["agents"] for d in devices] == [["pi-1"]]
+
+
+def test_an_agent_token_enrolls_no_other_agent(collector: Harness):
+    first = collector.enroll("pi-1").json()["agent_token"]
+    collector.agent("pi-2")
+    before = collector.dump()
+    for name in ("pi-2", "pi-3"):
+        response = collector.enroll(name, token=first)
+        assert response.status_code == 403 and "only its own agent" in response.json()["message"]
+    assert collector.dump() == before
+
+
+def test_an_admin_re_enrolls_a_name_and_its_leases_go_back_to_the_queue(collector: Harness):
+    campaign = collector.campaign(ARCHS[:2])
+    old = collector.agent("pi-1")
+    leases = leased(old)
+    response = collector.enroll("pi-1", device="new-box", token=ADMIN_TOKEN)
+    assert response.status_code == 201, response.text
+    assert old.post("/heartbeat", json={}).status_code == 401
+    new = collector.client(response.json()["agent_token"])
+    assert new.post("/heartbeat", json={"lease_ids": leases}).json()["lost"] == leases
+    [progress] = collector.status(campaign)["devices"]
+    assert (progress["device"], progress["queued"], progress["leased"]) == ("pi-1", 2, 0)
 
 
 def test_enrollment_tokens_are_reusable(collector: Harness):
@@ -69,9 +115,9 @@ def test_each_endpoint_takes_only_its_kind_of_token(collector: Harness):
     assert agent.get("/admin/devices").status_code == 403
     assert enroller.post("/leases", json={}).status_code == 403
     assert collector.admin.post("/leases", json={}).status_code == 403
-    response = agent.post("/enroll", json={})
+    response = agent.post("/admin/enrollment-tokens", json={})
     assert response.status_code == 403
-    assert response.json()["message"] == "this endpoint needs an enroll token, not an agent token"
+    assert response.json()["message"] == "this endpoint needs an admin token, not an agent token"
 
 
 def test_missing_malformed_and_unknown_tokens_are_unauthenticated(collector: Harness):
