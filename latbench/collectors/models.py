@@ -1,6 +1,6 @@
 """The collector's tables as typed SQLAlchemy models; ``migrations/`` creates exactly this schema.
 
-Jobs are per (campaign, architecture, device) and are created the first time a device leases from a campaign;
+Jobs are per (campaign, architecture, device) and are created a batch at a time as a device leases from a campaign;
 a lease is one grant of one job to one agent, kept after it ends so a job's history stays readable. Secrets are
 never stored: tokens keep a SHA-256 digest only.
 """
@@ -131,13 +131,15 @@ class CampaignArchRow(Base):
 
 
 class CampaignDeviceRow(Base):
-    """A device that has joined a campaign: its jobs exist from ``joined_at`` on."""
+    """A device that has joined a campaign: its jobs for positions below ``created`` exist, the rest are queued
+    in all but their row (``leasing._extend`` makes them as the device needs them)."""
 
     __tablename__ = "campaign_devices"
 
     campaign_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("campaigns.id"), primary_key=True)
     device_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("devices.id"), primary_key=True)
     joined_at: Mapped[datetime]
+    created: Mapped[int] = mapped_column(server_default="0")
 
 
 class JobRow(Base):
