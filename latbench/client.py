@@ -68,8 +68,9 @@ class CollectorClient:
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/health").json()
 
-    def create_enrollment_token(self, name: str | None = None) -> EnrollmentTokenCreated:
-        response = self._request("POST", "/admin/enrollment-tokens", EnrollmentTokenCreate(name=name))
+    def create_enrollment_token(self, name: str | None = None, **limits: Any) -> EnrollmentTokenCreated:
+        """``limits``: ``EnrollmentTokenCreate``'s ``expires_at``, ``max_uses`` and ``agent_names``."""
+        response = self._request("POST", "/admin/enrollment-tokens", EnrollmentTokenCreate(name=name, **limits))
         return EnrollmentTokenCreated.model_validate(response.json())
 
     def enrollment_tokens(self) -> list[EnrollmentTokenInfo]:

@@ -248,6 +248,11 @@ class ResultBatchResponse(Message):
 
 class EnrollmentTokenCreate(Message):
     name: Name | None = None
+    expires_at: datetime | None = None
+    max_uses: int | None = Field(default=None, ge=1)
+    """Enrollments the token may make; unlimited if not given."""
+    agent_names: list[Name] | None = Field(default=None, min_length=1, max_length=1024)
+    """The only agent names the token may enroll; any if not given."""
 
 
 class EnrollmentTokenCreated(Message):
@@ -263,6 +268,10 @@ class EnrollmentTokenInfo(Message):
     name: str | None
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    max_uses: int | None = None
+    uses: int = 0
+    agent_names: list[str] | None = None
 
 
 class CampaignCreate(Message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -27,12 +27,18 @@ results_app = typer.Typer(help="Measured results.", no_args_is_help=True)
 @token_app.command("create")
 def token_create(
     name: str | None = typer.Option(None, "--name", help="A label for the token."),
+    expires_in_h: float | None = typer.Option(None, "--expires-in", min=0.001, help="Hours until it expires."),
+    max_uses: int | None = typer.Option(None, "--max-uses", min=1, help="Enrollments it may make."),
+    agent_names: list[str] | None = typer.Option(None, "--agent-name", help="An agent name it may enroll (repeat)."),
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
     """Create an enrollment token for agents; prints the token alone on stdout."""
+    expires_at = datetime.now(timezone.utc) + timedelta(hours=expires_in_h) if expires_in_h else None
     with CollectorClient(collector, token) as client:
-        created = client.create_enrollment_token(name)
+        created = client.create_enrollment_token(
+            name, expires_at=expires_at, max_uses=max_uses, agent_names=agent_names or None
+        )
     err.print(f"enrollment token {created.token_id} created; agents enroll with it once")
     out.print(created.token)
 

@@ -35,6 +35,8 @@ def enroll(
     """Enroll ``request.name`` for ``caller``, a live enrollment, agent or admin token (see the module's rules)."""
     existing = session.scalars(select(AgentRow).where(AgentRow.name == request.name).with_for_update()).first()
     _check_right(caller, request.name, existing)
+    if caller.kind == "enroll":
+        tokens.spend_enrollment(session, caller.id, request.name, now)
     machine = request.machine.model_dump()
     name = request.device_name or request.name
     device_row = {

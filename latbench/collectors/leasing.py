@@ -367,7 +367,7 @@ def release_all(session: Session, agent_id: str, now: datetime) -> None:
         .where(LeaseRow.agent_id == agent_id, JobRow.lease_id == LeaseRow.id, JobRow.state == "leased")
         .order_by(JobRow.id)
         .with_for_update(of=JobRow)
-    ).tuples()
+    ).all()
     for lease, job in rows:
         lease.released_at = now
         requeue(job)

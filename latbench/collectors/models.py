@@ -42,6 +42,12 @@ class TokenRow(Base):
     agent_id: Mapped[str | None] = mapped_column(ID, sa.ForeignKey("agents.id"), index=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    max_uses: Mapped[int | None]
+    """Enrollments an enrollment token may make; ``uses`` counts those made."""
+    uses: Mapped[int] = mapped_column(server_default="0")
+    agent_names: Mapped[list[Any] | None]
+    """The agent names an enrollment token may enroll (``None``: any)."""
 
 
 class DeviceRow(Base):

@@ -47,7 +47,7 @@ def _token(kind: tokens.Kind | tuple[tokens.Kind, ...]) -> Callable[..., TokenRo
 
     def dependency(c: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TokenRow:
         with c.store.read() as session:
-            return tokens.authenticate(session, credentials.credentials if credentials else None, kind)
+            return tokens.authenticate(session, credentials.credentials if credentials else None, kind, c.clock())
 
     return dependency
 
@@ -79,7 +79,8 @@ def artifact(sha256: Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$")], _: Ag
 @router.post("/admin/enrollment-tokens", status_code=201)
 def create_enrollment_token(body: EnrollmentTokenCreate, _: AdminToken, c: Ctx) -> EnrollmentTokenCreated:
     with c.store.write() as session:
-        token = tokens.issue(session, "enroll", c.clock(), name=body.name)
+        token = tokens.issue(session, "enroll", c.clock(), name=body.name, expires_at=body.expires_at,
+                             max_uses=body.max_uses, agent_names=body.agent_names)  # fmt: skip
     return EnrollmentTokenCreated(token_id=tokens.token_id(token), name=body.name, token=token)
 
 
@@ -98,7 +99,9 @@ def revoke_enrollment_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentT
 
 
 def _token_info(row: TokenRow) -> EnrollmentTokenInfo:
-    return EnrollmentTokenInfo(token_id=row.id, name=row.name, created_at=row.created_at, revoked_at=row.revoked_at)
+    return EnrollmentTokenInfo(token_id=row.id, name=row.name, created_at=row.created_at, revoked_at=row.revoked_at,
+                               expires_at=row.expires_at, max_uses=row.max_uses, uses=row.uses,
+                               agent_names=row.agent_names)  # fmt: skip
 
 
 @router.post("/admin/campaigns", status_code=201)

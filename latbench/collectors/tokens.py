@@ -37,19 +37,41 @@ def token_id(token: str) -> str:
     return match.group(1) if match else ENV_ADMIN_ID
 
 
-def issue(session: Session, kind: Kind, now: datetime, name: str | None = None, agent_id: str | None = None) -> str:
-    """Store a new token's digest and return the token itself, which exists nowhere else from now on."""
+def issue(session: Session, kind: Kind, now: datetime, name: str | None = None, agent_id: str | None = None,
+          **limits: Any) -> str:  # fmt: skip
+    """Store a new token's digest and return the token itself, which exists nowhere else from now on.
+
+    ``limits`` are ``TokenRow`` columns: ``expires_at``, and for enrollment tokens ``max_uses`` and
+    ``agent_names``."""
     new_id = secrets.token_hex(8)
     token = f"lb_{kind}_{new_id}_{secrets.token_urlsafe(32)}"
-    session.add(TokenRow(id=new_id, kind=kind, name=name, token_hash=digest(token), agent_id=agent_id, created_at=now))
+    session.add(TokenRow(id=new_id, kind=kind, name=name, token_hash=digest(token), agent_id=agent_id, created_at=now,
+                         uses=0, **limits))  # fmt: skip
     return token
 
 
-def authenticate(session: Session, token: str | None, kind: Kind | tuple[Kind, ...]) -> TokenRow:
-    """The live token row of ``kind`` matching ``token``: 401 if unknown or revoked, 403 if of another kind."""
+def authenticate(session: Session, token: str | None, kind: Kind | tuple[Kind, ...], now: datetime) -> TokenRow:
+    """The live token row of ``kind`` matching ``token``: 401 if unknown, revoked or expired, 403 if of another
+    kind."""
     if not token:
         raise Unauthenticated(MISSING)
-    return _checked(session.get(TokenRow, token_id(token)), token, kind)
+    row = _checked(session.get(TokenRow, token_id(token)), token, kind)
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthenticated("expired token")
+    return row
+
+
+def spend_enrollment(session: Session, token_id: str, agent_name: str, now: datetime) -> None:
+    """Count one enrollment of ``agent_name`` against the enrollment token's limits (its row locked, so
+    concurrent enrollments never exceed ``max_uses``); 401 or 403 if they do not allow it."""
+    row = session.get(TokenRow, token_id, with_for_update=True, populate_existing=True)
+    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise Unauthenticated("unknown, revoked or expired token")
+    if row.agent_names is not None and agent_name not in row.agent_names:
+        raise Forbidden(f"this enrollment token does not enroll agent {agent_name!r}")
+    if row.max_uses is not None and row.uses >= row.max_uses:
+        raise Forbidden(f"this enrollment token is used up ({row.max_uses} enrollments)")
+    row.uses += 1
 
 
 def _checked(row: Any, token: str, kind: Kind | tuple[Kind, ...]) -> Any:
@@ -110,7 +132,7 @@ def authenticate_agent(session: Session, token: str, now: datetime) -> AgentRef:
         if row is not None:
             run(session, _TOUCH_AGENT, {"aid": row.agent_id, "now": now})
     if row is None:
-        authenticate(session, token, "agent")  # raises 401 or 403
+        authenticate(session, token, "agent", now)  # raises 401 or 403
         raise LatbenchError(f"agent token {token_id(token)} has no agent")
     _checked(row, token, "agent")
     return AgentRef(row.agent_id, row.device_id, row.device_name, row.runtimes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -139,3 +140,36 @@ def test_devices_are_online_while_their_agents_heartbeat(collector: Harness):
     assert not collector.admin.get("/admin/devices").json()[0]["online"]
     agent.post("/heartbeat", json={})
     assert collector.admin.get("/admin/devices").json()[0]["online"]
+
+
+def limited_token(collector: Harness, **limits) -> str:
+    response = collector.admin.post("/admin/enrollment-tokens", json={"name": "limited", **limits})
+    assert response.status_code == 201, response.text
+    return response.json()["token"]
+
+
+def test_an_enrollment_token_enrolls_at_most_max_uses_agents(collector: Harness):
+    token = limited_token(collector, max_uses=1)
+    assert collector.enroll("a1", token=token).status_code == 201
+    before = collector.dump()
+    response = collector.enroll("a2", token=token)
+    assert response.status_code == 403 and "used up" in response.json()["message"]
+    assert collector.dump() == before
+    [info] = [t for t in collector.admin.get("/admin/enrollment-tokens").json() if t["name"] == "limited"]
+    assert info["uses"] == 1 and info["max_uses"] == 1
+
+
+def test_an_enrollment_token_stops_working_when_it_expires(collector: Harness):
+    expiry = collector.clock.now + timedelta(seconds=60)
+    token = limited_token(collector, expires_at=expiry.isoformat())
+    assert collector.enroll("a1", token=token).status_code == 201
+    collector.clock.advance(61)
+    response = collector.enroll("a2", token=token)
+    assert response.status_code == 401 and response.json()["message"] == "expired token"
+
+
+def test_an_enrollment_token_enrolls_only_the_agent_names_it_allows(collector: Harness):
+    token = limited_token(collector, agent_names=["pi-1"])
+    response = collector.enroll("pi-2", token=token)
+    assert response.status_code == 403 and "does not enroll agent 'pi-2'" in response.json()["message"]
+    assert collector.enroll("pi-1", token=token).status_code == 201

@@ -1,5 +1,6 @@
 """Fleet security: a device's jobs are created a batch at a time (``campaign_devices.created`` counts them; a
-membership of an older store has all its jobs already).
+membership of an older store has all its jobs already), and tokens get limits (expiry; for enrollment tokens a
+number of uses and the agent names they may enroll).
 
 Revision ID: 0003
 Revises: 0002
@@ -17,6 +18,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("tokens") as batch:
+        batch.add_column(sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("max_uses", sa.Integer(), nullable=True))
+        batch.add_column(sa.Column("uses", sa.Integer(), nullable=False, server_default="0"))
+        batch.add_column(sa.Column("agent_names", sa.JSON(), nullable=True))
     with op.batch_alter_table("campaign_devices") as batch:
         batch.add_column(sa.Column("created", sa.Integer(), nullable=False, server_default="0"))
     op.execute(
@@ -28,3 +34,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("campaign_devices") as batch:
         batch.drop_column("created")
+    with op.batch_alter_table("tokens") as batch:
+        for column in ("agent_names", "uses", "max_uses", "expires_at"):
+            batch.drop_column(column)
