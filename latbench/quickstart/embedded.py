@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from latbench.cli.options import ENROLLMENT_TOKEN_ENV
 from latbench.errors import LatbenchError
 
 LATBENCH = [sys.executable, "-m", "latbench"]
@@ -101,7 +100,7 @@ def agent(
     ``ps`` shows every user of the machine."""
     args = ["agent", "run", "--collector", url, "--name", name, "--device-name", device_name(),
             "--state-dir", str(state_dir), "--runtime", runtime]  # fmt: skip
-    proc = _child(args, log, {**os.environ, ENROLLMENT_TOKEN_ENV: token})
+    proc = _child(args, log, {**os.environ, "LATBENCH_TOKEN": token})
     try:
         yield proc
     finally:
