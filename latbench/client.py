@@ -22,6 +22,7 @@ from pydantic import BaseModel, TypeAdapter
 from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable
 from latbench.protocol import (
     API_PREFIX,
+    AgentRevoked,
     CampaignCreate,
     CampaignCreated,
     CampaignStatus,
@@ -91,6 +92,11 @@ class CollectorClient:
 
     def campaigns(self) -> list[CampaignStatus]:
         return TypeAdapter(list[CampaignStatus]).validate_python(self._request("GET", "/admin/campaigns").json())
+
+    def revoke_agent(self, name: str) -> AgentRevoked:
+        """Revoke agent ``name``'s tokens and put its jobs back in the queue."""
+        path = f"/admin/agents/{quote(name, safe='')}/revoke"
+        return AgentRevoked.model_validate(self._request("POST", path).json())
 
     def devices(self) -> list[DeviceInfo]:
         return TypeAdapter(list[DeviceInfo]).validate_python(self._request("GET", "/admin/devices").json())

@@ -274,6 +274,15 @@ class EnrollmentTokenInfo(Message):
     agent_names: list[str] | None = None
 
 
+class AgentRevoked(Message):
+    """An agent whose tokens an admin revoked; its jobs went back to the queue."""
+
+    name: str
+    agent_id: str
+    released: int
+    """How many leased jobs went back to the queue."""
+
+
 class CampaignCreate(Message):
     space: Annotated[str, Field(max_length=64)]
     """A registered search space (``latbench.spaces``), stored by its canonical lower-case name."""

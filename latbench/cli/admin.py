@@ -20,6 +20,7 @@ from latbench.protocol import CampaignCreate, CampaignStatus, MeasurementSetting
 from latbench.resultfile import write_results
 
 token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
+agents_app = typer.Typer(help="Enrolled agents.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Measurement campaigns.", no_args_is_help=True)
 results_app = typer.Typer(help="Measured results.", no_args_is_help=True)
 
@@ -41,6 +42,19 @@ def token_create(
         )
     err.print(f"enrollment token {created.token_id} created; agents enroll with it once")
     out.print(created.token)
+
+
+@agents_app.command("revoke")
+def agents_revoke(
+    name: str = typer.Argument(..., help="Agent name (from `latbench devices`)."),
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Revoke an agent's token and put its jobs back in the queue; enrolling it again takes an admin token."""
+    with CollectorClient(collector, token) as client:
+        revoked = client.revoke_agent(name)
+    err.print(f"agent {revoked.name} revoked; {revoked.released} leased jobs went back to the queue")
+    out.print(revoked.agent_id)
 
 
 @token_app.command("list")

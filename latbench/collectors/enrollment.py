@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from latbench.collectors import leasing, tokens
 from latbench.collectors.db import insert_one, new_id
 from latbench.collectors.models import AgentRow, DeviceRow, TokenRow
-from latbench.errors import Conflict, Forbidden
-from latbench.protocol import DeviceInfo, EnrollRequest, EnrollResponse
+from latbench.errors import Conflict, Forbidden, NotFound
+from latbench.protocol import AgentRevoked, DeviceInfo, EnrollRequest, EnrollResponse
 
 ONLINE_HEARTBEATS = 3
 """A device is online while one of its agents was heard from within this many heartbeat intervals."""
@@ -73,6 +73,17 @@ def enroll(
         heartbeat_interval_s=heartbeat_interval_s(lease_ttl_s),
         lease_ttl_s=lease_ttl_s,
     )
+
+
+def revoke(session: Session, name: str, now: datetime) -> AgentRevoked:
+    """Revoke agent ``name``'s tokens and put its jobs back in the queue. The name stays taken: enrolling it again
+    needs an admin token (an enrollment token cannot, and the agent's own token no longer works)."""
+    agent = session.scalars(select(AgentRow).where(AgentRow.name == name).with_for_update()).first()
+    if agent is None:
+        raise NotFound(f"no agent {name!r}; `latbench devices` lists the agents")
+    released = leasing.release_all(session, agent.id, now)
+    tokens.revoke_agent_tokens(session, agent.id, now)
+    return AgentRevoked(name=agent.name, agent_id=agent.id, released=released)
 
 
 def _check_right(caller: TokenRow, name: str, existing: AgentRow | None) -> None:

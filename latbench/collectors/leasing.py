@@ -359,8 +359,9 @@ def release(session: Session, agent: AgentRef, lease_ids: list[str], now: dateti
     return [i for i in wanted if i in released], [i for i in wanted if i not in released]
 
 
-def release_all(session: Session, agent_id: str, now: datetime) -> None:
-    """Put every job the agent holds back in the queue, not counted as failures: its identity changed hands."""
+def release_all(session: Session, agent_id: str, now: datetime) -> int:
+    """Put every job the agent holds back in the queue, not counted as failures (its identity changed hands or
+    was revoked); return how many."""
     rows = session.execute(
         select(LeaseRow, JobRow)
         .join(JobRow, JobRow.id == LeaseRow.job_id)
@@ -371,3 +372,4 @@ def release_all(session: Session, agent_id: str, now: datetime) -> None:
     for lease, job in rows:
         lease.released_at = now
         requeue(job)
+    return len(rows)

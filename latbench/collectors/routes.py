@@ -20,6 +20,7 @@ from latbench.collectors.context import Collector
 from latbench.collectors.models import TokenRow
 from latbench.protocol import (
     API_PREFIX,
+    AgentRevoked,
     CampaignCreate,
     CampaignCreated,
     CampaignStatus,
@@ -122,6 +123,13 @@ def list_campaigns(_: AdminToken, c: Ctx) -> list[CampaignStatus]:
 def campaign_status(campaign_id: str, _: AdminToken, c: Ctx) -> CampaignStatus:
     with c.store.read() as session:
         return campaigns.status(session, campaigns.get(session, campaign_id), c.clock())
+
+
+@router.post("/admin/agents/{name}/revoke")
+def revoke_agent(name: str, _: AdminToken, c: Ctx) -> AgentRevoked:
+    """Revoke the agent's tokens and put its jobs back in the queue; revoking twice is a no-op."""
+    with c.store.write() as session:
+        return enrollment.revoke(session, name, c.clock())
 
 
 @router.get("/admin/devices")

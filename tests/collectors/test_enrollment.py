@@ -173,3 +173,20 @@ def test_an_enrollment_token_enrolls_only_the_agent_names_it_allows(collector: H
     response = collector.enroll("pi-2", token=token)
     assert response.status_code == 403 and "does not enroll agent 'pi-2'" in response.json()["message"]
     assert collector.enroll("pi-1", token=token).status_code == 201
+
+
+def test_an_admin_revokes_an_agent_whose_jobs_go_back_and_whose_name_stays_taken(collector: Harness):
+    campaign = collector.campaign(ARCHS[:2])
+    response = collector.enroll("pi-1")
+    agent_token, agent_id = response.json()["agent_token"], response.json()["agent_id"]
+    agent = collector.client(agent_token)
+    leased(agent)
+    revoked = collector.admin.post("/admin/agents/pi-1/revoke")
+    assert revoked.status_code == 200 and revoked.json() == {"name": "pi-1", "agent_id": agent_id, "released": 2}
+    assert agent.post("/heartbeat", json={}).status_code == 401
+    assert collector.enroll("pi-1", token=agent_token).status_code == 401
+    assert collector.enroll("pi-1").status_code == 409
+    assert collector.status(campaign)["devices"][0]["queued"] == 2
+    assert collector.admin.post("/admin/agents/pi-1/revoke").json()["released"] == 0
+    assert collector.admin.post("/admin/agents/nobody/revoke").status_code == 404
+    assert collector.agent("pi-2").post("/admin/agents/pi-1/revoke").status_code == 403
