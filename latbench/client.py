@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from pydantic import BaseModel, TypeAdapter
 from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable
 from latbench.protocol import (
     API_PREFIX,
+    AdminTokenCreate,
     AgentRevoked,
     CampaignCreate,
     CampaignCreated,
@@ -82,6 +84,20 @@ class CollectorClient:
     def revoke_enrollment_token(self, token_id: str) -> EnrollmentTokenInfo:
         """Stop new enrollments with ``token_id`` (an id from ``enrollment_tokens``, or a token itself)."""
         path = f"/admin/enrollment-tokens/{quote(token_id_of(token_id), safe='')}/revoke"
+        return EnrollmentTokenInfo.model_validate(self._request("POST", path).json())
+
+    def create_admin_token(self, name: str | None = None, expires_at: datetime | None = None) -> EnrollmentTokenCreated:
+        response = self._request("POST", "/admin/admin-tokens", AdminTokenCreate(name=name, expires_at=expires_at))
+        return EnrollmentTokenCreated.model_validate(response.json())
+
+    def admin_tokens(self) -> list[EnrollmentTokenInfo]:
+        """Every admin token (ids, names, dates; never the tokens themselves), revoked ones included."""
+        response = self._request("GET", "/admin/admin-tokens")
+        return TypeAdapter(list[EnrollmentTokenInfo]).validate_python(response.json())
+
+    def revoke_admin_token(self, token_id: str) -> EnrollmentTokenInfo:
+        """Revoke the admin token ``token_id`` (an id from ``admin_tokens``, or a token itself)."""
+        path = f"/admin/admin-tokens/{quote(token_id_of(token_id), safe='')}/revoke"
         return EnrollmentTokenInfo.model_validate(self._request("POST", path).json())
 
     def create_campaign(self, spec: CampaignCreate) -> str:

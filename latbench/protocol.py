@@ -255,6 +255,11 @@ class EnrollmentTokenCreate(Message):
     """The only agent names the token may enroll; any if not given."""
 
 
+class AdminTokenCreate(Message):
+    name: Name | None = None
+    expires_at: datetime | None = None
+
+
 class EnrollmentTokenCreated(Message):
     token_id: str
     name: str | None

@@ -31,16 +31,20 @@ def token_create(
     expires_in_h: float | None = typer.Option(None, "--expires-in", min=0.001, help="Hours until it expires."),
     max_uses: int | None = typer.Option(None, "--max-uses", min=1, help="Enrollments it may make."),
     agent_names: list[str] | None = typer.Option(None, "--agent-name", help="An agent name it may enroll (repeat)."),
+    admin: bool = typer.Option(False, "--admin", help="An admin token instead (--name and --expires-in only)."),
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Create an enrollment token for agents; prints the token alone on stdout."""
+    """Create an enrollment token for agents (or with --admin an admin token); prints the token alone on stdout."""
     expires_at = datetime.now(timezone.utc) + timedelta(hours=expires_in_h) if expires_in_h else None
     with CollectorClient(collector, token) as client:
-        created = client.create_enrollment_token(
-            name, expires_at=expires_at, max_uses=max_uses, agent_names=agent_names or None
-        )
-    err.print(f"enrollment token {created.token_id} created; agents enroll with it once")
+        if admin:
+            created = client.create_admin_token(name, expires_at)
+        else:
+            limits = {"max_uses": max_uses, "agent_names": agent_names or None}
+            created = client.create_enrollment_token(name, expires_at=expires_at, **limits)
+    err.print(f"admin token {created.token_id} created" if admin
+              else f"enrollment token {created.token_id} created; agents enroll with it once")  # fmt: skip
     out.print(created.token)
 
 
@@ -58,10 +62,15 @@ def agents_revoke(
 
 
 @token_app.command("list")
-def token_list(as_json: opt.AsJson = False, collector: opt.Collector = None, token: opt.AdminToken = None) -> None:
-    """Enrollment tokens: id, name, created, revoked (never the tokens themselves)."""
+def token_list(
+    admin: bool = typer.Option(False, "--admin", help="Admin tokens instead."),
+    as_json: opt.AsJson = False,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Enrollment (or with --admin admin) tokens: id, name, created, revoked (never the tokens themselves)."""
     with CollectorClient(collector, token) as client:
-        found = client.enrollment_tokens()
+        found = client.admin_tokens() if admin else client.enrollment_tokens()
     if as_json:
         print(json.dumps([t.model_dump(mode="json") for t in found]))
         return
@@ -77,13 +86,18 @@ def token_list(as_json: opt.AsJson = False, collector: opt.Collector = None, tok
 @token_app.command("revoke")
 def token_revoke(
     token_id: str = typer.Argument(..., help="Token id (from `latbench token list`) or the token itself."),
+    admin: bool = typer.Option(False, "--admin", help="Revoke an admin token (not the last live one)."),
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
     """Revoke an enrollment token: no new agent can enroll with it; enrolled agents keep working."""
     with CollectorClient(collector, token) as client:
-        revoked = client.revoke_enrollment_token(token_id)
-    err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
+        if admin:
+            revoked = client.revoke_admin_token(token_id)
+            err.print(f"admin token {revoked.token_id} revoked")
+        else:
+            revoked = client.revoke_enrollment_token(token_id)
+            err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
     out.print(revoked.token_id)
 
 

@@ -20,6 +20,7 @@ from latbench.collectors.context import Collector
 from latbench.collectors.models import TokenRow
 from latbench.protocol import (
     API_PREFIX,
+    AdminTokenCreate,
     AgentRevoked,
     CampaignCreate,
     CampaignCreated,
@@ -88,15 +89,34 @@ def create_enrollment_token(body: EnrollmentTokenCreate, _: AdminToken, c: Ctx) 
 @router.get("/admin/enrollment-tokens")
 def list_enrollment_tokens(_: AdminToken, c: Ctx) -> list[EnrollmentTokenInfo]:
     with c.store.read() as session:
-        return [_token_info(row) for row in tokens.list_enrollment(session)]
+        return [_token_info(row) for row in tokens.list_kind(session, "enroll")]
 
 
 @router.post("/admin/enrollment-tokens/{token_id}/revoke")
 def revoke_enrollment_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
     """Stop new enrollments with the token; agents enrolled with it keep working. Revoking twice is a no-op."""
     with c.store.write() as session:
-        row, _ = tokens.revoke_enrollment(session, token_id, c.clock())
-        return _token_info(row)
+        return _token_info(tokens.revoke(session, "enroll", token_id, c.clock()))
+
+
+@router.post("/admin/admin-tokens", status_code=201)
+def create_admin_token(body: AdminTokenCreate, _: AdminToken, c: Ctx) -> EnrollmentTokenCreated:
+    with c.store.write() as session:
+        token = tokens.issue(session, "admin", c.clock(), name=body.name, expires_at=body.expires_at)
+    return EnrollmentTokenCreated(token_id=tokens.token_id(token), name=body.name, token=token)
+
+
+@router.get("/admin/admin-tokens")
+def list_admin_tokens(_: AdminToken, c: Ctx) -> list[EnrollmentTokenInfo]:
+    with c.store.read() as session:
+        return [_token_info(row) for row in tokens.list_kind(session, "admin")]
+
+
+@router.post("/admin/admin-tokens/{token_id}/revoke")
+def revoke_admin_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
+    """Revoke an admin token (not the last live one); revoking twice is a no-op."""
+    with c.store.write() as session:
+        return _token_info(tokens.revoke(session, "admin", token_id, c.clock()))
 
 
 def _token_info(row: TokenRow) -> EnrollmentTokenInfo:

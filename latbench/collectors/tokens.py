@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from latbench.collectors.db import UTCDateTime, opening_row, run
 from latbench.collectors.models import AgentRow, DeviceRow, TokenRow
-from latbench.errors import Forbidden, LatbenchError, NotFound, Unauthenticated
+from latbench.errors import Conflict, Forbidden, LatbenchError, NotFound, Unauthenticated
 
 Kind = Literal["admin", "enroll", "agent"]
 ENV_ADMIN_ID = "env-admin"
+FIRST_START = "first start"
+"""The name of the admin token a store gets when it starts without one."""
 MISSING = "missing bearer token: send 'Authorization: Bearer <token>'"
 _SHAPE = re.compile(r"^lb_(?:admin|enroll|agent)_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$")
 
@@ -138,25 +140,50 @@ def authenticate_agent(session: Session, token: str, now: datetime) -> AgentRef:
     return AgentRef(row.agent_id, row.device_id, row.device_name, row.runtimes)
 
 
-def list_enrollment(session: Session) -> list[TokenRow]:
-    """Every enrollment token, oldest first, revoked ones included."""
+def list_kind(session: Session, kind: Kind) -> list[TokenRow]:
+    """Every token of ``kind``, oldest first, revoked ones included."""
     return list(
-        session.scalars(select(TokenRow).where(TokenRow.kind == "enroll").order_by(TokenRow.created_at, TokenRow.id))
+        session.scalars(select(TokenRow).where(TokenRow.kind == kind).order_by(TokenRow.created_at, TokenRow.id))
     )
 
 
-def revoke_enrollment(session: Session, enroll_id: str, now: datetime) -> tuple[TokenRow, bool]:
-    """Revoke the enrollment token ``enroll_id``; return it and whether it was live until now.
+def revoke(session: Session, kind: Kind, row_id: str, now: datetime) -> TokenRow:
+    """Revoke the token ``row_id`` of ``kind`` (a no-op if it is revoked already) and return it.
 
-    Agents already enrolled with it keep their own tokens: revoking stops new enrollments only.
+    Agents enrolled with an enrollment token keep their own tokens: revoking stops new enrollments only. The
+    last live admin token cannot be revoked, which would lock every admin out.
     """
-    row = session.get(TokenRow, enroll_id, with_for_update=True)
-    if row is None or row.kind != "enroll":
-        raise NotFound(f"no enrollment token {enroll_id!r}; `latbench token list` shows them")
-    was_live = row.revoked_at is None
-    if was_live:
+    row = session.get(TokenRow, row_id, with_for_update=True)
+    if row is None or row.kind != kind:
+        listing = "latbench token list --admin" if kind == "admin" else "latbench token list"
+        raise NotFound(f"no {_WORDS[kind]} token {row_id!r}; `{listing}` shows them")
+    if row.revoked_at is None and kind == "admin" and _live_admins(session, now) == [row.id]:
+        raise Conflict("this is the last live admin token: create another (`latbench token create --admin`) first")
+    if row.revoked_at is None:
         row.revoked_at = now
-    return row, was_live
+    return row
+
+
+_WORDS = {"admin": "admin", "enroll": "enrollment", "agent": "agent"}
+
+
+def _live_admins(session: Session, now: datetime) -> list[str]:
+    live = (TokenRow.kind == "admin", TokenRow.revoked_at.is_(None))
+    unexpired = (TokenRow.expires_at.is_(None)) | (TokenRow.expires_at > now)
+    return list(session.scalars(select(TokenRow.id).where(*live, unexpired)))
+
+
+MIN_ADMIN_CHARS = 32
+"""The shortest admin token ``LATBENCH_ADMIN_TOKEN`` may set; generated tokens have 43 random characters."""
+
+
+def check_strength(token: str) -> None:
+    """Refuse an admin token that could be guessed: short, or made of few distinct characters."""
+    if len(token) < MIN_ADMIN_CHARS or len(set(token)) < 10:
+        raise LatbenchError(
+            f"LATBENCH_ADMIN_TOKEN is too weak: use at least {MIN_ADMIN_CHARS} random characters, for example "
+            "from: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 def revoke_agent_tokens(session: Session, agent_id: str, now: datetime) -> None:
@@ -168,9 +195,16 @@ def revoke_agent_tokens(session: Session, agent_id: str, now: datetime) -> None:
 def bootstrap_admin(session: Session, configured: str | None, now: datetime) -> str | None:
     """Make sure an admin token exists; return it only when it was generated here and must be shown once.
 
-    ``configured`` (the value of ``LATBENCH_ADMIN_TOKEN``) is stored, replacing an earlier configured one.
+    ``configured`` (the value of ``LATBENCH_ADMIN_TOKEN``) is stored, replacing an earlier configured one and
+    the token generated at the first start, which then stop working.
     """
     if configured:
+        check_strength(configured)
+        session.execute(
+            update(TokenRow)
+            .where(TokenRow.kind == "admin", TokenRow.name == FIRST_START, TokenRow.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
         row = session.get(TokenRow, token_id(configured))
         if row is None:
             session.add(TokenRow(id=token_id(configured), kind="admin", name="LATBENCH_ADMIN_TOKEN",
@@ -182,4 +216,4 @@ def bootstrap_admin(session: Session, configured: str | None, now: datetime) -> 
         return None
     if session.scalar(select(TokenRow.id).where(TokenRow.kind == "admin", TokenRow.revoked_at.is_(None)).limit(1)):
         return None
-    return issue(session, "admin", now, name="first start")
+    return issue(session, "admin", now, name=FIRST_START)

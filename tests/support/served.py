@@ -23,7 +23,7 @@ from latbench.collectors.db import Store
 from latbench.collectors.models import Base
 from latbench.collectors.service import running
 
-ADMIN_TOKEN = "test-admin-token"
+ADMIN_TOKEN = "lb_admin_served-test-token-0123456789abcdef"
 LEASE_TTL_S = 30.0
 ARCHS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
