@@ -363,6 +363,9 @@ class DeviceInfo(Message):
     machine: dict[str, Any]
     runtimes: list[str]
     agents: list[str]
+    conflicts: list[str] = Field(default_factory=list)
+    """Agents whose reported hardware differs from the device's record: a fingerprint is a claim anyone can copy,
+    so an admin checks these and revokes an impostor (``latbench agents revoke``)."""
     first_seen: datetime
     last_seen: datetime
     online: bool

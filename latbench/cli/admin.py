@@ -225,6 +225,12 @@ def devices_command(as_json: opt.AsJson = False, collector: opt.Collector = None
         ago = f"{int((now - last).total_seconds())} s ago"
         table.add_row(d.name, "yes" if d.online else "no", ago, d.fingerprint, str(d.machine.get("cpu_model", "")),
                       ", ".join(d.runtimes), ", ".join(d.agents))  # fmt: skip
+    conflicts = [f"{d.name}: {', '.join(d.conflicts)}" for d in devices if d.conflicts]
+    if conflicts:
+        table.caption = (
+            f"agents whose hardware differs from their device's record (check them; `latbench agents revoke NAME` "
+            f"an impostor): {'; '.join(conflicts)}"
+        )
     out.print(table)
 
 

@@ -1,6 +1,9 @@
 """Devices and agents: enrollment with an enrollment token, and the device list the admin sees.
 
-A device is a hardware configuration keyed by fingerprint and named once, at its first enrollment. Agent names
+A device is a hardware configuration keyed by fingerprint, named and recorded (its machine) once, at its first
+enrollment. A fingerprint hashes public facts, so it is a claim: each agent keeps the one it presented and the
+machine it reported, joining a device never rewrites the device's record, and the device list names the agents
+whose hardware differs from the record (``conflicts``) for an admin to check. Agent names
 are unique, and a name belongs to its agent: an enrollment token enrolls new names only. Enrolling an existing
 name again needs that agent's own token (a refresh: same agent, new token, its leases kept unless it moved to
 another device) or an admin token (its leases go back to the queue, never to the caller); either way the old
@@ -10,10 +13,12 @@ tokens are revoked.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from latbench.agents.environment import MachineInfo
 from latbench.collectors import leasing, tokens
 from latbench.collectors.db import insert_one, new_id
 from latbench.collectors.models import AgentRow, DeviceRow, TokenRow
@@ -50,9 +55,9 @@ def enroll(
     device = session.scalar(select(DeviceRow).where(DeviceRow.fingerprint == request.fingerprint))
     if device is None:
         raise Conflict(f"device name {name!r} is taken by another machine; enroll with another device name")
-    device.machine = machine
     offers = [offer.model_dump() for offer in request.runtimes]
-    agent_row = {"id": new_id(), "name": request.name, "device_id": device.id, "machine": machine, "runtimes": offers}
+    agent_row = {"id": new_id(), "name": request.name, "device_id": device.id, "machine": machine, "runtimes": offers,
+                 "fingerprint": request.fingerprint}  # fmt: skip
     if existing is None:
         if not insert_one(session, AgentRow, {**agent_row, "enrolled_at": now, "last_seen": now}):
             raise Conflict(f"agent name {request.name!r} was enrolled just now by another request; enroll again")
@@ -62,7 +67,7 @@ def enroll(
         if caller.kind == "admin" or agent.device_id != device.id:
             leasing.release_all(session, agent.id, now)
         tokens.revoke_agent_tokens(session, agent.id, now)
-    agent.device_id, agent.machine, agent.runtimes = device.id, machine, offers
+    agent.device_id, agent.machine, agent.runtimes, agent.fingerprint = device.id, machine, offers, request.fingerprint
     agent.enrolled_at = agent.last_seen = now
     token = tokens.issue(session, "agent", now, name=agent.name, agent_id=agent.id)
     return EnrollResponse(
@@ -84,6 +89,14 @@ def revoke(session: Session, name: str, now: datetime) -> AgentRevoked:
     released = leasing.release_all(session, agent.id, now)
     tokens.revoke_agent_tokens(session, agent.id, now)
     return AgentRevoked(name=agent.name, agent_id=agent.id, released=released)
+
+
+def _hardware(machine: dict[str, Any]) -> str | None:
+    """The fingerprint of a reported machine's hardware facts (``None`` if they do not make a ``MachineInfo``)."""
+    try:
+        return MachineInfo(**machine).fingerprint()
+    except TypeError:
+        return None
 
 
 def _check_right(caller: TokenRow, name: str, existing: AgentRow | None) -> None:
@@ -115,6 +128,7 @@ def devices(session: Session, now: datetime, lease_ttl_s: float) -> list[DeviceI
                 machine=device.machine,
                 runtimes=sorted({offer["name"] for a in own for offer in a.runtimes}),
                 agents=[a.name for a in own],
+                conflicts=[a.name for a in own if _hardware(a.machine) != _hardware(device.machine)],
                 first_seen=device.first_seen,
                 last_seen=last_seen,
                 online=last_seen >= online_after,

@@ -70,7 +70,10 @@ class AgentRow(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(128), unique=True)
     device_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("devices.id"), index=True)
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(16))
+    """The device fingerprint the agent claimed at its last enrollment (a claim: it hashes public facts)."""
     machine: Mapped[dict[str, Any]]
+    """The machine the agent reported; its device's record keeps what the first enrolling agent reported."""
     runtimes: Mapped[list[Any]]
     enrolled_at: Mapped[datetime]
     last_seen: Mapped[datetime]

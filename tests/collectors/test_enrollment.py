@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from latbench.collectors.models import TokenRow
-from tests.support.served import ADMIN_TOKEN, ARCHS, Harness, fingerprint
+from latbench.collectors.models import AgentRow, TokenRow
+from tests.support.served import ADMIN_TOKEN, ARCHS, MACHINE, Harness, fingerprint
 
 
 def test_enrollment_names_the_device_and_returns_an_agent_token_and_the_lease_timing(collector: Harness):
@@ -190,3 +190,16 @@ def test_an_admin_revokes_an_agent_whose_jobs_go_back_and_whose_name_stays_taken
     assert collector.admin.post("/admin/agents/pi-1/revoke").json()["released"] == 0
     assert collector.admin.post("/admin/agents/nobody/revoke").status_code == 404
     assert collector.agent("pi-2").post("/admin/agents/pi-1/revoke").status_code == 403
+
+
+def test_joining_a_device_by_its_fingerprint_keeps_its_record_and_shows_the_conflict(collector: Harness):
+    collector.agent("pi-1", device="rpi4")
+    impostor = {**MACHINE, "cpu_model": "Other CPU", "hostname": "elsewhere"}
+    response = collector.enroll("pi-2", fingerprint=fingerprint("rpi4"), machine=impostor)
+    assert response.status_code == 201 and response.json()["device_name"] == "rpi4"
+    [device] = collector.admin.get("/admin/devices").json()
+    assert device["machine"] == MACHINE and device["agents"] == ["pi-1", "pi-2"]
+    assert device["conflicts"] == ["pi-2"]
+    with collector.store.engine.connect() as conn:
+        claims = dict(conn.execute(sa.select(AgentRow.name, AgentRow.fingerprint)).all())
+    assert claims == {"pi-1": fingerprint("rpi4"), "pi-2": fingerprint("rpi4")}

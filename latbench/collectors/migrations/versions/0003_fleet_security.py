@@ -1,6 +1,6 @@
 """Fleet security: a device's jobs are created a batch at a time (``campaign_devices.created`` counts them; a
 membership of an older store has all its jobs already), and tokens get limits (expiry; for enrollment tokens a
-number of uses and the agent names they may enroll).
+number of uses and the agent names they may enroll), and each agent records the device fingerprint it claimed.
 
 Revision ID: 0003
 Revises: 0002
@@ -23,6 +23,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("max_uses", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("uses", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("agent_names", sa.JSON(), nullable=True))
+    with op.batch_alter_table("agents") as batch:
+        batch.add_column(sa.Column("fingerprint", sa.String(16), nullable=True))
     with op.batch_alter_table("campaign_devices") as batch:
         batch.add_column(sa.Column("created", sa.Integer(), nullable=False, server_default="0"))
     op.execute(
@@ -32,6 +34,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("agents") as batch:
+        batch.drop_column("fingerprint")
     with op.batch_alter_table("campaign_devices") as batch:
         batch.drop_column("created")
     with op.batch_alter_table("tokens") as batch:
