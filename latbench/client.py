@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO
@@ -24,6 +25,8 @@ from pydantic import BaseModel, TypeAdapter
 from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
 from latbench.protocol import (
     API_PREFIX,
+    AdminTokenCreate,
+    AgentRevoked,
     CampaignCreate,
     CampaignCreated,
     CampaignStatus,
@@ -77,8 +80,9 @@ class CollectorClient:
     def health(self) -> dict[str, Any]:
         return self._request("GET", "/health").json()
 
-    def create_enrollment_token(self, name: str | None = None) -> EnrollmentTokenCreated:
-        response = self._request("POST", "/admin/enrollment-tokens", EnrollmentTokenCreate(name=name))
+    def create_enrollment_token(self, name: str | None = None, **limits: Any) -> EnrollmentTokenCreated:
+        """``limits``: ``EnrollmentTokenCreate``'s ``expires_at``, ``max_uses`` and ``agent_names``."""
+        response = self._request("POST", "/admin/enrollment-tokens", EnrollmentTokenCreate(name=name, **limits))
         return EnrollmentTokenCreated.model_validate(response.json())
 
     def enrollment_tokens(self) -> list[EnrollmentTokenInfo]:
@@ -89,6 +93,20 @@ class CollectorClient:
     def revoke_enrollment_token(self, token_id: str) -> EnrollmentTokenInfo:
         """Stop new enrollments with ``token_id`` (an id from ``enrollment_tokens``, or a token itself)."""
         path = f"/admin/enrollment-tokens/{quote(token_id_of(token_id), safe='')}/revoke"
+        return EnrollmentTokenInfo.model_validate(self._request("POST", path).json())
+
+    def create_admin_token(self, name: str | None = None, expires_at: datetime | None = None) -> EnrollmentTokenCreated:
+        response = self._request("POST", "/admin/admin-tokens", AdminTokenCreate(name=name, expires_at=expires_at))
+        return EnrollmentTokenCreated.model_validate(response.json())
+
+    def admin_tokens(self) -> list[EnrollmentTokenInfo]:
+        """Every admin token (ids, names, dates; never the tokens themselves), revoked ones included."""
+        response = self._request("GET", "/admin/admin-tokens")
+        return TypeAdapter(list[EnrollmentTokenInfo]).validate_python(response.json())
+
+    def revoke_admin_token(self, token_id: str) -> EnrollmentTokenInfo:
+        """Revoke the admin token ``token_id`` (an id from ``admin_tokens``, or a token itself)."""
+        path = f"/admin/admin-tokens/{quote(token_id_of(token_id), safe='')}/revoke"
         return EnrollmentTokenInfo.model_validate(self._request("POST", path).json())
 
     def create_campaign(self, spec: CampaignCreate) -> str:
@@ -150,6 +168,11 @@ class CollectorClient:
 
     def campaigns(self) -> list[CampaignStatus]:
         return TypeAdapter(list[CampaignStatus]).validate_python(self._request("GET", "/admin/campaigns").json())
+
+    def revoke_agent(self, name: str) -> AgentRevoked:
+        """Revoke agent ``name``'s tokens and put its jobs back in the queue."""
+        path = f"/admin/agents/{quote(name, safe='')}/revoke"
+        return AgentRevoked.model_validate(self._request("POST", path).json())
 
     def devices(self) -> list[DeviceInfo]:
         return TypeAdapter(list[DeviceInfo]).validate_python(self._request("GET", "/admin/devices").json())

@@ -22,6 +22,7 @@ state dir), ``agent.env``, and for the nohup service ``agent.sh``, ``agent.pid``
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -137,14 +138,19 @@ class _Host:
             raise DeployError(str(exc)) from None
 
     def write(self, path: str, text: str, mode: int) -> None:
+        """Write ``path`` with ``mode``, staged in a directory of its own that only this user can enter (``mktemp
+        -d``), so a secret is never readable by others on the host, not even while it is uploaded."""
+        make = quote("mkdir", "-p", self.base) + " && " + quote("mktemp", "-d", f"{self.base}/.staging.XXXXXX")
+        private = self.run(make, f"staging {path}").strip().splitlines()[-1]
         with tempfile.NamedTemporaryFile("w", delete=False) as f:
             f.write(text)
+        staged = f"{private}/{Path(path).name}"
         try:
-            staged = self.device.path(Path(path).name)
             self.device.put(Path(f.name), staged)
+            self.run(f"install -m {mode:o} {quote(staged, path)}", f"writing {path}")
         finally:
             Path(f.name).unlink()
-        self.run(f"install -m {mode:o} {quote(staged, path)} && rm -f {quote(staged)}", f"writing {path}")
+            self.device.exec(quote("rm", "-rf", private))
 
 
 def _check_python(host: _Host, python: str) -> None:
@@ -243,6 +249,37 @@ def _stop_nohup(pid_file: str) -> str:
     )
 
 
+_RUN_WITH_ENV = (
+    "import os, sys\n"
+    "env = dict(line.split('=', 1) for line in open(sys.argv[1]).read().splitlines() if '=' in line)\n"
+    "os.execve(sys.argv[2], sys.argv[2:], {**os.environ, **env})\n"
+)
+"""Run ``argv[2:]`` with the ``KEY=value`` lines of the file ``argv[1]`` added to the environment, read as they
+are: a shell sourcing the file would run whatever shell syntax a value holds."""
+
+
+def nohup_script(python: str, env_file: str, pid_file: str, command: list[str]) -> str:
+    """The nohup service's script: it writes its pid (which the agent keeps: each step execs the next) and runs
+    ``command`` with ``env_file``'s variables, passed by environment, never on a command line."""
+    return (
+        f"#!/bin/sh\n# written by latbench deploy; stop with: kill $(cat {pid_file})\n"
+        f"echo $$ > {quote(pid_file)}\nexec {quote(python, '-c', _RUN_WITH_ENV, env_file, *command)}\n"
+    )
+
+
+def env_file(spec: DeploySpec) -> str:
+    """The agent's ``agent.env``; a value that systemd's ``EnvironmentFile`` would read other than as written
+    (whitespace, quotes, backslashes, ``$``, backticks) is refused."""
+    for what, value in (("collector URL", spec.collector_url), ("enrollment token", spec.enrollment_token)):
+        if not value or _UNSAFE_ENV.search(value):
+            shown = f" {value!r}" if what == "collector URL" else ""
+            raise DeployError(f"the {what}{shown} is empty or holds whitespace, a quote, '\\', '$' or '`'")
+    return f"LATBENCH_COLLECTOR={spec.collector_url}\nLATBENCH_TOKEN={spec.enrollment_token}\n"
+
+
+_UNSAFE_ENV = re.compile(r"[\s'\"\\$`\x00-\x1f\x7f]")
+
+
 def _start_nohup(host: _Host, command: list[str]) -> int:
     """Stop the agent an earlier deployment started (SIGTERM: it releases its leases), start the new one.
 
@@ -250,10 +287,7 @@ def _start_nohup(host: _Host, command: list[str]) -> int:
     not ``setsid`` forked; the launch runs in a subshell so that the SSH session does not wait for the agent.
     """
     pid_file, log = f"{host.base}/agent.pid", f"{host.base}/agent.log"
-    script = (
-        f"#!/bin/sh\n# written by latbench deploy; stop with: kill $(cat {pid_file})\n"
-        f"echo $$ > {quote(pid_file)}\nset -a; . {quote(host.base + '/agent.env')}; set +a\nexec {quote(*command)}\n"
-    )
+    script = nohup_script(f"{host.venv}/bin/python", f"{host.base}/agent.env", pid_file, command)
     host.write(f"{host.base}/agent.sh", script, 0o700)
     host.run(_stop_nohup(pid_file) + f"; rm -f {quote(pid_file)}", "stopping the running agent", 60)
     launcher = "setsid nohup" if host.device.exec("command -v setsid").returncode == 0 else "nohup"
@@ -311,6 +345,7 @@ def deploy(
     progress: Progress | None = None,
 ) -> Deployment:
     """Deploy (or upgrade in place) an agent on ``target`` serving ``spec.collector_url``; see the module doc."""
+    env = env_file(spec)
     notify(progress, "deploy", message=f"connecting to {target}")
     with SshDevice.open(
         target, key_file=key_file, known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint
@@ -324,7 +359,6 @@ def deploy(
             notify(progress, "deploy", message=f"installing {wheel.name} into {host.venv}")
             upgraded = _install(host, spec, wheel)
         host.run(quote("mkdir", "-p", host.state) + f" && chmod 700 {quote(host.state)}", "creating the state dir")
-        env = f"LATBENCH_COLLECTOR={spec.collector_url}\nLATBENCH_TOKEN={spec.enrollment_token}\n"
         host.write(f"{host.base}/agent.env", env, 0o600)
         name = spec.agent_name or host.run("uname -n", "reading the host name").strip()
         command = _agent_command(host, spec, name)

@@ -269,6 +269,16 @@ class ResultBatchResponse(Message):
 
 class EnrollmentTokenCreate(Message):
     name: Name | None = None
+    expires_at: datetime | None = None
+    max_uses: int | None = Field(default=None, ge=1)
+    """Enrollments the token may make; unlimited if not given."""
+    agent_names: list[Name] | None = Field(default=None, min_length=1, max_length=1024)
+    """The only agent names the token may enroll; any if not given."""
+
+
+class AdminTokenCreate(Message):
+    name: Name | None = None
+    expires_at: datetime | None = None
 
 
 class EnrollmentTokenCreated(Message):
@@ -284,6 +294,19 @@ class EnrollmentTokenInfo(Message):
     name: str | None
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    max_uses: int | None = None
+    uses: int = 0
+    agent_names: list[str] | None = None
+
+
+class AgentRevoked(Message):
+    """An agent whose tokens an admin revoked; its jobs went back to the queue."""
+
+    name: str
+    agent_id: str
+    released: int
+    """How many leased jobs went back to the queue."""
 
 
 class ModelInfo(Message):
@@ -400,6 +423,9 @@ class DeviceInfo(Message):
     machine: dict[str, Any]
     runtimes: list[str]
     agents: list[str]
+    conflicts: list[str] = Field(default_factory=list)
+    """Agents whose reported hardware differs from the device's record: a fingerprint is a claim anyone can copy,
+    so an admin checks these and revokes an impostor (``latbench agents revoke``)."""
     first_seen: datetime
     last_seen: datetime
     online: bool

@@ -12,7 +12,7 @@ import sys
 import typer
 
 from latbench import __version__
-from latbench.cli.admin import campaign_app, devices_command, results_app, token_app
+from latbench.cli.admin import agents_app, campaign_app, devices_command, results_app, token_app
 from latbench.cli.agent import agent_app
 from latbench.cli.collector import collector_app
 from latbench.cli.console import err, styled
@@ -43,6 +43,7 @@ app.command("env")(env_command)
 app.command("runtimes")(runtimes_command)
 app.add_typer(spaces_app, name="spaces")
 app.add_typer(token_app, name="token")
+app.add_typer(agents_app, name="agents")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(results_app, name="results")
 app.command("devices")(devices_command)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +21,7 @@ from latbench.protocol import CampaignCreate, CampaignStatus, MeasurementSetting
 from latbench.resultfile import write_results
 
 token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
+agents_app = typer.Typer(help="Enrolled agents.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Measurement campaigns.", no_args_is_help=True)
 results_app = typer.Typer(help="Measured results.", no_args_is_help=True)
 
@@ -28,21 +29,49 @@ results_app = typer.Typer(help="Measured results.", no_args_is_help=True)
 @token_app.command("create")
 def token_create(
     name: str | None = typer.Option(None, "--name", help="A label for the token."),
+    expires_in_h: float | None = typer.Option(None, "--expires-in", min=0.001, help="Hours until it expires."),
+    max_uses: int | None = typer.Option(None, "--max-uses", min=1, help="Enrollments it may make."),
+    agent_names: list[str] | None = typer.Option(None, "--agent-name", help="An agent name it may enroll (repeat)."),
+    admin: bool = typer.Option(False, "--admin", help="An admin token instead (--name and --expires-in only)."),
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Create an enrollment token for agents; prints the token alone on stdout."""
+    """Create an enrollment token for agents (or with --admin an admin token); prints the token alone on stdout."""
+    expires_at = datetime.now(timezone.utc) + timedelta(hours=expires_in_h) if expires_in_h else None
     with CollectorClient(collector, token) as client:
-        created = client.create_enrollment_token(name)
-    err.print(f"enrollment token {created.token_id} created; agents enroll with it once")
+        if admin:
+            created = client.create_admin_token(name, expires_at)
+        else:
+            limits = {"max_uses": max_uses, "agent_names": agent_names or None}
+            created = client.create_enrollment_token(name, expires_at=expires_at, **limits)
+    err.print(f"admin token {created.token_id} created" if admin
+              else f"enrollment token {created.token_id} created; agents enroll with it once")  # fmt: skip
     out.print(created.token)
 
 
-@token_app.command("list")
-def token_list(as_json: opt.AsJson = False, collector: opt.Collector = None, token: opt.AdminToken = None) -> None:
-    """Enrollment tokens: id, name, created, revoked (never the tokens themselves)."""
+@agents_app.command("revoke")
+def agents_revoke(
+    name: str = typer.Argument(..., help="Agent name (from `latbench devices`)."),
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Revoke an agent's token and put its jobs back in the queue; enrolling it again takes an admin token."""
     with CollectorClient(collector, token) as client:
-        found = client.enrollment_tokens()
+        revoked = client.revoke_agent(name)
+    err.print(f"agent {revoked.name} revoked; {revoked.released} leased jobs went back to the queue")
+    out.print(revoked.agent_id)
+
+
+@token_app.command("list")
+def token_list(
+    admin: bool = typer.Option(False, "--admin", help="Admin tokens instead."),
+    as_json: opt.AsJson = False,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Enrollment (or with --admin admin) tokens: id, name, created, revoked (never the tokens themselves)."""
+    with CollectorClient(collector, token) as client:
+        found = client.admin_tokens() if admin else client.enrollment_tokens()
     if as_json:
         print(json.dumps([t.model_dump(mode="json") for t in found]))
         return
@@ -58,13 +87,18 @@ def token_list(as_json: opt.AsJson = False, collector: opt.Collector = None, tok
 @token_app.command("revoke")
 def token_revoke(
     token_id: str = typer.Argument(..., help="Token id (from `latbench token list`) or the token itself."),
+    admin: bool = typer.Option(False, "--admin", help="Revoke an admin token (not the last live one)."),
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
     """Revoke an enrollment token: no new agent can enroll with it; enrolled agents keep working."""
     with CollectorClient(collector, token) as client:
-        revoked = client.revoke_enrollment_token(token_id)
-    err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
+        if admin:
+            revoked = client.revoke_admin_token(token_id)
+            err.print(f"admin token {revoked.token_id} revoked")
+        else:
+            revoked = client.revoke_enrollment_token(token_id)
+            err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
     out.print(revoked.token_id)
 
 
@@ -222,6 +256,12 @@ def devices_command(as_json: opt.AsJson = False, collector: opt.Collector = None
         ago = f"{int((now - last).total_seconds())} s ago"
         table.add_row(d.name, "yes" if d.online else "no", ago, d.fingerprint, str(d.machine.get("cpu_model", "")),
                       ", ".join(d.runtimes), ", ".join(d.agents))  # fmt: skip
+    conflicts = [f"{d.name}: {', '.join(d.conflicts)}" for d in devices if d.conflicts]
+    if conflicts:
+        table.caption = (
+            f"agents whose hardware differs from their device's record (check them; `latbench agents revoke NAME` "
+            f"an impostor): {'; '.join(conflicts)}"
+        )
     out.print(table)
 
 

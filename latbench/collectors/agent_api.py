@@ -72,7 +72,7 @@ def check_pending_agent_token(request: Request, collector: Collector) -> None:
     token = getattr(request.state, AGENT_TOKEN_STATE, None)
     if token is not None:
         with collector.store.read() as session:
-            tokens.authenticate(session, token, "agent")
+            tokens.authenticate(session, token, "agent", collector.clock())
 
 
 async def _body(request: Request, model: type[M]) -> M:

@@ -3,6 +3,7 @@ files) and report progress."""
 
 from __future__ import annotations
 
+import bisect
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, insert, select
@@ -171,6 +172,14 @@ def _progress(
     )
 
 
+def _with_uncreated(counts: dict[str, int], created: int, samples: int, unbuilt: list[int]) -> dict[str, int]:
+    """``counts`` plus the positions from ``created`` on, whose jobs do not exist yet: queued, or failed where
+    their artifact (at a position of ``unbuilt``, sorted) could not be built."""
+    failed = len(unbuilt) - bisect.bisect_left(unbuilt, created)
+    queued = samples - created - failed
+    return {**counts, "queued": counts.get("queued", 0) + queued, "failed": counts.get("failed", 0) + failed}
+
+
 def _artifacts(session: Session, campaign: CampaignRow) -> tuple[int, list[str], str | None]:
     """How many of the campaign's artifacts are built, the errors of those whose build failed, and the reference
     model's build error (no job can run without it)."""
@@ -236,16 +245,30 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
         ).all()
     )
     joined = session.execute(
-        select(DeviceRow.id, DeviceRow.name, CampaignDeviceRow.joined_at)
+        select(DeviceRow.id, DeviceRow.name, CampaignDeviceRow.joined_at, CampaignDeviceRow.created)
         .join(CampaignDeviceRow, CampaignDeviceRow.device_id == DeviceRow.id)
         .where(CampaignDeviceRow.campaign_id == campaign.id)
         .order_by(DeviceRow.name)
     ).all()
+    unbuilt = sorted(
+        session.scalars(
+            select(CampaignArchRow.position)
+            .join(ArtifactRow, ArtifactRow.key_digest == CampaignArchRow.artifact_digest)
+            .where(CampaignArchRow.campaign_id == campaign.id, unbuildable)
+        )
+    )
     progress = [
-        _progress(name, counts.get(device_id, {}), campaign.samples, recent.get(device_id, 0), joined_at, now)
-        for device_id, name, joined_at in joined
+        _progress(
+            name,
+            _with_uncreated(counts.get(device_id, {}), created, campaign.samples, unbuilt),
+            campaign.samples,
+            recent.get(device_id, 0),
+            joined_at,
+            now,
+        )
+        for device_id, name, joined_at, created in joined
     ]
-    joined_names = {name for _, name, _ in joined}
+    joined_names = {name for _, name, _, _ in joined}
     waiting = [name for name in campaign.devices if name not in joined_names]
     before = {"queued": campaign.samples - len(failed), "failed": len(failed)}
     progress += [_progress(name, before, campaign.samples, 0, now, now) for name in waiting]

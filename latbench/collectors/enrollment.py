@@ -1,22 +1,29 @@
 """Devices and agents: enrollment with an enrollment token, and the device list the admin sees.
 
-A device is a hardware configuration keyed by fingerprint and named once, at its first enrollment. Agent names
-are unique; enrolling an existing name again moves that agent to the enrolling machine and gives it a new token,
-revoking the old one.
+A device is a hardware configuration keyed by fingerprint, named and recorded (its machine) once, at its first
+enrollment. A fingerprint hashes public facts, so it is a claim: each agent keeps the one it presented and the
+machine it reported, joining a device never rewrites the device's record, and the device list names the agents
+whose hardware differs from the record (``conflicts``) for an admin to check. Agent names
+are unique, and a name belongs to its agent: an enrollment token enrolls new names only. Enrolling an existing
+name again needs that agent's own token (a refresh: same agent, new token, its leases kept unless it moved to
+another device) or an admin token (its leases go back to the queue, never to the caller); either way the old
+tokens are revoked.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from latbench.collectors import tokens
+from latbench.agents.environment import MachineInfo
+from latbench.collectors import leasing, tokens
 from latbench.collectors.db import insert_one, new_id
-from latbench.collectors.models import AgentRow, DeviceRow
-from latbench.errors import Conflict
-from latbench.protocol import DeviceInfo, EnrollRequest, EnrollResponse
+from latbench.collectors.models import AgentRow, DeviceRow, TokenRow
+from latbench.errors import Conflict, Forbidden, NotFound
+from latbench.protocol import AgentRevoked, DeviceInfo, EnrollRequest, EnrollResponse
 
 ONLINE_HEARTBEATS = 3
 """A device is online while one of its agents was heard from within this many heartbeat intervals."""
@@ -27,7 +34,14 @@ def heartbeat_interval_s(lease_ttl_s: float) -> float:
     return lease_ttl_s / 3
 
 
-def enroll(session: Session, request: EnrollRequest, now: datetime, lease_ttl_s: float) -> EnrollResponse:
+def enroll(
+    session: Session, request: EnrollRequest, caller: TokenRow, now: datetime, lease_ttl_s: float
+) -> EnrollResponse:
+    """Enroll ``request.name`` for ``caller``, a live enrollment, agent or admin token (see the module's rules)."""
+    existing = session.scalars(select(AgentRow).where(AgentRow.name == request.name).with_for_update()).first()
+    _check_right(caller, request.name, existing)
+    if caller.kind == "enroll":
+        tokens.spend_enrollment(session, caller.id, request.name, now)
     machine = request.machine.model_dump()
     name = request.device_name or request.name
     device_row = {
@@ -41,13 +55,19 @@ def enroll(session: Session, request: EnrollRequest, now: datetime, lease_ttl_s:
     device = session.scalar(select(DeviceRow).where(DeviceRow.fingerprint == request.fingerprint))
     if device is None:
         raise Conflict(f"device name {name!r} is taken by another machine; enroll with another device name")
-    device.machine = machine
     offers = [offer.model_dump() for offer in request.runtimes]
-    agent_row = {"id": new_id(), "name": request.name, "device_id": device.id, "machine": machine, "runtimes": offers}
-    insert_one(session, AgentRow, {**agent_row, "enrolled_at": now, "last_seen": now})
-    agent = session.scalars(select(AgentRow).where(AgentRow.name == request.name).with_for_update()).one()
-    tokens.revoke_agent_tokens(session, agent.id, now)
-    agent.device_id, agent.machine, agent.runtimes = device.id, machine, offers
+    agent_row = {"id": new_id(), "name": request.name, "device_id": device.id, "machine": machine, "runtimes": offers,
+                 "fingerprint": request.fingerprint}  # fmt: skip
+    if existing is None:
+        if not insert_one(session, AgentRow, {**agent_row, "enrolled_at": now, "last_seen": now}):
+            raise Conflict(f"agent name {request.name!r} was enrolled just now by another request; enroll again")
+        agent = session.scalars(select(AgentRow).where(AgentRow.name == request.name)).one()
+    else:
+        agent = existing
+        if caller.kind == "admin" or agent.device_id != device.id:
+            leasing.release_all(session, agent.id, now)
+        tokens.revoke_agent_tokens(session, agent.id, now)
+    agent.device_id, agent.machine, agent.runtimes, agent.fingerprint = device.id, machine, offers, request.fingerprint
     agent.enrolled_at = agent.last_seen = now
     token = tokens.issue(session, "agent", now, name=agent.name, agent_id=agent.id)
     return EnrollResponse(
@@ -58,6 +78,37 @@ def enroll(session: Session, request: EnrollRequest, now: datetime, lease_ttl_s:
         heartbeat_interval_s=heartbeat_interval_s(lease_ttl_s),
         lease_ttl_s=lease_ttl_s,
     )
+
+
+def revoke(session: Session, name: str, now: datetime) -> AgentRevoked:
+    """Revoke agent ``name``'s tokens and put its jobs back in the queue. The name stays taken: enrolling it again
+    needs an admin token (an enrollment token cannot, and the agent's own token no longer works)."""
+    agent = session.scalars(select(AgentRow).where(AgentRow.name == name).with_for_update()).first()
+    if agent is None:
+        raise NotFound(f"no agent {name!r}; `latbench devices` lists the agents")
+    released = leasing.release_all(session, agent.id, now)
+    tokens.revoke_agent_tokens(session, agent.id, now)
+    return AgentRevoked(name=agent.name, agent_id=agent.id, released=released)
+
+
+def _hardware(machine: dict[str, Any]) -> str | None:
+    """The fingerprint of a reported machine's hardware facts (``None`` if they do not make a ``MachineInfo``)."""
+    try:
+        return MachineInfo(**machine).fingerprint()
+    except TypeError:
+        return None
+
+
+def _check_right(caller: TokenRow, name: str, existing: AgentRow | None) -> None:
+    """Refuse a caller that may not enroll ``name``: an agent token enrolls only its own agent, an enrollment
+    token only names no agent holds yet."""
+    if caller.kind == "agent" and (existing is None or existing.id != caller.agent_id):
+        raise Forbidden(f"an agent token re-enrolls only its own agent, not {name!r}")
+    if caller.kind == "enroll" and existing is not None:
+        raise Conflict(
+            f"agent name {name!r} is enrolled already: re-enroll it with its own agent token or an admin token, "
+            "or enroll under another name"
+        )
 
 
 def devices(session: Session, now: datetime, lease_ttl_s: float) -> list[DeviceInfo]:
@@ -77,6 +128,7 @@ def devices(session: Session, now: datetime, lease_ttl_s: float) -> list[DeviceI
                 machine=device.machine,
                 runtimes=sorted({offer["name"] for a in own for offer in a.runtimes}),
                 agents=[a.name for a in own],
+                conflicts=[a.name for a in own if _hardware(a.machine) != _hardware(device.machine)],
                 first_seen=device.first_seen,
                 last_seen=last_seen,
                 online=last_seen >= online_after,

@@ -21,7 +21,7 @@ from latbench.collectors import artifact_store
 from latbench.collectors.db import CACHE_INFO, JOINED_INFO, UTCDateTime, insert_one, new_id, pipelined, run
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, JobRow, LeaseRow
 from latbench.collectors.tokens import AgentRef
-from latbench.protocol import ArtifactFormat, JobSpec, LeaseRequest, MeasurementSettings
+from latbench.protocol import MAX_JOBS_PER_LEASE, ArtifactFormat, JobSpec, LeaseRequest, MeasurementSettings
 from latbench.spaces import get_space
 
 
@@ -58,10 +58,12 @@ def _campaigns(session: Session, agent: AgentRef, wanted: list[str] | None) -> d
 
 
 def _join(session: Session, campaign_ids: Sequence[str], device_id: str, now: datetime) -> None:
-    """Create the device's jobs in the campaigns it has not joined yet (one transaction wins each join).
+    """Make the device a member of the campaigns it has not joined yet (one transaction wins each join); its jobs
+    come later, a batch at a time, as ``_extend`` finds them needed.
 
     A membership once committed is never undone, so the store's ``joined`` set remembers those this process
-    has read back from the database, and a device's later requests skip the query.
+    has read back from the database, and a device's later requests skip the query. Memberships are taken in
+    the order of ``campaign_ids`` (the order ``_extend`` locks them in), so concurrent requests never deadlock.
     """
     known: set[tuple[str, str]] = session.info.setdefault(JOINED_INFO, set())
     unknown = [campaign_id for campaign_id in campaign_ids if (campaign_id, device_id) not in known]
@@ -75,21 +77,48 @@ def _join(session: Session, campaign_ids: Sequence[str], device_id: str, now: da
         )
     )
     known.update((campaign_id, device_id) for campaign_id in joined)
-    for campaign_id in sorted(unknown):
-        if campaign_id in joined:
-            continue
-        membership = {"campaign_id": campaign_id, "device_id": device_id, "joined_at": now}
-        if not insert_one(session, CampaignDeviceRow, membership):
-            continue
-        positions = session.scalars(select(CampaignArchRow.position).where(CampaignArchRow.campaign_id == campaign_id))
-        session.execute(
-            insert(JobRow),
-            [
-                {"id": new_id(), "campaign_id": campaign_id, "device_id": device_id, "position": position,
-                 "state": "queued", "leases": 0, "errors": 0, "expirations": 0}
-                for position in positions
-            ],
-        )  # fmt: skip
+    for campaign_id in unknown:
+        if campaign_id not in joined:
+            membership = {"campaign_id": campaign_id, "device_id": device_id, "joined_at": now, "created": 0}
+            insert_one(session, CampaignDeviceRow, membership)
+
+
+JOB_BATCH = 16
+"""Jobs a device gets in a campaign at a time, beyond what the lease request in hand needs."""
+JOBS_PER_REQUEST = 4 * MAX_JOBS_PER_LEASE
+"""The most jobs one lease request creates, however many campaigns and architectures the agent's runtimes
+reach: creating every job of every campaign at the first request once let one agent that claimed every
+runtime insert 124,879 rows in one transaction while honest agents waited."""
+
+
+def _extend(session: Session, campaign: CampaignRow, device_id: str, wanted: int, budget: int) -> int:
+    """Create the device's next jobs of ``campaign`` (at least ``wanted``, at most ``budget``); return how many.
+
+    The membership row counts the positions created so far and is locked while they are added, so concurrent
+    requests of one device never create a position twice. A membership with every position created stays so,
+    and the store's cache remembers it once read back from the database.
+    """
+    complete: set[tuple[str, str]] = session.info.setdefault(CACHE_INFO, {}).setdefault("complete", set())
+    if budget <= 0 or (campaign.id, device_id) in complete:
+        return 0
+    membership = (CampaignDeviceRow.campaign_id == campaign.id, CampaignDeviceRow.device_id == device_id)
+    created = session.scalar(select(CampaignDeviceRow.created).where(*membership).with_for_update())
+    if created is None:
+        return 0
+    if created >= campaign.samples:
+        complete.add((campaign.id, device_id))
+        return 0
+    count = min(campaign.samples - created, max(wanted, JOB_BATCH), budget)
+    session.execute(
+        insert(JobRow),
+        [
+            {"id": new_id(), "campaign_id": campaign.id, "device_id": device_id, "position": position,
+             "state": "queued", "leases": 0, "errors": 0, "expirations": 0}
+            for position in range(created, created + count)
+        ],
+    )  # fmt: skip
+    session.execute(update(CampaignDeviceRow).where(*membership).values(created=created + count))
+    return count
 
 
 class _Specs:
@@ -186,7 +215,8 @@ def _built(session: Session, digests: Sequence[str]) -> dict[str, tuple[str, int
 def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetime, ttl_s: float) -> list[JobSpec]:
     """Lease up to ``request.max_jobs`` jobs to ``agent``, oldest campaign first, in architecture order; a
     campaign's jobs wait until the reference model in its format is built, and each job until its own artifact
-    is, since the job names both.
+    is, since the job names both. A device's jobs are created as its candidates run short (``_extend``), at
+    most ``JOBS_PER_REQUEST`` per request.
 
     Each round reads and locks a campaign's next candidates; the leases are inserted and the jobs updated at
     the end, with one executemany each sent together with the commit (these are the request's last
@@ -208,6 +238,7 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
     specs: list[JobSpec] = []
     leases: list[dict[str, Any]] = []
     changes: list[dict[str, Any]] = []
+    budget = JOBS_PER_REQUEST
     for campaign in campaigns:
         reference = references[campaign.format]
         assert reference is not None
@@ -218,9 +249,7 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
             limit = request.max_jobs - len(specs)
             wanted = {"campaign_id": campaign.id, "device_id": device_id, "now": now, "after": after, "limit": limit}
             rows = run(session, _CANDIDATES, wanted).all()
-            if not rows:
-                break
-            after = rows[-1].position
+            after = rows[-1].position if rows else after
             built = _built(session, [archs[row.position][1] for row in rows])
             for job_id, position, state, leases_before, errors, expirations, last_error in rows:
                 arch, digest = archs[position]
@@ -244,7 +273,10 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
                 sha256, size = built[digest]
                 specs.append(shared.spec(job_id, leases_before + 1, arch, sha256, size, lease_id, expires))
             if len(rows) < limit:
-                break
+                created = _extend(session, campaign, device_id, request.max_jobs - len(specs), budget)
+                budget -= created
+                if not created:
+                    break
     with pipelined(session, commit=True):
         if leases:
             run(session, _INSERT_LEASES, leases)
@@ -327,3 +359,19 @@ def release(session: Session, agent: AgentRef, lease_ids: list[str], now: dateti
         requeue(job)
         released.add(lease.id)
     return [i for i in wanted if i in released], [i for i in wanted if i not in released]
+
+
+def release_all(session: Session, agent_id: str, now: datetime) -> int:
+    """Put every job the agent holds back in the queue, not counted as failures (its identity changed hands or
+    was revoked); return how many."""
+    rows = session.execute(
+        select(LeaseRow, JobRow)
+        .join(JobRow, JobRow.id == LeaseRow.job_id)
+        .where(LeaseRow.agent_id == agent_id, JobRow.lease_id == LeaseRow.id, JobRow.state == "leased")
+        .order_by(JobRow.id)
+        .with_for_update(of=JobRow)
+    ).all()
+    for lease, job in rows:
+        lease.released_at = now
+        requeue(job)
+    return len(rows)

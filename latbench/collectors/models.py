@@ -1,6 +1,6 @@
 """The collector's tables as typed SQLAlchemy models; ``migrations/`` creates exactly this schema.
 
-Jobs are per (campaign, architecture, device) and are created the first time a device leases from a campaign;
+Jobs are per (campaign, architecture, device) and are created a batch at a time as a device leases from a campaign;
 a lease is one grant of one job to one agent, kept after it ends so a job's history stays readable. Secrets are
 never stored: tokens keep a SHA-256 digest only.
 """
@@ -43,6 +43,12 @@ class TokenRow(Base):
     agent_id: Mapped[str | None] = mapped_column(ID, sa.ForeignKey("agents.id"), index=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    max_uses: Mapped[int | None]
+    """Enrollments an enrollment token may make; ``uses`` counts those made."""
+    uses: Mapped[int] = mapped_column(server_default="0")
+    agent_names: Mapped[list[Any] | None]
+    """The agent names an enrollment token may enroll (``None``: any)."""
 
 
 class DeviceRow(Base):
@@ -65,7 +71,10 @@ class AgentRow(Base):
     id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(128), unique=True)
     device_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("devices.id"), index=True)
+    fingerprint: Mapped[str | None] = mapped_column(sa.String(16))
+    """The device fingerprint the agent claimed at its last enrollment (a claim: it hashes public facts)."""
     machine: Mapped[dict[str, Any]]
+    """The machine the agent reported; its device's record keeps what the first enrolling agent reported."""
     runtimes: Mapped[list[Any]]
     enrolled_at: Mapped[datetime]
     last_seen: Mapped[datetime]
@@ -135,13 +144,15 @@ class CampaignArchRow(Base):
 
 
 class CampaignDeviceRow(Base):
-    """A device that has joined a campaign: its jobs exist from ``joined_at`` on."""
+    """A device that has joined a campaign: its jobs for positions below ``created`` exist, the rest are queued
+    in all but their row (``leasing._extend`` makes them as the device needs them)."""
 
     __tablename__ = "campaign_devices"
 
     campaign_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("campaigns.id"), primary_key=True)
     device_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("devices.id"), primary_key=True)
     joined_at: Mapped[datetime]
+    created: Mapped[int] = mapped_column(server_default="0")
 
 
 class JobRow(Base):

@@ -21,6 +21,8 @@ from latbench.collectors.context import Collector
 from latbench.collectors.models import TokenRow
 from latbench.protocol import (
     API_PREFIX,
+    AdminTokenCreate,
+    AgentRevoked,
     CampaignCreate,
     CampaignCreated,
     CampaignStatus,
@@ -46,18 +48,19 @@ Ctx = Annotated[Collector, Depends(_collector)]
 Sha256Path = Annotated[str, PathParam(pattern=r"^[0-9a-f]{64}$")]
 
 
-def _token(kind: tokens.Kind) -> Callable[..., TokenRow]:
+def _token(kind: tokens.Kind | tuple[tokens.Kind, ...]) -> Callable[..., TokenRow]:
     """A dependency that admits requests carrying a live token of ``kind`` (401 or 403 otherwise)."""
 
     def dependency(c: Ctx, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> TokenRow:
         with c.store.read() as session:
-            return tokens.authenticate(session, credentials.credentials if credentials else None, kind)
+            return tokens.authenticate(session, credentials.credentials if credentials else None, kind, c.clock())
 
     return dependency
 
 
 AdminToken = Annotated[TokenRow, Depends(_token("admin"))]
-EnrollToken = Annotated[TokenRow, Depends(_token("enroll"))]
+EnrollToken = Annotated[TokenRow, Depends(_token(("enroll", "agent", "admin")))]
+"""New names take an enrollment token; an existing name its own agent token or an admin token."""
 AgentToken = Annotated[TokenRow, Depends(_token("agent"))]
 
 
@@ -67,9 +70,9 @@ def health() -> dict[str, str]:
 
 
 @router.post("/enroll", status_code=201)
-def enroll(body: EnrollRequest, _: EnrollToken, c: Ctx) -> EnrollResponse:
+def enroll(body: EnrollRequest, caller: EnrollToken, c: Ctx) -> EnrollResponse:
     with c.store.write() as session:
-        return enrollment.enroll(session, body, c.clock(), c.lease_ttl_s)
+        return enrollment.enroll(session, body, caller, c.clock(), c.lease_ttl_s)
 
 
 @router.get("/artifacts/{sha256}", response_class=FileResponse)
@@ -82,26 +85,48 @@ def artifact(sha256: Sha256Path, _: AgentToken, c: Ctx) -> FileResponse:
 @router.post("/admin/enrollment-tokens", status_code=201)
 def create_enrollment_token(body: EnrollmentTokenCreate, _: AdminToken, c: Ctx) -> EnrollmentTokenCreated:
     with c.store.write() as session:
-        token = tokens.issue(session, "enroll", c.clock(), name=body.name)
+        token = tokens.issue(session, "enroll", c.clock(), name=body.name, expires_at=body.expires_at,
+                             max_uses=body.max_uses, agent_names=body.agent_names)  # fmt: skip
     return EnrollmentTokenCreated(token_id=tokens.token_id(token), name=body.name, token=token)
 
 
 @router.get("/admin/enrollment-tokens")
 def list_enrollment_tokens(_: AdminToken, c: Ctx) -> list[EnrollmentTokenInfo]:
     with c.store.read() as session:
-        return [_token_info(row) for row in tokens.list_enrollment(session)]
+        return [_token_info(row) for row in tokens.list_kind(session, "enroll")]
 
 
 @router.post("/admin/enrollment-tokens/{token_id}/revoke")
 def revoke_enrollment_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
     """Stop new enrollments with the token; agents enrolled with it keep working. Revoking twice is a no-op."""
     with c.store.write() as session:
-        row = tokens.revoke_enrollment(session, token_id, c.clock())[0]
-        return _token_info(row)
+        return _token_info(tokens.revoke(session, "enroll", token_id, c.clock()))
+
+
+@router.post("/admin/admin-tokens", status_code=201)
+def create_admin_token(body: AdminTokenCreate, _: AdminToken, c: Ctx) -> EnrollmentTokenCreated:
+    with c.store.write() as session:
+        token = tokens.issue(session, "admin", c.clock(), name=body.name, expires_at=body.expires_at)
+    return EnrollmentTokenCreated(token_id=tokens.token_id(token), name=body.name, token=token)
+
+
+@router.get("/admin/admin-tokens")
+def list_admin_tokens(_: AdminToken, c: Ctx) -> list[EnrollmentTokenInfo]:
+    with c.store.read() as session:
+        return [_token_info(row) for row in tokens.list_kind(session, "admin")]
+
+
+@router.post("/admin/admin-tokens/{token_id}/revoke")
+def revoke_admin_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
+    """Revoke an admin token (not the last live one); revoking twice is a no-op."""
+    with c.store.write() as session:
+        return _token_info(tokens.revoke(session, "admin", token_id, c.clock()))
 
 
 def _token_info(row: TokenRow) -> EnrollmentTokenInfo:
-    return EnrollmentTokenInfo(token_id=row.id, name=row.name, created_at=row.created_at, revoked_at=row.revoked_at)
+    return EnrollmentTokenInfo(token_id=row.id, name=row.name, created_at=row.created_at, revoked_at=row.revoked_at,
+                               expires_at=row.expires_at, max_uses=row.max_uses, uses=row.uses,
+                               agent_names=row.agent_names)  # fmt: skip
 
 
 @router.put(UPLOAD_PATH + "/{sha256}", status_code=201)
@@ -147,6 +172,13 @@ def list_campaigns(_: AdminToken, c: Ctx) -> list[CampaignStatus]:
 def campaign_status(campaign_id: str, _: AdminToken, c: Ctx) -> CampaignStatus:
     with c.store.read() as session:
         return campaigns.status(session, campaigns.get(session, campaign_id), c.clock())
+
+
+@router.post("/admin/agents/{name}/revoke")
+def revoke_agent(name: str, _: AdminToken, c: Ctx) -> AgentRevoked:
+    """Revoke the agent's tokens and put its jobs back in the queue; revoking twice is a no-op."""
+    with c.store.write() as session:
+        return enrollment.revoke(session, name, c.clock())
 
 
 @router.get("/admin/devices")

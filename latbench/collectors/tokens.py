@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 from latbench.collectors.db import UTCDateTime, opening_row, run
 from latbench.collectors.models import AgentRow, DeviceRow, TokenRow
-from latbench.errors import Forbidden, LatbenchError, NotFound, Unauthenticated
+from latbench.errors import Conflict, Forbidden, LatbenchError, NotFound, Unauthenticated
 
 Kind = Literal["admin", "enroll", "agent"]
 ENV_ADMIN_ID = "env-admin"
+FIRST_START = "first start"
+"""The name of the admin token a store gets when it starts without one."""
 MISSING = "missing bearer token: send 'Authorization: Bearer <token>'"
 _SHAPE = re.compile(r"^lb_(?:admin|enroll|agent)_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$")
 
@@ -37,27 +39,50 @@ def token_id(token: str) -> str:
     return match.group(1) if match else ENV_ADMIN_ID
 
 
-def issue(session: Session, kind: Kind, now: datetime, name: str | None = None, agent_id: str | None = None) -> str:
-    """Store a new token's digest and return the token itself, which exists nowhere else from now on."""
+def issue(session: Session, kind: Kind, now: datetime, name: str | None = None, agent_id: str | None = None,
+          **limits: Any) -> str:  # fmt: skip
+    """Store a new token's digest and return the token itself, which exists nowhere else from now on.
+
+    ``limits`` are ``TokenRow`` columns: ``expires_at``, and for enrollment tokens ``max_uses`` and
+    ``agent_names``."""
     new_id = secrets.token_hex(8)
     token = f"lb_{kind}_{new_id}_{secrets.token_urlsafe(32)}"
-    session.add(TokenRow(id=new_id, kind=kind, name=name, token_hash=digest(token), agent_id=agent_id, created_at=now))
+    session.add(TokenRow(id=new_id, kind=kind, name=name, token_hash=digest(token), agent_id=agent_id, created_at=now,
+                         uses=0, **limits))  # fmt: skip
     return token
 
 
-def authenticate(session: Session, token: str | None, kind: Kind) -> TokenRow:
-    """The live token row of ``kind`` matching ``token``: 401 if unknown or revoked, 403 if of another kind."""
+def authenticate(session: Session, token: str | None, kind: Kind | tuple[Kind, ...], now: datetime) -> TokenRow:
+    """The live token row of ``kind`` matching ``token``: 401 if unknown, revoked or expired, 403 if of another
+    kind."""
     if not token:
         raise Unauthenticated(MISSING)
-    return _checked(session.get(TokenRow, token_id(token)), token, kind)
+    row = _checked(session.get(TokenRow, token_id(token)), token, kind)
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthenticated("expired token")
+    return row
 
 
-def _checked(row: Any, token: str, kind: Kind) -> Any:
+def spend_enrollment(session: Session, token_id: str, agent_name: str, now: datetime) -> None:
+    """Count one enrollment of ``agent_name`` against the enrollment token's limits (its row locked, so
+    concurrent enrollments never exceed ``max_uses``); 401 or 403 if they do not allow it."""
+    row = session.get(TokenRow, token_id, with_for_update=True, populate_existing=True)
+    if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        raise Unauthenticated("unknown, revoked or expired token")
+    if row.agent_names is not None and agent_name not in row.agent_names:
+        raise Forbidden(f"this enrollment token does not enroll agent {agent_name!r}")
+    if row.max_uses is not None and row.uses >= row.max_uses:
+        raise Forbidden(f"this enrollment token is used up ({row.max_uses} enrollments)")
+    row.uses += 1
+
+
+def _checked(row: Any, token: str, kind: Kind | tuple[Kind, ...]) -> Any:
     """``row`` (a ``TokenRow`` or a row with its columns) if it is a live token of ``kind`` matching ``token``."""
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.token_hash, digest(token)):
         raise Unauthenticated("unknown or revoked token")
-    if row.kind != kind:
-        raise Forbidden(f"this endpoint needs an {kind} token, not an {row.kind} token")
+    kinds = (kind,) if isinstance(kind, str) else kind
+    if row.kind not in kinds:
+        raise Forbidden(f"this endpoint needs an {' or '.join(kinds)} token, not an {row.kind} token")
     return row
 
 
@@ -109,31 +134,56 @@ def authenticate_agent(session: Session, token: str, now: datetime) -> AgentRef:
         if row is not None:
             run(session, _TOUCH_AGENT, {"aid": row.agent_id, "now": now})
     if row is None:
-        authenticate(session, token, "agent")  # raises 401 or 403
+        authenticate(session, token, "agent", now)  # raises 401 or 403
         raise LatbenchError(f"agent token {token_id(token)} has no agent")
     _checked(row, token, "agent")
     return AgentRef(row.agent_id, row.device_id, row.device_name, row.runtimes)
 
 
-def list_enrollment(session: Session) -> list[TokenRow]:
-    """Every enrollment token, oldest first, revoked ones included."""
+def list_kind(session: Session, kind: Kind) -> list[TokenRow]:
+    """Every token of ``kind``, oldest first, revoked ones included."""
     return list(
-        session.scalars(select(TokenRow).where(TokenRow.kind == "enroll").order_by(TokenRow.created_at, TokenRow.id))
+        session.scalars(select(TokenRow).where(TokenRow.kind == kind).order_by(TokenRow.created_at, TokenRow.id))
     )
 
 
-def revoke_enrollment(session: Session, enroll_id: str, now: datetime) -> tuple[TokenRow, bool]:
-    """Revoke the enrollment token ``enroll_id``; return it and whether it was live until now.
+def revoke(session: Session, kind: Kind, row_id: str, now: datetime) -> TokenRow:
+    """Revoke the token ``row_id`` of ``kind`` (a no-op if it is revoked already) and return it.
 
-    Agents already enrolled with it keep their own tokens: revoking stops new enrollments only.
+    Agents enrolled with an enrollment token keep their own tokens: revoking stops new enrollments only. The
+    last live admin token cannot be revoked, which would lock every admin out.
     """
-    row = session.get(TokenRow, enroll_id, with_for_update=True)
-    if row is None or row.kind != "enroll":
-        raise NotFound(f"no enrollment token {enroll_id!r}; `latbench token list` shows them")
-    was_live = row.revoked_at is None
-    if was_live:
+    row = session.get(TokenRow, row_id, with_for_update=True)
+    if row is None or row.kind != kind:
+        listing = "latbench token list --admin" if kind == "admin" else "latbench token list"
+        raise NotFound(f"no {_WORDS[kind]} token {row_id!r}; `{listing}` shows them")
+    if row.revoked_at is None and kind == "admin" and _live_admins(session, now) == [row.id]:
+        raise Conflict("this is the last live admin token: create another (`latbench token create --admin`) first")
+    if row.revoked_at is None:
         row.revoked_at = now
-    return row, was_live
+    return row
+
+
+_WORDS = {"admin": "admin", "enroll": "enrollment", "agent": "agent"}
+
+
+def _live_admins(session: Session, now: datetime) -> list[str]:
+    live = (TokenRow.kind == "admin", TokenRow.revoked_at.is_(None))
+    unexpired = (TokenRow.expires_at.is_(None)) | (TokenRow.expires_at > now)
+    return list(session.scalars(select(TokenRow.id).where(*live, unexpired)))
+
+
+MIN_ADMIN_CHARS = 32
+"""The shortest admin token ``LATBENCH_ADMIN_TOKEN`` may set; generated tokens have 43 random characters."""
+
+
+def check_strength(token: str) -> None:
+    """Refuse an admin token that could be guessed: short, or made of few distinct characters."""
+    if len(token) < MIN_ADMIN_CHARS or len(set(token)) < 10:
+        raise LatbenchError(
+            f"LATBENCH_ADMIN_TOKEN is too weak: use at least {MIN_ADMIN_CHARS} random characters, for example "
+            "from: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
 
 
 def revoke_agent_tokens(session: Session, agent_id: str, now: datetime) -> None:
@@ -145,9 +195,16 @@ def revoke_agent_tokens(session: Session, agent_id: str, now: datetime) -> None:
 def bootstrap_admin(session: Session, configured: str | None, now: datetime) -> str | None:
     """Make sure an admin token exists; return it only when it was generated here and must be shown once.
 
-    ``configured`` (the value of ``LATBENCH_ADMIN_TOKEN``) is stored, replacing an earlier configured one.
+    ``configured`` (the value of ``LATBENCH_ADMIN_TOKEN``) is stored, replacing an earlier configured one and
+    the token generated at the first start, which then stop working.
     """
     if configured:
+        check_strength(configured)
+        session.execute(
+            update(TokenRow)
+            .where(TokenRow.kind == "admin", TokenRow.name == FIRST_START, TokenRow.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
         row = session.get(TokenRow, token_id(configured))
         if row is None:
             session.add(TokenRow(id=token_id(configured), kind="admin", name="LATBENCH_ADMIN_TOKEN",
@@ -159,4 +216,4 @@ def bootstrap_admin(session: Session, configured: str | None, now: datetime) -> 
         return None
     if session.scalar(select(TokenRow.id).where(TokenRow.kind == "admin", TokenRow.revoked_at.is_(None)).limit(1)):
         return None
-    return issue(session, "admin", now, name="first start")
+    return issue(session, "admin", now, name=FIRST_START)

@@ -5,6 +5,11 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+import sqlalchemy as sa
+
+from latbench.collectors.leasing import JOBS_PER_REQUEST
+from latbench.collectors.models import JobRow
+from latbench.protocol import MAX_JOBS_PER_LEASE
 from tests.support.served import ARCHS, LEASE_TTL_S, Harness, failure, measurement
 
 
@@ -172,3 +177,31 @@ def test_results_finish_jobs_and_the_campaign(collector: Harness):
     status = collector.status(campaign)
     assert status["state"] == "done" and status["devices"][0]["done"] == 2
     assert status["devices"][0]["eta_s"] == 0.0 and status["devices"][0]["rate_per_min"] == 6.0
+
+
+def job_rows(collector: Harness) -> int:
+    with collector.store.engine.connect() as conn:
+        return conn.scalar(sa.select(sa.func.count()).select_from(JobRow))
+
+
+def test_a_device_gets_jobs_only_in_the_campaigns_it_leases_from(collector: Harness):
+    campaigns = []
+    for _ in range(12):
+        campaigns.append(collector.campaign(ARCHS))
+        collector.clock.advance(1)
+    agent = collector.agent("a1")
+    assert [j["campaign_id"] for j in lease(agent)] == campaigns[:1]
+    assert job_rows(collector) == len(ARCHS)
+    assert [p["queued"] for p in collector.status(campaigns[-1])["devices"]] == [len(ARCHS)]
+
+
+def test_one_lease_request_creates_a_bounded_number_of_jobs(collector: Harness):
+    collector.campaign(ARCHS[:1])
+    big = collector.campaign(samples=JOBS_PER_REQUEST + 40, seed=7, wait=False)
+    agent = collector.agent("a1")
+    lease(agent, max_jobs=MAX_JOBS_PER_LEASE)
+    assert job_rows(collector) <= JOBS_PER_REQUEST
+    lease(agent, max_jobs=MAX_JOBS_PER_LEASE)
+    assert job_rows(collector) == 1 + JOBS_PER_REQUEST + 40
+    [progress] = collector.status(big)["devices"]
+    assert progress["total"] == JOBS_PER_REQUEST + 40

@@ -47,3 +47,30 @@ def test_0002_upgrades_a_0001_store_whose_rows_become_onnx(db_url: str):
             assert conn.scalar(sa.text("SELECT sha256 FROM artifacts")) == "b" * 64
     finally:
         store.close()
+
+
+def test_0004_counts_the_jobs_an_older_store_created_for_each_membership(db_url: str):
+    store = Store(db_url)
+    try:
+        upgrade(store.engine, "0002")
+        now = datetime.now(timezone.utc)
+        rows = [
+            ("artifacts", {"key_digest": "a" * 64, "space": "nb201", "arch": "|none~0|", "batch": 1, "resolution": 32,
+                           "classes": 10, "opset": 17, "seed": 0, "requested_at": now}),
+            ("campaigns", {"id": "c1", "space": "nb201", "seed": 0, "samples": 1, "runtime": "onnxruntime",
+                           "provider": "cpu", "batch": 1, "threads": 1, "resolution": 32, "classes": 10, "opset": 17,
+                           "settings": "{}", "devices": "[]", "max_failures": 3, "created_at": now}),
+            ("campaign_archs", {"campaign_id": "c1", "position": 0, "arch": "|none~0|", "artifact_digest": "a" * 64}),
+            ("devices", {"id": "d1", "name": "dev", "fingerprint": "0" * 16, "machine": "{}", "first_seen": now}),
+            ("campaign_devices", {"campaign_id": "c1", "device_id": "d1", "joined_at": now}),
+            ("jobs", {"id": "j1", "campaign_id": "c1", "device_id": "d1", "position": 0, "state": "queued",
+                      "leases": 0, "errors": 0, "expirations": 0}),
+        ]  # fmt: skip
+        with store.engine.begin() as conn:
+            for table, row in rows:
+                conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(row)}) VALUES (:{', :'.join(row)})"), row)
+        upgrade(store.engine)
+        with store.engine.connect() as conn:
+            assert conn.scalar(sa.text("SELECT created FROM campaign_devices")) == 1
+    finally:
+        store.close()

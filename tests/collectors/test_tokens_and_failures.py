@@ -6,10 +6,15 @@ import json
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
+from latbench.catalog import DatasetCatalog
+from latbench.collectors import tokens
+from latbench.collectors.service import running
+from latbench.errors import LatbenchError, Unauthenticated
 from tests.support.served import ADMIN_TOKEN, Clock, Harness, Served
 
 CLI = [sys.executable, "-m", "latbench"]
@@ -86,3 +91,40 @@ def test_a_failed_artifact_build_fails_the_campaign_with_its_error(db_url: str, 
         assert "failed" in shown.stdout and "cannot build the reference model" in shown.stdout
         listed = cli(harness, "campaign", "list", "--json")
         assert json.loads(listed.stdout)[0]["error"] == status["error"]
+
+
+def test_admin_tokens_are_created_listed_revoked_and_expire(collector: Harness):
+    expiry = (collector.clock.now + timedelta(seconds=60)).isoformat()
+    created = collector.admin.post("/admin/admin-tokens", json={"name": "ops", "expires_at": expiry}).json()
+    ops = collector.client(created["token"])
+    assert created["token"].startswith("lb_admin_") and ops.get("/admin/devices").status_code == 200
+    names = sorted(t["name"] for t in collector.admin.get("/admin/admin-tokens").json())
+    assert names == ["LATBENCH_ADMIN_TOKEN", "ops"]
+    collector.clock.advance(61)
+    assert ops.get("/admin/devices").status_code == 401
+    again = collector.client(collector.admin.post("/admin/admin-tokens", json={"name": "ops-2"}).json()["token"])
+    revoked = again.post("/admin/admin-tokens/env-admin/revoke")
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    assert collector.admin.get("/admin/devices").status_code == 401
+    last = again.post(f"/admin/admin-tokens/{tokens.token_id(again.headers['Authorization'][7:])}/revoke")
+    assert last.status_code == 409 and "last live admin token" in last.json()["message"]
+    assert again.post("/admin/admin-tokens/nope/revoke").status_code == 404
+
+
+def test_a_weak_admin_token_is_refused_at_start(tmp_path: Path, artifact_cache: Path):
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    for weak in ("a", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "short-but-mixed-0123"):
+        too_weak = pytest.raises(LatbenchError, match="LATBENCH_ADMIN_TOKEN is too weak")
+        with too_weak, running(url, artifact_cache, catalog=DatasetCatalog(), admin_token=weak):
+            pass
+
+
+def test_a_configured_admin_token_replaces_the_first_start_token(tmp_path: Path, artifact_cache: Path):
+    url = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    with running(url, artifact_cache, catalog=DatasetCatalog()) as (_, generated):
+        assert generated is not None
+    configured = running(url, artifact_cache, catalog=DatasetCatalog(), admin_token=ADMIN_TOKEN)
+    with configured as (app, _), app.state.collector.store.read() as session:
+        with pytest.raises(Unauthenticated):
+            tokens.authenticate(session, generated, "admin", datetime.now(timezone.utc))
+        assert tokens.authenticate(session, ADMIN_TOKEN, "admin", datetime.now(timezone.utc)).kind == "admin"

@@ -23,7 +23,7 @@ from latbench.collectors.db import Store
 from latbench.collectors.models import Base
 from latbench.collectors.service import running
 
-ADMIN_TOKEN = "test-admin-token"
+ADMIN_TOKEN = "lb_admin_served-test-token-0123456789abcdef"
 LEASE_TTL_S = 30.0
 ARCHS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
@@ -128,7 +128,8 @@ class Harness:
             self._enroll_token = response.json()["token"]
         return self._enroll_token
 
-    def enroll(self, name: str, device: str | None = None, **fields: Any) -> httpx.Response:
+    def enroll(self, name: str, device: str | None = None, token: str | None = None, **fields: Any) -> httpx.Response:
+        """Enroll ``name`` with ``token`` (default: the tests' enrollment token)."""
         body = {
             "name": name,
             "fingerprint": fingerprint(device or name),
@@ -137,7 +138,7 @@ class Harness:
             **({"device_name": device} if device else {}),
             **fields,
         }
-        return self.client(self.enroll_token()).post("/enroll", json=body)
+        return self.client(token or self.enroll_token()).post("/enroll", json=body)
 
     def agent(self, name: str, device: str | None = None, **fields: Any) -> httpx.Client:
         """An HTTP client holding the token of a newly enrolled agent."""
