@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from latbench import stability
 from latbench.agents.measure import TimingSettings
 from latbench.cli import options as opt
 from latbench.cli.console import err, out, styled
@@ -134,6 +135,9 @@ def measure_command(
             f"{counts['unstable']} flagged unstable; median latency {latencies[len(latencies) // 2]:.3f} ms "
             f"(min {latencies[0]:.3f}, max {latencies[-1]:.3f})"
         )
+    warning = stability.summary(rows)
+    if warning:
+        err.print(styled("warning:", "yellow", warning))
     if refused:
         err.print(f"{len(refused)} model(s) refused: {', '.join(refused)}")
     out.print(str(out_path))
