@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from latbench.errors import LatbenchError
+
 try:
     import psutil
 except ImportError:  # without the agent extra there is no reading of other processes: no waiting either
@@ -89,3 +91,14 @@ class QuietPolicy:
             load = self.reading(self.sample_s)
             waited = time.monotonic() - started
         return Wait(round(waited, 3), None if load is None else round(load, 2), still_busy=False)
+
+
+def pin_to_core(core: int) -> None:
+    """Run this process, and the threads it starts from now on, on ``core`` only: other programs then compete
+    for the timed work's core only where the scheduler puts them there (Linux; elsewhere a clear error)."""
+    if not hasattr(os, "sched_setaffinity"):
+        raise LatbenchError("--pin-core needs a platform with CPU affinity (Linux); this one has none")
+    allowed = sorted(os.sched_getaffinity(0))
+    if core not in allowed:
+        raise LatbenchError(f"cannot pin to core {core}: this process may run on cores {allowed}")
+    os.sched_setaffinity(0, {core})
