@@ -92,11 +92,18 @@ def collector(data_dir: Path, admin_token: str, log: Path, port: int = 0, timeou
 
 @contextlib.contextmanager
 def agent(
-    url: str, token: str, state_dir: Path, log: Path, name: str = "quickstart", runtime: str = "onnxruntime"
+    url: str,
+    token: str,
+    state_dir: Path,
+    log: Path,
+    name: str = "quickstart",
+    runtime: str = "onnxruntime",
+    wait_idle: bool = True,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``latbench agent run`` against ``url`` until the block ends; the device is named after this host."""
     args = ["agent", "run", "--collector", url, "--token", token, "--name", name, "--device-name", device_name(),
-            "--state-dir", str(state_dir), "--runtime", runtime]  # fmt: skip
+            "--state-dir", str(state_dir), "--runtime", runtime,
+            "--wait-idle" if wait_idle else "--no-wait-idle"]  # fmt: skip
     proc = _child(args, log, dict(os.environ))
     try:
         yield proc
