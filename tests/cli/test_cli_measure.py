@@ -79,6 +79,20 @@ def test_bad_input_exits_1_with_one_clear_line(tmp_path, artifact_cache, args, m
 
 
 @pytest.mark.slow  # measures in subprocesses
+def test_the_summary_says_in_plain_words_why_results_are_unstable(tmp_path, artifact_cache):
+    """A CV threshold no timing meets makes every result really unstable, whatever the machine's load."""
+    out = tmp_path / "r.csv"
+    result = run(["measure", "--space", "nb201", "--samples", "2", *FAST_CLI, "--attempts", "1", "--no-reference",
+                  "--cv-threshold", "0.0001", "--out", str(out)], artifact_cache)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert {r["stable"] for r in rows(out)} == {"False"}
+    text = " ".join(result.stderr.split())
+    assert "2 flagged unstable" in text
+    assert "warning: 2 of 2 results are unstable (high variation between runs)" in text
+    assert "Re-run when it is idle, or use --wait-idle." in text
+
+
+@pytest.mark.slow  # measures in subprocesses
 def test_wait_idle_waits_out_a_busy_machine_and_says_so(tmp_path, artifact_cache):
     """A competing program busy-loops the whole time: each attempt waits the bound, then measures, and the
     result says the machine was still busy; the summary line explains any unstable result in plain words."""
