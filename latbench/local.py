@@ -22,6 +22,7 @@ import latbench
 from latbench.agents.environment import MachineInfo, machine_info
 from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, time_model
 from latbench.agents.modelfile import FORMATS, ModelFile, format_shapes, parse_input_shapes
+from latbench.agents.quiet import QuietPolicy
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.errors import LatbenchError, ModelInputError
 from latbench.progress import Progress, notify
@@ -148,6 +149,7 @@ def measure(
     progress: Progress | None = None,
     on_result: Callable[[dict[str, object]], None] | None = None,
     on_refused: Callable[[str, str], None] | None = None,
+    quiet: QuietPolicy | None = None,
 ) -> list[dict[str, object]]:
     """Measure ``archs`` (or ``samples`` seeded ones) of ``space``, or the model files ``models``, on this
     machine; return one row each.
@@ -157,8 +159,8 @@ def measure(
     model that cannot be timed is refused through ``on_refused(path, line)`` (else a warning) and left out.
     With ``out``, rows are appended as they finish and rows already in the file are kept and not measured
     again (the file must hold results of the same settings and device). ``reference`` times a fixed model
-    between measurements to detect a drifting machine. ``progress`` hears stages ``export`` and ``measure``;
-    ``on_result`` gets each new row.
+    between measurements to detect a drifting machine. ``quiet`` waits for other programs to calm down before
+    each timing attempt. ``progress`` hears stages ``export`` and ``measure``; ``on_result`` gets each new row.
     """
     if models is not None:
         if space is not None or archs or samples is not None:
@@ -178,6 +180,7 @@ def measure(
             progress,
             on_result,
             on_refused,
+            quiet,
         )
     if space is None:
         raise LatbenchError("give a search space to sample architectures from, or model files")
@@ -185,7 +188,7 @@ def measure(
         raise LatbenchError("input shapes are for model files; an architecture's input is set by batch and resolution")
     return _measure_archs(
         space, archs, samples, seed, connected_only, runtime, provider, batch, threads, resolution, classes,
-        settings, out, cache_dir, reference, progress, on_result,
+        settings, out, cache_dir, reference, progress, on_result, quiet,
     )  # fmt: skip
 
 
@@ -225,6 +228,7 @@ def _measure_archs(
     reference: bool,
     progress: Progress | None,
     on_result: Callable[[dict[str, object]], None] | None,
+    quiet: QuietPolicy | None,
 ) -> list[dict[str, object]]:
     from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
 
@@ -271,7 +275,7 @@ def _measure_archs(
         for arch, artifact in zip(todo, artifacts, strict=True):
             engine.load(artifact.path)
             try:
-                m = time_model(engine, settings, probe)
+                m = time_model(engine, settings, probe, quiet)
             finally:
                 engine.close()
             row = _row(arch, s.name, artifact.sha256, engine, identity, info, settings, m)
@@ -379,6 +383,7 @@ def _measure_models(
     progress: Progress | None,
     on_result: Callable[[dict[str, object]], None] | None,
     on_refused: Refused,
+    quiet: QuietPolicy | None,
 ) -> list[dict[str, object]]:
     """Time each model file as it is: a file is known by its content hash (its ``arch`` is its file name,
     made unique), and one that cannot be inspected, loaded or run is refused on its own."""
@@ -426,7 +431,7 @@ def _measure_models(
                 continue
             used = dict(engine.input_shapes)
             try:
-                m = time_model(engine, settings, probe)
+                m = time_model(engine, settings, probe, quiet)
             finally:
                 engine.close()
             first = next(iter(used.values()), ())

@@ -33,6 +33,7 @@ from latbench.agents.environment import machine_info
 from latbench.agents.heartbeat import SHUTDOWN_TIMEOUT_S, Heartbeat, Leases
 from latbench.agents.identity import Credentials, default_state_dir
 from latbench.agents.measure import ReferenceProbe, TimingSettings, time_model
+from latbench.agents.quiet import QuietPolicy
 from latbench.agents.reports import error_item, result_item
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.agents.spool import Spool
@@ -92,6 +93,7 @@ class AgentDaemon:
         backoff: Backoff = Backoff(),
         remote: RemoteRunner | None = None,
         push_interval_s: float = PUSH_INTERVAL_S,
+        quiet: QuietPolicy | None = None,
     ) -> None:
         if max_jobs < 1:
             raise LatbenchError(f"max_jobs must be at least 1, got {max_jobs}")
@@ -109,6 +111,7 @@ class AgentDaemon:
         self.backoff = backoff
         self.remote = remote
         self.push_interval_s = push_interval_s
+        self.quiet = quiet
         self.client = AgentClient(collector_url)
         self.spool = Spool(self.state_dir / "spool.sqlite")
         self.downloads = DownloadCache(self.state_dir / "artifacts", self.client)
@@ -338,7 +341,7 @@ class AgentDaemon:
             if self._leases.is_lost(job.lease_id):
                 log.info("%s  skipped: its lease was lost before measuring", job.arch)
                 return None
-            measurement = time_model(runtime, settings, probe)
+            measurement = time_model(runtime, settings, probe, self.quiet)
             self._interruptible = False
             return result_item(job, measurement, runtime)
         except CollectorUnavailable as exc:

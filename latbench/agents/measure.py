@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from latbench.agents.environment import MachineState, changed, machine_state
+from latbench.agents.quiet import QuietPolicy, Wait
 from latbench.agents.runtimes.base import Runtime
 from latbench.agents.stats import LatencyStats
 
@@ -153,6 +154,10 @@ class Measurement:
     ref_ratio: float | None = None
     state_before: MachineState | None = None
     state_after: MachineState | None = None
+    idle_waited_s: float = 0.0
+    """Seconds spent waiting for quiet before all attempts (``QuietPolicy``)."""
+    idle_load: float | None = None
+    """Cores other processes kept busy when the kept attempt started (with a ``QuietPolicy``)."""
 
 
 @dataclass(frozen=True)
@@ -180,17 +185,25 @@ def _problems(attempt: Attempt, settings: TimingSettings) -> list[str]:
     return flags
 
 
-def measure_until_stable(attempt: Callable[[int], Attempt], settings: TimingSettings) -> Measurement:
+def measure_until_stable(
+    attempt: Callable[[int], Attempt], settings: TimingSettings, quiet: QuietPolicy | None = None
+) -> Measurement:
     """Call ``attempt`` (with its number, from 1) up to ``max_attempts`` times while its result is unstable; keep
     the attempt with the fewest problems, then the lowest CV, with every attempt's problems and the total wall time.
+
+    With ``quiet``, each attempt first waits for other programs to calm down; the kept attempt's flags say
+    whether it waited (``waited_idle``) or gave up waiting (``still_busy``), and the result how long in all.
     """
     best: Measurement | None = None
     fewest: tuple[int, float] | None = None
     history: list[list[str]] = []
     wall = 0.0
+    waited = 0.0
     for number in range(1, settings.max_attempts + 1):
         if settings.cooldown_s:
             time.sleep(settings.cooldown_s)
+        wait = quiet.wait() if quiet else Wait(0.0, None, still_busy=False)
+        waited += wait.waited_s
         seen = attempt(number)
         wall += seen.wall_s
         flags = _problems(seen, settings)
@@ -204,20 +217,25 @@ def measure_until_stable(attempt: Callable[[int], Attempt], settings: TimingSett
                 wall_s=wall,
                 attempts=number,
                 stable=not flags,
-                flags=flags + seen.notes,
+                flags=flags + seen.notes + wait.notes(),
                 ref_ratio=max(seen.ratios, key=lambda r: abs(r - 1.0)) if seen.ratios else None,
                 state_before=seen.before,
                 state_after=seen.after,
+                idle_load=wait.load,
             )
         if not flags:
             break
     assert best is not None
     best.attempts, best.wall_s, best.attempt_flags = len(history), wall, history
+    best.idle_waited_s = round(waited, 3)
     return best
 
 
 def time_model(
-    runtime: Runtime, settings: TimingSettings | None = None, probe: ReferenceProbe | None = None
+    runtime: Runtime,
+    settings: TimingSettings | None = None,
+    probe: ReferenceProbe | None = None,
+    quiet: QuietPolicy | None = None,
 ) -> Measurement:
     """Time the model loaded in ``runtime`` until stable (``measure_until_stable``).
 
@@ -239,4 +257,4 @@ def time_model(
         stats = LatencyStats.from_ns(timing.times_ns)
         return Attempt(stats, timing.times_ns, timing.warmup_runs, timing.wall_s, before, after, ratios)
 
-    return measure_until_stable(attempt, settings)
+    return measure_until_stable(attempt, settings, quiet)

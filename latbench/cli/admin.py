@@ -13,9 +13,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from latbench import stability
 from latbench.agents.modelfile import parse_input_shapes
 from latbench.cli import options as opt
-from latbench.cli.console import err, out
+from latbench.cli.console import err, out, styled
 from latbench.client import CollectorClient
 from latbench.protocol import CampaignCreate, CampaignStatus, MeasurementSettings, ModelInfo
 from latbench.resultfile import write_results
@@ -209,7 +210,7 @@ def campaign_status(
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Progress per device: queued, leased, done, failed, rate and ETA."""
+    """Progress per device: queued, leased, done, failed, rate and ETA; then how many results are unstable, and why."""
     with CollectorClient(collector, token) as client:
         status = client.campaign(campaign_id)
         if as_json:
@@ -217,12 +218,16 @@ def campaign_status(
             return
         if not watch:
             out.print(status_table(status))
-            return
-        with Live(status_table(status), console=err, refresh_per_second=4) as live:
-            while status.state not in ("done", "failed"):
-                time.sleep(interval)
-                status = client.campaign(campaign_id)
-                live.update(status_table(status))
+        else:
+            with Live(status_table(status), console=err, refresh_per_second=4) as live:
+                while status.state not in ("done", "failed"):
+                    time.sleep(interval)
+                    status = client.campaign(campaign_id)
+                    live.update(status_table(status))
+        if any(d.done for d in status.devices):
+            warning = stability.summary(client.iter_results(campaign_id))
+            if warning:
+                err.print(styled("warning:", "yellow", warning))
 
 
 @campaign_app.command("list")

@@ -13,6 +13,7 @@ import typer
 
 from latbench.agents.daemon import PUSH_INTERVAL_S, AgentDaemon, run_agent
 from latbench.agents.identity import default_state_dir
+from latbench.agents.quiet import QuietPolicy
 from latbench.agents.remote import open_runner
 from latbench.agents.reports import runtime_offer
 from latbench.cli import options as opt
@@ -88,6 +89,10 @@ def run_command(
     host_key_fingerprint: str | None = typer.Option(
         None, "--host-key-fingerprint", help="Pin the device's host key by SHA256 fingerprint (saved to --known-hosts)."
     ),
+    wait_idle: bool = typer.Option(
+        True, "--wait-idle/--no-wait-idle", help="Before each timing here, wait while other programs keep the CPU busy."
+    ),
+    wait_idle_max: float = typer.Option(60.0, "--wait-idle-max", min=0.0, help="Seconds to wait for idle, at most."),
 ) -> None:
     """Enroll (first start), then lease, measure and push results until SIGTERM/SIGINT; exits 0 when stopped."""
     _log_to_stderr(verbose)
@@ -111,6 +116,7 @@ def run_command(
             poll_s=poll,
             remote=runner,
             push_interval_s=push_interval,
+            quiet=QuietPolicy(max_wait_s=wait_idle_max) if wait_idle else None,
         )
     except BaseException:
         if runner:

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from latbench import datasets
+from latbench import datasets, stability
 from latbench.cli import options as opt
-from latbench.cli.console import err, out
+from latbench.cli.console import err, out, styled
 from latbench.datasets.cards import runtime_label
 
 dataset_app = typer.Typer(
@@ -85,6 +85,9 @@ def show(name: str = typer.Argument(..., help="Dataset name."), as_json: opt.AsJ
             d["source"],
         )
     out.print(table)
+    for d in card["devices"]:
+        if d["quality"].get("stability"):
+            out.print(styled("warning:", "yellow", f"{d['name']}: {d['quality']['stability']}"))
     for key, value in card["provenance"].items():
         text = "; ".join(map(str, value)) if isinstance(value, list) else value
         if key == "notice":
@@ -111,20 +114,41 @@ def build(
     prefix: str = PREFIX,
     license: str = LICENSE,
     force: bool = FORCE,
+    include_unstable: opt.IncludeUnstable = False,
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Aggregate measurements into a dataset; prints its name."""
+    """Aggregate measurements into a dataset (stable results only by default); prints its name."""
     if from_results is not None and campaign is None:
-        ds = datasets.build_from_results(from_results, name=name, device=device, prefix=prefix, license=license)
+        ds = datasets.build_from_results(
+            from_results, name=name, device=device, prefix=prefix, license=license, include_unstable=include_unstable
+        )
     elif campaign is not None and from_results is None:
         err.print(f"reading the results of campaign {campaign}")
         ds = datasets.build_from_campaign(
-            campaign, collector=collector, token=token, name=name, device=device, prefix=prefix, license=license
+            campaign,
+            collector=collector,
+            token=token,
+            name=name,
+            device=device,
+            prefix=prefix,
+            license=license,
+            include_unstable=include_unstable,
         )
     else:
         raise typer.BadParameter("give --campaign ID or --from-results FILE (one of them)")
+    _report_stability(ds)
     _stored(ds, force)
+
+
+def _report_stability(ds: datasets.Dataset) -> None:
+    """Each device's unstable results, and how many the dataset left out, on stderr."""
+    for meta in ds.devices:
+        text, left_out = meta.quality.get("stability"), meta.quality.get("unstable_left_out")
+        if text:
+            err.print(styled("warning:", "yellow", f"{meta.name}: {text}"))
+        if left_out:
+            err.print(f"{meta.name}: {stability.left_out(left_out)}")
 
 
 @dataset_app.command("import")

@@ -8,7 +8,9 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from latbench import stability
 from latbench.agents.measure import TimingSettings
+from latbench.agents.quiet import QuietPolicy, pin_to_core
 from latbench.cli import options as opt
 from latbench.cli.console import err, out, styled
 from latbench.cli.progress import ProgressBars
@@ -57,6 +59,11 @@ def measure_command(
     ),
     attempts: int = typer.Option(3, "--attempts", min=1, help="Measurements per architecture while unstable."),
     no_reference: bool = typer.Option(False, "--no-reference", help="Skip the reference-model drift check."),
+    wait_idle: bool = typer.Option(
+        False, "--wait-idle/--no-wait-idle", help="Before each timing, wait while other programs keep the CPU busy."
+    ),
+    wait_idle_max: float = typer.Option(60.0, "--wait-idle-max", min=0.0, help="Seconds to wait for idle, at most."),
+    pin_core: int | None = typer.Option(None, "--pin-core", min=0, help="Run the timed work on this CPU core only."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Artifact cache (default ~/.cache/latbench)."),
 ) -> None:
     """Measure latency of search-space architectures or model files on this machine; prints the results file path."""
@@ -87,6 +94,8 @@ def measure_command(
             raise typer.BadParameter("give --samples N or at least one --arch")
         if arch and samples is not None:
             raise typer.BadParameter("give --samples or --arch, not both")
+    if pin_core is not None:
+        pin_to_core(pin_core)
     counts = {"new": 0, "unstable": 0}
     refused: list[str] = []
     with _bars() as bars:
@@ -122,6 +131,7 @@ def measure_command(
                 progress=bars,
                 on_result=on_result,
                 on_refused=on_refused,
+                quiet=QuietPolicy(max_wait_s=wait_idle_max) if wait_idle else None,
             )
         except KeyboardInterrupt:
             bars.rich.stop()
@@ -134,6 +144,9 @@ def measure_command(
             f"{counts['unstable']} flagged unstable; median latency {latencies[len(latencies) // 2]:.3f} ms "
             f"(min {latencies[0]:.3f}, max {latencies[-1]:.3f})"
         )
+    warning = stability.summary(rows)
+    if warning:
+        err.print(styled("warning:", "yellow", warning))
     if refused:
         err.print(f"{len(refused)} model(s) refused: {', '.join(refused)}")
     out.print(str(out_path))

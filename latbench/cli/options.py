@@ -21,6 +21,9 @@ Space = Annotated[str, typer.Option("--space", "-s", help="Search space (see lat
 Seed = Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same result.")]
 Threads = Annotated[int, typer.Option("--threads", "-t", min=1, help="Intra-op threads (1 is the repeatable default).")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+IncludeUnstable = Annotated[
+    bool, typer.Option("--include-unstable", help="Use results the stability checks gave up on, too.")
+]
 
 
 def _collector() -> Any:

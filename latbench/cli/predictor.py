@@ -11,8 +11,9 @@ import numpy as np
 import typer
 from rich.table import Table
 
+from latbench import stability
 from latbench.cli import options as opt
-from latbench.cli.console import err, out
+from latbench.cli.console import err, out, styled
 from latbench.cli.encodings import encodings_app
 from latbench.cli.progress import ProgressBars
 
@@ -72,6 +73,7 @@ def transfer_command(
     ),
     out_path: Path = typer.Option(..., "--out", "-o", help="Model file to write (.pt)."),
     report_path: Path | None = typer.Option(None, "--report", help="Write the out-of-fold accuracy as JSON here."),
+    include_unstable: opt.IncludeUnstable = False,
 ) -> None:
     """Transfer a pretrained predictor to a device from a few measurements; prints the model file's path.
 
@@ -85,9 +87,14 @@ def transfer_command(
         raise typer.BadParameter("give exactly one of --dataset and --results")
     pre = _load(model_path)
     if results is not None:
-        ds = datasets.build_from_results(results, device=device)
+        ds = datasets.build_from_results(results, device=device, include_unstable=include_unstable)
         if device not in ds.device_names:
             raise predictor.UnknownDevice(f"{results} has no device {device!r}; it has: {', '.join(ds.device_names)}")
+        quality = ds.devices[ds.device_names.index(device)].quality
+        if quality.get("stability"):
+            err.print(styled("warning:", "yellow", quality["stability"]))
+        if quality.get("unstable_left_out"):
+            err.print(stability.left_out(quality["unstable_left_out"]))
         latency = ds.vector(device)
         pick = np.flatnonzero(~np.isnan(latency))
     else:

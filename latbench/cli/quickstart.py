@@ -10,9 +10,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from latbench import stability
 from latbench.agents.measure import TimingSettings
 from latbench.cli import options as opt
-from latbench.cli.console import err, out
+from latbench.cli.console import err, out, styled
 from latbench.cli.progress import ProgressBars
 
 STEP_TEXT = {
@@ -45,6 +46,10 @@ def quickstart_command(
         None, "--warmup-time", min=0.0, help="Seconds of warm-up per architecture [default: 0.5; ofa-mbv3: 0.3]."
     ),
     dataset: str | None = typer.Option(None, "--dataset-name", help="Registry name (default quickstart-SPACE)."),
+    wait_idle: bool = typer.Option(
+        True, "--wait-idle/--no-wait-idle", help="Before each timing, wait while other programs keep the CPU busy."
+    ),
+    include_unstable: opt.IncludeUnstable = False,
     as_json: opt.AsJson = False,
 ) -> None:
     """From nothing to a latency predictor for this machine; prints the report's path."""
@@ -77,11 +82,17 @@ def quickstart_command(
                 settings=settings,
                 dataset_name=dataset,
                 progress=bars,
+                wait_idle=wait_idle,
+                include_unstable=include_unstable,
             )
             bars.finish()
     except KeyboardInterrupt:
         err.print(f"interrupted: progress is kept in {directory}; run the same command to resume")
         raise typer.Exit(130) from None
+    if result.stability:
+        err.print(styled("warning:", "yellow", result.stability))
+    if result.left_out:
+        err.print(f"the transfer and the evaluation {stability.left_out(result.left_out)}")
     e = result.evaluation
     table = Table(title=f"SRCC on {e.holdout} held-out architectures ({result.device})", title_justify="left")
     table.add_column("ranking by")

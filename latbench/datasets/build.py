@@ -23,6 +23,7 @@ from latbench.errors import InvalidArchitecture, LatbenchError
 from latbench.hashing import sha256_file
 from latbench.resultfile import read_results
 from latbench.spaces import get_space
+from latbench.stability import is_unstable, summary
 
 Row = Mapping[str, Any]
 SETUP = (
@@ -110,9 +111,15 @@ def _quality(rows: list[Row], by_arch: dict[str, list[float]]) -> dict[str, Any]
         "repeated": len(spreads),
         "median_cv": round(float(np.median(cvs)), 6) if cvs else None,
         "max_cv": round(max(cvs), 6) if cvs else None,
-        "unstable": sum(1 for r in rows if r.get("stable") is False),
+        "unstable": sum(1 for r in rows if is_unstable(r)),
         "max_repeat_spread": round(max(spreads), 6) if spreads else None,
     }
+
+
+def _stability(rows: list[Row], used: list[Row]) -> dict[str, Any]:
+    """How many of a device's results were unstable, why, and how many the dataset left out."""
+    text = summary(rows)
+    return {"unstable_left_out": len(rows) - len(used)} | ({"stability": text} if text else {})
 
 
 def _validated(rows: Iterable[Row]) -> tuple[str, list[tuple[str, Row]]]:
@@ -148,16 +155,26 @@ def build_from_rows(
     device: str | None = None,
     prefix: str = "",
     license: str = "",
+    include_unstable: bool = False,
 ) -> Dataset:
     """A dataset from result rows (``latbench measure`` columns, optionally with ``device`` and ``agent``).
 
     A row's device is its ``device`` column (collector exports), else its ``env_hostname``; ``device`` renames
-    the one device of single-device results, and ``prefix`` is prepended to every name.
+    the one device of single-device results, and ``prefix`` is prepended to every name. Results the stability
+    checks gave up on are left out unless ``include_unstable``; each device's quality says how many and why.
     """
     space, checked = _validated(rows)
     grouped: dict[str, list[tuple[str, Row]]] = {}
     for arch, row in checked:
         grouped.setdefault(_device_key(row), []).append((arch, row))
+    every = {key: [row for _, row in pairs] for key, pairs in grouped.items()}
+    if not include_unstable:
+        grouped = {key: [(a, r) for a, r in pairs if not is_unstable(r)] for key, pairs in grouped.items()}
+        for key, pairs in grouped.items():
+            if not pairs:
+                raise InvalidTable(
+                    f"device {key!r}: {summary(every[key])} To build from them anyway, use --include-unstable."
+                )
     if device is not None:
         if len(grouped) > 1:
             raise InvalidTable(
@@ -165,7 +182,8 @@ def build_from_rows(
                 "the device of single-device results only"
             )
         grouped = {device: next(iter(grouped.values()))}
-    archs = ordered_archs(space, [arch for arch, _ in checked])
+        every = {device: next(iter(every.values()))}
+    archs = ordered_archs(space, [arch for pairs in grouped.values() for arch, _ in pairs])
     position = {a: i for i, a in enumerate(archs)}
     latency = np.full((len(grouped), len(archs)), np.nan, dtype=np.float64)
     metas = []
@@ -192,14 +210,20 @@ def build_from_rows(
                 settings={"opset": setup["opset"], "device_id": setup["device_id"]}
                 | {k.removeprefix("cfg_"): v for k, v in setup.items() if k.startswith("cfg_")},
                 environment=_environment(device_rows),
-                quality=_quality(device_rows, by_arch),
+                quality=_quality(every[key], by_arch) | _stability(every[key], device_rows),
             )
         )
     return Dataset(name=name, space=space, archs=archs, latency=latency, devices=tuple(metas), provenance=provenance)
 
 
 def build_from_results(
-    path: str | Path, *, name: str | None = None, device: str | None = None, prefix: str = "", license: str = ""
+    path: str | Path,
+    *,
+    name: str | None = None,
+    device: str | None = None,
+    prefix: str = "",
+    license: str = "",
+    include_unstable: bool = False,
 ) -> Dataset:
     """A dataset from a results file of ``latbench measure`` or ``latbench results export``."""
     path = Path(path)
@@ -216,6 +240,7 @@ def build_from_results(
         device=device,
         prefix=prefix,
         license=license,
+        include_unstable=include_unstable,
     )
 
 
@@ -228,6 +253,7 @@ def build_from_campaign(
     device: str | None = None,
     prefix: str = "",
     license: str = "",
+    include_unstable: bool = False,
 ) -> Dataset:
     """A dataset from the finished results of a collector campaign (each device of the campaign, one column)."""
     from latbench.client import CollectorClient
@@ -247,7 +273,14 @@ def build_from_campaign(
         results=len(rows),
     )
     return build_from_campaign_rows(
-        rows, campaign_id, provenance, name=name, device=device, prefix=prefix, license=license
+        rows,
+        campaign_id,
+        provenance,
+        name=name,
+        device=device,
+        prefix=prefix,
+        license=license,
+        include_unstable=include_unstable,
     )
 
 
@@ -260,6 +293,7 @@ def build_from_campaign_rows(
     device: str | None = None,
     prefix: str = "",
     license: str = "",
+    include_unstable: bool = False,
 ) -> Dataset:
     """A dataset from a campaign's result rows, named and sourced alike wherever it is built (``latbench dataset
     build --campaign``, the dashboard's card)."""
@@ -271,4 +305,5 @@ def build_from_campaign_rows(
         device=device,
         prefix=prefix,
         license=license,
+        include_unstable=include_unstable,
     )

@@ -67,6 +67,10 @@ def markdown(card: dict[str, Any]) -> str:
             for d in devices
         ],
     )
+    warnings = [d for d in devices if d["quality"].get("stability")]
+    if warnings:
+        lines += ["", "## Unstable results", ""]
+        lines += [f"- `{d['name']}`: {d['quality']['stability']}" for d in warnings]
     described = [d for d in devices if d["description"]]
     if described:
         lines += ["", "## Descriptions", ""] + [f"- `{d['name']}`: {d['description']}" for d in described]

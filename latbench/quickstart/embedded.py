@@ -92,14 +92,21 @@ def collector(data_dir: Path, admin_token: str, log: Path, port: int = 0, timeou
 
 @contextlib.contextmanager
 def agent(
-    url: str, token: str, state_dir: Path, log: Path, name: str = "quickstart", runtime: str = "onnxruntime"
+    url: str,
+    token: str,
+    state_dir: Path,
+    log: Path,
+    name: str = "quickstart",
+    runtime: str = "onnxruntime",
+    wait_idle: bool = True,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``latbench agent run`` against ``url`` until the block ends; the device is named after this host.
 
     The enrollment token goes in the agent's environment (``LATBENCH_TOKEN``), never on its command line, which
     ``ps`` shows every user of the machine."""
     args = ["agent", "run", "--collector", url, "--name", name, "--device-name", device_name(),
-            "--state-dir", str(state_dir), "--runtime", runtime]  # fmt: skip
+            "--state-dir", str(state_dir), "--runtime", runtime,
+            "--wait-idle" if wait_idle else "--no-wait-idle"]  # fmt: skip
     proc = _child(args, log, {**os.environ, "LATBENCH_TOKEN": token})
     try:
         yield proc

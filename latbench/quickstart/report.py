@@ -18,6 +18,7 @@ body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em}table{border-collapse:collapse}
 td,th{border-bottom:1px solid #ddd;padding:.3em .8em;text-align:left}td.n{text-align:right}
 img{max-width:100%;border:1px solid #eee}.muted{color:#666}
+.warning{border:1px solid #d9a400;background:#fff8e1;padding:.6em 1em;margin:1em 0}
 """
 
 
@@ -92,6 +93,8 @@ def write_report(
     evaluation: Evaluation,
     timings: dict[str, float],
     outputs: dict[str, str],
+    stability: str | None = None,
+    left_out: int = 0,
 ) -> Path:
     e = html.escape
     figures = _plots(transfer, holdout, measured, predicted_holdout, predicted_transfer, evaluation, device)
@@ -106,6 +109,7 @@ def write_report(
         f"<h1>latbench quickstart: a latency predictor for {e(device)}</h1>",
         f"<p class='muted'>Search space {e(space)}; {len(transfer)} architectures measured to transfer the "
         f"shipped predictor, {len(holdout)} more held out to judge it.</p>",
+        *_warning(stability, left_out),
         "<h2>Rank correlation (SRCC) on the held-out architectures</h2>",
         "<table><tr><th>ranking by</th><th>SRCC</th></tr>",
         *(f"<tr><td>{e(name)}</td><td class='n'>{value:.3f}</td></tr>" for name, value in rows),
@@ -121,3 +125,15 @@ def write_report(
     tmp.write_text("\n".join(parts), encoding="utf-8")
     tmp.replace(path)
     return path
+
+
+def _warning(stability: str | None, left_out: int) -> list[str]:
+    """The box above the SRCC table that says the figures rest on (or left out) unstable results."""
+    if not stability:
+        return []
+    used = (
+        f" The {left_out} unstable results were left out of the transfer and the evaluation."
+        if left_out
+        else " They were used (--include-unstable): the figures below may not hold on an idle machine."
+    )
+    return [f"<div class='warning'><strong>Unstable results.</strong> {html.escape(stability + used)}</div>"]

@@ -62,6 +62,10 @@ class QuickstartResult:
     evaluation: Evaluation
     timings: dict[str, float]
     outputs: dict[str, str] = field(default_factory=dict)
+    stability: str | None = None
+    """How many results were unstable and why (``latbench.stability.summary``); None when all were stable."""
+    left_out: int = 0
+    """Unstable results the transfer and the evaluation did not use."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -70,6 +74,8 @@ class QuickstartResult:
             "evaluation": self.evaluation.as_dict(),
             "timings_s": self.timings,
             "outputs": self.outputs,
+            "stability": self.stability,
+            "unstable_left_out": self.left_out,
         }
 
 
@@ -80,7 +86,14 @@ def _settings_dict(settings: TimingSettings) -> dict[str, Any]:
 
 
 def _measure(
-    ws: Workspace, plan: Plan, space: str, threads: int, settings: dict[str, Any], progress: Progress | None
+    ws: Workspace,
+    plan: Plan,
+    space: str,
+    threads: int,
+    settings: dict[str, Any],
+    progress: Progress | None,
+    wait_idle: bool,
+    include_unstable: bool,
 ) -> str:
     """Run the campaign to the end through a private collector and a local agent; returns the campaign id."""
     from latbench.client import CollectorClient
@@ -118,7 +131,7 @@ def _measure(
                 enroll = client.create_enrollment_token("quickstart").token
                 ws.state["enrollment_token"] = enroll
                 ws.save()
-            with embedded.agent(url, enroll, ws.agent_dir, logs / "agent.log") as agent:
+            with embedded.agent(url, enroll, ws.agent_dir, logs / "agent.log", wait_idle=wait_idle) as agent:
                 while status.state not in FINISHED:
                     done = sum(d.done + d.failed for d in status.devices)
                     notify(progress, "measure", done, len(plan.archs))
@@ -133,19 +146,29 @@ def _measure(
         if failed:
             failures = f"{failed} architecture(s) failed to measure; see {logs / 'agent.log'}"
             notify(progress, "measure", message=failures)
-        _build_dataset(ws, url, token, campaign_id)
+        _build_dataset(ws, url, token, campaign_id, include_unstable)
     return campaign_id
 
 
-def _build_dataset(ws: Workspace, url: str, token: str, campaign_id: str) -> None:
+def _build_dataset(ws: Workspace, url: str, token: str, campaign_id: str, include_unstable: bool) -> None:
+    """The device dataset, of stable results only unless ``include_unstable``; it records how many were not."""
     from latbench import datasets
     from latbench.datasets.build import build_from_campaign
 
     started = time.perf_counter()
     name = ws.state["settings"]["dataset"]
-    ds = build_from_campaign(campaign_id, collector=url, token=token, name=name)
+    ds = build_from_campaign(campaign_id, collector=url, token=token, name=name, include_unstable=include_unstable)
     path = datasets.save(ds, overwrite=True)
-    ws.finish("dataset", time.perf_counter() - started, name=name, path=str(path), device=ds.device_names[0])
+    quality = ds.devices[0].quality
+    ws.finish(
+        "dataset",
+        time.perf_counter() - started,
+        name=name,
+        path=str(path),
+        device=ds.device_names[0],
+        stability=quality.get("stability"),
+        left_out=quality.get("unstable_left_out", 0),
+    )
 
 
 def _measured(name: str) -> dict[str, float]:
@@ -167,11 +190,15 @@ def quickstart(
     settings: TimingSettings | None = None,
     dataset_name: str | None = None,
     progress: Progress | None = None,
+    wait_idle: bool = True,
+    include_unstable: bool = False,
 ) -> QuickstartResult:
     """Measure this machine, transfer the shipped predictor to it and judge it; resumable in ``directory``.
 
     ``holdout`` and ``settings`` default to the space's ``defaults``. ``progress`` hears each step of ``STEPS``
-    start (but ``dataset``), and the count of ``measure``."""
+    start (but ``dataset``), and the count of ``measure``. The agent waits for other programs to calm down before
+    each timing unless not ``wait_idle``; unstable results are kept in the store but used only with
+    ``include_unstable``."""
     from latbench import predictor
     from latbench.spaces import get_space
 
@@ -188,6 +215,7 @@ def quickstart(
             "threads": threads,
             "measure": measure_settings,
             "dataset": dataset_name or f"quickstart-{space}",
+            "include_unstable": include_unstable,
         }
     )
     pretrained_file = predictor.pretrained_path(space)
@@ -203,7 +231,7 @@ def quickstart(
     if not ws.done("measure"):
         started = time.perf_counter() - ws.state.get("measure_seconds_before", 0.0)
         try:
-            campaign_id = _measure(ws, plan, space, threads, measure_settings, progress)
+            campaign_id = _measure(ws, plan, space, threads, measure_settings, progress, wait_idle, include_unstable)
         finally:
             ws.state["measure_seconds_before"] = time.perf_counter() - started
             ws.save()
@@ -260,7 +288,17 @@ def quickstart(
         evaluation=evaluation,
         timings=timings,
         outputs=outputs,
+        stability=dataset.get("stability"),
+        left_out=int(dataset.get("left_out", 0)),
     )
     ws.finish("report", time.perf_counter() - started)
     timings["report"] = float(ws.facts("report")["seconds"])
-    return QuickstartResult(workspace=ws.root, device=device, evaluation=evaluation, timings=timings, outputs=outputs)
+    return QuickstartResult(
+        workspace=ws.root,
+        device=device,
+        evaluation=evaluation,
+        timings=timings,
+        outputs=outputs,
+        stability=dataset.get("stability"),
+        left_out=int(dataset.get("left_out", 0)),
+    )

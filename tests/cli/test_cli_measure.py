@@ -67,6 +67,7 @@ def test_usage_errors_exit_2(tmp_path, artifact_cache, args):
         (["--space", "nb201", "--samples", "1", "--runtime", "tvm-cuda"], "unknown runtime 'tvm-cuda'"),
         (["--space", "nb201", "--samples", "1", "--provider", "cuda"], "provider 'cuda'"),
         (["--space", "fbnet", "--samples", "1", "--resolution", "4"], "at least 8"),
+        (["--space", "nb201", "--samples", "1", "--pin-core", "4096"], "cannot pin to core 4096"),
     ],
 )
 def test_bad_input_exits_1_with_one_clear_line(tmp_path, artifact_cache, args, message):
@@ -75,6 +76,43 @@ def test_bad_input_exits_1_with_one_clear_line(tmp_path, artifact_cache, args, m
     assert message in result.stderr and "error:" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.slow  # measures in subprocesses
+def test_the_summary_says_in_plain_words_why_results_are_unstable(tmp_path, artifact_cache):
+    """A CV threshold no timing meets makes every result really unstable, whatever the machine's load."""
+    out = tmp_path / "r.csv"
+    result = run(["measure", "--space", "nb201", "--samples", "2", *FAST_CLI, "--attempts", "1", "--no-reference",
+                  "--cv-threshold", "0.0001", "--out", str(out)], artifact_cache)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert {r["stable"] for r in rows(out)} == {"False"}
+    text = " ".join(result.stderr.split())
+    assert "2 flagged unstable" in text
+    assert "warning: 2 of 2 results are unstable (high variation between runs)" in text
+    assert "Re-run when it is idle, or use --wait-idle." in text
+
+
+@pytest.mark.slow  # measures in subprocesses
+def test_wait_idle_waits_out_a_busy_machine_and_says_so(tmp_path, artifact_cache):
+    """A competing program busy-loops the whole time: each attempt waits the bound, then measures, and the
+    result says the machine was still busy; the summary line explains any unstable result in plain words."""
+    loop = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end: pass\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", loop]) for _ in range(os.cpu_count() or 1)]
+    out = tmp_path / "r.csv"
+    try:
+        result = run(["measure", "--space", "nb201", "--samples", "1", *FAST_CLI, "--attempts", "1", "--no-reference",
+                      "--wait-idle", "--wait-idle-max", "1", "--pin-core", "0", "--out", str(out)],
+                     artifact_cache)  # fmt: skip
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert result.returncode == 0, result.stderr
+    (row,) = rows(out)
+    assert "still_busy" in row["flags"].split(",")
+    text = " ".join(result.stderr.split())
+    if row["stable"] == "False":
+        assert "1 of 1 results are unstable" in text and "waited the full --wait-idle time" in text
 
 
 @pytest.mark.slow  # measures in subprocesses

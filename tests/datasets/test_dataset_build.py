@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from latbench import datasets
+from latbench.datasets.cards import markdown
 from latbench.resultfile import read_results, write_results
 from tests.datasets.dataset_helpers import cli, snapshot
 from tests.support.ports import free_port
@@ -49,7 +50,8 @@ def measured(tmp_path_factory, artifact_cache):
 
 
 def test_build_from_a_results_file_keeps_setup_environment_and_quality(home, measured):
-    result = cli("dataset", "build", "--from-results", str(measured), "--name", "desk", "--device", "my-desk")
+    every = ["--include-unstable"]  # this machine may be busy: this test is about what a build keeps
+    result = cli("dataset", "build", "--from-results", str(measured), "--name", "desk", "--device", "my-desk", *every)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "desk"
     rows = read_results(measured)
@@ -69,7 +71,7 @@ def test_build_from_a_results_file_keeps_setup_environment_and_quality(home, mea
 def test_repeats_become_their_median_and_mixed_setups_are_refused(home, measured, tmp_path):
     rows = read_results(measured)
     again = dict(rows[0], latency_ms=rows[0]["latency_ms"] * 2)
-    ds = datasets.build_from_rows([*rows, again], name="rep", provenance={}, source="test")
+    ds = datasets.build_from_rows([*rows, again], name="rep", provenance={}, source="test", include_unstable=True)
     (device,) = ds.device_names
     assert ds.vector(device)[ds.archs.index(rows[0]["arch"])] == rows[0]["latency_ms"] * 1.5
     assert ds.device(device).quality["repeated"] == 1
@@ -78,12 +80,42 @@ def test_repeats_become_their_median_and_mixed_setups_are_refused(home, measured
     mixed = tmp_path / "mixed.csv"
     write_results(mixed, [*rows, dict(rows[1], threads=2, cfg_min_runs=50)])
     before = snapshot(home)
-    refused = cli("dataset", "build", "--from-results", str(mixed))
+    refused = cli("dataset", "build", "--from-results", str(mixed), "--include-unstable")
     assert refused.returncode == 1 and "different setups" in refused.stderr
     assert "threads: 1 (3 results) vs 2 (1 results)" in refused.stderr and "cfg_min_runs" in refused.stderr
     assert snapshot(home) == before
     missing = cli("dataset", "build", "--from-results", str(tmp_path / "none.csv"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_unstable_results_are_left_out_by_default_and_said(home, measured, tmp_path):
+    """The stability checks' verdict decides what a build uses: stable results, unless told otherwise."""
+    rows = read_results(measured)
+    marked = [dict(rows[0], stable=True, flags=""), *(dict(r, stable=False, flags="high_cv") for r in rows[1:])]
+    path = tmp_path / "marked.csv"
+    write_results(path, marked)
+    built = cli("dataset", "build", "--from-results", str(path), "--name", "stable-only")
+    assert built.returncode == 0, built.stderr
+    assert "2 of 3 results are unstable (high variation between runs)" in built.stderr
+    assert "left out 2 unstable results (use --include-unstable to keep them)" in built.stderr
+    ds = datasets.load("stable-only")
+    assert list(ds.archs) == [rows[0]["arch"]]
+    quality = ds.devices[0].quality
+    assert quality["unstable"] == 2 and quality["unstable_left_out"] == 2 and "2 of 3" in quality["stability"]
+    shown = cli("dataset", "show", "stable-only")
+    assert "2 of 3 results are unstable" in " ".join(shown.stdout.split())
+    card = markdown(datasets.describe(ds))
+    assert "## Unstable results" in card and "2 of 3 results are unstable" in card
+
+    everything = cli("dataset", "build", "--from-results", str(path), "--name", "all", "--include-unstable")
+    assert everything.returncode == 0 and "left out" not in everything.stderr
+    assert len(datasets.load("all").archs) == 3 and datasets.load("all").devices[0].quality["unstable_left_out"] == 0
+
+    write_results(path, [dict(r, stable=False, flags="high_cv") for r in rows])
+    before = snapshot(home)
+    refused = cli("dataset", "build", "--from-results", str(path), "--name", "none")
+    assert refused.returncode == 1 and "3 of 3 results are unstable" in refused.stderr
+    assert "--include-unstable" in refused.stderr and snapshot(home) == before
 
 
 @pytest.fixture
@@ -116,7 +148,8 @@ def test_build_from_a_campaign_a_real_agent_finished(home, collector, tmp_path):
         wait_for(lambda: totals(collector.status(campaign))["done"] == 2, 180, "2 results")
     finally:
         assert agent.stop() == 0, agent.log.read_text()[-2000:]
-    assert collector.cli("dataset", "build", "--campaign", campaign) == f"campaign-{campaign}"
+    built = collector.cli("dataset", "build", "--campaign", campaign, "--include-unstable")
+    assert built == f"campaign-{campaign}"
     collector.cli("results", "export", "--campaign", campaign, "--out", str(tmp_path / "export.csv"))
     with (tmp_path / "export.csv").open(newline="") as f:
         exported = list(csv.DictReader(f))

@@ -126,3 +126,31 @@ def test_eval_writes_the_issue_json_and_runs_tasks_on_imported_devices(tmp_path:
     )  # fmt: skip
     assert printed.returncode == 0, printed.stderr
     assert json.loads(printed.stdout) == result
+
+
+@pytest.mark.slow  # measures, then transfers
+def test_transfer_from_results_uses_stable_results_and_says_how_many_it_left_out(
+    tmp_path: Path, artifact_cache
+) -> None:
+    from latbench.resultfile import read_results, write_results
+
+    results = tmp_path / "r.csv"
+    measured = subprocess.run(
+        [*LATBENCH, "measure", "--space", "nb201", "--samples", "5", "--seed", "9", "--min-runs", "10",
+         "--min-time", "0.05", "--warmup-runs", "2", "--warmup-time", "0.02", "--no-reference", "--out", str(results)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "LATBENCH_CACHE_DIR": str(artifact_cache)},
+    )  # fmt: skip
+    assert measured.returncode == 0, measured.stderr
+    rows = read_results(results)
+    marked = [dict(r, stable=True, flags="") for r in rows[:4]] + [dict(rows[4], stable=False, flags="high_cv")]
+    write_results(results, marked)
+    args = ["predictor", "transfer", "--model", "shipped:nb201", "--device", "desk", "--results", str(results),
+            "--folds", "0", "--out", str(tmp_path / "m.pt")]  # fmt: skip
+    done = cli(*args, home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    text = " ".join(done.stderr.split())
+    assert "1 of 5 results are unstable (high variation between runs)" in text
+    assert "left out 1 unstable results (use --include-unstable to keep them)" in text
+    assert "from 4 measured architecture(s)" in text
+    everything = cli(*args, "--include-unstable", home=tmp_path)
+    assert everything.returncode == 0 and "from 5 measured architecture(s)" in " ".join(everything.stderr.split())

@@ -19,7 +19,9 @@ from latbench.predictor.out_of_fold import recorded
 
 pytestmark = pytest.mark.slow  # real collector and agent processes, a transfer
 
-FAST = ["--samples", "5", "--holdout", "6", "--min-time", "0.05", "--min-runs", "5", "--warmup-time", "0.02"]
+FAST = ["--samples", "5", "--holdout", "6", "--min-time", "0.05", "--min-runs", "5", "--warmup-time", "0.02",
+        "--no-wait-idle", "--include-unstable"]  # fmt: skip
+"""Short timings; these tests are about the steps, and the machine running them is rarely idle."""
 
 
 def run(workspace: Path, home: Path, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -134,3 +136,20 @@ def _results_per_job(workspace: Path, campaign_id: str) -> dict[str, int]:
     finally:
         db.close()
     return dict(rows)
+
+
+def test_unstable_results_are_said_in_the_summary_and_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CV threshold no timing meets makes every result really unstable: kept on request, and said everywhere."""
+    from latbench.agents.measure import TimingSettings
+    from latbench.quickstart import quickstart
+
+    monkeypatch.setenv("LATBENCH_HOME", str(tmp_path / "home"))
+    settings = TimingSettings(min_time_s=0.05, min_runs=5, warmup_time_s=0.02, cv_threshold=1e-4, max_attempts=1)
+    result = quickstart(tmp_path / "ws", samples=5, holdout=6, settings=settings, wait_idle=False,
+                        include_unstable=True)  # fmt: skip
+    assert result.stability is not None and result.stability.startswith("11 of 11 results are unstable")
+    assert result.left_out == 0 and result.as_dict()["stability"] == result.stability
+    report = (tmp_path / "ws" / "report.html").read_text()
+    assert "class='warning'" in report and report.index("11 of 11 results") < report.index("Rank correlation")

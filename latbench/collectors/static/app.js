@@ -305,6 +305,8 @@ function renderCard(card) {
     h("td", { class: "num" }, d.quality.median_cv ?? "–"),
     h("td", { class: "num" }, d.quality.unstable ?? "–"),
     h("td", {}, d.source)));
+  const warnings = card.devices.filter((d) => d.quality.stability)
+    .map((d) => h("p", { class: "warning" }, `${d.name}: ${d.quality.stability}`));
   const provenance = Object.entries(card.provenance).filter(([key]) => key !== "notice")
     .map(([key, value]) => h("li", {}, h("span", { class: "muted" }, `${key}: `), typeof value === "object" ? JSON.stringify(value) : String(value)));
   return h("div", { class: "dataset-card", "data-dataset": card.name },
@@ -312,6 +314,7 @@ function renderCard(card) {
     h("table", {},
       h("thead", {}, h("tr", {}, ...["device", "measured", "coverage", "runtime", "batch", "threads", "median CV", "unstable", "source"].map((t) => h("th", {}, t)))),
       h("tbody", {}, devices)),
+    ...warnings,
     h("ul", { class: "provenance" }, provenance, h("li", {}, h("span", { class: "muted" }, "content SHA-256: "), h("code", {}, card.content_sha256))));
 }
 

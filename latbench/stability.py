@@ -1,0 +1,78 @@
+"""How many results were unstable and why, in plain words: the one text every place that shows or uses results
+prints, so a user never reads a figure built on unstable timings without being told.
+
+It reads result-row columns only (``stable``, ``flags``, ``env_load_1m_before``, ``env_cores_logical``), so it
+works on a results file, a collector export or a dataset build alike. Standard library only.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+REASONS = {
+    "high_cv": "high variation between runs",
+    "drift": "the reference model's speed drifted",
+    "load_rose": "the load rose while timing",
+    "frequency_changed": "the CPU frequency changed",
+    "governor_changed": "the frequency governor changed",
+}
+"""The stability problems a result's ``flags`` can hold, as the user reads them."""
+
+ADVICE = "Re-run when it is idle, or use --wait-idle."
+
+
+def _flags(row: Mapping[str, object]) -> list[str]:
+    flags = row.get("flags") or ""
+    items = flags if isinstance(flags, list) else str(flags).split(",")
+    return [f.strip() for f in items if f.strip()]
+
+
+def is_unstable(row: Mapping[str, object]) -> bool:
+    """A row the stability checks gave up on (``stable`` false); rows without the column count as stable."""
+    return row.get("stable") is False or str(row.get("stable")).lower() == "false"
+
+
+def stable_rows(rows: Iterable[Mapping[str, object]]) -> list[Mapping[str, object]]:
+    return [r for r in rows if not is_unstable(r)]
+
+
+def _number(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if number == number else None
+
+
+def summary(rows: Iterable[Mapping[str, object]]) -> str | None:
+    """E.g. "120 of 120 results are unstable (high variation between runs): the machine was busy (load average
+    7.2 on 2 cores). Re-run when it is idle, or use --wait-idle."; None when every result is stable."""
+    rows = list(rows)
+    unstable = [r for r in rows if is_unstable(r)]
+    if not unstable:
+        return None
+    reasons = Counter(f for r in unstable for f in _flags(r) if f in REASONS)
+    if len(reasons) == 1:
+        why = f" ({REASONS[next(iter(reasons))]})"
+    elif reasons:
+        why = " (" + ", ".join(f"{n} {REASONS[f]}" for f, n in reasons.most_common()) + ")"
+    else:
+        why = ""
+    text = f"{len(unstable)} of {len(rows)} results are unstable{why}"
+    loads = [x for r in unstable if (x := _number(r.get("env_load_1m_before"))) is not None]
+    cores = next((int(x) for r in unstable if (x := _number(r.get("env_cores_logical")))), None)
+    if loads and cores:
+        load = statistics.median(loads)
+        busy = "the machine was busy" if load >= 0.75 * cores else "the machine looked idle"
+        text += f": {busy} (load average {load:.1f} on {cores} cores)"
+    waited = sum(1 for r in unstable if "still_busy" in _flags(r))
+    if waited:
+        text += f"; {waited} waited the full --wait-idle time and the machine was still busy"
+    return f"{text}. {ADVICE}"
+
+
+def left_out(count: int, what: str = "results") -> str:
+    """The line a step that used stable results only prints about those it skipped."""
+    return f"left out {count} unstable {what} (use --include-unstable to keep them)"

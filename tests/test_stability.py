@@ -1,0 +1,36 @@
+"""The plain-words account of unstable results that every place showing or using results prints."""
+
+from __future__ import annotations
+
+from latbench.stability import left_out, stable_rows, summary
+
+
+def _row(stable: bool, flags: str = "", load: float | None = 7.2, cores: int | None = 2) -> dict[str, object]:
+    return {"stable": stable, "flags": flags, "env_load_1m_before": load, "env_cores_logical": cores}
+
+
+def test_all_unstable_on_a_busy_machine_reads_as_the_issue_asks():
+    rows = [_row(False, "high_cv") for _ in range(120)]
+    assert summary(rows) == (
+        "120 of 120 results are unstable (high variation between runs): the machine was busy "
+        "(load average 7.2 on 2 cores). Re-run when it is idle, or use --wait-idle."
+    )
+
+
+def test_mixed_reasons_are_counted_and_stable_rows_say_nothing():
+    rows = [_row(True), _row(False, "high_cv,drift", load=0.1), _row(False, "drift,waited_idle", load=0.3)]
+    text = summary(rows)
+    assert text is not None
+    assert text.startswith("2 of 3 results are unstable (2 the reference model's speed drifted, 1 high variation")
+    assert "the machine looked idle (load average 0.2 on 2 cores)" in text
+    assert summary([_row(True), _row(True)]) is None
+    assert summary([]) is None
+
+
+def test_still_busy_after_waiting_is_said_and_files_read_back_as_text_count():
+    rows = [_row(False, "high_cv,still_busy", load=None), {"stable": "False", "flags": ["high_cv"]}, _row(True)]
+    text = summary(rows)
+    assert text is not None and text.startswith("2 of 3 results are unstable (high variation between runs); 1 waited")
+    assert "load average" not in text
+    assert len(stable_rows(rows)) == 1
+    assert left_out(2) == "left out 2 unstable results (use --include-unstable to keep them)"
