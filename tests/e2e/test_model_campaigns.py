@@ -121,7 +121,8 @@ def test_a_model_file_campaign_finished_by_two_agents_is_exported_and_built(
     assert all(_sha256(p.read_bytes()) == p.stem for p in downloaded)
 
     home = tmp_path / "home"
-    built = subprocess.run([*LATBENCH, "dataset", "build", "--campaign", campaign, "--collector", collector.url],
+    built = subprocess.run([*LATBENCH, "dataset", "build", "--campaign", campaign, "--include-unstable",
+                            "--collector", collector.url],
                            capture_output=True, text=True, env=env(LATBENCH_HOME=str(home)), timeout=120)  # fmt: skip
     assert built.returncode == 0, built.stderr
     card = json.loads((home / "datasets" / built.stdout.strip() / "card.json").read_text())

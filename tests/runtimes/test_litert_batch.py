@@ -29,7 +29,7 @@ def batch_fixture(tmp_path_factory: pytest.TempPathFactory) -> tuple[ArtifactCac
     cache = ArtifactCache(tmp_path_factory.mktemp("litert-batch"))
     calls: list[tuple[int, int]] = []
     with pytest.raises(ArtifactError) as failure:
-        cache.build_many([GOOD[0], BROKEN, GOOD[1]], lambda done, total: calls.append((done, total)), "tflite")
+        cache.build_many([GOOD[0], BROKEN, GOOD[1]], lambda e: calls.append((e.done, e.total)), "tflite")
     return cache, calls, str(failure.value)
 
 
