@@ -49,10 +49,7 @@ import httpx
 import numpy as np
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from processes import ADMIN_TOKEN, Collector, children
-from servers import create_database, free_port, postgres_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.support starts services
 
 import latbench
 from latbench.agents.daemon import PUSH_BATCH, PUSH_INTERVAL_S
@@ -79,6 +76,9 @@ from latbench.protocol import (
     ResultItem,
     RuntimeOffer,
 )
+from tests.support.ports import free_port
+from tests.support.postgres import create_database, postgres_server
+from tests.support.processes import ADMIN_TOKEN, Collector, children
 
 RUNTIME = "onnxruntime"
 SAMPLE_POOL = 64

@@ -6,15 +6,18 @@ Prints per model and runtime: the median latency, its CV, whether the stability 
 used, and the ratio to ONNX Runtime measured in the same run (the baseline). Runtimes are interleaved per model
 so a drifting machine slows them alike.
 
-    PYTHONPATH=. nice -n 10 python benchmarks/model_files.py
-    PYTHONPATH=. nice -n 10 python benchmarks/model_files.py --sequence 256 --min-time 2
+    nice -n 10 python benchmarks/model_files.py
+    nice -n 10 python benchmarks/model_files.py --sequence 256 --min-time 2
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.support makes the models
 
 import latbench
 from latbench.agents.measure import TimingSettings

@@ -21,16 +21,14 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-TESTS = Path(__file__).resolve().parents[1] / "tests"
-sys.path[:0] = [str(TESTS), str(TESTS / "remote")]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.support starts sshd
 
-from sshd_server import sshd_server  # noqa: E402
-
-import latbench  # noqa: E402
-from latbench.agents.measure import TimingSettings, time_model  # noqa: E402
-from latbench.agents.remote import open_runner  # noqa: E402
-from latbench.agents.runtimes.onnxruntime import OnnxRuntime  # noqa: E402
-from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey  # noqa: E402
+import latbench
+from latbench.agents.measure import TimingSettings, time_model
+from latbench.agents.remote import open_runner
+from latbench.agents.runtimes.onnxruntime import OnnxRuntime
+from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
+from tests.support.sshd import sshd_server
 
 
 def _build(keys: list[ArtifactKey]) -> list[str]:
