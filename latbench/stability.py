@@ -75,4 +75,5 @@ def summary(rows: Iterable[Mapping[str, object]]) -> str | None:
 
 def left_out(count: int, what: str = "results") -> str:
     """The line a step that used stable results only prints about those it skipped."""
-    return f"left out {count} unstable {what} (use --include-unstable to keep them)"
+    noun = what[:-1] if count == 1 and what.endswith("s") else what
+    return f"left out {count} unstable {noun} (use --include-unstable to keep them)"

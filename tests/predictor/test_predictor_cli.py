@@ -150,7 +150,7 @@ def test_transfer_from_results_uses_stable_results_and_says_how_many_it_left_out
     assert done.returncode == 0, done.stderr
     text = " ".join(done.stderr.split())
     assert "1 of 5 results are unstable (high variation between runs)" in text
-    assert "left out 1 unstable results (use --include-unstable to keep them)" in text
+    assert "left out 1 unstable result (use --include-unstable to keep them)" in text
     assert "from 4 measured architecture(s)" in text
     everything = cli(*args, "--include-unstable", home=tmp_path)
     assert everything.returncode == 0 and "from 5 measured architecture(s)" in " ".join(everything.stderr.split())
