@@ -69,6 +69,7 @@ def exports(monkeypatch: pytest.MonkeyPatch) -> list[ArtifactKey]:
         pytest.param("fbnet", fbnet_with_grouped_and_strided_skip(), id="fbnet-grouped-strided-skip"),
     ],
 )
+@pytest.mark.slow
 def test_onnx_runtime_matches_pytorch(cache: ArtifactCache, space: str, arch: str) -> None:
     artifact = cache.build(key(space, arch, batch=2))
     x = np.random.default_rng(0).standard_normal(artifact.input_shape).astype(np.float32)
@@ -101,6 +102,7 @@ def test_second_build_reuses_the_file(cache: ArtifactCache, exports: list[Artifa
     assert second.path.stat().st_mtime_ns == mtime
 
 
+@pytest.mark.slow
 def test_corrupted_file_is_detected_and_rebuilt(cache: ArtifactCache, exports: list[ArtifactKey]) -> None:
     original = cache.build(key())
     data = bytearray(original.path.read_bytes())
@@ -113,6 +115,7 @@ def test_corrupted_file_is_detected_and_rebuilt(cache: ArtifactCache, exports: l
     assert cache.get(key()) == rebuilt
 
 
+@pytest.mark.slow
 def test_missing_file_or_manifest_counts_as_missing(cache: ArtifactCache) -> None:
     artifact = cache.build(key())
     artifact.path.with_suffix(".json").write_text("{not json")
@@ -121,6 +124,7 @@ def test_missing_file_or_manifest_counts_as_missing(cache: ArtifactCache) -> Non
     assert cache.get(key()) is None
 
 
+@pytest.mark.slow
 def test_each_batch_size_is_its_own_artifact(cache: ArtifactCache) -> None:
     one, two = cache.build(key(batch=1)), cache.build(key(batch=2))
     assert one.path != two.path
@@ -128,6 +132,7 @@ def test_each_batch_size_is_its_own_artifact(cache: ArtifactCache) -> None:
     assert (one.input_shape, two.input_shape) == ((1, 3, 32, 32), (2, 3, 32, 32))
 
 
+@pytest.mark.slow
 def test_bytes_are_the_same_in_fresh_caches(tmp_path: Path) -> None:
     k = key("fbnet", fbnet_with_grouped_and_strided_skip(), classes=10, resolution=64)
     a, b = (ArtifactCache(tmp_path / name).build(k) for name in ("a", "b"))
@@ -135,10 +140,12 @@ def test_bytes_are_the_same_in_fresh_caches(tmp_path: Path) -> None:
     assert a.path.read_bytes() == b.path.read_bytes()
 
 
+@pytest.mark.slow
 def test_seed_changes_the_bytes(cache: ArtifactCache) -> None:
     assert cache.build(key(seed=0)).sha256 != cache.build(key(seed=1)).sha256
 
 
+@pytest.mark.slow
 def test_build_many_reports_progress_in_order(cache: ArtifactCache) -> None:
     keys = [key(), key(batch=2), key()]
     calls: list[tuple[str, int | None, int | None]] = []

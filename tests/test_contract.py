@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -35,6 +37,7 @@ def test_code_is_ruff_clean():
     subprocess.run([sys.executable, "-m", "ruff", "format", "--check", *paths], cwd=ROOT, check=True)
 
 
+@pytest.mark.slow
 def test_code_type_checks():
     """mypy, with the settings of setup.cfg's ``[mypy]`` section, finds no error (its report is the captured output)."""
     subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, check=True)

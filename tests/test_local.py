@@ -13,6 +13,7 @@ REQUIRED = {"arch", "space", "runtime", "batch", "threads", "latency_ms", "mean_
             "p99_ms", "cv", "runs", "stable", "device_id"}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_measures_seeded_samples_with_every_promised_column(tmp_path, artifact_cache):
     rows = latbench.measure("nb201", samples=2, seed=5, settings=FAST, out=tmp_path / "r.csv", cache_dir=artifact_cache)
     assert [r["arch"] for r in rows] == latbench.get_space("nb201").sample(2, seed=5)
@@ -25,6 +26,7 @@ def test_measures_seeded_samples_with_every_promised_column(tmp_path, artifact_c
     assert [r["arch"] for r in latbench.read_results(tmp_path / "r.csv")] == [r["arch"] for r in rows]
 
 
+@pytest.mark.slow
 def test_rerun_measures_only_what_is_missing(tmp_path, artifact_cache):
     out = tmp_path / "r.parquet"
     archs = latbench.get_space("fbnet").sample(3, seed=2)
@@ -43,6 +45,7 @@ def test_rerun_measures_only_what_is_missing(tmp_path, artifact_cache):
     assert len(latbench.read_results(out)) == 3
 
 
+@pytest.mark.slow
 def test_other_settings_are_refused_and_the_file_is_untouched(tmp_path, artifact_cache):
     out = tmp_path / "r.csv"
     arch = latbench.get_space("nb201").sample(1, seed=1)

@@ -77,6 +77,7 @@ HEAVY = ("torch", "tensorflow", "onnx", "fastapi", "sqlalchemy", "uvicorn")
     ("module", "heavy"),
     [("latbench.agents.daemon", (*HEAVY, "latbench.collectors")), ("latbench.cli.agent", HEAVY)],
 )
+@pytest.mark.slow
 def test_the_agent_imports_nothing_heavy(module, heavy):
     """A Raspberry Pi installs ``latbench[agent]``: the agent needs no torch and no collector stack (the CLI
     package also loads the collector's HTTP client, which is as light as the agent's)."""
@@ -92,6 +93,7 @@ def test_the_state_dir_defaults_under_latbench_home(monkeypatch, tmp_path):
     assert default_state_dir() == tmp_path / "agent"
 
 
+@pytest.mark.slow
 def test_enrolls_once_and_keeps_its_identity_private(collector_script, tmp_path):
     run_agent(make_agent(collector_script.url, tmp_path))
     run_agent(make_agent(collector_script.url, tmp_path, enrollment_token=None))
@@ -112,12 +114,14 @@ def test_a_first_start_needs_an_enrollment_token(tmp_path):
         run_agent(make_agent(f"http://127.0.0.1:{free_port()}", tmp_path, enrollment_token=None))
 
 
+@pytest.mark.slow
 def test_a_state_dir_serves_the_collector_it_enrolled_with(collector_script, tmp_path):
     run_agent(make_agent(collector_script.url, tmp_path))
     with pytest.raises(LatbenchError, match="holds the agent enrolled with"):
         run_agent(make_agent(f"http://127.0.0.1:{free_port()}", tmp_path))
 
 
+@pytest.mark.slow
 def test_a_revoked_token_is_replaced_by_enrolling_again(collector_script, tmp_path):
     run_agent(make_agent(collector_script.url, tmp_path))
     revoked = Reply.error(401, "unauthorized", "unknown agent token")
@@ -144,6 +148,7 @@ def test_a_real_measurement_becomes_a_valid_result(conv_model):
     assert item.state_before is not None and item.measured_at.tzinfo is not None
 
 
+@pytest.mark.slow
 def test_each_job_gets_a_result_even_when_it_cannot_run_here(collector_script, tmp_path, conv_model):
     model = conv_model.read_bytes()
     sha = hashlib.sha256(model).hexdigest()
@@ -167,6 +172,7 @@ def test_each_job_gets_a_result_even_when_it_cannot_run_here(collector_script, t
 
 
 @pytest.mark.parametrize(("interval", "sizes"), [(60.0, [3]), (0.0, [1, 1, 1])])
+@pytest.mark.slow
 def test_a_leases_results_go_in_one_push_unless_they_wait_too_long(
     collector_script, tmp_path, conv_model, interval, sizes
 ):
@@ -186,6 +192,7 @@ def test_a_negative_push_interval_is_refused(tmp_path):
         make_agent("http://127.0.0.1:9", tmp_path, push_interval_s=-1.0)
 
 
+@pytest.mark.slow
 def test_a_job_whose_lease_is_lost_before_it_starts_is_skipped(collector_script, tmp_path, conv_model):
     model = conv_model.read_bytes()
     sha = hashlib.sha256(model).hexdigest()
@@ -199,6 +206,7 @@ def test_a_job_whose_lease_is_lost_before_it_starts_is_skipped(collector_script,
     assert collector_script.requests_to("/v1/leases/release") == []
 
 
+@pytest.mark.slow
 def test_spooled_results_are_pushed_at_start_and_a_rejected_one_becomes_a_dead_letter(collector_script, tmp_path):
     good = [result(f"job-{i}") for i in range(5)]
     bad = result("not-mine")

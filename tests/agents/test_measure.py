@@ -68,6 +68,7 @@ def test_high_spread_is_remeasured_then_flagged(conv_model):
     assert not m.stable and "high_cv" in m.flags
 
 
+@pytest.mark.slow
 def test_reference_drift_is_remeasured_then_flagged(tmp_path, conv_model):
     make_conv_model(tmp_path / "big.onnx", channels=96)
     with OnnxRuntime() as rt, OnnxRuntime() as ref:
@@ -82,6 +83,7 @@ def test_reference_drift_is_remeasured_then_flagged(tmp_path, conv_model):
     assert m.ref_ratio is not None and m.ref_ratio > 2
 
 
+@pytest.mark.slow
 def test_one_unlucky_calibration_is_outvoted(tmp_path):
     make_conv_model(tmp_path / "big.onnx", channels=192)
     make_conv_model(tmp_path / "small.onnx", channels=24)

@@ -54,6 +54,7 @@ def child():
         proc.wait()
 
 
+@pytest.mark.slow
 def test_waits_while_a_competing_process_runs_and_measures_after_it_exits(child):
     busy = child(2.0)
     time.sleep(0.2)
@@ -66,6 +67,7 @@ def test_waits_while_a_competing_process_runs_and_measures_after_it_exits(child)
     assert m.idle_load == 0.0
 
 
+@pytest.mark.slow
 def test_measures_after_the_bound_when_the_machine_stays_busy(child):
     busy = child(30.0)
     time.sleep(0.2)
@@ -83,6 +85,7 @@ def test_a_quiet_reading_does_not_wait():
     assert m.idle_waited_s == 0.0 and m.flags == [] and m.idle_load == 0.0
 
 
+@pytest.mark.slow
 def test_the_default_reading_counts_a_competing_process(child):
     busy = child(5.0)
     time.sleep(0.2)

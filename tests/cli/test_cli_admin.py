@@ -14,6 +14,7 @@ def run(*args: str, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*LATBENCH, *args], capture_output=True, text=True, env=env(**extra), timeout=120)
 
 
+@pytest.mark.slow
 def test_unreachable_collector_is_one_clear_line():
     result = run("campaign", "list", "--collector", f"http://127.0.0.1:{free_port()}")
     assert result.returncode == 1

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BLOCK_TORCH = "import sys; sys.modules['torch'] = None; "
 
 
@@ -17,6 +19,7 @@ def run(args: list[str], cwd: Path, prelude: str = "") -> subprocess.CompletedPr
                           timeout=120)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_missing_extra_keeps_its_brackets(tmp_path):
     result = run(["measure", "--space", "nb201", "--samples", "1", "--out", "r.csv"], tmp_path, BLOCK_TORCH)
     assert result.returncode == 1, result.stderr
@@ -24,6 +27,7 @@ def test_a_missing_extra_keeps_its_brackets(tmp_path):
     assert "Traceback" not in result.stderr and result.stdout == ""
 
 
+@pytest.mark.slow
 def test_an_error_echoing_a_path_with_markup_prints_it_verbatim(tmp_path):
     name = "missing[/x][red][build].csv"
     result = run(["dataset", "import", name, "--space", "nb201"], tmp_path)
@@ -32,6 +36,7 @@ def test_an_error_echoing_a_path_with_markup_prints_it_verbatim(tmp_path):
     assert "MarkupError" not in result.stderr and "internal error" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_table_cell_keeps_its_brackets(tmp_path):
     result = run(["runtimes"], tmp_path, BLOCK_TORCH)
     assert result.returncode == 0, result.stderr

@@ -52,6 +52,7 @@ def test_measure_prints_only_the_results_path_on_stdout(tmp_path, artifact_cache
         ["no-such-command"],
     ],
 )
+@pytest.mark.slow
 def test_usage_errors_exit_2(tmp_path, artifact_cache, args):
     result = run(args, artifact_cache, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
@@ -137,6 +138,7 @@ def test_ctrl_c_keeps_results_and_a_rerun_resumes(tmp_path, artifact_cache):
     assert final[: len(kept)] == kept
 
 
+@pytest.mark.slow
 def test_spaces_and_env_commands(artifact_cache):
     sample = run(["spaces", "sample", "--space", "fbnet", "-n", "3", "--seed", "4"], artifact_cache)
     assert sample.stdout.split() == get_space("fbnet").sample(3, seed=4)

@@ -63,6 +63,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return made
 
 
+@pytest.mark.slow
 def test_three_networks_with_onnxruntime_token_ids_included(tmp_path, artifact_cache, models):
     out = tmp_path / "r.csv"
     paths = [models["mobilenet"], models["resnet"], models["bert"]]
@@ -83,6 +84,7 @@ def test_three_networks_with_onnxruntime_token_ids_included(tmp_path, artifact_c
         assert r["env_cpu_model"] and r["device_id"]
 
 
+@pytest.mark.slow
 def test_a_dynamic_dimension_is_named_then_measured_with_its_shape(tmp_path, artifact_cache, models):
     out = tmp_path / "r.csv"
     model = ["--model", str(models["bert"]), *FAST, "--no-reference", "--out", str(out)]
@@ -103,6 +105,7 @@ def test_a_dynamic_dimension_is_named_then_measured_with_its_shape(tmp_path, art
     assert [r["input_shapes"] for r in rows(out)] == ["input_ids:1x16", "input_ids:1x48"]
 
 
+@pytest.mark.slow
 def test_each_bad_file_is_one_line_and_the_good_one_is_still_measured(tmp_path, artifact_cache, models):
     out = tmp_path / "r.csv"
     bad = ["text", "truncated", "unsupported", "outside"]
@@ -127,6 +130,7 @@ def test_each_bad_file_is_one_line_and_the_good_one_is_still_measured(tmp_path, 
     assert [r["arch"] for r in rows(out)] == ["mobilenet.onnx"]
 
 
+@pytest.mark.slow
 def test_a_rerun_skips_measured_models_by_content(tmp_path, artifact_cache, models):
     out = tmp_path / "r.csv"
     first = run(["--model", str(models["mobilenet"]), *FAST, "--no-reference", "--out", str(out)], artifact_cache)
@@ -152,6 +156,7 @@ def test_a_rerun_skips_measured_models_by_content(tmp_path, artifact_cache, mode
     assert other.returncode == 1 and "runtime: file has 'onnxruntime', this run 'tvm'" in other.stderr
 
 
+@pytest.mark.slow
 def test_tvm_compiles_and_times_a_cnn_and_the_transformer(tmp_path, artifact_cache, models):
     out = tmp_path / "r.csv"
     args = ["--model", str(models["mobilenet"]), "--model", str(models["bert"]), "--model", str(models["unsupported"])]
@@ -172,6 +177,7 @@ def test_tvm_compiles_and_times_a_cnn_and_the_transformer(tmp_path, artifact_cac
     assert len(list((tmp_path / "tvm").glob("*.so"))) == 2
 
 
+@pytest.mark.slow
 def test_tflite_times_a_litert_file_and_refuses_onnx_files(tmp_path, artifact_cache, models):
     converter = ensure_converter()
     tflite = mobilenet_tflite(tmp_path / "mobilenet.tflite", converter)
@@ -202,6 +208,7 @@ def test_tflite_times_a_litert_file_and_refuses_onnx_files(tmp_path, artifact_ca
         ["--samples", "1"],
     ],
 )
+@pytest.mark.slow
 def test_mixing_model_files_and_architectures_is_a_usage_error(tmp_path, artifact_cache, args):
     result = run([*args, "--out", str(tmp_path / "x.csv")], artifact_cache)
     assert result.returncode == 2, result.stderr

@@ -33,6 +33,7 @@ def measure_columns() -> list[str]:
     return list(measure_row())
 
 
+@pytest.mark.slow
 def test_health_needs_no_token_and_openapi_describes_the_api(collector: Harness):
     health = collector.client().get("/health")
     assert health.status_code == 200 and health.json()["status"] == "ok"
@@ -40,6 +41,7 @@ def test_health_needs_no_token_and_openapi_describes_the_api(collector: Harness)
     assert {"/v1/enroll", "/v1/heartbeat", "/v1/leases", "/v1/results", "/v1/admin/campaigns"} <= set(paths)
 
 
+@pytest.mark.slow
 def test_a_campaign_builds_then_runs_and_reports_per_device_progress(collector: Harness):
     campaign = collector.campaign(ARCHS[:2], wait=False, name="smoke", devices=["rpi4"])
     first = collector.status(campaign)

@@ -28,6 +28,7 @@ def refused(response, status: int, code: str) -> str:
     return body["message"]
 
 
+@pytest.mark.slow
 def test_malformed_json_is_a_400(collector: Harness, leased):
     agent, _, before = leased
     message = refused(agent.post("/results", content=b'{"results": [', headers={"content-type": "application/json"}),
@@ -74,6 +75,7 @@ BAD_CAMPAIGNS = [
 ]
 
 
+@pytest.mark.slow
 def test_unknown_architectures_and_impossible_campaigns_are_422(collector: Harness):
     before = collector.dump()
     archs = ["|nor_conv_3x3~0|+|bogus~0|none~1|+|none~0|none~1|none~2|", "not an arch"]
@@ -102,6 +104,7 @@ def raw_post(url: str, path: str, head: dict[str, str], body: bytes) -> tuple[in
     return int(header.split()[1]), json.loads(payload)
 
 
+@pytest.mark.slow
 def test_bodies_over_the_limit_are_413_by_declared_or_streamed_size(collector: Harness, leased):
     _, _, before = leased
     token = collector.enroll_token()

@@ -111,6 +111,7 @@ def test_the_kernel_spreads_connections_over_the_worker_processes(tmp_path: Path
         assert collector.stop(signal.SIGTERM) == 0
 
 
+@pytest.mark.slow
 def test_workers_need_to_be_at_least_one(tmp_path: Path):
     done = subprocess.run([*SERVE, "--data-dir", str(tmp_path), "--workers", "0"], capture_output=True, text=True)
     assert done.returncode == 2 and "--workers" in done.stderr

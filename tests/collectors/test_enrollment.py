@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from latbench.collectors.models import AgentRow, TokenRow
@@ -175,6 +176,7 @@ def test_an_enrollment_token_enrolls_only_the_agent_names_it_allows(collector: H
     assert collector.enroll("pi-1", token=token).status_code == 201
 
 
+@pytest.mark.slow
 def test_an_admin_revokes_an_agent_whose_jobs_go_back_and_whose_name_stays_taken(collector: Harness):
     campaign = collector.campaign(ARCHS[:2])
     response = collector.enroll("pi-1")
@@ -192,6 +194,7 @@ def test_an_admin_revokes_an_agent_whose_jobs_go_back_and_whose_name_stays_taken
     assert collector.agent("pi-2").post("/admin/agents/pi-1/revoke").status_code == 403
 
 
+@pytest.mark.slow
 def test_joining_a_device_by_its_fingerprint_keeps_its_record_and_shows_the_conflict(collector: Harness):
     collector.agent("pi-1", device="rpi4")
     impostor = {**MACHINE, "cpu_model": "Other CPU", "hostname": "elsewhere"}

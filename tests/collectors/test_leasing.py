@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+import pytest
 import sqlalchemy as sa
 
 from latbench.collectors.leasing import JOBS_PER_REQUEST
@@ -133,6 +134,7 @@ def test_error_results_requeue_the_job_until_the_failure_limit(collector: Harnes
     assert collector.status(campaign)["devices"][0]["failed"] == 1
 
 
+@pytest.mark.slow
 def test_released_leases_go_back_to_the_queue_without_counting_as_failures(collector: Harness):
     collector.campaign(ARCHS[:2], max_failures=1)
     agent, other = collector.agent("a1", device="dev"), collector.agent("a2", device="dev")
@@ -145,6 +147,7 @@ def test_released_leases_go_back_to_the_queue_without_counting_as_failures(colle
     assert agent.post("/results", json={"results": [failure(again[0])]}).status_code == 403
 
 
+@pytest.mark.slow
 def test_concurrent_lease_requests_hand_each_job_to_exactly_one_agent(collector: Harness):
     collector.campaign(ARCHS)
     agents = [collector.agent(f"agent-{i}", device=f"dev-{i % 2}") for i in range(12)]
@@ -167,6 +170,7 @@ def test_concurrent_lease_requests_hand_each_job_to_exactly_one_agent(collector:
     assert len(counts) == 2 * len(ARCHS) and set(counts.values()) == {1}
 
 
+@pytest.mark.slow
 def test_results_finish_jobs_and_the_campaign(collector: Harness):
     campaign = collector.campaign(ARCHS[:2])
     agent = collector.agent("a1")
@@ -184,6 +188,7 @@ def job_rows(collector: Harness) -> int:
         return conn.scalar(sa.select(sa.func.count()).select_from(JobRow))
 
 
+@pytest.mark.slow
 def test_a_device_gets_jobs_only_in_the_campaigns_it_leases_from(collector: Harness):
     campaigns = []
     for _ in range(12):
@@ -195,6 +200,7 @@ def test_a_device_gets_jobs_only_in_the_campaigns_it_leases_from(collector: Harn
     assert [p["queued"] for p in collector.status(campaigns[-1])["devices"]] == [len(ARCHS)]
 
 
+@pytest.mark.slow
 def test_one_lease_request_creates_a_bounded_number_of_jobs(collector: Harness):
     collector.campaign(ARCHS[:1])
     big = collector.campaign(samples=JOBS_PER_REQUEST + 40, seed=7, wait=False)

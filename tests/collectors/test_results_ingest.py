@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from tests.support.served import LEASE_TTL_S, Harness, failure, measurement
 
 
@@ -144,6 +146,7 @@ def test_an_agent_cannot_push_results_for_another_agents_lease(collector: Harnes
     assert after["leases"] == before["leases"]
 
 
+@pytest.mark.slow
 def test_a_measurement_finishes_a_failed_job(collector: Harness):
     campaign = collector.campaign(max_failures=1)
     agent = collector.agent("a1")

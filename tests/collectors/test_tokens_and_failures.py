@@ -72,6 +72,7 @@ def test_token_list_and_revoke_on_the_command_line(collector: Harness):
     assert missing.returncode == 1 and "no enrollment token" in missing.stderr and "Traceback" not in missing.stderr
 
 
+@pytest.mark.slow
 def test_a_failed_artifact_build_fails_the_campaign_with_its_error(db_url: str, tmp_path: Path, clock: Clock):
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("the artifact cache cannot live under a file\n")

@@ -48,6 +48,7 @@ def endpoints(campaign: str) -> list[str]:
             f"/admin/campaigns/{campaign}/card", "/admin/datasets", "/admin/datasets/help-nb201"]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_every_dashboard_endpoint_needs_the_admin_token(collector: Harness, measured: str):
     agent_token = collector.enroll("agent-2").json()["agent_token"]
     for path in endpoints(measured):
@@ -129,6 +130,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
+@pytest.mark.slow
 def test_measured_against_predicted(collector: Harness, measured: str, models: Path, trained, monkeypatch):
     from latbench.predictor import Predictor
 
@@ -167,6 +169,7 @@ def test_a_predictor_of_another_space_is_refused_with_the_reason(
     )
 
 
+@pytest.mark.slow
 def test_the_campaign_card_is_the_dataset_build_would_make(collector: Harness, measured: str):
     card = collector.admin.get(f"/admin/campaigns/{measured}/card").json()["card"]
     assert card["name"] == f"campaign-{measured}" and card["space"] == "nb201" and card["n_archs"] == 5

@@ -49,6 +49,7 @@ def measured(tmp_path_factory, artifact_cache):
     return out
 
 
+@pytest.mark.slow
 def test_build_from_a_results_file_keeps_setup_environment_and_quality(home, measured):
     every = ["--include-unstable"]  # this machine may be busy: this test is about what a build keeps
     result = cli("dataset", "build", "--from-results", str(measured), "--name", "desk", "--device", "my-desk", *every)
@@ -68,6 +69,7 @@ def test_build_from_a_results_file_keeps_setup_environment_and_quality(home, mea
     assert ds.provenance["kind"] == "build" and ds.provenance["results_file"] == "results.csv"
 
 
+@pytest.mark.slow
 def test_repeats_become_their_median_and_mixed_setups_are_refused(home, measured, tmp_path):
     rows = read_results(measured)
     again = dict(rows[0], latency_ms=rows[0]["latency_ms"] * 2)
@@ -88,6 +90,7 @@ def test_repeats_become_their_median_and_mixed_setups_are_refused(home, measured
     assert missing.returncode == 1 and "does not exist" in missing.stderr
 
 
+@pytest.mark.slow
 def test_unstable_results_are_left_out_by_default_and_said(home, measured, tmp_path):
     """The stability checks' verdict decides what a build uses: stable results, unless told otherwise."""
     rows = read_results(measured)

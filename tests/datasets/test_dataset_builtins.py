@@ -23,6 +23,7 @@ def nb201() -> datasets.Dataset:
 
 
 @pytest.mark.parametrize(("space", "n_archs"), [("nb201", 15625), ("fbnet", 5000)])
+@pytest.mark.slow
 def test_every_shipped_value_is_exactly_the_public_one(space, n_archs):
     ds = datasets.load(f"help-{space}")
     table = shared_table(space)
@@ -71,6 +72,7 @@ def test_device_metadata_license_and_notice(nb201):
     assert any("HELP" in c for c in provenance["citation"])
 
 
+@pytest.mark.slow
 def test_correlations_reproduce_the_published_spearman_matrix(nb201):
     published = pd.read_csv(SHARED / "nb201_spearman.csv", index_col="device")
     corr = device_correlations(nb201)
@@ -85,6 +87,7 @@ def test_average_ranks_match_scipy_on_tied_whole_millisecond_data(nb201):
     assert np.array_equal(average_ranks(pixel2), rankdata(pixel2))
 
 
+@pytest.mark.slow
 def test_builtins_list_without_a_registry_copy_and_cannot_be_removed(home):
     listed = json.loads(cli("dataset", "list", "--json").stdout)
     assert [(d["name"], d["builtin"], len(d["devices"])) for d in listed] == [

@@ -7,12 +7,14 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from latbench import datasets
 from latbench.spaces import get_space
 from tests.datasets.dataset_helpers import cli, shared_table
 
 
+@pytest.mark.slow
 def test_help_format_nb201_vectors_are_in_official_index_order(tmp_path):
     out = tmp_path / "help201"
     result = cli("dataset", "export", "help-nb201", "--format", "help", "--out", str(out), "-d", "pixel3", "-d", "fpga")
@@ -73,6 +75,7 @@ def test_csv_export_has_the_public_columns_and_its_card(tmp_path):
     assert card["devices"][0]["measured"] == 5000 and card["provenance"]["license"] == "MIT"
 
 
+@pytest.mark.slow
 def test_plot_writes_a_png(tmp_path):
     out = tmp_path / "fbnet.png"
     result = cli(

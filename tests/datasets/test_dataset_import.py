@@ -35,6 +35,7 @@ def write_csv(df: pd.DataFrame, path: Path) -> Path:
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+@pytest.mark.slow
 def test_fbnet_round_trip_is_bit_exact(home, tmp_path, suffix):
     original = datasets.load("help-fbnet")
     out = datasets.export(original, "parquet" if suffix == ".parquet" else "csv", tmp_path / f"fb{suffix}")
@@ -67,6 +68,7 @@ def test_csv_gz_exports_are_deterministic(tmp_path):
     assert gzip.decompress(a.read_bytes()).decode().splitlines()[0] == "arch,arch_index,device,latency_ms"
 
 
+@pytest.mark.slow
 def test_units_identical_duplicates_single_device_and_prefix(home, tmp_path, nb201_part):
     raspi = nb201_part[nb201_part["device"] == "raspi4"]
     seconds = pd.DataFrame({"arch": raspi["arch"], "latency": raspi["latency_ms"] / 1000})
@@ -127,6 +129,7 @@ def test_bad_files_are_refused_with_the_offending_rows_named(tmp_path, nb201_par
     assert "line 5:" in bad_archs and "line 13:" in bad_archs and "valid NB201 architecture" in bad_archs
 
 
+@pytest.mark.slow
 def test_a_bad_file_is_one_line_on_stderr_and_leaves_the_registry_unchanged(home, tmp_path, nb201_part):
     datasets.save(datasets.import_table(write_csv(nb201_part, tmp_path / "keep.csv"), "nb201", name="keep"))
     before = snapshot(home)
@@ -139,6 +142,7 @@ def test_a_bad_file_is_one_line_on_stderr_and_leaves_the_registry_unchanged(home
         assert result.stdout == "" and snapshot(home) == before, label
 
 
+@pytest.mark.slow
 def test_usage_errors_exit_2(home, tmp_path):
     assert cli("dataset", "import", "x.csv").returncode == 2  # --space missing
     assert cli("dataset", "import", "x.csv", "--space", "nb201", "--unit", "hours").returncode == 2
@@ -147,6 +151,7 @@ def test_usage_errors_exit_2(home, tmp_path):
     assert not (home / "datasets").exists()
 
 
+@pytest.mark.slow
 def test_existing_names_need_force_and_a_failed_save_leaves_nothing(home, tmp_path, nb201_part, monkeypatch):
     path = write_csv(nb201_part, tmp_path / "part.csv")
     assert cli("dataset", "import", str(path), "--space", "nb201").stdout.strip() == "part"
@@ -165,6 +170,7 @@ def test_existing_names_need_force_and_a_failed_save_leaves_nothing(home, tmp_pa
     assert datasets.load("part").measured("pixel2") == 224
 
 
+@pytest.mark.slow
 def test_hwnas_bench_pickle_imports_its_nb201_tables(home, tmp_path):
     """A pickle laid out as HW-NAS-Bench-v1_0.pickle, holding the real values HELP copied from it."""
     help201 = datasets.load("help-nb201")
@@ -194,6 +200,7 @@ class _Exploit:
         return (os.system, ("touch pwned",))
 
 
+@pytest.mark.slow
 def test_a_pickle_that_would_run_code_is_refused(home, tmp_path):
     path = tmp_path / "evil.pickle"
     path.write_bytes(pickle.dumps({"nasbench201": {"cifar10": {"x_latency": _Exploit()}}}))
@@ -224,6 +231,7 @@ def write_wide(df: pd.DataFrame, path: Path) -> Path:
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+@pytest.mark.slow
 def test_a_wide_table_is_detected_and_round_trips_bit_for_bit(home, tmp_path, nb201_wide, suffix):
     expected = datasets.load("help-nb201").select(WIDE_DEVICES, name="wide")
     path = write_wide(nb201_wide, tmp_path / f"wide{suffix}")
@@ -239,6 +247,7 @@ def test_a_wide_table_is_detected_and_round_trips_bit_for_bit(home, tmp_path, nb
     assert datasets.export(back, "csv", tmp_path / "b.csv").read_bytes() == long_of_original
 
 
+@pytest.mark.slow
 def test_wide_holes_are_partial_coverage_like_absent_long_rows(home, tmp_path, nb201_part):
     long = datasets.import_table(write_csv(nb201_part, tmp_path / "long.csv"), "nb201", name="p")
     wide = nb201_part.pivot(index="arch", columns="device", values="latency_ms").reset_index()
@@ -345,6 +354,7 @@ def test_long_tables_missing_a_column_keep_their_errors(tmp_path, nb201_part):
         datasets.import_table(write_csv(single, tmp_path / "s.csv"), "nb201", device="pi")
 
 
+@pytest.mark.slow
 def test_a_bad_wide_file_is_one_line_and_leaves_the_registry_unchanged(home, tmp_path, nb201_wide):
     datasets.save(datasets.import_table(write_csv(nb201_wide.head(9), tmp_path / "keep.csv"), "nb201", unit="ms"))
     before = snapshot(home)
@@ -357,6 +367,7 @@ def test_a_bad_wide_file_is_one_line_and_leaves_the_registry_unchanged(home, tmp
         assert result.stdout == "" and snapshot(home) == before, label
 
 
+@pytest.mark.slow
 def test_wide_export_refusals(home, tmp_path, nb201_part):
     raspi = nb201_part[nb201_part["device"] == "raspi4"][["arch", "latency_ms"]]
     datasets.save(datasets.import_table(write_csv(raspi, tmp_path / "u.csv"), "nb201", device="unit", name="u"))
@@ -367,6 +378,7 @@ def test_wide_export_refusals(home, tmp_path, nb201_part):
     assert help_wide.returncode == 1 and "--wide is for the csv and parquet formats" in help_wide.stderr
 
 
+@pytest.mark.slow
 def test_ofa_arch_strings_with_commas_survive_parsing(tmp_path):
     """The shared OFA table (quoted arch strings with commas) parses as a wide table of 12 devices; no OFA space
     exists here, so importing it under FBNet is refused, naming each whole arch string."""

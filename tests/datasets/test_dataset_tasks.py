@@ -14,6 +14,7 @@ from latbench.datasets.tasks import EAGLE_DEVICES
 from tests.datasets.dataset_helpers import cli
 
 
+@pytest.mark.slow
 def test_tasks_list_says_which_run_and_which_need_eagle(home):
     listed = {t["name"]: t for t in json.loads(cli("tasks", "list", "--json").stdout)}
     assert list(listed) == ["ND", "NA", "N1", "N2", "N3", "N4", "FD", "FA", "F1", "F2", "F3", "F4", "OA", "O1"]
@@ -54,6 +55,7 @@ def test_a_split_of_ofa_takes_help_ofas_devices_by_default(home):
     assert split.srcc_within_test > split.srcc_across
 
 
+@pytest.mark.slow
 def test_importing_the_eagle_devices_makes_the_eagle_tasks_run(home, tmp_path):
     """Stand-in Eagle devices (real HELP latencies under Eagle's names) resolve NA and N1-N4 with the built-in."""
     help201 = datasets.load("help-nb201")
@@ -75,6 +77,7 @@ def test_importing_the_eagle_devices_makes_the_eagle_tasks_run(home, tmp_path):
     assert not only_builtin["ready"]
 
 
+@pytest.mark.slow
 def test_generated_splits_are_deterministic_and_harder_than_random(home):
     args = ("tasks", "generate", "--space", "fbnet", "--train", "5", "--test", "5", "--seed", "3", "--json")
     first, second = cli(*args), cli(*args)
@@ -95,6 +98,7 @@ def test_generated_splits_are_deterministic_and_harder_than_random(home):
     assert split["srcc_within_train"] > across and split["srcc_within_test"] > across
 
 
+@pytest.mark.slow
 def test_generate_works_on_a_users_devices_beside_the_builtin(home, tmp_path):
     help201 = datasets.load("help-nb201")
     mine = help201.select(["raspi4", "pixel3"], name="mine")

@@ -42,6 +42,7 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.slow
 def test_uploads_are_checked_on_arrival_and_kept_once(collector: Collector, tmp_path: Path, artifact_cache: Path):
     model = mobilenet_onnx(tmp_path / "mobilenet.onnx").read_bytes()
     sha = _sha256(model)

@@ -78,6 +78,7 @@ def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "not a latbench predictor" in refused.stderr
 
 
+@pytest.mark.slow
 def test_suggest_and_usage_errors(tmp_path: Path) -> None:
     done = cli("predictor", "suggest", "--space", "nb201", "--samples", "4", home=tmp_path)
     assert done.returncode == 0 and len(done.stdout.split()) == 4

@@ -20,6 +20,7 @@ def ofa() -> datasets.Dataset:
     return datasets.load("help-ofa")
 
 
+@pytest.mark.slow
 def test_a_short_transfer_to_an_unseen_gpu_ranks_ofa_networks(ofa: datasets.Dataset) -> None:
     task = datasets.get_task("OA")
     pre = pretrain("ofa-mbv3", list(task.train), settings=SMALL, seed=0)

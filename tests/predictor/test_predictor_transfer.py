@@ -46,6 +46,7 @@ def _samples(ds: datasets.Dataset, device: str, n: int = 20, seed: int = 0) -> t
 
 
 @pytest.mark.parametrize("method", ["latbench", "nasflat"])
+@pytest.mark.slow
 def test_transfer_to_a_held_out_device_beats_flops(pretrained: Predictor, fbnet: datasets.Dataset, method: str) -> None:
     archs, latency = _samples(fbnet, TARGET)
     model = transfer(pretrained, TARGET, archs, latency, method=method)
@@ -56,6 +57,7 @@ def test_transfer_to_a_held_out_device_beats_flops(pretrained: Predictor, fbnet:
     assert model.info["initialised_from"] in SOURCES
 
 
+@pytest.mark.slow
 def test_transfer_and_validate_records_out_of_fold_errors_where_the_samples_allow(
     pretrained: Predictor, fbnet: datasets.Dataset
 ) -> None:
@@ -91,6 +93,7 @@ def test_same_seed_same_predictor(pretrained: Predictor, fbnet: datasets.Dataset
     assert np.array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_shipped_nb201_model_transfers_to_a_new_device_from_20_samples() -> None:
     ds = datasets.load("help-nb201")
     pre = load_pretrained("nb201")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from latbench.predictor.encodings.arch2vec import train_arch2vec
 from latbench.spaces import get_space
 
 
+@pytest.mark.slow
 def test_held_out_graphs_are_rebuilt_better_than_chance() -> None:
     archs = get_space("nb201").sample(1000, seed=3)
     table = train_arch2vec("nb201", archs=archs, seed=0, epochs=6, batch_size=32)

@@ -33,6 +33,7 @@ def test_show_json_describes_each_kind_with_its_correlation_to_flops() -> None:
     assert all(-1.0 <= v <= 1.0 for v in a2v["srcc_vs_flops"].values())
 
 
+@pytest.mark.slow
 def test_show_prints_a_table_per_kind() -> None:
     result = runner.invoke(encodings_app, ["show", "--space", "fbnet"])
     assert result.exit_code == 0, result.output
@@ -57,6 +58,7 @@ def test_compute_without_a_kind_is_a_usage_error() -> None:
     assert runner.invoke(encodings_app, ["compute", "--space", "nb201"]).exit_code == 2
 
 
+@pytest.mark.slow
 def test_the_latbench_command_prints_one_line_and_exits_1() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "latbench", "predictor", "encodings", "show", "--space", "nb101"],

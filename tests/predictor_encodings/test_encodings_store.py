@@ -44,6 +44,7 @@ def test_zcp_tables_name_their_proxies() -> None:
 
 
 @pytest.mark.parametrize("space", ["nb201", "fbnet"])
+@pytest.mark.slow
 def test_zcp_lookup_recomputes_missing_rows_as_the_table_has_them(space: str) -> None:
     table = encodings.load(space, "zcp")
     rows = [0, len(table.archs) // 2, len(table.archs) - 1]

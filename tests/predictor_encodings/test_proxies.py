@@ -61,6 +61,7 @@ def test_an_all_none_cell_gets_finite_values() -> None:
     assert row[NAMES.index("synflow")] == 0.0
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_row_and_another_seed_another_one() -> None:
     first = compute_zcp("nb201", [ALL_3X3], seed=0, **SMALL).values
     again = compute_zcp("nb201", [ALL_3X3], seed=0, **SMALL).values

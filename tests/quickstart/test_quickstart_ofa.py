@@ -4,6 +4,7 @@ comes from ``help-ofa`` (the end-to-end run is in test_quickstart.py's NB201 for
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from latbench import datasets
 from latbench.quickstart import Defaults, defaults
@@ -11,6 +12,7 @@ from latbench.quickstart.evaluate import public_latencies
 from latbench.quickstart.plan import make_plan
 
 
+@pytest.mark.slow
 def test_ofa_plans_from_help_ofa_and_compares_with_its_gpus() -> None:
     assert defaults("nb201") == Defaults() and defaults("ofa-mbv3").holdout == 30
     assert defaults("ofa-mbv3").settings().min_runs == 20 < Defaults().settings().min_runs

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from latbench.quickstart.evaluate import Evaluation
 from latbench.quickstart.report import write_report
@@ -34,6 +35,7 @@ def _report(path: Path, stability: str | None, left_out: int) -> str:
     return path.read_text()
 
 
+@pytest.mark.slow
 def test_a_warning_box_sits_above_the_srcc_table(tmp_path):
     page = _report(tmp_path / "left-out.html", WARNING, 3)
     assert "class='warning'" in page and page.index(WARNING) < page.index("Rank correlation (SRCC)")

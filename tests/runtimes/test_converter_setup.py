@@ -39,6 +39,7 @@ def conversion(home: Path, **env: str) -> dict[str, str | None]:
     return {r["name"]: r["conversion"] for r in json.loads(done.stdout)}
 
 
+@pytest.mark.slow
 def test_runtimes_say_whether_the_converter_is_set_up(tmp_path: Path) -> None:
     listed = conversion(tmp_path)
     assert listed["tflite"] == listed["tflite-fp16"] == NOT_SET_UP
@@ -67,6 +68,7 @@ def test_the_requirements_pin_this_environments_torch() -> None:
 
 
 @pytest.mark.parametrize("command", ["setup", "measure"])
+@pytest.mark.slow
 def test_a_setup_that_cannot_install_says_how_to_retry_and_leaves_nothing(tmp_path: Path, command: str) -> None:
     """No package index (pip's configuration ignored, no index, an empty wheel folder): explicitly, and on the
     first conversion a measurement needs."""

@@ -25,6 +25,7 @@ def latbench(*args: str, block: str | None = None) -> subprocess.CompletedProces
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=REPO, env=env)
 
 
+@pytest.mark.slow
 def test_every_runtime_is_registered_and_listed() -> None:
     names = {"onnxruntime", "tflite", "tflite-fp16", "tvm", "torch"}
     assert names <= set(available_runtimes())
@@ -37,6 +38,7 @@ def test_every_runtime_is_registered_and_listed() -> None:
     assert "no CUDA device" in listed["torch"]["unavailable_providers"]["cuda"]
 
 
+@pytest.mark.slow
 def test_a_missing_package_is_the_reason_shown() -> None:
     done = latbench("runtimes", "--json", block="ai_edge_litert")
     listed = {r["name"]: r for r in json.loads(done.stdout)}
@@ -49,6 +51,7 @@ def test_a_missing_package_is_the_reason_shown() -> None:
 
 
 @pytest.mark.parametrize("module", ["tflite", "tvm", "torch", "onnxruntime"])
+@pytest.mark.slow
 def test_runtime_modules_import_no_engine(module: str) -> None:
     """The registry imports a runtime's module to find it; its engine loads only when the runtime is built."""
     heavy = ("torch", "tensorflow", "tvm", "ai_edge_litert", "latbench.collectors", "latbench.convert")

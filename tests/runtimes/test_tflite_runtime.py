@@ -47,6 +47,7 @@ def test_float16_model_matches_pytorch_with_half_precision_weights(built: Built)
         np.testing.assert_allclose(rt.infer(x), pytorch_logits("nb201", x, fp16_weights=True), rtol=0, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_xnnpack_and_builtin_kernels_agree_and_threads_are_recorded(built: Built) -> None:
     artifact = built.get("nb201", "tflite")
     x = sample_input(artifact.key)
@@ -77,6 +78,7 @@ def test_tflite_errors_are_clear(tmp_path) -> None:
     assert TfliteFp16Runtime.artifact_format == "fp16.tflite"
 
 
+@pytest.mark.slow
 def test_formats_have_their_own_cache_entries(built: Built) -> None:
     onnx, tflite = built.get("nb201"), built.get("nb201", "tflite")
     assert tflite.path.suffix == ".tflite" and tflite.format == "tflite"

@@ -21,6 +21,7 @@ def conv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_compiles_for_the_host_once_and_matches_onnxruntime(conv: Path, tmp_path: Path) -> None:
     x = np.random.default_rng(0).standard_normal((1, 3, 16, 16)).astype(np.float32)
     with TvmRuntime(threads=1, cache_dir=tmp_path) as rt:
@@ -40,6 +41,7 @@ def test_compiles_for_the_host_once_and_matches_onnxruntime(conv: Path, tmp_path
     assert [p.name for p in tmp_path.iterdir()] == [library.name]
 
 
+@pytest.mark.slow
 def test_the_library_is_per_target(conv: Path, tmp_path: Path) -> None:
     one, two = TvmRuntime(threads=1, cache_dir=tmp_path), TvmRuntime(threads=2, cache_dir=tmp_path)
     assert one.compiled(conv) != two.compiled(conv)

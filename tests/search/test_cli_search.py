@@ -31,6 +31,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     return path, float(np.median(latency))
 
 
+@pytest.mark.slow
 def test_search_json_finalists_are_predicted_within_the_limit(model: tuple[Path, float]) -> None:
     path, limit = model
     result = latbench("search", "--model", str(path), "--space", "nb201", "--max-latency-ms", f"{limit}",
@@ -77,6 +78,7 @@ def test_search_confirms_finalists_by_measuring_here(model: tuple[Path, float]) 
     assert ("confirmed 2 finalists" if confirmation["complete"] else "only ") in result.stderr
 
 
+@pytest.mark.slow
 def test_search_rates_by_the_interval_upper_bound_and_counts_what_it_promised(tmp_path: Path) -> None:
     """A model with out-of-fold errors: candidates are rated by their 90% upper bound, the finalists measured
     here, and of the measured ones, those the bound put within the limit and those measured within it counted."""
@@ -112,6 +114,7 @@ def test_search_rates_by_the_interval_upper_bound_and_counts_what_it_promised(tm
         (["--space", "nb201", "--max-latency-ms", "1", "--objective", "accuracy"], 1, "unknown objective"),
     ],
 )
+@pytest.mark.slow
 def test_bad_search_requests_fail_clearly(model: tuple[Path, float], args: list[str], code: int, message: str) -> None:
     path, _ = model
     result = latbench("search", "--model", str(path), *args)
@@ -120,6 +123,7 @@ def test_bad_search_requests_fail_clearly(model: tuple[Path, float], args: list[
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_missing_model_file_fails_clearly(tmp_path: Path) -> None:
     result = latbench("search", "--model", str(tmp_path / "nope.pt"), "--space", "nb201", "--max-latency-ms", "1")
     assert result.returncode == 1

@@ -133,6 +133,7 @@ def test_error_margin_is_the_quantile_of_over_prediction() -> None:
         error_margin(predicted, measured, quantile=0.0)
 
 
+@pytest.mark.slow
 def test_cross_validated_errors_predict_each_sample_out_of_fold(real: dict[str, float]) -> None:
     archs = predictor.suggest("nb201", 12, "encoding", 0)
     latency = np.array([real[a] for a in archs])

@@ -56,6 +56,7 @@ def test_finalists_respect_the_limit_and_are_best_first(method: str) -> None:
     assert len({c.arch for c in result.finalists}) == 5
 
 
+@pytest.mark.slow
 def test_evolution_beats_random_search_on_a_large_space() -> None:
     oracle = flops_latency("fbnet")
     limit = float(np.percentile(oracle(get_space("fbnet").sample(1000, seed=9)), 25))
@@ -106,6 +107,7 @@ def test_unknown_space_is_refused() -> None:
 
 
 @pytest.mark.parametrize("method", ["evolution", "random"])
+@pytest.mark.slow
 def test_a_budget_beyond_the_space_stops_when_nothing_new_is_found(method: str) -> None:
     result = search(flops_latency("nb201"), "nb201", 100.0, method=method, budget=20_000, seed=0)
     assert result.queried <= 15_625

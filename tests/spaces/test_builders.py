@@ -65,6 +65,7 @@ def test_output_shape(space: str, batch: int, resolution: int, classes: int | No
 
 
 @pytest.mark.parametrize("space", ["nb201", "fbnet"])
+@pytest.mark.slow
 def test_parameters_match_the_analytic_count(space: str) -> None:
     s = get_space(space)
     for arch in s.sample(5, seed=1):
@@ -92,6 +93,7 @@ def test_parameters_of_known_networks(space: str, arch: str, params: int) -> Non
 
 
 @pytest.mark.parametrize(("space", "resolution"), [("nb201", 32), ("nb201", 64), ("fbnet", 32), ("fbnet", 64)])
+@pytest.mark.slow
 def test_macs_match_the_analytic_count(space: str, resolution: int) -> None:
     s = get_space(space)
     for arch in s.sample(2, seed=2):

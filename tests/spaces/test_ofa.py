@@ -233,6 +233,7 @@ def test_built_networks_have_the_analytic_costs(ofa):
         assert count_macs(model, ofa.input_resolution(a)) == costs.macs, a
 
 
+@pytest.mark.slow
 def test_a_built_network_runs_and_exports_to_onnx(ofa, tmp_path):
     import onnxruntime as ort
     import torch

@@ -70,6 +70,7 @@ def test_the_plugin_registers_by_entry_point(plugin: Path) -> None:
     assert CampaignCreate(space="Toy", samples=3).space == "toy"
 
 
+@pytest.mark.slow
 def test_spaces_list_shows_the_plugin(plugin: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin), *sys.path])}
     result = subprocess.run(
