@@ -212,6 +212,18 @@ class OpPerPosition(SearchSpace):
     def _adjacency(self) -> np.ndarray:
         return self.encode(self.example).adjacency.astype(np.float32)
 
+    @property
+    def _position_costs(self) -> PositionCosts:
+        """Each position's cost contribution per operation; a space of this shape defines it (cached)."""
+        raise NotImplementedError
+
+    def cost_features(self, archs: Sequence[str]) -> np.ndarray:
+        return self.cost_features_genes(self.to_genes_many(archs))
+
+    def cost_features_genes(self, genomes: np.ndarray) -> np.ndarray:
+        """A sum over positions of the table's entries: milliseconds for all 15,625 NB201 cells."""
+        return self._position_costs.features(genomes)
+
 
 def check_sample_size(n: int, available: int, what: str) -> None:
     if n < 0:

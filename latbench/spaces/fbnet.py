@@ -206,12 +206,6 @@ class FBNet(OpPerPosition):
         additive = ["log_macs", "log_params", "launches", "log_pointwise_macs", "log_depthwise_macs", "log_activations"]
         return additive + [f"count_{b}" for b in BLOCKS]
 
-    def cost_features(self, archs: Sequence[str]) -> np.ndarray:
-        return self.cost_features_genes(self.to_genes_many(archs))
-
-    def cost_features_genes(self, genomes: np.ndarray) -> np.ndarray:
-        return self._position_costs.features(genomes)
-
     @cached_property
     def _position_costs(self) -> PositionCosts:
         """Each layer's contribution at the default resolution; the stem and head are the constant part."""

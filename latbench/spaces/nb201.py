@@ -205,12 +205,6 @@ class NB201(OpPerPosition):
         """Log MACs and parameters, and the count of each operation."""
         return ["log_macs", "log_params"] + [f"count_{op}" for op in OPS]
 
-    def cost_features(self, archs: Sequence[str]) -> np.ndarray:
-        return self.cost_features_genes(self.to_genes_many(archs))
-
-    def cost_features_genes(self, genomes: np.ndarray) -> np.ndarray:
-        return self._position_costs.features(genomes)
-
     @cached_property
     def _position_costs(self) -> PositionCosts:
         """Each edge's MACs and parameters over the all-``none`` cell, and a one-hot operation count."""
