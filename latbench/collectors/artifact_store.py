@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from latbench.artifacts import FORMATS, LITERT_FORMATS, REFERENCE_KEY, Artifact, ArtifactCache, ArtifactKey
-from latbench.collectors.db import CACHE_INFO, Store, insert_new
+from latbench.collectors.db import CACHE_INFO, Store, insert_new, is_outage
 from latbench.collectors.models import ArtifactRow
 from latbench.errors import LatbenchError, NotFound
 
@@ -36,6 +36,13 @@ LITERT_BATCH = 50
 imports cost about as much as one conversion. Each is recorded as soon as it is built."""
 BUILDER_LOCK_KEY = 0x6C617462_0001
 """PostgreSQL advisory lock held by the one collector of a store that builds its artifacts."""
+_HOLDS_LOCK = sa.text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+    " AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) AND objsubid = 1)"
+)
+RECORD_RETRY_FIRST_S = 0.5
+RECORD_RETRY_CAP_S = 5.0
+"""Back-off between attempts to record a built artifact while the store cannot be reached."""
 log = logging.getLogger(__name__)
 
 
@@ -67,6 +74,10 @@ def artifact_path(session: Session, sha256: str, root: Path) -> Path:
     if path is None or not path.is_file():
         raise NotFound(f"no artifact with sha256 {sha256}")
     return path
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def build_error(exc: Exception) -> str:
@@ -126,32 +137,40 @@ class ArtifactBuilder:
 
     def _build(self, keys: list[ArtifactKey], fmt: str) -> None:
         """Build artifacts (``ArtifactCache.iter_build``), recording each as soon as it is done; stop between
-        two if asked to. Any exception counts, not only the expected ones: a bug in an exporter fails the keys
-        not yet done rather than leave the builder retrying them forever while the campaign waits."""
+        two if asked to, or once another collector owns the builds. Any exception from building counts, not only
+        the expected ones: a bug in an exporter fails the keys not yet done rather than leave the builder
+        retrying them forever while the campaign waits. A store that cannot be reached is no build failure:
+        ``_record`` waits for it."""
         results = self.cache.iter_build(keys, fmt)
         done: set[ArtifactKey] = set()
         try:
-            for key, result in results:
-                self._record(key, fmt, result)
-                done.add(key)
-                if self._stop.is_set():
+            while not self._stop.is_set():
+                try:
+                    key, result = next(results)
+                except StopIteration:
                     return
-        except Exception as exc:
-            for key in keys:
-                if key not in done:
-                    self._record(key, fmt, exc)
+                except Exception as exc:
+                    for key in keys:
+                        if key not in done and not self._record(key, fmt, exc):
+                            return
+                    return
+                if not self._record(key, fmt, result):
+                    return
+                done.add(key)
         finally:
             results.close()
 
-    def _record(self, key: ArtifactKey, fmt: str, result: Artifact | Exception) -> None:
-        """Record an artifact's hash, or its error: campaign status reports a failed build, and the campaign's
-        jobs on it count as failed."""
+    def _record(self, key: ArtifactKey, fmt: str, result: Artifact | Exception) -> bool:
+        """Record an artifact's hash, or its error (campaign status reports a failed build, and the campaign's
+        jobs on it count as failed); say whether it was recorded. Nothing is recorded once another collector
+        owns the builds (it builds the artifact again); while the store cannot be reached, the write is retried
+        with back-off until it succeeds or the builder stops. Only a recorded failure keeps the key from being
+        built again."""
         if isinstance(result, Exception):
             if isinstance(result, LatbenchError):
                 log.error("cannot build the %s artifact of %s %r: %s", fmt, key.space, key.arch, result)
             else:
                 log.error("building the %s artifact of %s %r failed", fmt, key.space, key.arch, exc_info=result)
-            self._failed.add(key.digest(fmt))
             values: dict[str, object] = {"error": build_error(result)}
         else:
             values = {
@@ -161,20 +180,46 @@ class ArtifactBuilder:
                 "built_at": self.clock(),
                 "error": None,
             }
-        with self.store.write() as session:
-            session.execute(update(ArtifactRow).where(ArtifactRow.key_digest == key.digest(fmt)).values(**values))
+        delay_s = RECORD_RETRY_FIRST_S
+        while True:
+            try:
+                if not self._owner():
+                    return False
+                with self.store.write() as session:
+                    statement = update(ArtifactRow).where(ArtifactRow.key_digest == key.digest(fmt))
+                    session.execute(statement.values(**values))
+                break
+            except sa.exc.DBAPIError as exc:
+                if not is_outage(exc):
+                    raise
+                log.warning("cannot record the %s artifact of %s %r: the store is unreachable (%s); retrying in "
+                            "%.1f s", fmt, key.space, key.arch, _first_line(exc), delay_s)  # fmt: skip
+            if self._stop.wait(delay_s):
+                return False
+            delay_s = min(delay_s * 2, RECORD_RETRY_CAP_S)
+        if isinstance(result, Exception):
+            self._failed.add(key.digest(fmt))
+        return True
 
     def _owner(self) -> bool:
         """Whether this builder owns its store's builds: collectors sharing one store (replicas) build one at a
         time, and another takes over when the owner stops. PostgreSQL: a session advisory lock held on a
-        connection of its own; SQLite: ``flock`` on a file beside the database."""
+        connection of its own, checked again every time (a database restart ends the session and its lock, and
+        another collector may take it); SQLite: ``flock`` on a file beside the database."""
+        if isinstance(self._lock, sa.Connection) and not self._holds(self._lock):
+            log.warning("this collector lost the artifact build lock (did the database restart?)")
+            self._release()
         if self._lock is not None:
             return True
         engine = self.store.engine
         if engine.dialect.name == "postgresql":
             connection = engine.connect()
-            owned = connection.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": BUILDER_LOCK_KEY})
-            connection.commit()
+            try:
+                owned = connection.scalar(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": BUILDER_LOCK_KEY})
+                connection.commit()
+            except BaseException:
+                connection.close()
+                raise
             if not owned:
                 connection.close()
                 return False
@@ -192,6 +237,28 @@ class ArtifactBuilder:
         self._lock = handle
         return True
 
+    @staticmethod
+    def _holds(connection: sa.Connection) -> bool:
+        """Whether ``connection``'s session still holds the build lock: asked of ``pg_locks``, since SQLAlchemy
+        quietly reconnects a connection the server dropped, and the new session holds nothing."""
+        try:
+            held = bool(
+                connection.scalar(_HOLDS_LOCK, {"high": BUILDER_LOCK_KEY >> 32, "low": BUILDER_LOCK_KEY & 0xFFFFFFFF})
+            )
+            connection.rollback()
+        except sa.exc.SQLAlchemyError:
+            return False
+        return held
+
+    def _release(self) -> None:
+        if isinstance(self._lock, sa.Connection):
+            with contextlib.suppress(sa.exc.SQLAlchemyError):
+                self._lock.scalar(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": BUILDER_LOCK_KEY})
+        if self._lock is not None:
+            with contextlib.suppress(sa.exc.SQLAlchemyError, OSError):
+                self._lock.close()
+        self._lock = None
+
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
@@ -205,8 +272,4 @@ class ArtifactBuilder:
                 self._wake.wait(self.idle_s)
                 self._wake.clear()
         finally:
-            if isinstance(self._lock, sa.Connection):
-                with contextlib.suppress(sa.exc.DBAPIError):
-                    self._lock.scalar(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": BUILDER_LOCK_KEY})
-            if self._lock is not None:
-                self._lock.close()
+            self._release()

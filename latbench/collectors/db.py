@@ -117,6 +117,14 @@ def opening_row(session: Session, statement: sa.Select[Any] | sa.UpdateBase, par
         return cursor.fetchone()
 
 
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached or dropped the connection (a restart, say), so the
+    same statement may well succeed later, as opposed to a statement the database refuses."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    return exc.connection_invalidated or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
+
+
 def is_unique_violation(exc: BaseException) -> bool:
     """Whether ``exc``, raised by either store (wrapped by SQLAlchemy or not), broke a unique key."""
     original = getattr(exc, "orig", exc)

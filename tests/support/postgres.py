@@ -26,29 +26,62 @@ def _as_postgres(args: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
+class Cluster:
+    """A throwaway PostgreSQL cluster on a free loopback port (database ``postgres``, trust auth); ``restart``
+    and ``stop``/``start`` make the outages the fault tests need."""
+
+    def __init__(self) -> None:
+        binaries = pg_bin()
+        self.root = Path(tempfile.mkdtemp(prefix="latbench-pg-"))
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        os.chmod(self.root, 0o700)
+        port = free_port()
+        data = self.root / "data"
+        subprocess.run(
+            _as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                          "--no-sync"]),
+            check=True, capture_output=True,
+        )  # fmt: skip
+        self.options = f"-p {port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        self.ctl = [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(self.root / "server.log")]
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        subprocess.run(_as_postgres([*self.ctl, *args]), check=check, capture_output=True)
+
+    def start(self) -> None:
+        self._pg_ctl("-o", self.options, "-w", "-t", "60", "start")
+
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server (``immediate``: as a crash would, every connection dropped at once)."""
+        self._pg_ctl("-m", mode, "-w", "stop", check=False)
+
+    def restart(self) -> None:
+        """``pg_ctl restart -m immediate``: every session (and its advisory locks) ends, the data stays."""
+        self._pg_ctl("-m", "immediate", "-o", self.options, "-w", "-t", "60", "restart")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[Cluster]:
+    """A started ``Cluster``, removed when the block ends."""
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
 @contextlib.contextmanager
 def postgres_server() -> Iterator[str]:
     """A throwaway PostgreSQL cluster; yields its SQLAlchemy URL (database ``postgres``, trust auth)."""
-    binaries = pg_bin()
-    root = Path(tempfile.mkdtemp(prefix="latbench-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-    os.chmod(root, 0o700)
-    port = free_port()
-    data = root / "data"
-    subprocess.run(
-        _as_postgres([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                      "--no-sync"]),
-        check=True, capture_output=True,
-    )  # fmt: skip
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-    ctl = [str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log")]
-    subprocess.run(_as_postgres([*ctl, "-o", options, "-w", "-t", "60", "start"]), check=True, capture_output=True)
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(_as_postgres([*ctl, "-m", "immediate", "-w", "stop"]), capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with postgres_cluster() as cluster:
+        yield cluster.url
 
 
 def create_database(server_url: str, name: str) -> str:
