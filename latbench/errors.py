@@ -59,7 +59,19 @@ class CollectorError(LatbenchError):
 
 
 class CollectorUnavailable(CollectorError):
-    """The collector could not be reached or failed (refused or torn connection, timeout, 5xx): retry later."""
+    """The collector could not be reached or failed (refused or torn connection, timeout, 5xx): retry later, not
+    before ``retry_after_s`` where the collector said when (``Retry-After``)."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        code: str | None = None,
+        detail: object = None,
+        retry_after_s: float | None = None,
+    ):
+        super().__init__(message, status, code, detail)
+        self.retry_after_s = retry_after_s
 
 
 class CollectorRejected(CollectorError):

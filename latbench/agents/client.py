@@ -2,7 +2,8 @@
 
 Every failure becomes a ``CollectorUnavailable`` (retryable: the network or the collector is down, or it failed)
 or a ``CollectorRejected`` (a 4xx: the same request will fail again). ``retry`` waits between attempts with
-capped exponential back-off and full jitter, so agents that lost a collector together do not return together.
+capped exponential back-off and full jitter, so agents that lost a collector together do not return together,
+capped at a few seconds while the collector is down so they are back soon after it is.
 """
 
 from __future__ import annotations
@@ -145,23 +146,44 @@ def _refusal(response: httpx.Response, url: str) -> CollectorError:
         code, message, detail = None, response.text.strip()[:500] or response.reason_phrase, None
     text = f"the collector at {url} answered {status}{f' {code}' if code else ''}: {message}"
     if status >= 500 or status in RETRYABLE_4XX:
-        return CollectorUnavailable(text, status, code, detail)
+        return CollectorUnavailable(text, status, code, detail, _retry_after(response))
     return CollectorRejected(text, status, code, detail)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """The seconds of a ``Retry-After`` header (its date form is not used by collectors)."""
+    try:
+        seconds = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 @dataclass(frozen=True)
 class Backoff:
     """Capped exponential back-off with full jitter: retry ``n`` (from 0) waits uniformly in
-    ``[0, min(cap_s, first_s * 2**n)]``. Full jitter spreads a fleet's retries over the whole window."""
+    ``[0, min(cap_s, first_s * 2**n)]``. Full jitter spreads a fleet's retries over the whole window.
+
+    While the collector is down (a refused or lost connection, a 503) the window stops growing at
+    ``outage_cap_s``, so agents are back within seconds of it, and a ``Retry-After`` it sent is waited at least
+    (up to that cap). Other failures (a 500: a bug, which retrying soon will not fix) back off up to ``cap_s``."""
 
     first_s: float = 0.5
     cap_s: float = 30.0
+    outage_cap_s: float = 3.0
 
     def ceiling(self, attempt: int) -> float:
         return min(self.cap_s, self.first_s * 2.0 ** min(attempt, 64))
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         return rng.uniform(0.0, self.ceiling(attempt))
+
+    def after(self, attempt: int, exc: CollectorUnavailable, rng: random.Random) -> float:
+        """The wait before retry ``attempt`` after ``exc``."""
+        if exc.status not in (None, 503):
+            return self.delay(attempt, rng)
+        floor = min(exc.retry_after_s or 0.0, self.outage_cap_s)
+        return max(floor, rng.uniform(0.0, min(self.ceiling(attempt), self.outage_cap_s)))
 
 
 def retry(
@@ -187,7 +209,7 @@ def retry(
             failures += 1
             if attempts is not None and failures >= attempts:
                 raise
-            delay = backoff.delay(failures - 1, rng)
+            delay = backoff.after(failures - 1, exc, rng)
             if on_retry is not None:
                 on_retry(exc, delay)
             if sleep(delay):

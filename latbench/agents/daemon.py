@@ -273,7 +273,10 @@ class AgentDaemon:
                 self._pause(self.poll_s if self.poll_s is not None else grant.retry_after_s)
 
     def _failed(self, exc: CollectorError) -> None:
-        delay = self.backoff.delay(self._failures, self._rng)
+        if isinstance(exc, CollectorUnavailable):
+            delay = self.backoff.after(self._failures, exc, self._rng)
+        else:
+            delay = self.backoff.delay(self._failures, self._rng)
         self._failures += 1
         log.warning("%s; trying again in %.1f s", exc, delay)
         self._pause(delay)

@@ -3,11 +3,13 @@
 Every error answers with ``ErrorBody`` (``code``, ``message``, ``detail``). Bad input is refused before the
 store is touched: request models reject it (422, or 400 for a body that is not JSON), the store's own checks
 raise a ``RequestRejected`` inside a transaction that then rolls back, and a body over ``MAX_BODY_BYTES`` gets a
-413 whether its size is declared or only found while it streams in.
+413 whether its size is declared or only found while it streams in. While the store cannot be reached (a
+database restart) requests answer 503 with ``Retry-After`` and leave one log line each.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +30,9 @@ from latbench.errors import RequestRejected
 from latbench.protocol import API_PREFIX, MAX_BODY_BYTES, ErrorBody
 
 SHOWN_PROBLEMS = 5
+OUTAGE_RETRY_AFTER_S = 2
+"""The ``Retry-After`` of a 503 answered while the store cannot be reached."""
+log = logging.getLogger(__name__)
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
@@ -81,6 +86,16 @@ async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
     """A value the database's types cannot hold (a NUL character in PostgreSQL text, say): the client's doing."""
     reason = str(getattr(exc, "orig", exc)).splitlines()[0]
     return _error(422, "invalid", f"the store cannot hold a value in this request: {reason}")
+
+
+async def _outage(request: Request, exc: Exception) -> JSONResponse:
+    """The store cannot be reached (a database restart, say): one log line, and a 503 that tells clients when
+    to try again, where a traceback per request would flood the log for as long as the outage lasts."""
+    reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
+    log.warning("%s %s: the store is unreachable: %s", request.method, request.url.path, reason)
+    response = _error(503, "store_unavailable", "the collector's store is unreachable; try again shortly")
+    response.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_S)
+    return response
 
 
 async def _internal(_: Request, exc: Exception) -> JSONResponse:
@@ -156,5 +171,7 @@ def create_app(collector: Collector) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)
     app.add_exception_handler(sa.exc.DataError, _unstorable)
+    app.add_exception_handler(sa.exc.OperationalError, _outage)
+    app.add_exception_handler(sa.exc.InterfaceError, _outage)
     app.add_exception_handler(Exception, _internal)
     return app
