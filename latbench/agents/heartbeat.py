@@ -32,9 +32,13 @@ class Leases:
             self._held.pop(lease_id, None)
             self._lost.discard(lease_id)
 
-    def lose(self, lease_ids: Iterable[str]) -> None:
+    def lose(self, lease_ids: Iterable[str]) -> list[str]:
+        """Mark those of ``lease_ids`` still held as lost and return them: a lease let go of meanwhile (its job
+        done and its result pushed) is no loss."""
         with self._lock:
-            self._lost.update(i for i in lease_ids if i in self._held)
+            lost = [i for i in lease_ids if i in self._held and i not in self._lost]
+            self._lost.update(lost)
+            return lost
 
     def is_lost(self, lease_id: str) -> bool:
         with self._lock:
@@ -58,17 +62,21 @@ class Heartbeat(threading.Thread):
 
     def run(self) -> None:
         while not self._stopped.wait(self._interval_s):
-            try:
-                answer = self.client.heartbeat(self._leases.active())
-            except CollectorUnavailable as exc:
-                log.debug("heartbeat failed: %s", exc)
-                continue
-            except CollectorRejected as exc:
-                log.warning("heartbeat refused: %s", exc)
-                continue
-            if answer.lost:
-                log.info("lost %d lease(s): %s", len(answer.lost), ", ".join(answer.lost))
-                self._leases.lose(answer.lost)
+            self.beat(self._leases.active())
+
+    def beat(self, lease_ids: list[str]) -> None:
+        """Renew ``lease_ids`` (the leases held when the beat began; the agent may finish some meanwhile)."""
+        try:
+            answer = self.client.heartbeat(lease_ids)
+        except CollectorUnavailable as exc:
+            log.debug("heartbeat failed: %s", exc)
+            return
+        except CollectorRejected as exc:
+            log.warning("heartbeat refused: %s", exc)
+            return
+        lost = self._leases.lose(answer.lost)
+        if lost:
+            log.info("lost %d lease(s): %s", len(lost), ", ".join(lost))
 
     def stop(self) -> None:
         self._stopped.set()

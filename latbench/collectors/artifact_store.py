@@ -12,7 +12,9 @@ import contextlib
 import fcntl
 import itertools
 import logging
+import shutil
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import datetime
@@ -26,6 +28,7 @@ from sqlalchemy.orm import Session
 from latbench.artifacts import FORMATS, LITERT_FORMATS, REFERENCE_KEY, Artifact, ArtifactCache, ArtifactKey
 from latbench.collectors.db import CACHE_INFO, Store, insert_new, is_outage
 from latbench.collectors.models import ArtifactRow
+from latbench.collectors.uploads import MODELS_DIR
 from latbench.errors import LatbenchError, NotFound
 
 REFERENCE_DIGESTS = [REFERENCE_KEY.digest(fmt) for fmt in FORMATS]
@@ -40,6 +43,11 @@ _HOLDS_LOCK = sa.text(
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
     " AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) AND objsubid = 1)"
 )
+PARTIAL_PATTERNS = (".*.tmp", ".converting.*", f"{MODELS_DIR}/.*.part.*")
+"""Files and directories a write in progress has in the artifacts directory (``ArtifactCache``, ``uploads``)."""
+STALE_PARTIAL_S = 600.0
+TIDY_EVERY_S = 600.0
+"""How often the builder removes stale partial files, besides when it starts."""
 RECORD_RETRY_FIRST_S = 0.5
 RECORD_RETRY_CAP_S = 5.0
 """Back-off between attempts to record a built artifact while the store cannot be reached."""
@@ -80,6 +88,27 @@ def _first_line(exc: BaseException) -> str:
     return (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
 
 
+def remove_partial(root: Path, older_than_s: float = STALE_PARTIAL_S) -> list[Path]:
+    """Remove what writes into ``root`` left half-done (a process killed mid-write) and nobody has touched for
+    ``older_than_s``: files are written beside their place and moved into it whole, so these are never read,
+    and one younger may still be written by a collector sharing the directory. Returns what was removed."""
+    cutoff = time.time() - older_than_s
+    removed = []
+    for pattern in PARTIAL_PATTERNS:
+        for path in root.glob(pattern):
+            try:
+                if path.lstat().st_mtime > cutoff:
+                    continue
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+            except OSError:
+                continue
+            removed.append(path)
+    return removed
+
+
 def build_error(exc: Exception) -> str:
     """The one line a failed build leaves in the store (``LatbenchError`` messages as they are)."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -103,6 +132,7 @@ class ArtifactBuilder:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._failed: set[str] = set()
+        self._tidied = -TIDY_EVERY_S
         self._lock: TextIO | sa.Connection | None = None
         self._thread = threading.Thread(target=self._run, name="artifact-builder", daemon=True)
 
@@ -259,14 +289,29 @@ class ArtifactBuilder:
                 self._lock.close()
         self._lock = None
 
+    def _tidy(self) -> None:
+        if time.monotonic() < self._tidied + TIDY_EVERY_S:
+            return
+        self._tidied = time.monotonic()
+        removed = remove_partial(self.cache.root)
+        if removed:
+            log.info("removed %d partial file(s) left in %s by an interrupted write", len(removed), self.cache.root)
+
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
                 try:
+                    self._tidy()
                     todo = self._next() if self._owner() else None
                     if todo is not None:
                         self._build(*todo)
                         continue
+                except sa.exc.DBAPIError as exc:
+                    if not is_outage(exc):
+                        log.exception("the artifact builder failed; retrying in %.0f s", self.idle_s)
+                    else:
+                        log.warning("the store is unreachable (%s); building again in %.0f s", _first_line(exc),
+                                    self.idle_s)  # fmt: skip
                 except Exception:
                     log.exception("the artifact builder failed; retrying in %.0f s", self.idle_s)
                 self._wake.wait(self.idle_s)
