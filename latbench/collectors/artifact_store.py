@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from latbench.artifacts import FORMATS, LITERT_FORMATS, REFERENCE_KEY, Artifact, ArtifactCache, ArtifactKey
+from latbench.collectors import blobs
 from latbench.collectors.db import CACHE_INFO, Store, insert_new, is_outage
 from latbench.collectors.models import ArtifactRow
 from latbench.collectors.uploads import MODELS_DIR
@@ -43,8 +44,9 @@ _HOLDS_LOCK = sa.text(
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
     " AND classid = CAST(:high AS oid) AND objid = CAST(:low AS oid) AND objsubid = 1)"
 )
-PARTIAL_PATTERNS = (".*.tmp", ".converting.*", f"{MODELS_DIR}/.*.part.*")
-"""Files and directories a write in progress has in the artifacts directory (``ArtifactCache``, ``uploads``)."""
+PARTIAL_PATTERNS = (".*.tmp", ".converting.*", f"{MODELS_DIR}/.*.part.*", f"{MODELS_DIR}/.*.tmp")
+"""Files and directories a write in progress has in the artifacts directory (``ArtifactCache``, ``uploads``,
+``blobs``)."""
 STALE_PARTIAL_S = 600.0
 TIDY_EVERY_S = 600.0
 """How often the builder removes stale partial files, besides when it starts."""
@@ -76,10 +78,11 @@ def reference_sha256(session: Session, fmt: str = "onnx") -> str | None:
 
 
 def artifact_path(session: Session, sha256: str, root: Path) -> Path:
-    """The built file whose content hashes to ``sha256``."""
+    """The built or uploaded file whose content hashes to ``sha256``, copied from the store into ``root`` if this
+    collector lacks it (another replica built it)."""
     name = session.scalar(select(ArtifactRow.file_name).where(ArtifactRow.sha256 == sha256).limit(1))
     path = root / name if name else None
-    if path is None or not path.is_file():
+    if path is None or not (path.is_file() or blobs.fetch(session, sha256, path)):
         raise NotFound(f"no artifact with sha256 {sha256}")
     return path
 
@@ -133,6 +136,7 @@ class ArtifactBuilder:
         self._stop = threading.Event()
         self._failed: set[str] = set()
         self._tidied = -TIDY_EVERY_S
+        self._backfilled = False
         self._lock: TextIO | sa.Connection | None = None
         self._thread = threading.Thread(target=self._run, name="artifact-builder", daemon=True)
 
@@ -216,6 +220,8 @@ class ArtifactBuilder:
                 if not self._owner():
                     return False
                 with self.store.write() as session:
+                    if not isinstance(result, Exception):
+                        blobs.put(session, result.sha256, result.path)
                     statement = update(ArtifactRow).where(ArtifactRow.key_digest == key.digest(fmt))
                     session.execute(statement.values(**values))
                 break
@@ -289,6 +295,13 @@ class ArtifactBuilder:
                 self._lock.close()
         self._lock = None
 
+    def _backfill(self) -> None:
+        with self.store.write() as session:
+            stored = blobs.backfill(session, self.cache.root)
+        if stored:
+            log.info("kept %d artifact file(s) built before the store kept them in the store", stored)
+        self._backfilled = True
+
     def _tidy(self) -> None:
         if time.monotonic() < self._tidied + TIDY_EVERY_S:
             return
@@ -302,7 +315,10 @@ class ArtifactBuilder:
             while not self._stop.is_set():
                 try:
                     self._tidy()
-                    todo = self._next() if self._owner() else None
+                    owner = self._owner()
+                    if owner and not self._backfilled:
+                        self._backfill()
+                    todo = self._next() if owner else None
                     if todo is not None:
                         self._build(*todo)
                         continue

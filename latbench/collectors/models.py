@@ -104,6 +104,17 @@ class ArtifactRow(Base):
     error: Mapped[str | None] = mapped_column(sa.Text)
 
 
+class ArtifactBlobRow(Base):
+    """Part ``part`` (from 0) of the file whose content hashes to ``sha256``: a built or uploaded artifact kept in
+    the store, so every replica can serve it (``latbench.collectors.blobs``)."""
+
+    __tablename__ = "artifact_blobs"
+
+    sha256: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    part: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
 class CampaignRow(Base):
     """What to measure (architectures of a space) and how (runtime, shapes, settings), on which devices."""
 

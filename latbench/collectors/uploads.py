@@ -4,7 +4,8 @@ An upload names the SHA-256 of its content; the body streams into a temporary fi
 app's ``BodyLimit`` stops it at the collector's model-size limit with a 413), is refused unless it hashes to that
 name, and is recognised by its content (``ModelFile``: a LiteRT flatbuffer or a readable ONNX graph). It then
 becomes an artifact row keyed by its hash, so agents download it like a built artifact and check the hash again.
-Uploading the same content twice keeps one copy (the second replaces the first with identical bytes).
+Uploading the same content twice keeps one copy (the second replaces the first with identical bytes). The
+store keeps the file too (``blobs``), so every replica serves it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from latbench.agents.modelfile import ModelFile
+from latbench.collectors import blobs
 from latbench.collectors.db import insert_new
 from latbench.collectors.models import ArtifactRow
 from latbench.errors import LatbenchError, NotFound, RequestRejected
@@ -64,7 +66,9 @@ def keep(
     """Keep the inspected file ``partial`` as its model's one copy; return what it is and whether it is new."""
     found = ModelInfo(sha256=model.sha256, format=model.format, size=partial.stat().st_size)  # type: ignore[arg-type]
     new = info(session, model.sha256) is None
-    os.replace(partial, artifacts_dir / _file_name(found))
+    path = artifacts_dir / _file_name(found)
+    os.replace(partial, path)
+    blobs.put(session, found.sha256, path)
     row = {
         "key_digest": found.sha256, "format": found.format, "space": MODEL_SET, "arch": found.sha256, "batch": 0,
         "resolution": 0, "classes": 0, "opset": model.opset or 0, "seed": 0, "requested_at": now,

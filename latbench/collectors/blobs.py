@@ -1,0 +1,89 @@
+"""Artifact files kept in the store, so that any collector replica serves any artifact without a shared
+filesystem: the store holds every built or uploaded file in chunks (``artifact_blobs``), written in the same
+transaction that makes the artifact leasable, and each replica's artifacts directory is a cache of them, filled
+on the first download of a file it lacks.
+
+Chunks of ``CHUNK_BYTES`` keep every row small on both stores (SQLite's default limit on one value is 1 GB,
+PostgreSQL's ``bytea`` takes long to handle whole) and let a file be copied in and out without holding it in
+memory. A file is stored once per content hash, whichever key or upload it belongs to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import tempfile
+from pathlib import Path
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from latbench.collectors.db import insert_new
+from latbench.collectors.models import ArtifactBlobRow, ArtifactRow
+from latbench.errors import ArtifactError
+from latbench.hashing import sha256_file
+
+CHUNK_BYTES = 1 << 20
+
+
+def held(session: Session, sha256: str) -> bool:
+    return session.scalar(select(exists().where(ArtifactBlobRow.sha256 == sha256))) or False
+
+
+def put(session: Session, sha256: str, path: Path) -> None:
+    """Keep the file at ``path``, whose content hashes to ``sha256``, unless the store has it already; a replica
+    storing the same file at the same time is no conflict (same key, same bytes)."""
+    if held(session, sha256):
+        return
+    with path.open("rb") as source:
+        for part in itertools.count():
+            data = source.read(CHUNK_BYTES)
+            if not data and part:
+                return
+            insert_new(session, ArtifactBlobRow, [{"sha256": sha256, "part": part, "data": data}])
+
+
+def fetch(session: Session, sha256: str, path: Path) -> bool:
+    """Write the stored file ``sha256`` to ``path`` (beside it first, then moved into place whole); say whether
+    the store has it. Raises ``ArtifactError`` if the stored bytes no longer hash to ``sha256``."""
+    if not held(session, sha256):
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    partial = Path(name)
+    try:
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for part in itertools.count():
+                data = session.scalar(
+                    select(ArtifactBlobRow.data).where(ArtifactBlobRow.sha256 == sha256, ArtifactBlobRow.part == part)
+                )
+                if data is None:
+                    break
+                digest.update(data)
+                out.write(data)
+        if digest.hexdigest() != sha256:
+            raise ArtifactError(f"the store's copy of artifact {sha256} is damaged: it hashes to {digest.hexdigest()}")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return True
+
+
+def backfill(session: Session, root: Path) -> int:
+    """Keep in the store the files of artifacts recorded before it kept them (revision 0006), where ``root`` has
+    them intact; return how many were stored."""
+    missing = session.execute(
+        select(ArtifactRow.sha256, ArtifactRow.file_name)
+        .where(ArtifactRow.sha256.is_not(None), ArtifactRow.file_name.is_not(None))
+        .where(~exists().where(ArtifactBlobRow.sha256 == ArtifactRow.sha256))
+    ).all()
+    stored = 0
+    for sha256, file_name in missing:
+        path = root / str(file_name)
+        if sha256 is None or held(session, sha256) or not path.is_file() or sha256_file(path) != sha256:
+            continue
+        put(session, sha256, path)
+        stored += 1
+    return stored
