@@ -2,8 +2,9 @@
 
 Campaign creation only records which artifacts it needs, in the format its runtime loads (``onnx``, ``tflite``,
 ``fp16.tflite``, ``torch.json``); a thread in the collector process exports them one by one (oldest request
-first) into an ``ArtifactCache``, then records each file's SHA-256 and size. A job becomes leasable once its
-artifact has a SHA-256, so a large campaign starts measuring while the rest still builds.
+first) into an ``ArtifactCache``, then records each file's SHA-256 and size, with the file itself in the store
+(``blobs``), so any replica serves it. A job becomes leasable once its artifact has a SHA-256, so a large
+campaign starts measuring while the rest still builds.
 """
 
 from __future__ import annotations
@@ -124,7 +125,8 @@ class ArtifactBuilder:
 
     The reference artifact comes first, since no job can be leased without it; then the oldest request.
 
-    An artifact whose build fails keeps its error in the store and is not tried again until the next start.
+    An artifact whose build fails keeps its error in the store and is not tried again until the next start; one
+    built while the store cannot be reached is recorded once it can (a database outage is no build failure).
     """
 
     def __init__(self, store: Store, cache: ArtifactCache, clock: Callable[[], datetime], idle_s: float = 5.0):
