@@ -298,8 +298,7 @@ class ArtifactBuilder:
         self._lock = None
 
     def _backfill(self) -> None:
-        with self.store.write() as session:
-            stored = blobs.backfill(session, self.cache.root)
+        stored = blobs.backfill(self.store, self.cache.root)
         if stored:
             log.info("kept %d artifact file(s) built before the store kept them in the store", stored)
         self._backfilled = True

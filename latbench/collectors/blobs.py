@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
-from latbench.collectors.db import insert_new
+from latbench.collectors.db import Store, insert_new
 from latbench.collectors.models import ArtifactBlobRow, ArtifactRow
 from latbench.errors import ArtifactError
 from latbench.hashing import sha256_file
@@ -71,19 +71,22 @@ def fetch(session: Session, sha256: str, path: Path) -> bool:
     return True
 
 
-def backfill(session: Session, root: Path) -> int:
+def backfill(store: Store, root: Path) -> int:
     """Keep in the store the files of artifacts recorded before it kept them (revision 0006), where ``root`` has
-    them intact; return how many were stored."""
-    missing = session.execute(
-        select(ArtifactRow.sha256, ArtifactRow.file_name)
-        .where(ArtifactRow.sha256.is_not(None), ArtifactRow.file_name.is_not(None))
-        .where(~exists().where(ArtifactBlobRow.sha256 == ArtifactRow.sha256))
-    ).all()
+    them intact, one transaction each (a long backfill never holds SQLite's write lock for long); return how many
+    were stored."""
+    with store.read() as session:
+        missing = session.execute(
+            select(ArtifactRow.sha256, ArtifactRow.file_name)
+            .where(ArtifactRow.sha256.is_not(None), ArtifactRow.file_name.is_not(None))
+            .where(~exists().where(ArtifactBlobRow.sha256 == ArtifactRow.sha256))
+        ).all()
     stored = 0
-    for sha256, file_name in missing:
+    for sha256, file_name in dict(missing).items():
         path = root / str(file_name)
-        if sha256 is None or held(session, sha256) or not path.is_file() or sha256_file(path) != sha256:
+        if sha256 is None or not path.is_file() or sha256_file(path) != sha256:
             continue
-        put(session, sha256, path)
+        with store.write() as session:
+            put(session, sha256, path)
         stored += 1
     return stored

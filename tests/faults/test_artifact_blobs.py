@@ -4,12 +4,24 @@ another replica built or received, copying each into its directory once."""
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from latbench.artifacts import ArtifactCache
+from latbench.collectors import artifact_store, blobs
+from latbench.collectors.db import Store, utcnow
+from latbench.collectors.migrations import upgrade
+from latbench.collectors.models import ArtifactRow
+from latbench.errors import NotFound
 from tests.support.served import ARCHS, Clock, Served
+
+
+def held(store: Store, sha256: str) -> bool:
+    with store.read() as session:
+        return blobs.held(session, sha256)
 
 
 @pytest.mark.slow  # two served collectors and an artifact build
@@ -34,3 +46,35 @@ def test_a_replica_serves_the_artifacts_and_uploads_another_replica_wrote(
     built = ArtifactCache(artifact_cache).find(job["artifact_sha256"])
     assert built is not None and built.path.name in kept and f"models/{uploaded}.onnx" in kept
     assert not [name for name in kept if name.endswith(".tmp")]
+
+
+def test_artifacts_recorded_before_the_store_kept_files_are_copied_in_by_the_builder(tmp_path: Path, conv_model: Path):
+    root, elsewhere = tmp_path / "artifacts", tmp_path / "elsewhere"
+    root.mkdir()
+    content = conv_model.read_bytes()
+    sha256 = hashlib.sha256(content).hexdigest()
+    (root / "old.onnx").write_bytes(content)
+    (root / "damaged.onnx").write_bytes(content[:-1])
+    store = Store(f"sqlite:///{tmp_path / 'collector.sqlite'}")
+    upgrade(store.engine, "0004")
+    now = utcnow()
+    rows = [{"key_digest": name * 64, "space": "nb201", "arch": name, "batch": 1, "resolution": 32, "classes": 10,
+             "opset": 17, "seed": 0, "requested_at": now, "sha256": sha, "file_name": f"{file}.onnx", "size": 1}
+            for name, sha, file in (("a", sha256, "old"), ("b", "f" * 64, "damaged"))]  # fmt: skip
+    with store.write() as session:
+        session.execute(sa.insert(ArtifactRow), rows)
+    upgrade(store.engine)
+    builder = artifact_store.ArtifactBuilder(store, ArtifactCache(root), utcnow, idle_s=0.05)
+    builder.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not held(store, sha256) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        builder.stop()
+    with store.read() as session:
+        served = artifact_store.artifact_path(session, sha256, elsewhere)
+        assert served.read_bytes() == content
+        with pytest.raises(NotFound):
+            artifact_store.artifact_path(session, "f" * 64, elsewhere)  # its file here no longer hashes right
+    store.close()
