@@ -7,6 +7,8 @@ so lease expiry is tested without sleeping.
 from __future__ import annotations
 
 import hashlib
+import math
+import sys
 import threading
 import time
 import uuid
@@ -91,6 +93,18 @@ def measurement(job: dict[str, Any], median_ms: float = 1.0, **fields: Any) -> d
     }  # fmt: skip
 
 
+def measured_as(job: dict[str, Any], times_ms: list[float]) -> dict[str, Any]:
+    """A measured result for ``job`` whose statistics are those of ``times_ms`` (any finite positive values,
+    up to the largest float: the mean is summed in shares, and rounding never takes it past the largest)."""
+    ordered = sorted(times_ms)
+    below, above = ordered[(len(ordered) - 1) // 2], ordered[len(ordered) // 2]
+    median = below + (above - below) / 2
+    mean = min(sum(t / len(times_ms) for t in times_ms), ordered[-1])
+    stats = {"median_ms": median, "mean_ms": mean, "std_ms": 0.0, "min_ms": ordered[0], "max_ms": ordered[-1],
+             "p90_ms": ordered[-1], "p99_ms": ordered[-1], "mad_ms": 0.0, "cv": 0.0, "runs": len(times_ms)}  # fmt: skip
+    return measurement(job, stats=stats, times_ms=times_ms)
+
+
 def failure(job: dict[str, Any], error: str = "runtime crashed") -> dict[str, Any]:
     return {
         "result_id": str(uuid.uuid4()),
@@ -171,6 +185,22 @@ class Harness:
         """Every row of every table, to show that a refused request changed nothing."""
         with self.store.engine.connect() as conn:
             return {t.name: sorted(map(repr, conn.execute(t.select()).all())) for t in Base.metadata.sorted_tables}
+
+
+def extreme_campaign(collector: Harness) -> str:
+    """Device ``ulps`` measured medians of 1 ms and one ulp more, device ``huge`` the largest float and one ulp
+    less: valid values that leave no room for distinct bin edges or ticks."""
+    campaign = collector.campaign()
+    largest = sys.float_info.max
+    extremes = {"ulps": [1.0, math.nextafter(1.0, 2.0)] * 2 + [1.0],
+                "huge": [largest, math.nextafter(largest, 0.0)] * 2 + [largest]}  # fmt: skip
+    for device, medians in extremes.items():
+        agent = collector.agent(f"agent-{device}", device=device)
+        jobs = agent.post("/leases", json={"max_jobs": 5}).json()["jobs"]
+        results = [measured_as(job, [median] * 3) for job, median in zip(jobs, medians)]
+        response = agent.post("/results", json={"results": results})
+        assert response.status_code == 200, response.text
+    return campaign
 
 
 class Served:
