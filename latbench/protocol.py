@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 API_PREFIX = "/v1"
 MODEL_SET = "model"
@@ -24,8 +24,17 @@ MAX_JOBS_PER_LEASE = 64
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]*$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-PositiveMs = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _not_a_bool(value: object) -> object:
+    """JSON ``true`` is no number, though pydantic's lax mode would read it as 1.0."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    return value
+
+
+PositiveMs = Annotated[float, BeforeValidator(_not_a_bool), Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, BeforeValidator(_not_a_bool), Field(ge=0, allow_inf_nan=False)]
 InputShapes = dict[
     Annotated[str, Field(min_length=1, max_length=256)],
     Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(max_length=16)],

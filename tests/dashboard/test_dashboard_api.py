@@ -85,6 +85,7 @@ def test_latency_histogram_per_device(collector: Harness, measured: str):
     assert missing.status_code == 404 and missing.json()["message"] == "no campaign 'nope'"
 
 
+@pytest.mark.slow
 def test_latencies_a_few_ulps_apart_or_near_the_largest_float_make_a_histogram(collector: Harness):
     campaign = extreme_campaign(collector)
     response = collector.admin.get(f"/admin/campaigns/{campaign}/latency-histogram")
