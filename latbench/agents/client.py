@@ -18,7 +18,7 @@ from typing import IO, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
+from latbench.errors import ArtifactError, CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
 from latbench.protocol import (
     API_PREFIX,
     EnrollRequest,
@@ -85,13 +85,22 @@ class AgentClient:
     def push(self, results: Sequence[ResultItem], timeout: float | None = None) -> ResultBatchResponse:
         return self._post("/results", ResultBatch(results=list(results)), ResultBatchResponse, timeout=timeout)
 
-    def download(self, sha256: str, out: IO[bytes]) -> None:
-        """Stream artifact ``sha256`` into ``out``. The bytes are unverified: checking the hash is the caller's."""
+    def download(self, sha256: str, out: IO[bytes], max_bytes: int) -> None:
+        """Stream artifact ``sha256`` into ``out``. The bytes are unverified: checking the hash is the caller's;
+        but a download over ``max_bytes`` (by its declared length, or as it streams) stops with an
+        ``ArtifactError`` before anything past the limit is written."""
         with self._reaching(), self._http.stream("GET", f"/artifacts/{sha256}", headers=self._auth()) as response:
             if response.is_error:
                 response.read()
                 raise _refusal(response, self.url)
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ArtifactError(f"artifact {sha256} is {declared} bytes, over the {max_bytes} bytes expected")
+            received = 0
             for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                received += len(chunk)
+                if received > max_bytes:
+                    raise ArtifactError(f"artifact {sha256} ran over the {max_bytes} bytes expected")
                 out.write(chunk)
 
     def _auth(self, token: str | None = None) -> dict[str, str]:
@@ -128,8 +137,11 @@ class AgentClient:
         try:
             return answer.model_validate_json(response.content)
         except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "body"
             raise CollectorUnavailable(
-                f"the collector at {self.url} answered {path} with an unexpected body ({exc.error_count()} error(s))",
+                f"the collector at {self.url} answered {path} with an unexpected body ({exc.error_count()} error(s); "
+                f"{where}: {first['msg']})",
                 response.status_code,
             ) from None
 

@@ -65,6 +65,11 @@ def _rejects_results(exc: CollectorRejected) -> bool:
     return exc.status != 401 and (exc.code is not None or exc.status in (413, 422))
 
 
+def _declared_size(job: JobSpec, sha256: str) -> int | None:
+    """The size the collector declared for artifact ``sha256`` of ``job`` (none for the reference model)."""
+    return job.artifact_bytes if sha256 == job.artifact_sha256 else None
+
+
 class _Shutdown(BaseException):
     """Raised in the main thread by the signal handler to abandon the download or measurement in progress."""
 
@@ -320,7 +325,7 @@ class AgentDaemon:
                     if sha256 is not None and not self._stop.is_set():
                         with contextlib.suppress(LatbenchError):
                             if self._format(job.runtime) == job.artifact_format:
-                                self.downloads.fetch(sha256, job.artifact_format)
+                                self.downloads.fetch(sha256, job.artifact_format, _declared_size(job, sha256))
         finally:
             self._interruptible = False
 
@@ -383,7 +388,7 @@ class AgentDaemon:
                 f"the collector built a {job.artifact_format} artifact, but runtime {job.runtime!r} here loads {fmt}"
             )
         return retry(
-            lambda: self.downloads.fetch(sha256, fmt),
+            lambda: self.downloads.fetch(sha256, fmt, _declared_size(job, sha256)),
             backoff=self.backoff,
             sleep=lambda seconds: self._stop.wait(seconds) or self._leases.is_lost(job.lease_id),
             rng=self._rng,
