@@ -23,7 +23,7 @@ import uvicorn
 from latbench.catalog import DatasetCatalog
 from latbench.collectors.db import Store
 from latbench.collectors.models import Base
-from latbench.collectors.service import running
+from latbench.collectors.service import running, server_config
 
 ADMIN_TOKEN = "lb_admin_served-test-token-0123456789abcdef"
 LEASE_TTL_S = 30.0
@@ -118,8 +118,9 @@ def failure(job: dict[str, Any], error: str = "runtime crashed") -> dict[str, An
 class Harness:
     """A running collector with an admin client; ``agent`` enrolls agents, ``campaign`` creates campaigns."""
 
-    def __init__(self, url: str, store: Store, clock: Clock) -> None:
+    def __init__(self, url: str, store: Store, clock: Clock, verify: Any = True) -> None:
         self.url = url
+        self.verify = verify
         self.store = store
         self.clock = clock
         self._clients: list[httpx.Client] = []
@@ -128,7 +129,7 @@ class Harness:
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._clients.append(httpx.Client(base_url=self.url + "/v1", headers=headers, timeout=60))
+        self._clients.append(httpx.Client(base_url=self.url + "/v1", headers=headers, timeout=60, verify=self.verify))
         return self._clients[-1]
 
     def close(self) -> None:
@@ -206,14 +207,19 @@ def extreme_campaign(collector: Harness) -> str:
 class Served:
     """``running`` plus uvicorn on a free loopback port, in a background thread."""
 
-    def __init__(self, db_url: str, artifacts: Path, clock: Clock, **options: Any) -> None:
+    def __init__(self, db_url: str, artifacts: Path, clock: Clock, server: dict[str, Any] | None = None,
+                 verify: Any = True, **options: Any) -> None:  # fmt: skip
+        """``server``: ``server_config``'s options (TLS, header timeout); ``verify``: how the harness's clients
+        verify TLS; ``options``: ``running``'s."""
+        self._server_options = server or {}
+        self._verify = verify
         self._context = running(db_url, artifacts, catalog=DatasetCatalog(), admin_token=ADMIN_TOKEN, clock=clock,
                                 lease_ttl_s=LEASE_TTL_S, **options)  # fmt: skip
         self.clock = clock
 
     def __enter__(self) -> Harness:
         app, _ = self._context.__enter__()
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self._server = uvicorn.Server(server_config(app, "127.0.0.1", 0, **self._server_options))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30
@@ -221,7 +227,8 @@ class Served:
             assert self._thread.is_alive() and time.monotonic() < deadline, "the collector did not start"
             time.sleep(0.01)
         port = self._server.servers[0].sockets[0].getsockname()[1]
-        self._harness = Harness(f"http://127.0.0.1:{port}", app.state.collector.store, self.clock)
+        scheme = "https" if self._server.config.is_ssl else "http"
+        self._harness = Harness(f"{scheme}://127.0.0.1:{port}", app.state.collector.store, self.clock, self._verify)
         return self._harness
 
     def __exit__(self, *exc: object) -> None:
