@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import IO, TypeVar
 
@@ -34,6 +35,7 @@ from latbench.protocol import (
     ResultBatchResponse,
     ResultItem,
 )
+from latbench.tls import untrusted, verification
 
 T = TypeVar("T")
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -51,12 +53,21 @@ class AgentClient:
     ``token`` (the agent token) is read at every request, so it can be replaced after a re-enrollment.
     """
 
-    def __init__(self, url: str, token: str | None = None, timeout: httpx.Timeout | float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        timeout: httpx.Timeout | float = TIMEOUT,
+        ca_cert: str | Path | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         if not self.url.startswith(("http://", "https://")):
             raise LatbenchError(f"the collector URL must start with http:// or https://, got {url!r}")
         self.token = token
-        self._http = httpx.Client(base_url=self.url + API_PREFIX, timeout=timeout)
+        self.ca_cert = ca_cert
+        """For HTTPS: the CA certificate that verifies the collector (``latbench.tls``; the system's by default)."""
+        verify = verification(self.url, ca_cert)
+        self._http = httpx.Client(base_url=self.url + API_PREFIX, timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self._http.close()
@@ -112,6 +123,8 @@ class AgentClient:
         try:
             yield
         except httpx.TransportError as exc:
+            if (refused := untrusted(exc, self.url)) is not None:
+                raise refused from None
             raise CollectorUnavailable(
                 f"cannot reach the collector at {self.url}: {type(exc).__name__}: {exc}"
             ) from None

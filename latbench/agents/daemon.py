@@ -99,6 +99,7 @@ class AgentDaemon:
         remote: RemoteRunner | None = None,
         push_interval_s: float = PUSH_INTERVAL_S,
         quiet: QuietPolicy | None = None,
+        ca_cert: Path | None = None,
     ) -> None:
         if max_jobs < 1:
             raise LatbenchError(f"max_jobs must be at least 1, got {max_jobs}")
@@ -117,7 +118,7 @@ class AgentDaemon:
         self.remote = remote
         self.push_interval_s = push_interval_s
         self.quiet = quiet
-        self.client = AgentClient(collector_url)
+        self.client = AgentClient(collector_url, ca_cert=ca_cert)
         self.spool = Spool(self.state_dir / "spool.sqlite")
         self.downloads = DownloadCache(self.state_dir / "artifacts", self.client)
         self._stop = threading.Event()
@@ -160,7 +161,9 @@ class AgentDaemon:
         try:
             credentials = self._credentials()
             self._heartbeat = Heartbeat(
-                AgentClient(self.client.url, credentials.agent_token), self._leases, credentials.heartbeat_interval_s
+                AgentClient(self.client.url, credentials.agent_token, ca_cert=self.client.ca_cert),
+                self._leases,
+                credentials.heartbeat_interval_s,
             )
             self._heartbeat.start()
             self._loop()
