@@ -119,15 +119,15 @@ STATS_REL_TOL = 1e-9
 
 def _stats_agree(item: ResultItem) -> None:
     """Refuse statistics that are not those of the result's own ``times_ms``: the median, mean and extremes
-    recomputed, the percentiles within the extremes. Mean and median are taken in ways that do not overflow
-    near the largest float."""
+    recomputed, the percentiles within the extremes. Mean (of values scaled to at most 1) and median are taken
+    in ways that do not overflow near the largest float."""
     if item.stats is None or not item.times_ms:
         return
     times = np.sort(np.asarray(item.times_ms, dtype=np.float64))
     below, above = times[(len(times) - 1) // 2], times[len(times) // 2]
     recomputed = {
         "median_ms": float(below + (above - below) / 2),
-        "mean_ms": min(float(np.sum(times / len(times))), float(times[-1])),
+        "mean_ms": float(np.mean(times / times[-1])) * float(times[-1]),
         "min_ms": float(times[0]),
         "max_ms": float(times[-1]),
     }
