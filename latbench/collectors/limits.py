@@ -16,6 +16,7 @@ import asyncio
 import time
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
@@ -155,6 +156,8 @@ class TokenFirst:
         except RequestRejected as exc:
             await _answer(exc.status, exc.code, str(exc), scope, receive, send)
             return
+        except sa.exc.SQLAlchemyError:
+            pass  # the store cannot tell now: the endpoint checks the token itself, and answers for the store
         declared = Headers(scope=scope).get("content-length", "")
         allowed = self.body_timeout_s + (int(declared) / MIN_BODY_BYTES_PER_S if declared.isdigit() else 0.0)
         await self.app(scope, self._timed(receive, allowed), send)
