@@ -37,6 +37,7 @@ from latbench.protocol import (
     ModelInfo,
     ModelRef,
 )
+from latbench.tls import untrusted, verification
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 URL_ENV = "LATBENCH_COLLECTOR"
@@ -49,11 +50,16 @@ CHUNK_BYTES = 2**20
 class CollectorClient:
     """Admin access to one collector."""
 
-    def __init__(self, url: str | None = None, token: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, url: str | None = None, token: str | None = None, timeout_s: float = 30.0, ca_cert: str | None = None
+    ) -> None:
+        """``ca_cert``: for HTTPS, the CA certificate that verifies the collector (default ``$LATBENCH_CA_CERT``,
+        else the system's store; ``latbench.tls``)."""
         self.url = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
         token = token or os.environ.get(ADMIN_TOKEN_ENV)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = httpx.Client(base_url=self.url + API_PREFIX, headers=headers, timeout=timeout_s)
+        verify = verification(self.url, ca_cert)
+        self._http = httpx.Client(base_url=self.url + API_PREFIX, headers=headers, timeout=timeout_s, verify=verify)
 
     def close(self) -> None:
         self._http.close()
@@ -72,6 +78,8 @@ class CollectorClient:
         try:
             response = self._http.request(method, path, **options)
         except httpx.HTTPError as exc:
+            if (refused := untrusted(exc, self.url)) is not None:
+                raise refused from None
             raise CollectorUnavailable(f"cannot reach the collector at {self.url}: {exc}") from exc
         if response.is_error:
             raise _refusal(response)
@@ -189,6 +197,8 @@ class CollectorClient:
                     if line.strip():
                         yield json.loads(line)
         except httpx.HTTPError as exc:
+            if (refused := untrusted(exc, self.url)) is not None:
+                raise refused from None
             raise CollectorUnavailable(f"cannot read results from the collector at {self.url}: {exc}") from exc
 
 

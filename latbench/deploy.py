@@ -3,7 +3,8 @@
 What ``deploy`` does, each step idempotent: verify the host key (never auto-accepted, as for remote runners),
 check the host's Python (3.10+ with ``venv``), build the latbench wheel here (``pip wheel --no-deps``) and copy
 it there, create a venv (kept across deployments), install the wheel and the agent extras for the runtimes,
-write the collector URL and enrollment token to a 0600 env file, then run ``latbench agent run`` as a systemd
+write the collector URL and enrollment token (and the path of the collector's CA certificate, copied there 0600)
+to a 0600 env file, then run ``latbench agent run`` as a systemd
 user service, or under ``nohup`` where no systemd user manager runs, restarting the one already running. The
 agent's state dir stays where it was, so a redeployed agent keeps its identity and its spool. Finally it waits
 for the agent's enrollment, and with an admin token until the collector lists the agent on an online device.
@@ -16,7 +17,8 @@ Python is itself a venv, ``venv --system-site-packages`` would only show its bas
 new venv also gets the host venv's own site-packages (a ``.pth`` file).
 
 Layout on the host (``remote_dir``, default ``~/.local/share/latbench``): ``venv/``, ``agent/`` (the agent's
-state dir), ``agent.env``, and for the nohup service ``agent.sh``, ``agent.pid``, ``agent.log``.
+state dir), ``agent.env``, ``ca.pem`` (with ``ca_cert``), and for the nohup service ``agent.sh``, ``agent.pid``,
+``agent.log``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from latbench.agents.remote.ssh import SshDevice, SshTarget
 from latbench.client import CollectorClient
 from latbench.errors import CollectorError, LatbenchError, RemoteError
 from latbench.progress import Progress, notify
+from latbench.tls import CA_CERT_ENV, trusting
 
 SERVICE = "latbench-agent"
 RUNTIME_EXTRAS = {"onnxruntime": "onnx"}
@@ -82,6 +85,9 @@ class DeploySpec:
     wheelhouse: Path | None = None
     system_site_packages: bool = False
     offline: bool = False
+    ca_cert: Path | None = None
+    """The CA certificate that verifies an https:// collector (default: the host's system store); copied to the
+    host as ``ca.pem``, 0600."""
 
     @property
     def extras(self) -> str:
@@ -267,14 +273,19 @@ def nohup_script(python: str, env_file: str, pid_file: str, command: list[str]) 
     )
 
 
-def env_file(spec: DeploySpec) -> str:
-    """The agent's ``agent.env``; a value that systemd's ``EnvironmentFile`` would read other than as written
-    (whitespace, quotes, backslashes, ``$``, backticks) is refused."""
-    for what, value in (("collector URL", spec.collector_url), ("enrollment token", spec.enrollment_token)):
+def env_file(spec: DeploySpec, ca_cert: str | None = None) -> str:
+    """The agent's ``agent.env`` (with ``ca_cert``, the path of the CA certificate on the host); a value that
+    systemd's ``EnvironmentFile`` would read other than as written (whitespace, quotes, backslashes, ``$``,
+    backticks) is refused."""
+    values = [("collector URL", "LATBENCH_COLLECTOR", spec.collector_url),
+              ("enrollment token", "LATBENCH_TOKEN", spec.enrollment_token)]  # fmt: skip
+    if ca_cert is not None:
+        values.append(("CA certificate path", CA_CERT_ENV, ca_cert))
+    for what, _, value in values:
         if not value or _UNSAFE_ENV.search(value):
-            shown = f" {value!r}" if what == "collector URL" else ""
+            shown = f" {value!r}" if what != "enrollment token" else ""
             raise DeployError(f"the {what}{shown} is empty or holds whitespace, a quote, '\\', '$' or '`'")
-    return f"LATBENCH_COLLECTOR={spec.collector_url}\nLATBENCH_TOKEN={spec.enrollment_token}\n"
+    return "".join(f"{name}={value}\n" for _, name, value in values)
 
 
 _UNSAFE_ENV = re.compile(r"[\s'\"\\$`\x00-\x1f\x7f]")
@@ -318,16 +329,25 @@ def _wait_enrolled(
         saved = host.device.exec(quote("cat", credentials))
         if saved.returncode == 0:
             data = json.loads(saved.output)
-            if admin_token is None or _collector_lists(spec.collector_url, admin_token, data["device_name"]):
+            if admin_token is None or _collector_lists(spec, admin_token, data["device_name"]):
                 return str(data["agent_id"]), str(data["device_name"])
         if time.monotonic() > deadline:
             raise DeployError(f"the agent did not enroll within {timeout_s:.0f} s; see {host.base}/agent.log there")
         time.sleep(0.5)
 
 
-def _collector_lists(url: str, admin_token: str, device_name: str) -> bool:
+def _read_ca(spec: DeploySpec) -> str | None:
+    """The CA certificate to copy to the host, checked here first: a file that verifies nothing fails now."""
+    if spec.ca_cert is None:
+        return None
+    trusting(spec.ca_cert)
+    return spec.ca_cert.read_text()
+
+
+def _collector_lists(spec: DeploySpec, admin_token: str, device_name: str) -> bool:
+    ca_cert = str(spec.ca_cert) if spec.ca_cert else None
     try:
-        with CollectorClient(url, admin_token, timeout_s=10) as client:
+        with CollectorClient(spec.collector_url, admin_token, timeout_s=10, ca_cert=ca_cert) as client:
             return any(d.name == device_name and d.online for d in client.devices())
     except CollectorError:
         return False
@@ -345,7 +365,8 @@ def deploy(
     progress: Progress | None = None,
 ) -> Deployment:
     """Deploy (or upgrade in place) an agent on ``target`` serving ``spec.collector_url``; see the module doc."""
-    env = env_file(spec)
+    env_file(spec)
+    ca_pem = _read_ca(spec)
     notify(progress, "deploy", message=f"connecting to {target}")
     with SshDevice.open(
         target, key_file=key_file, known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint
@@ -359,7 +380,11 @@ def deploy(
             notify(progress, "deploy", message=f"installing {wheel.name} into {host.venv}")
             upgraded = _install(host, spec, wheel)
         host.run(quote("mkdir", "-p", host.state) + f" && chmod 700 {quote(host.state)}", "creating the state dir")
-        host.write(f"{host.base}/agent.env", env, 0o600)
+        ca_path = None
+        if ca_pem is not None:
+            ca_path = f"{host.base}/ca.pem"
+            host.write(ca_path, ca_pem, 0o600)
+        host.write(f"{host.base}/agent.env", env_file(spec, ca_path), 0o600)
         name = spec.agent_name or host.run("uname -n", "reading the host name").strip()
         command = _agent_command(host, spec, name)
         service = "systemd" if _systemd_available(host) else "nohup"

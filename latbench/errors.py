@@ -78,6 +78,10 @@ class CollectorRejected(CollectorError):
     """The collector answered 4xx: the same request will fail again, so it must not be retried as is."""
 
 
+class UntrustedCollector(CollectorError):
+    """The collector's TLS certificate does not verify: configuration to fix, not a failure to retry."""
+
+
 class RequestRejected(LatbenchError):
     """A collector request that cannot be served as asked; ``status`` and ``code`` go into the error response.
 

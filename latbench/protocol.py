@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 API_PREFIX = "/v1"
 MODEL_SET = "model"
@@ -24,8 +24,17 @@ MAX_JOBS_PER_LEASE = 64
 
 Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:+-]*$")]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-PositiveMs = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+def _not_a_bool(value: object) -> object:
+    """JSON ``true`` is no number, though pydantic's lax mode would read it as 1.0."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a number")
+    return value
+
+
+PositiveMs = Annotated[float, BeforeValidator(_not_a_bool), Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, BeforeValidator(_not_a_bool), Field(ge=0, allow_inf_nan=False)]
 InputShapes = dict[
     Annotated[str, Field(min_length=1, max_length=256)],
     Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(max_length=16)],
@@ -34,6 +43,8 @@ InputShapes = dict[
 ModelFormat = Literal["onnx", "tflite"]
 MAX_MODEL_BYTES = 512 * 2**20
 """A collector's default limit on an uploaded model file (``collector serve --max-model-mb``)."""
+MAX_ARTIFACT_BYTES = 16 * 2**30
+"""The largest artifact an agent downloads: a job that declares more is refused (``JobSpec.artifact_bytes``)."""
 
 
 def _absent(value: object) -> bool:
@@ -136,21 +147,22 @@ ArtifactFormat = Literal["onnx", "tflite", "fp16.tflite", "torch.json"]
 class JobSpec(Message):
     """One architecture to measure on the leasing agent's device, with everything needed to do it."""
 
-    job_id: str
-    lease_id: str
-    campaign_id: str
-    space: str
-    arch: str
-    arch_index: int | None
-    runtime: str
-    provider: str
-    batch: int
-    threads: int
-    resolution: int
-    classes: int
-    opset: int
+    job_id: Annotated[str, Field(max_length=128)]
+    lease_id: Annotated[str, Field(max_length=128)]
+    campaign_id: Annotated[str, Field(max_length=128)]
+    space: Annotated[str, Field(max_length=64)]
+    arch: Annotated[str, Field(max_length=512)]
+    arch_index: int | None = Field(ge=0, le=2**31 - 1)
+    runtime: Name
+    provider: Name
+    batch: int = Field(ge=1, le=4096)
+    threads: int = Field(ge=1, le=1024)
+    resolution: int = Field(ge=0, le=4096)
+    """0 for a model file, whose input shapes set it."""
+    classes: int = Field(ge=0, le=100_000)
+    opset: int = Field(ge=0, le=1000)
     artifact_sha256: Sha256
-    artifact_bytes: int
+    artifact_bytes: int = Field(ge=0, le=MAX_ARTIFACT_BYTES)
     artifact_format: ArtifactFormat = "onnx"
     """The format of both the artifact and the reference model: the one the campaign's runtime loads, as the
     collector resolved it; an agent whose runtime loads another refuses the job rather than load a wrong file."""
@@ -159,7 +171,7 @@ class JobSpec(Message):
     reference_sha256: Sha256 | None
     """The drift-probe model (a fixed NB201 cell at batch 1); ``None`` disables the reference check."""
     settings: MeasurementSettings
-    attempt: int
+    attempt: int = Field(ge=0, le=2**31 - 1)
     expires_at: datetime
 
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from latbench.csvcells import inert, restored
 from latbench.errors import MissingDependency, ResultsFileError
 from latbench.results_schema import DTYPES
 
@@ -45,12 +46,15 @@ def _decode(column: str, text: str) -> object:
         return int(text)
     if dtype == "float":
         return float(text)
-    return text
+    return restored(text)
 
 
 def _encode(value: object) -> object:
+    """A value as its CSV cell: lists as JSON, text made inert for spreadsheets (``latbench.csvcells``)."""
     if isinstance(value, list):
         return json.dumps(value, separators=(",", ":"))
+    if isinstance(value, str):
+        return inert(value)
     return "" if value is None else value
 
 

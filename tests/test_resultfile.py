@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 
 from latbench.errors import ResultsFileError
-from latbench.resultfile import ResultsFile, read_results
+from latbench.resultfile import ResultsFile, read_results, write_results
 
 
 def row(arch: str, batch: int = 1, **extra: object) -> dict[str, object]:
@@ -74,3 +76,20 @@ def test_a_fast_model_with_many_timed_runs_reads_back(tmp_path):
     times = [0.011] * 50_000  # a 0.01 ms model timed for half a second: a cell far over csv's default limit
     ResultsFile(path).append(row("a", times_ms=times))
     assert read_results(path)[0]["times_ms"] == times
+
+
+FORMULAS = ['=HYPERLINK("http://example.com","x")', "+1+1", "-2+3", "@SUM(A1:A9)", "'quoted", "\tx", "plain"]
+
+
+def test_text_cells_a_spreadsheet_would_run_are_written_inert_and_read_back(tmp_path):
+    appended, written = tmp_path / "appended.csv", tmp_path / "written.csv"
+    rows = [row(name, env_governor=name, latency_ms=-1.5, arch_index=-3) for name in FORMULAS]
+    for r in rows:
+        ResultsFile(appended).append(r)
+    write_results(written, rows)
+    for path in (appended, written):
+        cells = [line[:2] for line in csv.reader(path.open(newline=""))][1:]
+        assert [arch for arch, _ in cells] == [name if name == "plain" else "'" + name for name in FORMULAS]
+        assert [index for _, index in cells] == ["-3"] * len(FORMULAS), "numbers are never quoted"
+        assert ",-1.5," in path.read_text()
+        assert read_results(path) == rows

@@ -13,13 +13,14 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import IO, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from latbench.errors import CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
+from latbench.errors import ArtifactError, CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
 from latbench.protocol import (
     API_PREFIX,
     EnrollRequest,
@@ -35,6 +36,7 @@ from latbench.protocol import (
     ResultBatchResponse,
     ResultItem,
 )
+from latbench.tls import untrusted, verification
 
 T = TypeVar("T")
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -52,12 +54,21 @@ class AgentClient:
     ``token`` (the agent token) is read at every request, so it can be replaced after a re-enrollment.
     """
 
-    def __init__(self, url: str, token: str | None = None, timeout: httpx.Timeout | float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        timeout: httpx.Timeout | float = TIMEOUT,
+        ca_cert: str | Path | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         if not self.url.startswith(("http://", "https://")):
             raise LatbenchError(f"the collector URL must start with http:// or https://, got {url!r}")
         self.token = token
-        self._http = httpx.Client(base_url=self.url + API_PREFIX, timeout=timeout)
+        self.ca_cert = ca_cert
+        """For HTTPS: the CA certificate that verifies the collector (``latbench.tls``; the system's by default)."""
+        verify = verification(self.url, ca_cert)
+        self._http = httpx.Client(base_url=self.url + API_PREFIX, timeout=timeout, verify=verify)
 
     def close(self) -> None:
         self._http.close()
@@ -86,13 +97,22 @@ class AgentClient:
     def push(self, results: Sequence[ResultItem], timeout: float | None = None) -> ResultBatchResponse:
         return self._post("/results", ResultBatch(results=list(results)), ResultBatchResponse, timeout=timeout)
 
-    def download(self, sha256: str, out: IO[bytes]) -> None:
-        """Stream artifact ``sha256`` into ``out``. The bytes are unverified: checking the hash is the caller's."""
+    def download(self, sha256: str, out: IO[bytes], max_bytes: int) -> None:
+        """Stream artifact ``sha256`` into ``out``. The bytes are unverified: checking the hash is the caller's;
+        but a download over ``max_bytes`` (by its declared length, or as it streams) stops with an
+        ``ArtifactError`` before anything past the limit is written."""
         with self._reaching(), self._http.stream("GET", f"/artifacts/{sha256}", headers=self._auth()) as response:
             if response.is_error:
                 response.read()
                 raise _refusal(response, self.url)
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > max_bytes:
+                raise ArtifactError(f"artifact {sha256} is {declared} bytes, over the {max_bytes} bytes expected")
+            received = 0
             for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                received += len(chunk)
+                if received > max_bytes:
+                    raise ArtifactError(f"artifact {sha256} ran over the {max_bytes} bytes expected")
                 out.write(chunk)
 
     def _auth(self, token: str | None = None) -> dict[str, str]:
@@ -104,6 +124,8 @@ class AgentClient:
         try:
             yield
         except httpx.TransportError as exc:
+            if (refused := untrusted(exc, self.url)) is not None:
+                raise refused from None
             raise CollectorUnavailable(
                 f"cannot reach the collector at {self.url}: {type(exc).__name__}: {exc}"
             ) from None
@@ -129,8 +151,11 @@ class AgentClient:
         try:
             return answer.model_validate_json(response.content)
         except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(map(str, first["loc"])) or "body"
             raise CollectorUnavailable(
-                f"the collector at {self.url} answered {path} with an unexpected body ({exc.error_count()} error(s))",
+                f"the collector at {self.url} answered {path} with an unexpected body ({exc.error_count()} error(s); "
+                f"{where}: {first['msg']})",
                 response.status_code,
             ) from None
 

@@ -65,6 +65,11 @@ def _rejects_results(exc: CollectorRejected) -> bool:
     return exc.status != 401 and (exc.code is not None or exc.status in (413, 422))
 
 
+def _declared_size(job: JobSpec, sha256: str) -> int | None:
+    """The size the collector declared for artifact ``sha256`` of ``job`` (none for the reference model)."""
+    return job.artifact_bytes if sha256 == job.artifact_sha256 else None
+
+
 class _Shutdown(BaseException):
     """Raised in the main thread by the signal handler to abandon the download or measurement in progress."""
 
@@ -94,6 +99,7 @@ class AgentDaemon:
         remote: RemoteRunner | None = None,
         push_interval_s: float = PUSH_INTERVAL_S,
         quiet: QuietPolicy | None = None,
+        ca_cert: Path | None = None,
     ) -> None:
         if max_jobs < 1:
             raise LatbenchError(f"max_jobs must be at least 1, got {max_jobs}")
@@ -112,7 +118,7 @@ class AgentDaemon:
         self.remote = remote
         self.push_interval_s = push_interval_s
         self.quiet = quiet
-        self.client = AgentClient(collector_url)
+        self.client = AgentClient(collector_url, ca_cert=ca_cert)
         self.spool = Spool(self.state_dir / "spool.sqlite")
         self.downloads = DownloadCache(self.state_dir / "artifacts", self.client)
         self._stop = threading.Event()
@@ -155,7 +161,9 @@ class AgentDaemon:
         try:
             credentials = self._credentials()
             self._heartbeat = Heartbeat(
-                AgentClient(self.client.url, credentials.agent_token), self._leases, credentials.heartbeat_interval_s
+                AgentClient(self.client.url, credentials.agent_token, ca_cert=self.client.ca_cert),
+                self._leases,
+                credentials.heartbeat_interval_s,
             )
             self._heartbeat.start()
             self._loop()
@@ -323,7 +331,7 @@ class AgentDaemon:
                     if sha256 is not None and not self._stop.is_set():
                         with contextlib.suppress(LatbenchError):
                             if self._format(job.runtime) == job.artifact_format:
-                                self.downloads.fetch(sha256, job.artifact_format)
+                                self.downloads.fetch(sha256, job.artifact_format, _declared_size(job, sha256))
         finally:
             self._interruptible = False
 
@@ -386,7 +394,7 @@ class AgentDaemon:
                 f"the collector built a {job.artifact_format} artifact, but runtime {job.runtime!r} here loads {fmt}"
             )
         return retry(
-            lambda: self.downloads.fetch(sha256, fmt),
+            lambda: self.downloads.fetch(sha256, fmt, _declared_size(job, sha256)),
             backoff=self.backoff,
             sleep=lambda seconds: self._stop.wait(seconds) or self._leases.is_lost(job.lease_id),
             rng=self._rng,

@@ -10,6 +10,7 @@ from pathlib import Path
 from latbench.agents.client import AgentClient
 from latbench.errors import ArtifactError
 from latbench.hashing import sha256_file
+from latbench.protocol import MAX_ARTIFACT_BYTES
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_CACHE_BYTES = 2 * 2**30
@@ -29,11 +30,12 @@ class DownloadCache:
         for partial in directory.glob(".*.part"):
             partial.unlink(missing_ok=True)
 
-    def fetch(self, sha256: str, fmt: str) -> Path:
+    def fetch(self, sha256: str, fmt: str, size: int | None = None) -> Path:
         """The verified local file of artifact ``sha256``; downloads it only if no intact copy is cached.
 
-        Raises ``ArtifactError`` if the downloaded bytes do not hash to ``sha256`` (nothing is kept), and the
-        client's ``CollectorError`` if the download fails.
+        Raises ``ArtifactError`` if the downloaded bytes do not hash to ``sha256`` or run over ``size`` (the
+        size the collector declared; ``MAX_ARTIFACT_BYTES`` if none) with nothing kept, and the client's
+        ``CollectorError`` if the download fails.
         """
         if not SHA256.fullmatch(sha256):
             raise ArtifactError(f"not a sha256: {sha256!r}")
@@ -47,7 +49,7 @@ class DownloadCache:
         partial = Path(name)
         try:
             with os.fdopen(fd, "wb") as out:
-                self.client.download(sha256, out)
+                self.client.download(sha256, out, MAX_ARTIFACT_BYTES if size is None else size)
                 out.flush()
                 os.fsync(out.fileno())
             got = sha256_file(partial)

@@ -46,6 +46,7 @@ def _log_to_stderr(verbose: bool) -> None:
 def run_command(
     collector: opt.RequiredCollector,
     token: Annotated[str | None, opt.enrollment_token("Enrollment token; needed to enroll only.")] = None,
+    ca_cert: opt.CaCert = None,
     name: str | None = typer.Option(None, "--name", help="Agent name when enrolling (default: the host name)."),
     device_name: str | None = typer.Option(
         None, "--device-name", help="Device name when enrolling (default: the collector names the device)."
@@ -117,6 +118,7 @@ def run_command(
             remote=runner,
             push_interval_s=push_interval,
             quiet=QuietPolicy(max_wait_s=wait_idle_max) if wait_idle else None,
+            ca_cert=ca_cert,
         )
     except BaseException:
         if runner:

@@ -35,11 +35,17 @@ def serve(
     max_model_mb: float = typer.Option(
         512.0, "--max-model-mb", min=0.001, help="Largest model file an admin may upload for a campaign, in MiB."
     ),
+    tls_cert: Path | None = typer.Option(
+        None, "--tls-cert", help="Serve HTTPS with this certificate (PEM; with its chain), with --tls-key."
+    ),
+    tls_key: Path | None = typer.Option(None, "--tls-key", help="The private key of --tls-cert (PEM)."),
     join_port: bool = typer.Option(
         False, "--join-port", hidden=True, help="Serve as a worker on the port another collector process listens on."
     ),
 ) -> None:
-    """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set."""
+    """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set.
+
+    Anywhere but on 127.0.0.1, serve HTTPS (--tls-cert, --tls-key): tokens travel in every request."""
     from latbench.catalog import DatasetCatalog
     from latbench.collectors.service import serve as run
 
@@ -55,4 +61,6 @@ def serve(
         workers=workers,
         join_port=join_port,
         max_model_mb=max_model_mb,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
     )

@@ -49,6 +49,7 @@ def deploy_command(
         show_envvar=True,
         help="With it, wait until the collector lists the agent.",
     ),
+    ca_cert: opt.CaCert = None,
     timeout: float = typer.Option(120.0, "--timeout", min=1.0, help="Seconds to wait for the agent to enroll."),
     as_json: opt.AsJson = False,
 ) -> None:
@@ -68,6 +69,7 @@ def deploy_command(
         wheelhouse=wheelhouse,
         system_site_packages=system_site_packages,
         offline=offline,
+        ca_cert=ca_cert,
     )
     done = deploy(
         SshTarget.parse(host, port),

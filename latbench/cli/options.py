@@ -9,6 +9,7 @@ Options whose help depends on the command are factories (``out("Model file (.pt)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,6 +17,7 @@ import typer
 COLLECTOR_ENV = "LATBENCH_COLLECTOR"
 ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
 ENROLLMENT_TOKEN_ENV = "LATBENCH_TOKEN"
+CA_CERT_ENV = "LATBENCH_CA_CERT"
 
 Space = Annotated[str, typer.Option("--space", "-s", help="Search space (see latbench spaces list).")]
 Seed = Annotated[int, typer.Option("--seed", help="Seed: the same seed gives the same result.")]
@@ -32,6 +34,15 @@ def _collector() -> Any:
 
 Collector = Annotated[str | None, _collector()]
 RequiredCollector = Annotated[str, _collector()]
+CaCert = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-cert",
+        envvar=CA_CERT_ENV,
+        show_envvar=True,
+        help="CA certificate (PEM) that verifies an https:// collector (default: the system's store).",
+    ),
+]
 AdminToken = Annotated[
     str | None, typer.Option("--token", envvar=ADMIN_TOKEN_ENV, show_envvar=True, help="Admin token.")
 ]

@@ -25,6 +25,7 @@ from latbench import __version__
 from latbench.collectors import agent_api, dashboard
 from latbench.collectors.agent_api import check_pending_agent_token
 from latbench.collectors.context import Collector
+from latbench.collectors.limits import BODY_TIMEOUT_S, TokenFirst
 from latbench.collectors.routes import UPLOAD_PATH, router
 from latbench.errors import RequestRejected
 from latbench.protocol import API_PREFIX, MAX_BODY_BYTES, ErrorBody
@@ -156,8 +157,9 @@ def _document_request_bodies(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(collector: Collector) -> FastAPI:
-    """The ASGI app serving ``collector``'s store; OpenAPI at ``/openapi.json``."""
+def create_app(collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
+    """The ASGI app serving ``collector``'s store; OpenAPI at ``/openapi.json``. Writes need a live token before
+    their bodies are read, and bodies must arrive in time (``latbench.collectors.limits``)."""
     app = FastAPI(title="latbench collector", version=__version__)
     app.state.collector = collector
     app.include_router(router)
@@ -167,6 +169,7 @@ def create_app(collector: Collector) -> FastAPI:
     app.add_middleware(
         BodyLimit, limit=MAX_BODY_BYTES, upload_prefix=API_PREFIX + UPLOAD_PATH, upload_limit=collector.max_model_bytes
     )
+    app.add_middleware(TokenFirst, collector=collector, body_timeout_s=body_timeout_s)
     app.add_exception_handler(RequestRejected, _rejected)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)

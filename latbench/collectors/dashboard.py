@@ -112,16 +112,30 @@ def device_results(session: Session, campaign_id: str, device: DeviceRow) -> lis
     ]
 
 
+def _median(values: np.ndarray) -> float:
+    """The median, without the overflow of averaging the middle two near the largest float."""
+    ordered = np.sort(values)
+    below, above = ordered[(len(ordered) - 1) // 2], ordered[len(ordered) // 2]
+    return float(below + (above - below) / 2)
+
+
 def histogram(latencies: list[float], bins: int) -> dict[str, Any]:
-    """Equal-width bins from the fastest to the slowest latency, with the summary figures a reader checks first."""
+    """Equal-width bins from the fastest to the slowest latency, with the summary figures a reader checks first.
+
+    Latencies a few ulps apart (or one latency near the largest float) leave no room in floating point for
+    ``bins`` distinct edges: they share one bin from the fastest to the slowest.
+    """
     values = np.asarray(latencies, dtype=np.float64)
-    counts, edges = np.histogram(values, bins=bins)
+    try:
+        counts, edges = np.histogram(values, bins=bins)
+    except ValueError:  # "too many bins for data range"
+        counts, edges = np.array([len(values)]), np.array([values.min(), values.max()])
     return {
         "n": len(values),
         "edges": edges.tolist(),
         "counts": counts.tolist(),
         "min_ms": float(values.min()),
-        "median_ms": float(np.median(values)),
+        "median_ms": _median(values),
         "max_ms": float(values.max()),
     }
 

@@ -10,6 +10,7 @@ at another job's measurement.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -110,6 +111,37 @@ def _check(batch: ResultBatch, agent: AgentRef, jobs: dict[str, dict[str, Any]],
                 f"result {item.result_id}: lease {item.lease_id!r} is not a lease of job {item.job_id!r}"
             )
         _utc(item.measured_at, f"result {item.result_id}: measured_at")
+
+
+STATS_REL_TOL = 1e-9
+"""How far stated statistics may be from those of ``times_ms``: summation order and rounding, nothing more."""
+
+
+def _stats_agree(item: ResultItem) -> None:
+    """Refuse statistics that are not those of the result's own ``times_ms``: the median, mean and extremes
+    recomputed, the percentiles within the extremes. Mean (of values scaled to at most 1) and median are taken
+    in ways that do not overflow near the largest float."""
+    if item.stats is None or not item.times_ms:
+        return
+    times = np.sort(np.asarray(item.times_ms, dtype=np.float64))
+    below, above = times[(len(times) - 1) // 2], times[len(times) // 2]
+    recomputed = {
+        "median_ms": float(below + (above - below) / 2),
+        "mean_ms": float(np.mean(times / times[-1])) * float(times[-1]),
+        "min_ms": float(times[0]),
+        "max_ms": float(times[-1]),
+    }
+    for name, value in recomputed.items():
+        stated = getattr(item.stats, name)
+        if not math.isclose(stated, value, rel_tol=STATS_REL_TOL):
+            raise InvalidRequest(f"result {item.result_id}: stats.{name} is {stated!r} but times_ms give {value!r}")
+    for name in ("p90_ms", "p99_ms"):
+        stated = getattr(item.stats, name)
+        if not recomputed["min_ms"] <= stated <= recomputed["max_ms"]:
+            raise InvalidRequest(
+                f"result {item.result_id}: stats.{name} is {stated!r}, outside times_ms "
+                f"({recomputed['min_ms']!r} to {recomputed['max_ms']!r})"
+            )
 
 
 class _Batch:
@@ -215,6 +247,8 @@ def ingest(session: Session, agent: AgentRef, batch: ResultBatch, now: datetime)
     only the ids of error results are looked up among the stored ones.
     """
     items = batch.results
+    for item in items:
+        _stats_agree(item)
     jobs, leases = _locked(session, items)
     _check(batch, agent, jobs, leases)
     errors = list({str(i.result_id) for i in items if i.error is not None})

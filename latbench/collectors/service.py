@@ -9,6 +9,7 @@ import gc
 import os
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -23,6 +24,7 @@ from latbench.collectors import artifact_store, tokens
 from latbench.collectors.app import create_app
 from latbench.collectors.context import Catalog, Collector
 from latbench.collectors.db import Store, utcnow
+from latbench.collectors.limits import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, KEEP_ALIVE_S, limited_http
 from latbench.collectors.migrations import upgrade
 from latbench.collectors.workers import DB_ENV, Workers, listening_socket, watch_owner, worker_options
 from latbench.errors import LatbenchError
@@ -52,6 +54,7 @@ def running(
     clock: Callable[[], datetime] = utcnow,
     models_dir: Path | None = None,
     max_model_bytes: int = MAX_MODEL_BYTES,
+    body_timeout_s: float = BODY_TIMEOUT_S,
 ) -> Iterator[tuple[FastAPI, str | None]]:
     """The app over a migrated store, with its artifact builder running until the block ends; ``catalog``
     supplies the dashboard's datasets and predictors (``latbench.catalog.DatasetCatalog``).
@@ -80,7 +83,7 @@ def running(
                 models_dir,
                 max_model_bytes,
             )
-            yield create_app(collector), generated
+            yield create_app(collector, body_timeout_s), generated
         finally:
             builder.stop()
     finally:
@@ -101,6 +104,36 @@ def settle_heap() -> None:
     gc.set_threshold(GC_FIRST_GENERATION, *gc.get_threshold()[1:])
 
 
+def check_tls(cert: Path | None, key: Path | None) -> None:
+    """Refuse a half or unusable TLS configuration with a clear error before anything starts."""
+    if (cert is None) != (key is None):
+        raise LatbenchError("give both --tls-cert and --tls-key, or neither")
+    if cert is None or key is None:
+        return
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise LatbenchError(f"cannot use TLS certificate {cert} with key {key}: {exc}") from None
+
+
+def server_config(
+    app: FastAPI,
+    host: str,
+    port: int,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
+    header_timeout_s: float = HEADER_TIMEOUT_S,
+) -> uvicorn.Config:
+    """uvicorn as the collector runs it: HTTPS with ``tls_cert`` and ``tls_key``, and the limits of
+    ``latbench.collectors.limits`` on headers, idle connections and slow clients."""
+    check_tls(tls_cert, tls_key)
+    return uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S, http=limited_http(header_timeout_s=header_timeout_s),
+        timeout_keep_alive=KEEP_ALIVE_S, ssl_certfile=tls_cert, ssl_keyfile=tls_key,
+    )  # fmt: skip
+
+
 class _Server(uvicorn.Server):
     """Says where it listens once its sockets are bound (port 0 shows the port the system chose); a worker
     process (``announce`` off) stays quiet, its owner has said it."""
@@ -113,7 +146,8 @@ class _Server(uvicorn.Server):
         await super().startup(sockets)
         if self.started and self.announce is not None:
             host, port = self.servers[0].sockets[0].getsockname()[:2]
-            print(f"collector listening on http://{host}:{port}{self.announce}", file=sys.stderr, flush=True)
+            scheme = "https" if self.config.is_ssl else "http"
+            print(f"collector listening on {scheme}://{host}:{port}{self.announce}", file=sys.stderr, flush=True)
 
 
 def serve(
@@ -128,12 +162,15 @@ def serve(
     workers: int = 1,
     join_port: bool = False,
     max_model_mb: float = MAX_MODEL_BYTES / 2**20,
+    tls_cert: Path | None = None,
+    tls_key: Path | None = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT. The default store is ``collector.sqlite`` and the default artifacts
     directory ``artifacts/``, both in ``data_dir``; replicas (or test runs) may share one artifacts directory.
     The dashboard's predictors are read from ``data_dir/models``. ``workers`` above 1 serves from that many
     processes (see ``latbench.collectors.workers``); ``join_port`` makes this process one of another's;
-    ``max_model_mb`` limits uploaded model files."""
+    ``max_model_mb`` limits uploaded model files; ``tls_cert`` and ``tls_key`` (PEM files) serve HTTPS."""
+    check_tls(tls_cert, tls_key)
     if workers < 1:
         raise LatbenchError(f"--workers must be at least 1, got {workers}")
     if not max_model_mb > 0:
@@ -157,15 +194,14 @@ def serve(
     ) as (app, generated):
         if generated:
             print(f"admin token (shown once, store it): {generated}", file=sys.stderr, flush=True)
-        config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        )  # fmt: skip
+        config = server_config(app, host, port, tls_cert, tls_key)
         announce = None if join_port else (f" ({workers} worker processes)" if workers > 1 else "")
         server = _Server(config, announce)
         helpers = None
         if sock is not None:
             options = worker_options(data_dir, artifacts_dir, lease_ttl_s, retry_after_s, max_model_mb)
+            if tls_cert is not None and tls_key is not None:
+                options += ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key)]
             helpers = Workers(workers - 1, sock, db_url, options).start()
         if join_port:
             watch_owner(lambda: setattr(server, "should_exit", True))

@@ -40,8 +40,10 @@ def job(
     runtime: str = "onnxruntime",
     reference_sha256: str | None = None,
     min_time_s: float = 0.02,
+    artifact_bytes: int = 2**24,
 ) -> JobSpec:
-    """A job of a test model (lease ``lease-<job_id>``), measured for about ``min_time_s``."""
+    """A job of a test model (lease ``lease-<job_id>``, declared at most ``artifact_bytes`` long), measured for
+    about ``min_time_s``."""
     return JobSpec(
         job_id=job_id,
         lease_id=f"lease-{job_id}",
@@ -57,7 +59,7 @@ def job(
         classes=8,
         opset=17,
         artifact_sha256=artifact_sha256,
-        artifact_bytes=0,
+        artifact_bytes=artifact_bytes,
         reference_sha256=reference_sha256,
         settings=MeasurementSettings(
             warmup_runs=2, warmup_time_s=0.0, min_runs=10, min_time_s=min_time_s, max_attempts=1

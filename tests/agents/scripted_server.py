@@ -21,6 +21,8 @@ class Reply:
     delay_s: float = 0.0
     torn: bool = False
     """Announce the whole body, send half of it, then close the connection."""
+    undeclared: bool = False
+    """Send no Content-Length: the body ends when the connection closes."""
 
     @classmethod
     def json(cls, status: int, data: object, **kwargs: Any) -> Reply:
@@ -99,7 +101,11 @@ def _handler(owner: ScriptedServer) -> type[BaseHTTPRequestHandler]:
         def _send(self, reply: Reply) -> None:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
-            self.send_header("Content-Length", str(len(reply.body)))
+            if reply.undeclared:
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            else:
+                self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
             if reply.torn:
                 self.wfile.write(reply.body[: len(reply.body) // 2])

@@ -10,7 +10,7 @@ import pytest
 
 from latbench.agents.client import AgentClient, Backoff, retry
 from latbench.errors import CollectorRejected, CollectorUnavailable
-from tests.agents.factories import result
+from tests.agents.factories import job, result
 from tests.agents.scripted_server import Reply, ScriptedServer
 from tests.support.ports import free_port
 
@@ -107,6 +107,19 @@ def test_answers_are_typed_and_requests_carry_the_agent_token(server):
     (request,) = server.requests_to("/v1/leases")
     assert request.headers["Authorization"] == "Bearer agent-token"
     assert json.loads(request.body) == {"max_jobs": 3, "runtimes": None}
+
+
+OUT_OF_BOUNDS = [("threads", 10**6), ("classes", 10**9), ("batch", 0), ("resolution", 10**6),
+                 ("artifact_bytes", 2**50), ("arch", "x" * 10_000), ("runtime", "../../bin/sh")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("field", "value"), OUT_OF_BOUNDS)
+def test_a_job_out_of_bounds_is_refused_naming_its_field(server, field, value):
+    spec = {**job("j1", "0" * 64).model_dump(mode="json"), field: value}
+    server.script("/v1/leases", Reply.json(200, {"jobs": [spec], "retry_after_s": 1}))
+    with AgentClient(server.url, "tok") as client, pytest.raises(CollectorUnavailable) as e:
+        client.lease(1)
+    assert f"answered /leases with an unexpected body (1 error(s); jobs.0.{field}: " in str(e.value)
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 422])

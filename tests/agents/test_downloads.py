@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 
 import pytest
@@ -50,6 +51,18 @@ def test_a_torn_download_is_retryable_and_leaves_nothing(server, tmp_path):
     with pytest.raises(CollectorUnavailable):
         cache_for(server.url, tmp_path).fetch(SHA, "onnx")
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("undeclared", [False, True])
+def test_an_artifact_over_its_declared_size_stops_before_it_is_written(server, tmp_path, undeclared):
+    server.script(PATH, Reply(200, MODEL, "application/octet-stream", undeclared=undeclared))
+    with pytest.raises(ArtifactError, match=f"artifact {SHA} .*over the 100000 bytes expected"):
+        cache_for(server.url, tmp_path).fetch(SHA, "onnx", size=100_000)
+    assert os.listdir(tmp_path) == []
+    out = io.BytesIO()
+    with pytest.raises(ArtifactError, match="over the 100000 bytes expected"):
+        AgentClient(server.url, "tok").download(SHA, out, max_bytes=100_000)
+    assert len(out.getvalue()) <= 100_000
 
 
 def test_an_unknown_artifact_is_a_rejection(server, tmp_path):

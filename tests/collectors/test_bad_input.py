@@ -65,6 +65,34 @@ def test_non_positive_and_non_finite_latencies_are_422(collector: Harness, lease
     assert collector.dump() == before
 
 
+def test_booleans_are_not_latencies(collector: Harness, leased):
+    agent, job, before = leased
+    for old, new, where in [('"median_ms": 1.0', '"median_ms": true', "stats.median_ms"),
+                            ('"times_ms": [0.9, 1.0, 1.2]', '"times_ms": [0.9, true, 1.2]', "times_ms.1"),
+                            ('"ref_ratio": 1.01', '"ref_ratio": true', "ref_ratio")]:  # fmt: skip
+        text = json.dumps({"results": [measurement(job)]})
+        assert old in text
+        response = agent.post("/results", content=text.replace(old, new), headers={"content-type": "application/json"})
+        message = refused(response, 422, "invalid")
+        assert message == f"results.0.{where}: Value error, a boolean is not a number", message
+    assert collector.dump() == before
+
+
+def test_statistics_that_times_ms_do_not_give_are_422(collector: Harness, leased):
+    agent, job, before = leased
+    result = measurement(job)
+    for name, value, says in [("median_ms", 1.1, "stats.median_ms is 1.1 but times_ms give 1.0"),
+                              ("mean_ms", 1.0, "stats.mean_ms is 1.0 but times_ms give 1.0333"),
+                              ("min_ms", 0.5, "stats.min_ms is 0.5 but times_ms give 0.9"),
+                              ("max_ms", 1.2000001, "stats.max_ms is 1.2000001 but times_ms give 1.2"),
+                              ("p99_ms", 1.3, "stats.p99_ms is 1.3, outside times_ms (0.9 to 1.2)")]:  # fmt: skip
+        wrong = {**result, "stats": {**result["stats"], name: value}}
+        message = refused(agent.post("/results", json={"results": [wrong]}), 422, "invalid")
+        assert message.startswith(f"result {result['result_id']}: {says}"), message
+    assert collector.dump() == before
+    assert agent.post("/results", json={"results": [result]}).json()["acks"][0]["status"] == "stored"
+
+
 BAD_CAMPAIGNS = [
     {"space": "nb999", "samples": 2},
     {"space": "nb201"},

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +15,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from latbench.spaces import get_space
-from tests.support.served import ARCHS, Clock, Harness, Served, measurement
+from tests.support.served import ARCHS, Clock, Harness, Served, extreme_campaign, measurement
 
 MEDIANS = [1.0, 2.0, 3.0, 4.0, 5.0]
 
@@ -81,6 +83,17 @@ def test_latency_histogram_per_device(collector: Harness, measured: str):
     assert collector.admin.get(f"/admin/campaigns/{measured}/latency-histogram", params={"bins": 0}).status_code == 422
     missing = collector.admin.get("/admin/campaigns/nope/latency-histogram")
     assert missing.status_code == 404 and missing.json()["message"] == "no campaign 'nope'"
+
+
+@pytest.mark.slow
+def test_latencies_a_few_ulps_apart_or_near_the_largest_float_make_a_histogram(collector: Harness):
+    campaign = extreme_campaign(collector)
+    response = collector.admin.get(f"/admin/campaigns/{campaign}/latency-histogram")
+    assert response.status_code == 200, response.text
+    devices = {d["device"]: d for d in response.json()["devices"]}
+    assert devices["ulps"]["counts"] == [5] and devices["ulps"]["edges"] == [1.0, math.nextafter(1.0, 2.0)]
+    huge = devices["huge"]
+    assert huge["counts"] == [5] and huge["max_ms"] == huge["median_ms"] == sys.float_info.max
 
 
 def test_a_campaign_without_results_has_an_empty_histogram_and_no_card(collector: Harness):

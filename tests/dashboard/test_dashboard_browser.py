@@ -25,6 +25,8 @@ from latbench.client import CollectorClient
 from latbench.protocol import CampaignCreate, MeasurementSettings
 from tests.support.ports import free_port
 from tests.support.processes import ADMIN_TOKEN, Agent, Collector
+from tests.support.served import ADMIN_TOKEN as SERVED_ADMIN_TOKEN
+from tests.support.served import Clock, Served, extreme_campaign
 
 pytestmark = pytest.mark.slow  # headless Chromium, a real collector and agent
 
@@ -137,3 +139,21 @@ def watch(browser: WebDriver, collector: Collector, campaign: str) -> None:
     wait(browser, 30, lambda b: visible(b, '#datasets [data-dataset="help-nb201"]'), "the built-in datasets")
     browser.set_window_size(1300, browser.execute_script("return document.body.scrollHeight") + 140)
     browser.save_screenshot(str(artifacts_dir() / "dashboard.png"))
+
+
+def test_latencies_a_few_ulps_apart_or_near_the_largest_float_render(
+    browser: WebDriver, tmp_path: Path, artifact_cache: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Once a tick loop never ended here (adding a step too small to move a number near the largest float)."""
+    monkeypatch.setenv("LATBENCH_HOME", str(tmp_path / "home"))
+    with Served(f"sqlite:///{tmp_path / 'collector.sqlite'}", artifact_cache, Clock()) as collector:
+        extreme_campaign(collector)
+        browser.set_script_timeout(10)
+        browser.get(collector.url + "/")
+        log_in(browser, SERVED_ADMIN_TOKEN)
+        for device in ("ulps", "huge"):
+            bars = f'#charts .device-charts[data-device="{device}"] .histogram svg rect'
+            wait(browser, 30, lambda b, bars=bars: b.find_elements(By.CSS_SELECTOR, bars), f"the histogram of {device}")
+        assert browser.execute_async_script("setTimeout(() => arguments[0](true), 0)") is True, "the page hangs"
+        ticks = browser.find_elements(By.CSS_SELECTOR, '#charts .device-charts[data-device="huge"] .axis text')
+        assert any("e+308" in (t.get_attribute("textContent") or "") for t in ticks)

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from latbench.agents.remote.ssh import SshTarget
-from latbench.deploy import DeployError, DeploySpec, deploy, nohup_script
+from latbench.deploy import DeployError, DeploySpec, deploy, env_file, nohup_script
+from latbench.errors import LatbenchError
+from tests.support.pki import make_pki
 from tests.support.ports import free_port
 
 
@@ -35,3 +37,21 @@ def test_the_nohup_script_passes_env_values_literally_and_keeps_its_pid(tmp_path
     assert out == value and proc.returncode == 0
     assert int((tmp_path / "agent.pid").read_text()) == proc.pid
     assert not list(tmp_path.glob("pwned*")) and value not in script
+
+
+def test_the_env_file_names_the_collectors_ca_certificate_on_the_host():
+    spec = DeploySpec("https://collector:8700", "lb_enroll_x")
+    assert env_file(spec) == "LATBENCH_COLLECTOR=https://collector:8700\nLATBENCH_TOKEN=lb_enroll_x\n"
+    assert env_file(spec, "/home/u/.local/share/latbench/ca.pem").endswith(
+        "\nLATBENCH_CA_CERT=/home/u/.local/share/latbench/ca.pem\n"
+    )
+    with pytest.raises(DeployError, match=r"the CA certificate path '/home/a b/ca\.pem' is empty or holds whitespace"):
+        env_file(spec, "/home/a b/ca.pem")
+
+
+def test_a_ca_certificate_that_is_no_certificate_is_refused_before_connecting(tmp_path: Path):
+    target = SshTarget(user="nobody", host="127.0.0.1", port=free_port())
+    pki = make_pki(tmp_path / "pki")
+    for ca, says in [(tmp_path / "missing.pem", "does not exist"), (pki.key, "cannot read CA certificate")]:
+        with pytest.raises(LatbenchError, match=says):
+            deploy(target, DeploySpec("https://h:8700", "lb_enroll_x", ca_cert=ca))

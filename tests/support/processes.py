@@ -68,7 +68,7 @@ class Collector:
             with self.log.open() as log:
                 log.seek(offset)
                 printed = log.read()
-            if match := re.search(r"collector listening on (http://\S+)", printed):
+            if match := re.search(r"collector listening on (https?://\S+)", printed):
                 self.url, self.printed = match.group(1), printed
                 return self
             if self.proc.poll() is not None:

@@ -7,6 +7,8 @@ so lease expiry is tested without sleeping.
 from __future__ import annotations
 
 import hashlib
+import math
+import sys
 import threading
 import time
 import uuid
@@ -21,7 +23,7 @@ import uvicorn
 from latbench.catalog import DatasetCatalog
 from latbench.collectors.db import Store
 from latbench.collectors.models import Base
-from latbench.collectors.service import running
+from latbench.collectors.service import running, server_config
 
 ADMIN_TOKEN = "lb_admin_served-test-token-0123456789abcdef"
 LEASE_TTL_S = 30.0
@@ -68,7 +70,7 @@ def measurement(job: dict[str, Any], median_ms: float = 1.0, **fields: Any) -> d
         "result_id": str(uuid.uuid4()),
         "job_id": job["job_id"],
         "lease_id": job["lease_id"],
-        "stats": {"median_ms": median_ms, "mean_ms": median_ms, "std_ms": 0.1, "min_ms": median_ms * 0.9,
+        "stats": {"median_ms": median_ms, "mean_ms": median_ms * 3.1 / 3, "std_ms": 0.1, "min_ms": median_ms * 0.9,
                   "max_ms": median_ms * 1.2, "p90_ms": median_ms * 1.1, "p99_ms": median_ms * 1.2, "mad_ms": 0.05,
                   "cv": 0.1, "runs": 3},
         "times_ms": [median_ms * 0.9, median_ms, median_ms * 1.2],
@@ -91,6 +93,18 @@ def measurement(job: dict[str, Any], median_ms: float = 1.0, **fields: Any) -> d
     }  # fmt: skip
 
 
+def measured_as(job: dict[str, Any], times_ms: list[float]) -> dict[str, Any]:
+    """A measured result for ``job`` whose statistics are those of ``times_ms`` (any finite positive values,
+    up to the largest float: the mean is summed in shares, and rounding never takes it past the largest)."""
+    ordered = sorted(times_ms)
+    below, above = ordered[(len(ordered) - 1) // 2], ordered[len(ordered) // 2]
+    median = below + (above - below) / 2
+    mean = min(sum(t / len(times_ms) for t in times_ms), ordered[-1])
+    stats = {"median_ms": median, "mean_ms": mean, "std_ms": 0.0, "min_ms": ordered[0], "max_ms": ordered[-1],
+             "p90_ms": ordered[-1], "p99_ms": ordered[-1], "mad_ms": 0.0, "cv": 0.0, "runs": len(times_ms)}  # fmt: skip
+    return measurement(job, stats=stats, times_ms=times_ms)
+
+
 def failure(job: dict[str, Any], error: str = "runtime crashed") -> dict[str, Any]:
     return {
         "result_id": str(uuid.uuid4()),
@@ -104,8 +118,9 @@ def failure(job: dict[str, Any], error: str = "runtime crashed") -> dict[str, An
 class Harness:
     """A running collector with an admin client; ``agent`` enrolls agents, ``campaign`` creates campaigns."""
 
-    def __init__(self, url: str, store: Store, clock: Clock) -> None:
+    def __init__(self, url: str, store: Store, clock: Clock, verify: Any = True) -> None:
         self.url = url
+        self.verify = verify
         self.store = store
         self.clock = clock
         self._clients: list[httpx.Client] = []
@@ -114,7 +129,7 @@ class Harness:
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._clients.append(httpx.Client(base_url=self.url + "/v1", headers=headers, timeout=60))
+        self._clients.append(httpx.Client(base_url=self.url + "/v1", headers=headers, timeout=60, verify=self.verify))
         return self._clients[-1]
 
     def close(self) -> None:
@@ -173,17 +188,38 @@ class Harness:
             return {t.name: sorted(map(repr, conn.execute(t.select()).all())) for t in Base.metadata.sorted_tables}
 
 
+def extreme_campaign(collector: Harness) -> str:
+    """Device ``ulps`` measured medians of 1 ms and one ulp more, device ``huge`` the largest float and one ulp
+    less: valid values that leave no room for distinct bin edges or ticks."""
+    campaign = collector.campaign()
+    largest = sys.float_info.max
+    extremes = {"ulps": [1.0, math.nextafter(1.0, 2.0)] * 2 + [1.0],
+                "huge": [largest, math.nextafter(largest, 0.0)] * 2 + [largest]}  # fmt: skip
+    for device, medians in extremes.items():
+        agent = collector.agent(f"agent-{device}", device=device)
+        jobs = agent.post("/leases", json={"max_jobs": 5}).json()["jobs"]
+        results = [measured_as(job, [median] * 3) for job, median in zip(jobs, medians)]
+        response = agent.post("/results", json={"results": results})
+        assert response.status_code == 200, response.text
+    return campaign
+
+
 class Served:
     """``running`` plus uvicorn on a free loopback port, in a background thread."""
 
-    def __init__(self, db_url: str, artifacts: Path, clock: Clock, **options: Any) -> None:
+    def __init__(self, db_url: str, artifacts: Path, clock: Clock, server: dict[str, Any] | None = None,
+                 verify: Any = True, **options: Any) -> None:  # fmt: skip
+        """``server``: ``server_config``'s options (TLS, header timeout); ``verify``: how the harness's clients
+        verify TLS; ``options``: ``running``'s."""
+        self._server_options = server or {}
+        self._verify = verify
         self._context = running(db_url, artifacts, catalog=DatasetCatalog(), admin_token=ADMIN_TOKEN, clock=clock,
                                 lease_ttl_s=LEASE_TTL_S, **options)  # fmt: skip
         self.clock = clock
 
     def __enter__(self) -> Harness:
         app, _ = self._context.__enter__()
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        self._server = uvicorn.Server(server_config(app, "127.0.0.1", 0, **self._server_options))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 30
@@ -191,7 +227,8 @@ class Served:
             assert self._thread.is_alive() and time.monotonic() < deadline, "the collector did not start"
             time.sleep(0.01)
         port = self._server.servers[0].sockets[0].getsockname()[1]
-        self._harness = Harness(f"http://127.0.0.1:{port}", app.state.collector.store, self.clock)
+        scheme = "https" if self._server.config.is_ssl else "http"
+        self._harness = Harness(f"{scheme}://127.0.0.1:{port}", app.state.collector.store, self.clock, self._verify)
         return self._harness
 
     def __exit__(self, *exc: object) -> None:

@@ -26,15 +26,21 @@ function linear(domain, range) {
   return (value) => r0 + ((value - d0) / span) * (r1 - r0);
 }
 
-// Ticks at 1, 2 or 5 times a power of ten, about `count` of them across [lo, hi].
+// Ticks at 1, 2 or 5 times a power of ten, about `count` of them across [lo, hi]. Counted by index rather than by
+// adding the step until past hi: a few ulps apart, or near the largest float, adding the step may not move at all.
 export function ticks(lo, hi, count = 5) {
-  if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / count;
+  if (!(hi > lo) || !Number.isFinite(raw)) return [lo];
   const power = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
+  const first = Math.ceil(lo / step) * step;
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
-  return out;
+  for (let i = 0; i <= 2 * count; i += 1) {
+    const v = Number((first + i * step).toPrecision(12));
+    if (!Number.isFinite(v) || v > hi + step * 1e-9) break;
+    if (v !== out[out.length - 1]) out.push(v);
+  }
+  return out.length ? out : [lo];
 }
 
 export function formatMs(value) {
@@ -103,8 +109,8 @@ export function scatter(points, label) {
   let lo = Math.min(...values);
   let hi = Math.max(...values);
   const pad = (hi - lo) * 0.05 || Math.abs(hi) * 0.05 || 1;
-  lo -= pad;
-  hi += pad;
+  lo = Math.max(lo - pad, -Number.MAX_VALUE);
+  hi = Math.min(hi + pad, Number.MAX_VALUE);
   const x = linear([lo, hi], [MARGIN.left, WIDTH - MARGIN.right]);
   const y = linear([lo, hi], [HEIGHT - MARGIN.bottom, MARGIN.top]);
   axes(root, x, y, ticks(lo, hi), ticks(lo, hi), tickLabel);
