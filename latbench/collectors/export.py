@@ -1,7 +1,8 @@
 """A campaign's results as rows with the columns of ``latbench measure``, plus ``device`` and ``agent``
 (``latbench.results_schema.EXPORT_COLUMNS``), so collected and local results load into the same tables. A
 campaign of model files has no resolution, classes or opset of its own (``None``, as ``latbench measure --model``
-writes them); its rows give the input shapes each model was timed with.
+writes them); its rows give the input shapes each model was timed with. A result's per-operator profile travels
+inline in its ``profile`` column (a JSON object); ``write_results`` puts it beside the file it writes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from latbench import profiles
 from latbench.collectors.models import AgentRow, ArtifactRow, CampaignArchRow, CampaignRow, DeviceRow, JobRow, ResultRow
 from latbench.results_schema import EXPORT_COLUMNS, MACHINE_FIELDS, RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
@@ -60,6 +62,12 @@ def _row(
         "attempt_flags": ";".join(",".join(flags) or "ok" for flags in result.attempt_flags),
         "ref_ratio": result.ref_ratio,
         "wall_s": result.wall_s,
+        "load_ms": result.load_ms,
+        "first_run_ms": result.first_run_ms,
+        "peak_rss_mb": result.peak_rss_mb,
+        "idle_waited_s": result.idle_waited_s,
+        "idle_load": result.idle_load,
+        "profile": profiles.decode(result.profile).as_dict() if result.profile else None,
         "measured_at": result.measured_at.isoformat(timespec="seconds"),
         "device_id": device.fingerprint,
         "latbench_version": result.latbench_version,
