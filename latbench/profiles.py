@@ -21,6 +21,8 @@ from pathlib import Path
 from latbench.errors import LatbenchError
 
 SUFFIX = ".json.gz"
+DEFAULT_RUNS = 10
+"""Profiled runs of ``--profile``: enough to average out one slow run, few enough to stay cheap beside timing."""
 _TRAILING_INDEX = re.compile(r"(_?\d+)+$")
 
 

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
 from latbench import profiles
 from latbench.collectors.models import AgentRow, ArtifactRow, CampaignArchRow, CampaignRow, DeviceRow, JobRow, ResultRow
+from latbench.errors import NotFound
 from latbench.results_schema import EXPORT_COLUMNS, MACHINE_FIELDS, RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
 
@@ -90,9 +91,9 @@ def _row(
     return result_row(values, EXPORT_COLUMNS)
 
 
-def rows(session: Session, campaign: CampaignRow) -> Iterator[dict[str, Any]]:
-    """The measurement that finished each done job of ``campaign``, by device name then architecture order."""
-    query = (
+def _measurements() -> Select[Any]:
+    """Each job's finishing measurement with what its row needs."""
+    return (
         select(CampaignArchRow.arch, ArtifactRow.sha256, ResultRow, DeviceRow, AgentRow)
         .select_from(JobRow)
         .join(ResultRow, ResultRow.id == JobRow.result_id)
@@ -103,9 +104,30 @@ def rows(session: Session, campaign: CampaignRow) -> Iterator[dict[str, Any]]:
         .join(ArtifactRow, ArtifactRow.key_digest == CampaignArchRow.artifact_digest)
         .join(DeviceRow, DeviceRow.id == JobRow.device_id)
         .join(AgentRow, AgentRow.id == ResultRow.agent_id)
+    )
+
+
+def rows(session: Session, campaign: CampaignRow) -> Iterator[dict[str, Any]]:
+    """The measurement that finished each done job of ``campaign``, by device name then architecture order."""
+    query = (
+        _measurements()
         .where(JobRow.campaign_id == campaign.id, JobRow.state == "done")
         .order_by(DeviceRow.name, JobRow.position)
         .execution_options(yield_per=BATCH_ROWS)
     )
     for arch, sha256, result, device, agent in session.execute(query):
         yield _row(campaign, arch, sha256, result, device, agent)
+
+
+def result(session: Session, result_id: str) -> dict[str, Any]:
+    """The export row of the stored measurement ``result_id`` (``NotFound`` if no job finished with it)."""
+    found = session.execute(
+        _measurements()
+        .add_columns(CampaignRow)
+        .join(CampaignRow, CampaignRow.id == JobRow.campaign_id)
+        .where(ResultRow.id == result_id)
+    ).first()
+    if found is None:
+        raise NotFound(f"no stored measurement {result_id!r}")
+    arch, sha256, stored, device, agent, campaign = found
+    return _row(campaign, arch, sha256, stored, device, agent)
