@@ -109,6 +109,7 @@ EXPORT_COLUMNS: tuple[Column, ...] = (
     *RESULT_COLUMNS,
     Column("device", "str", "the collector's name of the device"),
     Column("agent", "str", "the agent that measured"),
+    Column("result_id", "str", "the collector's id of the result (latbench results show ID)"),
 )
 """A row of a collector's results export: a results-file row plus where it was measured."""
 

@@ -1,4 +1,4 @@
-"""A campaign's results as rows with the columns of ``latbench measure``, plus ``device`` and ``agent``
+"""A campaign's results as rows with the columns of ``latbench measure``, plus ``device``, ``agent`` and ``result_id``
 (``latbench.results_schema.EXPORT_COLUMNS``), so collected and local results load into the same tables. A
 campaign of model files has no resolution, classes or opset of its own (``None``, as ``latbench measure --model``
 writes them); its rows give the input shapes each model was timed with. A result's per-operator profile travels
@@ -87,6 +87,7 @@ def _row(
         "times_ms": np.frombuffer(result.times_ms or b"", dtype="<f8").tolist(),
         "device": device.name,
         "agent": agent.name,
+        "result_id": result.id,
     }
     return result_row(values, EXPORT_COLUMNS)
 

@@ -55,6 +55,7 @@ def test_a_profiled_measurement_round_trips_through_the_collector_and_its_export
     assert {k: row[k] for k in DETAILS} == {k: getattr(m, k) for k in DETAILS}
     assert row["load_ms"] > 0 and row["peak_rss_mb"] > 0 and row["idle_load"] is None
     assert isinstance(row["profile"], dict) and row["profile"]["runs"] == 3
+    assert row["result_id"] == str(item.result_id)
 
     out = tmp_path / "export.csv"
     write_results(out, [row])
