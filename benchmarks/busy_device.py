@@ -124,7 +124,7 @@ def main() -> None:
         diff = 100 * float(np.median(np.abs(latency - quiet) / quiet))
         unstable = sum(stability.is_unstable(r) for r in rows) / len(rows)
         flagged = sum(bool(r["flags"]) for r in rows) / len(rows)
-        waited = sum(float(r["idle_waited_s"] or 0.0) for r in rows)  # type: ignore[arg-type]
+        waited = sum(float(str(r["idle_waited_s"] or 0.0)) for r in rows)
         table.append((p.label, srcc, diff, unstable, flagged, waited, wall))
         told = stability.summary(rows) or "(nothing: every result stable)"
         print(f"\n{p.label}: SRCC {srcc:.3f}, median |diff| {diff:.1f} %, unstable {unstable:.0%}, "

@@ -92,7 +92,7 @@ def _row(
     return result_row(values, EXPORT_COLUMNS)
 
 
-def _measurements() -> Select[Any]:
+def _measurements() -> Select[str, str | None, ResultRow, DeviceRow, AgentRow]:
     """Each job's finishing measurement with what its row needs."""
     return (
         select(CampaignArchRow.arch, ArtifactRow.sha256, ResultRow, DeviceRow, AgentRow)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -22,6 +23,11 @@ from latbench.local import measure
 from latbench.resultfile import read_results
 
 FAST = TimingSettings(warmup_runs=2, warmup_time_s=0.0, min_runs=10, min_time_s=0.02, max_time_s=2.0, max_attempts=1)
+
+
+def one(**kw: Any) -> list[dict[str, Any]]:
+    """``measure``'s rows, typed for the asserts on their values."""
+    return measure(**kw)
 
 
 class CountingOrt(OnnxRuntime):
@@ -46,7 +52,7 @@ class Allocating(OnnxRuntime):
 
 @pytest.mark.slow
 def test_a_measured_model_records_its_load_first_run_and_peak_memory(conv_model: Path, tmp_path: Path):
-    [row] = measure(models=[conv_model], settings=FAST, reference=False, out=tmp_path / "r.csv")
+    [row] = one(models=[conv_model], settings=FAST, reference=False, out=tmp_path / "r.csv")
     assert row["load_ms"] > 0 and row["first_run_ms"] >= 0 and row["peak_rss_mb"] > 0
     assert row["idle_waited_s"] == 0.0 and row["idle_load"] is None and row["profile"] is None
     assert psutil.Process().memory_info().rss / 2**20 < row["peak_rss_mb"] * 3  # MiB of this process, not bytes
@@ -118,9 +124,12 @@ def test_a_runtime_without_a_profiler_is_refused_before_anything_is_timed(tmp_pa
 
 
 def _busy_child(seconds: float | None) -> subprocess.Popen[bytes]:
-    """A CPU-bound child process: for ``seconds``, or until killed."""
+    """A CPU-bound child process, returned once it is busy: for ``seconds`` from then, or until killed."""
     until = "float('inf')" if seconds is None else f"time.monotonic() + {seconds}"
-    return subprocess.Popen([sys.executable, "-c", f"import time\nend = {until}\nwhile time.monotonic() < end: pass\n"])
+    loop = f"import time\nend = {until}\nprint('busy', flush=True)\nwhile time.monotonic() < end: pass\n"
+    child = subprocess.Popen([sys.executable, "-c", loop], stdout=subprocess.PIPE)
+    assert child.stdout is not None and child.stdout.readline() == b"busy\n"
+    return child
 
 
 def _cores_of(child: subprocess.Popen[bytes]):
@@ -141,14 +150,13 @@ def _cores_of(child: subprocess.Popen[bytes]):
 def test_the_row_records_the_wait_for_a_competing_process_that_never_stops(conv_model: Path):
     child = _busy_child(None)
     try:
-        time.sleep(0.2)
-        quiet = QuietPolicy(threshold=0.1 / (psutil.cpu_count() or 1), max_wait_s=1.0, reading=_cores_of(child))
-        [row] = measure(models=[conv_model], settings=FAST, reference=False, quiet=quiet)
+        quiet = QuietPolicy(threshold=0.02 / (psutil.cpu_count() or 1), max_wait_s=1.0, reading=_cores_of(child))
+        [row] = one(models=[conv_model], settings=FAST, reference=False, quiet=quiet)
     finally:
         child.kill()
         child.wait()
     assert 1.0 <= row["idle_waited_s"] < 5.0
-    assert row["idle_load"] is not None and row["idle_load"] > 0.1
+    assert row["idle_load"] is not None and row["idle_load"] > 0.02
     assert "still_busy" in str(row["flags"]).split(",")
 
 
@@ -156,9 +164,8 @@ def test_the_row_records_the_wait_for_a_competing_process_that_never_stops(conv_
 def test_the_row_records_a_short_wait_for_a_competing_process_that_stops(conv_model: Path):
     child = _busy_child(1.0)
     try:
-        time.sleep(0.2)
-        quiet = QuietPolicy(threshold=0.1 / (psutil.cpu_count() or 1), max_wait_s=20.0, reading=_cores_of(child))
-        [row] = measure(models=[conv_model], settings=FAST, reference=False, quiet=quiet)
+        quiet = QuietPolicy(threshold=0.02 / (psutil.cpu_count() or 1), max_wait_s=20.0, reading=_cores_of(child))
+        [row] = one(models=[conv_model], settings=FAST, reference=False, quiet=quiet)
     finally:
         child.kill()
         child.wait()

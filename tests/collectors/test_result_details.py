@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -29,7 +30,7 @@ from tests.support.served import ADMIN_TOKEN, ARCHS, Harness, measurement
 DETAILS = ("load_ms", "first_run_ms", "peak_rss_mb", "idle_waited_s", "idle_load")
 
 
-def _export(collector: Harness, campaign: str) -> list[dict[str, object]]:
+def _export(collector: Harness, campaign: str) -> list[dict[str, Any]]:
     response = collector.admin.get(f"/admin/campaigns/{campaign}/results")
     assert response.status_code == 200, response.text
     return [json.loads(line) for line in response.text.splitlines()]
