@@ -29,7 +29,7 @@ from scipy.stats import spearmanr
 import latbench
 from latbench import stability
 from latbench.agents.measure import TimingSettings
-from latbench.agents.quiet import QuietPolicy, pin_to_core
+from latbench.agents.quiet import QuietPolicy, others_busy, pin_to_core
 from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactCache, ArtifactKey
 
 SETTINGS = TimingSettings(warmup_runs=5, warmup_time_s=0.05, min_runs=20, min_time_s=0.2, max_attempts=2)
@@ -103,6 +103,10 @@ def main() -> None:
     t0 = time.perf_counter()
     ArtifactCache().build_many([*(ArtifactKey("nb201", a, 1, 32, 10, OPSET, 0) for a in archs), REFERENCE_KEY])
     print(f"artifacts ready in {time.perf_counter() - t0:.1f} s; {os.cpu_count()} cores; timing settings {SETTINGS}")
+    others = others_busy(2.0)
+    if others is not None and others > args.threshold / 2:
+        print(f"warning: the machine is not quiet ({others:.2f} cores busy with other programs): the 'quiet' pass "
+              "is not a quiet reference and these figures say little; run it on an idle machine")  # fmt: skip
 
     passes = [Pass("quiet", 0, False, False)]
     for n in args.competitors:
