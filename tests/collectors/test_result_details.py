@@ -123,3 +123,13 @@ def test_0005_upgrades_a_0004_store_whose_results_keep_their_figures(db_url: str
         assert all(exported[k] is None for k in (*DETAILS, "profile"))
     finally:
         store.close()
+
+
+def test_a_profiled_campaign_asks_its_agents_for_profiles_and_others_never_name_the_setting(collector: Harness):
+    profiled = collector.campaign(ARCHS[:1], settings={"profile_runs": 10}, name="profiled")
+    plain = collector.campaign(ARCHS[1:2], name="plain")
+    agent = collector.agent("pi-1", device="rpi4")
+    jobs = {j["campaign_id"]: j for j in agent.post("/leases", json={"max_jobs": 2}).json()["jobs"]}
+    assert jobs[profiled]["settings"]["profile_runs"] == 10
+    assert "profile_runs" not in jobs[plain]["settings"]  # agents from before --profile refuse unknown fields
+    assert TimingSettings(**JobSpec.model_validate(jobs[profiled]).settings.model_dump()).profile_runs == 10
