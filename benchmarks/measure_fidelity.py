@@ -2,9 +2,13 @@
 
 Prints (1) the SRCC between the two passes (the noise floor), (2) their median absolute relative difference,
 (3) the SRCC against every public device in ../shared/data (top 5) and against FLOPs, (4) architectures measured
-per minute and the overhead ratio: wall time of a pass / time spent inside timed runs (artifacts cached first).
+per minute and the overhead ratio: wall time of a pass / time spent inside timed runs (artifacts cached first),
+(5) what the per-result memory reading costs, and with --profile (6) a third pass with ``--profile``: its
+overhead ratio and the seconds the profile adds per architecture (the timed runs and their figures are those of
+a pass without it).
 
     python benchmarks/measure_fidelity.py --samples 150            # NB201, batch 1, 1 thread
+    python benchmarks/measure_fidelity.py --samples 150 --profile
     python benchmarks/measure_fidelity.py --space fbnet --samples 150
 """
 
@@ -22,7 +26,10 @@ import numpy as np
 from scipy.stats import spearmanr
 
 import latbench
+from latbench.agents.measure import TimingSettings
+from latbench.agents.memory import peak_rss_mb, reset_peak
 from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactCache, ArtifactKey
+from latbench.profiles import DEFAULT_RUNS
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -41,7 +48,8 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=150)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out-dir", type=Path, default=None, help="keep the two results files here")
+    parser.add_argument("--out-dir", type=Path, default=None, help="keep the results files here")
+    parser.add_argument("--profile", action="store_true", help="add a third pass with --profile")
     args = parser.parse_args()
 
     public = public_latencies(args.space)
@@ -62,11 +70,12 @@ def main() -> None:
     print(f"artifacts ready in {time.perf_counter() - t0:.1f} s ({len(archs)} architectures, cached after first run)")
 
     passes, walls, timed = [], [], []
-    for p in (1, 2):
+    for p in (1, 2, 3) if args.profile else (1, 2):
         out = out_dir / f"pass{p}.csv"
         out.unlink(missing_ok=True)
+        settings = TimingSettings(profile_runs=DEFAULT_RUNS if p == 3 else 0)
         t0 = time.perf_counter()
-        rows = latbench.measure(args.space, archs, threads=args.threads, out=out)
+        rows = latbench.measure(args.space, archs, threads=args.threads, out=out, settings=settings)
         walls.append(time.perf_counter() - t0)
         timed.append(sum(sum(r["times_ms"]) for r in rows) / 1e3)
         passes.append({r["arch"]: float(r["latency_ms"]) for r in rows})
@@ -89,6 +98,18 @@ def main() -> None:
     print(
         f"    median latency                    : {np.median(mean):.3f} ms (min {mean.min():.3f}, max {mean.max():.3f})"
     )
+    t0 = time.perf_counter_ns()
+    for _ in range(1000):
+        reset_peak()
+        peak_rss_mb()
+    reading_us = (time.perf_counter_ns() - t0) / 1e6
+    share = reading_us / 1e6 * len(archs) / walls[1]
+    print(f"(5) peak-memory reset + read, per attempt: {reading_us:.1f} us ({share:.1e} of a pass)")
+    if args.profile:
+        c = np.array([passes[2][x] for x in archs])
+        extra = (walls[2] - walls[1]) / len(archs)
+        print(f"(6) --profile pass: overhead ratio {walls[2] / timed[2]:.3f} (without: {walls[1] / timed[1]:.3f}); "
+              f"{extra:+.2f} s per architecture; SRCC with pass 2 {spearmanr(b, c).statistic:.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":

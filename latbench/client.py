@@ -185,6 +185,10 @@ class CollectorClient:
     def devices(self) -> list[DeviceInfo]:
         return TypeAdapter(list[DeviceInfo]).validate_python(self._request("GET", "/admin/devices").json())
 
+    def result(self, result_id: str) -> dict[str, Any]:
+        """One stored measurement as an export row, its per-operator profile inline (``profile``)."""
+        return dict(self._request("GET", f"/admin/results/{quote(result_id, safe='')}").json())
+
     def iter_results(self, campaign_id: str) -> Iterator[dict[str, Any]]:
         """Rows of a campaign's results (``latbench measure`` columns plus ``device`` and ``agent``), streamed."""
         path = f"/admin/campaigns/{campaign_id}/results"

@@ -19,6 +19,10 @@ class RuntimeUnavailable(LatbenchError):
     """A runtime that is not installed, or cannot run here (for example CUDA without a GPU)."""
 
 
+class ProfilingUnsupported(RuntimeUnavailable):
+    """``--profile`` asked of a runtime (or provider) whose engine offers no per-operator profiler here."""
+
+
 class ArtifactError(LatbenchError):
     """A model artifact that cannot be built, read, or whose content hash does not match."""
 

@@ -20,11 +20,11 @@ import numpy as np
 
 import latbench
 from latbench.agents.environment import MachineInfo, machine_info
-from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, time_model
+from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, load_cold, time_model
 from latbench.agents.modelfile import FORMATS, ModelFile, format_shapes, parse_input_shapes
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.runtimes import Runtime, get_runtime
-from latbench.errors import LatbenchError, ModelInputError
+from latbench.errors import LatbenchError, ModelInputError, ProfilingUnsupported
 from latbench.progress import Progress, notify
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import RECORDED_SETTINGS, result_row
@@ -107,6 +107,12 @@ def _result_row(
         "attempt_flags": ";".join(",".join(f) or "ok" for f in m.attempt_flags),
         "ref_ratio": m.ref_ratio,
         "wall_s": m.wall_s,
+        "load_ms": m.load_ms,
+        "first_run_ms": m.first_run_ms,
+        "peak_rss_mb": m.peak_rss_mb,
+        "idle_waited_s": m.idle_waited_s,
+        "idle_load": m.idle_load,
+        "profile": m.profile.as_dict() if m.profile else None,
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "device_id": identity["device_id"],
         "latbench_version": latbench.__version__,
@@ -201,6 +207,12 @@ def _results_file(out: str | Path | None, identity: dict[str, object]) -> Result
     return results
 
 
+def _check_profiling(runtime_cls: type[Runtime], settings: TimingSettings) -> None:
+    """Refuse ``--profile`` for a runtime without a profiler before anything is built or timed."""
+    if settings.profile_runs and not runtime_cls.can_profile():
+        raise ProfilingUnsupported(f"profiling not supported by runtime {runtime_cls.name}")
+
+
 def _reference_probe(runtime_cls: type[Runtime], threads: int, provider: str, cache: ArtifactCache) -> ReferenceProbe:
     """The drift gauge: ``REFERENCE_KEY`` built as this runtime's artifact and calibrated."""
     from latbench.artifacts import REFERENCE_KEY
@@ -243,6 +255,7 @@ def _measure_archs(
         raise LatbenchError(f"classes must be at least 1, got {classes}")
     wanted = select_archs(space, archs, samples, seed, connected_only)
     runtime_cls = get_runtime(runtime)
+    _check_profiling(runtime_cls, settings)
     engine = runtime_cls(threads=threads, provider=provider)
     info = machine_info()
     identity: dict[str, object] = {
@@ -273,9 +286,9 @@ def _measure_archs(
     notify(progress, "measure", measured, len(wanted))
     try:
         for arch, artifact in zip(todo, artifacts, strict=True):
-            engine.load(artifact.path)
             try:
-                m = time_model(engine, settings, probe, quiet)
+                cold = load_cold(engine, artifact.path)
+                m = time_model(engine, settings, probe, quiet, cold)
             finally:
                 engine.close()
             row = _row(arch, s.name, artifact.sha256, engine, identity, info, settings, m)
@@ -402,6 +415,7 @@ def _measure_models(
             f"runtime {runtime} times latbench's own {runtime_cls.artifact_format} artifacts, not model files; "
             "measure ONNX files with onnxruntime or tvm and .tflite files with tflite"
         )
+    _check_profiling(runtime_cls, settings)
     engine = runtime_cls(threads=threads, provider=provider)
     opened = _open_models(paths, runtime, runtime_cls.artifact_format, shapes, on_refused)
     info = machine_info()
@@ -423,15 +437,14 @@ def _measure_models(
     try:
         for model in todo:
             try:
-                engine.load(model.path, input_shapes=shapes)
-                engine.run()  # a model that loads but cannot run is refused here, not in the timed loop
+                cold = load_cold(engine, model.path, shapes)  # a model that cannot run is refused here, untimed
             except Exception as exc:  # engines raise their own error types for models they cannot take
                 engine.close()
                 _refuse(on_refused, str(model.path), _one_line(exc))
                 continue
             used = dict(engine.input_shapes)
             try:
-                m = time_model(engine, settings, probe, quiet)
+                m = time_model(engine, settings, probe, quiet, cold)
             finally:
                 engine.close()
             first = next(iter(used.values()), ())

@@ -133,6 +133,8 @@ class MeasurementSettings(Message):
     drift_tolerance: float = Field(default=0.15, gt=0, allow_inf_nan=False)
     max_attempts: int = Field(default=3, ge=1, le=20)
     cooldown_s: float = Field(default=0.0, ge=0, le=600, allow_inf_nan=False)
+    profile_runs: int = Field(default=0, ge=0, le=10_000, exclude_if=lambda runs: not runs)
+    """Runs of a per-operator profile after the timed runs (``--profile``); 0, and left out of messages, for none."""
 
 
 class LeaseRequest(Message):
@@ -212,6 +214,27 @@ class MachineStateModel(Message):
     memory_available_gb: NonNegative | None = None
 
 
+MAX_PROFILE_OPS = 100_000
+
+
+class OpTimeModel(Message):
+    """``latbench.profiles.OpTime``."""
+
+    node: Annotated[str, Field(max_length=1024)]
+    op: Annotated[str, Field(max_length=256)]
+    ms: NonNegative
+    calls: int = Field(default=1, ge=1, le=2**31 - 1)
+
+
+class OpProfileModel(Message):
+    """``latbench.profiles.OpProfile``: a per-operator profile taken after the timed runs."""
+
+    runtime: Annotated[str, Field(max_length=128)]
+    provider: Annotated[str, Field(max_length=128)]
+    runs: int = Field(ge=1, le=10_000)
+    ops: list[OpTimeModel] = Field(default_factory=list, max_length=MAX_PROFILE_OPS)
+
+
 class ResultItem(Message):
     """One job's outcome: a measurement (``error`` is None) or the agent's error."""
 
@@ -240,6 +263,14 @@ class ResultItem(Message):
     architectures, whose input batch and resolution set."""
     state_before: MachineStateModel | None = None
     state_after: MachineStateModel | None = None
+    load_ms: NonNegative | None = Field(default=None, exclude_if=_absent)
+    """Loading the model (session creation); this and the fields below are left out when absent, as agents
+    from before them send."""
+    first_run_ms: NonNegative | None = Field(default=None, exclude_if=_absent)
+    peak_rss_mb: NonNegative | None = Field(default=None, exclude_if=_absent)
+    idle_waited_s: NonNegative | None = Field(default=None, exclude_if=_absent)
+    idle_load: NonNegative | None = Field(default=None, exclude_if=_absent)
+    profile: OpProfileModel | None = Field(default=None, exclude_if=_absent)
 
     @field_validator("stats")
     @classmethod

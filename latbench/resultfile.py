@@ -2,7 +2,9 @@
 
 CSV rows are appended and flushed one at a time (a torn last line from a crash is dropped on the next open);
 parquet files are rewritten atomically after every row. Per-run times are kept: a list column in parquet, a
-JSON array in CSV.
+JSON array in CSV. A row's per-operator profile, given inline, is written beside the file
+(``latbench.profiles``) and the row names it. A file written by an older latbench, whose columns are a subset of
+this one's, is rewritten with the new columns (empty in its old rows) when a row is appended to it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from latbench import profiles
 from latbench.csvcells import inert, restored
 from latbench.errors import MissingDependency, ResultsFileError
 from latbench.results_schema import DTYPES
@@ -103,6 +106,8 @@ class ResultsFile:
                 )
 
     def append(self, row: dict[str, object]) -> None:
+        """Add ``row`` (its inline profile written beside the file, ``row`` then naming it) and save it."""
+        _externalise_profile(self.path, row)
         self.rows.append(row)
         if self.path.suffix == ".parquet":
             self._rewrite_parquet()
@@ -115,7 +120,11 @@ class ResultsFile:
             with self.path.open(newline="") as f:
                 header = next(csv.reader(f), [])
             if header != list(row):
-                raise ResultsFileError(f"{self.path} has other columns than this version of latbench writes")
+                if not set(header) < set(row):
+                    raise ResultsFileError(f"{self.path} has other columns than this version of latbench writes")
+                self.rows = [{k: r.get(k) for k in row} for r in self.rows]
+                write_results(self.path, self.rows)
+                return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", newline="") as f:
             writer = csv.writer(f)
@@ -129,6 +138,9 @@ class ResultsFile:
         pa = _pyarrow()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.tmp")
+        last = list(self.rows[-1])
+        if any(list(r) != last for r in self.rows):  # rows of an older latbench lack the newer columns
+            self.rows = [{k: r.get(k) for k in last} for r in self.rows]
         pa.parquet.write_table(pa.Table.from_pylist(self.rows), tmp)
         os.replace(tmp, self.path)
 
@@ -146,6 +158,8 @@ def write_results(path: str | Path, rows: list[dict[str, object]]) -> None:
     path = Path(path)
     if path.suffix not in SUFFIXES:
         raise ResultsFileError(f"results file {path} must end in .csv or .parquet")
+    for row in rows:
+        _externalise_profile(path, row)
     header: dict[str, None] = {}
     for row in rows:
         header.update(dict.fromkeys(row))
@@ -160,3 +174,11 @@ def write_results(path: str | Path, rows: list[dict[str, object]]) -> None:
             writer.writerow(list(header))
             writer.writerows([_encode(row.get(column)) for column in header] for row in rows)
     os.replace(tmp, path)
+
+
+def _externalise_profile(path: Path, row: dict[str, object]) -> None:
+    """Write a profile given inline (from a measurement or a collector's export) beside ``path``; the row keeps
+    its file name."""
+    value = row.get("profile")
+    if isinstance(value, dict):
+        row["profile"] = profiles.save(path, value)

@@ -80,6 +80,12 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     Column("attempt_flags", "str", "each attempt's problems ('ok' for none), semicolon-separated"),
     Column("ref_ratio", "float", "the reference probe's reading furthest from its baseline (1.0 = no drift)"),
     Column("wall_s", "float", "wall time of all attempts"),
+    Column("load_ms", "float", "loading the model: session creation (for tvm, compiling when not cached)"),
+    Column("first_run_ms", "float", "the first, cold inference after loading"),
+    Column("peak_rss_mb", "float", "peak resident memory (MiB) of the measuring process during the timed runs"),
+    Column("idle_waited_s", "float", "seconds --wait-idle waited for other programs to calm down, all attempts"),
+    Column("idle_load", "float", "cores other programs kept busy when the kept attempt started (--wait-idle)"),
+    Column("profile", "str", "the per-operator profile's file in the results file's .profiles folder (--profile)"),
     Column("measured_at", "str", "UTC time of the result, ISO 8601"),
     Column("device_id", "str", "fingerprint of the hardware configuration"),
     Column("latbench_version", "str", "latbench that measured"),
@@ -103,6 +109,7 @@ EXPORT_COLUMNS: tuple[Column, ...] = (
     *RESULT_COLUMNS,
     Column("device", "str", "the collector's name of the device"),
     Column("agent", "str", "the agent that measured"),
+    Column("result_id", "str", "the collector's id of the result (latbench results show ID)"),
 )
 """A row of a collector's results export: a results-file row plus where it was measured."""
 

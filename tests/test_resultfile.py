@@ -93,3 +93,38 @@ def test_text_cells_a_spreadsheet_would_run_are_written_inert_and_read_back(tmp_
         assert [index for _, index in cells] == ["-3"] * len(FORMULAS), "numbers are never quoted"
         assert ",-1.5," in path.read_text()
         assert read_results(path) == rows
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_of_an_older_latbench_takes_rows_with_new_columns_its_old_rows_left_empty(tmp_path, suffix):
+    path = tmp_path / f"r{suffix}"
+    ResultsFile(path).append(row("a"))
+    f = ResultsFile(path)
+    f.append(row("b", load_ms=12.5, peak_rss_mb=80.0))
+    rows = read_results(path)
+    assert [r["arch"] for r in rows] == ["a", "b"] and rows[0]["times_ms"] == [1.0, 1.5, 1.25]
+    assert (rows[0]["load_ms"], rows[1]["load_ms"], rows[1]["peak_rss_mb"]) == (None, 12.5, 80.0)
+    ResultsFile(path).append(row("c", load_ms=1.0, peak_rss_mb=2.0))
+    assert [r["arch"] for r in read_results(path)] == ["a", "b", "c"]
+
+
+def test_a_file_with_columns_this_latbench_does_not_write_is_still_refused(tmp_path):
+    path = tmp_path / "r.csv"
+    ResultsFile(path).append(row("a", old_column=1))
+    with pytest.raises(ResultsFileError, match="other columns"):
+        ResultsFile(path).append(row("b"))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_inline_profile_is_written_beside_the_file_and_the_row_names_it(tmp_path, suffix):
+    from latbench import profiles
+
+    profile = profiles.OpProfile("onnxruntime", "cpu", 5, [profiles.OpTime("conv_1", "Conv", 0.5)])
+    path = tmp_path / f"r{suffix}"
+    write_results(path, [row("a", profile=profile.as_dict()), row("b", profile=None)])
+    a, b = read_results(path)
+    assert b["profile"] is None and str(a["profile"]).endswith(".json.gz")
+    assert profiles.load(path, a) == profile and profiles.load(path, b) is None
+    (profiles.profiles_dir(path) / str(a["profile"])).unlink()
+    with pytest.raises(profiles.ProfileError, match="the profile of 'a' is missing"):
+        profiles.load(path, a)

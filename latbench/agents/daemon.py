@@ -32,7 +32,7 @@ from latbench.agents.downloads import DownloadCache
 from latbench.agents.environment import machine_info
 from latbench.agents.heartbeat import SHUTDOWN_TIMEOUT_S, Heartbeat, Leases
 from latbench.agents.identity import Credentials, default_state_dir
-from latbench.agents.measure import ReferenceProbe, TimingSettings, time_model
+from latbench.agents.measure import ReferenceProbe, TimingSettings, load_cold, time_model
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.reports import error_item, result_item
 from latbench.agents.runtimes import Runtime, get_runtime
@@ -348,11 +348,11 @@ class AgentDaemon:
             probe = self._probe(job, runtime_cls) if job.reference_sha256 else None
             settings = TimingSettings(**job.settings.model_dump())
             runtime = runtime_cls(threads=job.threads, provider=job.provider)
-            runtime.load(artifact, input_shapes=job.input_shapes)
+            cold = load_cold(runtime, artifact, job.input_shapes)
             if self._leases.is_lost(job.lease_id):
                 log.info("%s  skipped: its lease was lost before measuring", job.arch)
                 return None
-            measurement = time_model(runtime, settings, probe, self.quiet)
+            measurement = time_model(runtime, settings, probe, self.quiet, cold)
             self._interruptible = False
             return result_item(job, measurement, runtime)
         except CollectorUnavailable as exc:

@@ -10,15 +10,19 @@ loaded here, the remote benchmark binaries time theirs on a device.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from latbench.agents.environment import MachineState, changed, machine_state
+from latbench.agents.memory import peak_rss_mb, reset_peak
 from latbench.agents.quiet import QuietPolicy, Wait
 from latbench.agents.runtimes.base import Runtime
 from latbench.agents.stats import LatencyStats
+from latbench.errors import ProfilingUnsupported
+from latbench.profiles import OpProfile
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class TimingSettings:
     drift_tolerance: float = 0.15
     max_attempts: int = 3
     cooldown_s: float = 0.0
+    profile_runs: int = 0
+    """Runs of a per-operator profile taken after the timed runs (``Runtime.profile``); 0: no profile, no profiler."""
 
     def __post_init__(self) -> None:
         if self.warmup_runs < 0 or self.warmup_time_s < 0:
@@ -46,6 +52,8 @@ class TimingSettings:
             )
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if self.profile_runs < 0:
+            raise ValueError(f"profile_runs must not be negative, got {self.profile_runs}")
         if self.cv_threshold <= 0 or self.drift_tolerance <= 0:
             raise ValueError("cv_threshold and drift_tolerance must be positive")
 
@@ -158,6 +166,14 @@ class Measurement:
     """Seconds spent waiting for quiet before all attempts (``QuietPolicy``)."""
     idle_load: float | None = None
     """Cores other processes kept busy when the kept attempt started (with a ``QuietPolicy``)."""
+    load_ms: float | None = None
+    """Loading the model (session creation, for TVM compilation when not cached), if the caller timed it."""
+    first_run_ms: float | None = None
+    """The first, cold inference after loading, if the caller timed it."""
+    peak_rss_mb: float | None = None
+    """Peak resident memory of the measuring process during the kept attempt's runs (None where unknown)."""
+    profile: OpProfile | None = None
+    """The per-operator profile taken after the timed runs (``TimingSettings.profile_runs``)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +189,7 @@ class Attempt:
     after: MachineState
     ratios: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    peak_rss_mb: float | None = None
 
 
 def _problems(attempt: Attempt, settings: TimingSettings) -> list[str]:
@@ -222,6 +239,7 @@ def measure_until_stable(
                 state_before=seen.before,
                 state_after=seen.after,
                 idle_load=wait.load,
+                peak_rss_mb=seen.peak_rss_mb,
             )
         if not flags:
             break
@@ -231,30 +249,65 @@ def measure_until_stable(
     return best
 
 
+@dataclass(frozen=True)
+class ColdStart:
+    """What a model costs once, before any warm-up: loading it, and its first inference."""
+
+    load_ms: float
+    first_run_ms: float
+
+
+def load_cold(runtime: Runtime, path: Path, input_shapes: Mapping[str, Sequence[int]] | None = None) -> ColdStart:
+    """Load the model at ``path`` into ``runtime`` and run it once, timing each step: the first run also proves
+    the model runs before any timing starts."""
+    clock = time.perf_counter_ns
+    t0 = clock()
+    runtime.load(path, input_shapes=input_shapes)
+    t1 = clock()
+    runtime.run()
+    t2 = clock()
+    return ColdStart(round((t1 - t0) / 1e6, 3), round((t2 - t1) / 1e6, 3))
+
+
 def time_model(
     runtime: Runtime,
     settings: TimingSettings | None = None,
     probe: ReferenceProbe | None = None,
     quiet: QuietPolicy | None = None,
+    cold: ColdStart | None = None,
 ) -> Measurement:
     """Time the model loaded in ``runtime`` until stable (``measure_until_stable``).
 
     Only the first attempt warms up for ``warmup_time_s``; later ones follow a hot model and warm up for
-    ``warmup_runs`` runs only.
+    ``warmup_runs`` runs only. ``cold`` (from ``load_cold``) is recorded with the result. The peak resident
+    memory is read around each attempt's runs (warm-up included), outside the timed calls. With
+    ``profile_runs``, the engine's profiler runs last, on runs of its own; a runtime without one is refused
+    before any timing.
 
     The probe shares no state with ``runtime``; it is timed right before and right after each attempt.
     """
     settings = settings or TimingSettings()
+    if settings.profile_runs and not runtime.can_profile():
+        raise ProfilingUnsupported(f"profiling not supported by runtime {runtime.name}")
     rewarm = replace(settings, warmup_time_s=0.0)  # a re-measurement follows a hot model: runs, not seconds
 
     def attempt(number: int) -> Attempt:
         ratios = [probe.recent_ratio()] if probe else []
         before = machine_state()
+        reset_peak()
         timing = time_runs(runtime.run, settings if number == 1 else rewarm)
+        peak = peak_rss_mb()
         after = machine_state()
         if probe:
             ratios.append(probe.ratio())
         stats = LatencyStats.from_ns(timing.times_ns)
-        return Attempt(stats, timing.times_ns, timing.warmup_runs, timing.wall_s, before, after, ratios)
+        return Attempt(
+            stats, timing.times_ns, timing.warmup_runs, timing.wall_s, before, after, ratios, peak_rss_mb=peak
+        )
 
-    return measure_until_stable(attempt, settings, quiet)
+    m = measure_until_stable(attempt, settings, quiet)
+    if cold is not None:
+        m.load_ms, m.first_run_ms = cold.load_ms, cold.first_run_ms
+    if settings.profile_runs:
+        m.profile = runtime.profile(settings.profile_runs)
+    return m

@@ -12,7 +12,7 @@ from latbench.agents.environment import MachineState
 from latbench.agents.measure import Measurement
 from latbench.agents.modelfile import format_shapes
 from latbench.agents.runtimes import Runtime, get_runtime
-from latbench.protocol import JobSpec, LatencyStatsModel, MachineStateModel, ResultItem, RuntimeOffer
+from latbench.protocol import JobSpec, LatencyStatsModel, MachineStateModel, OpProfileModel, ResultItem, RuntimeOffer
 from latbench.spaces import MODEL_SET
 
 MAX_ERROR_CHARS = 4096
@@ -52,6 +52,12 @@ def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
         input_shapes=(format_shapes(getattr(runtime, "input_shapes", {})) or None) if job.space == MODEL_SET else None,
         state_before=_state(m.state_before),
         state_after=_state(m.state_after),
+        load_ms=m.load_ms,
+        first_run_ms=m.first_run_ms,
+        peak_rss_mb=m.peak_rss_mb,
+        idle_waited_s=m.idle_waited_s,
+        idle_load=m.idle_load,
+        profile=OpProfileModel.model_validate(m.profile.as_dict()) if m.profile else None,
     )
 
 

@@ -22,6 +22,7 @@ from latbench.cli.env import env_command
 from latbench.cli.measure import measure_command
 from latbench.cli.predictor import predict_command, predictor_app
 from latbench.cli.quickstart import quickstart_command
+from latbench.cli.results import show_command
 from latbench.cli.runtimes import runtimes_command
 from latbench.cli.search import search_command
 from latbench.cli.setup import setup_app
@@ -45,6 +46,7 @@ app.add_typer(spaces_app, name="spaces")
 app.add_typer(token_app, name="token")
 app.add_typer(agents_app, name="agents")
 app.add_typer(campaign_app, name="campaign")
+results_app.command("show")(show_command)
 app.add_typer(results_app, name="results")
 app.command("devices")(devices_command)
 app.add_typer(collector_app, name="collector")

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from latbench import stability
+from latbench import profiles, stability
 from latbench.agents.modelfile import parse_input_shapes
 from latbench.cli import options as opt
 from latbench.cli.console import err, out, styled
@@ -126,12 +126,18 @@ def campaign_create(
     min_runs: int = typer.Option(50, "--min-runs", min=1),
     min_time: float = typer.Option(1.0, "--min-time", min=0.0),
     warmup_time: float = typer.Option(0.5, "--warmup-time", min=0.0),
+    profile: bool = typer.Option(False, "--profile", help="Also profile each model per operator, after timing."),
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
     """Create a campaign of a space's architectures, or of model files (uploaded first); prints its id alone on
     stdout."""
-    settings = MeasurementSettings(min_runs=min_runs, min_time_s=min_time, warmup_time_s=warmup_time)
+    settings = MeasurementSettings(
+        min_runs=min_runs,
+        min_time_s=min_time,
+        warmup_time_s=warmup_time,
+        profile_runs=profiles.DEFAULT_RUNS if profile else 0,
+    )
     if models:
         if space is not None or samples is not None or arch or seed or connected_only:
             raise typer.BadParameter("give --models files or a --space's architectures, not both")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from latbench import stability
+from latbench import profiles, stability
 from latbench.agents.measure import TimingSettings
 from latbench.agents.quiet import QuietPolicy, pin_to_core
 from latbench.cli import options as opt
@@ -64,6 +64,10 @@ def measure_command(
     ),
     wait_idle_max: float = typer.Option(60.0, "--wait-idle-max", min=0.0, help="Seconds to wait for idle, at most."),
     pin_core: int | None = typer.Option(None, "--pin-core", min=0, help="Run the timed work on this CPU core only."),
+    profile: bool = typer.Option(
+        False, "--profile", help="After timing each model, profile it per operator (see latbench results show)."
+    ),
+    profile_runs: int = typer.Option(profiles.DEFAULT_RUNS, "--profile-runs", min=1, help="Runs --profile records."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Artifact cache (default ~/.cache/latbench)."),
 ) -> None:
     """Measure latency of search-space architectures or model files on this machine; prints the results file path."""
@@ -77,6 +81,7 @@ def measure_command(
             cv_threshold=cv_threshold,
             drift_tolerance=drift_tolerance,
             max_attempts=attempts,
+            profile_runs=profile_runs if profile else 0,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None

@@ -1,7 +1,8 @@
-"""A campaign's results as rows with the columns of ``latbench measure``, plus ``device`` and ``agent``
+"""A campaign's results as rows with the columns of ``latbench measure``, plus ``device``, ``agent`` and ``result_id``
 (``latbench.results_schema.EXPORT_COLUMNS``), so collected and local results load into the same tables. A
 campaign of model files has no resolution, classes or opset of its own (``None``, as ``latbench measure --model``
-writes them); its rows give the input shapes each model was timed with.
+writes them); its rows give the input shapes each model was timed with. A result's per-operator profile travels
+inline in its ``profile`` column (a JSON object); ``write_results`` puts it beside the file it writes.
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
+from latbench import profiles
 from latbench.collectors.models import AgentRow, ArtifactRow, CampaignArchRow, CampaignRow, DeviceRow, JobRow, ResultRow
+from latbench.errors import NotFound
 from latbench.results_schema import EXPORT_COLUMNS, MACHINE_FIELDS, RECORDED_SETTINGS, result_row
 from latbench.spaces import get_space
 
@@ -60,6 +63,12 @@ def _row(
         "attempt_flags": ";".join(",".join(flags) or "ok" for flags in result.attempt_flags),
         "ref_ratio": result.ref_ratio,
         "wall_s": result.wall_s,
+        "load_ms": result.load_ms,
+        "first_run_ms": result.first_run_ms,
+        "peak_rss_mb": result.peak_rss_mb,
+        "idle_waited_s": result.idle_waited_s,
+        "idle_load": result.idle_load,
+        "profile": profiles.decode(result.profile).as_dict() if result.profile else None,
         "measured_at": result.measured_at.isoformat(timespec="seconds"),
         "device_id": device.fingerprint,
         "latbench_version": result.latbench_version,
@@ -78,13 +87,14 @@ def _row(
         "times_ms": np.frombuffer(result.times_ms or b"", dtype="<f8").tolist(),
         "device": device.name,
         "agent": agent.name,
+        "result_id": result.id,
     }
     return result_row(values, EXPORT_COLUMNS)
 
 
-def rows(session: Session, campaign: CampaignRow) -> Iterator[dict[str, Any]]:
-    """The measurement that finished each done job of ``campaign``, by device name then architecture order."""
-    query = (
+def _measurements() -> Select[str, str | None, ResultRow, DeviceRow, AgentRow]:
+    """Each job's finishing measurement with what its row needs."""
+    return (
         select(CampaignArchRow.arch, ArtifactRow.sha256, ResultRow, DeviceRow, AgentRow)
         .select_from(JobRow)
         .join(ResultRow, ResultRow.id == JobRow.result_id)
@@ -95,9 +105,30 @@ def rows(session: Session, campaign: CampaignRow) -> Iterator[dict[str, Any]]:
         .join(ArtifactRow, ArtifactRow.key_digest == CampaignArchRow.artifact_digest)
         .join(DeviceRow, DeviceRow.id == JobRow.device_id)
         .join(AgentRow, AgentRow.id == ResultRow.agent_id)
+    )
+
+
+def rows(session: Session, campaign: CampaignRow) -> Iterator[dict[str, Any]]:
+    """The measurement that finished each done job of ``campaign``, by device name then architecture order."""
+    query = (
+        _measurements()
         .where(JobRow.campaign_id == campaign.id, JobRow.state == "done")
         .order_by(DeviceRow.name, JobRow.position)
         .execution_options(yield_per=BATCH_ROWS)
     )
     for arch, sha256, result, device, agent in session.execute(query):
         yield _row(campaign, arch, sha256, result, device, agent)
+
+
+def result(session: Session, result_id: str) -> dict[str, Any]:
+    """The export row of the stored measurement ``result_id`` (``NotFound`` if no job finished with it)."""
+    found = session.execute(
+        _measurements()
+        .add_columns(CampaignRow)
+        .join(CampaignRow, CampaignRow.id == JobRow.campaign_id)
+        .where(ResultRow.id == result_id)
+    ).first()
+    if found is None:
+        raise NotFound(f"no stored measurement {result_id!r}")
+    arch, sha256, stored, device, agent, campaign = found
+    return _row(campaign, arch, sha256, stored, device, agent)

@@ -18,6 +18,7 @@ import numpy as np
 from sqlalchemy import BindParameter, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from latbench import profiles
 from latbench.collectors.db import UTCDateTime, is_unique_violation, pipelined, run
 from latbench.collectors.models import CampaignRow, JobRow, LeaseRow, ResultRow
 from latbench.collectors.tokens import AgentRef
@@ -93,6 +94,12 @@ def _row(item: ResultItem, job_id: str, agent: AgentRef, now: datetime) -> dict[
         "input_shapes": item.input_shapes,
         "state_before": item.state_before.model_dump() if item.state_before else None,
         "state_after": item.state_after.model_dump() if item.state_after else None,
+        "load_ms": item.load_ms,
+        "first_run_ms": item.first_run_ms,
+        "peak_rss_mb": item.peak_rss_mb,
+        "idle_waited_s": item.idle_waited_s,
+        "idle_load": item.idle_load,
+        "profile": profiles.encode(profiles.OpProfile.from_dict(item.profile.model_dump())) if item.profile else None,
     }
 
 

@@ -249,3 +249,10 @@ class ResultRow(Base):
     """A model file's input shapes as timed (``name:1x128;...``); ``None`` for architectures."""
     state_before: Mapped[dict[str, Any] | None]
     state_after: Mapped[dict[str, Any] | None]
+    load_ms: Mapped[float | None] = mapped_column(sa.Float)
+    first_run_ms: Mapped[float | None] = mapped_column(sa.Float)
+    peak_rss_mb: Mapped[float | None] = mapped_column(sa.Float)
+    idle_waited_s: Mapped[float | None] = mapped_column(sa.Float)
+    idle_load: Mapped[float | None] = mapped_column(sa.Float)
+    profile: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    """The per-operator profile, gzip-compressed JSON (``latbench.profiles.encode``); None without ``--profile``."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Depends, Request, Response
@@ -199,3 +199,10 @@ def campaign_results(campaign_id: str, _: AdminToken, c: Ctx) -> StreamingRespon
                 yield json.dumps(row, allow_nan=False).encode() + b"\n"
 
     return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+
+@router.get("/admin/results/{result_id}")
+def stored_result(result_id: str, _: AdminToken, c: Ctx) -> dict[str, Any]:
+    """One stored measurement as an export row (its profile inline), for ``latbench results show``."""
+    with c.store.read() as session:
+        return export.result(session, result_id)

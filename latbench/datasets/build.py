@@ -116,6 +116,21 @@ def _quality(rows: list[Row], by_arch: dict[str, list[float]]) -> dict[str, Any]
     }
 
 
+DETAILS = (("load_ms", "median_load_ms", np.median), ("first_run_ms", "median_first_run_ms", np.median),
+           ("peak_rss_mb", "max_peak_rss_mb", np.max))  # fmt: skip
+"""Result columns a device's quality summarises, where its results have them (results from before them do not)."""
+
+
+def _details(rows: list[Row]) -> dict[str, Any]:
+    """The load time, first-run time and peak memory of a device's results, summarised."""
+    found = {}
+    for column, key, reduce in DETAILS:
+        values = [float(r[column]) for r in rows if isinstance(r.get(column), int | float)]
+        if values:
+            found[key] = round(float(reduce(values)), 3)
+    return found
+
+
 def _stability(rows: list[Row], used: list[Row]) -> dict[str, Any]:
     """How many of a device's results were unstable, why, and how many the dataset left out."""
     text = summary(rows)
@@ -210,7 +225,7 @@ def build_from_rows(
                 settings={"opset": setup["opset"], "device_id": setup["device_id"]}
                 | {k.removeprefix("cfg_"): v for k, v in setup.items() if k.startswith("cfg_")},
                 environment=_environment(device_rows),
-                quality=_quality(every[key], by_arch) | _stability(every[key], device_rows),
+                quality=_quality(every[key], by_arch) | _details(device_rows) | _stability(every[key], device_rows),
             )
         )
     return Dataset(name=name, space=space, archs=archs, latency=latency, devices=tuple(metas), provenance=provenance)

@@ -84,7 +84,7 @@ def test_the_export_has_the_measure_columns_plus_device_and_agent(collector: Har
     response = collector.admin.get(f"/admin/campaigns/{campaign}/results")
     assert response.status_code == 200 and response.headers["content-type"] == "application/x-ndjson"
     [row] = [json.loads(line) for line in response.text.splitlines()]
-    assert list(row) == [*measure_columns(), "device", "agent"]
+    assert list(row) == [*measure_columns(), "device", "agent", "result_id"]
     assert row["arch"] == ARCHS[0] and row["latency_ms"] == 2.0 and row["times_ms"] == [1.8, 2.0, 2.4]
     assert (row["device"], row["agent"], row["env_hostname"], row["env_governor"]) == ("rpi4", "pi-1", "bench-1",
                                                                                        "performance")  # fmt: skip
@@ -108,4 +108,4 @@ def test_the_local_results_file_the_export_and_the_schema_list_the_same_columns(
     parquet_header = pyarrow.parquet.read_schema(tmp_path / "r.parquet").names
     schema = [c.name for c in RESULT_COLUMNS]
     assert csv_header == parquet_header == schema
-    assert list(exported) == [c.name for c in EXPORT_COLUMNS] == [*schema, "device", "agent"]
+    assert list(exported) == [c.name for c in EXPORT_COLUMNS] == [*schema, "device", "agent", "result_id"]

@@ -13,6 +13,7 @@ from latbench.agents.environment import MachineInfo
 from latbench.agents.measure import Measurement, TimingSettings
 from latbench.agents.remote.device import RemoteDevice
 from latbench.agents.remote.tools import RemoteEngine, Tool
+from latbench.errors import ProfilingUnsupported
 from latbench.protocol import RuntimeOffer
 
 
@@ -50,6 +51,10 @@ class RemoteRunner:
         provider: str = "cpu",
         settings: TimingSettings | None = None,
     ) -> tuple[Measurement, RemoteEngine]:
+        """Time ``artifact`` on the device. Its result has no load, first-run or memory figures (the device's
+        tools do not report them), and no profile: asking for one is refused before anything is copied."""
+        if settings is not None and settings.profile_runs:
+            raise ProfilingUnsupported(f"profiling not supported by runtime {runtime} on a remote device")
         remote = self.device.path(artifact.name)
         self.device.put(artifact, remote)
         try:

@@ -104,7 +104,8 @@ _ZIP: Path | None = None
 
 
 def agent_zip() -> Path:
-    """latbench's agent code (``latbench/__init__``, ``errors``, ``agents/``) as an importable zip, built once."""
+    """latbench's agent code (``latbench/__init__``, the standard-library modules it imports: ``errors``,
+    ``hashing``, ``profiles``; ``agents/``) as an importable zip, built once."""
     global _ZIP
     if _ZIP is None or not _ZIP.exists():
         root = Path(latbench.__file__).parent
@@ -112,7 +113,8 @@ def agent_zip() -> Path:
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         path = Path(folder) / f"latbench-agent-{latbench.__version__}.zip"
         with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-            for file in [root / "__init__.py", root / "errors.py", *sorted((root / "agents").rglob("*.py"))]:
+            standalone = [root / f"{name}.py" for name in ("__init__", "errors", "hashing", "profiles")]
+            for file in [*standalone, *sorted((root / "agents").rglob("*.py"))]:
                 z.write(file, Path("latbench") / file.relative_to(root))
         _ZIP = path
     return _ZIP

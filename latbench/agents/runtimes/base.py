@@ -7,9 +7,14 @@ import importlib.util
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
+
+from latbench.errors import ProfilingUnsupported
+
+if TYPE_CHECKING:
+    from latbench.profiles import OpProfile
 
 
 def importable(module: str) -> bool:
@@ -71,6 +76,16 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Release the model; the runtime may load another one afterwards."""
+
+    @classmethod
+    def can_profile(cls) -> bool:
+        """Whether ``profile`` is implemented: checked before timing, so a refused profile costs no measurement."""
+        return cls.profile is not Runtime.profile
+
+    def profile(self, runs: int = 10, warmup: int = 3) -> OpProfile:
+        """Each operator's mean time over ``runs`` runs after ``warmup`` more, from the engine's own profiler, on
+        runs of their own (never the timed ones: a profiler slows what it records)."""
+        raise ProfilingUnsupported(f"profiling not supported by runtime {self.name}")
 
     def settings(self) -> dict[str, object]:
         """Engine settings worth recording beside a result."""

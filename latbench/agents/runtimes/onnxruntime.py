@@ -7,6 +7,8 @@ explicit, because each of these moves latency and must be the same on every devi
 
 from __future__ import annotations
 
+import json
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import numpy as np
 from latbench.agents.modelfile import InputSpec, onnx_numpy_dtype, random_inputs, resolve_shapes
 from latbench.agents.runtimes.base import Runtime
 from latbench.errors import MissingDependency, RuntimeUnavailable
+from latbench.profiles import OpProfile, OpTime
 
 PROVIDERS = {
     "cpu": "CPUExecutionProvider",
@@ -55,6 +58,8 @@ class OnnxRuntime(Runtime):
         self.optimization = optimization
         self._session: Any = None
         self._binding: Any = None
+        self._path: Path | None = None
+        self._inputs: dict[str, np.ndarray] = {}
 
     @classmethod
     def version(cls) -> str:
@@ -103,13 +108,20 @@ class OnnxRuntime(Runtime):
             InputSpec(i.name, tuple(i.shape), onnx_numpy_dtype(path.name, i.name, i.type)) for i in session.get_inputs()
         ]
         shapes = resolve_shapes(path.name, specs, input_shapes)
+        inputs = random_inputs(specs, shapes, seed)
+        self._session, self._binding, self.input_shapes = session, self._bind(session, inputs), shapes
+        self._path, self._inputs = path, inputs
+
+    def _bind(self, session: Any, inputs: Mapping[str, np.ndarray]) -> Any:
+        """Inputs copied to the provider's device once, outputs left on it: a run is then the engine call alone."""
+        ort = _ort()
         device = "cuda" if self.provider != "cpu" else "cpu"
         binding = session.io_binding()
-        for name, x in random_inputs(specs, shapes, seed).items():
+        for name, x in inputs.items():
             binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(x, device, 0))
         for spec in session.get_outputs():
             binding.bind_output(spec.name, device)
-        self._session, self._binding, self.input_shapes = session, binding, shapes
+        return binding
 
     def _require_session(self) -> Any:
         if self._session is None:
@@ -124,6 +136,49 @@ class OnnxRuntime(Runtime):
         name = session.get_inputs()[0].name
         return np.asarray(session.run(None, {name: np.ascontiguousarray(inputs, dtype=np.float32)})[0])
 
+    def profile(self, runs: int = 10, warmup: int = 3) -> OpProfile:
+        """ORT's profiler on a second session of the same model and settings: profiling is a session option, so
+        the timed session never carries it."""
+        self._require_session()
+        assert self._path is not None
+        ort = _ort()
+        with tempfile.TemporaryDirectory(prefix="latbench-ort-profile-") as tmp:
+            options = self._options()
+            options.enable_profiling = True
+            options.profile_file_prefix = str(Path(tmp) / "ort")
+            session = ort.InferenceSession(str(self._path), options, providers=[PROVIDERS[self.provider]])
+            binding = self._bind(session, self._inputs)
+            for _ in range(warmup + runs):
+                session.run_with_iobinding(binding)
+            trace = json.loads(Path(session.end_profiling()).read_text())
+        return OpProfile(self.name, self.provider, runs, ort_ops(trace, runs))
+
     def close(self) -> None:
         self._session = None
         self._binding = None
+        self._path = None
+        self._inputs = {}
+
+
+KERNEL_SUFFIX = "_kernel_time"
+
+
+def ort_ops(trace: list[dict[str, Any]], runs: int) -> list[OpTime]:
+    """Each node's mean kernel time over the last ``runs`` runs of an ORT profiler trace, in graph order."""
+    windows = [(e["ts"], e["ts"] + e["dur"]) for e in trace if e.get("cat") == "Session" and e["name"] == "model_run"]
+    windows = windows[-runs:]
+    totals: dict[str, list[Any]] = {}
+    for e in trace:
+        if e.get("cat") != "Node" or not e["name"].endswith(KERNEL_SUFFIX):
+            continue
+        if not any(start <= e["ts"] <= end for start, end in windows):
+            continue
+        node = e["name"][: -len(KERNEL_SUFFIX)]
+        entry = totals.setdefault(node, [e.get("args", {}).get("op_name", node), 0.0, 0])
+        entry[1] += e["dur"]
+        entry[2] += 1
+    n = max(len(windows), 1)
+    return [
+        OpTime(node, str(op), round(us / 1e3 / n, 6), max(1, round(calls / n)))
+        for node, (op, us, calls) in totals.items()
+    ]

@@ -22,6 +22,7 @@ import numpy as np
 
 from latbench.agents.runtimes.base import Runtime, importable
 from latbench.errors import MissingDependency, ModelInputError, RuntimeUnavailable
+from latbench.profiles import OpProfile, OpTime
 
 DEVICES = ("cpu", "cuda")
 PROVIDERS = ("cpu", "cpu-compile", "cuda", "cuda-compile")
@@ -139,6 +140,27 @@ class TorchRuntime(Runtime):
 
     def run(self) -> None:
         self.sync(self._call)
+
+    def profile(self, runs: int = 10, warmup: int = 3) -> OpProfile:
+        """``torch.profiler`` over ``runs`` runs: each aten operator's self time (device time on CUDA)."""
+        profiler = self._torch.profiler
+        for _ in range(warmup):
+            self.run()
+        activities = [profiler.ProfilerActivity.CPU]
+        if self.device == "cuda":
+            activities.append(profiler.ProfilerActivity.CUDA)
+        with profiler.profile(activities=activities) as prof:
+            for _ in range(runs):
+                self.run()
+        ops = []
+        for event in prof.key_averages():
+            if self.device == "cuda":
+                self_us = getattr(event, "self_device_time_total", getattr(event, "self_cuda_time_total", 0.0))
+            else:
+                self_us = event.self_cpu_time_total
+            if self_us > 0:
+                ops.append(OpTime(event.key, event.key, round(self_us / 1e3 / runs, 6), max(1, event.count // runs)))
+        return OpProfile(self.name, self.provider, runs, ops)
 
     def infer(self, inputs: np.ndarray) -> np.ndarray:
         if self._forward is None:

@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -29,6 +30,7 @@ from latbench.agents.modelfile import InputSpec, random_inputs, resolve_shapes
 from latbench.agents.runtimes.base import Runtime, importable
 from latbench.errors import MissingDependency, RuntimeUnavailable
 from latbench.hashing import sha256_file
+from latbench.profiles import OpProfile, OpTime, op_type
 
 PROVIDERS = ("cpu", "cpu-tuned")
 CACHE_ENV = "LATBENCH_TVM_CACHE"
@@ -157,6 +159,38 @@ class TvmRuntime(Runtime):
 
     def run(self) -> None:
         self._require().invoke_stateful("main")
+
+    def profile(self, runs: int = 10, warmup: int = 3) -> OpProfile:
+        """Each compiled kernel's time, read by a VM instrument (TVM's debug hook, called around every call) on a
+        second VM of the same library: the timed VM never carries the hook. The VM's own builtins (allocation,
+        shape checks) are left out."""
+        self._require()
+        tvm = self._tvm
+        vm = tvm.relax.VirtualMachine(tvm.runtime.load_module(str(self.library)), tvm.cpu())
+        vm.set_input("main", *self._inputs)
+        for _ in range(warmup):
+            vm.invoke_stateful("main")
+        started: list[int] = []
+        totals: dict[str, list[int]] = {}
+
+        def instrument(func: object, symbol: str, before: bool, ret: object, *args: object) -> int:
+            if before:
+                started.append(time.perf_counter_ns())
+            else:
+                entry = totals.setdefault(str(symbol), [0, 0])
+                entry[0] += time.perf_counter_ns() - started.pop()
+                entry[1] += 1
+            return 0
+
+        vm.set_instrument(instrument)
+        for _ in range(runs):
+            vm.invoke_stateful("main")
+        ops = [
+            OpTime(symbol, op_type(symbol), round(ns / 1e6 / runs, 6), max(1, calls // runs))
+            for symbol, (ns, calls) in totals.items()
+            if not symbol.startswith("vm.")
+        ]
+        return OpProfile(self.name, self.provider, runs, ops)
 
     def infer(self, inputs: np.ndarray) -> np.ndarray:
         vm = self._require()

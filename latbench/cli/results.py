@@ -1,0 +1,67 @@
+"""``latbench results show``: a result's figures and, if it was profiled, its time by operator type
+(``latbench.resultview``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from latbench.cli import options as opt
+from latbench.cli.console import err, out
+from latbench.client import CollectorClient
+from latbench.resultfile import SUFFIXES
+from latbench.resultview import ResultView, from_collector, from_file
+
+
+def _number(value: object, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value or "")
+
+
+def _print(view: ResultView, top: int) -> None:
+    figures = view.figures()
+    out.print(
+        f"{figures['arch']}  {figures['runtime']}/{figures['provider']}: latency {_number(figures['latency_ms'])} ms "
+        f"(cv {_number(figures['cv'])}), load {_number(figures['load_ms'])} ms, first run "
+        f"{_number(figures['first_run_ms'])} ms, peak memory {_number(figures['peak_rss_mb'], 1)} MiB"
+        + ("" if figures["stable"] is not False else f"; unstable ({figures['flags']})"),
+        markup=False,
+    )
+    if view.profile is None:
+        return
+    table = Table(title=f"top operator types ({view.profile.runs} profiled runs, "
+                        f"{view.profile.total_ms:.3f} ms per run in all)", title_justify="left")  # fmt: skip
+    for column in ("op type", "ms per run", "share", "nodes"):
+        table.add_column(column, justify="left" if column == "op type" else "right")
+    for t in view.op_types(top):
+        table.add_row(t.op, f"{t.ms:.4f}", f"{t.share:.1%}", str(t.nodes))
+    out.print(table)
+
+
+def show_command(
+    source: Annotated[str, typer.Argument(help="A results file (.csv or .parquet), or a result id on a collector.")],
+    arch: str | None = typer.Option(None, "--arch", help="Only the result of this architecture or model file."),
+    top: int = typer.Option(10, "--top", min=1, help="Operator types to list per profiled result."),
+    as_json: opt.AsJson = False,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Show results with their load, first-run and memory figures, and the top operator types of profiled ones."""
+    if Path(source).suffix in SUFFIXES:
+        views = from_file(source, arch)
+    else:
+        if arch is not None:
+            raise typer.BadParameter("--arch selects in a results file; a result id names one result")
+        with CollectorClient(collector, token) as client:
+            views = [from_collector(client, source)]
+    if as_json:
+        payload = [{**v.figures(), "op_types": [t.__dict__ for t in v.op_types(top)]} for v in views]
+        out.print_json(json.dumps(payload))
+        return
+    for view in views:
+        _print(view, top)
+    profiled = sum(1 for v in views if v.profile is not None)
+    err.print(f"{len(views)} result(s), {profiled} with a profile" + ("" if profiled else " (measure with --profile)"))
