@@ -70,8 +70,8 @@ class Additive:
 
     @classmethod
     def from_info(cls, info: dict[str, Any]) -> Additive:
-        arrays = [np.asarray(info[k], dtype=np.float64) for k in ("mean", "std", "coef")]
-        return cls(*arrays, float(info["intercept"]), float(info["floor"]))
+        mean, std, coef = (np.asarray(info[k], dtype=np.float64) for k in ("mean", "std", "coef"))
+        return cls(mean, std, coef, float(info["intercept"]), float(info["floor"]))
 
 
 def cross_validated(features: np.ndarray, latency_ms: np.ndarray, folds: int) -> np.ndarray:
@@ -109,10 +109,13 @@ class Calibration:
     """Cross-validated ``log_error`` of each weight tried."""
     out_of_fold_ms: np.ndarray
     """The blend's out-of-fold predictions of the samples (the chosen weight's)."""
+    model_out_of_fold_ms: np.ndarray
+    """The model's own out-of-fold predictions, uncalibrated (to compare against)."""
 
     def to_info(self) -> dict[str, Any]:
         return {"weight": self.weight, "additive": self.additive.to_info(),
-                "errors": {str(w): e for w, e in self.errors.items()}}  # fmt: skip
+                "errors": {str(w): e for w, e in self.errors.items()},
+                "model_out_of_fold_ms": self.model_out_of_fold_ms.tolist()}  # fmt: skip
 
 
 def fit(features: np.ndarray, latency_ms: np.ndarray, model_out_of_fold_ms: np.ndarray, folds: int) -> Calibration:
@@ -127,7 +130,7 @@ def fit(features: np.ndarray, latency_ms: np.ndarray, model_out_of_fold_ms: np.n
     candidates = {w: blend(w, model_oof, additive_oof) for w in WEIGHTS}
     errors = {w: log_error(p, latency) for w, p in candidates.items()}
     best = min(sorted(errors, reverse=True), key=lambda w: errors[w])
-    return Calibration(best, Additive.fit(features, latency), errors, candidates[best])
+    return Calibration(best, Additive.fit(features, latency), errors, candidates[best], model_oof)
 
 
 def from_info(info: dict[str, Any]) -> tuple[float, Additive]:
