@@ -3,6 +3,7 @@
     nice -n 5 python benchmarks/predictor_ms.py --trials 3 --out predictor_ms.json
     nice -n 5 python benchmarks/predictor_ms.py --first-trial 1 --out predictor_ms_1.json   # the next trial
     nice -n 5 python benchmarks/predictor_ms.py --tasks ND --splits "" --trials 2
+    python benchmarks/predictor_ms.py --combine predictor_ms.json predictor_ms_1.json   # figures by group
 
 For each built-in task and each generated hard split (``latbench tasks split``: train and test devices as unlike
 as possible), pretrain once on the source devices, then per target device and trial sample 20 architectures at
@@ -93,6 +94,44 @@ def summary(rows: list[dict]) -> dict[str, float]:
     return {k: float(np.mean([p[k] for p in per_device])) for k in keys}
 
 
+DEVELOPMENT = ("ND", "FD", "FA")
+"""The tasks the calibration was designed on (its model, blend and weights); the others judge it."""
+GPUS = ("1080ti", "2080ti", "titan", "v100")
+
+
+def groups(rows: list[dict]) -> dict[str, list[dict]]:
+    """Transfers grouped: all, held-out tasks, devices no development task targets, GPUs, the others."""
+    developed = {r["device"] for r in rows if r["task"] in DEVELOPMENT}  # by name, in any space
+    return {
+        "all": rows,
+        "held-out tasks": [r for r in rows if r["task"] not in DEVELOPMENT],
+        "devices never developed on": [r for r in rows if r["device"] not in developed],
+        "GPUs": [r for r in rows if r["device"].startswith(GPUS)],
+        "not GPUs": [r for r in rows if not r["device"].startswith(GPUS)],
+    }
+
+
+def overall(paths: list[str]) -> None:
+    """Each group's figures, averaged over its transfers, from the ``--out`` files of earlier runs."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            rows += json.load(f)["rows"]
+    for name, group in groups(rows).items():
+        if not group:
+            continue
+        mean = {k: float(np.mean([r[k] for r in group])) for k in group[0] if k.startswith(("before_", "after_"))}
+        in_band = {k: np.mean([0.88 <= r[f"{k}_coverage"] <= 0.92 for r in group]) for k in ("before", "after")}
+        at_90 = {k: np.mean([r[f"{k}_within_10"] >= 0.9 for r in group]) for k in ("before", "after")}
+        print(
+            f"{name} ({len(group)} transfers): within10 {mean['before_within_10']:.1%} -> {mean['after_within_10']:.1%}"
+            f" (transfers at >= 90%: {at_90['before']:.0%} -> {at_90['after']:.0%}), median "
+            f"{mean['before_median_rel_error']:.1%} -> {mean['after_median_rel_error']:.1%}, coverage "
+            f"{mean['before_coverage']:.1%} -> {mean['after_coverage']:.1%} (transfers in 88-92%: "
+            f"{in_band['before']:.0%} -> {in_band['after']:.0%})"
+        )
+
+
 def main() -> None:
     import torch
 
@@ -104,7 +143,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=1)
     parser.add_argument("--first-trial", type=int, default=0, help="Seed of the first trial (trial t: seed t).")
     parser.add_argument("--out", default=None, help="Write all rows and summaries as JSON here.")
+    parser.add_argument("--combine", nargs="+", default=None, help="Only print the groups' figures of --out files.")
     args = parser.parse_args()
+    if args.combine:
+        overall(args.combine)
+        return
     jobs = [datasets.resolve_task(name) for name in args.tasks.split(",") if name]
     jobs += [split_task(spec) for spec in args.splits.split(",") if spec]
     rows, summaries = [], {}
