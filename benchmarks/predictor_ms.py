@@ -1,17 +1,17 @@
 """The milliseconds figures of docs/benchmarks.md: absolute accuracy and interval coverage at 20 samples.
 
-    nice -n 10 python benchmarks/predictor_ms.py --out predictor_ms.json
-    nice -n 10 python benchmarks/predictor_ms.py --first-trial 1 --out predictor_ms_1.json   # the next trial
-    nice -n 10 python benchmarks/predictor_ms.py --tasks ND --splits "" --trials 2
+    nice -n 5 python benchmarks/predictor_ms.py --trials 3 --out predictor_ms.json
+    nice -n 5 python benchmarks/predictor_ms.py --first-trial 1 --out predictor_ms_1.json   # the next trial
+    nice -n 5 python benchmarks/predictor_ms.py --tasks ND --splits "" --trials 2
+    python benchmarks/predictor_ms.py --combine predictor_ms.json predictor_ms_1.json   # figures by group
 
 For each built-in task and each generated hard split (``latbench tasks split``: train and test devices as unlike
 as possible), pretrain once on the source devices, then per target device and trial sample 20 architectures at
-random, ``transfer_and_validate`` (the transfer plus 5 cross-validating transfers, as ``latbench predictor
-transfer`` does), and score every architecture the target measured but the transfer did not see: SRCC, relative
-error (median, 90th percentile, within +/-5% and +/-10%), and the coverage of the 90% interval. Beside the
-shipped predictor ("point"), two per-device calibrations fitted on the out-of-fold pairs, which were considered
-as a fix for the scale: ``shift`` (times the median out-of-fold ratio measured/predicted) and ``loglinear``
-(log ms = a + b log predicted, least squares).
+random, ``transfer_and_validate`` (the transfer, 5 cross-validating transfers and the device's calibration, as
+``latbench predictor transfer`` does), and score every architecture the target measured but the transfer did not
+see: SRCC, relative error (median, 90th percentile, within +/-5% and +/-10%), and the coverage of the 90%
+interval. ``before_*``: the ensemble's own predictions with intervals on its own out-of-fold errors (latbench
+before the calibration); ``after_*``: the calibrated model, as it predicts now.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ import numpy as np
 
 from latbench import datasets
 from latbench.datasets.tasks import Task
-from latbench.predictor import accuracy, out_of_fold
+from latbench.predictor import accuracy, calibration, out_of_fold
 from latbench.predictor.features import codes
 from latbench.predictor.predictor import Predictor, pretrain_on
 from latbench.predictor.samplers import sample_indices
 from latbench.ranking import spearman
 
-TASKS = ["ND", "FD", "FA", "F1", "F2", "F3", "F4"]
+TASKS = ["ND", "FD", "FA", "F1", "F2", "F3", "F4", "OA", "O1"]
 SPLITS = ["nb201:9:6:1", "fbnet:9:6:1"]
 """space:train:test:seed of the generated hard splits."""
 
@@ -40,16 +40,6 @@ def split_task(spec: str) -> tuple[Task, datasets.Dataset]:
     split = datasets.generate_split(space, int(train), int(test), int(seed))
     ds = datasets.load(f"help-{space}").select(list(split.train + split.test))
     return Task(f"split-{space}-{seed}", space, tuple(split.train), tuple(split.test)), ds
-
-
-def calibrated(predicted: np.ndarray, pairs: tuple[list[float], list[float]]) -> dict[str, np.ndarray]:
-    oof_predicted, oof_measured = np.log(pairs[0]), np.log(pairs[1])
-    slope, intercept = np.polyfit(oof_predicted, oof_measured, 1)
-    return {
-        "point": predicted,
-        "shift": predicted * np.exp(np.median(oof_measured - oof_predicted)),
-        "loglinear": np.exp(intercept + slope * np.log(predicted)),
-    }
 
 
 def run_task(task: Task, ds: datasets.Dataset, pre: Predictor, samples: int, trials: range) -> list[dict]:
@@ -68,23 +58,31 @@ def run_task(task: Task, ds: datasets.Dataset, pre: Predictor, samples: int, tri
             seconds = time.perf_counter() - t0
             held = measured[~np.isin(measured, pick)]
             y = latency[held]
-            predicted = model.predict_codes(all_codes[held])
             pairs = out_of_fold.recorded(model)
             assert pairs is not None
-            halfwidth = model.interval_halfwidth()
-            low, high = accuracy.interval(predicted, halfwidth)
+            after_oof, measured_oof = pairs
+            figures = {
+                "before": (model.predict_codes(all_codes[held], calibrated=False),
+                           model.info[calibration.INFO_KEY]["model_out_of_fold_ms"]),
+                "after": (model.predict_codes(all_codes[held]), after_oof),
+            }  # fmt: skip
             row = {"task": task.name, "device": device, "trial": trial, "seconds": seconds,
-                   "srcc": float(spearman(predicted, y)), "coverage": accuracy.coverage(low, high, y),
-                   "interval_factor": float(np.exp(halfwidth))}  # fmt: skip
-            for name, values in calibrated(predicted, pairs).items():
-                row.update({f"{name}_{k}": v for k, v in accuracy.accuracy(values, y).items()})
-            rows.append(row)
+                   "weight": model.info[calibration.INFO_KEY]["weight"]}  # fmt: skip
+            for name, (predicted, oof) in figures.items():
+                halfwidth = accuracy.log_halfwidth(oof, measured_oof)
+                low, high = accuracy.interval(predicted, halfwidth)
+                row[f"{name}_srcc"] = float(spearman(predicted, y))
+                row[f"{name}_coverage"] = accuracy.coverage(low, high, y)
+                row[f"{name}_interval_factor"] = float(np.exp(halfwidth))
+                row.update({f"{name}_{k}": v for k, v in accuracy.accuracy(predicted, y).items()})
             print(
-                f"{task.name} {device:16s} t{trial}: SRCC {row['srcc']:.3f} within10 {row['point_within_10']:.3f} "
-                f"(shift {row['shift_within_10']:.3f}, loglinear {row['loglinear_within_10']:.3f}) "
-                f"median {row['point_median_rel_error']:.3f} coverage {row['coverage']:.3f}  {seconds:.0f} s",
+                f"{task.name} {device:16s} t{trial}: w {row['weight']:.2f} SRCC {row['before_srcc']:.3f} -> "
+                f"{row['after_srcc']:.3f} within10 {row['before_within_10']:.3f} -> {row['after_within_10']:.3f} "
+                f"median {row['before_median_rel_error']:.3f} -> {row['after_median_rel_error']:.3f} "
+                f"coverage {row['before_coverage']:.3f} -> {row['after_coverage']:.3f}  {seconds:.0f} s",
                 flush=True,
             )
+            rows.append(row)
     return rows
 
 
@@ -94,6 +92,44 @@ def summary(rows: list[dict]) -> dict[str, float]:
     keys = [k for k in rows[0] if k not in ("task", "device", "trial")]
     per_device = [{k: np.mean([r[k] for r in rows if r["device"] == d]) for k in keys} for d in devices]
     return {k: float(np.mean([p[k] for p in per_device])) for k in keys}
+
+
+DEVELOPMENT = ("ND", "FD", "FA")
+"""The tasks the calibration was designed on (its model, blend and weights); the others judge it."""
+GPUS = ("1080ti", "2080ti", "titan", "v100")
+
+
+def groups(rows: list[dict]) -> dict[str, list[dict]]:
+    """Transfers grouped: all, held-out tasks, devices no development task targets, GPUs, the others."""
+    developed = {r["device"] for r in rows if r["task"] in DEVELOPMENT}  # by name, in any space
+    return {
+        "all": rows,
+        "held-out tasks": [r for r in rows if r["task"] not in DEVELOPMENT],
+        "devices never developed on": [r for r in rows if r["device"] not in developed],
+        "GPUs": [r for r in rows if r["device"].startswith(GPUS)],
+        "not GPUs": [r for r in rows if not r["device"].startswith(GPUS)],
+    }
+
+
+def overall(paths: list[str]) -> None:
+    """Each group's figures, averaged over its transfers, from the ``--out`` files of earlier runs."""
+    rows = []
+    for path in paths:
+        with open(path) as f:
+            rows += json.load(f)["rows"]
+    for name, group in groups(rows).items():
+        if not group:
+            continue
+        mean = {k: float(np.mean([r[k] for r in group])) for k in group[0] if k.startswith(("before_", "after_"))}
+        in_band = {k: np.mean([0.88 <= r[f"{k}_coverage"] <= 0.92 for r in group]) for k in ("before", "after")}
+        at_90 = {k: np.mean([r[f"{k}_within_10"] >= 0.9 for r in group]) for k in ("before", "after")}
+        print(
+            f"{name} ({len(group)} transfers): within10 {mean['before_within_10']:.1%} -> {mean['after_within_10']:.1%}"
+            f" (transfers at >= 90%: {at_90['before']:.0%} -> {at_90['after']:.0%}), median "
+            f"{mean['before_median_rel_error']:.1%} -> {mean['after_median_rel_error']:.1%}, coverage "
+            f"{mean['before_coverage']:.1%} -> {mean['after_coverage']:.1%} (transfers in 88-92%: "
+            f"{in_band['before']:.0%} -> {in_band['after']:.0%})"
+        )
 
 
 def main() -> None:
@@ -107,7 +143,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=1)
     parser.add_argument("--first-trial", type=int, default=0, help="Seed of the first trial (trial t: seed t).")
     parser.add_argument("--out", default=None, help="Write all rows and summaries as JSON here.")
+    parser.add_argument("--combine", nargs="+", default=None, help="Only print the groups' figures of --out files.")
     args = parser.parse_args()
+    if args.combine:
+        overall(args.combine)
+        return
     jobs = [datasets.resolve_task(name) for name in args.tasks.split(",") if name]
     jobs += [split_task(spec) for spec in args.splits.split(",") if spec]
     rows, summaries = [], {}
@@ -118,8 +158,9 @@ def main() -> None:
         summaries[task.name] = summary(task_rows)
         s = summaries[task.name]
         print(
-            f"== {task.name}: SRCC {s['srcc']:.3f} within10 {s['point_within_10']:.1%} median "
-            f"{s['point_median_rel_error']:.1%} p90 {s['point_p90_rel_error']:.1%} coverage {s['coverage']:.1%}",
+            f"== {task.name}: within10 {s['before_within_10']:.1%} -> {s['after_within_10']:.1%} median "
+            f"{s['before_median_rel_error']:.1%} -> {s['after_median_rel_error']:.1%} coverage "
+            f"{s['before_coverage']:.1%} -> {s['after_coverage']:.1%}",
             flush=True,
         )
     print(json.dumps(summaries, indent=2))

@@ -4,8 +4,8 @@ measurements, and score the Spearman correlation over every architecture the tar
 Only the sampled architectures' target latencies reach the predictor; the rest are used for scoring alone.
 The figure is averaged over target devices and trials; ``std_srcc`` is the spread of the per-trial means.
 Beside the ranking, the absolute accuracy of the milliseconds (``accuracy.accuracy``: median and 90th-percentile
-relative error, shares within +/-5% and +/-10%) over the architectures not sampled, and with ``folds`` the coverage of
-the conformal intervals that the transfer's out-of-fold errors size.
+relative error, shares within +/-5% and +/-10%) over the architectures not sampled, and with ``folds`` those of
+the calibrated model (``calibration``) and the coverage of the conformal intervals its out-of-fold errors size.
 """
 
 from __future__ import annotations
@@ -115,8 +115,9 @@ def evaluate(
     ``pretrain_on`` on the task's source devices); trial ``t`` samples with seed ``t``.
     The HELP-style method also measures its 10 reference architectures on the target, as HELP does.
     ``progress`` hears stage ``evaluate``: transfers done of all, with a line on each.
-    ``folds`` (2 or more) cross-validates each transfer as ``latbench predictor transfer`` does, ``folds`` more
-    transfers each, and scores the ``level`` intervals' coverage of the measurements.
+    ``folds`` (2 or more) transfers as ``latbench predictor transfer`` does: each transfer cross-validated
+    (``folds`` more transfers, counted in ``transfer_mean``) and calibrated to its device on them; then the
+    predictions are the calibrated ones, and the ``level`` intervals' coverage of the measurements is scored.
     """
     import time
 
@@ -145,16 +146,19 @@ def evaluate(
                 pick = np.array(sorted(set(ref_rows) | set(pick[: max(0, samples - len(ref_rows))])))
             t0 = time.perf_counter()
             picked = [ds.archs[i] for i in pick]
-            model = transfer(pretrained, device, picked, latency[pick], seed=trial)
+            validate = folds and out_of_fold.possible(len(pick), folds)
+            if validate:
+                model = out_of_fold.transfer_and_validate(pretrained, device, picked, latency[pick], folds, seed=trial)
+            else:
+                model = transfer(pretrained, device, picked, latency[pick], seed=trial)
             transfer_s.append(time.perf_counter() - t0)
             predicted = model.predict_codes(all_codes[measured])
             score = float(np.nan_to_num(spearman(predicted, latency[measured]), nan=0.0))
             result.srcc.setdefault(device, []).append(score)
             held = ~np.isin(measured, pick)
             errors = accuracy.accuracy(predicted[held], latency[measured][held])
-            if folds and out_of_fold.possible(len(pick), folds):
-                pairs = out_of_fold.out_of_fold(pretrained, device, picked, latency[pick], folds, seed=trial)
-                low, high = accuracy.interval(predicted[held], accuracy.log_halfwidth(*pairs, level=level))
+            if validate:
+                low, high = accuracy.interval(predicted[held], model.interval_halfwidth(level))
                 errors["coverage"] = accuracy.coverage(low, high, latency[measured][held])
             result.errors.setdefault(device, []).append(errors)
             if trial == trials - 1 and device == task.test[0]:

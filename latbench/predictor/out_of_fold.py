@@ -78,15 +78,26 @@ def transfer_and_validate(
 ) -> Predictor:
     """``transfer``, then its out-of-fold pairs recorded in the model when ``possible`` (``recorded`` tells).
 
+    The default method's model is also calibrated to the device on them (``calibration``); the pairs recorded
+    are then the calibrated model's, so its intervals and search's margin measure what it predicts.
     ``say`` hears that the cross-validation starts, as it takes ``folds`` more transfers.
     """
-    from latbench.predictor.predictor import transfer
+    from latbench.predictor import calibration
+    from latbench.predictor.features import codes, cost_feature_names, cost_features
+    from latbench.predictor.predictor import DEFAULT_METHOD, transfer
 
     model = transfer(pretrained, device, archs, latency_ms, method, seed)
     if possible(len(archs), folds):
         if say is not None:
             say(f"cross-validating the transfer ({min(folds, len(archs))} folds) for search's error margin...")
-        record(model, *out_of_fold(pretrained, device, archs, latency_ms, folds, method, seed))
+        predicted, measured = out_of_fold(pretrained, device, archs, latency_ms, folds, method, seed)
+        if model.method == DEFAULT_METHOD:
+            raw = cost_features(model.space, codes(model.space, list(archs)))
+            features = calibration.additive_features(cost_feature_names(model.space), raw)
+            fitted = calibration.fit(features, measured, predicted, folds)
+            model.info[calibration.INFO_KEY] = fitted.to_info()
+            predicted = fitted.out_of_fold_ms
+        record(model, predicted, measured)
     return model
 
 

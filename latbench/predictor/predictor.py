@@ -19,7 +19,7 @@ import numpy as np
 import latbench
 from latbench import datasets
 from latbench.errors import LatbenchError
-from latbench.predictor import accuracy, members, out_of_fold
+from latbench.predictor import accuracy, calibration, members, out_of_fold
 from latbench.predictor.errors import ModelFileError, PredictorError, UnknownDevice
 from latbench.predictor.features import codes, cost_feature_names, cost_features, graph_batch
 from latbench.predictor.loss import minmax
@@ -146,7 +146,14 @@ class Predictor:
     def has_intervals(self) -> bool:
         return out_of_fold.recorded(self) is not None
 
-    def predict_codes(self, arch_codes: np.ndarray) -> np.ndarray:
+    @property
+    def calibrated(self) -> bool:
+        """Whether a per-device calibration (``calibration``) adjusts this model's predictions."""
+        return calibration.INFO_KEY in self.info
+
+    def predict_codes(self, arch_codes: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Predicted ms of genome rows; ``calibrated=False``: the ranking model's own output, without the
+        device's calibration (what the calibration was chosen against)."""
         if self.target is None:
             raise PredictorError(
                 f"this model is pretrained on {len(self.devices)} source device(s) but not transferred to a target "
@@ -158,7 +165,12 @@ class Predictor:
             network = self.network_scores(arch_codes, self.target_row, raw)
         x = self.inputs(arch_codes, network, raw)
         if self.method == DEFAULT_METHOD:
-            return np.exp(members.predict_ensemble(x, self.head))
+            ms = np.exp(members.predict_ensemble(x, self.head))
+            if calibrated and self.calibrated:
+                weight, additive = calibration.from_info(self.info[calibration.INFO_KEY])
+                features = calibration.additive_features(cost_feature_names(self.space), raw)
+                ms = calibration.blend(weight, ms, additive.predict(features))
+            return ms
         member = "network" if self.method in NETWORK_OF else self.method
         if members.MEMBERS[member][2] and not x.has_sources:
             raise PredictorError(
@@ -438,7 +450,8 @@ def transfer(
         raise PredictorError("an architecture is given twice; give each measured architecture once")
     out = copy.copy(pretrained)
     out.method, out.target, out.target_row = method, device, None
-    inherited = {k: v for k, v in pretrained.info.items() if k != out_of_fold.INFO_KEY}  # another transfer's errors
+    own = (out_of_fold.INFO_KEY, calibration.INFO_KEY)  # another transfer's errors and calibration
+    inherited = {k: v for k, v in pretrained.info.items() if k not in own}
     out.info = {**inherited, "target": device, "samples": len(latency), "transfer_seed": seed}
     network = None
     if method in NETWORK_OF:

@@ -40,6 +40,7 @@ def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
     assert done.stdout.strip() == str(model)
     assert "cross-validating the transfer (5 folds)" in done.stderr
     assert "out of fold, 10 samples" in done.stderr and "±10%" in done.stderr
+    assert "uncalibrated" in done.stderr and "calibrated to fpga: blend weight" in done.stderr
     predicted, measured = out_of_fold.recorded(Predictor.load(model))  # type: ignore[misc]
     fpga = datasets.load("help-fbnet").vector("fpga")
     assert len(predicted) == len(measured) == 10 and np.all(np.isin(measured, fpga))
