@@ -40,11 +40,12 @@ def serve(
     ),
 ) -> None:
     """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set."""
-    from latbench.catalog import DatasetCatalog
+    from latbench.catalog import DatasetCatalog, PredictorAcquirer
     from latbench.collectors.service import serve as run
 
     run(
         DatasetCatalog(),
+        PredictorAcquirer(),
         db_url=db,
         host=host,
         port=port,

@@ -150,9 +150,10 @@ class Acquisition:
 
     def step(
         self, device: str, archs: Sequence[str], latency_ms: Sequence[float] | np.ndarray, target_srcc: float = np.inf,
-        budget: int | None = None,
+        budget: int | None = None, exclude: Sequence[str] = (),
     ) -> Step:  # fmt: skip
-        """Fit, estimate and pick the next batch from the device's results (``archs`` measured ``latency_ms``).
+        """Fit, estimate and pick the next batch from the device's results (``archs`` measured ``latency_ms``),
+        never one of ``exclude`` (those whose measurement failed, say).
 
         Stops (no next batch) once the estimate reaches ``target_srcc`` (never, by default) or the results reach
         ``budget`` (the pool's size, by default); the last batch is cut to what the budget leaves.
@@ -172,7 +173,8 @@ class Acquisition:
         estimate = self._estimate(rows, predicted, residual)
         budget = len(self.candidates) if budget is None else budget
         stop = stop_reason(estimate, len(y), target_srcc, budget)
-        free = np.setdiff1d(np.arange(len(self.candidates)), rows)
+        taken = np.r_[rows, [self.position[a] for a in exclude if a in self.position]]
+        free = np.setdiff1d(np.arange(len(self.candidates)), taken)
         if stop is None and not len(free):
             stop = "exhausted"
         if stop is not None:
@@ -264,6 +266,48 @@ def _disagreement(x: members.Inputs, head: members.Params) -> np.ndarray:
     stacked, w = np.array(predictions), np.array(weights) / sum(weights)
     mean = w @ stacked
     return np.sqrt(w @ (stacked - mean) ** 2)
+
+
+def pretrained_for(space: str, candidates: Sequence[str]) -> Predictor:
+    """The sources a new device's fast transfer reads: every device of the space's built-in dataset (latencies
+    only, no network), or for a space without one its cost features alone (``source_free``)."""
+    from latbench import datasets
+    from latbench.predictor.predictor import pretrain_on
+
+    name = datasets.registry.BUILTIN_OF_SPACE.get(space)
+    if name is None:
+        return source_free(space, candidates)
+    ds = datasets.load(name)
+    return pretrain_on(ds, ds.device_names, "ridge")
+
+
+def candidates_for(space: str, include: Sequence[str] = (), pool: int = 5000) -> list[str]:
+    """The architectures an adaptive campaign picks from (``samplers.candidate_archs``; for a space too large to
+    list without a built-in dataset, ``pool`` seeded samples), with ``include`` added where missing."""
+    from latbench.datasets.errors import DatasetError
+    from latbench.predictor.samplers import candidate_archs
+    from latbench.spaces import get_space
+
+    try:
+        found = candidate_archs(space)
+    except DatasetError:
+        found = get_space(space).sample(pool, seed=0)
+    known = set(found)
+    return found + [a for a in dict.fromkeys(include) if a not in known]
+
+
+def acquisition_for(space: str, batch: int = BATCH, include: Sequence[str] = ()) -> Acquisition:
+    """The acquisition of an adaptive campaign in ``space``: its candidates (with ``include``), its sources."""
+    from latbench.spaces import get_space
+
+    space = get_space(space).name
+    candidates = candidates_for(space, get_space(space).canonical_many(include))
+    return Acquisition(pretrained_for(space, candidates), candidates, batch)
+
+
+def first_batch(space: str, batch: int = BATCH) -> list[str]:
+    """What every device of an adaptive campaign measures first (``Acquisition.first``)."""
+    return acquisition_for(space, batch).first()
 
 
 Oracle = Callable[[list[str]], np.ndarray]
