@@ -64,12 +64,7 @@ def device_rows(task: str, ds: datasets.Dataset, pre, device: str, counts: list[
             "true": true_srcc(acquisition, device, at, latency),
         }
         rows.append(row)
-        print(
-            f"{task} {device} trial {trial}: adaptive {row['srcc']['adaptive']} random {row['srcc']['random']} "
-            f"stop {row['stop']} ({seconds:.1f} s)",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -251,7 +251,7 @@ def devices(session: Session, campaign_id: str) -> list[AdaptiveDevice]:
     return [
         AdaptiveDevice(
             device=name,
-            state=row.state,
+            state=cast(Literal["measuring", "stopped"], row.state),
             stop=row.stop,
             curve=[LearningPoint(**p) for p in row.curve],
             model=row.model,
