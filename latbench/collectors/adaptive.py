@@ -213,22 +213,22 @@ class AdaptiveWorker:
             with self.store.write() as session:
                 _record(session, device, self.clock(), state="stopped", stop=stop, error=error)
             return
+        model = None
         try:
             step = self.acquirer.step(device.campaign.space, device.name, device.archs, device.latency_ms,
                                       device.failed, plan, budget)  # fmt: skip
+            if step.stop is not None:
+                model = f"{device.name}{MODEL_SUFFIX}"
+                self.models_dir.mkdir(parents=True, exist_ok=True)
+                partial = self.models_dir / f".{model}.partial"
+                step.model.save(partial)
+                partial.replace(self.models_dir / model)
         except Exception as exc:  # the acquisition is not the collector's code; its failure stops this device only
             log.warning("adaptive step for %s failed: %s", device.name, exc)
             with self.store.write() as session:
                 _record(session, device, self.clock(), state="stopped", stop="failed", error=str(exc) or repr(exc))
             return
         point = LearningPoint(results=len(device.archs), srcc=step.srcc, srcc_std=step.srcc_std).model_dump()
-        model = None
-        if step.stop is not None:
-            model = f"{device.name}{MODEL_SUFFIX}"
-            self.models_dir.mkdir(parents=True, exist_ok=True)
-            partial = self.models_dir / f".{model}.partial"
-            step.model.save(partial)
-            partial.replace(self.models_dir / model)
         with self.store.write() as session:
             now = self.clock()
             if step.stop is None:
