@@ -4,6 +4,9 @@ again and counts against the budget."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -112,3 +115,21 @@ def test_an_adaptive_campaign_gives_its_first_batch_as_archs(collector: Harness)
     response = collector.admin.post("/admin/campaigns", json={"space": "nb201", "samples": 5, "adaptive": PLAN})
     assert response.status_code == 422
     assert "first batch as archs" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("options", "code", "message"),
+    [
+        (["--budget", "2"], 1, "the budget must be at least the batch"),
+        (["--target-srcc", "1.5"], 1, "the target SRCC must be in (0, 1]"),
+        (["--samples", "3"], 2, "picks its own architectures"),
+    ],
+)
+def test_campaign_create_refuses_an_adaptive_plan_that_cannot_run(options: list[str], code: int, message: str):
+    done = subprocess.run(
+        [sys.executable, "-m", "latbench", "campaign", "create", "--adaptive", "--space", "nb201", "--runtime",
+         "onnxruntime", *options, "--collector", "http://127.0.0.1:9"],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == code
+    assert message in done.stderr and "Traceback" not in done.stderr
