@@ -8,9 +8,11 @@ collector.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from latbench.collectors.adaptive import AcquiredStep
 from latbench.datasets import cards, registry
 from latbench.datasets.build import build_from_campaign_rows
 from latbench.datasets.errors import DatasetError, DatasetNotFound
@@ -19,6 +21,8 @@ from latbench.errors import Conflict, NotFound
 
 if TYPE_CHECKING:
     from latbench.predictor import Predictor
+    from latbench.predictor.adaptive import Acquisition
+    from latbench.protocol import AdaptivePlan
 
 
 class DatasetCatalog:
@@ -54,3 +58,24 @@ class DatasetCatalog:
         from latbench.predictor import Predictor  # lazily: torch is needed only once a model is placed
 
         return Predictor.load(path)
+
+
+class PredictorAcquirer:
+    """The adaptive campaigns' acquisition (``latbench.predictor.adaptive``), one per space and batch size, built
+    on first use (and again when a device measured an architecture outside its candidates)."""
+
+    def __init__(self) -> None:
+        self._acquisitions: dict[tuple[str, int], Acquisition] = {}
+
+    def step(
+        self, space: str, device: str, archs: Sequence[str], latency_ms: Sequence[float], exclude: Sequence[str],
+        plan: AdaptivePlan, budget: int,
+    ) -> AcquiredStep:  # fmt: skip
+        from latbench.predictor import adaptive
+
+        key = (space, plan.batch)
+        acquisition = self._acquisitions.get(key)
+        if acquisition is None or any(a not in acquisition.position for a in archs):
+            acquisition = self._acquisitions[key] = adaptive.acquisition_for(space, plan.batch, archs)
+        step = acquisition.step(device, archs, latency_ms, plan.target_srcc, budget, exclude)
+        return AcquiredStep(step.estimate.srcc, step.estimate.srcc_std, step.model, step.next, step.stop)

@@ -368,6 +368,16 @@ class ModelRef(Message):
     input_shapes: InputShapes | None = None
 
 
+class AdaptivePlan(Message):
+    """An adaptive campaign: each device measures ``archs`` first, then after each batch of results the collector's
+    acquisition picks its next ``batch``, until its predictor's estimated SRCC reaches ``target_srcc`` or it has
+    ``budget`` results."""
+
+    target_srcc: float = Field(default=0.95, gt=0, le=1)
+    budget: int = Field(default=60, ge=4, le=10_000)
+    batch: int = Field(default=5, ge=1, le=1_000)
+
+
 class CampaignCreate(Message):
     space: Annotated[str, Field(max_length=64)]
     """A registered search space (``latbench.spaces``), stored by its canonical lower-case name; ``model`` (the
@@ -390,6 +400,8 @@ class CampaignCreate(Message):
     """Error results plus expired leases after which a job is marked failed."""
     models: list[ModelRef] | None = Field(default=None, min_length=1, max_length=10_000)
     """Uploaded model files to measure instead of a space's architectures; their names must differ."""
+    adaptive: AdaptivePlan | None = None
+    """Measure adaptively: ``archs`` is every device's first batch (``latbench.predictor.adaptive.first_batch``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -411,6 +423,8 @@ class CampaignCreate(Message):
                 raise ValueError(f"models are measured as space {MODEL_SET!r}, not {self.space!r}")
             if (self.samples is None) == (self.archs is None):
                 raise ValueError("give either samples or archs")
+            if self.adaptive is not None and self.archs is None:
+                raise ValueError("an adaptive campaign gives its first batch as archs, not samples")
             return self
         if self.models is None or self.samples is not None or self.archs is not None:
             raise ValueError("a campaign of model files gives models (uploaded files), not samples or archs")
@@ -441,6 +455,27 @@ class DeviceProgress(Message):
 CampaignState = Literal["building", "running", "done", "failed"]
 
 
+class LearningPoint(Message):
+    """The predictor of one device after ``results`` results: its estimated SRCC and that estimate's spread."""
+
+    results: int
+    srcc: float
+    srcc_std: float
+
+
+class AdaptiveDevice(Message):
+    """One device of an adaptive campaign: ``measuring`` until it stops (``stop``: ``target`` reached, ``budget``
+    spent, candidates ``exhausted``, or ``failed`` with ``error``), then ``model`` names its predictor's file
+    among the collector's models."""
+
+    device: str
+    state: Literal["measuring", "stopped"]
+    stop: str | None = None
+    curve: list[LearningPoint] = Field(default_factory=list)
+    model: str | None = None
+    error: str | None = None
+
+
 class CampaignStatus(Message):
     campaign_id: str
     name: str | None
@@ -457,6 +492,9 @@ class CampaignStatus(Message):
     """``failed``: an artifact could not be built (``error`` says why); its jobs count as failed."""
     error: str | None = None
     devices: list[DeviceProgress]
+    adaptive: AdaptivePlan | None = None
+    adaptive_devices: list[AdaptiveDevice] | None = None
+    """Per device of an adaptive campaign, its learning curve and how it stopped."""
 
 
 class DeviceInfo(Message):

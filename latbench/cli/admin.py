@@ -18,7 +18,7 @@ from latbench.agents.modelfile import parse_input_shapes
 from latbench.cli import options as opt
 from latbench.cli.console import err, out, styled
 from latbench.client import CollectorClient
-from latbench.protocol import CampaignCreate, CampaignStatus, MeasurementSettings, ModelInfo
+from latbench.protocol import AdaptivePlan, CampaignCreate, CampaignStatus, MeasurementSettings, ModelInfo
 from latbench.resultfile import write_results
 
 token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
@@ -127,11 +127,17 @@ def campaign_create(
     min_time: float = typer.Option(1.0, "--min-time", min=0.0),
     warmup_time: float = typer.Option(0.5, "--warmup-time", min=0.0),
     profile: bool = typer.Option(False, "--profile", help="Also profile each model per operator, after timing."),
+    adaptive: bool = typer.Option(
+        False, "--adaptive", help="Measure per device what its predictor needs, until --target-srcc or --budget."
+    ),
+    target_srcc: float = typer.Option(0.95, "--target-srcc", help="With --adaptive: the estimated SRCC to stop at."),
+    budget: int = typer.Option(60, "--budget", help="With --adaptive: the most results per device."),
+    adaptive_batch: int = typer.Option(5, "--adaptive-batch", help="With --adaptive: architectures per step."),
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Create a campaign of a space's architectures, or of model files (uploaded first); prints its id alone on
-    stdout."""
+    """Create a campaign of a space's architectures, or of model files (uploaded first), or with --adaptive one
+    that picks each device's architectures from its predictor's errors; prints its id alone on stdout."""
     settings = MeasurementSettings(
         min_runs=min_runs,
         min_time_s=min_time,
@@ -156,12 +162,19 @@ def campaign_create(
         raise typer.BadParameter("give --space (architectures) or --models (model files)")
     if input_shape:
         raise typer.BadParameter("--input is for --models files")
-    if (samples is None) == (not arch):
+    plan = None
+    if adaptive:
+        if samples is not None or arch:
+            raise typer.BadParameter("an --adaptive campaign picks its own architectures: drop --samples and --arch")
+        plan = _adaptive_plan(target_srcc, budget, adaptive_batch)
+        arch = _first_batch(space, plan.batch)
+    elif (samples is None) == (not arch):
         raise typer.BadParameter("give --samples N or at least one --arch, not both")
     spec = CampaignCreate(
         space=space,
         samples=samples,
         archs=arch or None,
+        adaptive=plan,
         seed=seed,
         sampler="connected" if connected_only else "uniform",
         runtime=runtime,
@@ -177,6 +190,34 @@ def campaign_create(
         campaign_id = client.create_campaign(spec)
     err.print(f"campaign created; follow it with: latbench campaign status {campaign_id} --watch")
     out.print(campaign_id)
+
+
+def _adaptive_plan(target_srcc: float, budget: int, batch: int) -> AdaptivePlan:
+    from latbench.predictor.adaptive import check_plan
+
+    check_plan(target_srcc, budget, batch)
+    return AdaptivePlan(target_srcc=target_srcc, budget=budget, batch=batch)
+
+
+def _first_batch(space: str, batch: int) -> list[str]:
+    """Every device's first architectures (``latbench.predictor.adaptive.first_batch``)."""
+    from latbench.predictor.adaptive import first_batch
+
+    return first_batch(space, batch)
+
+
+def adaptive_table(status: CampaignStatus) -> Table:
+    """Per device of an adaptive campaign: its learning curve (results, estimated SRCC +/- its spread) and stop."""
+    assert status.adaptive is not None
+    plan = status.adaptive
+    table = Table(title=f"adaptive: target SRCC {plan.target_srcc}, budget {plan.budget}, batches of {plan.batch}")
+    for column in ("device", "state", "learning curve (results: estimated SRCC)", "model"):
+        table.add_column(column)
+    for d in status.adaptive_devices or []:
+        curve = ", ".join(f"{p.results}: {p.srcc:.3f}±{p.srcc_std:.3f}" for p in d.curve) or "-"
+        state = d.state if d.stop is None else f"stopped ({d.stop})"
+        table.add_row(d.device, state + (f": {d.error}" if d.error else ""), curve, d.model or "-")
+    return table
 
 
 def _uploaded(path: Path, model: ModelInfo) -> None:
@@ -230,6 +271,8 @@ def campaign_status(
                     time.sleep(interval)
                     status = client.campaign(campaign_id)
                     live.update(status_table(status))
+        if status.adaptive is not None:
+            out.print(adaptive_table(status))
         if any(d.done for d in status.devices):
             warning = stability.summary(client.iter_results(campaign_id))
             if warning:

@@ -46,11 +46,12 @@ def serve(
     """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set.
 
     Anywhere but on 127.0.0.1, serve HTTPS (--tls-cert, --tls-key): tokens travel in every request."""
-    from latbench.catalog import DatasetCatalog
+    from latbench.catalog import DatasetCatalog, PredictorAcquirer
     from latbench.collectors.service import serve as run
 
     run(
         DatasetCatalog(),
+        PredictorAcquirer(),
         db_url=db,
         host=host,
         port=port,

@@ -207,7 +207,9 @@ def eval_command(
     samples: int = typer.Option(20, "--samples", "-n", min=3, help="Target measurements per device."),
     trials: int = typer.Option(3, "--trials", min=1),
     method: str = typer.Option("latbench", "--method", help=METHOD_HELP),
-    sampler: str = typer.Option("random", "--sampler", help="random or encoding."),
+    sampler: str = typer.Option(
+        "random", "--sampler", help="random, encoding, or adaptive (measures a batch at a time where it errs)."
+    ),
     dataset_names: str | None = typer.Option(None, "--datasets", help="Datasets to find the devices in, in order."),
     json_out: Path | None = typer.Option(None, "--out", "-o", help="Write the result as JSON to this file."),
     as_json: opt.AsJson = False,

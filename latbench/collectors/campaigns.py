@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from latbench.agents.measure import TimingSettings
 from latbench.agents.runtimes import get_runtime
 from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactKey, check_format
-from latbench.collectors import artifact_store, uploads
+from latbench.collectors import adaptive, artifact_store, uploads
 from latbench.collectors.db import new_id
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, DeviceRow, JobRow
 from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound, UnknownSpace
-from latbench.protocol import CampaignCreate, CampaignState, CampaignStatus, DeviceProgress
+from latbench.protocol import AdaptivePlan, CampaignCreate, CampaignState, CampaignStatus, DeviceProgress
 from latbench.spaces import get_space
 
 RATE_WINDOW = timedelta(minutes=10)
@@ -133,6 +133,7 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> CampaignRow
         max_failures=spec.max_failures,
         created_at=now,
         input_shapes=input_shapes or None,
+        adaptive=spec.adaptive.model_dump() if spec.adaptive is not None else None,
     )
     session.add(campaign)
     session.flush()
@@ -216,7 +217,8 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
     The campaign is ``building`` while artifacts are still to be built, ``failed`` once an artifact build
     failed and nothing else is left to do (at once if the reference model failed, since then nothing can run),
     ``done`` when every job is done or failed, ``running`` otherwise; ``error`` names a failed build as soon as
-    there is one.
+    there is one. An adaptive campaign's device counts its budget as its total, and the campaign is done once
+    every device has stopped (``adaptive_devices`` says why each did).
     """
     ready, failed, reference_error = _artifacts(session, campaign)
     unbuildable = and_(ArtifactRow.sha256.is_(None), ArtifactRow.error.is_not(None))
@@ -254,14 +256,16 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
         session.scalars(
             select(CampaignArchRow.position)
             .join(ArtifactRow, ArtifactRow.key_digest == CampaignArchRow.artifact_digest)
-            .where(CampaignArchRow.campaign_id == campaign.id, unbuildable)
+            .where(CampaignArchRow.campaign_id == campaign.id, CampaignArchRow.position < campaign.samples, unbuildable)
         )
     )
+    plan = AdaptivePlan(**campaign.adaptive) if campaign.adaptive is not None else None
+    stepped = adaptive.devices(session, campaign.id) if plan is not None else None
     progress = [
         _progress(
             name,
             _with_uncreated(counts.get(device_id, {}), created, campaign.samples, unbuilt),
-            campaign.samples,
+            campaign.samples if plan is None else plan.budget,
             recent.get(device_id, 0),
             joined_at,
             now,
@@ -273,10 +277,14 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
     before = {"queued": campaign.samples - len(failed), "failed": len(failed)}
     progress += [_progress(name, before, campaign.samples, 0, now, now) for name in waiting]
     finished = joined and not waiting and all(p.queued + p.leased == 0 for p in progress)
+    archs = campaign.samples
+    if stepped is not None:
+        finished = finished and len(stepped) == len(joined) and all(d.state == "stopped" for d in stepped)
+        archs = session.scalar(select(func.count()).where(CampaignArchRow.campaign_id == campaign.id)) or 0
     phase: CampaignState
     if reference_error is not None or (failed and finished):
         phase = "failed"
-    elif ready + len(failed) < campaign.samples or artifact_store.reference_sha256(session, campaign.format) is None:
+    elif ready + len(failed) < archs or artifact_store.reference_sha256(session, campaign.format) is None:
         phase = "building"
     elif finished:
         phase = "done"
@@ -297,6 +305,8 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
         state=phase,
         error=_failure(failed, reference_error, campaign.samples),
         devices=progress,
+        adaptive=plan,
+        adaptive_devices=stepped,
     )
 
 

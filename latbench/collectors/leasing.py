@@ -193,10 +193,11 @@ _INSERT_LEASES = insert(LeaseRow.__table__)
 _UPDATE_JOB = update(_jobs).where(_jobs.c.id == bindparam("b_id"))
 
 
-def _archs_of(session: Session, campaign_id: str) -> dict[int, tuple[str, str]]:
-    """Position -> (arch, artifact digest) of a campaign; read once per process, since it never changes."""
+def _archs_of(session: Session, campaign_id: str, positions: Sequence[int] = ()) -> dict[int, tuple[str, str]]:
+    """Position -> (arch, artifact digest) of a campaign; read once per process, since a position never changes,
+    and again when one of ``positions`` is missing (an adaptive campaign appends positions)."""
     cache = session.info.setdefault(CACHE_INFO, {}).setdefault("archs", {})
-    if campaign_id not in cache:
+    if campaign_id not in cache or any(p not in cache[campaign_id] for p in positions):
         rows = run(session, _ARCHS, {"campaign_id": campaign_id})
         cache[campaign_id] = {position: (arch, digest) for position, arch, digest in rows}
     return cache[campaign_id]
@@ -243,13 +244,13 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
         reference = references[campaign.format]
         assert reference is not None
         shared = _Specs(campaign, reference)
-        archs = _archs_of(session, campaign.id)
         after = -1
         while len(specs) < request.max_jobs:
             limit = request.max_jobs - len(specs)
             wanted = {"campaign_id": campaign.id, "device_id": device_id, "now": now, "after": after, "limit": limit}
             rows = run(session, _CANDIDATES, wanted).all()
             after = rows[-1].position if rows else after
+            archs = _archs_of(session, campaign.id, [row.position for row in rows])
             built = _built(session, [archs[row.position][1] for row in rows])
             for job_id, position, state, leases_before, errors, expirations, last_error in rows:
                 arch, digest = archs[position]

@@ -141,6 +141,9 @@ class CampaignRow(Base):
     created_at: Mapped[datetime]
     input_shapes: Mapped[dict[str, Any] | None]
     """A campaign of model files: each model's input shapes by its name (``InputShapes``), where given."""
+    adaptive: Mapped[dict[str, Any] | None]
+    """An adaptive campaign's plan (``AdaptivePlan``): its architectures grow as devices' acquisitions add them,
+    and ``samples`` counts the first batch, which every device measures."""
 
 
 class CampaignArchRow(Base):
@@ -164,6 +167,23 @@ class CampaignDeviceRow(Base):
     device_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("devices.id"), primary_key=True)
     joined_at: Mapped[datetime]
     created: Mapped[int] = mapped_column(server_default="0")
+
+
+class AdaptiveDeviceRow(Base):
+    """A device of an adaptive campaign: the results its last acquisition step saw, its learning curve
+    (``LearningPoint`` dicts), and once stopped why, and its predictor's file name among the collector's models."""
+
+    __tablename__ = "adaptive_devices"
+
+    campaign_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("campaigns.id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("devices.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(sa.String(16))
+    stop: Mapped[str | None] = mapped_column(sa.String(16))
+    seen: Mapped[int]
+    curve: Mapped[list[Any]]
+    model: Mapped[str | None] = mapped_column(sa.String(256))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime]
 
 
 class JobRow(Base):

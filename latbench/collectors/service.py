@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from latbench.artifacts import REFERENCE_KEY, ArtifactCache
 from latbench.collectors import artifact_store, tokens
+from latbench.collectors.adaptive import Acquirer, AdaptiveWorker
 from latbench.collectors.app import create_app
 from latbench.collectors.context import Catalog, Collector
 from latbench.collectors.db import Store, utcnow
@@ -55,9 +56,12 @@ def running(
     models_dir: Path | None = None,
     max_model_bytes: int = MAX_MODEL_BYTES,
     body_timeout_s: float = BODY_TIMEOUT_S,
+    acquirer: Acquirer | None = None,
 ) -> Iterator[tuple[FastAPI, str | None]]:
     """The app over a migrated store, with its artifact builder running until the block ends; ``catalog``
-    supplies the dashboard's datasets and predictors (``latbench.catalog.DatasetCatalog``).
+    supplies the dashboard's datasets and predictors (``latbench.catalog.DatasetCatalog``), ``acquirer`` the
+    adaptive campaigns' acquisition (``latbench.catalog.PredictorAcquirer``; without one, and without
+    ``models_dir`` to save their predictors in, adaptive campaigns measure their first batch only).
 
     Yields the app and the admin token generated for a store that had none (``None`` otherwise, and always
     when ``admin_token`` is given: that one is stored instead).
@@ -71,6 +75,10 @@ def running(
             artifact_store.request(session, [REFERENCE_KEY], now)
         builder = artifact_store.ArtifactBuilder(store, ArtifactCache(artifacts_dir), clock)
         builder.start()
+        stepper = None
+        if acquirer is not None and models_dir is not None:
+            stepper = AdaptiveWorker(store, acquirer, models_dir, clock, builder.wake)
+            stepper.start()
         try:
             collector = Collector(
                 store,
@@ -85,6 +93,8 @@ def running(
             )
             yield create_app(collector, body_timeout_s), generated
         finally:
+            if stepper is not None:
+                stepper.stop()
             builder.stop()
     finally:
         store.close()
@@ -152,6 +162,7 @@ class _Server(uvicorn.Server):
 
 def serve(
     catalog: Catalog,
+    acquirer: Acquirer | None = None,
     db_url: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8700,
@@ -169,7 +180,8 @@ def serve(
     directory ``artifacts/``, both in ``data_dir``; replicas (or test runs) may share one artifacts directory.
     The dashboard's predictors are read from ``data_dir/models``. ``workers`` above 1 serves from that many
     processes (see ``latbench.collectors.workers``); ``join_port`` makes this process one of another's;
-    ``max_model_mb`` limits uploaded model files; ``tls_cert`` and ``tls_key`` (PEM files) serve HTTPS."""
+    ``max_model_mb`` limits uploaded model files; ``tls_cert`` and ``tls_key`` (PEM files) serve HTTPS. The
+    first process steps adaptive campaigns with ``acquirer`` and saves their predictors among the dashboard's."""
     check_tls(tls_cert, tls_key)
     if workers < 1:
         raise LatbenchError(f"--workers must be at least 1, got {workers}")
@@ -191,6 +203,7 @@ def serve(
         admin_token=os.environ.get(ADMIN_TOKEN_ENV),
         models_dir=data_dir / "models",
         max_model_bytes=int(max_model_mb * 2**20),
+        acquirer=None if join_port else acquirer,
     ) as (app, generated):
         if generated:
             print(f"admin token (shown once, store it): {generated}", file=sys.stderr, flush=True)

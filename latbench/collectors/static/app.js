@@ -211,10 +211,24 @@ function renderCampaign(c) {
     h("span", { class: `badge ${c.state}` }, c.state),
     c.name ? h("code", { class: "muted" }, c.campaign_id) : null),
   h("p", { class: "muted" }, meta.join(" · ")),
-  table);
+  table,
+  adaptiveCurves(c));
   card.addEventListener("click", () => select(c.campaign_id));
   card.addEventListener("keydown", (event) => event.key === "Enter" && select(c.campaign_id));
   return card;
+}
+
+// An adaptive campaign's learning curve per device: results, estimated SRCC ± its spread, and how it stopped.
+function adaptiveCurves(c) {
+  if (!c.adaptive) return null;
+  const plan = `adaptive: target SRCC ${c.adaptive.target_srcc}, budget ${c.adaptive.budget}, batches of ${c.adaptive.batch}`;
+  const rows = (c.adaptive_devices || []).map((d) => h("li", { class: "learning-curve", "data-device": d.device },
+    h("strong", {}, d.device), " ",
+    d.stop ? `stopped (${d.stop})` : d.state, ": ",
+    d.curve.map((p) => `${p.results} → ${p.srcc.toFixed(3)} ± ${p.srcc_std.toFixed(3)}`).join(", ") || "first batch",
+    d.model ? ` · model ${d.model}` : "",
+    d.error ? ` · ${d.error}` : ""));
+  return h("div", { class: "adaptive" }, h("p", { class: "muted" }, plan), h("ul", {}, ...rows));
 }
 
 function renderCampaigns() {

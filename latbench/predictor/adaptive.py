@@ -1,0 +1,348 @@
+"""Adaptive sampling: choose a device's next measurements from what the predictor still gets wrong, and stop once
+it is accurate enough.
+
+Each step fits a fast transfer (the ensemble's linear members on the source devices' latencies and the cost
+features, no network fine-tuning: milliseconds) on the device's results so far and cross-validates it. The
+out-of-fold log errors give the accuracy estimate: the ranking of the candidate pool by the model's predictions
+against those predictions plus errors drawn from the out-of-fold ones, many times over, so the estimate is of
+the SRCC over the pool (where a selected, spread-out sample would flatter it) and its spread is the
+uncertainty. The unmeasured candidates are scored by the members' disagreement, the out-of-fold error of their
+nearest measured neighbours, and their distance from anything measured (all in the encoding space of
+``samplers.encode``), each as a rank within the pool; a batch is picked greedily, each pick moving the
+distances so one batch does not crowd one region.
+
+``latbench predictor eval --sampler adaptive`` runs this against a dataset's device as the oracle; an adaptive
+collector campaign runs it on the fleet's results (``latbench.catalog.PredictorAcquisition``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from latbench.predictor import members
+from latbench.predictor.errors import PredictorError
+from latbench.predictor.features import codes, cost_features
+from latbench.predictor.predictor import DEFAULT_METHOD, ENSEMBLE, Predictor
+from latbench.predictor.samplers import encode, sample_indices
+from latbench.predictor.sources import SourceTable
+from latbench.predictor.stats import zscore_stats
+from latbench.ranking import spearman
+
+BATCH = 5
+FOLDS = 5
+DRAWS = 40
+"""Simulated rankings behind one accuracy estimate."""
+ESTIMATE_POOL = 2000
+"""Candidates the estimate ranks (a seeded subset of a larger pool): enough for a stable SRCC, cheap to rank."""
+SCORED_POOL = 3000
+"""Unmeasured candidates scored per step (a seeded subset of a larger pool)."""
+NEIGHBOURS = 3
+MIN_RESULTS = 4
+"""Results before the first step: cross-validating needs each fold's fit to keep 3."""
+FAST_MEMBERS = tuple(m for m in ENSEMBLE if m != "network")
+STOPS = ("target", "budget", "exhausted")
+"""Why a device stopped: the estimate reached the target, the budget was spent, no candidate was left."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """The accuracy estimate after ``samples`` results: SRCC over the candidate pool and its spread."""
+
+    samples: int
+    srcc: float
+    srcc_std: float
+
+
+@dataclass(frozen=True)
+class Step:
+    """One acquisition step: the estimate from the results so far, the model it describes, and what to measure
+    next (empty once ``stop`` says why not)."""
+
+    estimate: Estimate
+    model: Predictor
+    next: list[str]
+    stop: str | None
+
+
+def stop_reason(estimate: Estimate | None, measured: int, target_srcc: float, budget: int) -> str | None:
+    """``target`` once the estimated SRCC reaches ``target_srcc`` with one standard deviation to spare (a
+    young estimate is both high and uncertain), ``budget`` once ``measured`` reaches ``budget``, else None."""
+    if estimate is not None and estimate.srcc - estimate.srcc_std >= target_srcc:
+        return "target"
+    if measured >= budget:
+        return "budget"
+    return None
+
+
+def check_plan(target_srcc: float, budget: int, batch: int) -> None:
+    """Refuse a target outside (0, 1], a batch below 1, or a budget under one batch or under 4 (cross-validating
+    needs 4 results)."""
+    if not 0 < target_srcc <= 1:
+        raise PredictorError(f"the target SRCC must be in (0, 1], got {target_srcc}")
+    if batch < 1:
+        raise PredictorError(f"the batch must be at least 1, got {batch}")
+    if budget < max(batch, 4):
+        raise PredictorError(f"the budget must be at least the batch and at least {MIN_RESULTS}, got {budget}")
+
+
+def source_free(space: str, archs: Sequence[str]) -> Predictor:
+    """A pretrained stand-in for a space without source devices: cost features alone (the ensemble's cost members),
+    z-scored over ``archs``."""
+    arch_codes = codes(space, list(archs))
+    empty = SourceTable(space, (), arch_codes[:0], np.zeros((0, 0), dtype=np.float32))
+    return Predictor(
+        space=space,
+        method=DEFAULT_METHOD,
+        source=empty,
+        cost_stats=zscore_stats(cost_features(space, arch_codes)),
+        source_stats=(np.zeros(0), np.ones(0)),
+        info={"pretrained_on": []},
+    )
+
+
+def fast_transfer(pretrained: Predictor, device: str, x: members.Inputs, y: np.ndarray) -> Predictor:
+    """The ensemble's fast members fitted on the device's ``y`` (log ms) at inputs ``x``: a complete predictor,
+    saved and loaded like any other, that needs no network."""
+    names = [m for m in FAST_MEMBERS if x.has_sources or not members.MEMBERS[m][2]]
+    out = copy.copy(pretrained)
+    out.method, out.target, out.target_row = DEFAULT_METHOD, device, None
+    out.network, out.network_config = None, None
+    out.head = members.fit_ensemble(x, y, names)
+    out.info = {**pretrained.info, "target": device, "samples": len(y), "adaptive": True}
+    return out
+
+
+class Acquisition:
+    """The acquisition over one candidate pool of one space, for any number of devices: ``first`` is what every
+    device measures first, ``step`` what one device measures next given its results."""
+
+    def __init__(self, pretrained: Predictor, candidates: Sequence[str], batch: int = BATCH, seed: int = 0) -> None:
+        if len(candidates) < 4:
+            raise PredictorError(f"adaptive sampling needs at least 4 candidates, got {len(candidates)}")
+        self.pretrained = pretrained
+        self.space = pretrained.space
+        self.candidates = list(candidates)
+        self.batch = batch
+        self.seed = seed
+        self.codes = codes(self.space, self.candidates)
+        self.position = {a: i for i, a in enumerate(self.candidates)}
+        self.inputs = pretrained.inputs(self.codes)
+        self.encoding = encode(self.space, self.codes)
+        rng = np.random.default_rng(seed)
+        size = min(len(self.candidates), ESTIMATE_POOL)
+        self.estimate_rows = np.sort(rng.choice(len(self.candidates), size=size, replace=False))
+
+    def first(self) -> list[str]:
+        """The encoding sampler's pick of one batch (at least ``MIN_RESULTS``): where every device starts."""
+        n = min(max(self.batch, MIN_RESULTS), len(self.candidates))
+        picked = sample_indices(self.space, self.candidates, n, "encoding", self.seed, self.codes)
+        return [self.candidates[i] for i in picked]
+
+    def rows(self, archs: Sequence[str]) -> np.ndarray:
+        missing = [a for a in archs if a not in self.position]
+        if missing:
+            raise PredictorError(f"{len(missing)} measured architecture(s) are not candidates, e.g. {missing[0]}")
+        return np.array([self.position[a] for a in archs], dtype=np.int64)
+
+    def step(
+        self, device: str, archs: Sequence[str], latency_ms: Sequence[float] | np.ndarray, target_srcc: float = np.inf,
+        budget: int | None = None, exclude: Sequence[str] = (),
+    ) -> Step:  # fmt: skip
+        """Fit, estimate and pick the next batch from the device's results (``archs`` measured ``latency_ms``),
+        never one of ``exclude`` (those whose measurement failed, say).
+
+        Stops (no next batch) once the estimate reaches ``target_srcc`` (never, by default) or the results reach
+        ``budget`` (the pool's size, by default); the last batch is cut to what the budget leaves.
+        """
+        latency = np.asarray(latency_ms, dtype=np.float64)
+        if len(archs) != len(latency) or len(latency) < MIN_RESULTS:
+            raise PredictorError(
+                f"a step needs at least {MIN_RESULTS} results, one per architecture; got {len(latency)}"
+            )
+        if not np.all(np.isfinite(latency)) or np.any(latency <= 0):
+            raise PredictorError("measured latencies must be finite and positive")
+        rows = self.rows(archs)
+        y = np.log(latency)
+        model = fast_transfer(self.pretrained, device, self.inputs.rows(rows), y)
+        residual = y - self._out_of_fold(rows, y)
+        predicted = members.predict_ensemble(self.inputs, model.head)
+        estimate = self._estimate(rows, predicted, residual)
+        budget = len(self.candidates) if budget is None else budget
+        stop = stop_reason(estimate, len(y), target_srcc, budget)
+        taken = np.r_[rows, [self.position[a] for a in exclude if a in self.position]]
+        free = np.setdiff1d(np.arange(len(self.candidates)), taken)
+        if stop is None and not len(free):
+            stop = "exhausted"
+        if stop is not None:
+            return Step(estimate, model, [], stop)
+        k = min(self.batch, budget - len(y), len(free))
+        picked = self._pick(rows, residual, model, free, k)
+        return Step(estimate, model, [self.candidates[i] for i in picked], None)
+
+    def _out_of_fold(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Each result predicted by the fast transfer fitted on the other folds (leave-one-out below ``FOLDS``)."""
+        n = len(y)
+        folds = min(FOLDS, n)
+        index = np.arange(n)
+        out = np.empty(n)
+        for k in range(folds):
+            held = index[k::folds]
+            kept = np.setdiff1d(index, held)
+            head = fast_transfer(self.pretrained, "", self.inputs.rows(rows[kept]), y[kept]).head
+            out[held] = members.predict_ensemble(self.inputs.rows(rows[held]), head)
+        return out
+
+    def _estimate(self, rows: np.ndarray, predicted: np.ndarray, residual: np.ndarray) -> Estimate:
+        """SRCC of the pool's predictions against themselves plus out-of-fold errors, over ``DRAWS`` draws.
+
+        Each candidate's error is drawn from its ``NEIGHBOURS`` nearest results in the encoding space, not from
+        all of them: the acquisition measures where the errors are large, so errors drawn from anywhere would
+        paint the whole pool as hard as the regions it sought out. Each draw first resamples the results
+        (bootstrap), so the spread also covers how few of them there are.
+        """
+        rng = np.random.default_rng(self.seed + len(rows))
+        pool = self.estimate_rows
+        p = predicted[pool]
+        distance = _distances(self.encoding[pool], self.encoding[rows])
+        k = min(NEIGHBOURS, len(rows))
+        scores = []
+        for _ in range(DRAWS):
+            kept = np.unique(rng.choice(len(rows), size=len(rows)))
+            nearest = kept[np.argpartition(distance[:, kept], min(k, len(kept)) - 1, axis=1)[:, :k]]
+            pick = nearest[np.arange(len(pool)), rng.integers(nearest.shape[1], size=len(pool))]
+            scores.append(spearman(p, p + residual[pick]))
+        values = np.nan_to_num(np.array(scores, dtype=np.float64), nan=0.0)
+        return Estimate(len(rows), float(values.mean()), float(values.std()))
+
+    def _pick(self, rows: np.ndarray, residual: np.ndarray, model: Predictor, free: np.ndarray, k: int) -> np.ndarray:
+        rng = np.random.default_rng(self.seed + len(rows))
+        pool = free if len(free) <= SCORED_POOL else rng.choice(free, size=SCORED_POOL, replace=False)
+        x = self.inputs.rows(pool)
+        disagreement = _disagreement(x, model.head)
+        near = _nearest(self.encoding[pool], self.encoding[rows], NEIGHBOURS)
+        neighbour_error = np.abs(residual)[near].mean(axis=1)
+        nearest = np.sqrt(((self.encoding[pool] - self.encoding[rows][near[:, 0]]) ** 2).sum(-1))
+        fixed = _rank(disagreement) + _rank(neighbour_error)
+        chosen: list[int] = []
+        for _ in range(k):
+            score = fixed + _rank(nearest)
+            score[chosen] = -np.inf
+            best = int(np.argmax(score))
+            chosen.append(best)
+            moved = np.sqrt(((self.encoding[pool] - self.encoding[pool[best]]) ** 2).sum(-1))
+            nearest = np.minimum(nearest, moved)
+        return pool[chosen]
+
+
+def _distances(points: np.ndarray, of: np.ndarray) -> np.ndarray:
+    """Squared euclidean distance from each of ``points`` to each of ``of``."""
+    return ((points[:, None, :] - of[None]) ** 2).sum(-1)
+
+
+def _nearest(points: np.ndarray, of: np.ndarray, k: int) -> np.ndarray:
+    """For each of ``points``, the rows of ``of`` nearest it (up to ``k``), nearest first."""
+    return np.argsort(_distances(points, of), axis=1)[:, :k]
+
+
+def _rank(values: np.ndarray) -> np.ndarray:
+    """Each value's rank within ``values``, scaled to [0, 1]."""
+    return np.argsort(np.argsort(values)) / max(len(values) - 1, 1)
+
+
+def _disagreement(x: members.Inputs, head: members.Params) -> np.ndarray:
+    """The weighted spread of the ensemble members' log-ms predictions."""
+    predictions, weights = [], []
+    for name, params in head["members"].items():
+        weight = head["weights"][name]
+        if weight > 0 and not (members.MEMBERS[name][2] and not x.has_sources):
+            predictions.append(members.predict_member(name, x, params))
+            weights.append(weight)
+    if len(predictions) < 2:
+        return np.zeros(len(x.costs))
+    stacked, w = np.array(predictions), np.array(weights) / sum(weights)
+    mean = w @ stacked
+    return np.sqrt(w @ (stacked - mean) ** 2)
+
+
+def pretrained_for(space: str, candidates: Sequence[str]) -> Predictor:
+    """The sources a new device's fast transfer reads: every device of the space's built-in dataset (latencies
+    only, no network), or for a space without one its cost features alone (``source_free``)."""
+    from latbench import datasets
+    from latbench.predictor.predictor import pretrain_on
+
+    name = datasets.registry.BUILTIN_OF_SPACE.get(space)
+    if name is None:
+        return source_free(space, candidates)
+    ds = datasets.load(name)
+    return pretrain_on(ds, ds.device_names, "ridge")
+
+
+def candidates_for(space: str, include: Sequence[str] = (), pool: int = 5000) -> list[str]:
+    """The architectures an adaptive campaign picks from (``samplers.candidate_archs``; for a space too large to
+    list without a built-in dataset, ``pool`` seeded samples), with ``include`` added where missing."""
+    from latbench.datasets.errors import DatasetError
+    from latbench.predictor.samplers import candidate_archs
+    from latbench.spaces import get_space
+
+    try:
+        found = candidate_archs(space)
+    except DatasetError:
+        found = get_space(space).sample(pool, seed=0)
+    known = set(found)
+    return found + [a for a in dict.fromkeys(include) if a not in known]
+
+
+def acquisition_for(space: str, batch: int = BATCH, include: Sequence[str] = ()) -> Acquisition:
+    """The acquisition of an adaptive campaign in ``space``: its candidates (with ``include``), its sources."""
+    from latbench.spaces import get_space
+
+    space = get_space(space).name
+    candidates = candidates_for(space, get_space(space).canonical_many(include))
+    return Acquisition(pretrained_for(space, candidates), candidates, batch)
+
+
+def first_batch(space: str, batch: int = BATCH) -> list[str]:
+    """What every device of an adaptive campaign measures first (``Acquisition.first``)."""
+    return acquisition_for(space, batch).first()
+
+
+Oracle = Callable[[list[str]], np.ndarray]
+"""Measures architectures on the device: latency in ms, one per architecture."""
+
+
+def table_oracle(archs: Sequence[str], latency_ms: np.ndarray) -> Oracle:
+    """An oracle that looks the latencies up in a dataset's (``archs``, ``latency_ms``) of the device."""
+    position = {a: i for i, a in enumerate(archs)}
+    return lambda wanted: latency_ms[[position[a] for a in wanted]]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished adaptive run: what was measured, in order, with the learning curve and why it stopped."""
+
+    archs: list[str]
+    latency_ms: np.ndarray
+    curve: list[Estimate]
+    stop: str
+    model: Predictor
+
+
+def run(acquisition: Acquisition, device: str, oracle: Oracle, budget: int, target_srcc: float | None = None) -> Run:
+    """Measure ``acquisition.first()``, then step until it stops (``stop_reason``; with no ``target_srcc``, once
+    the budget is spent), with ``oracle`` measuring."""
+    check_plan(1.0 if target_srcc is None else target_srcc, budget, min(acquisition.batch, budget))
+    target = np.inf if target_srcc is None else target_srcc
+    archs = acquisition.first()[:budget]
+    latency = np.asarray(oracle(archs), dtype=np.float64)
+    curve: list[Estimate] = []
+    while True:
+        step = acquisition.step(device, archs, latency, target, budget)
+        curve.append(step.estimate)
+        if step.stop is not None:
+            return Run(archs, latency, curve, step.stop, step.model)
+        archs = archs + step.next
+        latency = np.r_[latency, oracle(step.next)]

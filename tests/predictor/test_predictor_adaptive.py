@@ -1,0 +1,120 @@
+"""Adaptive sampling: the stopping rule, the acquisition on a real task's device, and `predictor eval --sampler
+adaptive`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from latbench import datasets
+from latbench.predictor import adaptive
+from latbench.predictor.errors import PredictorError
+from latbench.predictor.evaluate import evaluate
+from latbench.predictor.predictor import Predictor, pretrain_on
+from latbench.ranking import spearman
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "latbench", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_the_estimate_stops_a_device_only_with_a_standard_deviation_to_spare():
+    sure = adaptive.Estimate(samples=10, srcc=0.97, srcc_std=0.01)
+    unsure = adaptive.Estimate(samples=10, srcc=0.97, srcc_std=0.05)
+    assert adaptive.stop_reason(sure, 10, 0.95, 60) == "target"
+    assert adaptive.stop_reason(unsure, 10, 0.95, 60) is None
+    assert adaptive.stop_reason(unsure, 60, 0.95, 60) == "budget"
+    assert adaptive.stop_reason(None, 5, 0.95, 60) is None
+
+
+@pytest.mark.parametrize(("target", "budget", "batch"), [(0.0, 60, 5), (1.5, 60, 5), (0.9, 3, 1), (0.9, 4, 5)])
+def test_a_plan_that_cannot_run_is_refused(target: float, budget: int, batch: int):
+    with pytest.raises(PredictorError):
+        adaptive.check_plan(target, budget, batch)
+
+
+@pytest.fixture(scope="module")
+def fd_raspi4() -> tuple[Predictor, list[str], np.ndarray]:
+    """FD's sources (a source table, no network) and its target raspi4's measured architectures."""
+    task, ds = datasets.resolve_task("FD")
+    latency = ds.vector("raspi4")
+    measured = np.flatnonzero(~np.isnan(latency))
+    return pretrain_on(ds, task.train, "ridge"), [ds.archs[i] for i in measured], latency[measured]
+
+
+@pytest.mark.slow
+def test_an_adaptive_run_stops_at_its_budget_with_an_estimate_near_the_truth(fd_raspi4):
+    pretrained, archs, latency = fd_raspi4
+    acquisition = adaptive.Acquisition(pretrained, archs, batch=5, seed=0)
+    run = adaptive.run(acquisition, "raspi4", adaptive.table_oracle(archs, latency), budget=20)
+    assert run.stop == "budget"
+    assert len(run.archs) == len(set(run.archs)) == 20
+    assert run.archs[:5] == acquisition.first()
+    assert [e.samples for e in run.curve] == [5, 10, 15, 20]
+    truth = spearman(run.model.predict(archs), latency)
+    assert truth > 0.9
+    assert abs(run.curve[-1].srcc - truth) < 0.05
+    assert all(e.srcc_std > 0 for e in run.curve)
+
+
+@pytest.mark.slow
+def test_a_reachable_target_stops_the_run_early(fd_raspi4):
+    pretrained, archs, latency = fd_raspi4
+    acquisition = adaptive.Acquisition(pretrained, archs, batch=5, seed=0)
+    run = adaptive.run(acquisition, "raspi4", adaptive.table_oracle(archs, latency), budget=40, target_srcc=0.8)
+    assert run.stop == "target"
+    assert len(run.archs) < 40
+    assert run.curve[-1].srcc - run.curve[-1].srcc_std >= 0.8
+
+
+@pytest.mark.slow
+def test_the_saved_fast_model_predicts_like_the_acquisition_model(fd_raspi4, tmp_path):
+    pretrained, archs, latency = fd_raspi4
+    acquisition = adaptive.Acquisition(pretrained, archs, batch=5, seed=1)
+    step = acquisition.step("raspi4", archs[:8], latency[:8])
+    assert len(step.next) == 5 and not set(step.next) & set(archs[:8])
+    loaded = Predictor.load(step.model.save(tmp_path / "raspi4.pt"))
+    assert loaded.target == "raspi4"
+    np.testing.assert_allclose(loaded.predict(archs[:50]), step.model.predict(archs[:50]))
+
+
+@pytest.mark.slow
+def test_a_space_without_source_devices_is_sampled_from_its_cost_features():
+    from latbench.spaces import get_space
+
+    space = get_space("fbnet")
+    archs = space.sample(300, seed=3)
+    macs = np.exp(space.cost_features(archs)[:, 0])
+    acquisition = adaptive.Acquisition(adaptive.source_free("fbnet", archs), archs, batch=4, seed=0)
+    run = adaptive.run(acquisition, "new", adaptive.table_oracle(archs, macs / 1e6), budget=12)
+    assert len(run.archs) == 12 and run.stop == "budget"
+    assert spearman(run.model.predict(archs), macs) > 0.95
+
+
+@pytest.mark.slow
+def test_eval_with_the_adaptive_sampler_scores_each_device_and_keeps_its_estimate():
+    result = evaluate("FD", samples=10, trials=1, method="ridge", sampler="adaptive")
+    assert set(result.estimated) == set(result.srcc) == {"fpga", "raspi4", "eyeriss"}
+    assert result.mean_srcc > 0.85
+    document = result.as_dict()
+    assert set(document["estimated_srcc"]) == set(document["per_device"])
+
+
+@pytest.mark.slow
+def test_eval_refuses_an_unknown_sampler_in_one_line():
+    done = cli("predictor", "eval", "--task", "FD", "--sampler", "clever", "--method", "ridge")
+    assert done.returncode == 1
+    assert "unknown sampler 'clever'" in done.stderr and "adaptive" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_eval_cli_runs_the_adaptive_sampler():
+    done = cli("predictor", "eval", "--task", "FD", "--samples", "5", "--trials", "1", "--sampler", "adaptive",
+               "--method", "ridge", "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)["estimated_srcc"]) == {"fpga", "raspi4", "eyeriss"}
