@@ -2,7 +2,9 @@
 
 An artifact is one self-contained file of a network in one *format*: ``onnx`` (weights inside, no external
 data), ``tflite`` and ``fp16.tflite`` (LiteRT, float32 and float16 weights; see ``latbench.convert``), or
-``torch.json`` (what the torch runtime needs to rebuild the network; see ``latbench.convert.torchspec``). Every
+``torch.json`` (what the torch runtime needs to rebuild the network; see ``latbench.convert.torchspec``), and
+``int8.onnx``, the ONNX network statically quantised to int8 (``latbench.convert.quantize``; a precision's
+formats per runtime are in ``latbench.precision``). Every
 format has a fixed input shape ``(batch, 3, resolution, resolution)`` and one output ``(batch, classes)``;
 ONNX names them ``input`` and ``logits``. The SHA-256 recorded beside a file identifies the exact model a
 latency was measured on; the cache names files by ``ArtifactKey.digest(format)``.
@@ -41,7 +43,7 @@ BUILDER_VERSION = "1"
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 CACHE_ENV = "LATBENCH_CACHE_DIR"
-FORMATS = ("onnx", "tflite", "fp16.tflite", "torch.json")
+FORMATS = ("onnx", "tflite", "fp16.tflite", "torch.json", "int8.onnx")
 """Artifact formats, named as the file suffix a runtime loads (``Runtime.artifact_format``)."""
 LITERT_FORMATS = ("tflite", "fp16.tflite")
 """Formats made by the LiteRT converter, which ``ArtifactCache`` runs once for many keys."""
@@ -146,6 +148,11 @@ def export(key: ArtifactKey, fmt: str, path: Path) -> None:
 
     if fmt == "torch.json":
         convert.write_torch_spec(key, path)
+    elif fmt == "int8.onnx":
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as scratch:
+            float32 = Path(scratch) / "float32.onnx"
+            export_onnx(key, float32)
+            convert.quantize_onnx(float32, path, INPUT_NAME, key.input_shape, key.seed)
     else:
         convert.convert_tflite(key, path, dtype="float16" if fmt == "fp16.tflite" else "float32")
 
