@@ -8,7 +8,7 @@ artifacts never mix. Nothing here imports an engine, so a collector can resolve 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from latbench.errors import LatbenchError, RuntimeUnavailable
 
@@ -21,9 +21,10 @@ DEFAULT: Precision = "fp32"
 
 
 def check_precision(precision: str) -> Precision:
-    if precision not in PRECISIONS:
-        raise LatbenchError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
-    return cast(Precision, precision)
+    for known in PRECISIONS:
+        if precision == known:
+            return known
+    raise LatbenchError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
 
 
 def artifact_format(runtime: type[Runtime], precision: str) -> str:
@@ -34,7 +35,9 @@ def artifact_format(runtime: type[Runtime], precision: str) -> str:
     fmt = runtime.precision_formats.get(precision)
     if fmt is None:
         offered = ", ".join(["fp32", *runtime.precision_formats])
-        raise RuntimeUnavailable(f"precision {precision} is not supported by runtime {runtime.name} (it runs: {offered})")
+        raise RuntimeUnavailable(
+            f"precision {precision} is not supported by runtime {runtime.name} (it runs: {offered})"
+        )
     return fmt
 
 

@@ -43,7 +43,7 @@ def quantize_onnx(source: Path, target: Path, input_name: str, shape: tuple[int,
     except ImportError as exc:
         raise MissingDependency("onnxruntime", "onnx", "int8 quantisation") from exc
 
-    class Reader(CalibrationDataReader):  # type: ignore[misc]
+    class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self.feed = calibration_inputs(input_name, shape, seed)
 

@@ -2,15 +2,15 @@
 
 Inputs and outputs are bound once through IOBinding so a timed run is the engine call alone. Intra-op threads
 are set explicitly, inter-op parallelism is off (sequential execution), and the graph optimisation level is
-explicit, because each of these moves latency and must be the same on every device that is compared. int8 models are QDQ ONNX files (``latbench.convert.quantize``),
-which the session fuses into int8 kernels at load.
+explicit, because each of these moves latency and must be the same on every device that is compared. int8 models
+are QDQ ONNX files (``latbench.convert.quantize``), which the session fuses into int8 kernels at load.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -37,7 +37,7 @@ def _ort() -> Any:
 class OnnxRuntime(Runtime):
     name = "onnxruntime"
     artifact_format = "onnx"
-    precision_formats = {"int8": "int8.onnx"}
+    precision_formats: ClassVar[Mapping[str, str]] = {"int8": "int8.onnx"}
 
     def __init__(self, threads: int = 1, provider: str = "cpu", optimization: str = "all") -> None:
         super().__init__(threads, provider)
