@@ -6,15 +6,19 @@ the machine hits both devices alike; it appends to one results file per precisio
 where it stopped. ``build`` turns the results files into the built-in dataset (devices ``cpu_ort_fp32`` and
 ``cpu_ort_int8``), with a card that says how, where and when it was measured and how many results the stability
 checks flagged. On a machine shared with other work, keep each measurement short and let ``--wait-idle-max``
-bound the wait for a quiet moment:
+bound the wait for a quiet moment. A second process can take the later part of the sample (``--first``) into
+its own folder; ``build`` reads every ``--work`` folder and keeps the architectures measured at both precisions:
 
     nice -n 5 env OMP_NUM_THREADS=1 python benchmarks/measure_int8_dataset.py measure --samples 300
-    python benchmarks/measure_int8_dataset.py build
+    nice -n 5 env OMP_NUM_THREADS=1 python benchmarks/measure_int8_dataset.py measure --samples 300 --first 150 \
+        --work int8-results/part2
+    python benchmarks/measure_int8_dataset.py build --work int8-results --work int8-results/part2
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 from pathlib import Path
@@ -35,17 +39,22 @@ SETTINGS = TimingSettings(
     warmup_runs=5, warmup_time_s=0.1, min_runs=20, min_time_s=0.2, max_time_s=2.0, cv_threshold=0.2, max_attempts=3
 )
 """Short measurements (about 0.3 s of timed runs each), repeated up to three times while unstable."""
+DESCRIPTIONS = {
+    "cpu_ort_fp32": "ONNX Runtime CPU, 1 thread, float32 model",
+    "cpu_ort_int8": "ONNX Runtime CPU, 1 thread, int8 model (static QDQ quantisation, U8S8, per-channel weights)",
+}
 
 
 def results_path(work: Path, space: str, precision: str) -> Path:
     return work / f"{space}-{precision}.csv"
 
 
-def measure_all(space: str, samples: int, seed: int, chunk: int, work: Path, wait_idle_max: float) -> None:
+def measure_all(space: str, samples: int, seed: int, chunk: int, first: int, work: Path, wait_idle_max: float) -> None:
+    """Measure the seeded sample from its ``first`` architecture on (a second process can take a later part)."""
     work.mkdir(parents=True, exist_ok=True)
     archs = select_archs(space, None, samples, seed, connected_only=False)
     quiet = QuietPolicy(max_wait_s=wait_idle_max)
-    for start in range(0, len(archs), chunk):
+    for start in range(first, len(archs), chunk):
         part = archs[start : start + chunk]
         for precision in PRECISIONS:
             rows = measure(
@@ -63,11 +72,10 @@ def measure_all(space: str, samples: int, seed: int, chunk: int, work: Path, wai
             print(f"{space} {precision}: {done}/{len(archs)}, {unstable} of this chunk unstable", flush=True)
 
 
-def build(space: str, work: Path, name: str) -> Path:
-    rows = []
-    for precision in PRECISIONS:
-        for row in read_results(results_path(work, space, precision)):
-            rows.append({**row, "device": f"cpu_ort_{precision}"})
+def build(space: str, works: list[Path], name: str) -> Path:
+    measured = {p: [r for work in works for r in read_results(results_path(work, space, p))] for p in PRECISIONS}
+    both = set.intersection(*({str(r["arch"]) for r in measured[p]} for p in PRECISIONS))
+    rows = [{**r, "device": f"cpu_ort_{p}"} for p in PRECISIONS for r in measured[p] if r["arch"] in both]
     flagged = {p: sum(is_unstable(r) for r in rows if r["precision"] == p) for p in PRECISIONS}
     counts = {p: sum(r["precision"] == p for r in rows) for p in PRECISIONS}
     stamps = sorted(str(r["measured_at"]) for r in rows)
@@ -79,7 +87,7 @@ def build(space: str, work: Path, name: str) -> Path:
         + ", ".join(f"{flagged[p]} of {counts[p]} {p}" for p in PRECISIONS)
         + "."
     )
-    ds = build_from_rows(
+    built = build_from_rows(
         rows,
         name=name,
         provenance=new_provenance(
@@ -103,6 +111,11 @@ def build(space: str, work: Path, name: str) -> Path:
         license="MIT",
         include_unstable=True,
     )
+    cpu = f"{rows[0]['env_cpu_model']}, {rows[0]['env_cores_logical']} logical cores shared with other work"
+    ds = dataclasses.replace(
+        built,
+        devices=tuple(dataclasses.replace(d, description=f"{DESCRIPTIONS[d.name]}; {cpu}") for d in built.devices),
+    )
     target = DATA / name
     target.mkdir(parents=True, exist_ok=True)
     storage.write(ds, target)
@@ -116,15 +129,22 @@ def main() -> None:
     parser.add_argument("--space", default="nb201", choices=["nb201", "fbnet"])
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--seed", type=int, default=17)
-    parser.add_argument("--chunk", type=int, default=20, help="Architectures per precision before switching.")
+    parser.add_argument("--chunk", type=int, default=25, help="Architectures per precision before switching.")
+    parser.add_argument("--first", type=int, default=0, help="Start at this architecture of the sample.")
     parser.add_argument("--wait-idle-max", type=float, default=5.0, help="Seconds to wait for idle per attempt.")
-    parser.add_argument("--work", type=Path, default=ROOT / "int8-results", help="Folder of the results files.")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        action="append",
+        help="Folder of the results files (build: repeatable; default int8-results).",
+    )
     parser.add_argument("--name", default=None, help="Dataset name (default here-<space>-int8).")
     args = parser.parse_args()
+    works = args.work or [ROOT / "int8-results"]
     if args.step == "measure":
-        measure_all(args.space, args.samples, args.seed, args.chunk, args.work, args.wait_idle_max)
+        measure_all(args.space, args.samples, args.seed, args.chunk, args.first, works[0], args.wait_idle_max)
     else:
-        build(args.space, args.work, args.name or f"here-{args.space}-int8")
+        build(args.space, works, args.name or f"here-{args.space}-int8")
 
 
 if __name__ == "__main__":
