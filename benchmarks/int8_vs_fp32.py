@@ -1,0 +1,76 @@
+"""How the int8 device ranks against the float32 one on the same architectures, and how much faster it is.
+
+Reads the built-in ``here-nb201-int8`` (``benchmarks/measure_int8_dataset.py``) and prints: the SRCC between
+``cpu_ort_int8`` and ``cpu_ort_fp32``; each one's SRCC with FLOPs and with the 27 devices of ``help-nb201`` on the
+same architectures (mean, and the closest device); and the int8/fp32 latency ratio (quantiles). The dataset's
+latencies are each result's fastest run; with ``--results`` (the folders the measurement wrote) it prints the
+SRCC on the results' medians too, which the busy machine distorted.
+
+    python benchmarks/int8_vs_fp32.py
+    python benchmarks/int8_vs_fp32.py --results int8-results int8-results/part2
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from latbench import datasets
+from latbench.resultfile import read_results
+from latbench.spaces import get_space
+
+NAME = "here-nb201-int8"
+DEVICES = ("cpu_ort_fp32", "cpu_ort_int8")
+
+
+def srcc(a: np.ndarray, b: np.ndarray) -> float:
+    return float(spearmanr(a, b).statistic)
+
+
+def medians(folders: list[Path], archs: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Each device's median per architecture, from the results files (the dataset keeps the fastest runs)."""
+    found: dict[str, np.ndarray] = {}
+    for device in DEVICES:
+        precision = device.rsplit("_", 1)[1]
+        rows = [r for f in folders for r in read_results(f / f"nb201-{precision}.csv")]
+        median = {str(r["arch"]): float(r["latency_ms"]) for r in rows}
+        found[device] = np.array([median[a] for a in archs])
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, nargs="*", default=[], help="Folders of the measurement's results.")
+    args = parser.parse_args()
+    ds = datasets.load(NAME)
+    fp32, int8 = (ds.vector(d) for d in DEVICES)
+    flops = np.array([get_space("nb201").costs(a).mflops for a in ds.archs])
+    help201 = datasets.load("help-nb201")
+    position = {a: i for i, a in enumerate(help201.archs)}
+    columns = [position[a] for a in ds.archs]
+    print(f"{len(ds.archs)} NB201 architectures, ONNX Runtime CPU, 1 thread, batch 1")
+    print(f"SRCC int8 vs fp32: {srcc(int8, fp32):.3f}")
+    for device, values in zip(DEVICES, (fp32, int8), strict=True):
+        public = {d: srcc(values, help201.latency[i, columns]) for i, d in enumerate(help201.device_names)}
+        closest = max(public, key=lambda d: public[d])
+        print(
+            f"{device}: SRCC with FLOPs {srcc(values, flops):.3f}; with help-nb201's devices mean "
+            f"{np.mean(list(public.values())):.3f}, closest {closest} {public[closest]:.3f}"
+        )
+    ratio = int8 / fp32
+    q = np.quantile(ratio, [0.1, 0.5, 0.9])
+    print(f"int8/fp32 latency: median {q[1]:.2f} (10% {q[0]:.2f}, 90% {q[2]:.2f}); int8 faster on "
+          f"{(ratio < 1).mean():.0%} of architectures; ratio's SRCC with FLOPs {srcc(ratio, flops):.3f}")  # fmt: skip
+    if args.results:
+        med = medians(args.results, ds.archs)
+        contended = srcc(med["cpu_ort_int8"], med["cpu_ort_fp32"])
+        print(f"on the results' medians instead: SRCC int8 vs fp32 {contended:.3f}; "
+              f"median vs fastest run, fp32 {srcc(med['cpu_ort_fp32'], fp32):.3f}, "
+              f"int8 {srcc(med['cpu_ort_int8'], int8):.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
