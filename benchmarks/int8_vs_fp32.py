@@ -4,10 +4,12 @@ Reads the built-in ``here-nb201-int8`` (``benchmarks/measure_int8_dataset.py``) 
 ``cpu_ort_int8`` and ``cpu_ort_fp32``; each one's SRCC with FLOPs and with the 27 devices of ``help-nb201`` on the
 same architectures (mean, and the closest device); and the int8/fp32 latency ratio (quantiles). The dataset's
 latencies are each result's fastest run; with ``--results`` (the folders the measurement wrote) it prints the
-SRCC on the results' medians too, which the busy machine distorted.
+SRCC on the results' medians too, which the busy machine distorted. With ``--trials N``, the shipped NB201
+predictor transferred to each device from 20 random architectures, SRCC on the others (mean and spread over N
+draws).
 
     python benchmarks/int8_vs_fp32.py
-    python benchmarks/int8_vs_fp32.py --results int8-results int8-results/part2
+    python benchmarks/int8_vs_fp32.py --results int8-results int8-results/part2 --trials 5
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-from latbench import datasets
+from latbench import datasets, predictor
 from latbench.resultfile import read_results
 from latbench.spaces import get_space
 
@@ -36,14 +38,28 @@ def medians(folders: list[Path], archs: tuple[str, ...]) -> dict[str, np.ndarray
     for device in DEVICES:
         precision = device.rsplit("_", 1)[1]
         rows = [r for f in folders for r in read_results(f / f"nb201-{precision}.csv")]
-        median = {str(r["arch"]): float(r["latency_ms"]) for r in rows}
+        median = {str(r["arch"]): float(str(r["latency_ms"])) for r in rows}
         found[device] = np.array([median[a] for a in archs])
     return found
+
+
+def transferred(ds: datasets.Dataset, device: str, trials: int, samples: int = 20) -> list[float]:
+    """SRCC of the shipped NB201 predictor transferred from ``samples`` random architectures, on the others."""
+    pretrained = predictor.load_pretrained("nb201")
+    latency = ds.vector(device)
+    scores = []
+    for trial in range(trials):
+        pick = np.random.default_rng(trial).choice(len(ds.archs), samples, replace=False)
+        rest = np.setdiff1d(np.arange(len(ds.archs)), pick)
+        model = predictor.transfer(pretrained, device, [ds.archs[i] for i in pick], latency[pick])
+        scores.append(srcc(model.predict([ds.archs[i] for i in rest]), latency[rest]))
+    return scores
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--results", type=Path, nargs="*", default=[], help="Folders of the measurement's results.")
+    parser.add_argument("--trials", type=int, default=0, help="Predictor transfers per device (20 samples each).")
     args = parser.parse_args()
     ds = datasets.load(NAME)
     fp32, int8 = (ds.vector(d) for d in DEVICES)
@@ -64,6 +80,9 @@ def main() -> None:
     q = np.quantile(ratio, [0.1, 0.5, 0.9])
     print(f"int8/fp32 latency: median {q[1]:.2f} (10% {q[0]:.2f}, 90% {q[2]:.2f}); int8 faster on "
           f"{(ratio < 1).mean():.0%} of architectures; ratio's SRCC with FLOPs {srcc(ratio, flops):.3f}")  # fmt: skip
+    for device in DEVICES if args.trials else ():
+        scores = transferred(ds, device, args.trials)
+        print(f"predictor from 20 samples, {device}: SRCC {np.mean(scores):.3f} +- {np.std(scores):.3f}")
     if args.results:
         med = medians(args.results, ds.archs)
         contended = srcc(med["cpu_ort_int8"], med["cpu_ort_fp32"])
