@@ -130,7 +130,7 @@ class LeaseRequest(Message):
     """Restrict to these runtimes (default: every runtime the agent enrolled with)."""
 
 
-ArtifactFormat = Literal["onnx", "tflite", "fp16.tflite", "torch.json", "int8.onnx"]
+ArtifactFormat = Literal["onnx", "tflite", "fp16.tflite", "torch.json", "int8.onnx", "int8.tflite"]
 
 
 class JobSpec(Message):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import onnx
 import pytest
 
@@ -89,3 +90,20 @@ def test_the_cli_refuses_an_unsupported_combination_in_one_line(tmp_path):
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.strip() == "error: precision int8 is not supported by runtime torch (it runs: fp32)"
     assert not out.exists()
+
+
+@pytest.mark.slow  # LiteRT conversion and quantisation
+def test_a_litert_int8_model_is_fully_quantised_and_timed(tmp_path, artifact_cache):
+    from ai_edge_litert.interpreter import Interpreter
+
+    arch = "|none~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|nor_conv_3x3~0|none~1|skip_connect~2|"
+    [row] = latbench.measure(
+        "nb201", [arch], runtime="tflite", precision="int8", settings=FAST, cache_dir=artifact_cache
+    )
+    assert row["precision"] == "int8" and row["runtime"] == "tflite" and float(row["latency_ms"]) > 0
+    key = ArtifactKey("nb201", arch, 1, 32, 10, OPSET, 0)
+    cache = ArtifactCache(artifact_cache)
+    int8, fp32 = cache.get(key, "int8.tflite"), cache.get(key, "tflite")
+    assert int8 is not None and fp32 is not None and int8.sha256 == row["artifact_sha256"] != fp32.sha256
+    [given] = Interpreter(model_path=str(int8.path)).get_input_details()
+    assert given["dtype"] == np.int8 and tuple(given["shape"]) == (1, 3, 32, 32)
