@@ -80,6 +80,12 @@ def main() -> None:
     q = np.quantile(ratio, [0.1, 0.5, 0.9])
     print(f"int8/fp32 latency: median {q[1]:.2f} (10% {q[0]:.2f}, 90% {q[2]:.2f}); int8 faster on "
           f"{(ratio < 1).mean():.0%} of architectures; ratio's SRCC with FLOPs {srcc(ratio, flops):.3f}")  # fmt: skip
+    convs = np.array([a.count("nor_conv") for a in ds.archs])
+    by_convs = {n: float(np.median(ratio[convs == n])) for n in sorted(set(convs.tolist()))}
+    print("median int8/fp32 by convolutions in the cell: " + ", ".join(
+        f"{n}: {r:.2f} ({int((convs == n).sum())} cells)" for n, r in by_convs.items()))  # fmt: skip
+    pools = np.array([a.count("avg_pool") + a.count("skip_connect") for a in ds.archs])
+    print(f"int8 SRCC with the count of pools and skips: {srcc(int8, pools):.3f}")
     for device in DEVICES if args.trials else ():
         scores = transferred(ds, device, args.trials)
         print(f"predictor from 20 samples, {device}: SRCC {np.mean(scores):.3f} +- {np.std(scores):.3f}")
