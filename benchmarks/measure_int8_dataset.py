@@ -25,13 +25,16 @@ import json
 import platform
 from pathlib import Path
 
+import numpy as np
+
 from latbench.agents.measure import TimingSettings
 from latbench.agents.quiet import QuietPolicy
-from latbench.datasets import storage
+from latbench.datasets import space_archs, storage
 from latbench.datasets.build import build_from_rows
 from latbench.datasets.model import new_provenance
 from latbench.local import measure, select_archs
 from latbench.resultfile import read_results
+from latbench.spaces import get_space
 from latbench.stability import is_unstable
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +54,19 @@ def results_path(work: Path, space: str, precision: str) -> Path:
     return work / f"{space}-{precision}.csv"
 
 
+def sample(space: str, samples: int, seed: int) -> list[str]:
+    """The space's seeded sample where it lists its members (NB201), else a seeded draw from its built-in public
+    table (FBNet: ``help-fbnet``'s 5,000), so the public devices measured the same architectures."""
+    if get_space(space).archs() is not None:
+        return select_archs(space, None, samples, seed, connected_only=False)
+    pool = space_archs(space)
+    return [pool[i] for i in np.random.default_rng(seed).choice(len(pool), samples, replace=False)]
+
+
 def measure_all(space: str, samples: int, seed: int, chunk: int, first: int, work: Path, wait_idle_max: float) -> None:
     """Measure the seeded sample from its ``first`` architecture on (a second process can take a later part)."""
     work.mkdir(parents=True, exist_ok=True)
-    archs = select_archs(space, None, samples, seed, connected_only=False)
+    archs = sample(space, samples, seed)
     quiet = QuietPolicy(max_wait_s=wait_idle_max)
     for start in range(first, len(archs), chunk):
         part = archs[start : start + chunk]
