@@ -98,10 +98,11 @@ def build(space: str, works: list[Path], name: str) -> Path:
     flagged = {p: sum(is_unstable(r) for r in rows if r["precision"] == p) for p in PRECISIONS}
     counts = {p: sum(r["precision"] == p for r in rows) for p in PRECISIONS}
     stamps = sorted(str(r["measured_at"]) for r in rows)
+    spread = max(float(str(r["latency_ms"])) / float(str(r["min_ms"])) for p in PRECISIONS for r in measured[p])
     caveat = (
         f"Measured on a shared 2-core machine ({rows[0]['env_cpu_model']}) while other work ran on it: the "
         "measurements are noisier than on an idle machine, and a run longer than a scheduler time slice often "
-        "waited out other processes' slices (medians of up to 60 ms for networks that run in 3 ms), so each "
+        f"waited out other processes' slices (a median up to {spread:.0f} times the fastest run), so each "
         "latency here is the result's fastest run, not its median. Each measurement was short (at least 20 runs "
         "and 0.2 s), waited up to the wait-idle bound for the other processes to calm down and was repeated up to "
         "3 times while unstable; results still flagged unstable are kept (their fastest run is the best reading "

@@ -20,7 +20,7 @@ from latbench.datasets.model import Dataset
 from latbench.paths import latbench_home
 from latbench.spaces import get_space
 
-BUILTINS = ("help-nb201", "help-fbnet", "help-ofa", "here-nb201-int8")
+BUILTINS = ("help-nb201", "help-fbnet", "help-ofa", "here-nb201-int8", "here-fbnet-int8")
 """HELP's published tables, then datasets latbench measured itself (``benchmarks/measure_int8_dataset.py``)."""
 BUILTIN_OF_SPACE = {"nb201": "help-nb201", "fbnet": "help-fbnet", "ofa-mbv3": "help-ofa"}
 """The built-in dataset of each space that has one: its source latencies and its spaces' default candidates."""
