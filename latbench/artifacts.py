@@ -2,7 +2,10 @@
 
 An artifact is one self-contained file of a network in one *format*: ``onnx`` (weights inside, no external
 data), ``tflite`` and ``fp16.tflite`` (LiteRT, float32 and float16 weights; see ``latbench.convert``), or
-``torch.json`` (what the torch runtime needs to rebuild the network; see ``latbench.convert.torchspec``). Every
+``torch.json`` (what the torch runtime needs to rebuild the network; see ``latbench.convert.torchspec``), and
+``int8.onnx`` and ``int8.tflite``, the ONNX and LiteRT networks statically quantised to int8
+(``latbench.convert.quantize``, ``latbench.convert.litert``; a precision's formats per runtime are in
+``latbench.precision``). Every
 format has a fixed input shape ``(batch, 3, resolution, resolution)`` and one output ``(batch, classes)``;
 ONNX names them ``input`` and ``logits``. The SHA-256 recorded beside a file identifies the exact model a
 latency was measured on; the cache names files by ``ArtifactKey.digest(format)``.
@@ -41,10 +44,12 @@ BUILDER_VERSION = "1"
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 CACHE_ENV = "LATBENCH_CACHE_DIR"
-FORMATS = ("onnx", "tflite", "fp16.tflite", "torch.json")
+FORMATS = ("onnx", "tflite", "fp16.tflite", "torch.json", "int8.onnx", "int8.tflite")
 """Artifact formats, named as the file suffix a runtime loads (``Runtime.artifact_format``)."""
-LITERT_FORMATS = ("tflite", "fp16.tflite")
+LITERT_FORMATS = ("tflite", "fp16.tflite", "int8.tflite")
 """Formats made by the LiteRT converter, which ``ArtifactCache`` runs once for many keys."""
+LITERT_DTYPES = {"tflite": "float32", "fp16.tflite": "float16", "int8.tflite": "int8"}
+"""The converter's dtype of each LiteRT format; the others are derived from the float32 model."""
 
 
 def check_format(fmt: str) -> str:
@@ -146,8 +151,13 @@ def export(key: ArtifactKey, fmt: str, path: Path) -> None:
 
     if fmt == "torch.json":
         convert.write_torch_spec(key, path)
+    elif fmt == "int8.onnx":
+        with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as scratch:
+            float32 = Path(scratch) / "float32.onnx"
+            export_onnx(key, float32)
+            convert.quantize_onnx(float32, path, INPUT_NAME, key.input_shape, key.seed)
     else:
-        convert.convert_tflite(key, path, dtype="float16" if fmt == "fp16.tflite" else "float32")
+        convert.convert_tflite(key, path, dtype=LITERT_DTYPES[fmt])
 
 
 def default_root() -> Path:
@@ -268,8 +278,8 @@ class ArtifactCache:
         """Convert ``keys`` to LiteRT in one converter process, placing each model as soon as it is written.
 
         A float16 model is the float32 artifact of the same key with its weights cast (what converting to
-        float16 in one go gives, byte for byte): a cached float32 artifact is only cast, and a missing one is
-        converted, cached as well, then cast.
+        float16 in one go gives, byte for byte), and an int8 model is it quantised: a cached float32 artifact is
+        only cast or quantised, and a missing one is converted, cached as well, then cast or quantised.
         """
         from latbench.convert.litert import Conversion, convert_many
 
@@ -284,10 +294,11 @@ class ArtifactCache:
             stack.callback(shutil.rmtree, staging, ignore_errors=True)
             conversions = []
             for key in keys:
-                cached = self.get(key, "tflite") if fmt == "fp16.tflite" else None
+                derived = fmt != "tflite"
+                cached = self.get(key, "tflite") if derived else None
                 float32 = None if cached else staging / f"{key.digest('tflite')}.tflite"
-                float16 = staging / f"{key.digest(fmt)}.{fmt}" if fmt == "fp16.tflite" else None
-                conversions.append(Conversion(key, float32, cached.path if cached else None, float16))
+                target = {LITERT_DTYPES[fmt]: staging / f"{key.digest(fmt)}.{fmt}"} if derived else {}
+                conversions.append(Conversion(key, float32, cached.path if cached else None, **target))
             outcomes = stack.enter_context(contextlib.closing(convert_many(conversions)))
             for outcome in outcomes:
                 conversion = conversions[outcome.index]
@@ -298,8 +309,9 @@ class ArtifactCache:
                         artifact = self._place(key, "tflite", conversion.float32)
                     if outcome.error is not None:
                         raise ArtifactError(f"cannot convert {key.space} {key.arch!r} to LiteRT: {outcome.error}")
-                    if conversion.float16 is not None:
-                        artifact = self._place(key, fmt, conversion.float16)
+                    made = conversion.float16 or conversion.int8
+                    if made is not None:
+                        artifact = self._place(key, fmt, made)
                     yield key, artifact
                 except ArtifactError as exc:
                     yield key, exc

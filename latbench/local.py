@@ -25,6 +25,8 @@ from latbench.agents.modelfile import FORMATS, ModelFile, format_shapes, parse_i
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.errors import LatbenchError, ModelInputError, ProfilingUnsupported
+from latbench.precision import DEFAULT as DEFAULT_PRECISION
+from latbench.precision import artifact_format
 from latbench.progress import Progress, notify
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import RECORDED_SETTINGS, result_row
@@ -88,6 +90,7 @@ def _result_row(
         "runtime": identity["runtime"],
         "runtime_version": runtime.version(),
         "provider": identity["provider"],
+        "precision": identity.get("precision"),
         "threads": identity["threads"],
         "artifact_sha256": artifact_sha256,
         "latency_ms": m.stats.median_ms,
@@ -144,6 +147,7 @@ def measure(
     connected_only: bool = False,
     runtime: str = "onnxruntime",
     provider: str = "cpu",
+    precision: str = DEFAULT_PRECISION,
     batch: int = 1,
     threads: int = 1,
     resolution: int | None = None,
@@ -163,6 +167,8 @@ def measure(
     ``models`` are ONNX files (onnxruntime, tvm) or ``.tflite`` files (tflite), timed as they are; ``inputs``
     (``{"input_ids": (1, 128)}`` or ``["input_ids:1x128"]``) give the shapes of their dynamic dimensions. A
     model that cannot be timed is refused through ``on_refused(path, line)`` (else a warning) and left out.
+    ``precision`` (``fp32`` or ``int8``, see ``latbench.precision``) picks the artifact architectures are timed as;
+    a model file is timed as it is, at its own precision.
     With ``out``, rows are appended as they finish and rows already in the file are kept and not measured
     again (the file must hold results of the same settings and device). ``reference`` times a fixed model
     between measurements to detect a drifting machine. ``quiet`` waits for other programs to calm down before
@@ -173,6 +179,8 @@ def measure(
             raise LatbenchError("give either a search space or model files, not both")
         if batch != 1 or resolution is not None or classes is not None:
             raise LatbenchError("batch, resolution and classes are a model file's own: give shapes with inputs")
+        if precision != DEFAULT_PRECISION:
+            raise LatbenchError("a model file is timed at its own precision: give precision for architectures only")
         return _measure_models(
             models,
             inputs,
@@ -193,7 +201,7 @@ def measure(
     if inputs:
         raise LatbenchError("input shapes are for model files; an architecture's input is set by batch and resolution")
     return _measure_archs(
-        space, archs, samples, seed, connected_only, runtime, provider, batch, threads, resolution, classes,
+        space, archs, samples, seed, connected_only, runtime, provider, precision, batch, threads, resolution, classes,
         settings, out, cache_dir, reference, progress, on_result, quiet,
     )  # fmt: skip
 
@@ -213,12 +221,14 @@ def _check_profiling(runtime_cls: type[Runtime], settings: TimingSettings) -> No
         raise ProfilingUnsupported(f"profiling not supported by runtime {runtime_cls.name}")
 
 
-def _reference_probe(runtime_cls: type[Runtime], threads: int, provider: str, cache: ArtifactCache) -> ReferenceProbe:
-    """The drift gauge: ``REFERENCE_KEY`` built as this runtime's artifact and calibrated."""
+def _reference_probe(
+    runtime_cls: type[Runtime], threads: int, provider: str, cache: ArtifactCache, fmt: str
+) -> ReferenceProbe:
+    """The drift gauge: ``REFERENCE_KEY`` built as the artifact format ``fmt`` that is measured, and calibrated."""
     from latbench.artifacts import REFERENCE_KEY
 
     ref_engine = runtime_cls(threads=threads, provider=provider)
-    ref_engine.load(cache.build(REFERENCE_KEY, runtime_cls.artifact_format).path)
+    ref_engine.load(cache.build(REFERENCE_KEY, fmt).path)
     return ReferenceProbe(ref_engine)
 
 
@@ -230,6 +240,7 @@ def _measure_archs(
     connected_only: bool,
     runtime: str,
     provider: str,
+    precision: str,
     batch: int,
     threads: int,
     resolution: int | None,
@@ -256,12 +267,14 @@ def _measure_archs(
     wanted = select_archs(space, archs, samples, seed, connected_only)
     runtime_cls = get_runtime(runtime)
     _check_profiling(runtime_cls, settings)
+    fmt = artifact_format(runtime_cls, precision)
     engine = runtime_cls(threads=threads, provider=provider)
     info = machine_info()
     identity: dict[str, object] = {
         "space": s.name,
         "runtime": runtime,
         "provider": provider,
+        "precision": precision,
         "batch": batch,
         "threads": threads,
         "resolution": resolution,
@@ -278,8 +291,8 @@ def _measure_archs(
         ArtifactKey(space=s.name, arch=a, batch=batch, resolution=resolution, classes=classes, opset=OPSET, seed=0)
         for a in todo
     ]
-    artifacts = cache.build_many(keys, progress=progress, fmt=runtime_cls.artifact_format)
-    probe = _reference_probe(runtime_cls, threads, provider, cache) if reference and todo else None
+    artifacts = cache.build_many(keys, progress=progress, fmt=fmt)
+    probe = _reference_probe(runtime_cls, threads, provider, cache, fmt) if reference and todo else None
 
     rows = [r for r in (results.rows if results else []) if r["arch"] in set(wanted)]
     measured = len(done & set(wanted))
@@ -432,7 +445,11 @@ def _measure_models(
     rows = {m.sha256: row for m in opened if (row := _already_measured(m, shapes, earlier)) is not None}
     todo = [m for m in opened if m.sha256 not in rows]
     cache = ArtifactCache(Path(cache_dir) if cache_dir else None)
-    probe = _reference_probe(runtime_cls, threads, provider, cache) if reference and todo else None
+    probe = (
+        _reference_probe(runtime_cls, threads, provider, cache, runtime_cls.artifact_format)
+        if reference and todo
+        else None
+    )
     notify(progress, "measure", len(rows), len(opened))
     try:
         for model in todo:

@@ -143,7 +143,7 @@ class LeaseRequest(Message):
     """Restrict to these runtimes (default: every runtime the agent enrolled with)."""
 
 
-ArtifactFormat = Literal["onnx", "tflite", "fp16.tflite", "torch.json"]
+ArtifactFormat = Literal["onnx", "tflite", "fp16.tflite", "torch.json", "int8.onnx", "int8.tflite"]
 
 
 class JobSpec(Message):
@@ -388,6 +388,9 @@ class CampaignCreate(Message):
     sampler: Literal["uniform", "connected"] = "uniform"
     runtime: Name = "onnxruntime"
     provider: Name = "cpu"
+    precision: Literal["fp32", "int8"] = Field(default="fp32", exclude_if=lambda p: p == "fp32")
+    """The architectures' numeric precision (``latbench.precision``): it picks the artifact format jobs carry.
+    Left out of messages at fp32, so collectors from before it still understand them."""
     batch: int = Field(default=1, ge=1, le=4096)
     threads: int = Field(default=1, ge=1, le=1024)
     resolution: int | None = Field(default=None, ge=1, le=4096)
@@ -430,6 +433,8 @@ class CampaignCreate(Message):
             raise ValueError("a campaign of model files gives models (uploaded files), not samples or archs")
         if self.batch != 1 or self.resolution is not None or self.classes is not None:
             raise ValueError("model files set their own inputs: give input_shapes, not batch, resolution or classes")
+        if self.precision != "fp32":
+            raise ValueError("model files are measured at their own precision: give precision for architectures")
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             twice = sorted({n for n in names if names.count(n) > 1})

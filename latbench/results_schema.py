@@ -54,6 +54,7 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     Column("runtime", "str", "the inference engine"),
     Column("runtime_version", "str", "the engine's version"),
     Column("provider", "str", "the engine's execution provider (device)"),
+    Column("precision", "str", "fp32, int8 or fp16: the artifact's numeric precision (empty for a model file)"),
     Column("batch", "int", "batch size; for a model file, the first dimension of its first input"),
     Column("threads", "int", "engine threads"),
     Column("resolution", "int", "input resolution"),

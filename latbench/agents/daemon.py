@@ -38,6 +38,7 @@ from latbench.agents.reports import error_item, result_item
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.agents.spool import Spool
 from latbench.errors import ArtifactError, CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
+from latbench.precision import loadable_formats
 from latbench.protocol import (
     MAX_BODY_BYTES,
     EnrollRequest,
@@ -330,7 +331,7 @@ class AgentDaemon:
                 for sha256 in (job.artifact_sha256, job.reference_sha256):
                     if sha256 is not None and not self._stop.is_set():
                         with contextlib.suppress(LatbenchError):
-                            if self._format(job.runtime) == job.artifact_format:
+                            if self._format(job.runtime, job.artifact_format) == job.artifact_format:
                                 self.downloads.fetch(sha256, job.artifact_format, _declared_size(job, sha256))
         finally:
             self._interruptible = False
@@ -344,7 +345,7 @@ class AgentDaemon:
             if self.remote is not None:
                 return self._run_remote(job, self.remote)
             runtime_cls = get_runtime(job.runtime)
-            artifact = self._fetch(job, job.artifact_sha256, runtime_cls.artifact_format)
+            artifact = self._fetch(job, job.artifact_sha256, self._format(job.runtime, job.artifact_format))
             probe = self._probe(job, runtime_cls) if job.reference_sha256 else None
             settings = TimingSettings(**job.settings.model_dump())
             runtime = runtime_cls(threads=job.threads, provider=job.provider)
@@ -369,8 +370,12 @@ class AgentDaemon:
             if runtime is not None:
                 runtime.close()
 
-    def _format(self, runtime: str) -> str:
-        return self.remote.artifact_format(runtime) if self.remote is not None else get_runtime(runtime).artifact_format
+    def _format(self, runtime: str, wanted: str) -> str:
+        """The artifact format ``runtime`` loads here: ``wanted`` (a job's) where it is one of its precisions'."""
+        if self.remote is not None:
+            return self.remote.artifact_format(runtime)
+        runtime_cls = get_runtime(runtime)
+        return wanted if wanted in loadable_formats(runtime_cls) else runtime_cls.artifact_format
 
     def _run_remote(self, job: JobSpec, remote: RemoteRunner) -> ResultItem | None:
         """Measure ``job`` on the remote device. No reference probe there: each job runs in a fresh process on the
@@ -406,7 +411,7 @@ class AgentDaemon:
         assert job.reference_sha256 is not None
         key = (job.runtime, job.threads, job.provider, job.reference_sha256)
         if key not in self._probes:
-            path = self._fetch(job, job.reference_sha256, runtime_cls.artifact_format)
+            path = self._fetch(job, job.reference_sha256, self._format(job.runtime, job.artifact_format))
             engine = runtime_cls(threads=job.threads, provider=job.provider)
             engine.load(path)
             self._probes[key] = ReferenceProbe(engine)

@@ -18,6 +18,8 @@ from latbench.agents.modelfile import parse_input_shapes
 from latbench.cli import options as opt
 from latbench.cli.console import err, out, styled
 from latbench.client import CollectorClient
+from latbench.errors import LatbenchError
+from latbench.precision import check_precision
 from latbench.protocol import AdaptivePlan, CampaignCreate, CampaignStatus, MeasurementSettings, ModelInfo
 from latbench.resultfile import write_results
 
@@ -118,6 +120,7 @@ def campaign_create(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Sampling seed.")] = 0,
     connected_only: bool = typer.Option(False, "--connected-only", help="Sample only connected cells."),
     provider: str = typer.Option("cpu", "--provider", help="Runtime device: cpu, cuda or tensorrt."),
+    precision: str = typer.Option("fp32", "--precision", help="Numeric precision: fp32, or int8 (quantised)."),
     batch: int = typer.Option(1, "--batch", "-b", min=1),
     threads: opt.Threads = 1,
     resolution: int | None = typer.Option(None, "--resolution", min=1),
@@ -149,6 +152,8 @@ def campaign_create(
             raise typer.BadParameter("give --models files or a --space's architectures, not both")
         if batch != 1 or resolution is not None:
             raise typer.BadParameter("a model file's shapes are its own: give dynamic ones with --input")
+        if precision != "fp32":
+            raise typer.BadParameter("a model file is measured at its own precision: --precision is for --space")
         shapes = parse_input_shapes(input_shape or [])
         with CollectorClient(collector, token) as client:
             campaign_id = client.create_model_campaign(
@@ -170,6 +175,10 @@ def campaign_create(
         arch = _first_batch(space, plan.batch)
     elif (samples is None) == (not arch):
         raise typer.BadParameter("give --samples N or at least one --arch, not both")
+    try:
+        checked = check_precision(precision)
+    except LatbenchError as exc:
+        raise typer.BadParameter(str(exc)) from None
     spec = CampaignCreate(
         space=space,
         samples=samples,
@@ -179,6 +188,7 @@ def campaign_create(
         sampler="connected" if connected_only else "uniform",
         runtime=runtime,
         provider=provider,
+        precision=checked,
         batch=batch,
         threads=threads,
         resolution=resolution,

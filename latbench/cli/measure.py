@@ -44,6 +44,9 @@ def measure_command(
     connected_only: bool = typer.Option(False, "--connected-only", help="NB201: sample only connected cells."),
     runtime: Annotated[str, opt.runtime("Inference runtime.")] = "onnxruntime",
     provider: str = typer.Option("cpu", "--provider", help="Runtime device: cpu, cuda or tensorrt."),
+    precision: str = typer.Option(
+        "fp32", "--precision", help="Numeric precision of architectures: fp32, or int8 (statically quantised)."
+    ),
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size."),
     threads: opt.Threads = 1,
     resolution: int | None = typer.Option(None, "--resolution", min=1, help="Input height and width (default 32)."),
@@ -90,6 +93,8 @@ def measure_command(
             raise typer.BadParameter("give --model files or a --space to sample, not both")
         if batch != 1 or resolution is not None or classes is not None:
             raise typer.BadParameter("a model file's shapes are its own: give dynamic ones with --input")
+        if precision != "fp32":
+            raise typer.BadParameter("a model file is timed at its own precision: --precision is for --space")
     else:
         if space is None:
             raise typer.BadParameter("give --space (architectures) or --model (model files)")
@@ -125,6 +130,7 @@ def measure_command(
                 connected_only=connected_only,
                 runtime=runtime,
                 provider=provider,
+                precision=precision,
                 batch=batch,
                 threads=threads,
                 resolution=resolution,

@@ -16,6 +16,7 @@ from latbench.collectors import adaptive, artifact_store, uploads
 from latbench.collectors.db import new_id
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, DeviceRow, JobRow
 from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound, UnknownSpace
+from latbench.precision import artifact_format as precision_format
 from latbench.protocol import AdaptivePlan, CampaignCreate, CampaignState, CampaignStatus, DeviceProgress
 from latbench.spaces import get_space
 
@@ -51,16 +52,18 @@ def _archs(spec: CampaignCreate) -> list[str]:
     return list(dict.fromkeys(canonical))
 
 
-def artifact_format(runtime: str) -> str:
-    """The artifact format runtime ``runtime`` loads, read from its class (runtime modules import their engines
-    only when a runtime is built, so this stays light); ``onnx`` for a runtime this collector does not know, since
-    a campaign may name one only its agents have."""
+def artifact_format(runtime: str, precision: str = "fp32") -> str:
+    """The artifact format runtime ``runtime`` loads at ``precision``, read from its class (runtime modules import
+    their engines only when a runtime is built, so this stays light); ``onnx`` for a runtime this collector does
+    not know at fp32, since a campaign may name one only its agents have."""
     try:
-        fmt = get_runtime(runtime).artifact_format
-    except (LatbenchError, ImportError):
-        return "onnx"
+        runtime_cls = get_runtime(runtime)
+    except (LatbenchError, ImportError) as exc:
+        if precision == "fp32":
+            return "onnx"
+        raise InvalidRequest(f"precision {precision} needs a runtime this collector knows: {exc}") from exc
     try:
-        return check_format(fmt)
+        return check_format(precision_format(runtime_cls, precision))
     except LatbenchError as exc:
         raise InvalidRequest(f"runtime {runtime!r}: {exc}") from exc
 
@@ -94,7 +97,7 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> CampaignRow
         TimingSettings(**spec.settings.model_dump())
     except ValueError as exc:
         raise InvalidRequest(f"settings: {exc}") from exc
-    fmt = artifact_format(spec.runtime)
+    fmt = artifact_format(spec.runtime, spec.precision)
     artifact_store.request(session, [REFERENCE_KEY], now, fmt)
     input_shapes = None
     if spec.models is not None:

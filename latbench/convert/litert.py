@@ -8,7 +8,9 @@ into an error.
 float16 models are the float32 model with weights cast to float16 and a Dequantize op in front of each
 Conv/FullyConnected (``ai-edge-quantizer``'s weight-only FLOAT_CASTING), as TensorFlow's float16 conversion does.
 Casting is a step of its own (``Conversion.source``), so a float32 model already built is cast, not converted
-again: the bytes are those of converting and casting in one go.
+again: the bytes are those of converting and casting in one go. int8 models are the float32 model statically
+quantised the same way (``ai-edge-quantizer``'s ``static_wi8_ai8``: int8 weights and activations, inputs and
+outputs included, MinMax ranges from the generated calibration inputs of ``latbench.convert.quantize``).
 
 One child serves a whole batch (``convert_many``): starting it and importing torch and litert-torch costs
 about 5 s, half as much as converting a small NB201 network. It reports each model on its own line as soon as it is
@@ -37,7 +39,7 @@ import latbench
 from latbench.convert.environment import PYTHON_ENV, ensure_converter
 from latbench.errors import ArtifactError
 
-DTYPES = ("float32", "float16")
+DTYPES = ("float32", "float16", "int8")
 TIMEOUT_S = 1800.0
 """How long the converter may take over one model before it is stopped."""
 MODELS_PER_CHILD = 50
@@ -58,21 +60,28 @@ def _child_env(python: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class Conversion:
     """One model for the converter: convert ``key``'s network (an ``ArtifactKey``) to ``float32``, or take the
-    float32 model already at ``source``; then, if ``float16`` is set, write its float16 cast there."""
+    float32 model already at ``source``; then, if ``float16`` is set, write its float16 cast there, and if ``int8``
+    is set, its int8 quantisation."""
 
     key: Any
     float32: Path | None = None
     source: Path | None = None
     float16: Path | None = None
+    int8: Path | None = None
 
     def __post_init__(self) -> None:
-        if (self.float32 is None) == (self.source is None) or (self.source is not None and self.float16 is None):
-            raise ValueError("a conversion writes a float32 model or casts an existing one to float16")
+        derived = self.float16 is not None or self.int8 is not None
+        if (self.float32 is None) == (self.source is None) or (self.source is not None and not derived):
+            raise ValueError("a conversion writes a float32 model or derives float16 or int8 from an existing one")
 
     def request(self) -> dict[str, object]:
         return {
             "key": asdict(self.key),
-            **{name: str(getattr(self, name)) for name in ("float32", "source", "float16") if getattr(self, name)},
+            **{
+                name: str(getattr(self, name))
+                for name in ("float32", "source", "float16", "int8")
+                if getattr(self, name)
+            },
         }
 
 
@@ -95,7 +104,7 @@ def convert_tflite(key: object, path: Path, dtype: str = "float32") -> None:
         if dtype == "float32":
             conversion = Conversion(key, float32=path)
         else:
-            conversion = Conversion(key, float32=Path(tmp) / "float32.tflite", float16=path)
+            conversion = Conversion(key, float32=Path(tmp) / "float32.tflite", **{dtype: path})
         for outcome in convert_many([conversion], python=python):
             if outcome.error is not None:
                 raise ArtifactError(f"cannot convert to LiteRT with {python}: {outcome.error}")
@@ -213,6 +222,8 @@ def _outcomes(requests: list[dict[str, Any]]) -> Iterator[dict[str, object]]:
                 source, converted = request["float32"], True
             if request.get("float16"):
                 _cast_weights_fp16(Path(source), Path(request["float16"]))
+            if request.get("int8"):
+                _quantize_int8(Path(source), Path(request["int8"]), request["key"])
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             yield {"index": index, "error": f"{type(exc).__name__}: {first}".rstrip(": "), "converted": converted}
@@ -267,17 +278,34 @@ def _cast_weights_fp16(source: Path, target: Path) -> None:
     target.write_bytes(bytes(result.quantized_model))
 
 
+def _quantize_int8(source: Path, target: Path, key: dict[str, Any]) -> None:
+    from ai_edge_litert import interpreter
+    from ai_edge_quantizer import quantizer, recipe
+
+    from latbench.convert.quantize import calibration_inputs
+
+    signatures = interpreter.Interpreter(model_path=str(source)).get_signature_list()
+    [(signature, spec)] = signatures.items()
+    [name] = spec["inputs"]
+    shape = (key["batch"], 3, key["resolution"], key["resolution"])
+    q = quantizer.Quantizer(str(source), recipe.static_wi8_ai8())
+    calibration = q.calibrate({signature: list(calibration_inputs(name, shape, key["seed"]))})
+    result = q.quantize(calibration, enable_progress_report=False)
+    assert result.quantized_model is not None
+    target.write_bytes(bytes(result.quantized_model))
+
+
 def _convert_one(request: dict[str, Any]) -> None:
     """The one-model form: ``{"key", "path", "dtype"}``; exit status 1 with the error on stderr on failure."""
     path = Path(request["path"])
-    fp16 = request["dtype"] != "float32"
-    float32 = path.with_name(path.name + ".f32") if fp16 else path
+    derived = request["dtype"] != "float32"
+    float32 = path.with_name(path.name + ".f32") if derived else path
     try:
         [record] = _outcomes(
-            [{"key": request["key"], "float32": str(float32), **({"float16": str(path)} if fp16 else {})}]
+            [{"key": request["key"], "float32": str(float32), **({request["dtype"]: str(path)} if derived else {})}]
         )
     finally:
-        if fp16:
+        if derived:
             float32.unlink(missing_ok=True)
     if record.get("fatal") or record.get("error"):
         sys.exit(str(record.get("fatal") or record["error"]))

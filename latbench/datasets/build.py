@@ -2,8 +2,8 @@
 
 Repeated measurements of one (device, architecture) become the median of their medians, and the spread between
 them is kept as a quality figure. Each device's results must share one measurement setup (space, runtime and its
-version, provider, batch, threads, resolution, classes, opset, hardware fingerprint and every ``cfg_*`` setting):
-a mix is refused with the difference, never averaged.
+version, provider, precision, batch, threads, resolution, classes, opset, hardware fingerprint and every ``cfg_*``
+setting): a mix is refused with the difference, never averaged.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ SETUP = (
     "runtime",
     "runtime_version",
     "provider",
+    "precision",
     "batch",
     "threads",
     "resolution",
@@ -223,6 +224,7 @@ def build_from_rows(
                 resolution=setup["resolution"],
                 classes=setup["classes"],
                 settings={"opset": setup["opset"], "device_id": setup["device_id"]}
+                | ({"precision": setup["precision"]} if setup["precision"] else {})
                 | {k.removeprefix("cfg_"): v for k, v in setup.items() if k.startswith("cfg_")},
                 environment=_environment(device_rows),
                 quality=_quality(every[key], by_arch) | _details(device_rows) | _stability(every[key], device_rows),

@@ -20,7 +20,8 @@ from latbench.datasets.model import Dataset
 from latbench.paths import latbench_home
 from latbench.spaces import get_space
 
-BUILTINS = ("help-nb201", "help-fbnet", "help-ofa")
+BUILTINS = ("help-nb201", "help-fbnet", "help-ofa", "here-nb201-int8", "here-fbnet-int8")
+"""HELP's published tables, then datasets latbench measured itself (``benchmarks/measure_int8_dataset.py``)."""
 BUILTIN_OF_SPACE = {"nb201": "help-nb201", "fbnet": "help-fbnet", "ofa-mbv3": "help-ofa"}
 """The built-in dataset of each space that has one: its source latencies and its spaces' default candidates."""
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -89,7 +90,7 @@ def list_datasets() -> list[Summary]:
 
 
 def load(name: str) -> Dataset:
-    """The dataset called ``name``: a built-in (``help-nb201``, ``help-fbnet``, ``help-ofa``) or one in the registry."""
+    """The dataset called ``name``: a built-in (``BUILTINS``) or one in the registry."""
     if name in BUILTINS:
         return storage.read(_builtin_dir(name), builtin=True)
     path = registry_dir() / check_name(name)

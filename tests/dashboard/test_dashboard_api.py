@@ -195,7 +195,9 @@ def test_the_campaign_card_is_the_dataset_build_would_make(collector: Harness, m
 def test_dataset_list_and_cards(collector: Harness):
     listed = collector.admin.get("/admin/datasets").json()
     assert listed["reason"] is None
-    assert [d["name"] for d in listed["datasets"]] == ["help-nb201", "help-fbnet", "help-ofa"]
+    assert [d["name"] for d in listed["datasets"]] == [
+        "help-nb201", "help-fbnet", "help-ofa", "here-nb201-int8", "here-fbnet-int8"
+    ]  # fmt: skip
     card = collector.admin.get("/admin/datasets/help-nb201").json()
     assert card["n_archs"] == 15625 and len(card["devices"]) == 27 and card["builtin"] is True
     for name in ("nope", "Bad%20Name"):

@@ -94,6 +94,8 @@ def test_builtins_list_without_a_registry_copy_and_cannot_be_removed(home):
         ("help-nb201", True, 27),
         ("help-fbnet", True, 27),
         ("help-ofa", True, 12),
+        ("here-nb201-int8", True, 2),
+        ("here-fbnet-int8", True, 2),
     ]
     assert not (home / "datasets").exists()
     refused = cli("dataset", "rm", "help-nb201")

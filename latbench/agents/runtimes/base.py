@@ -35,6 +35,8 @@ class Runtime(abc.ABC):
 
     name: ClassVar[str]
     artifact_format: ClassVar[str]
+    precision_formats: ClassVar[Mapping[str, str]] = {}
+    """The artifact format of each precision besides fp32 that the runtime runs (``latbench.precision``)."""
 
     def __init__(self, threads: int = 1, provider: str = "cpu") -> None:
         if threads < 1:

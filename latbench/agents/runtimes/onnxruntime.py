@@ -2,7 +2,8 @@
 
 Inputs and outputs are bound once through IOBinding so a timed run is the engine call alone. Intra-op threads
 are set explicitly, inter-op parallelism is off (sequential execution), and the graph optimisation level is
-explicit, because each of these moves latency and must be the same on every device that is compared.
+explicit, because each of these moves latency and must be the same on every device that is compared. int8 models
+are QDQ ONNX files (``latbench.convert.quantize``), which the session fuses into int8 kernels at load.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -39,6 +40,7 @@ def _ort() -> Any:
 class OnnxRuntime(Runtime):
     name = "onnxruntime"
     artifact_format = "onnx"
+    precision_formats: ClassVar[Mapping[str, str]] = {"int8": "int8.onnx"}
 
     def __init__(self, threads: int = 1, provider: str = "cpu", optimization: str = "all") -> None:
         super().__init__(threads, provider)

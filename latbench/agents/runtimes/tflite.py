@@ -4,7 +4,8 @@ The interpreter applies XNNPACK as its default delegate; provider ``cpu`` keeps 
 builtin kernels only (what a device without XNNPACK would do). ``tflite`` loads float32 models and
 ``tflite-fp16`` models whose weights are stored as float16 (computed in float32 or float16 as the kernels
 choose): the same network, a different artifact, so each is its own runtime name and the collector can tell
-from the name which file to build. Inputs are copied in once at load; a timed run is ``invoke`` alone.
+from the name which file to build. ``tflite`` also loads int8 models (``--precision int8``; int8 inputs too).
+Inputs are copied in once at load; a timed run is ``invoke`` alone.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class TfliteRuntime(Runtime):
     name: ClassVar[str] = "tflite"
     artifact_format: ClassVar[str] = "tflite"
     dtype: ClassVar[str] = "float32"
+    precision_formats: ClassVar[Mapping[str, str]] = {"int8": "int8.tflite"}
 
     def __init__(self, threads: int = 1, provider: str = "cpu", xnnpack: bool | None = None) -> None:
         super().__init__(threads, provider)
@@ -124,3 +126,4 @@ class TfliteFp16Runtime(TfliteRuntime):
     name: ClassVar[str] = "tflite-fp16"
     artifact_format: ClassVar[str] = "fp16.tflite"
     dtype: ClassVar[str] = "float16"
+    precision_formats: ClassVar[Mapping[str, str]] = {}

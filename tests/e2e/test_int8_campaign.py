@@ -1,0 +1,52 @@
+"""End to end at int8: ``campaign create --precision int8`` on a real collector, which quantises the networks, and
+a real agent that measures the quantised models, reference probe included; the export records the precision."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import onnx
+import pytest
+
+from tests.support.ports import free_port
+from tests.support.processes import Agent, Collector, totals, wait_for
+
+pytestmark = pytest.mark.slow  # real collector and agent processes, quantisation
+
+FAST = ["--min-runs", "10", "--min-time", "0.05", "--warmup-time", "0.02"]
+ARCHS = [
+    "|none~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|nor_conv_3x3~0|none~1|skip_connect~2|",
+    "|skip_connect~0|+|nor_conv_1x1~0|none~1|+|nor_conv_3x3~0|skip_connect~1|avg_pool_3x3~2|",
+]
+
+
+def test_an_agent_measures_an_int8_campaign_quantised_by_the_collector(tmp_path: Path, artifact_cache: Path):
+    collector = Collector(f"sqlite:///{tmp_path / 'collector.sqlite'}", tmp_path / "collector", free_port(),
+                          artifacts=artifact_cache).start()  # fmt: skip
+    agent = None
+    try:
+        token = collector.cli("token", "create", "--name", "e2e")
+        arch_args = [arg for arch in ARCHS for arg in ("--arch", arch)]
+        campaign = collector.cli("campaign", "create", "--space", "nb201", *arch_args, "--runtime", "onnxruntime",
+                                 "--precision", "int8", *FAST)  # fmt: skip
+        agent = Agent(collector, token, "ort", tmp_path / "agent")
+        wait_for(lambda: totals(collector.status(campaign))["done"] == 2, 300, "2 int8 results", interval_s=1)
+        assert collector.status(campaign)["state"] == "done"
+        out = tmp_path / "out.csv"
+        collector.cli("results", "export", "--campaign", campaign, "--out", str(out))
+    finally:
+        code = agent.stop() if agent is not None else 0
+        collector.stop()
+    assert code == 0, agent.log.read_text()[-2000:] if agent is not None else ""
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["arch"] for r in rows) == sorted(ARCHS)
+    assert {(r["runtime"], r["precision"]) for r in rows} == {("onnxruntime", "int8")}
+    assert all(float(r["latency_ms"]) > 0 and float(r["ref_ratio"]) > 0 for r in rows)
+    downloaded = {p.name: p for p in (tmp_path / "agent").rglob("*.int8.onnx")}
+    for row in rows:
+        path = downloaded[f"{row['artifact_sha256']}.int8.onnx"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == row["artifact_sha256"]
+        assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in onnx.load(str(path)).graph.node}
