@@ -44,8 +44,13 @@ class Inputs:
         )
 
     @property
+    def known(self) -> np.ndarray:
+        """Per architecture: whether its source values are known (measured or imputed; ``sources.impute``)."""
+        return np.full(len(self.costs), self.sources.shape[1] > 0) & ~np.isnan(self.sources).any(axis=1)
+
+    @property
     def has_sources(self) -> bool:
-        return self.sources.shape[1] > 0 and not bool(np.isnan(self.sources).any())
+        return bool(self.known.all())
 
 
 Params = dict[str, Any]
@@ -159,15 +164,18 @@ def fit_ensemble(x: Inputs, y: np.ndarray, members: list[str]) -> Params:
 
 
 def predict_ensemble(x: Inputs, params: Params) -> np.ndarray:
-    """The weighted mean of the members' log-ms predictions; members needing unknown source values drop out."""
+    """The weighted mean of the members' log-ms predictions; for an architecture without source values the
+    members reading them drop out, and the others' weights decide."""
     total = np.zeros(len(x.costs))
-    weight_sum = 0.0
+    weight_sum = np.zeros(len(x.costs))
+    known = x.known
     for name, member in params["members"].items():
         weight = params["weights"][name]
-        if weight <= 0 or (MEMBERS[name][2] and not x.has_sources):
+        rows = known if MEMBERS[name][2] else np.ones(len(x.costs), dtype=bool)
+        if weight <= 0 or not rows.any():
             continue
-        total += weight * predict_member(name, x, member)
-        weight_sum += weight
-    if weight_sum == 0:
+        total[rows] += weight * predict_member(name, x.rows(np.flatnonzero(rows)), member)
+        weight_sum[rows] += weight
+    if not weight_sum.all():
         raise PredictorError("no member of the ensemble can predict these architectures")
     return total / weight_sum

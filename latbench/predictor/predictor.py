@@ -162,8 +162,8 @@ class Predictor:
         member = "network" if self.method in NETWORK_OF else self.method
         if members.MEMBERS[member][2] and not x.has_sources:
             raise PredictorError(
-                f"method {self.method!r} reads the source devices' latencies, which the model does not have for "
-                "some of these architectures; use the default method"
+                f"method {self.method!r} reads the source devices' latencies, and no source device measured "
+                f"{int((~x.known).sum())} of these architectures; use the default method"
             )
         return np.exp(members.predict_member(member, x, self.head))
 
@@ -339,7 +339,8 @@ def _pretrain_network(predictor: Predictor, ds: datasets.Dataset, devices: list[
     kind = NETWORK_OF[predictor.method]
     vectors = None
     if kind == "help":
-        vectors = np.stack([_help_vector(ds.space, ds.archs, ds.vector(d)) for d in devices])
+        filled = np.exp(predictor.source.lookup(arch_codes))  # a source's holes imputed (``sources.impute``)
+        vectors = np.stack([_help_vector(ds.space, ds.archs, filled[:, row]) for row in range(len(devices))])
     config = _network_config(kind, ds.space, len(devices), supplementary.shape[1], batch.ops.shape[1], s)
     with _threads():
         torch.manual_seed(seed)
@@ -455,7 +456,10 @@ def transfer(
     else:
         member = "network" if method in NETWORK_OF else method
         if members.MEMBERS[member][2] and not x.has_sources:
-            raise PredictorError(f"method {method!r} needs source-device latencies of the measured architectures")
+            raise PredictorError(
+                f"method {method!r} needs source-device latencies of the measured architectures, and no source "
+                f"device measured {int((~x.known).sum())} of them; use the default method"
+            )
         out.head = members.fit_member(member, x, y)
     return out
 
