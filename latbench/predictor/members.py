@@ -26,13 +26,15 @@ WEIGHT_POWER = 16
 @dataclass(frozen=True)
 class Inputs:
     """Per architecture: z-scored cost features (n, k), MACs in millions (n,), z-scored source log-latencies
-    (n, D; NaN unknown), source latencies in ms (n, D), and the graph network's score on the target (n,) if any."""
+    (n, D; NaN unknown), source latencies in ms (n, D), the graph network's score on the target (n,) if any, and
+    the cost features as plain sums over the architecture (n, k; logged ones exponentiated) if given."""
 
     costs: np.ndarray
     macs: np.ndarray
     sources: np.ndarray
     sources_ms: np.ndarray
     network: np.ndarray | None = None
+    totals: np.ndarray | None = None
 
     def rows(self, index: np.ndarray) -> Inputs:
         return Inputs(
@@ -41,6 +43,7 @@ class Inputs:
             self.sources[index],
             self.sources_ms[index],
             None if self.network is None else self.network[index],
+            None if self.totals is None else self.totals[index],
         )
 
     @property
@@ -97,6 +100,26 @@ def _nnls_predict(x: Inputs, p: Params) -> np.ndarray:
     return np.log(np.maximum(design @ np.asarray(p["coef"]), 1e-9))
 
 
+def _totals(x: Inputs) -> np.ndarray:
+    if x.totals is None:
+        raise PredictorError("this member needs the cost features as sums")
+    return x.totals
+
+
+def _cost_nnls_fit(x: Inputs, y: np.ndarray) -> Params:
+    """The target's ms as a non-negative sum of the costs (MACs, launches, activation traffic, op counts) and a
+    constant: an additive roofline, few enough free signs to hold at 20 samples."""
+    scale = np.abs(_totals(x)).max(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    coef = nnls_fit(np.c_[_totals(x) / scale, np.ones(len(y))], np.exp(y))
+    return {"scale": scale.tolist(), "coef": coef.tolist()}
+
+
+def _cost_nnls_predict(x: Inputs, p: Params) -> np.ndarray:
+    design = np.c_[_totals(x) / np.asarray(p["scale"]), np.ones(len(x.costs))]
+    return np.log(np.maximum(design @ np.asarray(p["coef"]), 1e-9))
+
+
 def _network_fit(x: Inputs, y: np.ndarray) -> Params:
     if x.network is None:
         raise PredictorError("this member needs a transferred graph network")
@@ -119,6 +142,7 @@ MEMBERS: dict[str, tuple[Callable[..., Params], Callable[..., np.ndarray], bool]
     "ridge": (*_ridge, True),
     "nnls": (_nnls_fit, _nnls_predict, True),
     "cost-ridge": (*_cost_ridge, False),
+    "cost-nnls": (_cost_nnls_fit, _cost_nnls_predict, False),
     "ridge-all": (*_ridge_all, True),
     "network": (_network_fit, _network_predict, False),
 }

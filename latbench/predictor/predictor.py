@@ -34,9 +34,9 @@ VERSION = 1
 DEFAULT_METHOD = "latbench"
 NETWORK_OF = {"latbench": "nasflat", "nasflat": "nasflat", "help": "help", "multipredict": "multipredict"}
 """Method -> the network it pretrains; the other methods are fitted on the target samples alone."""
-ENSEMBLE = ["network", "ridge", "nnls", "cost-ridge", "ridge-all", "flops"]
+ENSEMBLE = ["network", "ridge", "nnls", "cost-ridge", "cost-nnls", "ridge-all", "flops"]
 METHODS = {
-    "latbench": "ensemble of NASFLAT, ridge, NNLS, cost-feature ridge and FLOPs, weighted by leave-one-out SRCC",
+    "latbench": "ensemble of NASFLAT, ridge, NNLS, cost-feature ridge and NNLS, FLOPs, weighted by leave-one-out SRCC",
     "nasflat": "the NASFLAT graph network (op-wise hardware embedding, cost features before the head)",
     "help": "HELP-style MLP; the device is its min-max latencies on 10 reference architectures",
     "multipredict": "MultiPredict-style MLP on one-hot ops and cost features with a device embedding",
@@ -45,6 +45,7 @@ METHODS = {
     "ridge": "ridge of the target on source-device latencies + FLOPs (z-scored, alpha by leave-one-out)",
     "nnls": "non-negative least squares on the 3 best-correlated source devices + FLOPs",
     "cost-ridge": "ridge on cost features (MACs, params, launches, activations, op counts)",
+    "cost-nnls": "non-negative least squares of the ms on the cost features as sums (an additive roofline)",
 }
 MIN_SAMPLES = 3
 TRANSFER_LR = {"nb201": 3e-3}
@@ -103,12 +104,16 @@ class Predictor:
         raw = cost_features(self.space, arch_codes) if raw is None else raw
         log_sources = self.source.lookup(arch_codes)
         mean, std = self.source_stats
+        totals = raw.copy()
+        logged = [i for i, name in enumerate(cost_feature_names(self.space)) if name.startswith("log_")]
+        totals[:, logged] = np.exp(raw[:, logged])
         return members.Inputs(
             costs=(raw - self.cost_stats[0]) / self.cost_stats[1],
             macs=np.exp(raw[:, 0]) / 1e6,
             sources=(log_sources - mean) / std,
             sources_ms=np.exp(log_sources),
             network=network,
+            totals=totals,
         )
 
     def network_scores(self, arch_codes: np.ndarray, device_row: int, raw: np.ndarray | None = None) -> np.ndarray:
