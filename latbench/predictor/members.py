@@ -1,9 +1,9 @@
 """Predictors fitted on a target device's few measurements alone: FLOPs, ridge, NNLS, and their ensemble.
 
 Each member maps ``Inputs`` (what is known of an architecture before the target measures it) to predicted log
-milliseconds on the target. The ensemble weighs each member by its leave-one-out Spearman correlation on the
-target's own samples, so it leans on source devices where they resemble the target, and on cost features
-(launches, MACs, activations) where they do not.
+milliseconds on the target. The ensemble weighs each member by its leave-one-out error on the target's own
+samples, so it leans on source devices where they resemble the target, and on cost features (launches, MACs,
+activations) where they do not.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from latbench.predictor.stats import nnls_fit, ridge_fit
 from latbench.ranking import spearman
 
 TOP_SOURCES = 3
-WEIGHT_POWER = 16
-"""Ensemble weight = max(0, leave-one-out SRCC) ** WEIGHT_POWER: a sharp preference for the members that rank best."""
+WEIGHT_POWER = 2
+"""Ensemble weight = (the least leave-one-out error / the member's) ** WEIGHT_POWER (errors: mean squared, log ms)."""
 
 
 @dataclass(frozen=True)
@@ -157,33 +157,37 @@ def predict_member(name: str, x: Inputs, params: Params) -> np.ndarray:
     return MEMBERS[name][1](x, params)
 
 
-def loo_srcc(name: str, x: Inputs, y: np.ndarray) -> float:
-    """Spearman correlation of the member's leave-one-out predictions on the target samples; 0 with no ranking."""
+def loo_predictions(name: str, x: Inputs, y: np.ndarray) -> np.ndarray:
+    """The member's prediction of each target sample when fitted on the others."""
     n = len(y)
     predictions = np.empty(n)
     for i in range(n):
         keep = np.arange(n) != i
         params = fit_member(name, x.rows(keep), y[keep])
         predictions[i] = predict_member(name, x.rows(np.array([i])), params)[0]
-    return float(np.nan_to_num(spearman(predictions, y), nan=0.0))
+    return predictions
 
 
 def fit_ensemble(x: Inputs, y: np.ndarray, members: list[str]) -> Params:
-    """Fit every member on all samples; weigh each by max(0, leave-one-out SRCC) ** WEIGHT_POWER.
+    """Fit every member on all samples; weigh each by (least leave-one-out error / its own) ** WEIGHT_POWER.
 
-    The graph network is fine-tuned on the samples themselves, so it has no cheap leave-one-out score; it gets
-    the median weight of the others (a prior: as trusted as a typical member, never the most trusted by default).
+    The error is the mean squared leave-one-out error in log ms. Chosen over the Spearman correlation of the
+    same predictions on the protocol's dev splits: at 20 samples a few noisy ones (phones' whole milliseconds)
+    can rank every member near 0, and a sharp power of that noise picked one member at random; the squared error
+    keeps the magnitudes, so close members share the weight. The graph network is fine-tuned on the samples
+    themselves, so it has no cheap leave-one-out error; it gets the median weight of the others (a prior: as
+    trusted as a typical member, never the most trusted by default).
     """
     fitted: dict[str, Params] = {}
-    weights: dict[str, float] = {}
+    errors: dict[str, float] = {}
     for name in members:
         fitted[name] = fit_member(name, x, y)
         if name != "network":
-            weights[name] = max(0.0, loo_srcc(name, x, y)) ** WEIGHT_POWER
+            errors[name] = max(float(np.mean((loo_predictions(name, x, y) - y) ** 2)), 1e-12)
+    least = min(errors.values(), default=1.0)
+    weights = {name: (least / error) ** WEIGHT_POWER for name, error in errors.items()}
     if "network" in members:
         weights["network"] = float(np.median(list(weights.values()))) if weights else 1.0
-    if sum(weights.values()) <= 0:
-        weights = {name: 1.0 for name in members}
     return {"members": fitted, "weights": weights}
 
 

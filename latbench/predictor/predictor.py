@@ -36,7 +36,7 @@ NETWORK_OF = {"latbench": "nasflat", "nasflat": "nasflat", "help": "help", "mult
 """Method -> the network it pretrains; the other methods are fitted on the target samples alone."""
 ENSEMBLE = ["network", "ridge", "nnls", "cost-ridge", "cost-nnls", "ridge-all", "flops"]
 METHODS = {
-    "latbench": "ensemble of NASFLAT, ridge, NNLS, cost-feature ridge and NNLS, FLOPs, weighted by leave-one-out SRCC",
+    "latbench": "ensemble of NASFLAT, ridge, NNLS, cost-feature ridge and NNLS, FLOPs, weighted by leave-one-out error",
     "nasflat": "the NASFLAT graph network (op-wise hardware embedding, cost features before the head)",
     "help": "HELP-style MLP; the device is its min-max latencies on 10 reference architectures",
     "multipredict": "MultiPredict-style MLP on one-hot ops and cost features with a device embedding",
