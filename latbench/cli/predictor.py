@@ -29,7 +29,8 @@ predictor_app = typer.Typer(
 predictor_app.add_typer(encodings_app, name="encodings")
 
 METHOD_HELP = (
-    "Method: latbench (default ensemble), nasflat, help, multipredict, flops, params, ridge, nnls, cost-ridge."
+    "Method: latbench (default ensemble), nasflat, help, multipredict, flops, params, ridge, nnls, cost-ridge, "
+    "cost-nnls."
 )
 
 

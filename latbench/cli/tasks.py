@@ -90,3 +90,33 @@ def generate(
         f"mean SRCC within train {split.srcc_within_train}, within test {split.srcc_within_test}, across "
         f"{split.srcc_across} ({split.n_archs} shared architectures, seed {split.seed})"
     )
+
+
+@tasks_app.command("splits")
+def splits(
+    space: opt.Space,
+    part: Annotated[
+        str | None, typer.Option("--part", help="Only the dev splits (to choose methods on) or the report splits.")
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Which devices are dev targets; the same seed, the same splits.")
+    ] = 0,
+    hard: Annotated[int, typer.Option("--hard", min=0, help="Hard splits to generate (each gives up to two).")] = 4,
+    dataset_names: str | None = typer.Option(
+        None, "--datasets", help="Comma-separated datasets whose devices to split (default: the built-in one)."
+    ),
+    extra: Annotated[
+        list[str] | None,
+        typer.Option("--extra-dataset", help="A dataset of the same space whose devices join the pool (repeatable)."),
+    ] = None,
+    as_json: opt.AsJson = False,
+) -> None:
+    """The development protocol's splits: hard and leave-one-device-family-out, dealt into dev and report."""
+    found = datasets.protocol_splits(space, part, seed, hard, _names(dataset_names), extra or ())
+    if as_json:
+        print(json.dumps([s.as_dict() for s in found]))
+        return
+    table = Table("split", "part", "kind", "held out", "train", "test")
+    for s in found:
+        table.add_row(s.name, s.part, s.kind, s.family or "-", " ".join(s.train), " ".join(s.test))
+    out.print(table)

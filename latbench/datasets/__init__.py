@@ -20,9 +20,11 @@ from latbench.datasets.cards import describe
 from latbench.datasets.correlation import Correlations, device_correlations
 from latbench.datasets.errors import DatasetError, DatasetExists, DatasetNotFound, InvalidTable, TaskUnavailable
 from latbench.datasets.export import FORMATS, export
+from latbench.datasets.families import FAMILIES, device_family
 from latbench.datasets.hwnas import import_hwnasbench
 from latbench.datasets.model import Dataset, DeviceMeta, combine
 from latbench.datasets.plots import plot
+from latbench.datasets.protocol import PARTS, ProtocolSplit, protocol_splits
 from latbench.datasets.registry import (
     BUILTINS,
     Summary,
@@ -39,7 +41,9 @@ from latbench.datasets.tasks import TASKS, Availability, Task, availability, gen
 
 __all__ = [
     "BUILTINS",
+    "FAMILIES",
     "FORMATS",
+    "PARTS",
     "TASKS",
     "UNITS",
     "Availability",
@@ -50,6 +54,7 @@ __all__ = [
     "DatasetNotFound",
     "DeviceMeta",
     "InvalidTable",
+    "ProtocolSplit",
     "Split",
     "Summary",
     "Task",
@@ -61,6 +66,7 @@ __all__ = [
     "combine",
     "describe",
     "device_correlations",
+    "device_family",
     "export",
     "generate_split",
     "get_task",
@@ -70,6 +76,7 @@ __all__ = [
     "list_datasets",
     "load",
     "plot",
+    "protocol_splits",
     "registry_dir",
     "remove",
     "resolve_task",

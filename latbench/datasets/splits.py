@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from latbench.datasets.correlation import device_correlations
+from latbench.datasets.correlation import Correlations, device_correlations
 from latbench.datasets.errors import DatasetError
 from latbench.datasets.model import Dataset
 from latbench.errors import MissingDependency
@@ -75,8 +75,18 @@ def _orient(train: list[int], test: list[int], m: int, n: int, srcc: np.ndarray)
     return sorted(train), sorted(test)
 
 
-def hard_split(ds: Dataset, train: int, test: int, seed: int = 0, devices: Sequence[str] | None = None) -> Split:
-    """Split ``devices`` (default: all of ``ds``) into ``train`` source and ``test`` target devices, hard."""
+def hard_split(
+    ds: Dataset,
+    train: int,
+    test: int,
+    seed: int = 0,
+    devices: Sequence[str] | None = None,
+    correlations: Correlations | None = None,
+) -> Split:
+    """Split ``devices`` (default: all of ``ds``) into ``train`` source and ``test`` target devices, hard.
+
+    ``correlations`` (``device_correlations`` of those devices) saves recomputing them for each of many splits.
+    """
     names = list(devices) if devices is not None else ds.device_names
     if train < 1 or test < 1:
         raise DatasetError(f"a split needs at least one train and one test device, got {train} and {test}")
@@ -84,7 +94,9 @@ def hard_split(ds: Dataset, train: int, test: int, seed: int = 0, devices: Seque
         raise DatasetError(
             f"a split of {train} train and {test} test devices needs {train + test} devices; there are {len(names)}"
         )
-    corr = device_correlations(ds, names)
+    corr = correlations if correlations is not None else device_correlations(ds, names)
+    if corr.devices != tuple(names):
+        raise DatasetError("the correlations given are not of the devices to split")
     graph_class, bisect = _kernighan_lin()
     graph = graph_class()
     graph.add_nodes_from(range(len(names)))

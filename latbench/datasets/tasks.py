@@ -203,6 +203,14 @@ def resolve_task(name: str, datasets: Sequence[str] | None = None) -> tuple[Task
     Raises ``TaskUnavailable`` naming the missing devices and the dataset that would provide them.
     """
     task = get_task(name)
+    return task, resolve(task, datasets)
+
+
+def resolve(task: Task, datasets: Sequence[str] | None = None) -> Dataset:
+    """One dataset view holding exactly ``task``'s devices (train first, then test): a named or a generated task.
+
+    Raises ``TaskUnavailable`` naming the missing devices and the dataset that would provide them.
+    """
     found = availability(task, datasets)
     if not found.ready:
         raise TaskUnavailable(found.explain())
@@ -210,7 +218,7 @@ def resolve_task(name: str, datasets: Sequence[str] | None = None) -> tuple[Task
     for device, source in found.found.items():
         sources.setdefault(source, []).append(device)
     parts = [load(source).select(devices) for source, devices in sources.items()]
-    return task, combine(parts, name=f"task-{task.name.lower()}").select(task.devices)
+    return combine(parts, name=f"task-{task.name.lower()}").select(task.devices)
 
 
 def generate_split(space: str, train: int, test: int, seed: int = 0, datasets: Sequence[str] | None = None) -> Split:

@@ -105,7 +105,7 @@ class Evaluation:
 
 
 def evaluate(
-    task_name: str,
+    task_name: str | datasets.Task,
     samples: int = 20,
     trials: int = 3,
     method: str = DEFAULT_METHOD,
@@ -118,7 +118,8 @@ def evaluate(
     folds: int = 0,
     level: float = accuracy.LEVEL,
 ) -> Evaluation:
-    """Run ``task_name`` (``latbench tasks``) with ``samples`` target measurements per device, ``trials`` times.
+    """Run ``task_name`` (``latbench tasks``; or a ``Task``, a generated split's say) with ``samples`` target
+    measurements per device, ``trials`` times.
 
     Pretraining runs once per task (on all source devices, seed ``seed``; or pass ``pretrained``, made by
     ``pretrain_on`` on the task's source devices); trial ``t`` samples with seed ``t``.
@@ -134,7 +135,10 @@ def evaluate(
     accuracy.check_level(level)
     if sampler not in EVAL_SAMPLERS:
         raise PredictorError(f"unknown sampler {sampler!r}; choose one of: {', '.join(EVAL_SAMPLERS)}")
-    task, ds = datasets.resolve_task(task_name, dataset_names)
+    if isinstance(task_name, datasets.Task):
+        task, ds = task_name, datasets.tasks.resolve(task_name, dataset_names)
+    else:
+        task, ds = datasets.resolve_task(task_name, dataset_names)
     started = time.perf_counter()
     if pretrained is None:
         pretrained = pretrain_on(ds, task.train, method, settings, seed)

@@ -34,9 +34,9 @@ VERSION = 1
 DEFAULT_METHOD = "latbench"
 NETWORK_OF = {"latbench": "nasflat", "nasflat": "nasflat", "help": "help", "multipredict": "multipredict"}
 """Method -> the network it pretrains; the other methods are fitted on the target samples alone."""
-ENSEMBLE = ["network", "ridge", "nnls", "cost-ridge", "ridge-all", "flops"]
+ENSEMBLE = ["network", "ridge", "nnls", "cost-ridge", "cost-nnls", "ridge-all", "flops"]
 METHODS = {
-    "latbench": "ensemble of NASFLAT, ridge, NNLS, cost-feature ridge and FLOPs, weighted by leave-one-out SRCC",
+    "latbench": "ensemble of NASFLAT, ridge, NNLS, cost-feature ridge and NNLS, FLOPs, weighted by leave-one-out error",
     "nasflat": "the NASFLAT graph network (op-wise hardware embedding, cost features before the head)",
     "help": "HELP-style MLP; the device is its min-max latencies on 10 reference architectures",
     "multipredict": "MultiPredict-style MLP on one-hot ops and cost features with a device embedding",
@@ -45,6 +45,7 @@ METHODS = {
     "ridge": "ridge of the target on source-device latencies + FLOPs (z-scored, alpha by leave-one-out)",
     "nnls": "non-negative least squares on the 3 best-correlated source devices + FLOPs",
     "cost-ridge": "ridge on cost features (MACs, params, launches, activations, op counts)",
+    "cost-nnls": "non-negative least squares of the ms on the cost features as sums (an additive roofline)",
 }
 MIN_SAMPLES = 3
 TRANSFER_LR = {"nb201": 3e-3}
@@ -103,12 +104,16 @@ class Predictor:
         raw = cost_features(self.space, arch_codes) if raw is None else raw
         log_sources = self.source.lookup(arch_codes)
         mean, std = self.source_stats
+        totals = raw.copy()
+        logged = [i for i, name in enumerate(cost_feature_names(self.space)) if name.startswith("log_")]
+        totals[:, logged] = np.exp(raw[:, logged])
         return members.Inputs(
             costs=(raw - self.cost_stats[0]) / self.cost_stats[1],
             macs=np.exp(raw[:, 0]) / 1e6,
             sources=(log_sources - mean) / std,
             sources_ms=np.exp(log_sources),
             network=network,
+            totals=totals,
         )
 
     def network_scores(self, arch_codes: np.ndarray, device_row: int, raw: np.ndarray | None = None) -> np.ndarray:
@@ -174,8 +179,8 @@ class Predictor:
         member = "network" if self.method in NETWORK_OF else self.method
         if members.MEMBERS[member][2] and not x.has_sources:
             raise PredictorError(
-                f"method {self.method!r} reads the source devices' latencies, which the model does not have for "
-                "some of these architectures; use the default method"
+                f"method {self.method!r} reads the source devices' latencies, and no source device measured "
+                f"{int((~x.known).sum())} of these architectures; use the default method"
             )
         return np.exp(members.predict_member(member, x, self.head))
 
@@ -351,7 +356,8 @@ def _pretrain_network(predictor: Predictor, ds: datasets.Dataset, devices: list[
     kind = NETWORK_OF[predictor.method]
     vectors = None
     if kind == "help":
-        vectors = np.stack([_help_vector(ds.space, ds.archs, ds.vector(d)) for d in devices])
+        filled = np.exp(predictor.source.lookup(arch_codes))  # a source's holes imputed (``sources.impute``)
+        vectors = np.stack([_help_vector(ds.space, ds.archs, filled[:, row]) for row in range(len(devices))])
     config = _network_config(kind, ds.space, len(devices), supplementary.shape[1], batch.ops.shape[1], s)
     with _threads():
         torch.manual_seed(seed)
@@ -468,7 +474,10 @@ def transfer(
     else:
         member = "network" if method in NETWORK_OF else method
         if members.MEMBERS[member][2] and not x.has_sources:
-            raise PredictorError(f"method {method!r} needs source-device latencies of the measured architectures")
+            raise PredictorError(
+                f"method {method!r} needs source-device latencies of the measured architectures, and no source "
+                f"device measured {int((~x.known).sum())} of them; use the default method"
+            )
         out.head = members.fit_member(member, x, y)
     return out
 
