@@ -16,7 +16,7 @@ def test_a_row_comes_out_in_schema_order():
 def test_a_row_missing_or_adding_a_column_is_refused():
     values = {c.name: None for c in RESULT_COLUMNS}
     with pytest.raises(ValueError, match=r"missing: \['device'\].*unknown: \[\]"):
-        result_row({**values, "agent": "a"}, EXPORT_COLUMNS)
+        result_row({**values, "agent": "a", "result_id": "r"}, EXPORT_COLUMNS)
     del values["times_ms"]
     with pytest.raises(ValueError, match=r"missing: \['times_ms'\], unknown: \['x'\]"):
         result_row({**values, "x": 1})

@@ -4,6 +4,7 @@ again and counts against the budget."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -30,8 +31,10 @@ def adaptive_collector(db_url: str, artifact_cache: Path, tmp_path: Path) -> Ite
 
 
 def latency(arch: str, per_mflop: float) -> float:
-    """A device whose latency follows the architecture's FLOPs (a real, arch-dependent figure)."""
-    return 0.2 + per_mflop * get_space("nb201").costs(arch).mflops
+    """A device whose latency follows the architecture's FLOPs plus a part no cost feature explains (a fixed
+    pseudo-random share per architecture), so no predictor is perfect and the 0.999 target is out of reach."""
+    unexplained = int(hashlib.sha256(arch.encode()).hexdigest()[:4], 16) % 11 / 10
+    return 0.2 + per_mflop * get_space("nb201").costs(arch).mflops + unexplained
 
 
 def lease(agent, max_jobs: int = 8) -> list[dict]:
