@@ -29,7 +29,7 @@ from latbench.predictor.features import codes, cost_features
 from latbench.predictor.predictor import DEFAULT_METHOD, ENSEMBLE, Predictor
 from latbench.predictor.samplers import encode, sample_indices
 from latbench.predictor.sources import SourceTable
-from latbench.predictor.stats import zscore_stats
+from latbench.predictor.stats import folds_of, zscore_stats
 from latbench.ranking import spearman
 
 BATCH = 5
@@ -185,13 +185,8 @@ class Acquisition:
 
     def _out_of_fold(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Each result predicted by the fast transfer fitted on the other folds (leave-one-out below ``FOLDS``)."""
-        n = len(y)
-        folds = min(FOLDS, n)
-        index = np.arange(n)
-        out = np.empty(n)
-        for k in range(folds):
-            held = index[k::folds]
-            kept = np.setdiff1d(index, held)
+        out = np.empty(len(y))
+        for held, kept in folds_of(len(y), FOLDS):
             head = fast_transfer(self.pretrained, "", self.inputs.rows(rows[kept]), y[kept]).head
             out[held] = members.predict_ensemble(self.inputs.rows(rows[held]), head)
         return out

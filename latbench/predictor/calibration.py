@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from latbench.predictor.errors import ModelFileError
-from latbench.predictor.stats import ridge_fit, zscore_stats
+from latbench.predictor.stats import folds_of, ridge_fit, zscore_stats
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 """Weights of the ranking model's log prediction tried against the additive model's (1: the model unchanged)."""
@@ -77,12 +77,8 @@ class Additive:
 def cross_validated(features: np.ndarray, latency_ms: np.ndarray, folds: int) -> np.ndarray:
     """Out-of-fold predictions of the additive model, on the folds ``out_of_fold`` uses (sample ``i`` in fold
     ``i mod folds``)."""
-    folds = min(folds, len(latency_ms))
-    index = np.arange(len(latency_ms))
     predicted = np.empty(len(latency_ms))
-    for k in range(folds):
-        held = index[k::folds]
-        kept = np.setdiff1d(index, held)
+    for held, kept in folds_of(len(latency_ms), folds):
         predicted[held] = Additive.fit(features[kept], latency_ms[kept]).predict(features[held])
     return predicted
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from latbench.predictor.errors import ModelFileError, PredictorError
+from latbench.predictor.stats import folds_of
 
 if TYPE_CHECKING:
     from latbench.predictor.predictor import Predictor
@@ -55,12 +56,8 @@ def out_of_fold(
         raise PredictorError(f"{len(archs)} architectures but {n} latencies")
     if not possible(n, folds):
         raise PredictorError(f"cross-validating a transfer needs at least 4 samples and 2 folds, got {n} and {folds}")
-    folds = min(folds, n)
     predicted = np.empty(n)
-    index = np.arange(n)
-    for k in range(folds):
-        held = index[k::folds]
-        kept = np.setdiff1d(index, held)
+    for held, kept in folds_of(n, folds):
         model = transfer(pretrained, device, [archs[i] for i in kept], latency[kept], method=method, seed=seed)
         predicted[held] = model.predict([archs[i] for i in held])
     return predicted, latency

@@ -5,10 +5,22 @@ numpy (and scipy's NNLS) only, so the linear baselines and the ensemble weights 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 ALPHAS = 10.0 ** np.arange(-3, 4)
 """Ridge penalties tried by leave-one-out."""
+
+
+def folds_of(n: int, folds: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(held, kept)`` indices of each of ``min(folds, n)`` folds, sample ``i`` held in fold ``i mod folds``: one
+    definition, so the calibration's folds are the transfer's out-of-fold ones."""
+    folds = min(folds, n)
+    index = np.arange(n)
+    for k in range(folds):
+        held = index[k::folds]
+        yield held, np.setdiff1d(index, held)
 
 
 def zscore_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
