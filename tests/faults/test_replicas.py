@@ -32,7 +32,7 @@ def test_replicas_with_their_own_artifacts_directories_serve_agents_that_switch_
                              "--runtime", "onnxruntime", *FAST)  # fmt: skip
         wait_for(lambda: first.status(campaign)["state"] != "building", 180, "the first replica to build")
         second = Collector(db, tmp_path / "second", free_port(), 20).start()  # artifacts in its own data dir
-        with Balancer([first.port, second.port]) as balancer:
+        with Balancer([first.port, second.port], idle_s=0.1) as balancer:
             agents = [Agent(balancer, token, f"agent-{i}", tmp_path / f"agent-{i}", "--max-jobs", "2")  # type: ignore[arg-type]
                       for i in (1, 2)]  # fmt: skip
             try:
@@ -40,9 +40,9 @@ def test_replicas_with_their_own_artifacts_directories_serve_agents_that_switch_
             finally:
                 codes = [agent.stop() for agent in agents]
         assert codes == [0, 0], [agent.log.read_text()[-2000:] for agent in agents]
-        # both replicas served the agents, on several connections each (fewer on an idle machine, where keep-alive
-        # connections live longer: 4 each seen, 5+ under load)
-        assert min(balancer.connections[first.port], balancer.connections[second.port]) >= 3, balancer.connections
+        # both replicas served the agents, on more than one connection each (the balancer closes connections idle
+        # for 0.1 s; how many that makes depends on the machine's speed: 2 and 3 seen on an idle one at 0.3 s)
+        assert min(balancer.connections[first.port], balancer.connections[second.port]) >= 2, balancer.connections
         counts = tally(db, campaign, [agent.log for agent in agents])
         assert counts == {"total": ARCHS, "stored": ARCHS, "duplicated": 0, "lost": 0, "remeasured": 0, "errors": 0}
         assert list((tmp_path / "second" / "artifacts").glob("*.onnx"))  # served from the store, then its cache
