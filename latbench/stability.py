@@ -48,11 +48,20 @@ def _number(value: object) -> float | None:
 
 def summary(rows: Iterable[Mapping[str, object]]) -> str | None:
     """E.g. "120 of 120 results are unstable (high variation between runs): the machine was busy (load average
-    7.2 on 2 cores). Re-run when it is idle, or use --wait-idle."; None when every result is stable."""
+    7.2 on 2 cores). Re-run when it is idle, or use --wait-idle."; also said when results were stable but timed
+    while the machine stayed busy past the --wait-idle bound; None when every result is stable and timed quiet."""
     rows = list(rows)
     unstable = [r for r in rows if is_unstable(r)]
+    still_busy = sum(1 for r in rows if "still_busy" in _flags(r))
     if not unstable:
-        return None
+        if not still_busy:
+            return None
+        # stable, yet timed beside other work: comparable with each other, not necessarily with a quiet machine
+        return (
+            f"{still_busy} of {len(rows)} results waited the full --wait-idle time and the machine was still busy; "
+            "their runs varied little, so they count as stable, but other programs shared the machine while "
+            "they were timed. Re-run when it is idle for figures comparable with a quiet device."
+        )
     reasons = Counter(f for r in unstable for f in _flags(r) if f in REASONS)
     if len(reasons) == 1:
         why = f" ({REASONS[next(iter(reasons))]})"
@@ -67,9 +76,8 @@ def summary(rows: Iterable[Mapping[str, object]]) -> str | None:
         load = statistics.median(loads)
         busy = "the machine was busy" if load >= 0.75 * cores else "the machine looked idle"
         text += f": {busy} (load average {load:.1f} on {cores} cores)"
-    waited = sum(1 for r in unstable if "still_busy" in _flags(r))
-    if waited:
-        text += f"; {waited} waited the full --wait-idle time and the machine was still busy"
+    if still_busy:
+        text += f"; {still_busy} waited the full --wait-idle time and the machine was still busy"
     return f"{text}. {ADVICE}"
 
 
