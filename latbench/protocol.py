@@ -491,6 +491,8 @@ class CampaignStatus(Message):
     threads: int
     samples: int
     created_at: datetime
+    precision: str | None = None
+    """The architectures' precision (``fp32``, ``int8``); None for a campaign of model files, measured as given."""
     artifacts_ready: int
     artifacts_failed: int = 0
     state: CampaignState

@@ -242,7 +242,8 @@ def _eta(seconds: float | None) -> str:
 
 
 def status_table(status: CampaignStatus) -> Table:
-    table = Table(title=f"campaign {status.campaign_id} ({status.space}, {status.runtime}/{status.provider}, "
+    space = status.space if status.precision in (None, "fp32") else f"{status.space} {status.precision}"
+    table = Table(title=f"campaign {status.campaign_id} ({space}, {status.runtime}/{status.provider}, "
                   f"batch {status.batch}, {status.threads} thread(s)): {status.state}")  # fmt: skip
     for column in ("device", "queued", "leased", "done", "failed", "total", "per min", "eta"):
         table.add_column(column, justify="left" if column == "device" else "right")

@@ -17,8 +17,9 @@ from latbench.collectors.db import new_id
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, DeviceRow, JobRow
 from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound, UnknownSpace
 from latbench.precision import artifact_format as precision_format
+from latbench.precision import of_format as precision_of
 from latbench.protocol import AdaptivePlan, CampaignCreate, CampaignState, CampaignStatus, DeviceProgress
-from latbench.spaces import get_space
+from latbench.spaces import MODEL_SET, get_space
 
 RATE_WINDOW = timedelta(minutes=10)
 """Progress rates count the jobs done in this window, so an ETA follows the current pace."""
@@ -303,6 +304,7 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
         threads=campaign.threads,
         samples=campaign.samples,
         created_at=campaign.created_at,
+        precision=None if campaign.space == MODEL_SET else precision_of(campaign.format),
         artifacts_ready=ready,
         artifacts_failed=len(failed),
         state=phase,

@@ -29,6 +29,8 @@ def test_an_int8_campaign_leases_quantised_artifacts(collector: Harness):
         assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     with collector.store.read() as session:
         assert session.scalar(select(CampaignRow.format).where(CampaignRow.id == int8)) == "int8.onnx"
+    # campaign status says which precision a campaign measures
+    assert [collector.admin.get(f"/admin/campaigns/{c}").json()["precision"] for c in (fp32, int8)] == ["fp32", "int8"]
 
 
 def test_a_runtime_without_int8_is_refused_with_the_reason(collector: Harness):
