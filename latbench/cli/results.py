@@ -14,7 +14,7 @@ from latbench.cli import options as opt
 from latbench.cli.console import err, out
 from latbench.client import CollectorClient
 from latbench.resultfile import SUFFIXES
-from latbench.resultview import ResultView, from_collector, from_file
+from latbench.resultview import OP_COLUMNS, ResultView, from_collector, from_file
 
 
 def _number(value: object, digits: int = 3) -> str:
@@ -30,14 +30,15 @@ def _print(view: ResultView, top: int) -> None:
         + ("" if figures["stable"] is not False else f"; unstable ({figures['flags']})"),
         markup=False,
     )
-    if view.profile is None:
+    op_table = view.op_table(top)
+    if op_table is None:
         return
-    table = Table(title=f"top operator types ({view.profile.runs} profiled runs, "
-                        f"{view.profile.total_ms:.3f} ms per run in all)", title_justify="left")  # fmt: skip
-    for column in ("op type", "ms per run", "share", "nodes"):
-        table.add_column(column, justify="left" if column == "op type" else "right")
-    for t in view.op_types(top):
-        table.add_row(t.op, f"{t.ms:.4f}", f"{t.share:.1%}", str(t.nodes))
+    title, rows = op_table
+    table = Table(title=title, title_justify="left")
+    for column in OP_COLUMNS:
+        table.add_column(column, justify="left" if column == OP_COLUMNS[0] else "right")
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
 
 

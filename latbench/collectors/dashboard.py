@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import numpy as np
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from latbench.collectors import campaigns, export
@@ -29,6 +29,7 @@ from latbench.collectors.routes import AdminToken, Ctx
 from latbench.errors import NotFound
 from latbench.protocol import API_PREFIX
 from latbench.ranking import spearman
+from latbench.resultview import from_export_row
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -160,6 +161,37 @@ def results_of_device(campaign_id: str, device: str, _: AdminToken, c: Ctx) -> l
     with c.store.read() as session:
         campaigns.get(session, campaign_id)
         return device_results(session, campaign_id, _device(session, device))
+
+
+@router.get(f"{ADMIN}/campaigns/{{campaign_id}}/result-list")
+def result_list(campaign_id: str, _: AdminToken, c: Ctx, n: Annotated[int, Query(ge=1, le=100)] = 8) -> dict[str, Any]:
+    """The ``n`` slowest and the ``n`` most recently measured finished results of a campaign, over all devices,
+    each with its id for ``/admin/results/{id}/summary``; ``total`` counts them all."""
+    columns = (ResultRow.id, CampaignArchRow.arch, DeviceRow.name, ResultRow.median_ms, ResultRow.cv,
+               ResultRow.stable, ResultRow.flags, ResultRow.measured_at, ResultRow.profile.is_not(None))  # fmt: skip
+    names = ("result_id", "arch", "device", "latency_ms", "cv", "stable", "flags", "measured_at", "profiled")
+    with c.store.read() as session:
+        campaigns.get(session, campaign_id)
+        done = _done(campaign_id, *columns).order_by(None)
+        total = session.scalar(_done(campaign_id, func.count()).order_by(None))
+        lists = {
+            "slowest": done.order_by(ResultRow.median_ms.desc(), ResultRow.id).limit(n),
+            "recent": done.order_by(ResultRow.measured_at.desc(), ResultRow.id).limit(n),
+        }
+        answer: dict[str, Any] = {"campaign_id": campaign_id, "total": total}
+        for key, query in lists.items():
+            answer[key] = [dict(zip(names, (*row[:-1], bool(row[-1])))) for row in session.execute(query)]
+    return answer
+
+
+@router.get(f"{ADMIN}/results/{{result_id}}/summary")
+def result_summary(
+    result_id: str, _: AdminToken, c: Ctx, top: Annotated[int, Query(ge=1, le=100)] = 10
+) -> dict[str, Any]:
+    """One stored result as ``latbench results show`` shows it (``latbench.resultview.ResultView.summary``)."""
+    with c.store.read() as session:
+        row = export.result(session, result_id)
+    return from_export_row(row).summary(top)
 
 
 class _Predictions:

@@ -1,7 +1,7 @@
 """The dashboard in a real browser (headless Chromium through Selenium) against a real collector and a real agent.
 
-Logs in through the page, watches a running campaign's progress move without reloading, and saves a screenshot
-to ``$LATBENCH_TEST_ARTIFACTS`` (default ``tests/artifacts/``).
+Logs in through the page, watches a running campaign's progress move without reloading, opens a profiled
+result's panel, and saves screenshots to ``$LATBENCH_TEST_ARTIFACTS`` (default ``tests/artifacts/``).
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
+from latbench import resultview
 from latbench.client import CollectorClient
 from latbench.protocol import CampaignCreate, MeasurementSettings
 from tests.support.ports import free_port
 from tests.support.processes import ADMIN_TOKEN, Agent, Collector
+from tests.support.profiled import push_profiled
 from tests.support.served import ADMIN_TOKEN as SERVED_ADMIN_TOKEN
-from tests.support.served import Clock, Served, extreme_campaign
+from tests.support.served import ARCHS, Clock, Served, extreme_campaign, measurement
 
 pytestmark = pytest.mark.slow  # headless Chromium, a real collector and agent
 
@@ -135,7 +137,14 @@ def watch(browser: WebDriver, collector: Collector, campaign: str) -> None:
     panel = f'#charts .device-charts[data-device="{device}"]'
     wait(browser, 30, lambda b: b.find_elements(By.CSS_SELECTOR, f"{panel} .histogram svg rect"), "a histogram")
     assert "no predictor for this device" in browser.find_element(By.CSS_SELECTOR, f"{panel} .no-predictor").text
-    wait(browser, 30, lambda b: visible(b, "#campaign-card .dataset-card"), "the campaign's dataset card")
+
+    # a busy machine flags every result unstable, and a dataset is then not built: the page says why instead
+    def card_or_why(b: WebDriver) -> bool:
+        return visible(b, "#campaign-card .dataset-card") or "results are unstable" in (
+            text_of(b, "#campaign-card p") or ""
+        )
+
+    wait(browser, 30, card_or_why, "the campaign's dataset card, or why its unstable results make none")
     wait(browser, 30, lambda b: visible(b, '#datasets [data-dataset="help-nb201"]'), "the built-in datasets")
     browser.set_window_size(1300, browser.execute_script("return document.body.scrollHeight") + 140)
     browser.save_screenshot(str(artifacts_dir() / "dashboard.png"))
@@ -157,3 +166,61 @@ def test_latencies_a_few_ulps_apart_or_near_the_largest_float_render(
         assert browser.execute_async_script("setTimeout(() => arguments[0](true), 0)") is True, "the page hangs"
         ticks = browser.find_elements(By.CSS_SELECTOR, '#charts .device-charts[data-device="huge"] .axis text')
         assert any("e+308" in (t.get_attribute("textContent") or "") for t in ticks)
+
+
+def click(browser: WebDriver, css: str, what: str) -> None:
+    """Click the element ``css`` once it is there, again if a poll redrew it meanwhile."""
+
+    def clicked(b: WebDriver) -> bool:
+        try:
+            found = b.find_elements(By.CSS_SELECTOR, css)
+            if found and found[0].is_displayed():
+                found[0].click()
+                return True
+        except StaleElementReferenceException:
+            pass
+        return False
+
+    wait(browser, 30, clicked, what)
+
+
+def test_a_result_panel_shows_the_top_operator_types_results_show_prints(
+    browser: WebDriver, tmp_path: Path, artifact_cache: Path, conv_model: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("LATBENCH_HOME", str(tmp_path / "home"))
+    with Served(f"sqlite:///{tmp_path / 'collector.sqlite'}", artifact_cache, Clock()) as collector:
+        collector.campaign(ARCHS[:2], name="profiled")
+        agent = collector.agent("agent-1", device="bench-1")
+        first, second = agent.post("/leases", json={"max_jobs": 2}).json()["jobs"]
+        profiled = push_profiled(agent, first, conv_model)
+        plain = measurement(second, median_ms=50.0, stable=False, flags=["high_cv", "still_busy"])
+        assert agent.post("/results", json={"results": [plain]}).status_code == 200
+        with CollectorClient(collector.url, SERVED_ADMIN_TOKEN) as client:
+            shown = resultview.from_collector(client, profiled)  # what `latbench results show ID` prints
+        title, rows = shown.op_table(10) or ("", [])
+
+        browser.get(collector.url + "/")
+        log_in(browser, SERVED_ADMIN_TOKEN)
+        click(browser, f'#result-lists [data-list="slowest"] tr[data-result="{profiled}"]', "the profiled result")
+        panel = f'#result-panel .result-details[data-result="{profiled}"]'
+        wait(browser, 30, lambda b: visible(b, f"{panel} .op-table tbody tr"), "the operator table")
+        assert browser.find_element(By.CSS_SELECTOR, f"{panel} .op-table figcaption").text == title
+        cells = [tuple(td.text for td in tr.find_elements(By.TAG_NAME, "td"))
+                 for tr in browser.find_elements(By.CSS_SELECTOR, f"{panel} .op-table tbody tr")]  # fmt: skip
+        assert cells == rows and rows[0][0] in {t.op for t in shown.op_types()}
+        assert text_of(browser, f'{panel} [data-figure="median"] dd') == f"{shown.figures()['latency_ms']:.3f} ms"
+        assert text_of(browser, f'{panel} [data-figure="load"] dd') == f"{shown.figures()['load_ms']:.3f} ms"
+        words = resultview.flag_words(shown.row["flags"])  # a busy machine may have flagged the real measurement
+        stability = f"unstable: {'; '.join(words)}" if shown.row["stable"] is False else "; ".join(["stable", *words])
+        assert text_of(browser, f'{panel} [data-figure="stability"] dd') == stability
+        browser.set_window_size(1300, browser.execute_script("return document.body.scrollHeight") + 140)
+        browser.save_screenshot(str(artifacts_dir() / "dashboard-result.png"))
+
+        click(browser, f'#result-lists [data-list="slowest"] tr[data-result="{plain["result_id"]}"]', "the other one")
+        panel = f'#result-panel .result-details[data-result="{plain["result_id"]}"]'
+        wait(browser, 30, lambda b: visible(b, f"{panel} .no-profile"), "the panel of the result without a profile")
+        assert text_of(browser, f"{panel} .no-profile") == "no profile (measure with --profile)"
+        assert text_of(browser, f'{panel} [data-figure="stability"] dd') == (
+            "unstable: high variation between runs; waited the full --wait-idle time and the machine was still busy"
+        )
+        assert not browser.find_elements(By.CSS_SELECTOR, f"{panel} .op-table")

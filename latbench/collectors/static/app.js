@@ -9,6 +9,8 @@ const POLL_MS = 2000;
 const DETAILS_MIN_MS = 4000;
 const CARD_MIN_MS = 15000; // building a campaign's card reads all its results: less often than the charts
 const DATASETS_EVERY_MS = 30000;
+const RESULTS_LISTED = 8; // slowest and most recent results listed per campaign
+const TOP_OPS = 10; // operator types in a result's profile table, as `latbench results show`
 
 const $ = (id) => document.getElementById(id);
 
@@ -16,6 +18,7 @@ const state = {
   generation: 0, // bumped by every log in and log out, so a poll of an earlier session stops itself
   campaigns: [],
   selected: null,
+  result: null, // the result whose panel is open
   detailsFor: null,
   detailsDone: -1,
   detailsAt: 0,
@@ -119,6 +122,7 @@ function start() {
   state.generation += 1;
   state.detailsFor = null;
   state.datasetsAt = 0;
+  closeResult();
   $("login").hidden = true;
   $("login-error").hidden = true;
   $("dashboard").hidden = false;
@@ -241,6 +245,7 @@ function renderCampaigns() {
 }
 
 function select(campaignId) {
+  if (campaignId !== state.selected) closeResult();
   state.selected = campaignId;
   renderCampaigns();
   refreshDetails(state.generation).catch(pollError);
@@ -264,11 +269,12 @@ async function refreshDetails(generation) {
   if (chartsDue) Object.assign(state, { detailsDone: done, detailsAt: now });
   if (cardDue) Object.assign(state, { cardDone: done, cardAt: now });
   const id = c.campaign_id;
-  let bins, card, predictions;
+  let bins, card, predictions, listed;
   try {
-    [bins, card] = await Promise.all([
+    [bins, card, listed] = await Promise.all([
       chartsDue ? api(`/admin/campaigns/${path(id)}/latency-histogram`) : null,
       cardDue ? api(`/admin/campaigns/${path(id)}/card`) : null,
+      chartsDue ? api(`/admin/campaigns/${path(id)}/result-list?n=${RESULTS_LISTED}`) : null,
     ]);
     predictions = bins ? await Promise.all(
       bins.devices.map((d) => api(`/admin/campaigns/${path(id, "devices", d.device)}/predictions`))) : [];
@@ -282,6 +288,7 @@ async function refreshDetails(generation) {
     const panels = bins.devices.map((d, i) => devicePanel(d, predictions[i]));
     $("charts").replaceChildren(...(panels.length ? panels : [h("p", { class: "muted" }, "No finished results yet.")]));
   }
+  if (listed) renderResultLists(listed);
   if (card) {
     $("campaign-card").replaceChildren(card.card ? renderCard(card.card) : h("p", { class: "muted" }, card.reason));
   }
@@ -332,6 +339,96 @@ function renderCard(card) {
     h("ul", { class: "provenance" }, provenance, h("li", {}, h("span", { class: "muted" }, "content SHA-256: "), h("code", {}, card.content_sha256))));
 }
 
+// ---- one campaign's results, and one result's figures and profile
+
+function renderResultLists(listed) {
+  const lists = [["slowest", "slowest"], ["recent", "most recent"]].map(([key, title]) => h("div",
+    { class: "result-list", "data-list": key },
+    h("h4", {}, `${title} (of ${listed.total})`),
+    listed[key].length
+      ? h("table", {},
+        h("thead", {}, h("tr", {}, ...["architecture / model", "device", "median ms", "stability", ""].map((t) => h("th", {}, t)))),
+        h("tbody", {}, listed[key].map(resultRow)))
+      : h("p", { class: "muted" }, "No finished results yet.")));
+  $("result-lists").replaceChildren(...lists);
+}
+
+function resultRow(r) {
+  const row = h("tr", { class: `result${r.result_id === state.result ? " selected" : ""}`, "data-result": r.result_id, tabindex: 0 },
+    h("td", { class: "arch", title: r.arch }, r.arch),
+    h("td", {}, r.device),
+    h("td", { class: "num" }, formatMs(r.latency_ms)),
+    h("td", { class: r.stable ? "stable" : "unstable", title: r.flags.join(", ") },
+      r.stable ? "stable" : "unstable", r.flags.length ? h("span", { class: "muted" }, ` ${r.flags.join(", ")}`) : null),
+    h("td", { class: "muted" }, r.profiled ? "profile" : ""));
+  row.addEventListener("click", () => showResult(r.result_id));
+  row.addEventListener("keydown", (event) => event.key === "Enter" && showResult(r.result_id));
+  return row;
+}
+
+function closeResult() {
+  state.result = null;
+  $("result-panel").hidden = true;
+  $("result-panel").replaceChildren();
+}
+
+async function showResult(resultId) {
+  state.result = resultId;
+  for (const row of document.querySelectorAll("#result-lists tr.result")) {
+    row.classList.toggle("selected", row.dataset.result === resultId);
+  }
+  const generation = state.generation;
+  let content;
+  try {
+    content = renderResult(await api(`/admin/results/${path(resultId)}/summary?top=${TOP_OPS}`));
+  } catch (error) {
+    content = h("p", { class: "error" }, `Cannot read this result: ${error.message}`);
+  }
+  if (generation !== state.generation || state.result !== resultId) return;
+  $("result-panel").replaceChildren(content);
+  $("result-panel").hidden = false;
+}
+
+const fixed = (value, digits, unit = "") =>
+  value === null || value === undefined ? "–" : `${value.toFixed(digits)}${unit}`;
+
+// The figures of `latbench results show`, formatted as it prints them; the operator table comes as printed.
+function renderResult(r) {
+  const stability = r.stable === false
+    ? `unstable: ${r.flag_words.join("; ") || "flagged by the stability checks"}`
+    : ["stable", ...r.flag_words].join("; ");
+  const figures = [
+    ["median", fixed(r.latency_ms, 3, " ms")], ["mean", fixed(r.mean_ms, 3, " ms")],
+    ["min", fixed(r.min_ms, 3, " ms")], ["max", fixed(r.max_ms, 3, " ms")],
+    ["runs", r.runs ?? "–"], ["CV", fixed(r.cv, 3)],
+    ["load", fixed(r.load_ms, 3, " ms")], ["first run", fixed(r.first_run_ms, 3, " ms")],
+    ["peak memory", fixed(r.peak_rss_mb, 1, " MiB")], ["waited for quiet", fixed(r.idle_waited_s, 1, " s") + (r.idle_load === null || r.idle_load === undefined ? ""
+      : `, then other programs kept ${r.idle_load.toFixed(2)} cores busy`)],
+    ["stability", stability],
+  ].map(([name, value]) => h("div", { "data-figure": name }, h("dt", {}, name), h("dd", {}, value)));
+  const environment = Object.entries(r.environment).filter(([, value]) => value !== null && value !== "")
+    .map(([key, value]) => h("li", {}, h("span", { class: "muted" }, `${key.replace(/^env_/, "")}: `), String(value)));
+  let profile;
+  if (r.op_table) {
+    profile = h("figure", { class: "op-table" },
+      h("figcaption", {}, r.op_table.title),
+      h("table", {},
+        h("thead", {}, h("tr", {}, ...r.op_table.columns.map((c, i) => h("th", { class: i ? "num" : null }, c)))),
+        h("tbody", {}, r.op_table.rows.map((cells) => h("tr", { "data-op": cells[0] },
+          ...cells.map((cell, i) => h("td", { class: i ? "num" : null }, cell)))))));
+  } else {
+    profile = h("p", { class: "no-profile muted" }, "no profile (measure with --profile)");
+  }
+  return h("div", { class: "result-details", "data-result": r.result_id },
+    h("div", { class: "result-head" },
+      h("strong", { class: "arch", title: r.arch }, r.arch),
+      h("span", { class: "muted" }, ` ${r.device} · ${r.runtime} / ${r.provider} · agent ${r.agent} · measured ${r.measured_at}`),
+      h("button", { type: "button", class: "close" }, "Close")),
+    h("dl", { class: "figures" }, figures),
+    h("ul", { class: "environment" }, environment),
+    profile);
+}
+
 // ---- datasets
 
 async function refreshDatasets(generation) {
@@ -360,6 +457,7 @@ async function showDataset(name) {
 
 async function init() {
   $("login-form").addEventListener("submit", login);
+  $("result-panel").addEventListener("click", (event) => event.target.closest("button.close") && closeResult());
   $("logout").addEventListener("click", logout);
   api("/health").then((health) => { $("version").textContent = `v${health.version}`; }).catch(() => {});
   if (sessionStorage.getItem(TOKEN_KEY)) start();
