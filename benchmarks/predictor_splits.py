@@ -2,7 +2,7 @@
 
     nice -n 5 python benchmarks/predictor_splits.py --part report --trials 1 --out report.json
     nice -n 5 python benchmarks/predictor_splits.py --part dev --spaces fbnet --methods latbench --trials 1
-    nice -n 5 python benchmarks/predictor_splits.py --spaces nb201 --extra-dataset cpu-int8-nb201
+    nice -n 5 python benchmarks/predictor_splits.py --spaces nb201 --extra-dataset here-nb201-int8
 
 Splits come from ``latbench.datasets.protocol_splits`` (``latbench tasks splits``): hard splits and
 leave-one-device-family-out splits per space, their targets dealt into a dev and a report part. Per split the

@@ -92,3 +92,16 @@ def test_the_cli_lists_the_splits_of_a_part(home):
     ]
     bad = cli("tasks", "splits", "--space", "ofa-mbv3", "--part", "final")
     assert bad.returncode == 1 and "unknown part" in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("space", ["nb201", "fbnet"])
+def test_the_shipped_int8_device_is_a_report_target_and_no_source_of_its_splits(home, space):
+    """docs/benchmarks.md reports the predictor on the int8 CPU through these splits, none pretrained on the
+    same CPU at float32."""
+    name = f"here-{space}-int8"
+    splits = datasets.protocol_splits(space, "report", extra=[name])
+    targeted = [s for s in splits if "cpu_ort_int8" in s.test]
+    assert any(s.kind == "family" and s.family == "cpu" for s in targeted)
+    assert all(not {"cpu_ort_int8", "cpu_ort_fp32"} & set(s.train) for s in targeted)
+    assert all(s.datasets == (f"help-{space}", name) for s in targeted)
