@@ -59,11 +59,14 @@ def host_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _deploy(sshd, collector: Collector, token: str, remote_dir: Path, wheel: Path, python: Path) -> dict:
+    # --no-wait-idle as for every test agent (tests.support.processes.Agent): the collector building artifacts
+    # beside it, or any other work on the test machine, would otherwise hold each timing back up to a minute
     done = subprocess.run(
         [*LATBENCH, "deploy", f"{sshd.user}@127.0.0.1", "--port", str(sshd.port), "--key", str(sshd.user_key),
          "--known-hosts", str(sshd.known_hosts), "--collector", collector.url, "--token", token,
          "--python", str(python), "--remote-dir", str(remote_dir), "--system-site-packages", "--offline",
-         "--wheel", str(wheel), "--name", "deployed", "--agent-arg=--poll", "--agent-arg=0.5", "--json"],
+         "--wheel", str(wheel), "--name", "deployed", "--agent-arg=--poll", "--agent-arg=0.5",
+         "--agent-arg=--no-wait-idle", "--json"],
         capture_output=True, text=True, env=env(), timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
