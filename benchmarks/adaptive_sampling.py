@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -81,6 +82,8 @@ def summary(rows: list[dict], counts: list[int]) -> dict:
             "adaptive_reaches_random20_at": reach,
             "stop_samples": float(np.mean([r["stop"]["samples"] for r in mine])),
             "stop_abs_gap": float(np.mean(gaps)),
+            "stop_gap": float(np.mean([r["stop"]["estimate"] - r["stop"]["true"] for r in mine])),
+            "stop_reasons": dict(Counter(r["stop"]["reason"] for r in mine)),
             "stop_within_0.02": float(np.mean([g <= 0.02 for g in gaps])),
         }
     return out

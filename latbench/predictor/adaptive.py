@@ -6,10 +6,14 @@ features, no network fine-tuning: milliseconds) on the device's results so far a
 out-of-fold log errors give the accuracy estimate: the ranking of the candidate pool by the model's predictions
 against those predictions plus errors drawn from the out-of-fold ones, many times over, so the estimate is of
 the SRCC over the pool (where a selected, spread-out sample would flatter it) and its spread is the
-uncertainty. The unmeasured candidates are scored by the members' disagreement, the out-of-fold error of their
-nearest measured neighbours, and their distance from anything measured (all in the encoding space of
-``samplers.encode``), each as a rank within the pool; a batch is picked greedily, each pick moving the
-distances so one batch does not crowd one region.
+uncertainty.
+
+What to measure is a design, not a hunt for large errors (which pulled the linear fit toward outliers): the
+pool is cut into one stratum per pick by predicted latency, so the results span the whole range the SRCC is
+over, and in each stratum the pick is the candidate whose features (the source devices' latencies and the cost
+features, the linear members' inputs) the results so far pin down least: the largest ridge prediction variance,
+updated after each pick (a greedy D-optimal design). The first batch is the same design before any result, with
+the sources' mean (or MACs) standing in for the prediction.
 
 ``latbench predictor eval --sampler adaptive`` runs this against a dataset's device as the oracle; an adaptive
 collector campaign runs it on the fleet's results (``latbench.catalog.PredictorAcquisition``).
@@ -27,7 +31,7 @@ from latbench.predictor import members
 from latbench.predictor.errors import PredictorError
 from latbench.predictor.features import codes, cost_features
 from latbench.predictor.predictor import DEFAULT_METHOD, ENSEMBLE, Predictor
-from latbench.predictor.samplers import encode, sample_indices
+from latbench.predictor.samplers import encode
 from latbench.predictor.sources import SourceTable
 from latbench.predictor.stats import folds_of, zscore_stats
 from latbench.ranking import spearman
@@ -43,6 +47,12 @@ SCORED_POOL = 3000
 NEIGHBOURS = 3
 MIN_RESULTS = 4
 """Results before the first step: cross-validating needs each fold's fit to keep 3."""
+MIN_TARGET_RESULTS = 10
+"""Results before the target may stop a device: from 5, the estimate was off by 0.13 on average (ND, FD, FA)."""
+DESIGN_PRIOR = 1.0
+"""Ridge penalty of the design's variance (z-scored features): as if each feature had been seen once."""
+LEVERAGE_PRIOR = 10.0
+"""Ridge penalty of the leverage correction's variances (chosen on the development tasks ND, FD, FA)."""
 FAST_MEMBERS = tuple(m for m in ENSEMBLE if m != "network")
 STOPS = ("target", "budget", "exhausted")
 """Why a device stopped: the estimate reached the target, the budget was spent, no candidate was left."""
@@ -69,9 +79,10 @@ class Step:
 
 
 def stop_reason(estimate: Estimate | None, measured: int, target_srcc: float, budget: int) -> str | None:
-    """``target`` once the estimated SRCC reaches ``target_srcc`` with one standard deviation to spare (a
-    young estimate is both high and uncertain), ``budget`` once ``measured`` reaches ``budget``, else None."""
-    if estimate is not None and estimate.srcc - estimate.srcc_std >= target_srcc:
+    """``target`` once at least ``MIN_TARGET_RESULTS`` are measured and the estimated SRCC reaches
+    ``target_srcc`` with one standard deviation to spare (a young estimate is both high and uncertain),
+    ``budget`` once ``measured`` reaches ``budget``, else None."""
+    if estimate is not None and measured >= MIN_TARGET_RESULTS and estimate.srcc - estimate.srcc_std >= target_srcc:
         return "target"
     if measured >= budget:
         return "budget"
@@ -132,14 +143,20 @@ class Acquisition:
         self.position = {a: i for i, a in enumerate(self.candidates)}
         self.inputs = pretrained.inputs(self.codes)
         self.encoding = encode(self.space, self.codes)
+        self.design = _design_features(self.inputs)
+        """Per candidate, the linear members' inputs, centred over the pool: the space the design spreads over."""
         rng = np.random.default_rng(seed)
         size = min(len(self.candidates), ESTIMATE_POOL)
         self.estimate_rows = np.sort(rng.choice(len(self.candidates), size=size, replace=False))
 
     def first(self) -> list[str]:
-        """The encoding sampler's pick of one batch (at least ``MIN_RESULTS``): where every device starts."""
+        """One batch (at least ``MIN_RESULTS``) where every device starts: the design with nothing measured, the
+        strata cut by the sources' mean latency (or MACs, for a space without sources)."""
         n = min(max(self.batch, MIN_RESULTS), len(self.candidates))
-        picked = sample_indices(self.space, self.candidates, n, "encoding", self.seed, self.codes)
+        pool = self._scored_pool(np.arange(len(self.candidates)), np.random.default_rng(self.seed))
+        x = self.inputs.rows(pool)
+        proxy = x.sources.mean(axis=1) if x.has_sources else x.costs[:, 0]
+        picked = self._design(np.empty(0, dtype=np.int64), pool, proxy, n)
         return [self.candidates[i] for i in picked]
 
     def rows(self, archs: Sequence[str]) -> np.ndarray:
@@ -170,7 +187,7 @@ class Acquisition:
         model = fast_transfer(self.pretrained, device, self.inputs.rows(rows), y)
         residual = y - self._out_of_fold(rows, y)
         predicted = members.predict_ensemble(self.inputs, model.head)
-        estimate = self._estimate(rows, predicted, residual)
+        estimate = self._estimate(rows, predicted, residual * self._leverage(rows))
         budget = len(self.candidates) if budget is None else budget
         stop = stop_reason(estimate, len(y), target_srcc, budget)
         taken = np.r_[rows, [self.position[a] for a in exclude if a in self.position]]
@@ -180,7 +197,8 @@ class Acquisition:
         if stop is not None:
             return Step(estimate, model, [], stop)
         k = min(self.batch, budget - len(y), len(free))
-        picked = self._pick(rows, residual, model, free, k)
+        pool = self._scored_pool(free, np.random.default_rng(self.seed + len(rows)))
+        picked = self._design(rows, pool, members.predict_ensemble(self.inputs.rows(pool), model.head), k)
         return Step(estimate, model, [self.candidates[i] for i in picked], None)
 
     def _out_of_fold(self, rows: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -191,13 +209,31 @@ class Acquisition:
             out[held] = members.predict_ensemble(self.inputs.rows(rows[held]), head)
         return out
 
+    def _leverage(self, rows: np.ndarray) -> np.ndarray:
+        """Per result, how much smaller a typical candidate's error is than its out-of-fold one: the square root
+        of (1 + the pool's mean ridge prediction variance given every result) over (1 + the result's variance
+        given the other folds).
+
+        The design measures the edges of the feature space, where a fit without the point extrapolates, so
+        its raw out-of-fold errors paint the pool as harder than it is (the estimate leaned low by 0.03-0.06
+        on the development tasks without this).
+        """
+        z = self.design
+        prior = LEVERAGE_PRIOR * np.eye(z.shape[1])
+        pool = z[self.estimate_rows]
+        typical = float(_variance(pool, np.linalg.inv(prior + z[rows].T @ z[rows])).mean())
+        held_variance = np.empty(len(rows))
+        for held, kept in folds_of(len(rows), FOLDS):
+            held_variance[held] = _variance(z[rows[held]], np.linalg.inv(prior + z[rows[kept]].T @ z[rows[kept]]))
+        return np.sqrt((1 + typical) / (1 + held_variance))
+
     def _estimate(self, rows: np.ndarray, predicted: np.ndarray, residual: np.ndarray) -> Estimate:
         """SRCC of the pool's predictions against themselves plus out-of-fold errors, over ``DRAWS`` draws.
 
         Each candidate's error is drawn from its ``NEIGHBOURS`` nearest results in the encoding space, not from
-        all of them: the acquisition measures where the errors are large, so errors drawn from anywhere would
-        paint the whole pool as hard as the regions it sought out. Each draw first resamples the results
-        (bootstrap), so the spread also covers how few of them there are.
+        all of them: errors drawn from anywhere painted the pool as harder than it was (the design's edge points
+        are the farthest from a typical candidate). Each draw first resamples the results (bootstrap), so the
+        spread also covers how few of them there are.
         """
         rng = np.random.default_rng(self.seed + len(rows))
         pool = self.estimate_rows
@@ -213,54 +249,39 @@ class Acquisition:
         values = np.nan_to_num(np.array(scores, dtype=np.float64), nan=0.0)
         return Estimate(len(rows), float(values.mean()), float(values.std()))
 
-    def _pick(self, rows: np.ndarray, residual: np.ndarray, model: Predictor, free: np.ndarray, k: int) -> np.ndarray:
-        rng = np.random.default_rng(self.seed + len(rows))
-        pool = free if len(free) <= SCORED_POOL else rng.choice(free, size=SCORED_POOL, replace=False)
-        x = self.inputs.rows(pool)
-        disagreement = _disagreement(x, model.head)
-        near = _nearest(self.encoding[pool], self.encoding[rows], NEIGHBOURS)
-        neighbour_error = np.abs(residual)[near].mean(axis=1)
-        nearest = np.sqrt(((self.encoding[pool] - self.encoding[rows][near[:, 0]]) ** 2).sum(-1))
-        fixed = _rank(disagreement) + _rank(neighbour_error)
+    def _scored_pool(self, free: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The candidates a batch is picked from: ``free``, or a seeded subset of ``SCORED_POOL`` of them."""
+        return free if len(free) <= SCORED_POOL else rng.choice(free, size=SCORED_POOL, replace=False)
+
+    def _design(self, rows: np.ndarray, pool: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
+        """``k`` of ``pool``, one per stratum of ``predicted``: in each, the one of largest ridge prediction
+        variance given ``rows`` and the picks before it."""
+        z = self.design
+        inverse = np.linalg.inv(DESIGN_PRIOR * np.eye(z.shape[1]) + z[rows].T @ z[rows])
         chosen: list[int] = []
-        for _ in range(k):
-            score = fixed + _rank(nearest)
-            score[chosen] = -np.inf
-            best = int(np.argmax(score))
+        for stratum in np.array_split(np.argsort(predicted), k):
+            best = int(pool[stratum][int(np.argmax(_variance(z[pool[stratum]], inverse)))])
             chosen.append(best)
-            moved = np.sqrt(((self.encoding[pool] - self.encoding[pool[best]]) ** 2).sum(-1))
-            nearest = np.minimum(nearest, moved)
-        return pool[chosen]
+            u = inverse @ z[best]
+            inverse -= np.outer(u, u) / (1 + z[best] @ u)
+        return np.array(chosen, dtype=np.int64)
+
+
+def _design_features(x: members.Inputs) -> np.ndarray:
+    """The ridge members' columns (z-scored source log-latencies, unknown ones at the mean, and cost features),
+    centred: the fit's intercept is free."""
+    z = np.c_[np.nan_to_num(x.sources), x.costs]
+    return z - z.mean(axis=0)
+
+
+def _variance(z: np.ndarray, inverse: np.ndarray) -> np.ndarray:
+    """Each row's ``z @ inverse @ z``: its ridge prediction variance, in units of the noise's."""
+    return np.einsum("ij,jk,ik->i", z, inverse, z)
 
 
 def _distances(points: np.ndarray, of: np.ndarray) -> np.ndarray:
     """Squared euclidean distance from each of ``points`` to each of ``of``."""
     return ((points[:, None, :] - of[None]) ** 2).sum(-1)
-
-
-def _nearest(points: np.ndarray, of: np.ndarray, k: int) -> np.ndarray:
-    """For each of ``points``, the rows of ``of`` nearest it (up to ``k``), nearest first."""
-    return np.argsort(_distances(points, of), axis=1)[:, :k]
-
-
-def _rank(values: np.ndarray) -> np.ndarray:
-    """Each value's rank within ``values``, scaled to [0, 1]."""
-    return np.argsort(np.argsort(values)) / max(len(values) - 1, 1)
-
-
-def _disagreement(x: members.Inputs, head: members.Params) -> np.ndarray:
-    """The weighted spread of the ensemble members' log-ms predictions."""
-    predictions, weights = [], []
-    for name, params in head["members"].items():
-        weight = head["weights"][name]
-        if weight > 0 and not (members.MEMBERS[name][2] and not x.has_sources):
-            predictions.append(members.predict_member(name, x, params))
-            weights.append(weight)
-    if len(predictions) < 2:
-        return np.zeros(len(x.costs))
-    stacked, w = np.array(predictions), np.array(weights) / sum(weights)
-    mean = w @ stacked
-    return np.sqrt(w @ (stacked - mean) ** 2)
 
 
 def pretrained_for(space: str, candidates: Sequence[str]) -> Predictor:

@@ -31,6 +31,15 @@ def test_the_estimate_stops_a_device_only_with_a_standard_deviation_to_spare():
     assert adaptive.stop_reason(None, 5, 0.95, 60) is None
 
 
+def test_a_target_stop_waits_for_two_batches_of_results():
+    certain = adaptive.Estimate(samples=5, srcc=0.999, srcc_std=0.0)
+    assert adaptive.MIN_TARGET_RESULTS == 10
+    assert adaptive.stop_reason(certain, 5, 0.95, 60) is None
+    assert adaptive.stop_reason(certain, 9, 0.95, 60) is None
+    assert adaptive.stop_reason(certain, 10, 0.95, 60) == "target"
+    assert adaptive.stop_reason(certain, 5, 0.95, 5) == "budget"
+
+
 @pytest.mark.parametrize(("target", "budget", "batch"), [(0.0, 60, 5), (1.5, 60, 5), (0.9, 3, 1), (0.9, 4, 5)])
 def test_a_plan_that_cannot_run_is_refused(target: float, budget: int, batch: int):
     with pytest.raises(PredictorError):
@@ -67,8 +76,34 @@ def test_a_reachable_target_stops_the_run_early(fd_raspi4):
     acquisition = adaptive.Acquisition(pretrained, archs, batch=5, seed=0)
     run = adaptive.run(acquisition, "raspi4", adaptive.table_oracle(archs, latency), budget=40, target_srcc=0.8)
     assert run.stop == "target"
-    assert len(run.archs) < 40
+    assert adaptive.MIN_TARGET_RESULTS <= len(run.archs) < 40
+    assert [e.samples for e in run.curve][:2] == [5, 10]
     assert run.curve[-1].srcc - run.curve[-1].srcc_std >= 0.8
+
+
+@pytest.mark.slow
+def test_a_batch_spans_the_predicted_range_and_pins_the_linear_fit_down_better_than_random_picks(fd_raspi4):
+    pretrained, archs, latency = fd_raspi4
+    pool = archs[:600]
+    acquisition = adaptive.Acquisition(pretrained, pool, batch=5, seed=0)
+    first = acquisition.first()
+    measured = first + [a for a in pool if a not in first][:5]
+    step = acquisition.step("raspi4", measured, adaptive.table_oracle(archs, latency)(measured))
+    free = [a for a in pool if a not in set(measured)]
+    rank = {a: i for i, a in enumerate(sorted(free, key=dict(zip(free, step.model.predict(free))).__getitem__))}
+    assert sorted(rank[a] * 5 // len(free) for a in step.next) == [0, 1, 2, 3, 4]
+
+    z = acquisition.design
+
+    def spread_left(batch: list[str]) -> float:
+        """The pool's mean ridge prediction variance once ``batch`` is measured too."""
+        seen = z[acquisition.rows(measured + batch)]
+        inverse = np.linalg.inv(adaptive.DESIGN_PRIOR * np.eye(z.shape[1]) + seen.T @ seen)
+        return float(np.einsum("ij,jk,ik->i", z, inverse, z).mean())
+
+    rng = np.random.default_rng(0)
+    random_batches = [spread_left(list(rng.choice(free, size=5, replace=False))) for _ in range(20)]
+    assert spread_left(step.next) < min(random_batches)
 
 
 @pytest.mark.slow
