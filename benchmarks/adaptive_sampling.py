@@ -49,12 +49,13 @@ def device_rows(task: str, ds: datasets.Dataset, pre, device: str, counts: list[
         run = adaptive.run(acquisition, device, oracle, max(counts))
         seconds = time.perf_counter() - t0
         order = acquisition.rows(run.archs)
-        row = {"task": task, "device": device, "trial": trial, "adaptive_s": seconds, "srcc": {}}
+        srcc: dict[str, dict[int, float]] = {"adaptive": {}, "random": {}, "encoding": {}}
+        row: dict[str, object] = {"task": task, "device": device, "trial": trial, "adaptive_s": seconds, "srcc": srcc}
         for n in counts:
-            row["srcc"].setdefault("adaptive", {})[n] = true_srcc(acquisition, device, order[:n], latency)
+            srcc["adaptive"][n] = true_srcc(acquisition, device, order[:n], latency)
             for sampler in ("random", "encoding"):
                 picked = sample_indices(ds.space, archs, n, sampler, trial, acquisition.codes)
-                row["srcc"].setdefault(sampler, {})[n] = true_srcc(acquisition, device, picked, latency)
+                srcc[sampler][n] = true_srcc(acquisition, device, picked, latency)
         stopped = adaptive.run(acquisition, device, oracle, args.budget, args.target)
         at = acquisition.rows(stopped.archs)
         row["stop"] = {
