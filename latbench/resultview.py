@@ -63,17 +63,12 @@ ENVIRONMENT = (
 )
 """The setup and machine state a summary names (the row holds more)."""
 OP_COLUMNS = ("op type", "ms per run", "share", "nodes")
-NOTES = {
-    "waited_idle": "waited for other programs to calm down before timing",
-    "still_busy": "waited the full --wait-idle time and the machine was still busy",
-}
-"""Flags that do not make a result unstable, as the user reads them (``stability.REASONS`` has the others)."""
 
 
 def flag_words(flags: object) -> list[str]:
     """A row's ``flags`` (comma-separated, or a list) in plain words; a flag without words stays as it is."""
     items = flags if isinstance(flags, list) else str(flags or "").split(",")
-    return [stability.REASONS.get(f, NOTES.get(f, f)) for f in (str(i).strip() for i in items) if f]
+    return [stability.REASONS.get(f, stability.NOTES.get(f, f)) for f in (str(i).strip() for i in items) if f]
 
 
 @dataclass(frozen=True)

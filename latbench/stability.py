@@ -20,6 +20,12 @@ REASONS = {
 }
 """The stability problems a result's ``flags`` can hold, as the user reads them."""
 
+NOTES = {
+    "waited_idle": "waited for other programs to calm down before timing",
+    "still_busy": "waited the full --wait-idle time and the machine was still busy",
+}
+"""Flags that do not make a result unstable, as the user reads them."""
+
 ADVICE = "Re-run when it is idle, or use --wait-idle."
 
 
@@ -58,7 +64,7 @@ def summary(rows: Iterable[Mapping[str, object]]) -> str | None:
             return None
         # stable, yet timed beside other work: comparable with each other, not necessarily with a quiet machine
         return (
-            f"{still_busy} of {len(rows)} results waited the full --wait-idle time and the machine was still busy; "
+            f"{still_busy} of {len(rows)} results {NOTES['still_busy']}; "
             "their runs varied little, so they count as stable, but other programs shared the machine while "
             "they were timed. Re-run when it is idle for figures comparable with a quiet device."
         )
@@ -77,7 +83,7 @@ def summary(rows: Iterable[Mapping[str, object]]) -> str | None:
         busy = "the machine was busy" if load >= 0.75 * cores else "the machine looked idle"
         text += f": {busy} (load average {load:.1f} on {cores} cores)"
     if still_busy:
-        text += f"; {still_busy} waited the full --wait-idle time and the machine was still busy"
+        text += f"; {still_busy} {NOTES['still_busy']}"
     return f"{text}. {ADVICE}"
 
 
