@@ -65,12 +65,6 @@ ENVIRONMENT = (
 OP_COLUMNS = ("op type", "ms per run", "share", "nodes")
 
 
-def flag_words(flags: object) -> list[str]:
-    """A row's ``flags`` (comma-separated, or a list) in plain words; a flag without words stays as it is."""
-    items = flags if isinstance(flags, list) else str(flags or "").split(",")
-    return [stability.REASONS.get(f, stability.NOTES.get(f, f)) for f in (str(i).strip() for i in items) if f]
-
-
 @dataclass(frozen=True)
 class ResultView:
     row: Mapping[str, object]
@@ -85,22 +79,26 @@ class ResultView:
 
     def op_table(self, top: int | None = None) -> tuple[str, list[tuple[str, str, str, str]]] | None:
         """The title and rows (``OP_COLUMNS``, as printed) of the top operator types; None without a profile."""
+        return self._op_table(self.op_types(top))
+
+    def _op_table(self, types: list[OpTypeTime]) -> tuple[str, list[tuple[str, str, str, str]]] | None:
         if self.profile is None:
             return None
         title = f"top operator types ({self.profile.runs} profiled runs, {self.profile.total_ms:.3f} ms per run in all)"
-        return title, [(t.op, f"{t.ms:.4f}", f"{t.share:.1%}", str(t.nodes)) for t in self.op_types(top)]
+        return title, [(t.op, f"{t.ms:.4f}", f"{t.share:.1%}", str(t.nodes)) for t in types]
 
     def summary(self, top: int | None = None) -> dict[str, object]:
         """Everything the dashboard's result panel shows, JSON-ready: the figures, details, flags in words, the
         environment and the operator table as ``latbench results show`` prints it (``op_table`` null without a
         profile), besides the figures of each operator type (``op_types``, as ``--json`` gives them)."""
-        table = self.op_table(top)
+        types = self.op_types(top)
+        table = self._op_table(types)
         return {
             **self.figures(),
             **{k: self.row.get(k) for k in DETAILS},
-            "flag_words": flag_words(self.row.get("flags")),
+            "flag_words": stability.words(self.row),
             "environment": {k: self.row.get(k) for k in ENVIRONMENT},
-            "op_types": [asdict(t) for t in self.op_types(top)],
+            "op_types": [asdict(t) for t in types],
             "op_table": None
             if table is None
             else {"title": table[0], "columns": list(OP_COLUMNS), "rows": [list(r) for r in table[1]]},

@@ -29,10 +29,16 @@ NOTES = {
 ADVICE = "Re-run when it is idle, or use --wait-idle."
 
 
-def _flags(row: Mapping[str, object]) -> list[str]:
+def flags_of(row: Mapping[str, object]) -> list[str]:
+    """A row's ``flags``: a list (collector rows) or comma-separated text (results files)."""
     flags = row.get("flags") or ""
     items = flags if isinstance(flags, list) else str(flags).split(",")
-    return [f.strip() for f in items if f.strip()]
+    return [str(f).strip() for f in items if str(f).strip()]
+
+
+def words(row: Mapping[str, object]) -> list[str]:
+    """A row's flags in plain words; a flag without words stays as it is."""
+    return [REASONS.get(f, NOTES.get(f, f)) for f in flags_of(row)]
 
 
 def is_unstable(row: Mapping[str, object]) -> bool:
@@ -58,7 +64,7 @@ def summary(rows: Iterable[Mapping[str, object]]) -> str | None:
     while the machine stayed busy past the --wait-idle bound; None when every result is stable and timed quiet."""
     rows = list(rows)
     unstable = [r for r in rows if is_unstable(r)]
-    still_busy = sum(1 for r in rows if "still_busy" in _flags(r))
+    still_busy = sum(1 for r in rows if "still_busy" in flags_of(r))
     if not unstable:
         if not still_busy:
             return None
@@ -68,7 +74,7 @@ def summary(rows: Iterable[Mapping[str, object]]) -> str | None:
             "their runs varied little, so they count as stable, but other programs shared the machine while "
             "they were timed. Re-run when it is idle for figures comparable with a quiet device."
         )
-    reasons = Counter(f for r in unstable for f in _flags(r) if f in REASONS)
+    reasons = Counter(f for r in unstable for f in flags_of(r) if f in REASONS)
     if len(reasons) == 1:
         why = f" ({REASONS[next(iter(reasons))]})"
     elif reasons:

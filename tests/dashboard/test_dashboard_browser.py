@@ -24,6 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from latbench import resultview
 from latbench.client import CollectorClient
 from latbench.protocol import CampaignCreate, MeasurementSettings
+from latbench.stability import words as flag_words
 from tests.support.ports import free_port
 from tests.support.processes import ADMIN_TOKEN, Agent, Collector
 from tests.support.profiled import push_profiled
@@ -210,7 +211,7 @@ def test_a_result_panel_shows_the_top_operator_types_results_show_prints(
         assert cells == rows and rows[0][0] in {t.op for t in shown.op_types()}
         assert text_of(browser, f'{panel} [data-figure="median"] dd') == f"{shown.figures()['latency_ms']:.3f} ms"
         assert text_of(browser, f'{panel} [data-figure="load"] dd') == f"{shown.figures()['load_ms']:.3f} ms"
-        words = resultview.flag_words(shown.row["flags"])  # a busy machine may have flagged the real measurement
+        words = flag_words(shown.row)  # a busy machine may have flagged the real measurement
         stability = f"unstable: {'; '.join(words)}" if shown.row["stable"] is False else "; ".join(["stable", *words])
         assert text_of(browser, f'{panel} [data-figure="stability"] dd') == stability
         browser.set_window_size(1300, browser.execute_script("return document.body.scrollHeight") + 140)
