@@ -8,7 +8,9 @@ members, no network: what an adaptive campaign saves), so the figure compares th
 on the built-in datasets, target device and trial, the pool is every architecture the device measured; the
 SRCC is over that pool. One adaptive run to the largest sample count gives every smaller count (batches of 5,
 so a run stopped at 10 measured exactly the first 10 of a longer one); a second run stops at ``--target``
-(budget ``--budget``), and its estimate is compared with the true SRCC there.
+(budget ``--budget``), and its estimate is compared with the true SRCC there, and with a yardstick: the SRCC
+of the same model on as many fresh random architectures as the run measured (``FRESH_DRAWS`` draws), what
+checking the model on a held-back random sample of that size would have said.
 """
 
 from __future__ import annotations
@@ -28,12 +30,28 @@ from latbench.predictor.samplers import sample_indices
 from latbench.ranking import spearman
 
 TASKS = ["ND", "FD", "FA", "F1", "F2", "F3", "F4", "OA", "O1"]
+FRESH_DRAWS = 200
+
+
+def fitted(acquisition: adaptive.Acquisition, device: str, rows: np.ndarray, latency: np.ndarray) -> np.ndarray:
+    """The pool's predictions by the fast transfer fitted on the pool's ``rows``."""
+    model = adaptive.fast_transfer(acquisition.pretrained, device, acquisition.inputs.rows(rows), np.log(latency[rows]))
+    return members.predict_ensemble(acquisition.inputs, model.head)
 
 
 def true_srcc(acquisition: adaptive.Acquisition, device: str, rows: np.ndarray, latency: np.ndarray) -> float:
     """SRCC over the pool of the fast transfer fitted on the pool's ``rows``."""
-    model = adaptive.fast_transfer(acquisition.pretrained, device, acquisition.inputs.rows(rows), np.log(latency[rows]))
-    return float(spearman(members.predict_ensemble(acquisition.inputs, model.head), latency))
+    return float(spearman(fitted(acquisition, device, rows, latency), latency))
+
+
+def fresh_gaps(predicted: np.ndarray, latency: np.ndarray, measured: np.ndarray, seed: int) -> np.ndarray:
+    """How far the SRCC on ``len(measured)`` fresh random architectures (none of ``measured``) lies from the SRCC
+    over the pool, over ``FRESH_DRAWS`` draws: the yardstick for an estimate made from that many results."""
+    rng = np.random.default_rng(seed)
+    true = spearman(predicted, latency)
+    rest = np.setdiff1d(np.arange(len(latency)), measured)
+    draws = (rng.choice(rest, size=len(measured), replace=False) for _ in range(FRESH_DRAWS))
+    return np.abs(np.array([spearman(predicted[d], latency[d]) for d in draws]) - true)
 
 
 def device_rows(task: str, ds: datasets.Dataset, pre, device: str, counts: list[int], trials: int, args) -> list[dict]:
@@ -58,12 +76,16 @@ def device_rows(task: str, ds: datasets.Dataset, pre, device: str, counts: list[
                 srcc[sampler][n] = true_srcc(acquisition, device, picked, latency)
         stopped = adaptive.run(acquisition, device, oracle, args.budget, args.target)
         at = acquisition.rows(stopped.archs)
+        predicted = fitted(acquisition, device, at, latency)
+        fresh = fresh_gaps(predicted, latency, at, trial)
         row["stop"] = {
             "reason": stopped.stop,
             "samples": len(at),
             "estimate": stopped.curve[-1].srcc,
             "estimate_std": stopped.curve[-1].srcc_std,
-            "true": true_srcc(acquisition, device, at, latency),
+            "true": float(spearman(predicted, latency)),
+            "fresh_abs_gap": float(fresh.mean()),
+            "fresh_within_0.02": float(np.mean(fresh <= 0.02)),
         }
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
@@ -86,6 +108,8 @@ def summary(rows: list[dict], counts: list[int]) -> dict:
             "stop_gap": float(np.mean([r["stop"]["estimate"] - r["stop"]["true"] for r in mine])),
             "stop_reasons": dict(Counter(r["stop"]["reason"] for r in mine)),
             "stop_within_0.02": float(np.mean([g <= 0.02 for g in gaps])),
+            "fresh_abs_gap": float(np.mean([r["stop"]["fresh_abs_gap"] for r in mine])),
+            "fresh_within_0.02": float(np.mean([r["stop"]["fresh_within_0.02"] for r in mine])),
         }
     return out
 
