@@ -10,7 +10,8 @@ SRCC is over that pool. One adaptive run to the largest sample count gives every
 so a run stopped at 10 measured exactly the first 10 of a longer one); a second run stops at ``--target``
 (budget ``--budget``), and its estimate is compared with the true SRCC there, and with a yardstick: the SRCC
 of the same model on as many fresh random architectures as the run measured (``FRESH_DRAWS`` draws), what
-checking the model on a held-back random sample of that size would have said.
+checking the model on a held-back random sample of that size would have said; ``--check-sizes`` repeats that
+yardstick with other sample sizes (how many measurements a check needs to be within 0.02 of the truth).
 """
 
 from __future__ import annotations
@@ -44,13 +45,17 @@ def true_srcc(acquisition: adaptive.Acquisition, device: str, rows: np.ndarray, 
     return float(spearman(fitted(acquisition, device, rows, latency), latency))
 
 
-def fresh_gaps(predicted: np.ndarray, latency: np.ndarray, measured: np.ndarray, seed: int) -> np.ndarray:
-    """How far the SRCC on ``len(measured)`` fresh random architectures (none of ``measured``) lies from the SRCC
-    over the pool, over ``FRESH_DRAWS`` draws: the yardstick for an estimate made from that many results."""
+def fresh_gaps(
+    predicted: np.ndarray, latency: np.ndarray, measured: np.ndarray, seed: int, size: int | None = None
+) -> np.ndarray:
+    """How far the SRCC on ``size`` (default ``len(measured)``) fresh random architectures (none of ``measured``)
+    lies from the SRCC over the pool, over ``FRESH_DRAWS`` draws: the yardstick for an estimate made from that
+    many results."""
     rng = np.random.default_rng(seed)
     true = spearman(predicted, latency)
     rest = np.setdiff1d(np.arange(len(latency)), measured)
-    draws = (rng.choice(rest, size=len(measured), replace=False) for _ in range(FRESH_DRAWS))
+    n = len(measured) if size is None else min(size, len(rest))
+    draws = (rng.choice(rest, size=n, replace=False) for _ in range(FRESH_DRAWS))
     return np.abs(np.array([spearman(predicted[d], latency[d]) for d in draws]) - true)
 
 
@@ -86,6 +91,9 @@ def device_rows(task: str, ds: datasets.Dataset, pre, device: str, counts: list[
             "true": float(spearman(predicted, latency)),
             "fresh_abs_gap": float(fresh.mean()),
             "fresh_within_0.02": float(np.mean(fresh <= 0.02)),
+            "fresh_within_0.02_at": {
+                n: float(np.mean(fresh_gaps(predicted, latency, at, trial, n) <= 0.02)) for n in args.check_sizes
+            },
         }
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
@@ -110,6 +118,10 @@ def summary(rows: list[dict], counts: list[int]) -> dict:
             "stop_within_0.02": float(np.mean([g <= 0.02 for g in gaps])),
             "fresh_abs_gap": float(np.mean([r["stop"]["fresh_abs_gap"] for r in mine])),
             "fresh_within_0.02": float(np.mean([r["stop"]["fresh_within_0.02"] for r in mine])),
+            "fresh_within_0.02_at": {
+                n: float(np.mean([r["stop"]["fresh_within_0.02_at"][n] for r in mine]))
+                for n in mine[0]["stop"]["fresh_within_0.02_at"]
+            },
         }
     return out
 
@@ -122,7 +134,11 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--budget", type=int, default=60)
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--check-sizes", default="", help="Comma-separated sizes of fresh random checks of the stopped model."
+    )
     args = parser.parse_args()
+    args.check_sizes = [int(n) for n in args.check_sizes.split(",") if n]
     counts = [int(n) for n in args.samples.split(",")]
     rows: list[dict] = []
     started = time.perf_counter()
