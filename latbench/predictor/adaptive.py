@@ -275,7 +275,7 @@ def check_spread(srcc: float, samples: int) -> float:
     approximation: ``atanh`` of it has variance 1.06 / (n - 3)): no estimate from that many results knows better.
 
     Measured: checking a stopped model on as many fresh random architectures as it measured (about 30) lands
-    within 0.02 of its true SRCC in 56% of runs, the adaptive estimate in 61% (docs/benchmarks.md).
+    within 0.02 of its true SRCC in 59% of runs, the adaptive estimate in 61% (docs/benchmarks.md).
     """
     if samples <= 3:
         return 1.0
