@@ -34,6 +34,7 @@ from collections import defaultdict
 import numpy as np
 
 from latbench import datasets
+from latbench.spaces import nb201
 
 LIMIT = 0.10
 WIDEST = (1 + LIMIT) / (1 - LIMIT)  # two latencies farther apart than this cannot share a prediction within ±10%
@@ -41,11 +42,10 @@ WIDEST = (1 + LIMIT) / (1 - LIMIT)  # two latencies farther apart than this cann
 
 def swapped(arch: str) -> str | None:
     """The NB201 cell that computes the same as ``arch`` with nodes 1 and 2 swapped; None when there is none."""
-    edges = [[e.split("~")[0] for e in node.split("|")] for node in arch.strip("|").split("|+|")]
-    (a,), (b, between), (x, c, d) = edges
-    if between != "none":
+    a, b, between, x, c, d = nb201.parse_arch(arch)  # edges 1<-0 | 2<-0, 2<-1 | 3<-0, 3<-1, 3<-2
+    if nb201.OPS[between] != "none":
         return None
-    twin = f"|{b}~0|+|{a}~0|none~1|+|{x}~0|{d}~1|{c}~2|"
+    twin = nb201.format_arch((b, a, between, x, d, c))
     return twin if twin != arch else None
 
 
@@ -79,14 +79,13 @@ def ceiling(latency: np.ndarray, pairs: np.ndarray) -> dict[str, float]:
 
 def one_hot(archs: tuple[str, ...]) -> np.ndarray:
     """Each cell's six edges as one-hot operations, then every product of two edges' indicators."""
-    ops = sorted({e.split("~")[0] for a in archs[:50] for node in a.strip("|").split("|+|") for e in node.split("|")})
-    single = np.zeros((len(archs), 6 * len(ops)))
+    k = len(nb201.OPS)
+    columns = len(nb201.EDGES) * k
+    single = np.zeros((len(archs), columns))
     for i, arch in enumerate(archs):
-        edges = [e.split("~")[0] for node in arch.strip("|").split("|+|") for e in node.split("|")]
-        for j, op in enumerate(edges):
-            single[i, j * len(ops) + ops.index(op)] = 1
-    k = len(ops)
-    products = [single[:, i] * single[:, j] for i in range(6 * k) for j in range(i + 1, 6 * k) if i // k != j // k]
+        for j, op in enumerate(nb201.parse_arch(arch)):
+            single[i, j * k + op] = 1
+    products = [single[:, i] * single[:, j] for i in range(columns) for j in range(i + 1, columns) if i // k != j // k]
     return np.column_stack([np.ones(len(archs)), single, *products])
 
 
@@ -120,9 +119,9 @@ def main() -> None:
     print(f"{len(pairs)} pairs of identical cells among {len(ds.archs)}")
     figures = {d.name: ceiling(ds.vector(d.name), pairs) for d in ds.devices}
     rows = load_rows(args.results)
-    nb201 = [r for r in rows if is_nb201(r)]
+    nb201_rows = [r for r in rows if is_nb201(r)]
     shares: dict[str, list[float]] = defaultdict(list)
-    for row in nb201:
+    for row in nb201_rows:
         shares[row["device"]].append(float(row["after_within_10"]))  # the calibrated model
     print("| device | apart, median | apart, p90 | bound | noise only | predictor (transfers) |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -144,7 +143,7 @@ def main() -> None:
     print(f"tables under 90% by both the noise and the in-sample fit: {', '.join(sorted(capped))}")
     if not rows:
         return
-    for label, group in (("NB201 transfers", nb201), ("all transfers (FBNet, OFA devices by name)", rows)):
+    for label, group in (("NB201 transfers", nb201_rows), ("all transfers (FBNet, OFA devices by name)", rows)):
         for kind, part in (
             ("devices whose tables allow 90%", [r for r in group if r["device"] not in capped]),
             ("devices whose tables do not", [r for r in group if r["device"] in capped]),
@@ -157,7 +156,7 @@ def main() -> None:
                     f"{label}, {kind}: {len(part)} transfers on {devices} devices, within ±10% {within:.1%}, "
                     f"90% coverage {coverage:.1%}"
                 )
-    ratio = [r["after_within_10"] / figures[r["device"]]["noise_only"] for r in nb201]
+    ratio = [r["after_within_10"] / figures[r["device"]]["noise_only"] for r in nb201_rows]
     print(f"NB201 transfers, share / noise-only ceiling: {np.mean(ratio):.2f}")
 
 
