@@ -34,28 +34,20 @@ TASKS = ["ND", "FD", "FA", "F1", "F2", "F3", "F4", "OA", "O1"]
 FRESH_DRAWS = 200
 
 
-def fitted(acquisition: adaptive.Acquisition, device: str, rows: np.ndarray, latency: np.ndarray) -> np.ndarray:
-    """The pool's predictions by the fast transfer fitted on the pool's ``rows``."""
-    model = adaptive.fast_transfer(acquisition.pretrained, device, acquisition.inputs.rows(rows), np.log(latency[rows]))
-    return members.predict_ensemble(acquisition.inputs, model.head)
-
-
 def true_srcc(acquisition: adaptive.Acquisition, device: str, rows: np.ndarray, latency: np.ndarray) -> float:
     """SRCC over the pool of the fast transfer fitted on the pool's ``rows``."""
-    return float(spearman(fitted(acquisition, device, rows, latency), latency))
+    model = adaptive.fast_transfer(acquisition.pretrained, device, acquisition.inputs.rows(rows), np.log(latency[rows]))
+    return float(spearman(members.predict_ensemble(acquisition.inputs, model.head), latency))
 
 
 def fresh_gaps(
-    predicted: np.ndarray, latency: np.ndarray, measured: np.ndarray, seed: int, size: int | None = None
+    predicted: np.ndarray, latency: np.ndarray, true: float, measured: np.ndarray, seed: int, size: int
 ) -> np.ndarray:
-    """How far the SRCC on ``size`` (default ``len(measured)``) fresh random architectures (none of ``measured``)
-    lies from the SRCC over the pool, over ``FRESH_DRAWS`` draws: the yardstick for an estimate made from that
-    many results."""
+    """How far the SRCC on ``size`` fresh random architectures (none of ``measured``) lies from ``true``, the SRCC
+    over the pool, over ``FRESH_DRAWS`` draws: the yardstick for an estimate made from that many results."""
     rng = np.random.default_rng(seed)
-    true = spearman(predicted, latency)
     rest = np.setdiff1d(np.arange(len(latency)), measured)
-    n = len(measured) if size is None else min(size, len(rest))
-    draws = (rng.choice(rest, size=n, replace=False) for _ in range(FRESH_DRAWS))
+    draws = (rng.choice(rest, size=min(size, len(rest)), replace=False) for _ in range(FRESH_DRAWS))
     return np.abs(np.array([spearman(predicted[d], latency[d]) for d in draws]) - true)
 
 
@@ -81,18 +73,19 @@ def device_rows(task: str, ds: datasets.Dataset, pre, device: str, counts: list[
                 srcc[sampler][n] = true_srcc(acquisition, device, picked, latency)
         stopped = adaptive.run(acquisition, device, oracle, args.budget, args.target)
         at = acquisition.rows(stopped.archs)
-        predicted = fitted(acquisition, device, at, latency)
-        fresh = fresh_gaps(predicted, latency, at, trial)
+        predicted = members.predict_ensemble(acquisition.inputs, stopped.model.head)  # fitted on the run's results
+        true = float(spearman(predicted, latency))
+        fresh = fresh_gaps(predicted, latency, true, at, trial, len(at))
         row["stop"] = {
             "reason": stopped.stop,
             "samples": len(at),
             "estimate": stopped.curve[-1].srcc,
             "estimate_std": stopped.curve[-1].srcc_std,
-            "true": float(spearman(predicted, latency)),
+            "true": true,
             "fresh_abs_gap": float(fresh.mean()),
             "fresh_within_0.02": float(np.mean(fresh <= 0.02)),
             "fresh_within_0.02_at": {
-                n: float(np.mean(fresh_gaps(predicted, latency, at, trial, n) <= 0.02)) for n in args.check_sizes
+                n: float(np.mean(fresh_gaps(predicted, latency, true, at, trial, n) <= 0.02)) for n in args.check_sizes
             },
         }
         rows.append(row)
