@@ -214,6 +214,12 @@ def _failure(failed: list[str], reference_error: str | None, samples: int) -> st
     return None
 
 
+def precision(campaign: CampaignRow) -> str | None:
+    """The precision ``campaign`` measures its architectures at (``fp32``, ``int8``, ...); None for model files,
+    measured as given."""
+    return None if campaign.space == MODEL_SET else precision_of(campaign.format)
+
+
 def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignStatus:
     """Per-device progress; a job whose lease has expired counts as queued, since any agent may take it, and a
     job whose artifact could not be built counts as failed.
@@ -304,7 +310,7 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
         threads=campaign.threads,
         samples=campaign.samples,
         created_at=campaign.created_at,
-        precision=None if campaign.space == MODEL_SET else precision_of(campaign.format),
+        precision=precision(campaign),
         artifacts_ready=ready,
         artifacts_failed=len(failed),
         state=phase,

@@ -14,11 +14,12 @@ import numpy as np
 from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session
 
-from latbench import precision, profiles
+from latbench import profiles
+from latbench.collectors import campaigns
 from latbench.collectors.models import AgentRow, ArtifactRow, CampaignArchRow, CampaignRow, DeviceRow, JobRow, ResultRow
 from latbench.errors import NotFound
 from latbench.results_schema import EXPORT_COLUMNS, MACHINE_FIELDS, RECORDED_SETTINGS, result_row
-from latbench.spaces import MODEL_SET, get_space
+from latbench.spaces import get_space
 
 BATCH_ROWS = 500
 
@@ -39,7 +40,7 @@ def _row(
         "runtime": campaign.runtime,
         "runtime_version": result.runtime_version or _offered_version(agent, campaign.runtime),
         "provider": campaign.provider,
-        "precision": None if campaign.space == MODEL_SET else precision.of_format(campaign.format),
+        "precision": campaigns.precision(campaign),
         "batch": campaign.batch,
         "threads": campaign.threads,
         "resolution": campaign.resolution or None,
