@@ -471,7 +471,8 @@ class LearningPoint(Message):
 class AdaptiveDevice(Message):
     """One device of an adaptive campaign: ``measuring`` until it stops (``stop``: ``target`` reached, ``budget``
     spent, candidates ``exhausted``, or ``failed`` with ``error``), then ``model`` names its predictor's file
-    among the collector's models."""
+    among the collector's models. ``caveat`` says when the last estimate deserves less trust than its spread
+    suggests (a device that stopped short of its target)."""
 
     device: str
     state: Literal["measuring", "stopped"]
@@ -479,6 +480,7 @@ class AdaptiveDevice(Message):
     curve: list[LearningPoint] = Field(default_factory=list)
     model: str | None = None
     error: str | None = None
+    caveat: str | None = None
 
 
 class CampaignStatus(Message):

@@ -226,7 +226,8 @@ def adaptive_table(status: CampaignStatus) -> Table:
     for d in status.adaptive_devices or []:
         curve = ", ".join(f"{p.results}: {p.srcc:.3f}±{p.srcc_std:.3f}" for p in d.curve) or "-"
         state = d.state if d.stop is None else f"stopped ({d.stop})"
-        table.add_row(d.device, state + (f": {d.error}" if d.error else ""), curve, d.model or "-")
+        state += "".join(f": {why}" for why in (d.error, d.caveat) if why)
+        table.add_row(d.device, state, curve, d.model or "-")
     return table
 
 

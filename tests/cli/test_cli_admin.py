@@ -1,11 +1,17 @@
-"""Management commands fail clearly: no collector, a wrong token, a bad request, bad usage."""
+"""Management commands fail clearly: no collector, a wrong token, a bad request, bad usage; and say what they show
+(an adaptive stop and its caveat)."""
 
 from __future__ import annotations
 
 import subprocess
+from datetime import datetime, timezone
 
 import pytest
+from rich.console import Console
 
+from latbench.cli.admin import adaptive_table
+from latbench.collectors.adaptive import SHORT_OF_TARGET
+from latbench.protocol import AdaptiveDevice, AdaptivePlan, CampaignStatus, LearningPoint
 from tests.support.ports import free_port
 from tests.support.processes import LATBENCH, Collector, env
 
@@ -41,3 +47,22 @@ def test_wrong_token_bad_request_and_usage(tmp_path, artifact_cache):
         assert len(created.stdout.strip().splitlines()) == 1
     finally:
         assert collector.stop() == 0
+
+
+def test_the_adaptive_table_says_each_stop_and_its_caveat():
+    point = LearningPoint(results=5, srcc=0.81234, srcc_std=0.0456)
+    status = CampaignStatus(
+        campaign_id="c1", name=None, space="nb201", runtime="onnxruntime", provider="cpu", batch=1, threads=1,
+        samples=5, created_at=datetime.now(timezone.utc), artifacts_ready=5, state="done", devices=[],
+        adaptive=AdaptivePlan(target_srcc=0.95, budget=5, batch=5),
+        adaptive_devices=[
+            AdaptiveDevice(device="pi", state="stopped", stop="budget", curve=[point], model="pi.pt",
+                           caveat=SHORT_OF_TARGET),
+            AdaptiveDevice(device="gpu", state="stopped", stop="target", curve=[point], model="gpu.pt"),
+        ],
+    )  # fmt: skip
+    console = Console(width=400, record=True)
+    console.print(adaptive_table(status))
+    lines = {line.split("│")[1].strip(): line for line in console.export_text().splitlines() if line.count("│") > 2}
+    assert f"stopped (budget): {SHORT_OF_TARGET}" in lines["pi"] and "5: 0.812±0.046" in lines["pi"]
+    assert "stopped (target)" in lines["gpu"] and "not reached" not in lines["gpu"]

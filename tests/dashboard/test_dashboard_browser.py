@@ -22,9 +22,11 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from latbench import resultview
+from latbench.catalog import PredictorAcquirer
 from latbench.client import CollectorClient
 from latbench.protocol import CampaignCreate, MeasurementSettings
 from latbench.stability import words as flag_words
+from tests.support.adaptive import PLAN, adaptive_device, latency, lease, next_jobs
 from tests.support.ports import free_port
 from tests.support.processes import ADMIN_TOKEN, Agent, Collector
 from tests.support.profiled import push_profiled
@@ -225,3 +227,30 @@ def test_a_result_panel_shows_the_top_operator_types_results_show_prints(
             "unstable: high variation between runs; waited the full --wait-idle time and the machine was still busy"
         )
         assert not browser.find_elements(By.CSS_SELECTOR, f"{panel} .op-table")
+
+
+def test_an_adaptive_campaign_shows_each_devices_learning_curve_as_the_status_says(
+    browser: WebDriver, tmp_path: Path, artifact_cache: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("LATBENCH_HOME", str(tmp_path / "home"))
+    with Served(f"sqlite:///{tmp_path / 'collector.sqlite'}", artifact_cache, Clock(), acquirer=PredictorAcquirer(),
+                models_dir=tmp_path / "models") as collector:  # fmt: skip
+        campaign = collector.campaign(ARCHS, adaptive=PLAN)
+        agent = collector.agent("agent-1", device="pi-1")
+        first = lease(agent)
+        assert agent.post("/results", json={"results": [measurement(j, latency(j["arch"], 0.05)) for j in first]})
+        second = next_jobs(agent, PLAN["batch"])
+        assert agent.post("/results", json={"results": [measurement(j, latency(j["arch"], 0.05)) for j in second]})
+        device = adaptive_device(collector, campaign, "pi-1")
+        assert device["stop"] == "budget" and device["caveat"]
+        curve = ", ".join(f"{p['results']} → {p['srcc']:.3f} ± {p['srcc_std']:.3f}" for p in device["curve"])
+        expected = f"pi-1 stopped (budget): {curve} · model {device['model']} · {device['caveat']}"
+
+        browser.get(collector.url + "/")
+        log_in(browser, SERVED_ADMIN_TOKEN)
+        item = 'li.learning-curve[data-device="pi-1"]'
+        wait(browser, 30, lambda b: text_of(b, item) == expected, f"the learning curve {expected!r}")
+        assert text_of(browser, f"{item} .caveat") == f"· {device['caveat']}"
+        assert text_of(browser, ".adaptive p.muted") == (
+            f"adaptive: target SRCC {PLAN['target_srcc']}, budget {PLAN['budget']}, batches of {PLAN['batch']}"
+        )

@@ -43,6 +43,9 @@ def test_an_adaptive_campaign_measures_in_batches_and_stops_with_a_model(tmp_pat
     assert done == results[-1]
     if device["stop"] == "budget":
         assert done == 8 and len(results) == 2
+        assert device["caveat"] and "not reached" in device["caveat"]
+    else:
+        assert device["caveat"] is None
     model = Predictor.load(tmp_path / "collector" / "models" / device["model"])
     assert model.target == device["device"] and model.space == "nb201"
     assert np.all(

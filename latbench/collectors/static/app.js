@@ -231,7 +231,8 @@ function adaptiveCurves(c) {
     d.stop ? `stopped (${d.stop})` : d.state, ": ",
     d.curve.map((p) => `${p.results} → ${p.srcc.toFixed(3)} ± ${p.srcc_std.toFixed(3)}`).join(", ") || "first batch",
     d.model ? ` · model ${d.model}` : "",
-    d.error ? ` · ${d.error}` : ""));
+    d.error ? ` · ${d.error}` : "",
+    d.caveat ? h("span", { class: "caveat" }, ` · ${d.caveat}`) : ""));
   return h("div", { class: "adaptive" }, h("p", { class: "muted" }, plan), h("ul", {}, ...rows));
 }
 
