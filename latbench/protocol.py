@@ -471,8 +471,8 @@ class LearningPoint(Message):
 class AdaptiveDevice(Message):
     """One device of an adaptive campaign: ``measuring`` until it stops (``stop``: ``target`` reached, ``budget``
     spent, candidates ``exhausted``, or ``failed`` with ``error``), then ``model`` names its predictor's file
-    among the collector's models. ``caveat`` says when the last estimate deserves less trust than its spread
-    suggests (a device that stopped short of its target)."""
+    among the collector's models. ``caveat`` warns when the last estimate is rough (a device that stopped short
+    of its target, where the estimate never settled)."""
 
     device: str
     state: Literal["measuring", "stopped"]

@@ -273,10 +273,10 @@ class Acquisition:
 def check_spread(srcc: float, samples: int) -> float:
     """The standard deviation of the SRCC of ``samples`` random architectures around the pool's ``srcc`` (Fieller's
     approximation: ``atanh`` of it has variance 1.06 / (n - 3)): what checking the model on that many held-back
-    results would be off by, a floor this estimate (made from the same results) has not beaten in the benchmark.
+    results would be off by, and the estimate, made from as many, comes out about as close.
 
-    Measured: checking a stopped model on as many fresh random architectures as it measured (about 30) lands
-    within 0.02 of its true SRCC in 59% of runs, the adaptive estimate in 61% (docs/benchmarks.md).
+    Measured: checking a stopped model on as many fresh random architectures as it measured (about 34) lands
+    within 0.02 of its true SRCC in 59% of runs, the adaptive estimate in 64% (docs/benchmarks.md).
     """
     if samples <= 3:
         return 1.0
