@@ -7,7 +7,7 @@ Every sampler's picks are scored with one model, the acquisition's own fast tran
 members, no network: what an adaptive campaign saves), so the figure compares the samples alone. For each task
 on the built-in datasets, target device and trial, the pool is every architecture the device measured; the
 SRCC is over that pool. Each trial scores ``--draws`` draws of the random and encoding samplers (their seeds
-distinct across trials) against one adaptive run: a random sample's SRCC varies by 0.02-0.03 from draw to draw,
+distinct across trials) against one adaptive run: a random sample's SRCC varies by 0.01-0.03 from draw to draw,
 and two draws per device had put random at 20 0.006 above its mean over twenty. One adaptive run to the largest
 sample count gives every smaller count (batches of 5, so a run stopped at 10 measured exactly the first 10 of a
 longer one); a second run stops at ``--target`` (budget ``--budget``), and its estimate is compared with the true
