@@ -27,11 +27,11 @@ out).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from collections import defaultdict
 
 import numpy as np
+from predictor_ms import load_rows  # this directory: the --out files are predictor_ms's
 
 from latbench import datasets
 from latbench.spaces import nb201
@@ -95,15 +95,6 @@ def additive_share(features: np.ndarray, latency: np.ndarray) -> float:
     coef, *_ = np.linalg.lstsq(features[keep], latency[keep], rcond=None)
     fitted = features[keep] @ coef
     return float(np.mean(np.abs(fitted - latency[keep]) <= LIMIT * latency[keep]))
-
-
-def load_rows(paths: list[str]) -> list[dict]:
-    """The per-transfer rows of predictor_ms ``--out`` files."""
-    rows = []
-    for path in paths:
-        with open(path) as f:
-            rows += json.load(f)["rows"]
-    return rows
 
 
 def is_nb201(row: dict) -> bool:

@@ -111,13 +111,18 @@ def groups(rows: list[dict]) -> dict[str, list[dict]]:
     }
 
 
-def overall(paths: list[str]) -> None:
-    """Each group's figures, averaged over its transfers, from the ``--out`` files of earlier runs."""
+def load_rows(paths: list[str]) -> list[dict]:
+    """The per-transfer rows of ``--out`` files of earlier runs, in order."""
     rows = []
     for path in paths:
         with open(path) as f:
             rows += json.load(f)["rows"]
-    for name, group in groups(rows).items():
+    return rows
+
+
+def overall(paths: list[str]) -> None:
+    """Each group's figures, averaged over its transfers, from the ``--out`` files of earlier runs."""
+    for name, group in groups(load_rows(paths)).items():
         if not group:
             continue
         mean = {k: float(np.mean([r[k] for r in group])) for k in group[0] if k.startswith(("before_", "after_"))}
