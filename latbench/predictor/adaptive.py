@@ -291,9 +291,9 @@ def winsorized(residual: np.ndarray, clip: float = CLIP) -> np.ndarray:
     The design measures the edges of the feature space, where a few errors are far larger than a typical
     candidate's (phones' outliers above all), and each result's error stands for its neighbours' in the
     estimate, so a handful of them painted the pool as much harder than it was (samsung_s7 in FA: 0.61 against
-    0.74). Clipped, the estimate at every step from 10 to 60 results is off by 0.032 instead of 0.035 on average
-    on ND, FD, FA and the fbnet development splits (leaning low by 0.004 instead of 0.011), by 0.010 instead of
-    0.015 on the nb201 and ofa-mbv3 ones; clipping at 2 or 3 did about as well, at 1.5 it leaned high.
+    0.74). Clipped, the estimate at every step from 10 to 60 results is off by 0.031 instead of 0.035 on ND, FD,
+    FA and the fbnet development splits, 0.010 instead of 0.015 on the nb201 and ofa-mbv3 ones, and leans low by
+    0.004 instead of 0.011; clipping at 2 or 3 did about as well, at 1.5 it leaned high.
     """
     spread = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
     return np.clip(residual, -clip * spread, clip * spread) if spread > 0 else residual
