@@ -53,8 +53,6 @@ DESIGN_PRIOR = 1.0
 """Ridge penalty of the design's variance (z-scored features): as if each feature had been seen once."""
 LEVERAGE_PRIOR = 10.0
 """Ridge penalty of the leverage correction's variances (chosen on the development tasks ND, FD, FA)."""
-CLIP = 2.5
-"""The estimate's errors are clipped at this many robust standard deviations (1.4826 x the median absolute one)."""
 FAST_MEMBERS = tuple(m for m in ENSEMBLE if m != "network")
 STOPS = ("target", "budget", "exhausted")
 """Why a device stopped: the estimate reached the target, the budget was spent, no candidate was left."""
@@ -189,7 +187,7 @@ class Acquisition:
         model = fast_transfer(self.pretrained, device, self.inputs.rows(rows), y)
         residual = y - self._out_of_fold(rows, y)
         predicted = members.predict_ensemble(self.inputs, model.head)
-        estimate = self._estimate(rows, predicted, winsorized(residual * self._leverage(rows)))
+        estimate = self._estimate(rows, predicted, residual * self._leverage(rows))
         budget = len(self.candidates) if budget is None else budget
         stop = stop_reason(estimate, len(y), target_srcc, budget)
         taken = np.r_[rows, [self.position[a] for a in exclude if a in self.position]]
@@ -283,20 +281,6 @@ def check_spread(srcc: float, samples: int) -> float:
     if samples <= 3:
         return 1.0
     return float((1 - min(abs(srcc), 1.0) ** 2) * np.sqrt(1.06 / (samples - 3)))
-
-
-def winsorized(residual: np.ndarray, clip: float = CLIP) -> np.ndarray:
-    """``residual`` clipped at ``clip`` robust standard deviations either side of zero.
-
-    The design measures the edges of the feature space, where a few errors are far larger than a typical
-    candidate's (phones' outliers above all), and each result's error stands for its neighbours' in the
-    estimate, so a handful of them painted the pool as much harder than it was (samsung_s7 in FA: 0.61 against
-    0.74). Clipped, the estimate at every step from 10 to 60 results is off by 0.031 instead of 0.035 on ND, FD,
-    FA and the fbnet development splits, 0.010 instead of 0.015 on the nb201 and ofa-mbv3 ones, and leans low by
-    0.004 instead of 0.011; clipping at 2 or 3 did about as well, at 1.5 it leaned high.
-    """
-    spread = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
-    return np.clip(residual, -clip * spread, clip * spread) if spread > 0 else residual
 
 
 def _design_features(x: members.Inputs) -> np.ndarray:
