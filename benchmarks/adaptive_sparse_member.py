@@ -16,6 +16,7 @@ default); every other argument is that script's.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
 from pathlib import Path
@@ -32,7 +33,8 @@ NAME = "cost-top"
 
 
 def register(k: int) -> None:
-    """Add the member (fit, predict; needs no source latencies) to the registry and to the fast transfer."""
+    """Add the member (fit, predict; needs no source latencies) to the registry, the adaptive fast transfer and the
+    default method's ensemble."""
 
     def fit(x: members.Inputs, y: np.ndarray) -> members.Params:
         spread = np.ptp(x.costs, axis=0) > 0
@@ -49,28 +51,19 @@ def register(k: int) -> None:
     ENSEMBLE.append(NAME)
 
 
-def option(args: list[str], name: str, default: str) -> str:
-    """Remove ``name VALUE`` from ``args``; its value, or ``default``."""
-    if name not in args:
-        return default
-    i = args.index(name)
-    value = args[i + 1]
-    del args[i : i + 2]
-    return value
-
-
 def main() -> None:
-    args = sys.argv[1:]
-    k = int(option(args, "--k", "4"))
-    benchmark = option(args, "--benchmark", "adaptive_sampling")
-    if benchmark not in ("adaptive_sampling", "predictor_splits", "predictor_tasks"):
-        sys.exit(f"--benchmark must be adaptive_sampling, predictor_splits or predictor_tasks, not {benchmark!r}")
-    if "--shipped" in args:
-        args.remove("--shipped")
-    else:
-        register(k)
-    sys.argv = [sys.argv[0], *args]
-    importlib.import_module(benchmark).main()
+    """Take this probe's own options; every other argument goes to the benchmark it runs (whose ``--help`` shows)."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument(
+        "--benchmark", choices=["adaptive_sampling", "predictor_splits", "predictor_tasks"], default="adaptive_sampling"
+    )
+    parser.add_argument("--shipped", action="store_true", help="Run the benchmark without the member.")
+    own, rest = parser.parse_known_args()
+    if not own.shipped:
+        register(own.k)
+    sys.argv = [sys.argv[0], *rest]
+    importlib.import_module(own.benchmark).main()
 
 
 if __name__ == "__main__":
