@@ -34,9 +34,10 @@ VERSION = 1
 DEFAULT_METHOD = "latbench"
 NETWORK_OF = {"latbench": "nasflat", "nasflat": "nasflat", "help": "help", "multipredict": "multipredict"}
 """Method -> the network it pretrains; the other methods are fitted on the target samples alone."""
-ENSEMBLE = ["network", "ridge", "nnls", "cost-ridge", "cost-nnls", "ridge-all", "flops"]
+ENSEMBLE = ["network", "ridge", "nnls", "cost-ridge", "cost-nnls", "ridge-all", "flops", "cost-top"]
 METHODS = {
-    "latbench": "ensemble of NASFLAT, ridge, NNLS, cost-feature ridge and NNLS, FLOPs, weighted by leave-one-out error",
+    "latbench": "ensemble of NASFLAT, ridge, NNLS, cost-feature ridge, NNLS and top-4 ridge, FLOPs, weighted by "
+    "leave-one-out error",
     "nasflat": "the NASFLAT graph network (op-wise hardware embedding, cost features before the head)",
     "help": "HELP-style MLP; the device is its min-max latencies on 10 reference architectures",
     "multipredict": "MultiPredict-style MLP on one-hot ops and cost features with a device embedding",
@@ -46,6 +47,7 @@ METHODS = {
     "nnls": "non-negative least squares on the 3 best-correlated source devices + FLOPs",
     "cost-ridge": "ridge on cost features (MACs, params, launches, activations, op counts)",
     "cost-nnls": "non-negative least squares of the ms on the cost features as sums (an additive roofline)",
+    "cost-top": "ridge on the 4 cost features most correlated with the target's samples",
 }
 MIN_SAMPLES = 3
 TRANSFER_LR = {"nb201": 3e-3}
