@@ -108,7 +108,7 @@ def test_shipped_nb201_model_transfers_to_a_new_device_from_20_samples() -> None
 
 def test_baselines_fit_without_a_network(pretrained: Predictor, fbnet: datasets.Dataset) -> None:
     archs, latency = _samples(fbnet, "fpga")
-    for method in ("flops", "params", "ridge", "nnls", "cost-ridge"):
+    for method in ("flops", "params", "ridge", "nnls", "cost-ridge", "cost-top"):
         model = transfer(pretrained, "fpga", archs, latency, method=method)
         assert model.network is None
         assert np.all(model.predict(archs[:5]) > 0)
