@@ -64,9 +64,8 @@ def device_rows(task: str, ds: datasets.Dataset, pre, device: str, counts: list[
     for trial in range(trials):
         acquisition = adaptive.Acquisition(pre, archs, batch=5, seed=trial)
         t0 = time.perf_counter()
-        run = adaptive.run(acquisition, device, oracle, max(counts))
+        order = acquisition.rows(adaptive.run(acquisition, device, oracle, max(counts)).archs) if counts else []
         seconds = time.perf_counter() - t0
-        order = acquisition.rows(run.archs)
         srcc: dict[str, dict[int, float]] = {"adaptive": {}, "random": {}, "encoding": {}}
         row: dict[str, object] = {"task": task, "device": device, "trial": trial, "adaptive_s": seconds, "srcc": srcc}
         for n in counts:
@@ -151,7 +150,9 @@ def stops(rows: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default=",".join(TASKS))
-    parser.add_argument("--samples", default="5,10,15,20,30")
+    parser.add_argument(
+        "--samples", default="5,10,15,20,30", help='Counts of the curves; "" runs the stops alone (to try a stop rule).'
+    )
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument(
         "--draws", type=int, default=5, help="Draws of the random and encoding samplers per trial (seeds never reused)."
@@ -164,7 +165,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.check_sizes = [int(n) for n in args.check_sizes.split(",") if n]
-    counts = [int(n) for n in args.samples.split(",")]
+    counts = [int(n) for n in args.samples.split(",") if n]
     rows: list[dict] = []
     started = time.perf_counter()
     for name in args.tasks.split(","):

@@ -23,20 +23,21 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_estimate_stops_a_device_only_with_a_standard_deviation_to_spare():
-    sure = adaptive.Estimate(samples=10, srcc=0.97, srcc_std=0.01)
-    unsure = adaptive.Estimate(samples=10, srcc=0.97, srcc_std=0.05)
-    assert adaptive.stop_reason(sure, 10, 0.95, 60) == "target"
-    assert adaptive.stop_reason(unsure, 10, 0.95, 60) is None
+    sure = adaptive.Estimate(samples=15, srcc=0.97, srcc_std=0.01)
+    unsure = adaptive.Estimate(samples=15, srcc=0.97, srcc_std=0.05)
+    assert adaptive.stop_reason(sure, 15, 0.95, 60) == "target"
+    assert adaptive.stop_reason(unsure, 15, 0.95, 60) is None
     assert adaptive.stop_reason(unsure, 60, 0.95, 60) == "budget"
     assert adaptive.stop_reason(None, 5, 0.95, 60) is None
 
 
-def test_a_target_stop_waits_for_two_batches_of_results():
+def test_a_target_stop_waits_for_three_batches_of_results():
     certain = adaptive.Estimate(samples=5, srcc=0.999, srcc_std=0.0)
-    assert adaptive.MIN_TARGET_RESULTS == 10
+    assert adaptive.MIN_TARGET_RESULTS == 15
     assert adaptive.stop_reason(certain, 5, 0.95, 60) is None
-    assert adaptive.stop_reason(certain, 9, 0.95, 60) is None
-    assert adaptive.stop_reason(certain, 10, 0.95, 60) == "target"
+    assert adaptive.stop_reason(certain, 10, 0.95, 60) is None
+    assert adaptive.stop_reason(certain, 14, 0.95, 60) is None
+    assert adaptive.stop_reason(certain, 15, 0.95, 60) == "target"
     assert adaptive.stop_reason(certain, 5, 0.95, 5) == "budget"
 
 
