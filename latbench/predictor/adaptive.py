@@ -278,7 +278,7 @@ def check_spread(srcc: float, samples: int) -> float:
     results would be off by, and the estimate, made from as many, comes out about as close.
 
     Measured: checking a stopped model on as many fresh random architectures as it measured (about 34) lands
-    within 0.02 of its true SRCC in 59% of runs, the adaptive estimate in 64% (docs/benchmarks.md).
+    within 0.02 of its true SRCC in 62% of runs, the adaptive estimate in 66% (docs/benchmarks.md).
     """
     if samples <= 3:
         return 1.0
