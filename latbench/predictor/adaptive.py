@@ -50,7 +50,8 @@ MIN_RESULTS = 4
 MIN_TARGET_RESULTS = 15
 """Results before the target may stop a device. From 5 the estimate was off by 0.13 on average (ND, FD, FA); from
 10, with the ``cost-top`` member, stops leaned high where 10 results fit too well (development tasks and splits:
-within 0.02 at 89% -> 91% and 95% -> 97% of target stops from 15, for 2.5-4 more results a device)."""
+within 0.02 at 89% -> 91% and 95% -> 97% of target stops from 15, for 2.5-4 more results a device; then on all
+nine tasks 77% -> 82%, docs/benchmarks.md)."""
 DESIGN_PRIOR = 1.0
 """Ridge penalty of the design's variance (z-scored features): as if each feature had been seen once."""
 LEVERAGE_PRIOR = 10.0
