@@ -242,7 +242,7 @@ class AdaptiveWorker:
 
 SHORT_OF_TARGET = "the target was not reached, so the estimate never settled: it is rough, as wide as its ± says"
 """The caveat of a ``budget`` or ``exhausted`` stop: in the benchmark (docs/benchmarks.md, "Adaptive sampling")
-such estimates were off by 0.058 on average (their spread 0.056), against 0.014 at a ``target`` stop."""
+such estimates were off by 0.043 on average (their spread 0.048), against 0.015 at a ``target`` stop."""
 CAVEATS = {"budget": SHORT_OF_TARGET, "exhausted": SHORT_OF_TARGET}
 
 
