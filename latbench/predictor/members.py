@@ -125,10 +125,10 @@ def _cost_nnls_predict(x: Inputs, p: Params) -> np.ndarray:
 
 def _cost_top_fit(x: Inputs, y: np.ndarray) -> Params:
     """Ridge on the ``TOP_COSTS`` cost features most correlated (absolute Pearson) with the target's samples."""
-    spread = np.ptp(x.costs, axis=0) > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        correlation = [abs(np.corrcoef(x.costs[:, j], y)[0, 1]) if spread[j] else 0.0 for j in range(x.costs.shape[1])]
-    top = [int(j) for j in np.argsort(np.nan_to_num(correlation))[::-1][:TOP_COSTS]]
+    centred, yc = x.costs - x.costs.mean(axis=0), y - y.mean()
+    norm = np.sqrt((centred**2).sum(axis=0) * (yc**2).sum())
+    correlation = np.abs(centred.T @ yc) / np.where(norm > 0, norm, np.inf)  # 0 for a constant column or target
+    top = [int(j) for j in np.argsort(correlation)[::-1][:TOP_COSTS]]
     coef, intercept = ridge_fit(x.costs[:, top], y)
     return {"top": top, "coef": coef.tolist(), "intercept": intercept}
 
