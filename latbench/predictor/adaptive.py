@@ -56,9 +56,14 @@ DESIGN_PRIOR = 1.0
 """Ridge penalty of the design's variance (z-scored features): as if each feature had been seen once."""
 LEVERAGE_PRIOR = 10.0
 """Ridge penalty of the leverage correction's variances (chosen on the development tasks ND, FD, FA)."""
-FAST_MEMBERS = tuple(m for m in ENSEMBLE if m != "network")
 STOPS = ("target", "budget", "exhausted")
 """Why a device stopped: the estimate reached the target, the budget was spent, no candidate was left."""
+
+
+def fast_members() -> list[str]:
+    """The ensemble's members less the network (fine-tuning takes minutes), read from the one ``ENSEMBLE`` list at
+    each call, so a campaign's model and a transfer's cannot drift apart."""
+    return [m for m in ENSEMBLE if m != "network"]
 
 
 @dataclass(frozen=True)
@@ -121,7 +126,7 @@ def source_free(space: str, archs: Sequence[str]) -> Predictor:
 def fast_transfer(pretrained: Predictor, device: str, x: members.Inputs, y: np.ndarray) -> Predictor:
     """The ensemble's fast members fitted on the device's ``y`` (log ms) at inputs ``x``: a complete predictor,
     saved and loaded like any other, that needs no network."""
-    names = [m for m in FAST_MEMBERS if x.has_sources or not members.MEMBERS[m][2]]
+    names = [m for m in fast_members() if x.has_sources or not members.MEMBERS[m][2]]
     out = copy.copy(pretrained)
     out.method, out.target, out.target_row = DEFAULT_METHOD, device, None
     out.network, out.network_config = None, None

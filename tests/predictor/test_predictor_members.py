@@ -111,4 +111,5 @@ def test_cost_top_keeps_the_few_features_that_drive_latency_and_beats_a_ridge_on
 
 
 def test_cost_top_is_in_the_default_ensemble_and_the_adaptive_fast_transfer():
-    assert "cost-top" in ENSEMBLE and "cost-top" in adaptive.FAST_MEMBERS and not members.MEMBERS["cost-top"][2]
+    assert "cost-top" in ENSEMBLE and "cost-top" in adaptive.fast_members() and not members.MEMBERS["cost-top"][2]
+    assert adaptive.fast_members() == [m for m in ENSEMBLE if m != "network"]
