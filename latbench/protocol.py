@@ -8,7 +8,7 @@ values, so a collector can answer bad input with a 422 before it touches its sto
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -468,6 +468,14 @@ class LearningPoint(Message):
     srcc_std: float
 
 
+AcquisitionStop = Literal["target", "budget", "exhausted"]
+"""Why an adaptive acquisition stopped a device: its estimate reached the target, its budget was spent, or no
+candidate was left. The acquisition decides it; the collector records it and shows it."""
+ACQUISITION_STOPS: tuple[AcquisitionStop, ...] = get_args(AcquisitionStop)
+AdaptiveStop = AcquisitionStop | Literal["failed"]
+"""How an adaptive campaign's device stopped: the acquisition's reasons, or ``failed`` (the collector's)."""
+
+
 class AdaptiveDevice(Message):
     """One device of an adaptive campaign: ``measuring`` until it stops (``stop``: ``target`` reached, ``budget``
     spent, candidates ``exhausted``, or ``failed`` with ``error``), then ``model`` names its predictor's file
@@ -476,7 +484,7 @@ class AdaptiveDevice(Message):
 
     device: str
     state: Literal["measuring", "stopped"]
-    stop: str | None = None
+    stop: AdaptiveStop | None = None
     curve: list[LearningPoint] = Field(default_factory=list)
     model: str | None = None
     error: str | None = None

@@ -35,7 +35,14 @@ from latbench.collectors.models import (
     JobRow,
     ResultRow,
 )
-from latbench.protocol import AdaptiveDevice, AdaptivePlan, LearningPoint
+from latbench.protocol import (
+    ACQUISITION_STOPS,
+    AcquisitionStop,
+    AdaptiveDevice,
+    AdaptivePlan,
+    AdaptiveStop,
+    LearningPoint,
+)
 
 log = logging.getLogger(__name__)
 MODEL_SUFFIX = ".pt"
@@ -56,7 +63,7 @@ class AcquiredStep:
     srcc_std: float
     model: SavableModel
     next: list[str]
-    stop: str | None
+    stop: AcquisitionStop | None
 
 
 class Acquirer(Protocol):
@@ -243,7 +250,7 @@ class AdaptiveWorker:
 SHORT_OF_TARGET = "the target was not reached, so the estimate never settled: it is rough, as wide as its ± says"
 """The caveat of a ``budget`` or ``exhausted`` stop: in the benchmark (docs/benchmarks.md, "Adaptive sampling")
 such estimates were off by 0.043 on average (their spread 0.048), against 0.015 at a ``target`` stop."""
-CAVEATS = {"budget": SHORT_OF_TARGET, "exhausted": SHORT_OF_TARGET}
+CAVEATS: dict[str, str] = {stop: SHORT_OF_TARGET for stop in ACQUISITION_STOPS if stop != "target"}
 
 
 def devices(session: Session, campaign_id: str) -> list[AdaptiveDevice]:
@@ -258,7 +265,7 @@ def devices(session: Session, campaign_id: str) -> list[AdaptiveDevice]:
         AdaptiveDevice(
             device=name,
             state=cast(Literal["measuring", "stopped"], row.state),
-            stop=row.stop,
+            stop=cast("AdaptiveStop | None", row.stop),
             curve=[LearningPoint(**p) for p in row.curve],
             model=row.model,
             error=row.error,

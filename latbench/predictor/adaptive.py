@@ -34,6 +34,7 @@ from latbench.predictor.predictor import DEFAULT_METHOD, ENSEMBLE, Predictor
 from latbench.predictor.samplers import encode
 from latbench.predictor.sources import SourceTable
 from latbench.predictor.stats import folds_of, zscore_stats
+from latbench.protocol import ACQUISITION_STOPS, AcquisitionStop
 from latbench.ranking import spearman
 
 BATCH = 5
@@ -56,8 +57,8 @@ DESIGN_PRIOR = 1.0
 """Ridge penalty of the design's variance (z-scored features): as if each feature had been seen once."""
 LEVERAGE_PRIOR = 10.0
 """Ridge penalty of the leverage correction's variances (chosen on the development tasks ND, FD, FA)."""
-STOPS = ("target", "budget", "exhausted")
-"""Why a device stopped: the estimate reached the target, the budget was spent, no candidate was left."""
+STOPS = ACQUISITION_STOPS
+"""Why a device stopped (``latbench.protocol.AcquisitionStop``, the names the collector records)."""
 
 
 def fast_members() -> list[str]:
@@ -83,10 +84,10 @@ class Step:
     estimate: Estimate
     model: Predictor
     next: list[str]
-    stop: str | None
+    stop: AcquisitionStop | None
 
 
-def stop_reason(estimate: Estimate | None, measured: int, target_srcc: float, budget: int) -> str | None:
+def stop_reason(estimate: Estimate | None, measured: int, target_srcc: float, budget: int) -> AcquisitionStop | None:
     """``target`` once at least ``MIN_TARGET_RESULTS`` are measured and the estimated SRCC reaches
     ``target_srcc`` with one standard deviation to spare (a young estimate is both high and uncertain),
     ``budget`` once ``measured`` reaches ``budget``, else None."""
@@ -367,7 +368,7 @@ class Run:
     archs: list[str]
     latency_ms: np.ndarray
     curve: list[Estimate]
-    stop: str
+    stop: AcquisitionStop
     model: Predictor
 
 
