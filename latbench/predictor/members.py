@@ -24,11 +24,6 @@ TOP_COSTS = 4
 family the sources lack, but they can pin down four (k = 2..5 compared on the development tasks; 4 best)."""
 WEIGHT_POWER = 2
 """Ensemble weight = (the least leave-one-out error / the member's) ** WEIGHT_POWER (errors: mean squared, log ms)."""
-TRIM = 0.2
-"""Share of a member's largest squared leave-one-out errors (rounded up: 2 of 10, 4 of 20) its error leaves out. Of
-ten errors one or two decide the mean (a phone's noisy run, a design point at the edge of the pool), so one
-outlier chose the member that led; the trimmed mean ranks members on the typical result (development tasks and
-splits: adaptive at 10 0.942 -> 0.945, random at 20 0.947 -> 0.948; 10% and 30% did about as well)."""
 
 
 @dataclass(frozen=True)
@@ -191,29 +186,22 @@ def loo_predictions(name: str, x: Inputs, y: np.ndarray) -> np.ndarray:
     return predictions
 
 
-def trimmed_error(residuals: np.ndarray) -> float:
-    """The mean of the squared residuals less the largest ``TRIM`` share of them (at least one is kept)."""
-    squared = np.sort(np.asarray(residuals, dtype=float) ** 2)
-    keep = max(len(squared) - int(np.ceil(TRIM * len(squared))), 1)
-    return max(float(squared[:keep].mean()), 1e-12)
-
-
 def fit_ensemble(x: Inputs, y: np.ndarray, members: list[str]) -> Params:
     """Fit every member on all samples; weigh each by (least leave-one-out error / its own) ** WEIGHT_POWER.
 
-    The error is the mean squared leave-one-out error in log ms, its largest ``TRIM`` share left out. Chosen over
-    the Spearman correlation of the same predictions on the protocol's dev splits: at 20 samples a few noisy
-    ones (phones' whole milliseconds) can rank every member near 0, and a sharp power of that noise picked one
-    member at random; the squared error keeps the magnitudes, so close members share the weight. The graph
-    network is fine-tuned on the samples themselves, so it has no cheap leave-one-out error; it gets the median
-    weight of the others (a prior: as trusted as a typical member, never the most trusted by default).
+    The error is the mean squared leave-one-out error in log ms. Chosen over the Spearman correlation of the
+    same predictions on the protocol's dev splits: at 20 samples a few noisy ones (phones' whole milliseconds)
+    can rank every member near 0, and a sharp power of that noise picked one member at random; the squared error
+    keeps the magnitudes, so close members share the weight. The graph network is fine-tuned on the samples
+    themselves, so it has no cheap leave-one-out error; it gets the median weight of the others (a prior: as
+    trusted as a typical member, never the most trusted by default).
     """
     fitted: dict[str, Params] = {}
     errors: dict[str, float] = {}
     for name in members:
         fitted[name] = fit_member(name, x, y)
         if name != "network":
-            errors[name] = trimmed_error(loo_predictions(name, x, y) - y)
+            errors[name] = max(float(np.mean((loo_predictions(name, x, y) - y) ** 2)), 1e-12)
     least = min(errors.values(), default=1.0)
     weights = {name: (least / error) ** WEIGHT_POWER for name, error in errors.items()}
     if "network" in members:

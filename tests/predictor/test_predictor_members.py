@@ -44,29 +44,6 @@ def test_the_ensemble_trusts_the_member_with_the_least_leave_one_out_error():
     assert np.corrcoef(predicted, truth)[0, 1] > 0.9 and np.median(np.abs(predicted - truth)) < 0.3
 
 
-def test_the_error_behind_a_weight_leaves_out_the_largest_fifth():
-    assert members.trimmed_error(np.array([0.1] * 8 + [3.0, -4.0])) == pytest.approx(0.01)
-    assert members.trimmed_error(np.array([0.1, 0.1, 0.1, 2.0])) == pytest.approx(0.01)  # 1 of 4
-    assert members.trimmed_error(np.array([0.5])) == pytest.approx(0.25)  # a lone error is kept
-
-
-def test_one_outlying_result_does_not_decide_which_member_leads(monkeypatch):
-    """A member right on nine results of ten and far off on one (a phone's noisy run) leads one that is a little
-    off on all ten, though the outlier gives it the larger mean squared error."""
-    y = np.linspace(0.0, 1.0, 10)
-    x = members.Inputs(np.zeros((10, 1)), np.arange(10.0), np.empty((10, 0)), np.empty((10, 0)))
-    # Predictions are looked up by sample (``macs`` holds its index), so a member's leave-one-out errors are exact.
-    typical = np.where(np.arange(10) == 4, y + 1.0, y)
-    even = y + 0.3
-    for name, table in (("typical", typical), ("even", even)):
-        monkeypatch.setitem(
-            members.MEMBERS, name, (lambda x, y: {}, lambda x, p, t=table: t[x.macs.astype(int)], False)
-        )
-    assert np.mean((typical - y) ** 2) > np.mean((even - y) ** 2)
-    weights = members.fit_ensemble(x, y, ["typical", "even"])["weights"]
-    assert weights["typical"] == 1.0 and weights["even"] < 1e-6
-
-
 def test_architectures_without_source_values_are_left_to_the_other_members():
     x = inputs(20)
     y = 0.8 * x.costs[:, 0]
