@@ -1,6 +1,5 @@
 """Run a benchmark with members left out of the default ensemble (and so of the adaptive fast transfer, the same
-list less the network), or with its weights' error trimmed otherwise: the "before" side of an ablation,
-reproducible from the repository.
+list less the network): the "before" side of a member's ablation, reproducible from the repository.
 
     nice -n 5 env OMP_NUM_THREADS=1 python benchmarks/ensemble_without.py --without cost-top \
         --benchmark predictor_splits --part report --methods latbench --trials 2
@@ -8,12 +7,9 @@ reproducible from the repository.
         --benchmark predictor_tasks --samples 20,10 --no-speed
     nice -n 5 env OMP_NUM_THREADS=1 python benchmarks/ensemble_without.py --without cost-top \
         --benchmark adaptive_sampling --out adaptive-without.json
-    nice -n 5 env OMP_NUM_THREADS=1 python benchmarks/ensemble_without.py --trim 0 \
-        --benchmark predictor_splits --part report --methods latbench --trials 2
 
-``--without`` names the members to drop (comma-separated), ``--trim`` the share of each member's largest squared
-leave-one-out errors its weight leaves out (``members.TRIM``; 0: the plain mean, as before the trimmed error),
-``--benchmark`` the script to run; every other argument is that script's (its ``--help`` lists them).
+``--without`` names the members to drop (comma-separated), ``--benchmark`` the script to run; every other
+argument is that script's (its ``--help`` lists them).
 """
 
 from __future__ import annotations
@@ -23,7 +19,6 @@ import importlib
 import sys
 from pathlib import Path
 
-from latbench.predictor import members
 from latbench.predictor.predictor import ENSEMBLE
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -41,16 +36,11 @@ def drop(names: list[str]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    parser.add_argument("--without", default="", help="Members to leave out, comma-separated.")
-    parser.add_argument("--trim", type=float, help=f"Share of the largest errors a weight leaves out ({members.TRIM}).")
+    parser.add_argument("--without", required=True, help="Members to leave out, comma-separated.")
     parser.add_argument("--benchmark", choices=BENCHMARKS, required=True)
     own, rest = parser.parse_known_args()
     drop([n for n in own.without.split(",") if n])
-    if own.trim is not None:
-        if not 0.0 <= own.trim < 1.0:
-            parser.error("--trim is a share: at least 0, below 1")
-        members.TRIM = own.trim
-    print(f"ensemble: {', '.join(ENSEMBLE)}; trimmed error {members.TRIM}", file=sys.stderr)
+    print(f"ensemble without {own.without}: {', '.join(ENSEMBLE)}", file=sys.stderr)
     sys.argv = [f"{own.benchmark}.py", *rest]
     importlib.import_module(own.benchmark).main()
 
