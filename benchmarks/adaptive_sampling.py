@@ -10,7 +10,8 @@ SRCC is over that pool. Each trial scores ``--draws`` draws of the random and en
 distinct across trials) against one adaptive run: a random sample's SRCC varies by 0.01-0.03 from draw to draw,
 and two draws per device had put random at 20 0.006 above its mean over twenty. One adaptive run to the largest
 sample count gives every smaller count (batches of 5, so a run stopped at 10 measured exactly the first 10 of a
-longer one); a second run stops at ``--target`` (budget ``--budget``), and its estimate is compared with the true
+longer one: without a target no verification batch is asked); a second run stops at ``--target`` (budget
+``--budget``; a target stop comes after its verification batch), and its estimate is compared with the true
 SRCC there, and with a yardstick: the SRCC of the same model on as many fresh random architectures as the run
 measured (``FRESH_DRAWS`` draws), what checking the model on a held-back random sample of that size would have
 said; ``--check-sizes`` repeats that yardstick with other sample sizes (how many measurements a check needs to
