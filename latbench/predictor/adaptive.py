@@ -26,6 +26,7 @@ collector campaign runs it on the fleet's results (``latbench.catalog.PredictorA
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -62,8 +63,9 @@ random from the check set (``Acquisition.check``), and the device stops only if 
 still reaches it. On all nine tasks target stops truly at 0.95 or more 83% -> 92%, 0.05 or more too high 8 -> 3 of
 about 90, for 3.7 more results a device (against a 15-result floor and no check; docs/benchmarks.md)."""
 CHECK_SHARE = 0.02
-"""Share of the pool set aside for random checks (at least ``4 * BATCH`` candidates, at most a quarter): the design
-never picks them, so a result there is a uniform draw from the pool, not a design point at its edge."""
+"""Share of the pool set aside for random checks (in a small pool, about ``4 * BATCH`` candidates, at most a
+quarter): the design never picks them, so a result there is a uniform draw from the pool, not a design point at
+its edge."""
 CHECK_PRIOR = 2.0
 """Weight, in check results, of the design's own (leverage-corrected) errors when the check results rescale them."""
 DESIGN_PRIOR = 1.0
@@ -171,11 +173,11 @@ class Acquisition:
         rng = np.random.default_rng(seed)
         size = min(len(self.candidates), ESTIMATE_POOL)
         self.estimate_rows = np.sort(rng.choice(len(self.candidates), size=size, replace=False))
-        n = len(self.candidates)
-        checks = min(max(round(CHECK_SHARE * n), 4 * BATCH), n // 4)
-        self.check = np.zeros(n, dtype=bool)
-        """Per candidate, whether it is in the check set: a seeded random share of the pool the design leaves out."""
-        self.check[np.random.default_rng([seed, 1]).choice(n, size=checks, replace=False)] = True
+        share = min(max(CHECK_SHARE, 4 * BATCH / len(self.candidates)), 0.25)
+        self.check = _uniform_keys(self.candidates, seed) < share
+        """Per candidate, whether it is in the check set the design leaves out: decided by the architecture alone
+        (and the seed), so a pool that grows (a campaign's own architectures added, a collector restarted) keeps
+        every result on the side it was measured on."""
 
     def first(self) -> list[str]:
         """One batch (at least ``MIN_RESULTS``) where every device starts: the design with nothing measured, the
@@ -309,6 +311,12 @@ class Acquisition:
             u = inverse @ z[best]
             inverse -= np.outer(u, u) / (1 + z[best] @ u)
         return np.array(chosen, dtype=np.int64)
+
+
+def _uniform_keys(archs: Sequence[str], seed: int) -> np.ndarray:
+    """A number in [0, 1) per architecture, uniform and fixed by the architecture and ``seed`` alone."""
+    digests = (hashlib.blake2b(f"{seed}:{a}".encode(), digest_size=8).digest() for a in archs)
+    return np.array([int.from_bytes(d, "big") / 2.0**64 for d in digests])
 
 
 def _checked(residual: np.ndarray, leverage: np.ndarray, checked: np.ndarray) -> np.ndarray:
