@@ -249,7 +249,7 @@ class AdaptiveWorker:
 
 SHORT_OF_TARGET = "the target was not reached, so the estimate never settled: it is rough, as wide as its ± says"
 """The caveat of a ``budget`` or ``exhausted`` stop: in the benchmark (docs/benchmarks.md, "Adaptive sampling")
-such estimates were off by 0.051 on average (their spread 0.075, leaning low), against 0.011 at a ``target`` stop."""
+such estimates were off by 0.045 on average (their spread 0.061), against 0.010 at a ``target`` stop."""
 CAVEATS: dict[str, str] = {stop: SHORT_OF_TARGET for stop in ACQUISITION_STOPS if stop != "target"}
 
 

@@ -60,8 +60,8 @@ stops leaned high where 10 results fit too well, and the floor had been 15 (docs
 VERIFY = 5
 """Random check results a target stop needs: once the estimate first reaches the target, the next batch is drawn at
 random from the check set (``Acquisition.check``), and the device stops only if the estimate, their errors in,
-still reaches it. On all nine tasks target stops truly at 0.95 or more 83% -> 92%, 0.05 or more too high 8 -> 3 of
-about 90, for 3.7 more results a device (against a 15-result floor and no check; docs/benchmarks.md)."""
+still reaches it. On all nine tasks target stops within 0.02 82% -> 87%, 0.05 or more too high 8 -> 2 of about
+90, for 3.5 more results a device (against a 15-result floor and no check; docs/benchmarks.md)."""
 CHECK_SHARE = 0.02
 """Share of the pool set aside for random checks (in a small pool, about ``4 * BATCH`` candidates, at most a
 quarter): the design never picks them, so a result there is a uniform draw from the pool, not a design point at
