@@ -39,7 +39,7 @@ from latbench.predictor.predictor import DEFAULT_METHOD, ENSEMBLE, Predictor
 from latbench.predictor.samplers import encode
 from latbench.predictor.sources import SourceTable
 from latbench.predictor.stats import folds_of, zscore_stats
-from latbench.protocol import ACQUISITION_STOPS, AcquisitionStop
+from latbench.protocol import AcquisitionStop
 from latbench.ranking import spearman
 
 BATCH = 5
@@ -72,8 +72,6 @@ DESIGN_PRIOR = 1.0
 """Ridge penalty of the design's variance (z-scored features): as if each feature had been seen once."""
 LEVERAGE_PRIOR = 10.0
 """Ridge penalty of the leverage correction's variances (chosen on the development tasks ND, FD, FA)."""
-STOPS = ACQUISITION_STOPS
-"""Why a device stopped (``latbench.protocol.AcquisitionStop``, the names the collector records)."""
 
 
 def fast_members() -> list[str]:
@@ -224,12 +222,12 @@ class Acquisition:
         stop = stop_reason(estimate, len(y), target_srcc, budget)
         taken = np.r_[rows, [self.position[a] for a in exclude if a in self.position]]
         free = np.setdiff1d(np.arange(len(self.candidates)), taken)
-        unchecked = VERIFY - int(self.check[rows].sum())
-        free_checks = free[self.check[free]]
-        k = min(unchecked, budget - len(y), len(free_checks))
-        if stop == "target" and k > 0:  # verify first; with no budget or check candidate left, stop unverified
-            picked = np.random.default_rng([self.seed, len(rows), 2]).choice(free_checks, size=k, replace=False)
-            return Step(estimate, model, [self.candidates[i] for i in picked], None)
+        if stop == "target":  # verify first; with no budget or check candidate left, stop unverified
+            free_checks = free[self.check[free]]
+            checks = min(VERIFY - int(self.check[rows].sum()), budget - len(y), len(free_checks))
+            if checks > 0:
+                picked = np.random.default_rng([self.seed, len(rows), 2]).choice(free_checks, checks, replace=False)
+                return Step(estimate, model, [self.candidates[i] for i in picked], None)
         if stop is None and not len(free):
             stop = "exhausted"
         if stop is not None:
