@@ -84,6 +84,15 @@ def text_of(browser: WebDriver, css: str) -> str | None:
         return None
 
 
+def attribute_of(browser: WebDriver, css: str, name: str) -> str | None:
+    """An attribute of the first element matching ``css`` now (``None`` if a poll redrew it meanwhile)."""
+    try:
+        found = browser.find_elements(By.CSS_SELECTOR, css)
+        return found[0].get_attribute(name) if found else None
+    except StaleElementReferenceException:
+        return None
+
+
 def wait(browser: WebDriver, timeout_s: float, condition, what: str):
     return WebDriverWait(browser, timeout_s, poll_frequency=0.2).until(condition, f"timed out waiting for {what}")
 
@@ -127,8 +136,8 @@ def watch(browser: WebDriver, collector: Collector, campaign: str) -> None:
     wait(browser, 10, lambda b: visible(b, f'.campaign[data-campaign="{campaign}"]'), "the campaign")
 
     wait(browser, 60, lambda b: text_of(b, "#devices tbody tr.online .status") == "online", "an online device")
-    device = browser.find_element(By.CSS_SELECTOR, "#devices tbody tr").get_attribute("data-device")
-    row = browser.find_element(By.CSS_SELECTOR, f'#devices tr[data-device="{device}"]').text
+    device = wait(browser, 10, lambda b: attribute_of(b, "#devices tbody tr", "data-device"), "the device's id")
+    row = wait(browser, 10, lambda b: text_of(b, f'#devices tr[data-device="{device}"]'), "the device's row")
     assert "onnxruntime" in row and "dash-agent" in row
 
     done = f'.campaign[data-campaign="{campaign}"] tr[data-device="{device}"] .done-count'
@@ -139,7 +148,8 @@ def watch(browser: WebDriver, collector: Collector, campaign: str) -> None:
 
     panel = f'#charts .device-charts[data-device="{device}"]'
     wait(browser, 30, lambda b: b.find_elements(By.CSS_SELECTOR, f"{panel} .histogram svg rect"), "a histogram")
-    assert "no predictor for this device" in browser.find_element(By.CSS_SELECTOR, f"{panel} .no-predictor").text
+    wait(browser, 30, lambda b: "no predictor for this device" in (text_of(b, f"{panel} .no-predictor") or ""),
+         "the panel to say the device has no predictor")  # fmt: skip
 
     # a busy machine flags every result unstable, and a dataset is then not built: the page says why instead
     def card_or_why(b: WebDriver) -> bool:
