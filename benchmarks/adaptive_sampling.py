@@ -82,6 +82,8 @@ def device_rows(task: str, ds: datasets.Dataset, pre, device: str, counts: list[
         fresh = fresh_gaps(predicted, latency, true, at, trial, len(at))
         row["stop"] = {
             "reason": stopped.stop,
+            "checks": stopped.curve[-1].checks,
+            "unverified": stopped.stop == "target" and stopped.caveat is not None,
             "samples": len(at),
             "estimate": stopped.curve[-1].srcc,
             "estimate_std": stopped.curve[-1].srcc_std,
@@ -132,10 +134,13 @@ def reaches(mean: dict, counts: list[int]) -> int | None:
 
 def stops(rows: list[dict]) -> dict:
     """The estimate against the truth at the stop, over all ``rows`` and by why they stopped (a target stop is where
-    a user trusts the estimate), beside the fresh check of the same size."""
+    a user trusts the estimate; one the budget left too few check results for, ``target unverified``, is also
+    counted apart), beside the fresh check of the same size."""
     out: dict = {}
-    for reason in ("all", *sorted({r["stop"]["reason"] for r in rows})):
-        mine = [r["stop"] for r in rows if reason in ("all", r["stop"]["reason"])]
+    unverified = [r["stop"] for r in rows if r["stop"].get("unverified")]
+    groups = {reason: [r["stop"] for r in rows if reason in ("all", r["stop"]["reason"])]
+              for reason in ("all", *sorted({r["stop"]["reason"] for r in rows}))}  # fmt: skip
+    for reason, mine in [*groups.items(), *([("target unverified", unverified)] if unverified else [])]:
         gaps = np.array([s["estimate"] - s["true"] for s in mine])
         out[reason] = {
             "runs": len(mine),

@@ -78,4 +78,6 @@ class PredictorAcquirer:
         if acquisition is None or any(a not in acquisition.position for a in archs):
             acquisition = self._acquisitions[key] = adaptive.acquisition_for(space, plan.batch, archs)
         step = acquisition.step(device, archs, latency_ms, plan.target_srcc, budget, exclude)
-        return AcquiredStep(step.estimate.srcc, step.estimate.srcc_std, step.model, step.next, step.stop)
+        estimate = step.estimate
+        return AcquiredStep(estimate.srcc, estimate.srcc_std, step.model, step.next, step.stop, estimate.checks,
+                            step.caveat)  # fmt: skip

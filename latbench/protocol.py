@@ -461,11 +461,13 @@ CampaignState = Literal["building", "running", "done", "failed"]
 
 
 class LearningPoint(Message):
-    """The predictor of one device after ``results`` results: its estimated SRCC and that estimate's spread."""
+    """The predictor of one device after ``results`` results: its estimated SRCC and that estimate's spread;
+    ``checks`` of the results were random check results (measured to confirm a target before stopping on it)."""
 
     results: int
     srcc: float
     srcc_std: float
+    checks: int = Field(default=0, ge=0)
 
 
 AcquisitionStop = Literal["target", "budget", "exhausted"]
@@ -479,8 +481,9 @@ AdaptiveStop = AcquisitionStop | Literal["failed"]
 class AdaptiveDevice(Message):
     """One device of an adaptive campaign: ``measuring`` until it stops (``stop``: ``target`` reached, ``budget``
     spent, candidates ``exhausted``, or ``failed`` with ``error``), then ``model`` names its predictor's file
-    among the collector's models. ``caveat`` warns when the last estimate is rough (a device that stopped short
-    of its target, where the estimate never settled)."""
+    among the collector's models. ``caveat`` warns when the last estimate is less sure than its spread says (a
+    device that stopped short of its target, where the estimate never settled, or on its target without the
+    random check results that confirm it), in the acquisition's words."""
 
     device: str
     state: Literal["measuring", "stopped"]

@@ -20,7 +20,14 @@ from latbench.cli.console import err, out, styled
 from latbench.client import CollectorClient
 from latbench.errors import LatbenchError
 from latbench.precision import check_precision
-from latbench.protocol import AdaptivePlan, CampaignCreate, CampaignStatus, MeasurementSettings, ModelInfo
+from latbench.protocol import (
+    AdaptivePlan,
+    CampaignCreate,
+    CampaignStatus,
+    LearningPoint,
+    MeasurementSettings,
+    ModelInfo,
+)
 from latbench.resultfile import write_results
 
 token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
@@ -203,9 +210,12 @@ def campaign_create(
 
 
 def _adaptive_plan(target_srcc: float, budget: int, batch: int) -> AdaptivePlan:
-    from latbench.predictor.adaptive import check_plan
+    from latbench.predictor.adaptive import check_plan, unverified_budget
 
     check_plan(target_srcc, budget, batch)
+    short = unverified_budget(budget)
+    if short:
+        err.print(styled("warning:", "yellow", short))
     return AdaptivePlan(target_srcc=target_srcc, budget=budget, batch=batch)
 
 
@@ -217,18 +227,25 @@ def _first_batch(space: str, batch: int) -> list[str]:
 
 
 def adaptive_table(status: CampaignStatus) -> Table:
-    """Per device of an adaptive campaign: its learning curve (results, estimated SRCC +/- its spread) and stop."""
+    """Per device of an adaptive campaign: its learning curve (results, estimated SRCC +/- its spread, and where
+    random check results came in) and stop."""
     assert status.adaptive is not None
     plan = status.adaptive
     table = Table(title=f"adaptive: target SRCC {plan.target_srcc}, budget {plan.budget}, batches of {plan.batch}")
     for column in ("device", "state", "learning curve (results: estimated SRCC)", "model"):
         table.add_column(column)
     for d in status.adaptive_devices or []:
-        curve = ", ".join(f"{p.results}: {p.srcc:.3f}±{p.srcc_std:.3f}" for p in d.curve) or "-"
+        curve = ", ".join(_point(p, d.curve[i - 1].checks if i else 0) for i, p in enumerate(d.curve)) or "-"
         state = d.state if d.stop is None else f"stopped ({d.stop})"
         state += "".join(f": {why}" for why in (d.error, d.caveat) if why)
         table.add_row(d.device, state, curve, d.model or "-")
     return table
+
+
+def _point(p: LearningPoint, checks_before: int) -> str:
+    """One point of a learning curve; where check results came in (the verification batch), how many it holds."""
+    checked = f" ({p.checks} checks)" if p.checks > checks_before else ""
+    return f"{p.results}: {p.srcc:.3f}±{p.srcc_std:.3f}{checked}"
 
 
 def _uploaded(path: Path, model: ModelInfo) -> None:

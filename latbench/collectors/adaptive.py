@@ -36,7 +36,6 @@ from latbench.collectors.models import (
     ResultRow,
 )
 from latbench.protocol import (
-    ACQUISITION_STOPS,
     AcquisitionStop,
     AdaptiveDevice,
     AdaptivePlan,
@@ -56,14 +55,17 @@ class SavableModel(Protocol):
 
 @dataclass(frozen=True)
 class AcquiredStep:
-    """What the acquisition made of a device's results: the estimate, the model it describes, and the next
-    architectures (none once ``stop`` says why)."""
+    """What the acquisition made of a device's results: the estimate (``checks`` of the results random check
+    results), the model it describes, and the next architectures (none once ``stop`` says why, with ``caveat``
+    where the estimate is less sure than its spread says)."""
 
     srcc: float
     srcc_std: float
     model: SavableModel
     next: list[str]
     stop: AcquisitionStop | None
+    checks: int = 0
+    caveat: str | None = None
 
 
 class Acquirer(Protocol):
@@ -235,22 +237,18 @@ class AdaptiveWorker:
             with self.store.write() as session:
                 _record(session, device, self.clock(), state="stopped", stop="failed", error=str(exc) or repr(exc))
             return
-        point = LearningPoint(results=len(device.archs), srcc=step.srcc, srcc_std=step.srcc_std).model_dump()
+        point = LearningPoint(results=len(device.archs), srcc=step.srcc, srcc_std=step.srcc_std,
+                              checks=step.checks).model_dump()  # fmt: skip
         with self.store.write() as session:
             now = self.clock()
             if step.stop is None:
                 _queue(session, device, step.next, now)
                 _record(session, device, now, point=point)
             else:
-                _record(session, device, now, point=point, state="stopped", stop=step.stop, model=model)
+                _record(session, device, now, point=point, state="stopped", stop=step.stop, model=model,
+                        caveat=step.caveat)  # fmt: skip
         if step.stop is None:
             self.wake_builder()
-
-
-SHORT_OF_TARGET = "the target was not reached, so the estimate never settled: it is rough, as wide as its ± says"
-"""The caveat of a ``budget`` or ``exhausted`` stop: in the benchmark (docs/benchmarks.md, "Adaptive sampling")
-such estimates were off by 0.045 on average (their spread 0.061), against 0.010 at a ``target`` stop."""
-CAVEATS: dict[str, str] = {stop: SHORT_OF_TARGET for stop in ACQUISITION_STOPS if stop != "target"}
 
 
 def devices(session: Session, campaign_id: str) -> list[AdaptiveDevice]:
@@ -269,7 +267,7 @@ def devices(session: Session, campaign_id: str) -> list[AdaptiveDevice]:
             curve=[LearningPoint(**p) for p in row.curve],
             model=row.model,
             error=row.error,
-            caveat=CAVEATS.get(row.stop or ""),
+            caveat=row.caveat,
         )
         for row, name in rows
     ]

@@ -176,7 +176,8 @@ class CampaignDeviceRow(Base):
 
 class AdaptiveDeviceRow(Base):
     """A device of an adaptive campaign: the results its last acquisition step saw, its learning curve
-    (``LearningPoint`` dicts), and once stopped why, and its predictor's file name among the collector's models."""
+    (``LearningPoint`` dicts), and once stopped why (with the acquisition's caveat, if any), and its predictor's
+    file name among the collector's models."""
 
     __tablename__ = "adaptive_devices"
 
@@ -188,6 +189,7 @@ class AdaptiveDeviceRow(Base):
     curve: Mapped[list[Any]]
     model: Mapped[str | None] = mapped_column(sa.String(256))
     error: Mapped[str | None] = mapped_column(sa.Text)
+    caveat: Mapped[str | None] = mapped_column(sa.Text)
     updated_at: Mapped[datetime]
 
 

@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from latbench.cli.admin import adaptive_table
-from latbench.collectors.adaptive import SHORT_OF_TARGET
+from latbench.predictor.adaptive import SHORT_OF_TARGET
 from latbench.protocol import AdaptiveDevice, AdaptivePlan, CampaignStatus, LearningPoint
 from tests.support.ports import free_port
 from tests.support.processes import LATBENCH, Collector, env
@@ -51,6 +51,7 @@ def test_wrong_token_bad_request_and_usage(tmp_path, artifact_cache):
 
 def test_the_adaptive_table_says_each_stop_and_its_caveat():
     point = LearningPoint(results=5, srcc=0.81234, srcc_std=0.0456)
+    checked = [LearningPoint(results=r, srcc=0.96, srcc_std=0.01, checks=c) for r, c in ((10, 0), (15, 5), (20, 5))]
     status = CampaignStatus(
         campaign_id="c1", name=None, space="nb201", runtime="onnxruntime", provider="cpu", batch=1, threads=1,
         samples=5, created_at=datetime.now(timezone.utc), artifacts_ready=5, state="done", devices=[],
@@ -58,7 +59,7 @@ def test_the_adaptive_table_says_each_stop_and_its_caveat():
         adaptive_devices=[
             AdaptiveDevice(device="pi", state="stopped", stop="budget", curve=[point], model="pi.pt",
                            caveat=SHORT_OF_TARGET),
-            AdaptiveDevice(device="gpu", state="stopped", stop="target", curve=[point], model="gpu.pt"),
+            AdaptiveDevice(device="gpu", state="stopped", stop="target", curve=[point, *checked], model="gpu.pt"),
         ],
     )  # fmt: skip
     console = Console(width=400, record=True)
@@ -66,3 +67,5 @@ def test_the_adaptive_table_says_each_stop_and_its_caveat():
     lines = {line.split("│")[1].strip(): line for line in console.export_text().splitlines() if line.count("│") > 2}
     assert f"stopped (budget): {SHORT_OF_TARGET}" in lines["pi"] and "5: 0.812±0.046" in lines["pi"]
     assert "stopped (target)" in lines["gpu"] and "not reached" not in lines["gpu"]
+    # where the verification batch's check results came in, and only there
+    assert "10: 0.960±0.010, 15: 0.960±0.010 (5 checks), 20: 0.960±0.010 " in lines["gpu"]

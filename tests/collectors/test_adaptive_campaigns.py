@@ -7,14 +7,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from latbench.catalog import PredictorAcquirer
-from latbench.collectors.adaptive import SHORT_OF_TARGET
 from latbench.predictor import Predictor
+from latbench.predictor.adaptive import SHORT_OF_TARGET, VERIFY
 from tests.support.adaptive import PLAN, adaptive_device, latency, lease, next_jobs
 from tests.support.served import ARCHS, Clock, Harness, Served, failure, measurement
 
@@ -65,6 +66,42 @@ def test_each_device_steps_from_its_own_results_and_stops_at_its_budget(adaptive
     assert model.predict(ARCHS[:2]).shape == (2,)
 
 
+def measure_until_stopped(collector: Harness, campaign: str, name: str, timeout_s: float = 240.0) -> dict:
+    """Lease and measure the device's jobs (FLOPs-like latencies) as the acquisition queues them, until it stops."""
+    agent = collector.agent(name)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        jobs = lease(agent)
+        if jobs:
+            assert agent.post("/results", json={"results": [measurement(j, latency(j["arch"], 0.05)) for j in jobs]})
+        found = {d["device"]: d for d in collector.status(campaign)["adaptive_devices"] or []}
+        if found.get(name, {}).get("state") == "stopped":
+            return found[name]
+        assert time.monotonic() < deadline, f"{name} did not stop: {found.get(name)}"
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("budget", [15, 11])
+def test_a_target_stop_shows_its_check_results_and_says_when_the_budget_left_too_few(
+    adaptive_collector: Harness, budget: int
+):
+    """On a target within reach, the device stops on it after the verification batch (its curve says where the
+    checks came in; first-batch architectures that fall in the check set count); a budget with room for only some
+    of them stops it unverified, and the caveat says so."""
+    collector = adaptive_collector
+    campaign = collector.campaign(ARCHS, adaptive={"target_srcc": 0.5, "budget": budget, "batch": 5})
+    device = measure_until_stopped(collector, campaign, "pi")
+    curve = [(p["results"], p["checks"]) for p in device["curve"]]
+    first = curve[0][1]
+    checks = min(VERIFY, first + budget - 10)
+    assert first < VERIFY and curve == [(5, first), (10, first), (10 + checks - first, checks)]
+    assert device["stop"] == "target" and device["model"]
+    if checks == VERIFY:
+        assert device["caveat"] is None
+    else:
+        assert f"{checks} of {VERIFY} random check results" in device["caveat"] and "too high" in device["caveat"]
+
+
 def test_a_device_with_too_few_results_stops_as_failed_and_says_why(adaptive_collector: Harness):
     collector = adaptive_collector
     campaign = collector.campaign(ARCHS[:4], adaptive=PLAN, max_failures=1)
@@ -99,3 +136,14 @@ def test_campaign_create_refuses_an_adaptive_plan_that_cannot_run(options: list[
     )  # fmt: skip
     assert done.returncode == code
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_campaign_create_warns_when_the_budget_leaves_no_room_to_verify_a_target_stop():
+    args = [sys.executable, "-m", "latbench", "campaign", "create", "--adaptive", "--space", "nb201", "--runtime",
+            "onnxruntime", "--collector", "http://127.0.0.1:9"]  # fmt: skip
+    env = {**os.environ, "COLUMNS": "300"}
+    short = subprocess.run([*args, "--budget", "12"], capture_output=True, text=True, timeout=120, env=env)
+    assert "warning: a budget of 12 leaves no room for the 5 random check results" in short.stderr
+    assert short.returncode == 1 and "Traceback" not in short.stderr  # then nothing listens there
+    roomy = subprocess.run([*args, "--budget", "15"], capture_output=True, text=True, timeout=120, env=env)
+    assert roomy.returncode == 1 and "warning" not in roomy.stderr

@@ -74,3 +74,31 @@ def test_0004_counts_the_jobs_an_older_store_created_for_each_membership(db_url:
             assert conn.scalar(sa.text("SELECT created FROM campaign_devices")) == 1
     finally:
         store.close()
+
+
+def test_0008_keeps_the_caveat_each_stopped_adaptive_device_showed(db_url: str):
+    store = Store(db_url)
+    try:
+        upgrade(store.engine, "0007")
+        now = datetime.now(timezone.utc)
+        rows = [
+            ("campaigns", {"id": "c1", "space": "nb201", "seed": 0, "samples": 1, "runtime": "onnxruntime",
+                           "provider": "cpu", "batch": 1, "threads": 1, "resolution": 32, "classes": 10, "opset": 17,
+                           "settings": "{}", "devices": "[]", "max_failures": 3, "created_at": now}),
+            *[("devices", {"id": f"d{i}", "name": f"dev{i}", "fingerprint": f"{i}" * 16, "machine": "{}",
+                           "first_seen": now}) for i in range(4)],
+            *[("adaptive_devices", {"campaign_id": "c1", "device_id": f"d{i}", "state": state, "stop": stop,
+                                    "seen": 20, "curve": "[]", "updated_at": now})
+              for i, (state, stop) in enumerate([("stopped", "budget"), ("stopped", "target"), ("measuring", None),
+                                                 ("stopped", "exhausted")])],
+        ]  # fmt: skip
+        with store.engine.begin() as conn:
+            for table, row in rows:
+                conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(row)}) VALUES (:{', :'.join(row)})"), row)
+        upgrade(store.engine)
+        with store.engine.connect() as conn:
+            caveats = dict(conn.execute(sa.text("SELECT device_id, caveat FROM adaptive_devices")).all())
+        short = "the target was not reached, so the estimate never settled: it is rough, as wide as its ± says"
+        assert caveats == {"d0": short, "d1": None, "d2": None, "d3": short}
+    finally:
+        store.close()

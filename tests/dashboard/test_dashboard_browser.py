@@ -253,7 +253,10 @@ def test_an_adaptive_campaign_shows_each_devices_learning_curve_as_the_status_sa
         assert agent.post("/results", json={"results": [measurement(j, latency(j["arch"], 0.05)) for j in second]})
         device = adaptive_device(collector, campaign, "pi-1")
         assert device["stop"] == "budget" and device["caveat"]
-        curve = ", ".join(f"{p['results']} → {p['srcc']:.3f} ± {p['srcc_std']:.3f}" for p in device["curve"])
+        checks = [0] + [p["checks"] for p in device["curve"]]  # labelled where check results came in
+        curve = ", ".join(f"{p['results']} → {p['srcc']:.3f} ± {p['srcc_std']:.3f}"
+                          + (f" ({p['checks']} checks)" if p["checks"] > checks[i] else "")
+                          for i, p in enumerate(device["curve"]))  # fmt: skip
         expected = f"pi-1 stopped (budget): {curve} · model {device['model']} · {device['caveat']}"
 
         browser.get(collector.url + "/")

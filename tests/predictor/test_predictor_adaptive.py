@@ -95,6 +95,7 @@ def test_an_adaptive_run_stops_at_its_budget_with_an_estimate_near_the_truth(fd_
     assert truth > 0.9
     assert abs(run.curve[-1].srcc - truth) < 0.05
     assert all(e.srcc_std >= adaptive.check_spread(e.srcc, e.samples) > 0 for e in run.curve)
+    assert run.caveat == adaptive.SHORT_OF_TARGET  # short of a target (none here), the estimate never settled
 
 
 @pytest.mark.slow
@@ -123,8 +124,24 @@ def test_a_target_stop_is_verified_on_random_check_results_the_design_never_pick
     # the estimate reached the target after two batches of the design, then one batch of checks confirmed it
     assert run.stop == "target" and len(run.archs) == 15
     assert not checked[:10].any() and checked[10:].all()
-    assert [e.samples for e in run.curve] == [5, 10, 15]
+    assert [(e.samples, e.checks) for e in run.curve] == [(5, 0), (10, 0), (15, 5)]
     assert all(e.srcc - e.srcc_std >= 0.8 for e in run.curve[1:])
+    assert run.caveat is None  # verified: nothing to warn of
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("budget", [10, 12])
+def test_a_target_stop_the_budget_leaves_too_few_checks_for_says_it_is_unverified(fd_raspi4, budget: int):
+    """The run above with no room (10) or room for 2 of the 5 checks (12): it stops on its target, with them, and
+    its caveat says how many of the checks it had."""
+    pretrained, archs, latency = fd_raspi4
+    acquisition = adaptive.Acquisition(pretrained, archs, batch=5, seed=0)
+    run = adaptive.run(acquisition, "raspi4", adaptive.table_oracle(archs, latency), budget=budget, target_srcc=0.8)
+    checks = budget - adaptive.MIN_TARGET_RESULTS
+    assert run.stop == "target" and len(run.archs) == budget
+    assert acquisition.check[acquisition.rows(run.archs)].sum() == checks == run.curve[-1].checks
+    assert run.caveat == adaptive.UNVERIFIED.format(checks=checks, verify=adaptive.VERIFY)
+    assert f"{checks} of {adaptive.VERIFY} random check results" in run.caveat
 
 
 @pytest.mark.slow
@@ -214,3 +231,9 @@ def test_eval_cli_runs_the_adaptive_sampler():
                "--method", "ridge", "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout)["estimated_srcc"]) == {"fpga", "raspi4", "eyeriss"}
+
+
+def test_a_budget_too_small_to_verify_a_target_stop_is_named_before_the_campaign_starts():
+    assert adaptive.unverified_budget(adaptive.MIN_TARGET_RESULTS + adaptive.VERIFY) is None
+    said = adaptive.unverified_budget(12)
+    assert said and "budget of 12" in said and "stops unverified" in said

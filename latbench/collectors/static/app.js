@@ -222,6 +222,15 @@ function renderCampaign(c) {
   return card;
 }
 
+// A learning curve's points: results, estimated SRCC ± its spread, and where random check results came in (the
+// verification batch before a target stop), how many the results then held.
+function curveText(curve) {
+  return curve.map((p, i) => {
+    const checked = (p.checks || 0) > ((i && curve[i - 1].checks) || 0) ? ` (${p.checks} checks)` : "";
+    return `${p.results} → ${p.srcc.toFixed(3)} ± ${p.srcc_std.toFixed(3)}${checked}`;
+  }).join(", ");
+}
+
 // An adaptive campaign's learning curve per device: results, estimated SRCC ± its spread, and how it stopped.
 function adaptiveCurves(c) {
   if (!c.adaptive) return null;
@@ -229,7 +238,7 @@ function adaptiveCurves(c) {
   const rows = (c.adaptive_devices || []).map((d) => h("li", { class: "learning-curve", "data-device": d.device },
     h("strong", {}, d.device), " ",
     d.stop ? `stopped (${d.stop})` : d.state, ": ",
-    d.curve.map((p) => `${p.results} → ${p.srcc.toFixed(3)} ± ${p.srcc_std.toFixed(3)}`).join(", ") || "first batch",
+    curveText(d.curve) || "first batch",
     d.model ? ` · model ${d.model}` : "",
     d.error ? ` · ${d.error}` : "",
     d.caveat ? h("span", { class: "caveat" }, ` · ${d.caveat}`) : ""));
