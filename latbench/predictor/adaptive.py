@@ -84,7 +84,7 @@ SHORT_OF_TARGET = "the target was not reached, so the estimate never settled: it
 """The caveat of a ``budget`` or ``exhausted`` stop: in the benchmark (docs/benchmarks.md, "Adaptive sampling")
 such estimates were off by 0.045 on average (their spread 0.061), against 0.010 at a verified ``target`` stop."""
 UNVERIFIED = (
-    "the target was reached with {checks} of {verify} random check results (the budget left no room for more): "
+    "the target was reached with {checks} of {verify} random check results (no room was left for more): "
     "unchecked, the estimate may be too high (in the benchmark 5 of 17 such stops were truly below the target, "
     "2 of 50 verified ones)"
 )

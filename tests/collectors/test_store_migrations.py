@@ -14,6 +14,19 @@ from latbench.collectors.migrations import upgrade
 from latbench.collectors.models import Base
 
 
+def campaign(now: datetime) -> dict[str, object]:
+    """A campaign row as every revision from 0002 on accepts it."""
+    return {"id": "c1", "space": "nb201", "seed": 0, "samples": 1, "runtime": "onnxruntime", "provider": "cpu",
+            "batch": 1, "threads": 1, "resolution": 32, "classes": 10, "opset": 17, "settings": "{}", "devices": "[]",
+            "max_failures": 3, "created_at": now}  # fmt: skip
+
+
+def insert(store: Store, rows: list[tuple[str, dict[str, object]]]) -> None:
+    with store.engine.begin() as conn:
+        for table, row in rows:
+            conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(row)}) VALUES (:{', :'.join(row)})"), row)
+
+
 def test_migrations_match_the_models_and_are_idempotent(db_url: str):
     store = Store(db_url)
     try:
@@ -57,18 +70,14 @@ def test_0004_counts_the_jobs_an_older_store_created_for_each_membership(db_url:
         rows = [
             ("artifacts", {"key_digest": "a" * 64, "space": "nb201", "arch": "|none~0|", "batch": 1, "resolution": 32,
                            "classes": 10, "opset": 17, "seed": 0, "requested_at": now}),
-            ("campaigns", {"id": "c1", "space": "nb201", "seed": 0, "samples": 1, "runtime": "onnxruntime",
-                           "provider": "cpu", "batch": 1, "threads": 1, "resolution": 32, "classes": 10, "opset": 17,
-                           "settings": "{}", "devices": "[]", "max_failures": 3, "created_at": now}),
+            ("campaigns", campaign(now)),
             ("campaign_archs", {"campaign_id": "c1", "position": 0, "arch": "|none~0|", "artifact_digest": "a" * 64}),
             ("devices", {"id": "d1", "name": "dev", "fingerprint": "0" * 16, "machine": "{}", "first_seen": now}),
             ("campaign_devices", {"campaign_id": "c1", "device_id": "d1", "joined_at": now}),
             ("jobs", {"id": "j1", "campaign_id": "c1", "device_id": "d1", "position": 0, "state": "queued",
                       "leases": 0, "errors": 0, "expirations": 0}),
         ]  # fmt: skip
-        with store.engine.begin() as conn:
-            for table, row in rows:
-                conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(row)}) VALUES (:{', :'.join(row)})"), row)
+        insert(store, rows)
         upgrade(store.engine)
         with store.engine.connect() as conn:
             assert conn.scalar(sa.text("SELECT created FROM campaign_devices")) == 1
@@ -82,9 +91,7 @@ def test_0008_keeps_the_caveat_each_stopped_adaptive_device_showed(db_url: str):
         upgrade(store.engine, "0007")
         now = datetime.now(timezone.utc)
         rows = [
-            ("campaigns", {"id": "c1", "space": "nb201", "seed": 0, "samples": 1, "runtime": "onnxruntime",
-                           "provider": "cpu", "batch": 1, "threads": 1, "resolution": 32, "classes": 10, "opset": 17,
-                           "settings": "{}", "devices": "[]", "max_failures": 3, "created_at": now}),
+            ("campaigns", campaign(now)),
             *[("devices", {"id": f"d{i}", "name": f"dev{i}", "fingerprint": f"{i}" * 16, "machine": "{}",
                            "first_seen": now}) for i in range(4)],
             *[("adaptive_devices", {"campaign_id": "c1", "device_id": f"d{i}", "state": state, "stop": stop,
@@ -92,9 +99,7 @@ def test_0008_keeps_the_caveat_each_stopped_adaptive_device_showed(db_url: str):
               for i, (state, stop) in enumerate([("stopped", "budget"), ("stopped", "target"), ("measuring", None),
                                                  ("stopped", "exhausted")])],
         ]  # fmt: skip
-        with store.engine.begin() as conn:
-            for table, row in rows:
-                conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(row)}) VALUES (:{', :'.join(row)})"), row)
+        insert(store, rows)
         upgrade(store.engine)
         with store.engine.connect() as conn:
             caveats = dict(conn.execute(sa.text("SELECT device_id, caveat FROM adaptive_devices")).all())
