@@ -8,7 +8,7 @@ values, so a collector can answer bad input with a 422 before it touches its sto
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -473,7 +473,6 @@ class LearningPoint(Message):
 AcquisitionStop = Literal["target", "budget", "exhausted"]
 """Why an adaptive acquisition stopped a device: its estimate reached the target, its budget was spent, or no
 candidate was left. The acquisition decides it; the collector records it and shows it."""
-ACQUISITION_STOPS: tuple[AcquisitionStop, ...] = get_args(AcquisitionStop)
 AdaptiveStop = AcquisitionStop | Literal["failed"]
 """How an adaptive campaign's device stopped: the acquisition's reasons, or ``failed`` (the collector's)."""
 

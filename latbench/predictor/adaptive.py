@@ -252,9 +252,10 @@ class Acquisition:
         rows = self.rows(archs)
         y = np.log(latency)
         model = fast_transfer(self.pretrained, device, self.inputs.rows(rows), y)
-        residual = _checked(y - self._out_of_fold(rows, y), self._leverage(rows), self.check[rows])
+        checked = self.check[rows]
+        residual = _checked(y - self._out_of_fold(rows, y), self._leverage(rows), checked)
         predicted = members.predict_ensemble(self.inputs, model.head)
-        checks = int(self.check[rows].sum())
+        checks = int(checked.sum())
         estimate = self._estimate(rows, predicted, residual, checks)
         budget = len(self.candidates) if budget is None else budget
         stop = stop_reason(estimate, len(y), target_srcc, budget)
