@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 
+from latbench.cli.console import err, styled
+
 collector_app = typer.Typer(help="Run the collector that agents lease work from.", no_args_is_help=True)
+
+
+def _typed_password(value: str | None) -> str | None:
+    """Warn (and go on) when the ``--db`` URL holds a password, which every user of the machine sees in ``ps``:
+    PostgreSQL reads one from ``PGPASSWORD`` or ``~/.pgpass`` instead."""
+    try:
+        password = urlsplit(value).password if value else None
+    except ValueError:  # not a URL: the store says so when it opens it
+        password = None
+    if password:
+        hint = "visible to other users (ps); leave it out and set PGPASSWORD or use ~/.pgpass"
+        err.print(styled("warning:", "yellow", f"the --db URL holds a password, {hint}"))
+    return value
 
 
 @collector_app.command("serve")
@@ -14,7 +30,8 @@ def serve(
     db: str | None = typer.Option(
         None,
         "--db",
-        help="Database URL: sqlite:///FILE or postgresql+psycopg://...",
+        callback=_typed_password,
+        help="Database URL: sqlite:///FILE or postgresql+psycopg://... (its password from PGPASSWORD or ~/.pgpass).",
         show_default="collector.sqlite in the data dir",
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),

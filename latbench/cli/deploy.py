@@ -47,6 +47,7 @@ def deploy_command(
         "--admin-token",
         envvar=opt.ADMIN_TOKEN_ENV,
         show_envvar=True,
+        callback=opt.typed_secret,
         help="With it, wait until the collector lists the agent.",
     ),
     ca_cert: opt.CaCert = None,

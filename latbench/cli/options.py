@@ -3,7 +3,8 @@ variable and meaning everywhere.
 
 Short flags: ``-s`` space, ``-n`` samples, ``-a`` arch, ``-m`` model, ``-d`` device, ``-r`` runtime, ``-t`` threads,
 ``-o`` out. ``--json`` is always a flag that prints the structured result on stdout (files are ``--out``).
-Secrets (``--token``) come from the environment rather than the command line, where other users can read them.
+Secrets (``--token``) come from the environment rather than the command line, where other users can read them
+(typed there, they still work, with a warning: ``typed_secret``).
 Options whose help depends on the command are factories (``out("Model file (.pt).")``).
 """
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from latbench.cli.console import err, styled
 
 COLLECTOR_ENV = "LATBENCH_COLLECTOR"
 ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
@@ -43,8 +46,22 @@ CaCert = Annotated[
         help="CA certificate (PEM) that verifies an https:// collector (default: the system's store).",
     ),
 ]
+
+
+def typed_secret(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+    """Warn (and go on) when a token was typed on the command line: every user of the machine sees it in ``ps``,
+    and the shell keeps it in its history; its environment variable keeps it out of both."""
+    source = ctx.get_parameter_source(param.name) if param.name else None
+    if value and source is not None and source.name == "COMMANDLINE":  # typer's own click: compared by name
+        name = "/".join(param.opts)
+        hint = f"; set {param.envvar} instead" if isinstance(param.envvar, str) else ""
+        err.print(styled("warning:", "yellow", f"{name} on the command line is visible to other users (ps){hint}"))
+    return value
+
+
 AdminToken = Annotated[
-    str | None, typer.Option("--token", envvar=ADMIN_TOKEN_ENV, show_envvar=True, help="Admin token.")
+    str | None,
+    typer.Option("--token", envvar=ADMIN_TOKEN_ENV, show_envvar=True, callback=typed_secret, help="Admin token."),
 ]
 
 
@@ -80,4 +97,4 @@ def runtime(help: str) -> Any:
 
 def enrollment_token(help: str = "Enrollment token for the agent.") -> Any:
     """``--token`` of the commands that enroll an agent (``agent run``, ``deploy``): the enrollment token."""
-    return typer.Option("--token", envvar=ENROLLMENT_TOKEN_ENV, show_envvar=True, help=help)
+    return typer.Option("--token", envvar=ENROLLMENT_TOKEN_ENV, show_envvar=True, callback=typed_secret, help=help)

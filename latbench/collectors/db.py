@@ -224,6 +224,13 @@ def create_engine(url: str) -> sa.Engine:
     raise LatbenchError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://...")
 
 
+def unopened(url: str, exc: sa.exc.DBAPIError) -> LatbenchError:
+    """A store that cannot be opened, in one line: where (the URL without its password) and the driver's reason."""
+    lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
+    shown = sa.make_url(url).render_as_string(hide_password=True)
+    return LatbenchError(f"cannot open the store at {shown}: {lines[0] if lines else type(exc).__name__}")
+
+
 class Store:
     """A database and the sessions the collector uses on it: short write transactions and plain reads."""
 

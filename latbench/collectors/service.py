@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
+import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
 
@@ -24,7 +25,7 @@ from latbench.collectors import artifact_store, tokens
 from latbench.collectors.adaptive import Acquirer, AdaptiveWorker
 from latbench.collectors.app import create_app
 from latbench.collectors.context import Catalog, Collector
-from latbench.collectors.db import Store, utcnow
+from latbench.collectors.db import Store, unopened, utcnow
 from latbench.collectors.limits import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, KEEP_ALIVE_S, limited_http
 from latbench.collectors.migrations import upgrade
 from latbench.collectors.workers import DB_ENV, Workers, listening_socket, watch_owner, worker_options
@@ -68,7 +69,10 @@ def running(
     """
     store = Store(db_url)
     try:
-        upgrade(store.engine)
+        try:
+            upgrade(store.engine)
+        except sa.exc.OperationalError as exc:  # the first connection: a server down, a wrong password or path
+            raise unopened(db_url, exc) from exc
         now = clock()
         with store.write() as session:
             generated = tokens.bootstrap_admin(session, admin_token, now)

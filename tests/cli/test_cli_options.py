@@ -3,10 +3,14 @@ and secrets can come from the environment."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import typer.main
 
 from latbench.cli import app
@@ -62,3 +66,21 @@ def test_secrets_and_the_collector_can_come_from_the_environment():
             assert option.envvar == "LATBENCH_COLLECTOR", path
         if any("token" in name for name in option.opts):
             assert option.envvar in ("LATBENCH_ADMIN_TOKEN", "LATBENCH_TOKEN"), path
+            assert getattr(option.callback, "__name__", None) == "typed_secret", path  # warned of when typed
+
+
+@pytest.mark.slow
+def test_a_token_typed_on_the_command_line_works_with_a_warning_and_one_from_the_environment_without():
+    """Against a port nobody listens on, both fail the same way; only the typed one is warned of, and the token
+    itself is never printed."""
+    command = [sys.executable, "-m", "latbench", "devices", "--collector", "http://127.0.0.1:9"]
+    env = {k: v for k, v in os.environ.items() if k != "LATBENCH_ADMIN_TOKEN"}
+    typed = subprocess.run([*command, "--token", "s3cret-token"], capture_output=True, text=True, env=env, timeout=60)
+    env["LATBENCH_ADMIN_TOKEN"] = "s3cret-token"
+    kept = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert typed.returncode == kept.returncode == 1
+    warning = "warning: --token on the command line is visible to other users (ps); set LATBENCH_ADMIN_TOKEN instead"
+    assert typed.stderr.splitlines()[0] == warning
+    assert "warning" not in kept.stderr
+    assert typed.stderr.splitlines()[1:] == kept.stderr.splitlines()
+    assert "s3cret-token" not in typed.stderr + kept.stderr

@@ -117,6 +117,27 @@ def test_workers_need_to_be_at_least_one(tmp_path: Path):
     assert done.returncode == 2 and "--workers" in done.stderr
 
 
+@pytest.mark.slow
+def test_a_store_that_cannot_be_opened_is_one_clear_line_without_its_password(tmp_path: Path, postgres_url: str):
+    """A database that does not exist on a real server, its URL typed with a password; a SQLite file in a missing
+    directory: one error line each, saying where (no password) and why, and exit 1; the typed password is warned
+    of."""
+    missing = postgres_url.replace("postgres@", "postgres:s3cret-pw@", 1).rsplit("/", 1)[0] + "/no_such_database"
+    done = subprocess.run([*SERVE, "--data-dir", str(tmp_path), "--port", "0", "--db", missing],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "s3cret-pw" not in done.stderr and "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert "warning: the --db URL holds a password" in done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert "cannot open the store at postgresql+psycopg://postgres:***@127.0.0.1:" in line
+    assert 'database "no_such_database" does not exist' in line
+    nowhere = f"sqlite:///{tmp_path / 'no' / 'such' / 'collector.sqlite'}"
+    done = subprocess.run([*SERVE, "--data-dir", str(tmp_path), "--port", "0", "--db", nowhere],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "warning" not in done.stderr
+    assert done.stderr.strip() == f"error: cannot open the store at {nowhere}: unable to open database file"
+
+
 def test_settling_the_heap_freezes_what_exists_and_widens_the_youngest_generation():
     threshold = gc.get_threshold()
     try:

@@ -116,10 +116,9 @@ def test_pinning_accepts_only_that_key_and_records_it(sshd, tmp_path):
 
 def test_the_agent_cli_refuses_a_wrong_host_key_in_one_line(sshd, tmp_path):
     done = subprocess.run(
-        [*LATBENCH, "agent", "run", "--collector", "http://127.0.0.1:9", "--token", "t", "--state-dir",
-         str(tmp_path / "state"), "--remote", sshd.url, "--key", str(sshd.user_key), "--known-hosts",
-         str(_other_key_file(tmp_path, sshd))],
-        capture_output=True, text=True, env=env(), timeout=60,
+        [*LATBENCH, "agent", "run", "--collector", "http://127.0.0.1:9", "--state-dir", str(tmp_path / "state"),
+         "--remote", sshd.url, "--key", str(sshd.user_key), "--known-hosts", str(_other_key_file(tmp_path, sshd))],
+        capture_output=True, text=True, env={**env(), "LATBENCH_TOKEN": "t"}, timeout=60,
     )  # fmt: skip
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
