@@ -6,7 +6,7 @@ features, no network fine-tuning: milliseconds) on the device's results so far a
 out-of-fold log errors give the accuracy estimate: the ranking of the candidate pool by the model's predictions
 against those predictions plus errors drawn from the out-of-fold ones, many times over, so the estimate is of
 the SRCC over the pool (where a selected, spread-out sample would flatter it) and its spread is the
-uncertainty.
+uncertainty. A gross error (a table's outlier) is drawn for any candidate at its rate, not for its neighbours.
 
 What to measure is a design, not a hunt for large errors (which pulled the linear fit toward outliers): the
 pool is cut into one stratum per pick by predicted latency, so the results span the whole range the SRCC is
