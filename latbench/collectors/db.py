@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import sqlite3
 import threading
 import uuid
@@ -204,7 +205,8 @@ def create_engine(url: str) -> sa.Engine:
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
-        raise LatbenchError(f"not a database URL: {url!r}") from exc
+        shown = re.sub(r"(^|//)([^:/@]*):[^@]*@", r"\1\2:***@", url)  # a password in it stays hidden
+        raise LatbenchError(f"not a database URL: {shown!r}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):

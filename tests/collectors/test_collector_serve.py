@@ -136,6 +136,9 @@ def test_a_store_that_cannot_be_opened_is_one_clear_line_without_its_password(tm
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1 and "warning" not in done.stderr
     assert done.stderr.strip() == f"error: cannot open the store at {nowhere}: unable to open database file"
+    done = subprocess.run([*SERVE, "--data-dir", str(tmp_path), "--port", "0", "--db", "latbench:s3cret-pw@db/x"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and done.stderr.strip() == "error: not a database URL: 'latbench:***@db/x'"
 
 
 def test_settling_the_heap_freezes_what_exists_and_widens_the_youngest_generation():
