@@ -261,7 +261,7 @@ class Acquisition:
         checked = self.check[rows]
         raw = y - self._out_of_fold(rows, y)
         gross = _gross(raw)
-        residual = np.where(gross, raw, _checked(raw, self._leverage(rows), checked, gross))
+        residual = _checked(raw, self._leverage(rows), checked, gross)
         predicted = members.predict_ensemble(self.inputs, model.head)
         checks = int(checked.sum())
         estimate = self._estimate(rows, predicted, residual, gross, checks)
@@ -333,11 +333,11 @@ class Acquisition:
         scores = []
         for _ in range(DRAWS):
             drawn = rng.choice(len(rows), size=len(rows))
-            kept = np.unique(drawn[~gross[drawn]]) if not gross[drawn].all() else np.unique(drawn)
+            outliers = drawn[gross[drawn]]
+            kept = np.unique(drawn[~gross[drawn]] if len(outliers) < len(drawn) else drawn)
             near = min(k, len(kept))
             nearest = kept[np.argpartition(distance[:, kept], near - 1, axis=1)[:, :near]]
             pick = nearest[np.arange(len(pool)), rng.integers(near, size=len(pool))]
-            outliers = drawn[gross[drawn]]
             if len(outliers):
                 hit = rng.random(len(pool)) < len(outliers) / len(drawn)
                 pick[hit] = outliers[rng.integers(len(outliers), size=int(hit.sum()))]
@@ -387,18 +387,18 @@ def _checked(residual: np.ndarray, leverage: np.ndarray, checked: np.ndarray, gr
     """Out-of-fold errors as the estimate draws them: each scaled by its leverage correction, and the design
     results' then rescaled so their mean square matches the random check results' (``checked``), as far as
     ``CHECK_PRIOR`` lets that few: the check results are uniform draws from the pool, so where the model is worse
-    on a typical candidate than on the design's points, they are what says so. ``gross`` errors stay out of both
-    mean squares: one or two among the design's, and five checks without one, had scaled every other error down by a
-    third."""
+    on a typical candidate than on the design's points, they are what says so. ``gross`` errors are kept as they
+    are (an outlier is no extrapolation) and stay out of both mean squares: one or two among the design's, and five
+    checks without one, had scaled every other error down by a third."""
     r = residual * leverage
     body = ~gross
     design = r[~checked & body]
     typical = float(np.mean(design**2)) if len(design) else 0.0
     checks = checked & body
-    if not checks.any() or typical <= 0:
-        return r
-    ratio = (float(np.sum(r[checks] ** 2)) + CHECK_PRIOR * typical) / ((checks.sum() + CHECK_PRIOR) * typical)
-    return np.where(checked, r, r * np.sqrt(ratio))
+    if checks.any() and typical > 0:
+        ratio = (float(np.sum(r[checks] ** 2)) + CHECK_PRIOR * typical) / ((checks.sum() + CHECK_PRIOR) * typical)
+        r = np.where(checked, r, r * np.sqrt(ratio))
+    return np.where(gross, residual, r)
 
 
 def check_spread(srcc: float, samples: int) -> float:

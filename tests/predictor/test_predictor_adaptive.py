@@ -62,6 +62,7 @@ def test_a_gross_error_stays_out_of_the_rescaling():
     gross = adaptive._gross(residual)
     assert gross.tolist() == [False, False, False, False, True, False, False]
     np.testing.assert_allclose(adaptive._checked(residual, leverage, checked, gross), residual)
+    assert adaptive._checked(residual, leverage / 2, checked, gross)[4] == 4.0  # and keeps its size: no extrapolation
     shrunk = adaptive._checked(residual, leverage, checked, np.zeros(7, dtype=bool))
     assert abs(shrunk[0]) < 0.75 * 0.1
 
