@@ -205,8 +205,7 @@ def create_engine(url: str) -> sa.Engine:
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
-        shown = re.sub(r"(^|//)([^:/@]*):[^@]*@", r"\1\2:***@", url)  # a password in it stays hidden
-        raise LatbenchError(f"not a database URL: {shown!r}") from exc
+        raise LatbenchError(f"not a database URL: {_shown(url)!r}") from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
@@ -226,11 +225,18 @@ def create_engine(url: str) -> sa.Engine:
     raise LatbenchError(f"unsupported database {backend!r}: use sqlite:///PATH or postgresql+psycopg://...")
 
 
+def _shown(url: str) -> str:
+    """``url`` as an error message may show it: any password in it as ``***``, parsed as a URL or not."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return re.sub(r"(^|//)([^:/@]*):[^@]*@", r"\1\2:***@", url)
+
+
 def unopened(url: str, exc: sa.exc.DBAPIError) -> LatbenchError:
     """A store that cannot be opened, in one line: where (the URL without its password) and the driver's reason."""
     lines = str(exc.orig if exc.orig is not None else exc).strip().splitlines()
-    shown = sa.make_url(url).render_as_string(hide_password=True)
-    return LatbenchError(f"cannot open the store at {shown}: {lines[0] if lines else type(exc).__name__}")
+    return LatbenchError(f"cannot open the store at {_shown(url)}: {lines[0] if lines else type(exc).__name__}")
 
 
 class Store:
