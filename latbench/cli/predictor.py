@@ -170,7 +170,7 @@ def predict_command(
     as_json: opt.AsJson = False,
     level: float = typer.Option(0.9, "--level", help="Coverage of the intervals."),
 ) -> None:
-    """Predicted latency (ms) of architectures on the model's target device: 'arch<TAB>ms<TAB>[low, high]' per
+    """Predicted latency (ms) of architectures on the model's target device: 'arch<TAB>ms<TAB>\\[low, high]' per
     line, the interval sized on the transfer's out-of-fold errors (a model transferred without them: no interval)."""
     from latbench.predictor.samplers import candidate_archs
 

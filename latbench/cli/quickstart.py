@@ -32,18 +32,18 @@ def quickstart_command(
     space: opt.Space = "nb201",
     samples: Annotated[int, opt.samples("Architectures measured to transfer the predictor.", min=None)] = 20,
     holdout: int | None = typer.Option(
-        None, "--holdout", help="Further architectures measured only to judge it [default: 100; ofa-mbv3: 30]."
+        None, "--holdout", help="Further architectures measured only to judge it \\[default: 100; ofa-mbv3: 30]."
     ),
     seed: opt.Seed = 0,
     threads: opt.Threads = 1,
     min_time: float | None = typer.Option(
-        None, "--min-time", min=0.0, help="Seconds of timed runs per architecture [default: 1.0; ofa-mbv3: 0.5]."
+        None, "--min-time", min=0.0, help="Seconds of timed runs per architecture \\[default: 1.0; ofa-mbv3: 0.5]."
     ),
     min_runs: int | None = typer.Option(
-        None, "--min-runs", min=1, help="Timed runs per architecture, at least [default: 50; ofa-mbv3: 20]."
+        None, "--min-runs", min=1, help="Timed runs per architecture, at least \\[default: 50; ofa-mbv3: 20]."
     ),
     warmup_time: float | None = typer.Option(
-        None, "--warmup-time", min=0.0, help="Seconds of warm-up per architecture [default: 0.5; ofa-mbv3: 0.3]."
+        None, "--warmup-time", min=0.0, help="Seconds of warm-up per architecture \\[default: 0.5; ofa-mbv3: 0.3]."
     ),
     dataset: str | None = typer.Option(None, "--dataset-name", help="Registry name (default quickstart-SPACE)."),
     wait_idle: bool = typer.Option(

@@ -1,4 +1,4 @@
-"""What the CLI prints is shown as written: brackets in errors, paths and table cells are not rich markup."""
+"""What the CLI prints is shown as written: brackets in errors, paths, table cells and help are not rich markup."""
 
 from __future__ import annotations
 
@@ -42,3 +42,16 @@ def test_a_table_cell_keeps_its_brackets(tmp_path):
     assert result.returncode == 0, result.stderr
     torch_row = next(line for line in result.stdout.splitlines() if "│ torch " in line)
     assert "pip install 'latbench[build]'" in torch_row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [(["predict", "--help"], "'arch<TAB>ms<TAB>[low, high]' per line"),
+     (["quickstart", "--help"], "judge it [default: 100; ofa-mbv3: 30].")],
+)  # fmt: skip
+def test_help_keeps_its_brackets(tmp_path, command: list[str], shown: str):
+    result = run(command, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert shown in " ".join(line.strip("│ ") for line in result.stdout.splitlines())
+    assert "\\[" not in result.stdout

@@ -12,20 +12,23 @@ from typing import Any
 
 import pytest
 import typer.main
+from rich.text import Text
 
 from latbench.cli import app
 
 
-def commands() -> Iterator[tuple[str, Any]]:
-    """(command path, click command) for every leaf command of ``latbench``."""
+def tree() -> Iterator[tuple[str, Any]]:
+    """(command path, click command or group) for every command and group of ``latbench``."""
     stack: list[tuple[str, Any]] = [("latbench", typer.main.get_command(app))]
     while stack:
         path, command = stack.pop()
-        subcommands = getattr(command, "commands", None)
-        if subcommands is None:
-            yield path, command
-        else:
-            stack += [(f"{path} {name}", sub) for name, sub in subcommands.items()]
+        yield path, command
+        stack += [(f"{path} {name}", sub) for name, sub in getattr(command, "commands", {}).items()]
+
+
+def commands() -> Iterator[tuple[str, Any]]:
+    """(command path, click command) for every leaf command of ``latbench``."""
+    return ((path, command) for path, command in tree() if getattr(command, "commands", None) is None)
 
 
 def options() -> Iterator[tuple[str, Any]]:
@@ -51,6 +54,16 @@ def test_each_short_flag_means_one_long_option_everywhere():
     clashes = {short: dict(found) for short, found in meanings.items() if len(found) > 1}
     assert not clashes
     assert {"-s", "-n", "-t", "-o", "-d", "-m"} <= set(meanings)
+
+
+def test_no_help_text_loses_words_to_rich_markup():
+    """Help is rendered as rich markup, where '[default: 100]' or '[low, high]' reads as a style tag and vanishes;
+    a bracket meant as text is escaped ('\\[')."""
+    texts = [(path, command.help or "") for path, command in tree()]
+    texts += [(f"{path} {param.name}", getattr(param, "help", None) or "") for path, c in tree() for param in c.params]
+    lost = [(path, text) for path, text in texts if Text.from_markup(text).plain != text.replace("\\[", "[")]
+    assert not lost
+    assert any("\\[" in text for _, text in texts)  # the escaped ones are among those read
 
 
 def test_json_is_a_boolean_flag_wherever_present():
