@@ -59,8 +59,10 @@ def test_each_short_flag_means_one_long_option_everywhere():
 def test_no_help_text_loses_words_to_rich_markup():
     """Help is rendered as rich markup, where '[default: 100]' or '[low, high]' reads as a style tag and vanishes;
     a bracket meant as text is escaped ('\\[')."""
-    texts = [(path, command.help or "") for path, command in tree()]
-    texts += [(f"{path} {param.name}", getattr(param, "help", None) or "") for path, c in tree() for param in c.params]
+    texts: list[tuple[str, str]] = []
+    for path, command in tree():  # one walk: each walk builds the whole click tree
+        texts += [(path, command.help or "")]
+        texts += [(f"{path} {param.name}", getattr(param, "help", None) or "") for param in command.params]
     lost = [(path, text) for path, text in texts if Text.from_markup(text).plain != text.replace("\\[", "[")]
     assert not lost
     assert any("\\[" in text for _, text in texts)  # the escaped ones are among those read
