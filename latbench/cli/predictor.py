@@ -257,17 +257,30 @@ def _print_evaluation(result: Evaluation, heading: str, level: float | None) -> 
     """The SRCC and relative-error table, next to the paper's figures and the bar where the task has them."""
     from latbench import predictor
 
+    estimates = result.per_device_estimate
     columns = ["median err", "p90 err", "±5%", "±10%"] + ([f"{level:.0%} coverage"] if level is not None else [])
+    columns = (["its own estimate"] if estimates else []) + columns
     table = Table("device", heading, *columns, title=f"task {result.task}")
     per_device = result.per_device_accuracy
     for device, value in result.per_device.items():
-        table.add_row(
-            device, f"{value:.3f} ± {result.per_device_std[device]:.3f}", *_accuracy_cells(per_device[device])
-        )
+        estimate = [f"{estimates[device][0]:.3f} ± {estimates[device][1]:.3f}"] if estimates else []
+        srcc = f"{value:.3f} ± {result.per_device_std[device]:.3f}"
+        table.add_row(device, srcc, *estimate, *_accuracy_cells(per_device[device]))
+    mean_estimate = [f"{np.mean([e for e, _ in estimates.values()]):.3f}"] if estimates else []
     table.add_row(
-        "mean", f"{result.mean_srcc:.3f} ± {result.std_srcc:.3f}", *_accuracy_cells(result.mean_accuracy), style="bold"
+        "mean",
+        f"{result.mean_srcc:.3f} ± {result.std_srcc:.3f}",
+        *mean_estimate,
+        *_accuracy_cells(result.mean_accuracy),
+        style="bold",
     )
     out.print(table)
+    if estimates:
+        out.print(
+            "its own estimate: the SRCC the adaptive sampler judged its own model (the ensemble without the network) "
+            "to have from its results (± its standard deviation, averaged over the trials); the true SRCC is the "
+            f"method's transfer on the same samples; {result.estimate_caveat}"
+        )
     paper = predictor.PAPER_20.get(result.task, {})
     if paper:
         reported = ", ".join(f"{k} {v:.3f}" for k, v in paper.items())

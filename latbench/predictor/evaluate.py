@@ -40,6 +40,13 @@ from latbench.ranking import spearman
 
 EVAL_SAMPLERS = (*SAMPLERS, "adaptive")
 
+NO_CHECKS = (
+    "with no target the sampler measures its design to the last sample and no random check results, so each estimate "
+    "rests on the design's own points and is rough (docs/benchmarks.md, 'Adaptive sampling')"
+)
+"""The caveat of the adaptive sampler's estimates in an evaluation: a campaign stopping on its target checks its
+estimate on random results (the verification batch); a sampler run has no target, so never does."""
+
 
 @dataclass
 class Evaluation:
@@ -57,6 +64,15 @@ class Evaluation:
     level: float = accuracy.LEVEL
     estimated: dict[str, list[float]] = field(default_factory=dict)
     """The adaptive sampler's own SRCC estimate at its end, per device, per trial."""
+    estimated_std: dict[str, list[float]] = field(default_factory=dict)
+    """Each of those estimates' own standard deviation: an estimate shown without it would claim more than it knows."""
+    estimate_caveat: str | None = None
+    """Why the estimates are rougher than their ± says (``NO_CHECKS``)."""
+
+    @property
+    def per_device_estimate(self) -> dict[str, tuple[float, float]]:
+        """Per device, the adaptive estimate and its standard deviation, each averaged over the trials."""
+        return {d: (float(np.mean(v)), float(np.mean(self.estimated_std[d]))) for d, v in self.estimated.items()}
 
     @property
     def per_device_accuracy(self) -> dict[str, dict[str, float]]:
@@ -100,7 +116,15 @@ class Evaluation:
             "interval_level": self.level,
             "accuracy": self.mean_accuracy,
             "per_device_accuracy": self.per_device_accuracy,
-            **({"estimated_srcc": {d: float(np.mean(v)) for d, v in self.estimated.items()}} if self.estimated else {}),
+            **(self._estimates() if self.estimated else {}),
+        }
+
+    def _estimates(self) -> dict[str, Any]:
+        per_device = self.per_device_estimate
+        return {
+            "estimated_srcc": {d: e for d, (e, _) in per_device.items()},
+            "estimated_srcc_std": {d: sd for d, (_, sd) in per_device.items()},
+            "estimate_caveat": self.estimate_caveat,
         }
 
 
@@ -160,6 +184,8 @@ def evaluate(
                 run = adaptive.run(acquisition, device, adaptive.table_oracle(archs, latency[measured]), samples)
                 pick = np.sort(measured[acquisition.rows(run.archs)])
                 result.estimated.setdefault(device, []).append(run.curve[-1].srcc)
+                result.estimated_std.setdefault(device, []).append(run.curve[-1].srcc_std)
+                result.estimate_caveat = NO_CHECKS
             else:
                 pick = measured[sample_indices(ds.space, archs, samples, sampler, trial, all_codes[measured])]
             if refs:

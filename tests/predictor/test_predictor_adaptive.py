@@ -4,6 +4,8 @@ adaptive`."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -19,7 +21,10 @@ from latbench.ranking import spearman
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "latbench", *args], capture_output=True, text=True, timeout=300)
+    wide = {**os.environ, "COLUMNS": "200"}  # a table row on one line, whatever terminal runs the tests
+    return subprocess.run(
+        [sys.executable, "-m", "latbench", *args], capture_output=True, text=True, timeout=300, env=wide
+    )
 
 
 def test_the_estimate_stops_a_device_only_with_a_standard_deviation_to_spare():
@@ -238,7 +243,10 @@ def test_eval_with_the_adaptive_sampler_scores_each_device_and_keeps_its_estimat
     assert set(result.estimated) == set(result.srcc) == {"fpga", "raspi4", "eyeriss"}
     assert result.mean_srcc > 0.85
     document = result.as_dict()
-    assert set(document["estimated_srcc"]) == set(document["per_device"])
+    assert set(document["estimated_srcc"]) == set(document["estimated_srcc_std"]) == set(document["per_device"])
+    assert all(0 < sd < 0.5 for sd in document["estimated_srcc_std"].values())
+    assert "no random check results" in document["estimate_caveat"]
+    assert evaluate("FD", samples=10, trials=1, method="ridge").as_dict().keys().isdisjoint({"estimated_srcc_std"})
 
 
 @pytest.mark.slow
@@ -255,6 +263,18 @@ def test_eval_cli_runs_the_adaptive_sampler():
                "--method", "ridge", "--json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert set(json.loads(done.stdout)["estimated_srcc"]) == {"fpga", "raspi4", "eyeriss"}
+
+
+@pytest.mark.slow
+def test_eval_cli_shows_the_adaptive_estimate_with_its_spread_and_caveat():
+    done = cli("predictor", "eval", "--task", "FD", "--samples", "5", "--trials", "1", "--sampler", "adaptive",
+               "--method", "ridge")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("│")[1].strip(): line.split("│")[2:-1] for line in done.stdout.splitlines() if "│" in line}
+    assert set(rows) >= {"fpga", "raspi4", "eyeriss", "mean"}
+    for device in ("fpga", "raspi4", "eyeriss"):
+        assert re.fullmatch(r"0\.\d{3} ± 0\.\d{3}", rows[device][1].strip()), rows[device]
+    assert "its own estimate" in done.stdout and "no random check results" in done.stdout
 
 
 def test_a_budget_too_small_to_verify_a_target_stop_is_named_before_the_campaign_starts():
