@@ -89,15 +89,20 @@ class ArtifactKey:
         return (self.batch, self.classes)
 
     def digest(self, fmt: str = "onnx") -> str:
-        """Hex SHA-256 of the fields, ``BUILDER_VERSION`` and the format: the artifact's name in the cache.
+        """Hex SHA-256 of the fields, ``BUILDER_VERSION``, the space's own ``builder_version`` and the format: the
+        artifact's name in the cache.
 
-        The format joins the hashed fields only when it is not ``onnx``, so ONNX digests (stored by collectors)
-        stay what they were before other formats existed.
+        The format joins the hashed fields only when it is not ``onnx``, and the space's builder version only when
+        the space sets one (a plugin's), so ONNX digests of the built-in spaces (stored by collectors) stay what
+        they were before other formats and plugin spaces existed.
         """
         check_format(fmt)
         fields: dict[str, object] = {"builder_version": BUILDER_VERSION, **asdict(self)}
         if fmt != "onnx":
             fields["format"] = fmt
+        space_version = get_space(self.space).builder_version
+        if space_version:
+            fields["space_builder_version"] = space_version
         return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

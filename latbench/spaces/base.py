@@ -67,6 +67,10 @@ class SearchSpace(abc.ABC):
     builder: str | None = None
     """``"module:function"`` of the PyTorch builder, ``build(arch, classes) -> nn.Module``; imported on the build
     side only, so a space's own module never needs torch."""
+    builder_version: str = ""
+    """Bump it when ``builder`` changes the network it builds for an architecture: it joins the artifact cache's
+    key (``ArtifactKey.digest``), so a model file the old builder made is never reused for the new one. Empty
+    (the built-in spaces) leaves the key to latbench's own ``BUILDER_VERSION``."""
 
     @abc.abstractmethod
     def canonical(self, arch: str) -> str:

@@ -149,6 +149,28 @@ def test_the_plugin_builds(plugin: Path) -> None:
     assert params == toy.costs("conv3x3-skip-conv1x1", classes=4).params
 
 
+@pytest.mark.slow  # exports two networks
+def test_a_plugin_builder_version_bump_builds_anew(
+    plugin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
+
+    toy = get_space("toy")
+    arch, size, classes = "conv3x3-skip-conv1x1", toy.default_resolution, toy.default_classes
+    key = ArtifactKey(space="toy", arch=arch, batch=1, resolution=size, classes=classes, opset=OPSET, seed=0)
+    cache = ArtifactCache(tmp_path / "cache")
+    old = cache.build(key)
+    assert toy.builder_version == "" and cache.build(key) == old  # no bump: the file is reused
+
+    monkeypatch.setattr(type(toy), "builder_version", "2")
+    assert cache.get(key) is None  # the old builder's file no longer answers for the key
+    new = cache.build(key)
+    assert new.path != old.path and new.path.stem == key.digest() != old.path.stem
+    assert old.path.exists()  # left for a latbench that still runs the old plugin
+    monkeypatch.setattr(type(toy), "builder_version", "")
+    assert key.digest() == old.path.stem
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [
