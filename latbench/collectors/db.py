@@ -156,12 +156,6 @@ def insert_one(session: Session, model: type[Base], row: dict[str, Any]) -> bool
     return session.execute(statement.returning(*model.__table__.primary_key), row).first() is not None
 
 
-def touch(session: Session, model: type[Base], row_id: str, **values: Any) -> None:
-    """Set columns of one row by primary key with a plain UPDATE, skipping the ORM's unit of work."""
-    table = model.__table__
-    session.execute(sa.update(table).where(table.c.id == row_id).values(**values))
-
-
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """An aware UTC datetime on every backend (SQLite keeps naive text, so the zone is put back on read)."""
 
