@@ -379,15 +379,15 @@ class AgentDaemon:
 
     def _run_remote(self, job: JobSpec, remote: RemoteRunner) -> ResultItem | None:
         """Measure ``job`` on the remote device. No reference probe there: each job runs in a fresh process on the
-        device, so drift shows in the machine-state flags only; a model file's input shapes cannot be given there."""
-        if job.input_shapes:
-            raise ArtifactError("a remote device times model files with static input shapes only")
+        device, so drift shows in the machine-state flags only."""
         artifact = self._fetch(job, job.artifact_sha256, remote.artifact_format(job.runtime))
         if self._leases.is_lost(job.lease_id):
             log.info("%s  skipped: its lease was lost before measuring", job.arch)
             return None
         settings = TimingSettings(**job.settings.model_dump())
-        measurement, engine = remote.measure(artifact, job.runtime, job.threads, job.provider, settings)
+        measurement, engine = remote.measure(
+            artifact, job.runtime, job.threads, job.provider, settings, job.input_shapes
+        )
         self._interruptible = False
         return result_item(job, measurement, engine)  # type: ignore[arg-type]  # the engine's version and settings
 

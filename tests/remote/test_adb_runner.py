@@ -101,3 +101,13 @@ def test_a_failing_tool_reports_its_output(phone, tmp_path):
         model.write_bytes(b"x")
         with pytest.raises(RemoteError, match="benchmark_model failed on the device"):
             runner.measure(model, "tflite", settings=TimingSettings(max_attempts=1))
+
+
+def test_a_binary_tool_refuses_input_shapes_and_names_the_stub(phone, tmp_path):
+    device = AdbDevice(adb=str(phone["adb"]), workdir=str(tmp_path / "w"))
+    with RemoteRunner(device, BenchmarkModelTool(command=str(phone["benchmark_model"]))) as runner:
+        model = tmp_path / "m.tflite"
+        model.write_bytes(b"TFL3")
+        with pytest.raises(RemoteError, match="static input shapes only; the stub tool"):
+            runner.measure(model, "tflite", settings=TimingSettings(max_attempts=1), input_shapes={"x": [1, 8]})
+    assert not (tmp_path / "args.txt").exists()  # refused before the tool ran

@@ -17,6 +17,7 @@ import pytest
 
 from latbench.agents.remote.ssh import SshTarget
 from latbench.deploy import build_wheel, stop
+from tests.support.modelfiles import mobilenet_onnx, transformer_onnx
 from tests.support.ports import free_port
 from tests.support.processes import LATBENCH, Agent, Collector, env, totals, wait_for
 
@@ -119,12 +120,21 @@ def test_an_agent_here_measures_a_campaign_on_the_remote_device(collector, sshd,
     agent = Agent(collector, token, "via-ssh", tmp_path / "agent", "--poll", "0.5", "--remote", sshd.url,
                   "--key", str(sshd.user_key), "--known-hosts", str(sshd.known_hosts),
                   "--remote-command", sys.executable)  # fmt: skip
+    folder = tmp_path / "models"
+    folder.mkdir()
+    mobilenet_onnx(folder / "mobilenet.onnx")
+    transformer_onnx(folder / "transformer.onnx")  # input_ids: 1 x a dynamic sequence
     try:
         wait_for(lambda: totals(collector.status(campaign))["done"] == 3, 180, "3 results through the SSH runner")
+        models = collector.cli("campaign", "create", "--models", str(folder), "--runtime", "onnxruntime",
+                               "--input", "input_ids:1x24", *FAST)  # fmt: skip
+        wait_for(lambda: totals(collector.status(models))["done"] == 2, 180, "2 model files through the SSH runner")
     finally:
         assert agent.stop() == 0, agent.log.read_text()[-2000:]
     rows = _rows(collector, campaign, tmp_path / "out.csv")
     assert len(rows) == 3 and {r["agent"] for r in rows} == {"via-ssh"}
     assert all(float(r["latency_ms"]) > 0 and len(json.loads(r["times_ms"])) >= 10 for r in rows)
+    shapes = {r["arch"]: r["input_shapes"] for r in _rows(collector, models, tmp_path / "models.csv")}
+    assert shapes == {"mobilenet.onnx": "image:1x3x32x32", "transformer.onnx": "input_ids:1x24"}
     devices = json.loads(collector.cli("devices", "--json"))
     assert [d["runtimes"] for d in devices if "via-ssh" in d["agents"]] == [["onnxruntime"]]

@@ -20,7 +20,7 @@ from latbench.agents.remote.ssh import SshTarget, connect, fingerprint
 from latbench.agents.reports import result_item
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.errors import HostKeyRejected, RemoteError
-from latbench.protocol import JobSpec, MeasurementSettings
+from latbench.protocol import MODEL_SET, JobSpec, MeasurementSettings
 from tests.support.processes import LATBENCH, env
 
 pytestmark = pytest.mark.slow  # a real sshd
@@ -155,3 +155,18 @@ def test_one_stub_process_serves_the_session_and_a_dead_one_is_replaced(sshd, co
         second = _stub_pids(runner.device.workdir)
         assert len(second) == 1 and second != first
     assert _stub_pids(runner.device.workdir) == []
+
+
+def test_a_model_file_with_a_dynamic_dimension_is_timed_there_with_the_shapes_given(sshd, tmp_path):
+    from tests.support.modelfiles import transformer_onnx
+
+    model = transformer_onnx(tmp_path / "tiny.onnx")  # input_ids: 1 x sequence
+    with _open(sshd) as runner:
+        with pytest.raises(RemoteError, match="input 'input_ids' has a dynamic dimension 1"):
+            runner.measure(model, "onnxruntime", settings=FAST)
+        m, engine = runner.measure(model, "onnxruntime", settings=FAST, input_shapes={"input_ids": [1, 24]})
+        _, short = runner.measure(model, "onnxruntime", settings=FAST, input_shapes={"input_ids": [1, 4]})
+    assert m.stats.runs >= FAST.min_runs and engine.input_shapes == {"input_ids": (1, 24)}
+    assert short.input_shapes == {"input_ids": (1, 4)}  # each job its own shapes, in one stub process
+    job = _job("0" * 64).model_copy(update={"space": MODEL_SET, "input_shapes": {"input_ids": [1, 24]}})
+    assert result_item(job, m, engine).input_shapes == "input_ids:1x24"  # type: ignore[arg-type]

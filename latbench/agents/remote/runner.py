@@ -6,6 +6,7 @@ local measurement produces, remove the artifact. The device's work dir goes when
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -50,15 +51,18 @@ class RemoteRunner:
         threads: int = 1,
         provider: str = "cpu",
         settings: TimingSettings | None = None,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
     ) -> tuple[Measurement, RemoteEngine]:
-        """Time ``artifact`` on the device. Its result has no load, first-run or memory figures (the device's
-        tools do not report them), and no profile: asking for one is refused before anything is copied."""
+        """Time ``artifact`` on the device (a model file's dynamic dimensions filled from ``input_shapes``). Its
+        result has no load, first-run or memory figures (the device's tools do not report them), and no profile:
+        asking for one is refused before anything is copied."""
         if settings is not None and settings.profile_runs:
             raise ProfilingUnsupported(f"profiling not supported by runtime {runtime} on a remote device")
         remote = self.device.path(artifact.name)
         self.device.put(artifact, remote)
         try:
-            return self.tool.measure(self.device, remote, runtime, threads, provider, settings or TimingSettings())
+            settings = settings or TimingSettings()
+            return self.tool.measure(self.device, remote, runtime, threads, provider, settings, input_shapes)
         finally:
             self.device.remove(remote)
 

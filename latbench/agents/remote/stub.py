@@ -25,15 +25,17 @@ from latbench.errors import LatbenchError
 
 def _measure(args: argparse.Namespace) -> dict[str, Any]:
     settings = TimingSettings(**json.loads(args.settings))
+    shapes = json.loads(args.input_shapes) if isinstance(args.input_shapes, str) else args.input_shapes
     runtime = get_runtime(args.runtime)(threads=args.threads, provider=args.provider)
     try:
-        runtime.load(Path(args.artifact))
+        runtime.load(Path(args.artifact), input_shapes=shapes or None)
         m = time_model(runtime, settings)
     finally:
         runtime.close()
     return {
         "runtime_version": runtime.version(),
         "settings": runtime.settings(),
+        "input_shapes": {name: list(shape) for name, shape in runtime.input_shapes.items()},
         "times_ns": m.times_ns.tolist(),
         "warmup_runs": m.warmup_runs,
         "wall_s": m.wall_s,
@@ -70,7 +72,7 @@ def _answer(command: str, args: argparse.Namespace) -> int:
 
 
 def _serve() -> int:
-    defaults = {"runtime": "onnxruntime", "threads": 1, "provider": "cpu", "settings": "{}"}
+    defaults = {"runtime": "onnxruntime", "threads": 1, "provider": "cpu", "settings": "{}", "input_shapes": None}
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--threads", type=int, default=1)
     run.add_argument("--provider", default="cpu")
     run.add_argument("--settings", default="{}", help="TimingSettings as JSON")
+    run.add_argument("--input-shapes", default=None, help='a model file\'s input shapes as JSON, {"name": [1, 128]}')
     commands.add_parser("info", help="this machine and the runtimes it can run")
     commands.add_parser("serve", help="answer JSON requests, one per input line, until the input ends")
     args = parser.parse_args(argv)

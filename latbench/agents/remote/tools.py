@@ -20,7 +20,8 @@ import shutil
 import tempfile
 import time
 import zipfile
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,11 +48,12 @@ from latbench.protocol import RuntimeOffer
 
 @dataclass(frozen=True)
 class RemoteEngine:
-    """What a result records of the engine that measured on the device (``version()`` and ``settings()``, as a
-    local ``Runtime`` offers them)."""
+    """What a result records of the engine that measured on the device (``version()``, ``settings()`` and the
+    model's ``input_shapes``, as a local ``Runtime`` offers them; the binaries report no shapes)."""
 
     runtime_version: str
     engine_settings: dict[str, object]
+    input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def version(self) -> str:
         return self.runtime_version
@@ -93,9 +95,17 @@ class Tool(abc.ABC):
 
     @abc.abstractmethod
     def measure(
-        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
+        self,
+        device: RemoteDevice,
+        artifact: str,
+        runtime: str,
+        threads: int,
+        provider: str,
+        settings: TimingSettings,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
     ) -> tuple[Measurement, RemoteEngine]:
-        """Measure the artifact already uploaded to ``artifact``."""
+        """Measure the artifact already uploaded to ``artifact``, its dynamic input dimensions filled from
+        ``input_shapes`` (a model file's, as ``Runtime.load`` takes them)."""
 
 
 # --- the stub ----------------------------------------------------------------------------------------------------
@@ -178,11 +188,20 @@ class StubTool(Tool):
         return MachineInfo(**self._info(device)["machine"])
 
     def measure(
-        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
+        self,
+        device: RemoteDevice,
+        artifact: str,
+        runtime: str,
+        threads: int,
+        provider: str,
+        settings: TimingSettings,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
     ) -> tuple[Measurement, RemoteEngine]:
         budget = settings.max_attempts * (settings.max_time_s + settings.warmup_time_s + settings.cooldown_s) + 120
         request = {"command": "measure", "artifact": artifact, "runtime": runtime, "threads": threads,
                    "provider": provider, "settings": json.dumps(asdict(settings))}  # fmt: skip
+        if input_shapes:
+            request["input_shapes"] = {name: list(shape) for name, shape in input_shapes.items()}
         r = self._run(device, request, timeout_s=budget)
         times = np.asarray(r["times_ns"], dtype=np.int64)
         measurement = Measurement(
@@ -197,7 +216,8 @@ class StubTool(Tool):
             state_before=_state(r["state_before"]),
             state_after=_state(r["state_after"]),
         )
-        return measurement, RemoteEngine(str(r["runtime_version"]), dict(r["settings"]))
+        shapes = {str(name): tuple(int(d) for d in dims) for name, dims in dict(r.get("input_shapes") or {}).items()}
+        return measurement, RemoteEngine(str(r["runtime_version"]), dict(r["settings"]), shapes)
 
 
 # --- benchmark binaries -----------------------------------------------------------------------------------------
@@ -230,9 +250,21 @@ class BinaryTool(Tool):
         """Statistics, per-run times (empty if the tool gives none), warm-up runs, and informational flags."""
 
     def measure(
-        self, device: RemoteDevice, artifact: str, runtime: str, threads: int, provider: str, settings: TimingSettings
+        self,
+        device: RemoteDevice,
+        artifact: str,
+        runtime: str,
+        threads: int,
+        provider: str,
+        settings: TimingSettings,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
     ) -> tuple[Measurement, RemoteEngine]:
         self.artifact_format(runtime)
+        if input_shapes:
+            raise RemoteError(
+                f"{self.name} times model files with static input shapes only; the stub tool (`--tool stub`) "
+                "fills dynamic dimensions as a local agent does"
+            )
         out = artifact + ".out"
         budget = settings.max_time_s * 2 + settings.warmup_time_s + 120
 
