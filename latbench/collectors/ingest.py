@@ -58,7 +58,7 @@ _JOBS = (
 _LEASES = select(_leases.c.id, _leases.c.job_id, _leases.c.agent_id, _leases.c.released_at).where(
     _leases.c.id.in_(_LEASE_IDS)
 )
-_KNOWN = select(_results.c.id).where(_results.c.id.in_(bindparam("result_ids", expanding=True)))
+_KNOWN = select(_results.c.id, _results.c.job_id).where(_results.c.id.in_(bindparam("result_ids", expanding=True)))
 _INSERT_RESULTS = insert(_results)
 _UPDATE_JOB = update(_jobs).where(_jobs.c.id == bindparam("b_id"))
 _RELEASE_AT = (
@@ -217,6 +217,16 @@ class _Batch:
                            "every result needs an id of its own") from None  # fmt: skip
 
 
+def _own_ids(items: list[ResultItem], stored: dict[str, str]) -> None:
+    """Refuse the batch if a result id is another job's: a stored result's (``stored``: id to job), or another
+    result's of the batch. Acked as a duplicate, such a result would be dropped by its agent and never stored."""
+    owner = dict(stored)
+    for item in items:
+        if owner.setdefault(str(item.result_id), item.job_id) != item.job_id:
+            raise Conflict(f"result {item.result_id}: its id is already taken by another job's result; "
+                           "every result needs an id of its own")  # fmt: skip
+
+
 class _LeaseRow(NamedTuple):
     id: str
     job_id: str
@@ -259,7 +269,9 @@ def ingest(session: Session, agent: AgentRef, batch: ResultBatch, now: datetime)
     jobs, leases = _locked(session, items)
     _check(batch, agent, jobs, leases)
     errors = list({str(i.result_id) for i in items if i.error is not None})
-    seen = set(run(session, _KNOWN, {"result_ids": errors}).scalars()) if errors else set()
+    stored: dict[str, str] = dict(run(session, _KNOWN, {"result_ids": errors}).tuples().all()) if errors else {}
+    _own_ids(items, stored)
+    seen = set(stored)
     writes = _Batch(agent, now, leases)
     acks = []
     for item in items:

@@ -79,6 +79,35 @@ def test_a_result_id_taken_by_another_jobs_result_refuses_the_batch(collector: H
     assert push(agent, stored, errored) == ["duplicate", "duplicate"]
 
 
+def test_an_error_result_reusing_another_jobs_result_id_refuses_the_batch(collector: Harness):
+    """Acked as a duplicate, the error would be dropped by its agent and its job would stay leased."""
+    collector.campaign()
+    agent = collector.agent("a1")
+    first, second, third = lease(agent, 3)
+    stored, errored = measurement(first), failure(second)
+    assert push(agent, stored, errored) == ["stored", "requeued"]
+    before = collector.dump()
+    for taken in (stored, errored):
+        reused = {**failure(third), "result_id": taken["result_id"]}
+        response = agent.post("/results", json={"results": [reused]})
+        assert response.status_code == 409 and "already taken" in response.json()["message"], response.text
+        assert collector.dump() == before
+    assert push(agent, failure(third)) == ["requeued"]
+
+
+def test_two_jobs_results_sharing_an_id_in_one_batch_refuse_the_batch(collector: Harness):
+    collector.campaign()
+    agent = collector.agent("a1")
+    first, second = lease(agent, 2)
+    one = measurement(first)
+    for other in (measurement(second, result_id=one["result_id"]), {**failure(second), "result_id": one["result_id"]}):
+        before = collector.dump()
+        response = agent.post("/results", json={"results": [one, other]})
+        assert response.status_code == 409 and "already taken" in response.json()["message"], response.text
+        assert collector.dump() == before
+    assert push(agent, one, measurement(second)) == ["stored", "stored"]
+
+
 def test_a_late_result_for_an_expired_lease_is_accepted_while_the_job_is_open(collector: Harness):
     collector.campaign()
     slow, fast = collector.agent("slow", device="dev"), collector.agent("fast", device="dev")
