@@ -7,11 +7,20 @@ values, so a collector can answer bad input with a 422 before it touches its sto
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 API_PREFIX = "/v1"
 MODEL_SET = "model"
@@ -310,10 +319,22 @@ class ResultBatchResponse(Message):
 # --- management (admin token) ------------------------------------------------------------------------------------
 
 
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is out of range in UTC") from None
+
+
+Expiry = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+"""When a token stops working: with its time zone (a bare time would mean one thing here and another on the
+collector), kept in UTC."""
+
+
 class EnrollmentTokenCreate(Message):
     name: Name | None = None
-    expires_at: datetime | None = None
-    max_uses: int | None = Field(default=None, ge=1)
+    expires_at: Expiry | None = None
+    max_uses: int | None = Field(default=None, ge=1, le=2**31 - 1)
     """Enrollments the token may make; unlimited if not given."""
     agent_names: list[Name] | None = Field(default=None, min_length=1, max_length=1024)
     """The only agent names the token may enroll; any if not given."""
@@ -321,7 +342,7 @@ class EnrollmentTokenCreate(Message):
 
 class AdminTokenCreate(Message):
     name: Name | None = None
-    expires_at: datetime | None = None
+    expires_at: Expiry | None = None
 
 
 class EnrollmentTokenCreated(Message):

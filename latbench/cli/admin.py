@@ -36,11 +36,17 @@ campaign_app = typer.Typer(help="Measurement campaigns.", no_args_is_help=True)
 results_app = typer.Typer(help="Measured results.", no_args_is_help=True)
 
 
+MAX_EXPIRY_H = 100 * 366 * 24
+"""The longest ``--expires-in``: far enough for any real token, short of the dates a datetime cannot hold."""
+
+
 @token_app.command("create")
 def token_create(
     name: str | None = typer.Option(None, "--name", help="A label for the token."),
-    expires_in_h: float | None = typer.Option(None, "--expires-in", min=0.001, help="Hours until it expires."),
-    max_uses: int | None = typer.Option(None, "--max-uses", min=1, help="Enrollments it may make."),
+    expires_in_h: float | None = typer.Option(
+        None, "--expires-in", min=0.001, max=MAX_EXPIRY_H, help="Hours until it expires (at most 100 years)."
+    ),
+    max_uses: int | None = typer.Option(None, "--max-uses", min=1, max=2**31 - 1, help="Enrollments it may make."),
     agent_names: list[str] | None = typer.Option(None, "--agent-name", help="An agent name it may enroll (repeat)."),
     admin: bool = typer.Option(False, "--admin", help="An admin token instead (--name and --expires-in only)."),
     collector: opt.Collector = None,

@@ -10,6 +10,7 @@ database restart) requests answer 503 with ``Retry-After`` and leave one log lin
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +20,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from latbench import __version__
@@ -37,8 +40,10 @@ log = logging.getLogger(__name__)
 _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
-def _error(status: int, code: str, message: str, detail: Any = None) -> JSONResponse:
-    return JSONResponse(ErrorBody(code=code, message=message, detail=detail).model_dump(mode="json"), status)
+def _error(
+    status: int, code: str, message: str, detail: Any = None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(ErrorBody(code=code, message=message, detail=detail).model_dump(mode="json"), status, headers)
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -77,10 +82,27 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
     return _error(422, "invalid", "; ".join(problems[:SHOWN_PROBLEMS]) + more, detail)
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-    return _error(exc.status_code, code, str(exc.detail))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:  # the router's Allow names only the first route of the path
+        headers["Allow"] = ", ".join(_allowed(request))
+    return _error(exc.status_code, code, str(exc.detail), headers=headers)
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route of latbench's routers serves at the request's path."""
+    routes = [*router.routes, *agent_api.router.routes, *dashboard.router.routes]
+    matching = [route for route in routes if route.matches(request.scope)[0] != Match.NONE]
+    return sorted({method for route in matching for method in getattr(route, "methods", None) or ()})
+
+
+async def _gone(request: Request, exc: Exception) -> JSONResponse:
+    """The client went away before its body ended (an agent killed while pushing, say): nothing of the body was
+    used, so nothing was stored; one log line, where the catch-all would log a traceback as for a bug."""
+    log.info("%s %s: the client disconnected before its body ended", request.method, request.url.path)
+    return _error(400, "client_disconnected", "the client disconnected before its body ended")
 
 
 async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
@@ -173,6 +195,7 @@ def create_app(collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S) -> 
     app.add_exception_handler(RequestRejected, _rejected)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(ClientDisconnect, _gone)
     app.add_exception_handler(sa.exc.DataError, _unstorable)
     app.add_exception_handler(sa.exc.OperationalError, _outage)
     app.add_exception_handler(sa.exc.InterfaceError, _outage)

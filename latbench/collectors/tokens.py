@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from latbench.collectors.db import UTCDateTime, opening_row, run
 from latbench.collectors.models import AgentRow, DeviceRow, TokenRow
-from latbench.errors import Conflict, Forbidden, LatbenchError, NotFound, Unauthenticated
+from latbench.errors import Conflict, Forbidden, InvalidRequest, LatbenchError, NotFound, Unauthenticated
 
 Kind = Literal["admin", "enroll", "agent"]
 ENV_ADMIN_ID = "env-admin"
@@ -44,7 +44,10 @@ def issue(session: Session, kind: Kind, now: datetime, name: str | None = None, 
     """Store a new token's digest and return the token itself, which exists nowhere else from now on.
 
     ``limits`` are ``TokenRow`` columns: ``expires_at``, and for enrollment tokens ``max_uses`` and
-    ``agent_names``."""
+    ``agent_names``. A token that would be born expired is refused: its creator surely meant something else."""
+    expires_at = limits.get("expires_at")
+    if expires_at is not None and expires_at <= now:
+        raise InvalidRequest(f"expires_at {expires_at.isoformat()} is not in the future (now {now.isoformat()})")
     new_id = secrets.token_hex(8)
     token = f"lb_{kind}_{new_id}_{secrets.token_urlsafe(32)}"
     session.add(TokenRow(id=new_id, kind=kind, name=name, token_hash=digest(token), agent_id=agent_id, created_at=now,

@@ -49,6 +49,14 @@ def test_wrong_token_bad_request_and_usage(tmp_path, artifact_cache):
         assert collector.stop() == 0
 
 
+@pytest.mark.slow
+def test_token_limits_past_what_a_token_can_hold_are_usage_errors():
+    for option, value in (("--expires-in", "1e12"), ("--max-uses", str(2**31))):
+        result = run("token", "create", option, value, "--collector", f"http://127.0.0.1:{free_port()}")
+        assert result.returncode == 2 and option in result.stderr, result.stderr
+        assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
 def test_the_adaptive_table_says_each_stop_and_its_caveat():
     point = LearningPoint(results=5, srcc=0.81234, srcc_std=0.0456)
     checked = [LearningPoint(results=r, srcc=0.96, srcc_std=0.01, checks=c) for r, c in ((10, 0), (15, 5), (20, 5))]

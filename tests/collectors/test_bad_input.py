@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import time
 from urllib.parse import urlparse
 
 import pytest
@@ -160,3 +162,58 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(collector: Harness
     refused(collector.admin.delete("/admin/campaigns"), 405, "method_not_allowed")
     refused(collector.admin.get("/admin/campaigns/nope"), 404, "not_found")
     refused(collector.admin.get("/admin/campaigns/nope/results"), 404, "not_found")
+
+
+TOKEN_TIMES = ["2030-01-01T00:00:00", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59", "2000-01-01T00:00:00Z"]
+
+
+@pytest.mark.parametrize("route", ["/admin/enrollment-tokens", "/admin/admin-tokens"])
+def test_token_expiry_without_a_zone_out_of_range_or_past_is_422(collector: Harness, route: str):
+    before = collector.dump()
+    messages = [refused(collector.admin.post(route, json={"expires_at": t}), 422, "invalid") for t in TOKEN_TIMES]
+    assert messages[0].startswith("expires_at: ") and "timezone" in messages[0]
+    assert "out of range" in messages[1] and "out of range" in messages[2]
+    assert "not in the future" in messages[3]
+    assert collector.dump() == before
+    assert collector.admin.post(route, json={"expires_at": "2999-01-01T09:00:00+09:00"}).status_code == 201
+
+
+def test_an_enrollment_limit_the_store_cannot_hold_is_422(collector: Harness):
+    before = collector.dump()
+    for uses in (2**63, 2**31):
+        response = collector.admin.post("/admin/enrollment-tokens", json={"max_uses": uses})
+        assert refused(response, 422, "invalid").startswith("max_uses: ")
+    assert collector.dump() == before
+
+
+def test_a_wrong_method_says_which_are_allowed(collector: Harness):
+    response = collector.admin.delete("/admin/campaigns")
+    refused(response, 405, "method_not_allowed")
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+def _cut_short(url: str, method: str, path: str, head: dict[str, str], sent: bytes) -> None:
+    """Declare more body than is sent, then hang up: a client killed while sending."""
+    target = urlparse(url)
+    with socket.create_connection((target.hostname, target.port), timeout=60) as s:
+        lines = [f"{method} {target.path}{path} HTTP/1.1", f"Host: {target.netloc}"]
+        lines += [f"{k}: {v}" for k, v in {**head, "Content-Length": str(len(sent) + 100)}.items()]
+        s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + sent)
+
+
+@pytest.mark.slow  # waits for the server to notice each hang-up
+def test_a_client_gone_mid_body_is_one_log_line_and_stores_nothing(collector: Harness, leased, caplog):
+    agent, job, before = leased
+    caplog.set_level(logging.INFO)
+    cut = [("POST", "/v1/results", agent.headers, json.dumps({"results": [measurement(job)]}).encode()[:-5]),
+           ("POST", "/v1/heartbeat", agent.headers, b'{"lease_ids": ['),
+           ("PUT", "/v1/admin/models/" + "0" * 64, collector.admin.headers, b"\x08\x07onnx-bytes")]  # fmt: skip
+    for number, (method, path, headers, sent) in enumerate(cut, start=1):
+        _cut_short(collector.url, method, path, {"Authorization": headers["authorization"]}, sent)
+        deadline = time.monotonic() + 30
+        while sum("disconnected before its body ended" in r.getMessage() for r in caplog.records) < number:
+            assert time.monotonic() < deadline, [r.getMessage() for r in caplog.records]
+            time.sleep(0.05)
+    assert not [r for r in caplog.records if r.exc_info or "Exception in ASGI" in r.getMessage()]
+    assert collector.dump() == before
+    assert agent.post("/heartbeat", json={"lease_ids": [job["lease_id"]]}).status_code == 200
