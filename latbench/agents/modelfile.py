@@ -153,6 +153,17 @@ class ModelFile:
     format: str
     input_names: tuple[str, ...] | None = None
     opset: int | None = None
+    external_data: tuple[str, ...] = ()
+    """The files beside it that hold some of its tensors (ONNX external data): it cannot travel alone."""
+
+    def check_self_contained(self) -> None:
+        """``ModelFileError`` unless the file holds all its weights: a collector sends agents this one file."""
+        if self.external_data:
+            raise ModelFileError(
+                f"model {self.path}: keeps tensor data in {', '.join(self.external_data)} beside it, and agents get "
+                "one file: save it with its weights inside (onnx.save(model, path, save_as_external_data=False)), "
+                "or time it here with `latbench measure --model`"
+            )
 
     @classmethod
     def open(cls, path: str | Path) -> ModelFile:
@@ -166,15 +177,16 @@ class ModelFile:
             return cls(path, path.name, sha256_file(path), "tflite")
         if path.suffix.lower() != ".onnx":
             raise ModelFileError(f"model {path}: neither a LiteRT (.tflite) model nor an ONNX (.onnx) file")
-        names, opset = _inspect_onnx(path)
-        return cls(path, path.name, sha256_file(path), "onnx", names, opset)
+        names, opset, external = _inspect_onnx(path)
+        return cls(path, path.name, sha256_file(path), "onnx", names, opset, external)
 
 
-def _inspect_onnx(path: Path) -> tuple[tuple[str, ...] | None, int | None]:
-    """An ONNX file's graph inputs (initializers excluded) and opset; refuses a file that does not parse and
-    external data outside the model's folder (ONNX Runtime refuses it itself, TVM's loader would read it)."""
+def _inspect_onnx(path: Path) -> tuple[tuple[str, ...] | None, int | None, tuple[str, ...]]:
+    """An ONNX file's graph inputs (initializers excluded), opset and external data files; refuses a file that
+    does not parse and external data outside the model's folder (ONNX Runtime refuses it itself, TVM's loader
+    would read it)."""
     if not importable("onnx"):
-        return None, None
+        return None, None, ()
     import onnx
     from onnx.external_data_helper import uses_external_data
 
@@ -185,9 +197,11 @@ def _inspect_onnx(path: Path) -> tuple[tuple[str, ...] | None, int | None]:
     if not model.graph.node and not model.graph.output:
         raise ModelFileError(f"model {path}: not a readable ONNX file (no graph)")
     folder = path.resolve().parent
+    external: dict[str, None] = {}
     for tensor in _all_tensors(model.graph):
         if uses_external_data(tensor):
             location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+            external[location] = None
             target = (folder / location).resolve()
             if not target.is_relative_to(folder):
                 raise ModelFileError(
@@ -200,7 +214,7 @@ def _inspect_onnx(path: Path) -> tuple[tuple[str, ...] | None, int | None]:
     initializers = {t.name for t in model.graph.initializer}
     names = tuple(i.name for i in model.graph.input if i.name not in initializers)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    return names, opset
+    return names, opset, tuple(external)
 
 
 def _all_tensors(graph: Any) -> list[Any]:

@@ -14,10 +14,10 @@ from rich.table import Table
 from rich.text import Text
 
 from latbench import profiles, stability
-from latbench.agents.modelfile import parse_input_shapes
+from latbench.agents.modelfile import ModelFile, parse_input_shapes
 from latbench.cli import options as opt
 from latbench.cli.console import err, out, styled
-from latbench.client import CollectorClient
+from latbench.client import CollectorClient, model_paths
 from latbench.errors import LatbenchError
 from latbench.precision import check_precision
 from latbench.protocol import (
@@ -168,6 +168,8 @@ def campaign_create(
         if precision != "fp32":
             raise typer.BadParameter("a model file is measured at its own precision: --precision is for --space")
         shapes = parse_input_shapes(input_shape or [])
+        for path in model_paths(models):  # refused here before any file travels, as the collector would
+            ModelFile.open(path).check_self_contained()
         with CollectorClient(collector, token) as client:
             campaign_id = client.create_model_campaign(
                 models, runtime, input_shapes=shapes, on_upload=_uploaded, provider=provider, threads=threads,

@@ -49,10 +49,12 @@ async def receive(body: AsyncIterator[bytes], sha256: str, artifacts_dir: Path) 
 
 
 def inspect(partial: Path, sha256: str) -> ModelFile:
-    """The received file as a model, refused (400) unless it hashes to ``sha256`` and latbench can time it. Run
+    """The received file as a model, refused (400) unless it hashes to ``sha256``, latbench can time it and it
+    holds all its weights (agents download this one file). Run
     outside any transaction: reading a large ONNX graph takes a while."""
     try:
         model = ModelFile.open(partial)
+        model.check_self_contained()
     except LatbenchError as exc:
         raise RequestRejected(str(exc).replace(str(partial), "the uploaded file")) from None
     if model.sha256 != sha256:

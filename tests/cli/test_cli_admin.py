@@ -57,6 +57,20 @@ def test_token_limits_past_what_a_token_can_hold_are_usage_errors():
         assert "internal error" not in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
+def test_a_model_that_cannot_travel_alone_is_refused_before_uploading(tmp_path):
+    from tests.support.modelfiles import external_data_onnx, mobilenet_onnx
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    mobilenet_onnx(folder / "fine.onnx")
+    external_data_onnx(folder / "big.onnx", "big.onnx.data")
+    result = run("campaign", "create", "--models", str(folder), "--runtime", "onnxruntime",
+                 "--collector", f"http://127.0.0.1:{free_port()}")  # fmt: skip
+    assert result.returncode == 1 and "big.onnx.data" in result.stderr and "agents get one file" in result.stderr
+    assert "cannot reach the collector" not in result.stderr  # refused before connecting
+
+
 def test_the_adaptive_table_says_each_stop_and_its_caveat():
     point = LearningPoint(results=5, srcc=0.81234, srcc_std=0.0456)
     checked = [LearningPoint(results=r, srcc=0.96, srcc_std=0.01, checks=c) for r, c in ((10, 0), (15, 5), (20, 5))]

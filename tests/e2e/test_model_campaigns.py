@@ -17,7 +17,7 @@ from latbench.client import CollectorClient
 from latbench.datasets import storage
 from latbench.errors import CollectorRejected
 from latbench.protocol import CampaignCreate, ModelRef
-from tests.support.modelfiles import mobilenet_onnx, resnet_onnx, transformer_onnx
+from tests.support.modelfiles import external_data_onnx, mobilenet_onnx, resnet_onnx, transformer_onnx
 from tests.support.ports import free_port
 from tests.support.processes import ADMIN_TOKEN, LATBENCH, Agent, Collector, env, totals, wait_for
 
@@ -63,6 +63,10 @@ def test_uploads_are_checked_on_arrival_and_kept_once(collector: Collector, tmp_
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.json() == {"sha256": sha, "format": "onnx", "size": len(model)}
     assert [p.name for p in (artifact_cache / "models").glob(f"{sha}*")] == [f"{sha}.onnx"]
+    # a model reading its weights from a file beside it, named as a stored model is in the collector's folder
+    leaning = external_data_onnx(tmp_path / "leaning.onnx", f"{sha}.onnx").read_bytes()
+    refused = _put(collector, _sha256(leaning), leaning)
+    assert refused.status_code == 400 and "agents get one file" in refused.json()["message"], refused.text
 
     with CollectorClient(collector.url, ADMIN_TOKEN) as client:
         assert client.model(sha) is not None and client.model(_sha256(junk)) is None
