@@ -21,12 +21,18 @@ def _number(value: object, digits: int = 3) -> str:
     return f"{value:.{digits}f}" if isinstance(value, int | float) and not isinstance(value, bool) else str(value or "")
 
 
+def _measured(label: str, value: object, unit: str, digits: int = 3) -> str:
+    """``load 1.234 ms``, or what the figure's absence means (a remote device's tools, an older result)."""
+    return f"{label} {_number(value, digits)} {unit}" if _number(value) else f"{label} not recorded"
+
+
 def _print(view: ResultView, top: int) -> None:
     figures = view.figures()
     out.print(
         f"{figures['arch']}  {figures['runtime']}/{figures['provider']}: latency {_number(figures['latency_ms'])} ms "
-        f"(cv {_number(figures['cv'])}), load {_number(figures['load_ms'])} ms, first run "
-        f"{_number(figures['first_run_ms'])} ms, peak memory {_number(figures['peak_rss_mb'], 1)} MiB"
+        f"(cv {_number(figures['cv'])}), {_measured('load', figures['load_ms'], 'ms')}, "
+        f"{_measured('first run', figures['first_run_ms'], 'ms')}, "
+        f"{_measured('peak memory', figures['peak_rss_mb'], 'MiB', 1)}"
         + ("" if figures["stable"] is not False else f"; unstable ({figures['flags']})"),
         markup=False,
     )

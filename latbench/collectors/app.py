@@ -46,10 +46,18 @@ def _error(
     return JSONResponse(ErrorBody(code=code, message=message, detail=detail).model_dump(mode="json"), status, headers)
 
 
+LOC_CHARS = 80
+"""The most of one field name an error repeats: a client's 200,000-character key comes back as its start."""
+
+
+def _short(part: int | str) -> int | str:
+    return part if isinstance(part, int) or len(part) <= LOC_CHARS else part[:LOC_CHARS] + "..."
+
+
 def _where(loc: tuple[int | str, ...]) -> str:
     """``results.0.stats.median_ms`` for a body field, ``path.sha256`` for a path parameter."""
     parts = loc[1:] if loc[:1] == ("body",) else loc
-    return ".".join(map(str, parts)) or "body"
+    return ".".join(str(_short(p)) for p in parts) or "body"
 
 
 async def _rejected(_: Request, exc: Exception) -> JSONResponse:
@@ -78,7 +86,7 @@ async def _invalid(request: Request, exc: Exception) -> JSONResponse:
         return await _rejected(request, rejected)
     problems = [f"{_where(tuple(e['loc']))}: {e['msg']}" for e in errors]
     more = f" (and {len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
-    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors[:50]]
+    detail = [{"loc": [_short(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors[:50]]
     return _error(422, "invalid", "; ".join(problems[:SHOWN_PROBLEMS]) + more, detail)
 
 
@@ -182,7 +190,8 @@ def _document_request_bodies(app: FastAPI) -> None:
 def create_app(collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
     """The ASGI app serving ``collector``'s store; OpenAPI at ``/openapi.json``. Writes need a live token before
     their bodies are read, and bodies must arrive in time (``latbench.collectors.limits``)."""
-    app = FastAPI(title="latbench collector", version=__version__)
+    # no trailing-slash redirects: they echo the request's Host header into Location; every path is exact
+    app = FastAPI(title="latbench collector", version=__version__, redirect_slashes=False)
     app.state.collector = collector
     app.include_router(router)
     app.include_router(agent_api.router)

@@ -3,6 +3,7 @@ stderr apart, one-line errors."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -36,6 +37,20 @@ def test_a_profiled_model_shows_its_figures_and_top_operator_types(tmp_path, con
     [view] = json.loads(as_json.stdout)
     assert view["arch"] == "conv.onnx" and view["load_ms"] > 0 and view["peak_rss_mb"] > 0
     assert view["op_types"][0]["op"] == "Conv" and 0 < view["op_types"][0]["share"] <= 1
+
+    # a result whose device recorded no load, first-run or memory figure (a remote device's tools) says so
+    with out.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row.update(load_ms="", first_run_ms="", peak_rss_mb="", profile="")
+    remote = tmp_path / "remote.csv"
+    with remote.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    shown = run(["results", "show", str(remote)], artifact_cache)
+    assert shown.returncode == 0, shown.stderr
+    assert "load not recorded, first run not recorded, peak memory not recorded" in shown.stdout, shown.stdout
 
 
 @pytest.mark.slow  # starts latbench in subprocesses

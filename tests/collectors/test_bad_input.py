@@ -217,3 +217,20 @@ def test_a_client_gone_mid_body_is_one_log_line_and_stores_nothing(collector: Ha
     assert not [r for r in caplog.records if r.exc_info or "Exception in ASGI" in r.getMessage()]
     assert collector.dump() == before
     assert agent.post("/heartbeat", json={"lease_ids": [job["lease_id"]]}).status_code == 200
+
+
+def test_a_huge_unknown_field_name_is_not_echoed_back_whole(collector: Harness, leased):
+    agent, job, before = leased
+    key = "k" * 200_000
+    cases = [(agent, "/results", {"results": [{**measurement(job), key: 1}]}),
+             (collector.admin, "/admin/campaigns", {"space": "nb201", key: 1})]  # fmt: skip
+    for client, path, body in cases:
+        response = client.post(path, json=body)
+        assert refused(response, 422, "invalid").count("k") < 200 and len(response.content) < 5_000
+    assert collector.dump() == before
+
+
+def test_paths_are_exact_and_no_redirect_repeats_the_host_header(collector: Harness):
+    response = collector.admin.get("/health/", headers={"Host": "evil.example"}, follow_redirects=False)
+    refused(response, 404, "not_found")
+    assert "location" not in response.headers
