@@ -148,7 +148,7 @@ def space_archs(space: str) -> list[str]:
         return listed
     if sp.name not in BUILTIN_OF_SPACE:
         raise DatasetError(
-            f"search space {sp.name!r} is too large to list and latbench has no built-in dataset of it; "
-            "give the architectures explicitly"
+            f"search space {sp.name!r} does not list its members (its archs() gives none) and latbench has no "
+            "built-in dataset of it; give the architectures explicitly"
         )
     return list(load(BUILTIN_OF_SPACE[sp.name]).archs)
