@@ -262,7 +262,7 @@ class BinaryTool(Tool):
         self.artifact_format(runtime)
         if input_shapes:
             raise RemoteError(
-                f"{self.name} times model files with static input shapes only; the stub tool (`--tool stub`) "
+                f"{self.name} times model files with static input shapes only; the stub tool (`--remote-tool stub`) "
                 "fills dynamic dimensions as a local agent does"
             )
         out = artifact + ".out"
