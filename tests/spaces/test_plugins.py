@@ -129,7 +129,7 @@ def test_datasets_store_the_plugin_as_genomes(plugin: Path) -> None:
 
 
 def test_resources_latbench_lacks_for_the_plugin_say_so(plugin: Path) -> None:
-    with pytest.raises(DatasetError, match="does not list its members .* no built-in dataset of it"):
+    with pytest.raises(DatasetError, match=r"does not list its members .* no built-in dataset of it"):
         space_archs("toy")
     with pytest.raises(PredictorError, match="no reference architectures for search space 'toy'"):
         reference_archs("toy")

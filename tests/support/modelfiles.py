@@ -159,31 +159,12 @@ def unsupported_op_onnx(path: Path) -> Path:
 def outside_data_onnx(path: Path) -> Path:
     """An ONNX file whose weight is external data at ``../<name>.bin``: outside the model's folder (the data file
     exists, so only the location is wrong)."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    weight = numpy_helper.from_array(np.ones((4, 4), dtype=np.float32), "w")
-    data = path.parent.parent / f"{path.stem}.bin"
-    data.write_bytes(weight.raw_data)
-    weight.ClearField("raw_data")
-    weight.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", f"../{data.name}"), ("offset", "0"), ("length", str(data.stat().st_size))):
-        weight.external_data.add(key=key, value=value)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w"], ["y"])],
-        "outside",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-        initializer=[weight],
-    )
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
-    return path
+    return external_data_onnx(path, f"../{path.stem}.bin")
 
 
 def external_data_onnx(path: Path, location: str) -> Path:
-    """An ONNX file whose weight is external data in ``location`` beside it (written there), as `onnx.save` with
-    ``save_as_external_data=True`` leaves a large model."""
+    """An ONNX file whose weight is external data in ``location``, relative to its folder (written there), as
+    `onnx.save` with ``save_as_external_data=True`` leaves a large model."""
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
