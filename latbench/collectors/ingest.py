@@ -269,7 +269,7 @@ def ingest(session: Session, agent: AgentRef, batch: ResultBatch, now: datetime)
     jobs, leases = _locked(session, items)
     _check(batch, agent, jobs, leases)
     errors = list({str(i.result_id) for i in items if i.error is not None})
-    stored: dict[str, str] = dict(run(session, _KNOWN, {"result_ids": errors}).tuples().all()) if errors else {}
+    stored = {result_id: job_id for result_id, job_id in run(session, _KNOWN, {"result_ids": errors})} if errors else {}
     _own_ids(items, stored)
     seen = set(stored)
     writes = _Batch(agent, now, leases)
