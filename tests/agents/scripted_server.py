@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -45,13 +46,20 @@ Script = Reply | Callable[[Request], Reply]
 """A fixed reply, or a function of the request (to answer by what was sent)."""
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Connections torn or reset on purpose (``Reply.torn``, a client giving up) are the test, not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class ScriptedServer:
     """Answers each request with the next reply scripted for its path (the last one repeats); records requests."""
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self._replies: dict[str, list[Script]] = {}
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
