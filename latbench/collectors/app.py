@@ -200,7 +200,8 @@ def create_app(collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S) -> 
     app.add_middleware(
         BodyLimit, limit=MAX_BODY_BYTES, upload_prefix=API_PREFIX + UPLOAD_PATH, upload_limit=collector.max_model_bytes
     )
-    app.add_middleware(TokenFirst, collector=collector, body_timeout_s=body_timeout_s)
+    agent_writes = frozenset(getattr(route, "path", "") for route in agent_api.router.routes)
+    app.add_middleware(TokenFirst, collector=collector, body_timeout_s=body_timeout_s, agent_writes=agent_writes)
     app.add_exception_handler(RequestRejected, _rejected)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)

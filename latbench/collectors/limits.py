@@ -128,31 +128,44 @@ def limited_http(max_header_bytes: int = MAX_HEADER_BYTES, header_timeout_s: flo
     return LimitedHttpTools
 
 
-def _kinds(path: str) -> tuple[tokens.Kind, ...]:
-    """The token kinds a write to ``path`` (under ``/v1``) can be done with."""
+def _kinds(path: str, agent_writes: frozenset[str]) -> tuple[tokens.Kind, ...] | None:
+    """The token kinds a write to ``path`` (under ``/v1``) can be done with; ``None`` for no agent or enrollment
+    path, which the router answers (404, 405) rather than a token check that would name the wrong kind."""
     if path == f"{API_PREFIX}/enroll":
         return ("enroll", "agent", "admin")
     if path.startswith(f"{API_PREFIX}/admin/"):
         return ("admin",)
-    return ("agent",)
+    return ("agent",) if path in agent_writes else None
 
 
 class TokenFirst:
     """Refuses writes under ``/v1`` without a live token of their path's kind before their body is read, and
     times out bodies that take over ``body_timeout_s`` to arrive."""
 
-    def __init__(self, app: ASGIApp, collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        collector: Collector,
+        body_timeout_s: float = BODY_TIMEOUT_S,
+        agent_writes: frozenset[str] = frozenset(),
+    ) -> None:
+        """``agent_writes``: the paths agents write to (the agent API's routes)."""
         self.app = app
         self.collector = collector
         self.body_timeout_s = body_timeout_s
+        self.agent_writes = agent_writes
         self._known: dict[tuple[str, tuple[str, ...]], float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS or not scope["path"].startswith(API_PREFIX):
             await self.app(scope, receive, send)
             return
+        kinds = _kinds(scope["path"], self.agent_writes)
+        if kinds is None:
+            await self.app(scope, receive, send)
+            return
         try:
-            await self._check(Headers(scope=scope).get("authorization", ""), _kinds(scope["path"]))
+            await self._check(Headers(scope=scope).get("authorization", ""), kinds)
         except RequestRejected as exc:
             await _answer(exc.status, exc.code, str(exc), scope, receive, send)
             return

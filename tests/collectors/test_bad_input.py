@@ -8,6 +8,7 @@ import socket
 import time
 from urllib.parse import urlparse
 
+import httpx
 import pytest
 
 from latbench.protocol import MAX_BODY_BYTES
@@ -234,3 +235,15 @@ def test_paths_are_exact_and_no_redirect_repeats_the_host_header(collector: Harn
     response = collector.admin.get("/health/", headers={"Host": "evil.example"}, follow_redirects=False)
     refused(response, 404, "not_found")
     assert "location" not in response.headers
+
+
+def test_a_write_to_a_path_no_route_serves_is_a_404_or_405_not_a_token_error(collector: Harness):
+    agent = collector.agent("a1")
+    stranger = httpx.Client(base_url=collector.url + "/v1", timeout=30)
+    for client in (collector.admin, agent, stranger):
+        refused(client.post("/nowhere", json={}), 404, "not_found")
+        response = client.post("/health", json={})
+        refused(response, 405, "method_not_allowed")
+        assert response.headers["allow"] == "GET"
+    refused(stranger.post("/results", json={"results": []}), 401, "unauthenticated")  # the agent API still checks
+    refused(collector.admin.post("/results", json={"results": []}), 403, "forbidden")
