@@ -106,13 +106,21 @@ class EnrollRequest(Message):
     runtimes: list[RuntimeOffer] = Field(min_length=1, max_length=16)
 
 
+Seconds = Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False)]
+"""A wait a collector tells an agent: finite and at most a day, so no answer can make it spin or never wake."""
+Printable = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$")]
+"""Text an agent logs: no control characters, so none can forge a log line or drive a terminal."""
+
+
 class EnrollResponse(Message):
     agent_id: str
-    agent_token: str
+    agent_token: Annotated[str, Field(pattern=r"^[\x21-\x7e]{1,512}$")]
+    """Sent in a header on every request, so printable ASCII without spaces (a token that is not would be saved,
+    and break every later start)."""
     device_id: str
     device_name: str
-    heartbeat_interval_s: float
-    lease_ttl_s: float
+    heartbeat_interval_s: Annotated[float, Field(ge=0.1, le=86_400, allow_inf_nan=False)]
+    lease_ttl_s: Seconds
 
 
 class HeartbeatRequest(Message):
@@ -162,7 +170,7 @@ class JobSpec(Message):
     lease_id: Annotated[str, Field(max_length=128)]
     campaign_id: Annotated[str, Field(max_length=128)]
     space: Annotated[str, Field(max_length=64)]
-    arch: Annotated[str, Field(max_length=512)]
+    arch: Annotated[Printable, Field(max_length=512)]
     arch_index: int | None = Field(ge=0, le=2**31 - 1)
     runtime: Name
     provider: Name
@@ -187,8 +195,8 @@ class JobSpec(Message):
 
 
 class LeaseGrant(Message):
-    jobs: list[JobSpec]
-    retry_after_s: float
+    jobs: list[JobSpec] = Field(max_length=MAX_JOBS_PER_LEASE)
+    retry_after_s: Seconds
     """How long an agent that got no job should wait before asking again."""
 
 
@@ -384,7 +392,7 @@ class ModelInfo(Message):
 class ModelRef(Message):
     """A model file of a campaign: uploaded before (``PUT /v1/admin/models/{sha256}``), measured as ``name``."""
 
-    name: Annotated[str, Field(min_length=1, max_length=512)]
+    name: Annotated[Printable, Field(min_length=1, max_length=512)]
     sha256: Sha256
     input_shapes: InputShapes | None = None
 

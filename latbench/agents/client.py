@@ -46,6 +46,13 @@ TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 RETRYABLE_4XX = frozenset({408, 425, 429})
 """4xx statuses that mean "not now" rather than "never"; treated like a 5xx."""
 DOWNLOAD_CHUNK = 1 << 20
+ANSWER_DEADLINE_S = 120.0
+"""The most a whole answer may take to arrive: the per-read timeout alone lets a collector that trickles a byte
+every few seconds hold the agent for ever."""
+MAX_ANSWER_BYTES = 64 << 20
+"""The largest answer read (a full lease grant is well under 1 MiB): a larger one is a collector's fault."""
+MAX_MESSAGE_CHARS = 500
+"""The most of a collector's error text an agent repeats."""
 
 
 class AgentClient:
@@ -102,9 +109,8 @@ class AgentClient:
         but a download over ``max_bytes`` (by its declared length, or as it streams) stops with an
         ``ArtifactError`` before anything past the limit is written."""
         with self._reaching(), self._http.stream("GET", f"/artifacts/{sha256}", headers=self._auth()) as response:
-            if response.is_error:
-                response.read()
-                raise _refusal(response, self.url)
+            if not response.is_success:
+                raise _refusal(response, self.url, _read(response, time.monotonic() + ANSWER_DEADLINE_S))
             declared = response.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise ArtifactError(f"artifact {sha256} is {declared} bytes, over the {max_bytes} bytes expected")
@@ -139,17 +145,22 @@ class AgentClient:
         timeout: float | None = None,
     ) -> Answer:
         headers = {**self._auth(token), "Content-Type": "application/json"}
-        with self._reaching():
-            response = self._http.post(
+        deadline = time.monotonic() + (ANSWER_DEADLINE_S if timeout is None else timeout)
+        with (
+            self._reaching(),
+            self._http.stream(
+                "POST",
                 path,
                 content=body.model_dump_json(),
                 headers=headers,
                 timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
-            )
-        if response.is_error:
-            raise _refusal(response, self.url)
+            ) as response,
+        ):
+            content = _read(response, deadline)
+        if not response.is_success:
+            raise _refusal(response, self.url, content)
         try:
-            return answer.model_validate_json(response.content)
+            return answer.model_validate_json(content)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(map(str, first["loc"])) or "body"
@@ -160,15 +171,40 @@ class AgentClient:
             ) from None
 
 
-def _refusal(response: httpx.Response, url: str) -> CollectorError:
-    """The error an error response stands for; ``code`` is None when the body is not a latbench ``ErrorBody``
-    (a proxy, or not a collector at all)."""
+def _read(response: httpx.Response, deadline: float) -> bytes:
+    """The whole body of a streamed ``response``, refused past ``MAX_ANSWER_BYTES`` or ``deadline``."""
+    content = bytearray()
+    for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+        content += chunk
+        if len(content) > MAX_ANSWER_BYTES:
+            raise CollectorUnavailable(f"the collector's answer ran over {MAX_ANSWER_BYTES} bytes; not read further")
+        if time.monotonic() > deadline:
+            raise CollectorUnavailable(f"the collector's answer was still arriving after {ANSWER_DEADLINE_S:g} s")
+    return bytes(content)
+
+
+def printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """``text`` from a collector as one log line: control characters escaped (no forged lines, no terminal
+    escapes), at most ``limit`` characters."""
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return escaped if len(escaped) <= limit else escaped[:limit] + "..."
+
+
+def _refusal(response: httpx.Response, url: str, content: bytes) -> CollectorError:
+    """The error a non-success response stands for; ``code`` is None when the body is not a latbench ``ErrorBody``
+    (a proxy, or not a collector at all). A redirect is refused: agents never follow one (their token would go
+    along), so it is named with where it points."""
     status = response.status_code
+    if response.is_redirect:
+        where = printable(response.headers.get("location", "nowhere"))
+        return CollectorRejected(f"the collector at {url} answered {status}, a redirect to {where}: agents do not "
+                                 "follow redirects; give the URL the collector is served at")  # fmt: skip
     try:
-        body = ErrorBody.model_validate_json(response.content)
-        code, message, detail = body.code, body.message, body.detail
+        body = ErrorBody.model_validate_json(content)
+        code, message, detail = body.code, printable(body.message), body.detail
     except ValidationError:
-        code, message, detail = None, response.text.strip()[:500] or response.reason_phrase, None
+        text = content.decode("utf-8", "replace").strip()
+        code, message, detail = None, printable(text) or response.reason_phrase, None
     text = f"the collector at {url} answered {status}{f' {code}' if code else ''}: {message}"
     if status >= 500 or status in RETRYABLE_4XX:
         return CollectorUnavailable(text, status, code, detail, _retry_after(response))

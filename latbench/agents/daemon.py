@@ -66,9 +66,14 @@ def _rejects_results(exc: CollectorRejected) -> bool:
     return exc.status != 401 and (exc.code is not None or exc.status in (413, 422))
 
 
-def _declared_size(job: JobSpec, sha256: str) -> int | None:
-    """The size the collector declared for artifact ``sha256`` of ``job`` (none for the reference model)."""
-    return job.artifact_bytes if sha256 == job.artifact_sha256 else None
+REFERENCE_MAX_BYTES = 64 << 20
+"""The most a reference model may be (a small NB201 cell, well under 1 MiB): the collector declares no size for it,
+and without a bound an endless answer would fill the disk."""
+
+
+def _declared_size(job: JobSpec, sha256: str) -> int:
+    """The size the collector declared for artifact ``sha256`` of ``job``; for the reference model, its bound."""
+    return job.artifact_bytes if sha256 == job.artifact_sha256 else REFERENCE_MAX_BYTES
 
 
 class _Shutdown(BaseException):

@@ -48,10 +48,13 @@ class DownloadCache:
         fd, name = tempfile.mkstemp(dir=self.directory, prefix=f".{sha256[:16]}.", suffix=".part")
         partial = Path(name)
         try:
-            with os.fdopen(fd, "wb") as out:
-                self.client.download(sha256, out, MAX_ARTIFACT_BYTES if size is None else size)
-                out.flush()
-                os.fsync(out.fileno())
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    self.client.download(sha256, out, MAX_ARTIFACT_BYTES if size is None else size)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except OSError as exc:  # a full disk, a file-size limit: this job's failure, not the agent's end
+                raise ArtifactError(f"cannot store artifact {sha256} in {self.directory}: {exc}") from None
             got = sha256_file(partial)
             if got != sha256:
                 raise ArtifactError(

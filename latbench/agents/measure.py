@@ -67,8 +67,14 @@ class Timing:
     wall_s: float
 
 
+MAX_RUNS = 500_000
+"""The most timed runs one measurement keeps: what a result may carry (``protocol.MAX_RUNS_PER_RESULT``, held
+equal by a test; this module travels to devices without the protocol). Minutes of a microsecond model reach it."""
+
+
 def time_runs(run: Callable[[], None], settings: TimingSettings) -> Timing:
-    """Warm up, then time ``run`` until the runs reach both the minimum count and time (or the time cap)."""
+    """Warm up, then time ``run`` until the runs reach both the minimum count and time (or the time cap, or
+    ``MAX_RUNS``)."""
     started = time.perf_counter()
     warm_until = started + settings.warmup_time_s
     warm_cap = started + settings.max_time_s
@@ -90,7 +96,7 @@ def time_runs(run: Callable[[], None], settings: TimingSettings) -> Timing:
         t1 = clock()
         times.append(t1 - t0)
         timed += t1 - t0
-        if (len(times) >= settings.min_runs and timed >= min_ns) or t1 - first >= max_ns:
+        if (len(times) >= settings.min_runs and timed >= min_ns) or t1 - first >= max_ns or len(times) >= MAX_RUNS:
             break
     return Timing(np.asarray(times, dtype=np.int64), warm, time.perf_counter() - started)
 

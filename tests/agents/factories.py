@@ -6,7 +6,16 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from latbench.protocol import JobSpec, LatencyStatsModel, MeasurementSettings, ResultItem
+from latbench.agents.environment import machine_info
+from latbench.protocol import (
+    EnrollRequest,
+    JobSpec,
+    LatencyStatsModel,
+    MachineInfoModel,
+    MeasurementSettings,
+    ResultItem,
+    RuntimeOffer,
+)
 
 
 def result(job_id: str = "job-1", **fields: Any) -> ResultItem:
@@ -67,3 +76,11 @@ def job(
         attempt=1,
         expires_at=datetime.now(timezone.utc) + timedelta(minutes=5),
     )
+
+
+def enroll_request(name: str = "a1") -> EnrollRequest:
+    """An enrollment request of this machine, as an agent sends it."""
+    info = machine_info()
+    return EnrollRequest(name=name, fingerprint=info.fingerprint(),
+                         machine=MachineInfoModel.model_validate(info.as_dict()),
+                         runtimes=[RuntimeOffer(name="onnxruntime", version="1", providers=["cpu"])])  # fmt: skip

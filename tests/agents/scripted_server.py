@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -24,6 +24,7 @@ class Reply:
     """Announce the whole body, send half of it, then close the connection."""
     undeclared: bool = False
     """Send no Content-Length: the body ends when the connection closes."""
+    headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def json(cls, status: int, data: object, **kwargs: Any) -> Reply:
@@ -109,6 +110,8 @@ def _handler(owner: ScriptedServer) -> type[BaseHTTPRequestHandler]:
         def _send(self, reply: Reply) -> None:
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
             if reply.undeclared:
                 self.send_header("Connection", "close")
                 self.close_connection = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import statistics
@@ -110,7 +111,8 @@ def test_answers_are_typed_and_requests_carry_the_agent_token(server):
 
 
 OUT_OF_BOUNDS = [("threads", 10**6), ("classes", 10**9), ("batch", 0), ("resolution", 10**6),
-                 ("artifact_bytes", 2**50), ("arch", "x" * 10_000), ("runtime", "../../bin/sh")]  # fmt: skip
+                 ("artifact_bytes", 2**50), ("arch", "x" * 10_000), ("runtime", "../../bin/sh"),
+                 ("arch", "a\n2026-01-01 ERROR forged \x1b[31m")]  # fmt: skip
 
 
 @pytest.mark.parametrize(("field", "value"), OUT_OF_BOUNDS)
@@ -173,3 +175,64 @@ def test_a_push_torn_mid_answer_is_retried_with_the_same_results(server):
     first, second = server.requests_to("/v1/results")
     assert first.body == second.body
     assert len(waits) == 1
+
+
+# --- answers a hostile or broken collector might give -------------------------------------------------------
+
+ENROLLED = {"agent_id": "a", "agent_token": "lb_agent_x", "device_id": "d", "device_name": "n",
+            "heartbeat_interval_s": 1.0, "lease_ttl_s": 3.0}  # fmt: skip
+SPEC = job("j1", "0" * 64).model_dump(mode="json")
+BAD_ANSWERS = [
+    ("/v1/leases", {"jobs": [SPEC] * 65, "retry_after_s": 1}, "jobs: List should have at most 64 items"),
+    ("/v1/leases", {"jobs": [], "retry_after_s": 1e308}, "retry_after_s: "),
+    ("/v1/leases", {"jobs": [], "retry_after_s": -1}, "retry_after_s: "),
+    ("/v1/enroll", {**ENROLLED, "heartbeat_interval_s": 0}, "heartbeat_interval_s: "),
+    ("/v1/enroll", {**ENROLLED, "agent_token": "t\u00f6k\u00e9n"}, "agent_token: "),
+    ("/v1/enroll", {**ENROLLED, "agent_token": "abc\r\nX-Evil: 1"}, "agent_token: "),
+]
+
+
+@pytest.mark.parametrize(("path", "answer", "said"), BAD_ANSWERS)
+def test_answers_that_would_make_an_agent_spin_crash_or_save_a_broken_token_are_refused(server, path, answer, said):
+    from tests.agents.factories import enroll_request
+
+    server.script(path, Reply.json(200 if path == "/v1/leases" else 201, answer))
+    with AgentClient(server.url, "tok") as client, pytest.raises(CollectorUnavailable) as e:
+        client.lease(1) if path == "/v1/leases" else client.enroll(enroll_request(), "enroll-token")
+    assert "unexpected body" in str(e.value) and said in str(e.value), str(e.value)
+
+
+def test_an_answer_over_the_size_limit_or_past_its_deadline_is_not_read_on(server, monkeypatch):
+    from latbench.agents import client as client_module
+
+    server.script("/v1/leases", Reply.json(200, {"jobs": [], "retry_after_s": 1, "padding": "x" * 5000}))
+    monkeypatch.setattr(client_module, "MAX_ANSWER_BYTES", 1000)
+    with AgentClient(server.url, "tok") as client, pytest.raises(CollectorUnavailable, match="ran over 1000 bytes"):
+        client.lease(1)
+    monkeypatch.setattr(client_module, "MAX_ANSWER_BYTES", 1 << 20)
+    monkeypatch.setattr(client_module, "ANSWER_DEADLINE_S", 0.2)
+    server.script("/v1/leases", Reply.json(200, GRANT, delay_s=0.5))  # headers and body late: one read, past it
+    with AgentClient(server.url, "tok") as client, pytest.raises(CollectorUnavailable, match="still arriving"):
+        client.lease(1)
+
+
+def test_a_redirect_is_refused_and_named_never_followed(server):
+    with ScriptedServer() as elsewhere:
+        moved = Reply(307, b"", headers={"Location": elsewhere.url + "/v1/results"})
+        server.script("/v1/results", moved)
+        server.script("/v1/artifacts/" + "0" * 64, Reply(302, b"", headers={"Location": elsewhere.url + "/x"}))
+        with AgentClient(server.url, "secret-token") as client:
+            with pytest.raises(CollectorRejected, match=r"redirect to http://127\.0\.0\.1:.* do not follow"):
+                client.push([result()])
+            with pytest.raises(CollectorRejected, match="302, a redirect to"):
+                client.download("0" * 64, io.BytesIO(), 100)
+        assert elsewhere.requests == []  # the token went nowhere else
+
+
+def test_a_collectors_error_text_is_one_printable_line_of_bounded_length(server):
+    server.script("/v1/leases", Reply.error(400, "bad", "line one\n2026-01-01 ERROR forged\x1b[31m" + "y" * 5000))
+    with AgentClient(server.url, "tok") as client, pytest.raises(CollectorRejected) as e:
+        client.lease(1)
+    message = str(e.value)
+    assert "\n" not in message and "\x1b" not in message and "line one\\n2026" in message
+    assert len(message) < 700

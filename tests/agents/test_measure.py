@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from latbench.agents import measure
 from latbench.agents.environment import MachineState, changed
 from latbench.agents.measure import (
     Attempt,
@@ -18,6 +19,7 @@ from latbench.agents.measure import (
 )
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.stats import LatencyStats
+from latbench.protocol import MAX_RUNS_PER_RESULT
 from tests.support.models import make_conv_model
 
 FAST = TimingSettings(warmup_runs=5, warmup_time_s=0.02, min_runs=20, min_time_s=0.05, max_time_s=2.0)
@@ -38,6 +40,18 @@ def test_time_runs_stops_at_the_time_cap():
     timing = time_runs(lambda: time.sleep(0.002), settings)
     assert len(timing.times_ns) < 10_000
     assert 0.05 <= timing.wall_s < 0.5
+
+
+def test_time_runs_keeps_no_more_runs_than_a_result_may_carry(monkeypatch: pytest.MonkeyPatch):
+    """Long settings on a very fast model made more runs than a result holds, and the measurement was lost."""
+    monkeypatch.setattr(measure, "MAX_RUNS", 1_000)
+    settings = TimingSettings(warmup_runs=0, warmup_time_s=0, min_runs=10, min_time_s=30.0, max_time_s=60.0)
+    timing = time_runs(lambda: None, settings)
+    assert len(timing.times_ns) == 1_000 and timing.wall_s < 5
+
+
+def test_the_run_cap_is_what_a_result_may_carry():
+    assert measure.MAX_RUNS == MAX_RUNS_PER_RESULT
 
 
 def test_settings_reject_nonsense():
