@@ -104,3 +104,24 @@ def test_least_recently_used_artifacts_beyond_the_limit_are_pruned(server, tmp_p
         path = cache.fetch(sha, "onnx")
         os.utime(path, (i, i))
     assert sorted(os.listdir(tmp_path)) == sorted(f"{sha}.onnx" for sha in shas[1:])
+
+
+def test_a_disk_that_cannot_take_the_file_fails_the_download_not_the_agent(server, tmp_path, monkeypatch):
+    server.script(PATH, Reply(200, MODEL, "application/octet-stream"))
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(ArtifactError, match=r"cannot store artifact .* No space left on device"):
+        cache_for(server.url, tmp_path).fetch(SHA, "onnx")
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_reference_model_is_bounded_though_no_size_is_declared_for_it():
+    from latbench.agents.daemon import REFERENCE_MAX_BYTES, _declared_size
+    from tests.agents.factories import job
+
+    spec = job("j1", "1" * 64).model_copy(update={"reference_sha256": "2" * 64, "artifact_bytes": 123})
+    assert _declared_size(spec, "1" * 64) == 123
+    assert _declared_size(spec, "2" * 64) == REFERENCE_MAX_BYTES < 2**30
