@@ -36,7 +36,7 @@ from latbench.agents.measure import ReferenceProbe, TimingSettings, load_cold, t
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.reports import error_item, result_item
 from latbench.agents.runtimes import Runtime, get_runtime
-from latbench.agents.spool import Spool
+from latbench.agents.spool import SPOOL_FILE, Spool
 from latbench.errors import ArtifactError, CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
 from latbench.precision import loadable_formats
 from latbench.protocol import (
@@ -125,7 +125,7 @@ class AgentDaemon:
         self.push_interval_s = push_interval_s
         self.quiet = quiet
         self.client = AgentClient(collector_url, ca_cert=ca_cert)
-        self.spool = Spool(self.state_dir / "spool.sqlite")
+        self.spool = Spool(self.state_dir / SPOOL_FILE)
         self.downloads = DownloadCache(self.state_dir / "artifacts", self.client)
         self._stop = threading.Event()
         self._interruptible = False

@@ -59,6 +59,10 @@ def _lock(path: Path) -> int | None:
     return fd
 
 
+SPOOL_FILE = "spool.sqlite"
+"""The spool's file in an agent's state dir."""
+
+
 class Spool:
     """Results waiting for the collector's ack, oldest first."""
 
@@ -119,6 +123,10 @@ class Spool:
             "SELECT body, dead_reason FROM results WHERE dead_reason IS NOT NULL ORDER BY seq"
         ).fetchall()
         return [(ResultItem.model_validate_json(body), reason) for body, reason in rows]
+
+    def requeue_dead(self) -> int:
+        """Make every dead letter pending again (once the cause is fixed, a collector's bug say); how many."""
+        return self._db.execute("UPDATE results SET dead_reason = NULL WHERE dead_reason IS NOT NULL").rowcount
 
     def counts(self) -> SpoolCounts:
         pending, dead = self._db.execute(

@@ -1,7 +1,9 @@
-"""``latbench agent run``: serve a collector from this machine, measuring what it leases until stopped."""
+"""``latbench agent run``: serve a collector from this machine, measuring what it leases until stopped;
+``latbench agent requeue``: its dead letters back into the queue."""
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import re
@@ -16,6 +18,7 @@ from latbench.agents.identity import default_state_dir
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.remote import open_runner
 from latbench.agents.reports import runtime_offer
+from latbench.agents.spool import SPOOL_FILE, Spool
 from latbench.cli import options as opt
 from latbench.protocol import MAX_JOBS_PER_LEASE
 
@@ -125,3 +128,26 @@ def run_command(
             runner.close()
         raise
     run_agent(agent)
+
+
+@agent_app.command("requeue")
+def requeue_command(
+    state_dir: Path | None = typer.Option(
+        None, "--state-dir", help=f"The agent's state dir (default {default_state_dir()})."
+    ),
+    as_json: opt.AsJson = False,
+) -> None:
+    """Queue the agent's dead letters (results a collector refused outright) for pushing again, once what
+    refused them is fixed; the agent pushes them at its next start or push. Not while an agent runs there."""
+    from latbench.cli.console import err
+
+    path = (state_dir or default_state_dir()) / SPOOL_FILE
+    if not path.exists():
+        raise typer.BadParameter(f"no agent spool at {path}", param_hint="--state-dir")
+    with Spool(path) as spool:
+        queued = spool.requeue_dead()
+        pending = spool.counts().pending
+    if as_json:
+        print(json.dumps({"requeued": queued, "pending": pending}))
+    else:
+        err.print(f"{queued} dead letter(s) queued again; {pending} result(s) now wait for the next push")

@@ -69,3 +69,26 @@ def test_one_process_at_a_time(tmp_path):
         Spool(tmp_path / "spool.sqlite")
     with Spool(tmp_path / "spool.sqlite") as spool:
         assert spool.counts() == SpoolCounts(pending=0, dead=0)
+
+
+@pytest.mark.slow  # two CLI processes
+def test_requeue_makes_dead_letters_pending_again_through_the_cli(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    with Spool(tmp_path / "spool.sqlite") as spool:
+        items = [result(f"job-{i}") for i in range(3)]
+        for item in items:
+            spool.add(item)
+        spool.dead_letter([items[0].result_id, items[2].result_id], "409 conflict: a collector's bug")
+        assert spool.counts() == SpoolCounts(pending=1, dead=2)
+        command = [sys.executable, "-m", "latbench", "agent", "requeue", "--state-dir", str(tmp_path), "--json"]
+        busy = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert busy.returncode == 1 and "in use by another process" in busy.stderr  # not while an agent runs
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"requeued": 2, "pending": 3}
+    with Spool(tmp_path / "spool.sqlite") as spool:
+        assert [i.result_id for i in spool.pending(10)] == [i.result_id for i in items]
+        assert spool.dead_letters() == []
