@@ -10,6 +10,7 @@ or the engines; ``onnx`` only where it is installed.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -107,11 +108,22 @@ def resolve_shapes(
     return shapes
 
 
+MAX_INPUT_ELEMENTS = 1 << 28
+"""The most input values a model is fed (1 GiB of float32): shapes past it are a typo or a hostile job, and
+drawing them would exhaust the device's memory before the runtime could refuse them."""
+
+
 def random_inputs(
     specs: Sequence[InputSpec], shapes: Mapping[str, tuple[int, ...]], seed: int
 ) -> dict[str, np.ndarray]:
     """Seeded random data of each input's dtype, drawn in input order from one generator: floats standard
     normal (latbench's float32 artifacts get the values they always had), integers in [0, 2), booleans random."""
+    total = sum(math.prod(shapes[spec.name]) for spec in specs)
+    if total > MAX_INPUT_ELEMENTS:
+        given = "; ".join(f"{spec.name}:{format_shape(shapes[spec.name])}" for spec in specs)
+        raise ModelInputError(
+            f"inputs of {total:,} values ({given}) are over the {MAX_INPUT_ELEMENTS:,} latbench feeds"
+        )
     rng = np.random.default_rng(seed)
     arrays: dict[str, np.ndarray] = {}
     for spec in specs:

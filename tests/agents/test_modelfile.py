@@ -128,3 +128,11 @@ def test_onnxruntime_keeps_latbench_artifacts_as_they_were(tmp_path: Path) -> No
     rt.close()
     with pytest.raises(RuntimeUnavailable, match="Frobnicate"):
         rt.load(unsupported_op_onnx(tmp_path / "frob.onnx"))
+
+
+def test_inputs_too_large_to_draw_are_refused_before_any_memory_is_taken(transformer: Path) -> None:
+    specs = [InputSpec("x", ("n", 3), np.dtype(np.float32)), InputSpec("y", (2,), np.dtype(np.int64))]
+    with pytest.raises(ModelInputError, match=r"inputs of 900,000,002 values \(x:300000000x3; y:2\) are over"):
+        random_inputs(specs, {"x": (300_000_000, 3), "y": (2,)}, seed=0)
+    with OnnxRuntime() as runtime, pytest.raises(ModelInputError, match="are over the"):
+        runtime.load(transformer, input_shapes={"input_ids": [1, 300_000_000]})
