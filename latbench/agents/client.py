@@ -172,14 +172,15 @@ class AgentClient:
 
 
 def _read(response: httpx.Response, deadline: float) -> bytes:
-    """The whole body of a streamed ``response``, refused past ``MAX_ANSWER_BYTES`` or ``deadline``."""
+    """The whole body of a streamed ``response``, refused past ``MAX_ANSWER_BYTES`` or the ``deadline`` (a
+    ``time.monotonic()`` set when the request began)."""
     content = bytearray()
     for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
         content += chunk
         if len(content) > MAX_ANSWER_BYTES:
             raise CollectorUnavailable(f"the collector's answer ran over {MAX_ANSWER_BYTES} bytes; not read further")
         if time.monotonic() > deadline:
-            raise CollectorUnavailable(f"the collector's answer was still arriving after {ANSWER_DEADLINE_S:g} s")
+            raise CollectorUnavailable("the collector's answer was still arriving at its deadline; not read further")
     return bytes(content)
 
 
