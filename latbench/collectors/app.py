@@ -99,9 +99,13 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return _error(exc.status_code, code, str(exc.detail), headers=headers)
 
 
+ROUTERS = (router, agent_api.router, dashboard.router)
+"""Every route the app serves: included at start, and read again to answer a 405's ``Allow``."""
+
+
 def _allowed(request: Request) -> list[str]:
-    """Every method some route of latbench's routers serves at the request's path."""
-    routes = [*router.routes, *agent_api.router.routes, *dashboard.router.routes]
+    """Every method some route of ``ROUTERS`` serves at the request's path."""
+    routes = [route for r in ROUTERS for route in r.routes]
     matching = [route for route in routes if route.matches(request.scope)[0] != Match.NONE]
     return sorted({method for route in matching for method in getattr(route, "methods", None) or ()})
 
@@ -193,9 +197,8 @@ def create_app(collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S) -> 
     # no trailing-slash redirects: they echo the request's Host header into Location; every path is exact
     app = FastAPI(title="latbench collector", version=__version__, redirect_slashes=False)
     app.state.collector = collector
-    app.include_router(router)
-    app.include_router(agent_api.router)
-    app.include_router(dashboard.router)
+    for included in ROUTERS:
+        app.include_router(included)
     _document_request_bodies(app)
     app.add_middleware(
         BodyLimit, limit=MAX_BODY_BYTES, upload_prefix=API_PREFIX + UPLOAD_PATH, upload_limit=collector.max_model_bytes
