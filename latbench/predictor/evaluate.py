@@ -66,8 +66,11 @@ class Evaluation:
     """The adaptive sampler's own SRCC estimate at its end, per device, per trial."""
     estimated_std: dict[str, list[float]] = field(default_factory=dict)
     """Each of those estimates' own standard deviation: an estimate shown without it would claim more than it knows."""
-    estimate_caveat: str | None = None
-    """Why the estimates are rougher than their ± says (``NO_CHECKS``)."""
+
+    @property
+    def estimate_caveat(self) -> str | None:
+        """Why the adaptive estimates are rougher than their ± says (``NO_CHECKS``); ``None`` without any."""
+        return NO_CHECKS if self.estimated else None
 
     @property
     def per_device_estimate(self) -> dict[str, tuple[float, float]]:
@@ -185,7 +188,6 @@ def evaluate(
                 pick = np.sort(measured[acquisition.rows(run.archs)])
                 result.estimated.setdefault(device, []).append(run.curve[-1].srcc)
                 result.estimated_std.setdefault(device, []).append(run.curve[-1].srcc_std)
-                result.estimate_caveat = NO_CHECKS
             else:
                 pick = measured[sample_indices(ds.space, archs, samples, sampler, trial, all_codes[measured])]
             if refs:
