@@ -9,25 +9,29 @@ capped at a few seconds while the collector is down so they are back soon after 
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TypeVar
+from typing import IO, Annotated, Any, TypeVar
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+import latbench
 from latbench.errors import ArtifactError, CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
 from latbench.protocol import (
     API_PREFIX,
+    MAX_JOBS_PER_LEASE,
     EnrollRequest,
     EnrollResponse,
     ErrorBody,
     HeartbeatRequest,
     HeartbeatResponse,
+    JobSpec,
     LeaseGrant,
     LeaseRelease,
     LeaseReleaseResponse,
@@ -35,8 +39,11 @@ from latbench.protocol import (
     ResultBatch,
     ResultBatchResponse,
     ResultItem,
+    Seconds,
 )
 from latbench.tls import untrusted, verification
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -53,6 +60,8 @@ MAX_ANSWER_BYTES = 64 << 20
 """The largest answer read (a full lease grant is well under 1 MiB): a larger one is a collector's fault."""
 MAX_MESSAGE_CHARS = 500
 """The most of a collector's error text an agent repeats."""
+MAX_REASON_CHARS = 300
+"""The most of an unreadable job's validation message its error result repeats (field names are the collector's)."""
 
 
 class AgentClient:
@@ -94,8 +103,13 @@ class AgentClient:
     def heartbeat(self, lease_ids: Sequence[str]) -> HeartbeatResponse:
         return self._post("/heartbeat", HeartbeatRequest(lease_ids=list(lease_ids)), HeartbeatResponse)
 
-    def lease(self, max_jobs: int) -> LeaseGrant:
-        return self._post("/leases", LeaseRequest(max_jobs=max_jobs), LeaseGrant)
+    def lease(self, max_jobs: int) -> Grant:
+        """Jobs to measure, read one at a time (``Grant``)."""
+        status, content = self._exchange("/leases", LeaseRequest(max_jobs=max_jobs))
+        try:
+            return _grant(content)
+        except ValidationError as exc:
+            raise self._unexpected("/leases", status, exc) from None
 
     def release(self, lease_ids: Sequence[str], reason: str, timeout: float | None = None) -> LeaseReleaseResponse:
         body = LeaseRelease(lease_ids=list(lease_ids), reason=reason)
@@ -144,6 +158,16 @@ class AgentClient:
         token: str | None = None,
         timeout: float | None = None,
     ) -> Answer:
+        status, content = self._exchange(path, body, token, timeout)
+        try:
+            return answer.model_validate_json(content)
+        except ValidationError as exc:
+            raise self._unexpected(path, status, exc) from None
+
+    def _exchange(
+        self, path: str, body: BaseModel, token: str | None = None, timeout: float | None = None
+    ) -> tuple[int, bytes]:
+        """POST ``body`` to ``path``; a success's status and bytes, or the error a refusal stands for."""
         headers = {**self._auth(token), "Content-Type": "application/json"}
         deadline = time.monotonic() + (ANSWER_DEADLINE_S if timeout is None else timeout)
         with (
@@ -159,16 +183,14 @@ class AgentClient:
             content = _read(response, deadline)
         if not response.is_success:
             raise _refusal(response, self.url, content)
-        try:
-            return answer.model_validate_json(content)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(map(str, first["loc"])) or "body"
-            raise CollectorUnavailable(
-                f"the collector at {self.url} answered {path} with an unexpected body ({exc.error_count()} error(s); "
-                f"{where}: {first['msg']})",
-                response.status_code,
-            ) from None
+        return response.status_code, content
+
+    def _unexpected(self, path: str, status: int, exc: ValidationError) -> CollectorUnavailable:
+        return CollectorUnavailable(
+            f"the collector at {self.url} answered {path} with an unexpected body ({exc.error_count()} error(s); "
+            f"{_first_error(exc)})",
+            status,
+        )
 
 
 def _read(response: httpx.Response, deadline: float) -> bytes:
@@ -182,6 +204,97 @@ def _read(response: httpx.Response, deadline: float) -> bytes:
         if time.monotonic() > deadline:
             raise CollectorUnavailable("the collector's answer was still arriving at its deadline; not read further")
     return bytes(content)
+
+
+@dataclass(frozen=True)
+class UnreadableJob:
+    """A granted job this agent cannot read, named well enough to be answered."""
+
+    job_id: str
+    lease_id: str
+    reason: str
+    """What is wrong with it, as one printable line."""
+
+    def message(self) -> str:
+        """The error result's text: what was wrong, and the likely cause (an agent older than its collector)."""
+        return (
+            f"this agent (latbench {latbench.__version__}) cannot read the job the collector sent ({self.reason}); "
+            "if the collector is newer than the agent, upgrade the agent (latbench deploy upgrades in place)"
+        )
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A lease grant as the agent acts on it: the jobs to measure, each job id once, and those it cannot read.
+
+    A grant is read a job at a time. A collector newer than its agents may send a job with a field they do not
+    know or a value past their bounds; read whole, the grant would fail for every job in it, at every lease, and
+    the agent would measure nothing while the jobs waited out their leases. Read a job at a time, each readable
+    job is measured, and each unreadable one that still names its job and lease is answered with an error result
+    saying why: the collector counts a failed attempt (another agent may read it) instead of the job circling."""
+
+    jobs: list[JobSpec]
+    unreadable: list[UnreadableJob]
+    retry_after_s: float
+
+
+class _Envelope(BaseModel):
+    """A grant with its jobs not yet read."""
+
+    model_config = ConfigDict(extra="forbid")
+    jobs: list[Any] = Field(max_length=MAX_JOBS_PER_LEASE)
+    retry_after_s: Seconds
+
+
+class _Names(BaseModel):
+    """What an error result needs of a job."""
+
+    job_id: Annotated[str, Field(min_length=1, max_length=128)]
+    lease_id: Annotated[str, Field(min_length=1, max_length=128)]
+
+
+def _grant(content: bytes) -> Grant:
+    """The grant in ``content``; ``ValidationError`` when the grant itself, not one of its jobs, is unreadable. A
+    job that does not even name its job and lease cannot be answered: it is logged and left to its lease."""
+    try:
+        whole = LeaseGrant.model_validate_json(content)
+        return Grant(_once(whole.jobs), [], whole.retry_after_s)
+    except ValidationError:
+        envelope = _Envelope.model_validate_json(content)
+    jobs: list[JobSpec] = []
+    unreadable: list[UnreadableJob] = []
+    for raw in envelope.jobs:
+        try:
+            jobs.append(JobSpec.model_validate(raw))
+        except ValidationError as exc:
+            reason = printable(_first_error(exc), MAX_REASON_CHARS)
+            try:
+                names = _Names.model_validate(raw)
+            except ValidationError:
+                log.warning("a granted job names no readable job and lease (%s); left to its lease", reason)
+                continue
+            log.warning("job %s  refused: cannot read it (%s)", printable(names.job_id), reason)
+            unreadable.append(UnreadableJob(names.job_id, names.lease_id, reason))
+    return Grant(_once(jobs), unreadable, envelope.retry_after_s)
+
+
+def _once(jobs: list[JobSpec]) -> list[JobSpec]:
+    """``jobs`` with each job id once: a job granted twice would be measured twice, its second result refused."""
+    seen: set[str] = set()
+    kept = []
+    for job in jobs:
+        if job.job_id in seen:
+            log.warning("job %s  granted twice in one lease; measured once", printable(job.job_id))
+            continue
+        seen.add(job.job_id)
+        kept.append(job)
+    return kept
+
+
+def _first_error(exc: ValidationError) -> str:
+    """The first of ``exc``'s errors as ``field.path: message``."""
+    first = exc.errors()[0]
+    return f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}"
 
 
 def printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

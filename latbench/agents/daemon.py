@@ -34,7 +34,7 @@ from latbench.agents.heartbeat import SHUTDOWN_TIMEOUT_S, Heartbeat, Leases
 from latbench.agents.identity import Credentials, default_state_dir
 from latbench.agents.measure import ReferenceProbe, TimingSettings, load_cold, time_model
 from latbench.agents.quiet import QuietPolicy
-from latbench.agents.reports import error_item, result_item
+from latbench.agents.reports import error_item, refusal_item, result_item
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.agents.spool import SPOOL_FILE, Spool
 from latbench.errors import ArtifactError, CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
@@ -280,6 +280,8 @@ class AgentDaemon:
                 self._failed(exc)
                 continue
             self._failures = 0
+            for unreadable in grant.unreadable:
+                self.spool.add(refusal_item(unreadable.job_id, unreadable.lease_id, unreadable.message()))
             if grant.jobs:
                 self._work(grant.jobs)
                 self._idle_since = time.monotonic()

@@ -63,10 +63,15 @@ def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
 
 def error_item(job: JobSpec, message: str) -> ResultItem:
     """The result of a job that could not be measured here; the collector counts it as a failed attempt."""
+    return refusal_item(job.job_id, job.lease_id, message)
+
+
+def refusal_item(job_id: str, lease_id: str, message: str) -> ResultItem:
+    """An error result for the job and lease named, which need not be readable as a ``JobSpec``."""
     return ResultItem(
         result_id=uuid.uuid4(),
-        job_id=job.job_id,
-        lease_id=job.lease_id,
+        job_id=job_id,
+        lease_id=lease_id,
         error=message[:MAX_ERROR_CHARS],
         measured_at=datetime.now(timezone.utc),
     )

@@ -116,12 +116,38 @@ OUT_OF_BOUNDS = [("threads", 10**6), ("classes", 10**9), ("batch", 0), ("resolut
 
 
 @pytest.mark.parametrize(("field", "value"), OUT_OF_BOUNDS)
-def test_a_job_out_of_bounds_is_refused_naming_its_field(server, field, value):
+def test_a_job_out_of_bounds_is_refused_naming_its_field_and_the_others_are_kept(server, field, value):
     spec = {**job("j1", "0" * 64).model_dump(mode="json"), field: value}
-    server.script("/v1/leases", Reply.json(200, {"jobs": [spec], "retry_after_s": 1}))
-    with AgentClient(server.url, "tok") as client, pytest.raises(CollectorUnavailable) as e:
-        client.lease(1)
-    assert f"answered /leases with an unexpected body (1 error(s); jobs.0.{field}: " in str(e.value)
+    good = job("j2", "0" * 64).model_dump(mode="json")
+    server.script("/v1/leases", Reply.json(200, {"jobs": [spec, good], "retry_after_s": 1}))
+    with AgentClient(server.url, "tok") as client:
+        grant = client.lease(2)
+    assert [j.job_id for j in grant.jobs] == ["j2"]
+    (refused,) = grant.unreadable
+    assert (refused.job_id, refused.lease_id) == ("j1", "lease-j1")
+    assert refused.reason.startswith(f"{field}: ") and refused.reason.isprintable()
+    assert f"cannot read the job the collector sent ({field}: " in refused.message()
+
+
+def test_a_job_a_newer_collector_sends_with_a_field_this_agent_lacks_is_refused_alone(server):
+    """Version skew: one job with a field this agent does not know fails that job, not the whole grant."""
+    newer = {**job("j1", "0" * 64).model_dump(mode="json"), "pinned_cores": [0, 1]}
+    nameless = {**job("j3", "0" * 64).model_dump(mode="json"), "lease_id": None}
+    jobs = [newer, job("j2", "0" * 64).model_dump(mode="json"), nameless, "not a job"]
+    server.script("/v1/leases", Reply.json(200, {"jobs": jobs, "retry_after_s": 1}))
+    with AgentClient(server.url, "tok") as client:
+        grant = client.lease(4)
+    assert [j.job_id for j in grant.jobs] == ["j2"] and grant.retry_after_s == 1
+    assert [(u.job_id, u.reason) for u in grant.unreadable] == [("j1", "pinned_cores: Extra inputs are not permitted")]
+    assert "upgrade the agent" in grant.unreadable[0].message()
+
+
+def test_a_job_granted_twice_in_one_lease_is_kept_once(server):
+    spec = job("j1", "0" * 64).model_dump(mode="json")
+    server.script("/v1/leases", Reply.json(200, {"jobs": [spec, spec], "retry_after_s": 1}))
+    with AgentClient(server.url, "tok") as client:
+        grant = client.lease(2)
+    assert [j.job_id for j in grant.jobs] == ["j1"] and grant.unreadable == []
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 413, 422])

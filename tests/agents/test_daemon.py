@@ -171,6 +171,24 @@ def test_each_job_gets_a_result_even_when_it_cannot_run_here(collector_script, t
         assert spool.counts() == SpoolCounts(pending=0, dead=0)
 
 
+@pytest.mark.slow
+def test_a_job_the_agent_cannot_read_fails_alone_with_its_reason(collector_script, tmp_path, conv_model):
+    """A newer collector's job (a field this agent lacks) gets an error result; the grant's other job is measured."""
+    model = conv_model.read_bytes()
+    sha = hashlib.sha256(model).hexdigest()
+    newer = {**job("newer", sha).model_dump(mode="json"), "pinned_cores": [0]}
+    grant = {"jobs": [newer, job("good", sha).model_dump(mode="json")], "retry_after_s": 0}
+    collector_script.script("/v1/leases", Reply.json(200, grant), Reply.json(200, NO_JOBS))
+    collector_script.script(f"/v1/artifacts/{sha}", Reply(200, model, "application/octet-stream"))
+    run_agent(make_agent(collector_script.url, tmp_path, max_jobs=2))
+    results = pushed(collector_script)
+    assert results["good"]["error"] is None and results["good"]["stats"]["runs"] >= 10
+    assert results["newer"]["lease_id"] == "lease-newer"
+    assert "cannot read the job the collector sent (pinned_cores: Extra inputs" in results["newer"]["error"]
+    with Spool(tmp_path / "agent" / "spool.sqlite") as spool:
+        assert spool.counts() == SpoolCounts(pending=0, dead=0)
+
+
 @pytest.mark.parametrize(("interval", "sizes"), [(60.0, [3]), (0.0, [1, 1, 1])])
 @pytest.mark.slow
 def test_a_leases_results_go_in_one_push_unless_they_wait_too_long(
