@@ -77,7 +77,8 @@ def _declared_size(job: JobSpec, sha256: str) -> int:
 
 
 class _Shutdown(BaseException):
-    """Raised in the main thread by the signal handler to abandon the download or measurement in progress."""
+    """Raised in the main thread by the signal handler to abandon the download, measurement or request in
+    progress."""
 
 
 class AgentDaemon:
@@ -174,7 +175,7 @@ class AgentDaemon:
             self._heartbeat.start()
             self._loop()
         except _Shutdown:
-            log.info("abandoned the job in progress")
+            log.info("abandoned the job or request in progress")
         except CollectorUnavailable:  # only from enrolling, whose retries end when the agent is stopped
             if not self._stop.is_set():
                 raise
@@ -184,7 +185,7 @@ class AgentDaemon:
                 self._finish()
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT handler (main thread): stop taking work and abandon a download or measurement."""
+        """SIGTERM/SIGINT handler (main thread): stop taking work and abandon a download, measurement or request."""
         log.info("%s: stopping", signal.Signals(signum).name)
         self.stop()
         if self._interruptible:
@@ -268,8 +269,9 @@ class AgentDaemon:
                 log.info("no work for %.0f s; exiting", idle)
                 return
             try:
-                self._flush()
-                grant = self.client.lease(self.max_jobs)
+                with self._abandonable():
+                    self._flush()
+                    grant = self.client.lease(self.max_jobs)
             except CollectorUnavailable as exc:
                 self._failed(exc)
                 continue
@@ -287,6 +289,17 @@ class AgentDaemon:
                 self._idle_since = time.monotonic()
             else:
                 self._pause(self.poll_s if self.poll_s is not None else grant.retry_after_s)
+
+    @contextlib.contextmanager
+    def _abandonable(self) -> Iterator[None]:
+        """A stop abandons the requests made inside: a collector that hangs cannot hold a stopping agent. Nothing
+        is lost: results stay spooled until acknowledged (a re-push is stored once), and a grant whose answer is
+        abandoned leaves its jobs to their leases."""
+        self._interruptible = True
+        try:
+            yield
+        finally:
+            self._interruptible = False
 
     def _failed(self, exc: CollectorError) -> None:
         if isinstance(exc, CollectorUnavailable):
@@ -324,7 +337,8 @@ class AgentDaemon:
             if time.monotonic() - self._unpushed_since < self.push_interval_s:
                 continue  # the rest of the batch, or the next lease request, takes it along
             try:
-                self._flush()
+                with self._abandonable():
+                    self._flush()
             except CollectorError as exc:
                 log.warning("%s; %d result(s) spooled until it can be pushed", exc, self.spool.counts().pending)
 

@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -187,6 +188,32 @@ def test_a_job_the_agent_cannot_read_fails_alone_with_its_reason(collector_scrip
     assert "cannot read the job the collector sent (pinned_cores: Extra inputs" in results["newer"]["error"]
     with Spool(tmp_path / "agent" / "spool.sqlite") as spool:
         assert spool.counts() == SpoolCounts(pending=0, dead=0)
+
+
+@pytest.mark.slow
+def test_sigterm_abandons_a_push_the_collector_does_not_answer_and_keeps_the_result(
+    collector_script, tmp_path, conv_model
+):
+    model = conv_model.read_bytes()
+    sha = hashlib.sha256(model).hexdigest()
+    grant = {"jobs": [job("j", sha).model_dump(mode="json")], "retry_after_s": 0}
+    collector_script.script("/v1/leases", Reply.json(200, grant), Reply.json(200, NO_JOBS))
+    collector_script.script(f"/v1/artifacts/{sha}", Reply(200, model, "application/octet-stream"))
+    collector_script.script("/v1/results", Reply.json(200, {"acks": []}, delay_s=25))
+    agent = make_agent(collector_script.url, tmp_path, max_idle_s=None, push_interval_s=0.0)
+    signalled: list[float] = []
+
+    def stop_during_the_push() -> None:
+        wait_for(lambda: collector_script.requests_to("/v1/results"), 30, "a push")
+        time.sleep(0.3)
+        signalled.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=stop_during_the_push, daemon=True).start()
+    run_agent(agent)
+    assert signalled and time.monotonic() - signalled[0] < 12  # the shutdown push's own 5 s, not the hang's 25
+    with Spool(tmp_path / "agent" / "spool.sqlite") as spool:
+        assert spool.counts() == SpoolCounts(pending=1, dead=0)
 
 
 @pytest.mark.parametrize(("interval", "sizes"), [(60.0, [3]), (0.0, [1, 1, 1])])
