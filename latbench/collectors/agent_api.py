@@ -3,9 +3,9 @@
 Each one reads its body once with pydantic's JSON parser (no ``json.loads`` then validation), does all its
 store work in one worker thread (one hand-off per request, not one per dependency; at most ``AGENT_THREADS``
 at once), and answers with JSON serialised once from its response model, which FastAPI then sends as it is
-instead of validating it again. The answers and errors are the same as FastAPI's own body handling would give:
-a body that is not JSON is a 400, one that does not fit the model a 422 naming the field, and a bad token still
-comes first (401 or 403).
+instead of validating it again. The answers and errors are the same as the other routes' bodies get: a body sent
+as another media type than JSON is a 415, one that is not JSON a 400, one that does not fit the model a 422 naming
+the field, and a bad token still comes first (401 or 403).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from latbench.collectors import ingest, leasing, tokens
 from latbench.collectors.context import Collector
+from latbench.collectors.http_semantics import json_body
 from latbench.collectors.tokens import AgentRef
 from latbench.errors import Unauthenticated
 from latbench.protocol import (
@@ -77,7 +78,7 @@ def check_pending_agent_token(request: Request, collector: Collector) -> None:
 
 async def _body(request: Request, model: type[M]) -> M:
     """The request body as ``model``; a ``RequestValidationError`` shaped like FastAPI's own if it is not one."""
-    raw = await request.body()
+    raw = await json_body(request)
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:

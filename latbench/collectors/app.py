@@ -1,10 +1,11 @@
 """The collector's FastAPI application: routes, the body-size limit, and one JSON error shape for every failure.
 
 Every error answers with ``ErrorBody`` (``code``, ``message``, ``detail``). Bad input is refused before the
-store is touched: request models reject it (422, or 400 for a body that is not JSON), the store's own checks
-raise a ``RequestRejected`` inside a transaction that then rolls back, and a body over ``MAX_BODY_BYTES`` gets a
-413 whether its size is declared or only found while it streams in. While the store cannot be reached (a
-database restart) requests answer 503 with ``Retry-After`` and leave one log line each.
+store is touched: request models reject it (422, 400 for a body that is not JSON, 415 for one sent as another
+media type: ``http_semantics``), the store's own checks raise a ``RequestRejected`` inside a transaction that
+then rolls back, and a body over ``MAX_BODY_BYTES`` gets a 413 whether its size is declared or only found while
+it streams in. While the store cannot be reached (a database restart) requests answer 503 with ``Retry-After``
+and leave one log line each. HEAD is answered wherever GET is, as the GET without its body.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from latbench import __version__
 from latbench.collectors import agent_api, dashboard
 from latbench.collectors.agent_api import check_pending_agent_token
 from latbench.collectors.context import Collector
+from latbench.collectors.http_semantics import HeadAsGet, with_head
 from latbench.collectors.limits import BODY_TIMEOUT_S, TokenFirst
 from latbench.collectors.routes import UPLOAD_PATH, router
 from latbench.errors import RequestRejected
@@ -104,10 +106,10 @@ ROUTERS = (router, agent_api.router, dashboard.router)
 
 
 def _allowed(request: Request) -> list[str]:
-    """Every method some route of ``ROUTERS`` serves at the request's path."""
+    """Every method some route of ``ROUTERS`` serves at the request's path, HEAD with GET."""
     routes = [route for r in ROUTERS for route in r.routes]
     matching = [route for route in routes if route.matches(request.scope)[0] != Match.NONE]
-    return sorted({method for route in matching for method in getattr(route, "methods", None) or ()})
+    return with_head(method for route in matching for method in getattr(route, "methods", None) or ())
 
 
 async def _gone(request: Request, exc: Exception) -> JSONResponse:
@@ -205,6 +207,7 @@ def create_app(collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S) -> 
     )
     agent_writes = frozenset(getattr(route, "path", "") for route in agent_api.router.routes)
     app.add_middleware(TokenFirst, collector=collector, body_timeout_s=body_timeout_s, agent_writes=agent_writes)
+    app.add_middleware(HeadAsGet)
     app.add_exception_handler(RequestRejected, _rejected)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)

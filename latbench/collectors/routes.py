@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from latbench import __version__
 from latbench.collectors import artifact_store, campaigns, enrollment, export, tokens, uploads
 from latbench.collectors.context import Collector
+from latbench.collectors.http_semantics import JsonBodyRoute
 from latbench.collectors.models import TokenRow
 from latbench.protocol import (
     API_PREFIX,
@@ -35,7 +36,7 @@ from latbench.protocol import (
     ModelInfo,
 )
 
-router = APIRouter(prefix=API_PREFIX)
+router = APIRouter(prefix=API_PREFIX, route_class=JsonBodyRoute)
 UPLOAD_PATH = "/admin/models"
 _bearer = HTTPBearer(auto_error=False)
 
