@@ -72,6 +72,13 @@ class TrainingSettings:
         return self.transfer_lr or TRANSFER_LR.get(get_space(space).name, 1e-3)
 
 
+ECHO_KEY = "samples_echo_sources"
+"""``info`` key: the source devices whose latencies the transfer's samples are (``Predictor.caveat``)."""
+ECHO_RTOL = 1e-4
+"""Samples this close to a source's values on every architecture are that source's table (stored as float32),
+not another device's measurements."""
+
+
 @dataclass
 class Predictor:
     """A latency predictor of one search space: pretrained on ``source.devices``, transferred to ``target``."""
@@ -148,6 +155,19 @@ class Predictor:
                 "transfer it with `latbench predictor transfer` (--folds 2 or more, each fold leaving 3 samples)"
             )
         return accuracy.log_halfwidth(*pairs, level=level)
+
+    @property
+    def caveat(self) -> str | None:
+        """Why this model's figures are not a transfer's, if they are not: its samples are a source device's own
+        latencies (that device's whole table is among its inputs, so it predicts the target from itself)."""
+        echoed = self.info.get(ECHO_KEY)
+        if not echoed:
+            return None
+        return (
+            f"the samples of {self.target} are source device {echoed[0]}'s own latencies, and that device's whole "
+            "table is among the model's inputs: its predictions and errors are that table read back, not a "
+            "transfer's; pretrain without it (latbench predictor pretrain --devices ...) to judge a transfer"
+        )
 
     @property
     def has_intervals(self) -> bool:
@@ -458,7 +478,7 @@ def transfer(
         raise PredictorError("an architecture is given twice; give each measured architecture once")
     out = copy.copy(pretrained)
     out.method, out.target, out.target_row = method, device, None
-    own = (out_of_fold.INFO_KEY, calibration.INFO_KEY)  # another transfer's errors and calibration
+    own = (out_of_fold.INFO_KEY, calibration.INFO_KEY, ECHO_KEY)  # another transfer's errors, calibration, caveat
     inherited = {k: v for k, v in pretrained.info.items() if k not in own}
     out.info = {**inherited, "target": device, "samples": len(latency), "transfer_seed": seed}
     network = None
@@ -470,6 +490,11 @@ def transfer(
         out.network, out.network_config = None, None
     x = out.inputs(arch_codes, network)
     y = np.log(latency)
+    echoed = [
+        d for d, column in zip(out.devices, x.sources_ms.T, strict=True) if np.allclose(column, latency, rtol=ECHO_RTOL)
+    ]
+    if echoed:
+        out.info[ECHO_KEY] = echoed
     if method == DEFAULT_METHOD:
         names = [m for m in ENSEMBLE if x.has_sources or not members.MEMBERS[m][2]]
         out.head = members.fit_ensemble(x, y, names)
