@@ -1,7 +1,8 @@
 """A campaign's results as rows with the columns of ``latbench measure``, plus ``device``, ``agent`` and ``result_id``
 (``latbench.results_schema.EXPORT_COLUMNS``), so collected and local results load into the same tables. A
-campaign of model files has no resolution, classes or opset of its own (``None``, as ``latbench measure --model``
-writes them); its rows give the input shapes each model was timed with. A result's per-operator profile travels
+campaign of model files has no resolution or classes of its own (``None``, as ``latbench measure --model``
+writes them); its rows give each model's opset (an ONNX file's default, read on upload) and the input shapes it
+was timed with. A result's per-operator profile travels
 inline in its ``profile`` column (a JSON object); ``write_results`` puts it beside the file it writes.
 """
 
@@ -29,7 +30,13 @@ def _offered_version(agent: AgentRow, runtime: str) -> str:
 
 
 def _row(
-    campaign: CampaignRow, arch: str, sha256: str | None, result: ResultRow, device: DeviceRow, agent: AgentRow
+    campaign: CampaignRow,
+    arch: str,
+    sha256: str | None,
+    opset: int,
+    result: ResultRow,
+    device: DeviceRow,
+    agent: AgentRow,
 ) -> dict[str, Any]:
     space = get_space(campaign.space)
     before, after = result.state_before or {}, result.state_after or {}
@@ -45,7 +52,7 @@ def _row(
         "threads": campaign.threads,
         "resolution": campaign.resolution or None,
         "classes": campaign.classes or None,
-        "opset": campaign.opset or None,
+        "opset": opset or None,
         "artifact_sha256": sha256,
         "input_shapes": result.input_shapes,
         "latency_ms": result.median_ms,
@@ -94,10 +101,10 @@ def _row(
     return result_row(values, EXPORT_COLUMNS)
 
 
-def _measurements() -> Select[str, str | None, ResultRow, DeviceRow, AgentRow]:
-    """Each job's finishing measurement with what its row needs."""
+def _measurements() -> Select[str, str | None, int, ResultRow, DeviceRow, AgentRow]:
+    """Each job's finishing measurement with what its row needs (the artifact's opset: a model file's own)."""
     return (
-        select(CampaignArchRow.arch, ArtifactRow.sha256, ResultRow, DeviceRow, AgentRow)
+        select(CampaignArchRow.arch, ArtifactRow.sha256, ArtifactRow.opset, ResultRow, DeviceRow, AgentRow)
         .select_from(JobRow)
         .join(ResultRow, ResultRow.id == JobRow.result_id)
         .join(
@@ -118,8 +125,8 @@ def rows(session: Session, campaign: CampaignRow) -> Iterator[dict[str, Any]]:
         .order_by(DeviceRow.name, JobRow.position)
         .execution_options(yield_per=BATCH_ROWS)
     )
-    for arch, sha256, result, device, agent in session.execute(query):
-        yield _row(campaign, arch, sha256, result, device, agent)
+    for arch, sha256, opset, result, device, agent in session.execute(query):
+        yield _row(campaign, arch, sha256, opset, result, device, agent)
 
 
 def result(session: Session, result_id: str) -> dict[str, Any]:
@@ -132,5 +139,5 @@ def result(session: Session, result_id: str) -> dict[str, Any]:
     ).first()
     if found is None:
         raise NotFound(f"no stored measurement {result_id!r}")
-    arch, sha256, stored, device, agent, campaign = found
-    return _row(campaign, arch, sha256, stored, device, agent)
+    arch, sha256, opset, stored, device, agent, campaign = found
+    return _row(campaign, arch, sha256, opset, stored, device, agent)

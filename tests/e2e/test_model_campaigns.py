@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from latbench.agents.modelfile import ModelFile
 from latbench.client import CollectorClient
 from latbench.datasets import storage
 from latbench.errors import CollectorRejected
@@ -121,6 +122,7 @@ def test_a_model_file_campaign_finished_by_two_agents_is_exported_and_built(
         "transformer.onnx": "input_ids:1x16",
     }
     assert all(float(r["latency_ms"]) > 0 for r in rows) and {r["resolution"] for r in rows} == {""}
+    assert {r["arch"]: r["opset"] for r in rows} == {p.name: str(ModelFile.open(p).opset) for p in files}  # as local
     downloaded = [p for i in (1, 2) for p in (tmp_path / f"agent-{i}" / "artifacts").glob("*.onnx")]
     assert set(shas.values()) <= {p.stem for p in downloaded}
     assert all(_sha256(p.read_bytes()) == p.stem for p in downloaded)
