@@ -10,7 +10,9 @@ SRCC is over that pool. Each trial scores ``--draws`` draws of the random and en
 distinct across trials) against one adaptive run: a random sample's SRCC varies by 0.01-0.03 from draw to draw,
 and two draws per device had put random at 20 0.006 above its mean over twenty. One adaptive run to the largest
 sample count gives every smaller count (batches of 5, so a run stopped at 10 measured exactly the first 10 of a
-longer one: without a target no verification batch is asked); a second run stops at ``--target`` (budget
+longer one: without a target no verification batch is asked; a count inside a batch takes that batch's first
+picks in the order the acquisition chose them, ``--samples 5,6,...,15,20 --others-at 20`` to find where adaptive
+crosses random at 20); a second run stops at ``--target`` (budget
 ``--budget``; a target stop comes after its verification batch), and its estimate is compared with the true
 SRCC there, and with a yardstick: the SRCC of the same model on as many fresh random architectures as the run
 measured (``FRESH_DRAWS`` draws), what checking the model on a held-back random sample of that size would have
@@ -71,6 +73,8 @@ def device_rows(task: str, ds: datasets.Dataset, pre, device: str, counts: list[
         row: dict[str, object] = {"task": task, "device": device, "trial": trial, "adaptive_s": seconds, "srcc": srcc}
         for n in counts:
             srcc["adaptive"][n] = true_srcc(acquisition, device, order[:n], latency)
+            if args.others_at and n not in args.others_at:
+                continue
             for sampler in ("random", "encoding"):
                 seeds = range(trial * args.draws, (trial + 1) * args.draws)
                 picks = (sample_indices(ds.space, archs, n, sampler, seed, acquisition.codes) for seed in seeds)
@@ -105,7 +109,8 @@ def summary(rows: list[dict], counts: list[int]) -> dict:
     out: dict = {}
     for task in dict.fromkeys(r["task"] for r in rows):
         mine = [r for r in rows if r["task"] == task]
-        mean = {s: {n: float(np.mean([r["srcc"][s][n] for r in mine])) for n in counts} for s in mine[0]["srcc"]}
+        mean = {s: {n: float(np.mean([r["srcc"][s][n] for r in mine])) for n in mine[0]["srcc"][s]}
+                for s in mine[0]["srcc"]}  # fmt: skip
         out[task] = {
             "mean": mean,
             "adaptive_reaches_random20_at": reaches(mean, counts),
@@ -118,10 +123,13 @@ def summary(rows: list[dict], counts: list[int]) -> dict:
             },
         }
     samplers = list(rows[0]["srcc"])
-    mean = {s: {n: float(np.mean([t["mean"][s][n] for t in out.values()])) for n in counts} for s in samplers}
+    mean = {s: {n: float(np.mean([t["mean"][s][n] for t in out.values()])) for n in rows[0]["srcc"][s]}
+            for s in samplers}  # fmt: skip
+    reached = [t["adaptive_reaches_random20_at"] for t in out.values()]
     out["all"] = {  # each task once, whatever its device count; the stops pooled over every run
         "mean": mean,
         "adaptive_reaches_random20_at": reaches(mean, counts),
+        "tasks_reach_random20_at_mean": None if None in reached else float(np.mean(reached)),
         "stops": stops(rows),
     }
     return out
@@ -163,6 +171,9 @@ def main() -> None:
     parser.add_argument(
         "--draws", type=int, default=5, help="Draws of the random and encoding samplers per trial (seeds never reused)."
     )
+    parser.add_argument(
+        "--others-at", default="", help="Counts at which random and encoding are scored (default: every count)."
+    )
     parser.add_argument("--target", type=float, default=0.95)
     parser.add_argument("--budget", type=int, default=60)
     parser.add_argument("--out", default=None)
@@ -171,6 +182,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.check_sizes = [int(n) for n in args.check_sizes.split(",") if n]
+    args.others_at = [int(n) for n in args.others_at.split(",") if n]
     counts = [int(n) for n in args.samples.split(",") if n]
     rows: list[dict] = []
     started = time.perf_counter()
