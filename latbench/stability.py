@@ -26,7 +26,9 @@ NOTES = {
 }
 """Flags that do not make a result unstable, as the user reads them."""
 
-ADVICE = "Re-run when it is idle, or use --wait-idle."
+ADVICE = "Re-measure them when the device is idle."
+"""What ``summary`` advises by default: true wherever results are shown, however they were measured; a command
+that can do more about it says so instead (``latbench measure`` without ``--wait-idle``: use it)."""
 
 
 def flags_of(row: Mapping[str, object]) -> list[str]:
@@ -58,10 +60,11 @@ def _number(value: object) -> float | None:
     return number if number == number else None
 
 
-def summary(rows: Iterable[Mapping[str, object]]) -> str | None:
+def summary(rows: Iterable[Mapping[str, object]], advice: str = ADVICE) -> str | None:
     """E.g. "120 of 120 results are unstable (high variation between runs): the machine was busy (load average
-    7.2 on 2 cores). Re-run when it is idle, or use --wait-idle."; also said when results were stable but timed
-    while the machine stayed busy past the --wait-idle bound; None when every result is stable and timed quiet."""
+    7.2 on 2 cores). Re-measure them when the device is idle." (``advice`` last); also said when results were
+    stable but timed while the machine stayed busy past the --wait-idle bound; None when every result is stable
+    and timed quiet."""
     rows = list(rows)
     unstable = [r for r in rows if is_unstable(r)]
     still_busy = sum(1 for r in rows if "still_busy" in flags_of(r))
@@ -90,7 +93,7 @@ def summary(rows: Iterable[Mapping[str, object]]) -> str | None:
         text += f": {busy} (load average {load:.1f} on {cores} cores)"
     if still_busy:
         text += f"; {still_busy} {NOTES['still_busy']}"
-    return f"{text}. {ADVICE}"
+    return f"{text}. {advice}"
 
 
 def left_out(count: int, what: str = "results") -> str:

@@ -13,8 +13,17 @@ def test_all_unstable_on_a_busy_machine_reads_as_the_issue_asks():
     rows = [_row(False, "high_cv") for _ in range(120)]
     assert summary(rows) == (
         "120 of 120 results are unstable (high variation between runs): the machine was busy "
-        "(load average 7.2 on 2 cores). Re-run when it is idle, or use --wait-idle."
+        "(load average 7.2 on 2 cores). Re-measure them when the device is idle."
     )
+
+
+def test_the_advice_is_the_callers_and_by_default_names_no_option():
+    """Results from an agent or a dataset were measured where ``--wait-idle`` is not the reader's to give; the
+    command that has it (``latbench measure``) passes its own advice."""
+    rows = [_row(False, "high_cv"), _row(True)]
+    assert "--wait-idle" not in (summary(rows) or "")
+    text = summary(rows, "Re-run when it is idle, or use --wait-idle.")
+    assert text is not None and text.endswith("2 cores). Re-run when it is idle, or use --wait-idle.")
 
 
 def test_mixed_reasons_are_counted_and_stable_rows_say_nothing():

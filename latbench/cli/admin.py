@@ -10,13 +10,12 @@ from typing import Annotated
 
 import typer
 from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
 from latbench import profiles, stability
 from latbench.agents.modelfile import ModelFile, parse_input_shapes
 from latbench.cli import options as opt
-from latbench.cli.console import err, out, styled
+from latbench.cli.console import Table, err, out, styled
 from latbench.client import CollectorClient, model_paths
 from latbench.errors import LatbenchError
 from latbench.precision import check_precision
@@ -137,7 +136,7 @@ def campaign_create(
     batch: int = typer.Option(1, "--batch", "-b", min=1),
     threads: opt.Threads = 1,
     resolution: int | None = typer.Option(None, "--resolution", min=1),
-    device: list[str] | None = typer.Option(None, "--device", help="Device to measure on (repeatable; default: all)."),
+    device: Annotated[list[str] | None, opt.device("Device to measure on (repeatable; default: all).")] = None,
     name: str | None = typer.Option(None, "--name", help="A label for the campaign."),
     min_runs: int = typer.Option(50, "--min-runs", min=1),
     min_time: float = typer.Option(1.0, "--min-time", min=0.0),

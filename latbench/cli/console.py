@@ -1,4 +1,4 @@
-"""The consoles every command shares: stdout for results, stderr for progress and messages.
+"""The consoles every command prints with (stdout for results, stderr for progress and messages) and its table.
 
 Neither parses rich markup: what is printed (error messages, dataset names, paths, architectures) is shown as
 written, brackets included; styled parts are ``rich.text.Text`` objects.
@@ -6,11 +6,36 @@ written, brackets included; styled parts are ``rich.text.Text`` objects.
 
 from __future__ import annotations
 
-from rich.console import Console
+import os
+import sys
+from typing import Any, TextIO
+
+import rich.table
+from rich.console import Console, RenderableType
 from rich.text import Text
 
-out = Console(soft_wrap=True, highlight=False, markup=False)
-err = Console(stderr=True, soft_wrap=True, markup=False)
+PIPE_WIDTH = 1000
+"""The width a pipe or file is printed at: it has none, and rich's 80 columns would cut ids and names short."""
+
+
+def _width(stream: TextIO | None) -> int | None:
+    """None (rich's own: the terminal's width, or ``COLUMNS``) for a terminal or where ``COLUMNS`` is set; else
+    ``PIPE_WIDTH``, so that a table piped on (``latbench campaign list | grep``) keeps its cells whole."""
+    if "COLUMNS" in os.environ or stream is None or stream.isatty():
+        return None
+    return PIPE_WIDTH
+
+
+out = Console(soft_wrap=True, highlight=False, markup=False, width=_width(sys.stdout))
+err = Console(stderr=True, soft_wrap=True, markup=False, width=_width(sys.stderr))
+
+
+class Table(rich.table.Table):
+    """rich's table, with cells too long for their column folded onto the next line where rich would end them in
+    "…": an id or a name is never cut short, however narrow the terminal."""
+
+    def add_column(self, header: RenderableType = "", footer: RenderableType = "", **options: Any) -> None:
+        super().add_column(header, footer, **{"overflow": "fold", **options})
 
 
 def styled(label: str, style: str, message: str) -> Text:

@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from latbench import datasets, stability
 from latbench.cli import options as opt
-from latbench.cli.console import err, out, styled
+from latbench.cli.console import Table, err, out, styled
 from latbench.datasets.cards import runtime_label
 
 dataset_app = typer.Typer(
@@ -110,7 +109,7 @@ def build(
         None, "--from-results", help="Build from a results file of `latbench measure` or `latbench results export`."
     ),
     name: str | None = NAME,
-    device: str | None = typer.Option(None, "--device", help="Name of the device of single-device results."),
+    device: Annotated[str | None, opt.device("Name of the device of single-device results.")] = None,
     prefix: str = PREFIX,
     license: str = LICENSE,
     force: bool = FORCE,
@@ -161,7 +160,7 @@ def import_command(
     latency_column: str | None = typer.Option(
         None, "--latency-column", help="Latency column (default: latency_ms, latency_s, latency_us or latency)."
     ),
-    device: str | None = typer.Option(None, "--device", help="The device of a file without a device column."),
+    device: Annotated[str | None, opt.device("The device of a file without a device column.")] = None,
     unit: str | None = typer.Option(None, "--unit", help="Unit of the latency column: ms, s or us."),
     prefix: str = PREFIX,
     license: str = LICENSE,

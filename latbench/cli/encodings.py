@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from latbench.cli import options as opt
-from latbench.cli.console import err, out
+from latbench.cli.console import Table, err, out
 from latbench.cli.progress import counting_bars
 from latbench.predictor.encodings.store import check
 from latbench.predictor.encodings.summary import describe

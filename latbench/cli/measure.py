@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +16,16 @@ from latbench.cli import options as opt
 from latbench.cli.console import err, out, styled
 from latbench.cli.progress import ProgressBars
 from latbench.local import measure
+
+WAIT_IDLE_ADVICE = "Re-run when it is idle, or use --wait-idle."
+"""The advice under unstable results measured without ``--wait-idle``, which this command has."""
+
+
+def _interrupted(new: int, path: Path) -> str:
+    """What Ctrl-C kept: the results in ``path`` so far, or nothing, when no result reached it."""
+    if path.exists():
+        return f"interrupted: {new} new result(s) kept in {path}; run the same command to resume"
+    return f"interrupted before any result was written; {path} was not created"
 
 
 def _bars() -> ProgressBars:
@@ -38,7 +49,7 @@ def measure_command(
     input_shape: list[str] | None = typer.Option(
         None, "--input", help="A model input's shape, NAME:1x3x224x224, for dynamic dimensions (repeatable)."
     ),
-    samples: Annotated[int | None, opt.samples("Measure this many seeded architectures.", min=None)] = None,
+    samples: Annotated[int | None, opt.samples("Measure this many seeded architectures.")] = None,
     seed: opt.Seed = 0,
     arch: Annotated[list[str] | None, opt.arch("An architecture to measure (repeatable).")] = None,
     connected_only: bool = typer.Option(False, "--connected-only", help="NB201: sample only connected cells."),
@@ -71,7 +82,11 @@ def measure_command(
         False, "--profile", help="After timing each model, profile it per operator (see latbench results show)."
     ),
     profile_runs: int = typer.Option(profiles.DEFAULT_RUNS, "--profile-runs", min=1, help="Runs --profile records."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Artifact cache (default ~/.cache/latbench)."),
+    cache_dir: Path | None = typer.Option(
+        None,
+        "--cache-dir",
+        help="Where built networks are kept (default: $LATBENCH_CACHE_DIR, else ~/.cache/latbench/artifacts).",
+    ),
 ) -> None:
     """Measure latency of search-space architectures or model files on this machine; prints the results file path."""
     try:
@@ -146,16 +161,16 @@ def measure_command(
             )
         except KeyboardInterrupt:
             bars.rich.stop()
-            err.print(f"interrupted: {counts['new']} new result(s) kept in {out_path}; run the same command to resume")
+            err.print(_interrupted(counts["new"], out_path))
             raise typer.Exit(130) from None
-    latencies = sorted(float(r["latency_ms"]) for r in rows)  # type: ignore[arg-type]
+    latencies = [float(r["latency_ms"]) for r in rows]  # type: ignore[arg-type]
     if latencies:
         err.print(
             f"{len(rows)} {'model' if model else 'architecture'}(s), {counts['new']} measured now, "
-            f"{counts['unstable']} flagged unstable; median latency {latencies[len(latencies) // 2]:.3f} ms "
-            f"(min {latencies[0]:.3f}, max {latencies[-1]:.3f})"
+            f"{counts['unstable']} flagged unstable; median latency {statistics.median(latencies):.3f} ms "
+            f"(min {min(latencies):.3f}, max {max(latencies):.3f})"
         )
-    warning = stability.summary(rows)
+    warning = stability.summary(rows, stability.ADVICE if wait_idle else WAIT_IDLE_ADVICE)
     if warning:
         err.print(styled("warning:", "yellow", warning))
     if refused:

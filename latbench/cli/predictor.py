@@ -9,19 +9,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
-from rich.table import Table
 
 from latbench import stability
 from latbench.cli import options as opt
-from latbench.cli.console import err, out, styled
+from latbench.cli.console import Table, err, out, styled
 from latbench.cli.encodings import encodings_app
 from latbench.cli.progress import ProgressBars
 
 if TYPE_CHECKING:
-    from latbench.predictor.evaluate import Evaluation
+    from rich.console import Console
 
-if TYPE_CHECKING:
     from latbench.predictor import Predictor
+    from latbench.predictor.evaluate import Evaluation
 
 predictor_app = typer.Typer(
     help="Latency predictors: pretrain on source devices, transfer to a new device, evaluate.", no_args_is_help=True
@@ -86,7 +85,7 @@ def transfer_command(
 
     if (dataset is None) == (results is None):
         raise typer.BadParameter("give exactly one of --dataset and --results")
-    pre = _load(model_path)
+    pre = load_model(model_path)
     if results is not None:
         ds = datasets.build_from_results(results, device=device, include_unstable=include_unstable)
         if device not in ds.device_names:
@@ -154,12 +153,20 @@ def _out_of_fold_report(model: Predictor, predicted: list[float], measured: list
     return report
 
 
-def _load(path: Path) -> Predictor:
+def load_model(path: Path) -> Predictor:
+    """The predictor a ``--model`` names: a model file, or ``shipped:NAME``, one shipped with latbench."""
     from latbench import predictor
+    from latbench.errors import UnknownSpace
+    from latbench.predictor.pretrained import SHIPPED
 
-    if str(path).startswith("shipped:"):
-        return predictor.load_pretrained(str(path).split(":", 1)[1])
-    return predictor.Predictor.load(path)
+    if not str(path).startswith("shipped:"):
+        return predictor.Predictor.load(path)
+    name = str(path).split(":", 1)[1]
+    try:
+        return predictor.load_pretrained(name)
+    except UnknownSpace:
+        shipped = ", ".join(f"shipped:{n}" for n in SHIPPED)
+        raise predictor.ModelFileError(f"there is no shipped predictor {name!r}; choose one of: {shipped}") from None
 
 
 def predict_command(
@@ -177,7 +184,7 @@ def predict_command(
     chosen = sum(bool(x) for x in (arch, archs_file, all_archs))
     if chosen != 1:
         raise typer.BadParameter("give exactly one of --arch, --archs-file and --all")
-    model = _load(model_path)
+    model = load_model(model_path)
     if archs_file is not None:
         if not archs_file.is_file():
             raise typer.BadParameter(f"no file {archs_file}")
@@ -245,16 +252,21 @@ def eval_command(
     if as_json:
         print(json.dumps(result.as_dict()))
     else:
-        _print_evaluation(result, f"SRCC ({method}, {samples} samples, {trials} trials)", level if folds else None)
+        heading = f"SRCC ({method}, {samples} samples, {trials} trials)"
+        _print_evaluation(result, heading, level if folds else None, out if json_out is None else err)
     if json_out is not None:
         json_out.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
-        err.print(f"wrote {json_out}")
+        if as_json:
+            err.print(f"wrote {json_out}")
+        else:
+            out.print(str(json_out))
     if plot is not None:
         err.print(f"wrote {predictor.plot_example(result, plot)}")
 
 
-def _print_evaluation(result: Evaluation, heading: str, level: float | None) -> None:
-    """The SRCC and relative-error table, next to the paper's figures and the bar where the task has them."""
+def _print_evaluation(result: Evaluation, heading: str, level: float | None, console: Console) -> None:
+    """The SRCC and relative-error table, next to the paper's figures and the bar where the task has them, on
+    ``console``: stdout, or stderr when stdout is for the path of the file written."""
     from latbench import predictor
 
     estimates = result.per_device_estimate
@@ -274,9 +286,9 @@ def _print_evaluation(result: Evaluation, heading: str, level: float | None) -> 
         *_accuracy_cells(result.mean_accuracy),
         style="bold",
     )
-    out.print(table)
+    console.print(table)
     if estimates:
-        out.print(
+        console.print(
             "its own estimate: the SRCC the adaptive sampler judged its own model (the ensemble without the network) "
             "to have from its results (± its standard deviation, averaged over the trials); the true SRCC is the "
             f"method's transfer on the same samples; {result.estimate_caveat}"
@@ -284,9 +296,9 @@ def _print_evaluation(result: Evaluation, heading: str, level: float | None) -> 
     paper = predictor.PAPER_20.get(result.task, {})
     if paper:
         reported = ", ".join(f"{k} {v:.3f}" for k, v in paper.items())
-        out.print(f"paper (20 samples): {reported}")
+        console.print(f"paper (20 samples): {reported}")
     if result.task in predictor.BAR_20:
-        out.print(f"bar (best of paper and simple baselines, 20 samples): {predictor.BAR_20[result.task]:.3f}")
+        console.print(f"bar (best of paper and simple baselines, 20 samples): {predictor.BAR_20[result.task]:.3f}")
 
 
 def _accuracy_cells(figures: dict[str, float]) -> list[str]:

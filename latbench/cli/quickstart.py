@@ -8,12 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from latbench import stability
 from latbench.agents.measure import TimingSettings
 from latbench.cli import options as opt
-from latbench.cli.console import err, out, styled
+from latbench.cli.console import Table, err, out, styled
 from latbench.cli.progress import ProgressBars
 
 STEP_TEXT = {

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from latbench.cli import options as opt
-from latbench.cli.console import err, out
+from latbench.cli.console import Table, err, out
 from latbench.client import CollectorClient
 from latbench.resultfile import SUFFIXES
 from latbench.resultview import OP_COLUMNS, ResultView, from_collector, from_file

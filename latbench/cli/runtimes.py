@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from rich.table import Table
-
 from latbench.agents.runtimes import available_runtimes, runtime_status
 from latbench.artifacts import LITERT_FORMATS
 from latbench.cli import options as opt
-from latbench.cli.console import out
+from latbench.cli.console import Table, out
 from latbench.convert.environment import converter_status
 
 

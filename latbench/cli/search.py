@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from latbench.cli import options as opt
-from latbench.cli.console import err, out
+from latbench.cli.console import Table, err, out
+from latbench.cli.predictor import load_model
 from latbench.cli.progress import ProgressBars
 from latbench.errors import LatbenchError
 
@@ -42,7 +42,7 @@ def search_command(
     ),
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
-    device: str | None = typer.Option(None, "--device", help="Collector device to verify on (default: the model's)."),
+    device: Annotated[str | None, opt.device("Collector device to verify on (default: the model's).")] = None,
     threads: opt.Threads = 1,
     as_json: opt.AsJson = False,
     level: float = typer.Option(
@@ -51,12 +51,11 @@ def search_command(
 ) -> None:
     """Find the best architectures under a latency limit by prediction, then confirm them by measurement."""
     from latbench import search as nas
-    from latbench.predictor import Predictor
     from latbench.spaces import get_space
 
     if verify not in ("local", "campaign", "none"):
         raise typer.BadParameter("--verify must be local, campaign or none")
-    predictor = Predictor.load(model)
+    predictor = load_model(model)
     if get_space(space).name != predictor.space:
         raise LatbenchError(f"{model} predicts {predictor.space} architectures, not {space}")
     bound = _interval_bound(predictor, level)

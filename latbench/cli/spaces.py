@@ -7,10 +7,9 @@ from dataclasses import asdict
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from latbench.cli import options as opt
-from latbench.cli.console import out
+from latbench.cli.console import Table, out
 from latbench.spaces import get_space, space_names, space_status
 
 spaces_app = typer.Typer(help="Sample and inspect search-space architectures.", no_args_is_help=True)

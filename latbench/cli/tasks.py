@@ -6,11 +6,10 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from latbench import datasets
 from latbench.cli import options as opt
-from latbench.cli.console import err, out
+from latbench.cli.console import Table, err, out
 
 tasks_app = typer.Typer(help="Task suites: source (train) and target (test) devices.", no_args_is_help=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -37,6 +38,8 @@ def test_measure_prints_only_the_results_path_on_stdout(tmp_path, artifact_cache
     assert result.stdout.strip() == str(out)
     assert "2 architecture(s)" in result.stderr
     got = rows(out)
+    median = float(result.stderr.split("median latency ")[1].split(" ms")[0])
+    assert median == pytest.approx(statistics.median(float(r["latency_ms"]) for r in got), abs=0.0006)
     assert [r["arch"] for r in got] == get_space("nb201").sample(2, seed=3)
     assert {r["threads"] for r in got} == {"1"} and {r["batch"] for r in got} == {"1"}
 
@@ -46,6 +49,7 @@ def test_measure_prints_only_the_results_path_on_stdout(tmp_path, artifact_cache
     [
         ["measure", "--space", "nb201", "--out", "x.csv"],
         ["measure", "--space", "nb201", "--samples", "2", "--arch", "a", "--out", "x.csv"],
+        ["measure", "--space", "nb201", "--samples", "0", "--out", "x.csv"],
         ["measure", "--space", "nb201", "--samples", "2", "--threads", "0", "--out", "x.csv"],
         ["measure", "--space", "nb201", "--samples", "2", "--min-time", "5", "--max-time", "1", "--out", "x.csv"],
         ["measure", "--samples", "2", "--out", "x.csv"],
@@ -136,6 +140,34 @@ def test_ctrl_c_keeps_results_and_a_rerun_resumes(tmp_path, artifact_cache):
     final = rows(out)
     assert [r["arch"] for r in final] == get_space("nb201").sample(5, seed=9)
     assert final[: len(kept)] == kept
+
+
+@pytest.mark.slow  # exports in a subprocess
+def test_ctrl_c_before_any_result_says_nothing_was_written(tmp_path):
+    """Interrupted while exporting into an empty cache: no result, no file, and the message says so."""
+    out, cache = tmp_path / "int.csv", tmp_path / "cache"
+    args = ["measure", "-s", "nb201", "-n", "6", "--seed", "11", "-o", str(out)]
+    env = {**os.environ, "LATBENCH_CACHE_DIR": str(cache)}
+    proc = subprocess.Popen([*LATBENCH, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (cache.is_dir() and any(cache.iterdir())):  # the first export began
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert not out.exists() and stdout == ""
+    assert f"interrupted before any result was written; {out} was not created" in " ".join(stderr.split())
+    assert "kept in" not in stderr and "Traceback" not in stderr
+
+
+def test_the_cache_dir_help_names_the_directory_files_go_to():
+    import typer.main
+
+    from latbench.cli import app
+
+    measure = typer.main.get_command(app).commands["measure"]  # type: ignore[attr-defined]
+    (option,) = [p for p in measure.params if "--cache-dir" in p.opts]
+    assert "~/.cache/latbench/artifacts" in option.help and "LATBENCH_CACHE_DIR" in option.help
 
 
 @pytest.mark.slow

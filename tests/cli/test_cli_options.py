@@ -56,6 +56,15 @@ def test_each_short_flag_means_one_long_option_everywhere():
     assert {"-s", "-n", "-t", "-o", "-d", "-m"} <= set(meanings)
 
 
+def test_every_device_option_has_the_short_flag():
+    """``-d`` is ``--device`` wherever a command has one (README: the same short flag in every command)."""
+    found = [path for path, option in options() if "--device" in option.opts]
+    assert {"latbench search", "latbench campaign create", "latbench dataset build", "latbench dataset import"} <= set(
+        found
+    )
+    assert [path for path, option in options() if "--device" in option.opts and "-d" not in option.opts] == []
+
+
 def test_no_help_text_loses_words_to_rich_markup():
     """Help is rendered as rich markup, where '[default: 100]' or '[low, high]' reads as a style tag and vanishes;
     a bracket meant as text is escaped ('\\[')."""

@@ -42,10 +42,11 @@ def test_campaign_status_and_dataset_build_say_how_many_results_are_unstable(col
     status = latbench("campaign", "status", campaign)
     assert status.returncode == 0, status.stderr
     assert "2 of 2 results are unstable (" in status.stderr and "high variation between runs" in status.stderr
-    assert "Re-run when it is idle, or use --wait-idle." in status.stderr
+    assert "Re-measure them when the device is idle." in status.stderr and "use --wait-idle" not in status.stderr
 
     refused = latbench("dataset", "build", "--campaign", campaign)
     assert refused.returncode == 1 and "2 of 2 results are unstable" in refused.stderr
+    assert "use --wait-idle" not in refused.stderr
     assert "--include-unstable" in refused.stderr
     built = latbench("dataset", "build", "--campaign", campaign, "--include-unstable")
     assert built.returncode == 0 and built.stdout.strip() == f"campaign-{campaign}"

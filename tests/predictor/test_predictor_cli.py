@@ -116,11 +116,12 @@ def test_eval_writes_the_issue_json_and_runs_tasks_on_imported_devices(tmp_path:
     assert set(result["accuracy"]) == figures and set(result["per_device_accuracy"]) == set(result["per_device"])
     assert 0 < result["accuracy"]["median_rel_error"] <= result["accuracy"]["p90_rel_error"]
     assert 0 <= result["accuracy"]["within_5"] <= result["accuracy"]["within_10"] <= 1
-    assert 0.5 < result["accuracy"]["coverage"] <= 1 and "90% coverage" in done.stdout
+    assert 0.5 < result["accuracy"]["coverage"] <= 1 and "90% coverage" in done.stderr
     assert result["task"] == "NA" and result["samples"] == 10 and result["trials"] == 2
     assert set(result["per_device"]) == {"eyeriss", "desktop_gpu_gtx_1080ti_fp32", "embedded_tpu_edge_tpu_int8"}
     assert 0.5 < result["mean_srcc"] <= 1.0
-    assert "0.893" in done.stdout  # the paper's NASFLAT figure beside ours
+    assert "0.893" in done.stderr  # the paper's NASFLAT figure beside ours
+    assert done.stdout == f"{out}\n"  # with --out, the table goes to stderr
     assert plot.read_bytes()[:4] == b"\x89PNG"
     printed = cli(
         "predictor", "eval", "--task", "NA", "--method", "ridge", "--samples", "10", "--trials", "2", "--folds", "5",
