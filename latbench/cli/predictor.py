@@ -112,6 +112,7 @@ def transfer_command(
     err.print(f"transferring to {device} from {len(pick)} measured architecture(s)...")
     archs = [ds.archs[i] for i in pick]
     model = predictor.transfer_and_validate(pre, device, archs, latency[pick], folds, method, seed, err.print)
+    _warn(model)
     from latbench.predictor import out_of_fold
 
     pairs = out_of_fold.recorded(model)
@@ -160,13 +161,21 @@ def load_model(path: Path) -> Predictor:
     from latbench.predictor.pretrained import SHIPPED
 
     if not str(path).startswith("shipped:"):
-        return predictor.Predictor.load(path)
+        model = predictor.Predictor.load(path)
+        _warn(model)
+        return model
     name = str(path).split(":", 1)[1]
     try:
         return predictor.load_pretrained(name)
     except UnknownSpace:
         shipped = ", ".join(f"shipped:{n}" for n in SHIPPED)
         raise predictor.ModelFileError(f"there is no shipped predictor {name!r}; choose one of: {shipped}") from None
+
+
+def _warn(model: Predictor) -> None:
+    """Say on stderr why ``model``'s figures are not a transfer's, if they are not (``Predictor.caveat``)."""
+    if model.caveat is not None:
+        err.print(styled("warning:", "yellow", model.caveat))
 
 
 def predict_command(

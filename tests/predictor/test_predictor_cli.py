@@ -41,6 +41,7 @@ def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
     assert "cross-validating the transfer (5 folds)" in done.stderr
     assert "out of fold, 10 samples" in done.stderr and "±10%" in done.stderr
     assert "uncalibrated" in done.stderr and "calibrated to fpga: blend weight" in done.stderr
+    assert "warning" not in done.stderr
     predicted, measured = out_of_fold.recorded(Predictor.load(model))  # type: ignore[misc]
     fpga = datasets.load("help-fbnet").vector("fpga")
     assert len(predicted) == len(measured) == 10 and np.all(np.isin(measured, fpga))
@@ -73,6 +74,13 @@ def test_pretrain_transfer_predict_round_trip(tmp_path: Path) -> None:
     assert done.returncode == 0 and out_of_fold.recorded(Predictor.load(model)) is None, done.stderr
     done = cli("predict", "--model", str(model), "--arch", arch, home=tmp_path)
     assert done.returncode == 0 and len(done.stdout.split("\t")) == 2  # no out-of-fold errors: no interval
+    echo = tmp_path / "echo.pt"  # raspi4 is a source: its samples are the model's own input, read back
+    done = cli("predictor", "transfer", "--model", str(pre), "-d", "raspi4", "--dataset", "help-fbnet",
+               "--samples", "10", "--folds", "0", "--out", str(echo), home=tmp_path)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == str(echo), done.stderr
+    assert "warning: the samples of raspi4 are source device raspi4's own latencies" in done.stderr
+    done = cli("predict", "--model", str(echo), "--arch", arch, home=tmp_path)
+    assert done.returncode == 0 and "not a transfer's" in done.stderr and done.stdout.startswith(arch)
     bad = tmp_path / "bad.pt"
     bad.write_text("x")
     refused = cli("predict", "--model", str(bad), "--arch", arch, home=tmp_path)
