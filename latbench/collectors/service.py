@@ -28,7 +28,14 @@ from latbench.collectors.context import Catalog, Collector
 from latbench.collectors.db import Store, unopened, utcnow
 from latbench.collectors.limits import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, KEEP_ALIVE_S, limited_http
 from latbench.collectors.migrations import upgrade
-from latbench.collectors.workers import DB_ENV, Workers, listening_socket, watch_owner, worker_options
+from latbench.collectors.workers import (
+    DB_ENV,
+    Workers,
+    listening_socket,
+    owner_socket,
+    watch_owner,
+    worker_options,
+)
 from latbench.errors import LatbenchError
 from latbench.paths import latbench_home
 from latbench.protocol import MAX_MODEL_BYTES
@@ -191,53 +198,59 @@ def serve(
         raise LatbenchError(f"--workers must be at least 1, got {workers}")
     if not max_model_mb > 0:
         raise LatbenchError(f"--max-model-mb must be positive, got {max_model_mb}")
-    data_dir = data_dir or default_data_dir()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    if join_port:
-        db_url = db_url or os.environ.get(DB_ENV)
-    db_url = db_url or f"sqlite:///{data_dir / 'collector.sqlite'}"
-    artifacts_dir = artifacts_dir or data_dir / "artifacts"
-    sock = listening_socket(host, port) if workers > 1 else None  # bound first: port 0 becomes the workers' port
-    with running(
-        db_url,
-        artifacts_dir,
-        catalog=catalog,
-        lease_ttl_s=lease_ttl_s,
-        retry_after_s=retry_after_s,
-        admin_token=os.environ.get(ADMIN_TOKEN_ENV),
-        models_dir=data_dir / "models",
-        max_model_bytes=int(max_model_mb * 2**20),
-        acquirer=None if join_port else acquirer,
-    ) as (app, generated):
-        if generated:
-            print(f"admin token (shown once, store it): {generated}", file=sys.stderr, flush=True)
-        config = server_config(app, host, port, tls_cert, tls_key)
-        announce = None if join_port else (f" ({workers} worker processes)" if workers > 1 else "")
-        server = _Server(config, announce)
-        helpers = None
-        if sock is not None:
-            options = worker_options(data_dir, artifacts_dir, lease_ttl_s, retry_after_s, max_model_mb)
-            if tls_cert is not None and tls_key is not None:
-                options += ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key)]
-            helpers = Workers(workers - 1, sock, db_url, options).start()
+    # Bound before anything is written, so that a port this process cannot have fails before a first start creates
+    # the store and spends its one-time admin token; uvicorn serves on this socket, with no bind of its own to fail.
+    sock = None if join_port else owner_socket(host, port, workers)
+    try:
+        data_dir = data_dir or default_data_dir()
+        data_dir.mkdir(parents=True, exist_ok=True)
         if join_port:
-            watch_owner(lambda: setattr(server, "should_exit", True))
-            sock = listening_socket(host, port)  # bound last: the kernel sends it connections from now on
+            db_url = db_url or os.environ.get(DB_ENV)
+        db_url = db_url or f"sqlite:///{data_dir / 'collector.sqlite'}"
+        artifacts_dir = artifacts_dir or data_dir / "artifacts"
+        with running(
+            db_url,
+            artifacts_dir,
+            catalog=catalog,
+            lease_ttl_s=lease_ttl_s,
+            retry_after_s=retry_after_s,
+            admin_token=os.environ.get(ADMIN_TOKEN_ENV),
+            models_dir=data_dir / "models",
+            max_model_bytes=int(max_model_mb * 2**20),
+            acquirer=None if join_port else acquirer,
+        ) as (app, generated):
+            if generated:
+                print(f"admin token (shown once, store it): {generated}", file=sys.stderr, flush=True)
+            config = server_config(app, host, port, tls_cert, tls_key)
+            announce = None if join_port else (f" ({workers} worker processes)" if workers > 1 else "")
+            server = _Server(config, announce)
+            helpers = None
+            if sock is not None and workers > 1:
+                options = worker_options(data_dir, artifacts_dir, lease_ttl_s, retry_after_s, max_model_mb)
+                if tls_cert is not None and tls_key is not None:
+                    options += ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key)]
+                helpers = Workers(workers - 1, sock, db_url, options).start()
+            if sock is None:  # a worker: bound last, the kernel sends it connections from now on
+                watch_owner(lambda: setattr(server, "should_exit", True))
+                sock = listening_socket(host, port, shared=True)
 
-        def stop(_signum: int, _frame: FrameType | None) -> None:
-            if helpers is not None:
-                helpers.stopping.set()
-            server.should_exit = True
+            def stop(_signum: int, _frame: FrameType | None) -> None:
+                if helpers is not None:
+                    helpers.stopping.set()
+                server.should_exit = True
 
-        # uvicorn restores these after its own shutdown and re-sends the signal to them: stopping twice is a no-op,
-        # where the default handlers would kill the process with the signal instead of letting it exit 0.
-        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        settle_heap()
-        try:
-            server.run(sockets=[sock] if sock is not None else None)
-        finally:
-            clean = helpers.stop(GRACEFUL_SHUTDOWN_S + 5) if helpers is not None else True
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if not clean:
-            raise LatbenchError("a collector worker process did not stop cleanly")
+            # uvicorn restores these after its own shutdown and re-sends the signal to them: stopping twice is a
+            # no-op, where the default handlers would kill the process with the signal instead of letting it exit 0.
+            previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+            settle_heap()
+            try:
+                server.run(sockets=[sock])
+            finally:
+                clean = helpers.stop(GRACEFUL_SHUTDOWN_S + 5) if helpers is not None else True
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+            if not clean:
+                raise LatbenchError("a collector worker process did not stop cleanly")
+    finally:
+        if sock is not None:
+            sock.close()

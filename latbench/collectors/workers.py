@@ -15,6 +15,7 @@ one whose owner is gone stops by itself.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -35,19 +36,52 @@ shows every user) may hold a password."""
 RESTART_LIMIT = 5
 """Worker deaths within ``RESTART_WINDOW_S`` of their start after which the owner stops replacing them."""
 RESTART_WINDOW_S = 10.0
+BACKLOG = 2048
+"""Connections a listening socket queues before the process accepts them (uvicorn's default)."""
 
 
 SPREADS_CONNECTIONS = sys.platform.startswith("linux") and hasattr(socket, "SO_REUSEPORT")
 """Whether the kernel spreads connections over sockets sharing a port (Linux); elsewhere one process serves."""
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A socket on ``host:port`` that the other processes of this collector can listen on too; the owner binds
-    first, so ``port`` 0 becomes one port that the workers then join."""
-    if not SPREADS_CONNECTIONS:
+def listening_socket(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """A socket listening on ``host:port``; one this process cannot have is a ``LatbenchError`` saying why and
+    which option to change. ``shared``: one the other processes of this collector listen on too (the owner's
+    first, so ``port`` 0 becomes one port that the workers then join)."""
+    if shared and not SPREADS_CONNECTIONS:
         raise LatbenchError("--workers above 1 needs Linux, whose kernel spreads connections over the processes")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=2048, reuse_port=True)
+    try:
+        return socket.create_server((host, port), family=family, backlog=BACKLOG, reuse_port=shared)
+    except OSError as exc:
+        raise LatbenchError(f"cannot listen on {_address(host, port)}: {_remedy(exc)}") from None
+
+
+def owner_socket(host: str, port: int, workers: int) -> socket.socket:
+    """The socket of a collector's first process, shared with its workers when there are any. It is first bound
+    alone: a shared socket would join another collector's shared port (same user) instead of failing."""
+    sock = listening_socket(host, port)
+    if workers == 1:
+        return sock
+    with sock:
+        port = sock.getsockname()[1]
+    return listening_socket(host, port, shared=True)
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _remedy(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is in use (another collector?); stop what listens there or choose another --port"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need privileges); choose another --port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return "the address is not one of this machine's; choose another --host (127.0.0.1, 0.0.0.0)"
+    if exc.errno == socket.EAI_NONAME:
+        return "no such host; choose another --host (127.0.0.1, 0.0.0.0)"
+    return f"{exc.strerror or exc}; check --host and --port"
 
 
 def watch_owner(on_orphaned: Callable[[], None], every_s: float = 1.0) -> None:

@@ -6,7 +6,9 @@ import gc
 import http.client
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -139,6 +141,61 @@ def test_a_store_that_cannot_be_opened_is_one_clear_line_without_its_password(tm
     done = subprocess.run([*SERVE, "--data-dir", str(tmp_path), "--port", "0", "--db", "latbench:s3cret-pw@db/x"],
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 1 and done.stderr.strip() == "error: not a database URL: 'latbench:***@db/x'"
+
+
+def _refused(data_dir: Path, *options: str, prefix: tuple[str, ...] = ()) -> str:
+    """Start the collector as a first-time user (no admin token in the environment) where it cannot listen: it must
+    exit 1 with one error line, and before writing anything, so that no store holds an admin token never shown."""
+    environ = {k: v for k, v in os.environ.items() if k != "LATBENCH_ADMIN_TOKEN"}
+    done = subprocess.run([*prefix, *SERVE, "--data-dir", str(data_dir), *options], capture_output=True, text=True,
+                          env=environ, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert not data_dir.exists()
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: cannot listen on "), line
+    return line
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["held", "held-by-workers"])
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.slow
+def test_a_busy_port_is_one_error_line_before_the_store_and_its_admin_token_exist(
+    tmp_path: Path, artifact_cache: Path, workers: str, shared: bool
+):
+    """Also when what holds the port is another collector's workers (SO_REUSEPORT), which a collector with
+    workers must not join. Started again on a free port, it is still a first start: it prints an admin token."""
+    with socket.create_server(("127.0.0.1", 0), reuse_port=shared) as holder:
+        port = str(holder.getsockname()[1])
+        line = _refused(tmp_path / "collector", "--port", port, "--workers", workers)
+    assert line == (f"error: cannot listen on 127.0.0.1:{port}: the port is in use (another collector?); "
+                    "stop what listens there or choose another --port")  # fmt: skip
+    collector = start(tmp_path / "collector", artifact_cache, None, "--workers", workers)
+    try:
+        assert "admin token (shown once, store it): " in collector.printed
+    finally:
+        assert collector.stop(signal.SIGTERM) == 0
+
+
+def _unprivileged() -> tuple[str, ...]:
+    """A command prefix that runs without the privilege to listen below port 1024 (root drops the capability)."""
+    if int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text()) <= 1:
+        pytest.skip("any process may listen on any port here")
+    if os.geteuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv to drop root's privilege to listen below port 1024")
+    return ("setpriv", "--inh-caps", "-net_bind_service", "--bounding-set", "-net_bind_service")
+
+
+@pytest.mark.slow
+def test_an_address_or_port_it_may_not_listen_on_is_one_error_line_saying_which_option_to_change(tmp_path: Path):
+    line = _refused(tmp_path / "c", "--host", "192.0.2.1", "--port", "0")  # TEST-NET-1: on no machine
+    assert line.endswith("192.0.2.1:0: the address is not one of this machine's; choose another --host "
+                         "(127.0.0.1, 0.0.0.0)")  # fmt: skip
+    line = _refused(tmp_path / "c", "--host", "no-such-host.invalid", "--port", "0")
+    assert "no-such-host.invalid:0: " in line and "--host" in line  # no such host, or no name server to ask
+    line = _refused(tmp_path / "c", "--port", "1", prefix=_unprivileged())
+    assert line.endswith("127.0.0.1:1: permission denied (ports below 1024 need privileges); choose another --port")
 
 
 def test_settling_the_heap_freezes_what_exists_and_widens_the_youngest_generation():
