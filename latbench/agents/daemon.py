@@ -253,8 +253,9 @@ class AgentDaemon:
     def _reenroll(self, exc: CollectorRejected) -> None:
         if not self.enrollment_token:
             raise LatbenchError(
-                f"{exc}: the collector no longer accepts this agent's token; "
-                "start it with an enrollment token (--token or LATBENCH_TOKEN) to enroll again"
+                f"{exc}: the collector no longer accepts this agent's token; to enroll it again, start it with an "
+                "admin token (--token or LATBENCH_TOKEN), or with an enrollment token under another --name "
+                "(enrollment tokens enroll new names only)"
             ) from None
         log.warning("%s; enrolling again", exc)
         self._use(self._enroll())
@@ -263,6 +264,7 @@ class AgentDaemon:
 
     def _loop(self) -> None:
         self._idle_since = time.monotonic()
+        reenrolled = False
         while not self._stop.is_set():
             idle = time.monotonic() - self._idle_since
             if self.max_idle_s is not None and idle >= self.max_idle_s:
@@ -278,9 +280,12 @@ class AgentDaemon:
             except CollectorRejected as exc:
                 if exc.status != 401:
                     raise
+                if reenrolled:  # the token just issued was refused too: not a stale one, so back off first
+                    self._failed(exc)
                 self._reenroll(exc)
-                self._failed(exc)
+                reenrolled = True
                 continue
+            reenrolled = False
             self._failures = 0
             for unreadable in grant.unreadable:
                 self.spool.add(refusal_item(unreadable.job_id, unreadable.lease_id, unreadable.message()))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import signal
 import sqlite3
@@ -12,9 +13,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
+from latbench.agents.client import Backoff
 from latbench.agents.daemon import AgentDaemon, run_agent
 from latbench.agents.identity import Credentials, default_state_dir
 from latbench.agents.measure import TimingSettings, time_model
@@ -22,7 +25,7 @@ from latbench.agents.reports import result_item, runtime_offer
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.spool import Spool, SpoolCounts
 from latbench.client import CollectorClient
-from latbench.errors import LatbenchError
+from latbench.errors import CollectorRejected, LatbenchError
 from latbench.protocol import CampaignCreate, MeasurementSettings
 from tests.agents.factories import job, result
 from tests.agents.scripted_server import Reply, Request, ScriptedServer
@@ -133,6 +136,30 @@ def test_a_revoked_token_is_replaced_by_enrolling_again(collector_script, tmp_pa
     collector_script.script("/v1/leases", revoked)
     with pytest.raises(LatbenchError, match="no longer accepts this agent's token"):
         run_agent(make_agent(collector_script.url, tmp_path, enrollment_token=None))
+
+
+@pytest.mark.slow
+def test_once_enrolled_again_it_leases_at_once_without_a_warning(collector_script, tmp_path, caplog):
+    """The 401 that led to enrolling again is answered: no "trying again" warning, no back-off before the next
+    lease (with a 30 s back-off, a wait would last until the run ends)."""
+    run_agent(make_agent(collector_script.url, tmp_path))
+    leased: list[float] = []
+
+    def lease(reply: Reply) -> Callable[[Request], Reply]:
+        def answer(request: Request) -> Reply:
+            leased.append(time.monotonic())
+            return reply
+
+        return answer
+
+    revoked = Reply.error(401, "unauthenticated", "unknown or revoked token")
+    collector_script.script("/v1/leases", lease(revoked), lease(Reply.json(200, NO_JOBS)))
+    caplog.set_level(logging.INFO, logger="latbench.agent")
+    run_agent(make_agent(collector_script.url, tmp_path, backoff=Backoff(first_s=30, cap_s=30), max_idle_s=4))
+    assert len(collector_script.requests_to("/v1/enroll")) == 2
+    assert len(leased) >= 2 and leased[1] - leased[0] < 2.0
+    warnings = [r.getMessage() for r in caplog.records if r.name == "latbench.agent" and r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and warnings[0].endswith("; enrolling again"), warnings
 
 
 # --- jobs and pushes ---------------------------------------------------------------------------------------
@@ -381,3 +408,29 @@ def test_sigterm_abandons_the_measurement_releases_the_leases_and_exits_0(collec
     log = agent.log.read_text()
     assert "released 3 lease(s)" in log and "Traceback" not in log
     assert os.path.exists(tmp_path / "patient" / "agent.json")
+
+
+@pytest.mark.slow
+def test_a_revoked_agent_is_told_the_tokens_that_enroll_it_again_and_they_do(collector, tmp_path, caplog):
+    """After ``latbench agents revoke``: its name stays taken, so an enrollment token enrolls it under another
+    name only, and an admin token under its own."""
+    with CollectorClient(collector.url, ADMIN_TOKEN) as admin:
+        token = admin.create_enrollment_token("agent-tests").token
+        run_agent(make_agent(collector.url, tmp_path, enrollment_token=token))
+        admin.revoke_agent("bench-1")
+        with pytest.raises(LatbenchError) as hint:
+            run_agent(make_agent(collector.url, tmp_path, enrollment_token=None))
+        assert "401 unauthenticated" in str(hint.value)
+        assert str(hint.value).endswith(
+            "the collector no longer accepts this agent's token; to enroll it again, start it with an admin token "
+            "(--token or LATBENCH_TOKEN), or with an enrollment token under another --name (enrollment tokens "
+            "enroll new names only)"
+        )
+        with pytest.raises(CollectorRejected, match="409 conflict: agent name 'bench-1' is enrolled already"):
+            run_agent(make_agent(collector.url, tmp_path, enrollment_token=token))
+        caplog.set_level(logging.INFO, logger="latbench.agent")
+        run_agent(make_agent(collector.url, tmp_path, enrollment_token=ADMIN_TOKEN))
+        assert "enrolled as agent bench-1" in caplog.text and "trying again" not in caplog.text
+        admin.revoke_agent("bench-1")
+        run_agent(make_agent(collector.url, tmp_path, enrollment_token=token, name="bench-2"))
+        assert "enrolled as agent bench-2" in caplog.text
