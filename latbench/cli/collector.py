@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,6 +24,17 @@ def _typed_password(value: str | None) -> str | None:
         hint = "visible to other users (ps); leave it out and set PGPASSWORD or use ~/.pgpass"
         err.print(styled("warning:", "yellow", f"the --db URL holds a password, {hint}"))
     return value
+
+
+def _plain_http_beyond_loopback(host: str, tls: bool) -> None:
+    """Warn (and go on: a TLS-terminating proxy in front is fine) when tokens would cross a network in clear."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        loopback = False
+    if not tls and not loopback:
+        hint = "serve HTTPS (--tls-cert, --tls-key) or put a TLS-terminating proxy in front"
+        err.print(styled("warning:", "yellow", f"plain HTTP on {host}: every token travels readable; {hint}"))
 
 
 @collector_app.command("serve")
@@ -66,6 +78,8 @@ def serve(
     from latbench.catalog import DatasetCatalog, PredictorAcquirer
     from latbench.collectors.service import serve as run
 
+    if not join_port:
+        _plain_http_beyond_loopback(host, tls_cert is not None)
     run(
         DatasetCatalog(),
         PredictorAcquirer(),

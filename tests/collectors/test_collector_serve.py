@@ -151,9 +151,36 @@ def _refused(data_dir: Path, *options: str, prefix: tuple[str, ...] = ()) -> str
                           env=environ, timeout=60)  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert not data_dir.exists()
-    [line] = done.stderr.splitlines()
+    [line] = [line for line in done.stderr.splitlines() if not line.startswith(PLAIN_HTTP)]
     assert line.startswith("error: cannot listen on "), line
     return line
+
+
+PLAIN_HTTP = "warning: plain HTTP on "
+
+
+@pytest.mark.slow
+def test_plain_http_beyond_loopback_is_warned_of_and_loopback_or_tls_is_not(tmp_path: Path):
+    """Tokens travel in every request: plain HTTP on an address other machines reach earns a warning (a proxy in
+    front may terminate TLS, so it is no refusal). Each start here fails at once, on a held port or absent TLS files."""
+    environ = {k: v for k, v in os.environ.items() if k != "LATBENCH_ADMIN_TOKEN"}
+
+    def stderr(*options: str) -> list[str]:
+        done = subprocess.run([*SERVE, "--data-dir", str(tmp_path / "c"), *options], capture_output=True,
+                              text=True, env=environ, timeout=60)  # fmt: skip
+        assert done.returncode == 1, done.stderr
+        return done.stderr.splitlines()
+
+    with socket.create_server(("0.0.0.0", 0)) as holder:
+        port = str(holder.getsockname()[1])
+        warned, refused = stderr("--host", "0.0.0.0", "--port", port)
+        assert warned == (f"{PLAIN_HTTP}0.0.0.0: every token travels readable; serve HTTPS (--tls-cert, --tls-key) "
+                          "or put a TLS-terminating proxy in front")  # fmt: skip
+        assert refused.startswith("error: cannot listen on 0.0.0.0:")
+        for host in ("127.0.0.1", "localhost"):
+            assert not any(line.startswith(PLAIN_HTTP) for line in stderr("--host", host, "--port", port))
+    missing = ["--tls-cert", str(tmp_path / "no.pem"), "--tls-key", str(tmp_path / "no.key")]
+    assert not any(line.startswith(PLAIN_HTTP) for line in stderr("--host", "0.0.0.0", *missing))
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["held", "held-by-workers"])
