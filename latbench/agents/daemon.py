@@ -167,6 +167,10 @@ class AgentDaemon:
         """Work until stopped or idle for ``max_idle_s``; then release unstarted leases and flush the spool."""
         try:
             credentials = self._credentials()
+            log.info(
+                "agent %s (%s) of device %s serving %s",
+                self.name, credentials.agent_id, credentials.device_name, self.client.url,
+            )  # fmt: skip
             self._heartbeat = Heartbeat(
                 AgentClient(self.client.url, credentials.agent_token, ca_cert=self.client.ca_cert),
                 self._leases,

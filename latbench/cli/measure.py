@@ -54,7 +54,9 @@ def measure_command(
     arch: Annotated[list[str] | None, opt.arch("An architecture to measure (repeatable).")] = None,
     connected_only: bool = typer.Option(False, "--connected-only", help="NB201: sample only connected cells."),
     runtime: Annotated[str, opt.runtime("Inference runtime.")] = "onnxruntime",
-    provider: str = typer.Option("cpu", "--provider", help="Runtime device: cpu, cuda or tensorrt."),
+    provider: str = typer.Option(
+        "cpu", "--provider", help="Execution provider: cpu, cuda, ... (`latbench runtimes` lists them)."
+    ),
     precision: str = typer.Option(
         "fp32", "--precision", help="Numeric precision of architectures: fp32, or int8 (statically quantised)."
     ),

@@ -113,6 +113,16 @@ def test_enrolls_once_and_keeps_its_identity_private(collector_script, tmp_path)
     assert {q.headers["Authorization"] for q in collector_script.requests_to("/v1/leases")} == {"Bearer agent-token"}
 
 
+@pytest.mark.slow
+def test_every_start_logs_who_it_serves_as(collector_script, tmp_path, caplog):
+    """Also a start with saved credentials, which enrolls nothing: a redeployed agent's log says it is back."""
+    caplog.set_level("INFO", logger="latbench.agent")
+    run_agent(make_agent(collector_script.url, tmp_path))
+    run_agent(make_agent(collector_script.url, tmp_path, enrollment_token=None))
+    served = [r.getMessage() for r in caplog.records if "serving" in r.getMessage()]
+    assert served == [f"agent bench-1 (a-1) of device desk serving {collector_script.url}"] * 2
+
+
 def test_a_first_start_needs_an_enrollment_token(tmp_path):
     with pytest.raises(LatbenchError, match="not enrolled"):
         run_agent(make_agent(f"http://127.0.0.1:{free_port()}", tmp_path, enrollment_token=None))
