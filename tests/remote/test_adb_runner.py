@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import platform
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from latbench.agents.remote.runner import RemoteRunner
 from latbench.agents.remote.tools import BenchmarkModelTool
 from latbench.errors import RemoteError
 from tests.remote.test_remote_parsers import BENCHMARK_MODEL
+from tests.support.processes import LATBENCH, env
 
 FAKE_ADB = """#!/bin/sh
 # test double of Android's adb; logs every call
@@ -63,6 +65,7 @@ def phone(tmp_path: Path) -> dict[str, Path]:
 
 def test_adb_runner_pushes_pins_runs_parses_and_cleans_up(phone, tmp_path):
     workdir = tmp_path / "data-local-tmp" / "latbench-test"
+    workdir.parent.mkdir()
     device = AdbDevice("emulator-5554", adb=str(phone["adb"]), workdir=str(workdir))
     tool = BenchmarkModelTool(command=str(phone["benchmark_model"]), cpu_mask="1")
     model = tmp_path / "abc.tflite"
@@ -92,6 +95,31 @@ def test_adb_runner_pushes_pins_runs_parses_and_cleans_up(phone, tmp_path):
 def test_a_missing_adb_is_a_clear_error(tmp_path):
     with pytest.raises(RemoteError, match="not found: install Android platform-tools"):
         AdbDevice(adb=str(tmp_path / "no-adb"))
+
+
+@pytest.mark.slow  # the CLI in a subprocess
+def test_the_cli_says_to_put_a_missing_adb_on_path(tmp_path):
+    """The CLI has no option for adb's path: the message asks for what the CLI can use."""
+    done = subprocess.run(
+        [*LATBENCH, "agent", "run", "--collector", "http://127.0.0.1:9", "--state-dir", str(tmp_path / "state"),
+         "--runtime", "tflite", "--remote", "adb://R58M123ABC", "--remote-tool", "benchmark_model"],
+        capture_output=True, text=True, env={**env(), "LATBENCH_TOKEN": "t", "PATH": str(tmp_path)}, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == "error: 'adb' not found: install Android platform-tools and put adb on PATH"
+
+
+def test_the_work_dir_is_private_and_new(phone, tmp_path):
+    """0700 while in use (models go there), and a directory that exists already is refused, not used or removed."""
+    workdir = tmp_path / "latbench-private"
+    with AdbDevice(adb=str(phone["adb"]), workdir=str(workdir)):
+        assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
+    taken = tmp_path / "latbench-taken"
+    taken.mkdir()
+    (taken / "theirs").write_text("x")
+    with pytest.raises(RemoteError, match=r"work dir .*latbench-taken exists already; refusing"):
+        AdbDevice(adb=str(phone["adb"]), workdir=str(taken))
+    assert (taken / "theirs").read_text() == "x"
 
 
 def test_a_failing_tool_reports_its_output(phone, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import uuid
@@ -16,7 +17,7 @@ import pytest
 import latbench
 from latbench.agents.measure import TimingSettings, time_model
 from latbench.agents.remote import open_runner
-from latbench.agents.remote.ssh import SshTarget, connect, fingerprint
+from latbench.agents.remote.ssh import SshDevice, SshTarget, connect, fingerprint
 from latbench.agents.reports import result_item
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.errors import HostKeyRejected, RemoteError
@@ -102,6 +103,16 @@ def test_an_unknown_host_is_refused_with_the_fingerprint_to_check(sshd, tmp_path
     assert _host_fingerprint(sshd) in str(refused.value)
 
 
+def test_a_missing_known_hosts_file_is_refused_naming_host_port_and_fingerprint(sshd, tmp_path):
+    missing = tmp_path / "no-such-dir" / "known_hosts"
+    with pytest.raises(HostKeyRejected, match="no known_hosts file at") as refused:
+        _open(sshd, known_hosts=missing)
+    message = str(refused.value)
+    assert f"the host key of [127.0.0.1]:{sshd.port} (ssh-ed25519 {_host_fingerprint(sshd)})" in message
+    assert f"--host-key-fingerprint {_host_fingerprint(sshd)}" in message
+    assert not missing.parent.exists()
+
+
 def test_pinning_accepts_only_that_key_and_records_it(sshd, tmp_path):
     target, known = SshTarget.parse(sshd.url), tmp_path / "pinned"
     with pytest.raises(HostKeyRejected, match="not the pinned"):
@@ -123,6 +134,25 @@ def test_the_agent_cli_refuses_a_wrong_host_key_in_one_line(sshd, tmp_path):
     assert done.returncode == 1
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert "does not match" in done.stderr and "refusing to connect" in done.stderr
+
+
+def test_the_work_dir_is_private_while_in_use(sshd, conv_model):
+    """Uploaded models (users' own, with --models) are in it: other users of the device must not read them."""
+    with _open(sshd) as runner:
+        runner.measure(conv_model, "onnxruntime", settings=FAST)
+        workdir = Path(runner.device.workdir)
+        assert stat.S_IMODE(workdir.stat().st_mode) == 0o700
+        assert workdir.stat().st_uid == os.getuid()
+
+
+def test_a_work_dir_that_exists_already_is_refused_and_left_alone(sshd, tmp_path):
+    taken = tmp_path / "latbench-taken"
+    taken.mkdir()
+    (taken / "theirs").write_text("x")
+    with pytest.raises(RemoteError, match=r"work dir .*latbench-taken exists already; refusing"):
+        SshDevice.open(SshTarget.parse(sshd.url), key_file=sshd.user_key, known_hosts=sshd.known_hosts,
+                       workdir=str(taken))  # fmt: skip
+    assert (taken / "theirs").read_text() == "x"
 
 
 def test_an_unknown_remote_scheme_is_a_clear_error():

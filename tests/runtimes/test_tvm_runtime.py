@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import pytest
 
-from latbench.agents.runtimes.tvm import TvmRuntime, host_target, run_child
+from latbench.agents.runtimes.tvm import TvmRuntime, host_target, run_child, tune_in_child
 from latbench.errors import RuntimeUnavailable
 from tests.support.models import make_conv_model
 
@@ -62,6 +63,33 @@ def test_a_crashing_tuner_is_a_clear_error() -> None:
     failing = [sys.executable, "-c", "raise SystemExit('no tuning records')"]
     with pytest.raises(RuntimeUnavailable, match="failed: no tuning records"):
         run_child(failing, None, "tvm MetaSchedule tuning of m.onnx")
+
+
+CRASHING_TUNER = """import ctypes, pathlib, types
+def _tune(*, work_dir, **_):
+    (pathlib.Path(work_dir) / "logs").mkdir()
+    pathlib.Path({seen!r}).write_text(work_dir)
+    ctypes.string_at(0)
+relax = types.SimpleNamespace(pipeline=types.SimpleNamespace(static_shape_tuning_pipeline=_tune))
+target = types.SimpleNamespace(Target=dict)
+"""
+
+
+def test_a_tuning_child_that_crashes_leaves_no_work_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real child process runs, with a stand-in ``tvm`` whose tuner writes its logs and then segfaults as
+    MetaSchedule does here; its work dir, in a private TMPDIR, is gone once the error is raised."""
+    fake, scratch, seen = tmp_path / "fake", tmp_path / "tmp", tmp_path / "seen"
+    (fake / "tvm").mkdir(parents=True)
+    (fake / "tvm" / "__init__.py").write_text(CRASHING_TUNER.replace("{seen!r}", repr(str(seen))))
+    scratch.mkdir()
+    monkeypatch.setenv("PYTHONPATH", str(fake))
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with pytest.raises(RuntimeUnavailable, match=r"tuning of m\.onnx crashed with signal 11"):
+        tune_in_child(tmp_path / "m.onnx", tmp_path / "m.so", {"kind": "llvm"}, trials=8)
+    work_dir = Path(seen.read_text())
+    assert work_dir.parent == scratch and work_dir.name.startswith("latbench-tune-")
+    assert list(scratch.iterdir()) == []
 
 
 def test_tvm_errors_are_clear(tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ from latbench.agents.remote.session import Session
 from latbench.errors import RemoteError
 
 DEVICE_TMP = "/data/local/tmp"
-"""The one directory every Android device lets the shell user write and execute in."""
+"""The one directory every Android device lets the shell user write and execute in. Whatever runs as the shell
+user (any ``adb shell``) can read all of it; the work dir in it is still 0700, as on SSH devices, because apps may
+pass through it (mode 0771) to a name they know."""
 
 
 class AdbDevice(RemoteDevice):
@@ -24,7 +26,7 @@ class AdbDevice(RemoteDevice):
     def __init__(self, serial: str | None = None, adb: str = "adb", workdir: str | None = None) -> None:
         found = shutil.which(adb)
         if found is None:
-            raise RemoteError(f"{adb!r} not found: install Android platform-tools, or give its path")
+            raise RemoteError(f"{adb!r} not found: install Android platform-tools and put adb on PATH")
         self.adb = [found, *(["-s", serial] if serial else [])]
         self.target = f"adb://{serial or ''}"
         self.workdir = workdir or f"{DEVICE_TMP}/latbench-{uuid.uuid4().hex[:12]}"

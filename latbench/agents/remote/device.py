@@ -38,8 +38,8 @@ class Completed:
 
 
 class RemoteDevice(abc.ABC):
-    """A machine reached over a channel. ``workdir`` is a directory of its own on the device, created on open and
-    removed on ``close``, so nothing a runner uploads outlives it."""
+    """A machine reached over a channel. ``workdir`` is a directory of its own on the device, created on open (new,
+    mode 0700) and removed on ``close``, so nothing a runner uploads outlives it or is readable by others."""
 
     target: str
     workdir: str
@@ -71,7 +71,21 @@ class RemoteDevice(abc.ABC):
             self.exec(quote("rm", "-f", *remote))
 
     def _make_workdir(self) -> None:
-        self.exec(quote("mkdir", "-p", self.workdir)).check(f"creating {self.workdir}")
+        """Make the work dir 0700 in one step (``umask 077``: never readable by others, as models go there), and
+        only a new one: a path that exists may be another user's, who could read or swap what is uploaded there.
+        On failure the channel is closed and nothing is removed."""
+        path = quote(self.workdir)
+        try:
+            made = self.exec(f"umask 077 && mkdir {path}")
+            if made.returncode != 0 and self.exec(f"test -e {path} || test -L {path}").returncode == 0:
+                raise RemoteError(
+                    f"{self.target}: the work dir {self.workdir} exists already; refusing to use a directory this "
+                    "runner did not create (it may be another user's)"
+                )
+            made.check(f"creating the work dir {self.workdir}")
+        except BaseException:
+            self._disconnect()
+            raise
 
     def close(self) -> None:
         """Remove the work dir (best effort: the channel may already be gone), then disconnect."""

@@ -79,11 +79,6 @@ def connect(
     client = paramiko.SSHClient()
     if known.exists():
         client.load_host_keys(str(known))
-    elif host_key_fingerprint is None:
-        raise HostKeyRejected(
-            f"no known_hosts file at {known}, so the host key of {target.host} cannot be verified; give "
-            "--known-hosts FILE, or pin the key with --host-key-fingerprint SHA256:... (ssh-keygen -lf on the device)"
-        )
     client.set_missing_host_key_policy(_Pin(host_key_fingerprint, known) if host_key_fingerprint else _Refuse(known))
     try:
         client.connect(
@@ -120,16 +115,23 @@ def connect(
 
 
 class _Refuse:
-    """Refuses a host that the known_hosts file does not list, showing the key's fingerprint to verify and pin."""
+    """Refuses a host that the known_hosts file does not list (or a missing file), showing the key's fingerprint to
+    verify and pin. ``hostname`` is as known_hosts names it (``[host]:port`` off port 22)."""
 
     def __init__(self, known: Path) -> None:
         self.known = known
 
     def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        offered = f"{key.get_name()} {fingerprint(key)}"
+        why = (
+            f"is not in {self.known}"
+            if self.known.exists()
+            else f"cannot be verified: there is no known_hosts file at {self.known} (give --known-hosts FILE)"
+        )
         raise HostKeyRejected(
-            f"the host key of {hostname} ({key.get_name()} {fingerprint(key)}) is not in {self.known}; refusing "
-            f"to connect. Check that fingerprint on the device (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then "
-            f"pin it with --host-key-fingerprint {fingerprint(key)}"
+            f"the host key of {hostname} ({offered}) {why}; refusing to connect. Check that fingerprint on the "
+            f"device (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), then pin it with --host-key-fingerprint "
+            f"{fingerprint(key)}"
         )
 
 

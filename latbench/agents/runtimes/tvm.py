@@ -244,29 +244,30 @@ def compile_onnx(path: Path, library: Path, target: dict[str, object], shapes: S
     tvm.compile(_relax_module(path, shapes), target=tvm.target.Target(target)).export_library(str(library))
 
 
-def tune_onnx(path: Path, library: Path, target: dict[str, object], trials: int, shapes: Shapes | None = None) -> None:
-    """Tune with MetaSchedule (``trials`` in all), then compile into ``library``; run it in a child process."""
+def tune_onnx(
+    path: Path, library: Path, target: dict[str, object], trials: int, work_dir: Path, shapes: Shapes | None = None
+) -> None:
+    """Tune with MetaSchedule (``trials`` in all, its logs and records in ``work_dir``), then compile into
+    ``library``; run it in a child process."""
     tvm = _tvm()
     t = tvm.target.Target(target)
-    with tempfile.TemporaryDirectory(prefix="latbench-tune-") as work_dir:
-        mod = tvm.relax.pipeline.static_shape_tuning_pipeline(
-            total_trials=trials, target=t, work_dir=work_dir, max_trials_per_task=max(1, trials // 8)
-        )(_relax_module(path, shapes))
-        tvm.compile(mod, target=t).export_library(str(library))
+    mod = tvm.relax.pipeline.static_shape_tuning_pipeline(
+        total_trials=trials, target=t, work_dir=str(work_dir), max_trials_per_task=max(1, trials // 8)
+    )(_relax_module(path, shapes))
+    tvm.compile(mod, target=t).export_library(str(library))
 
 
 def tune_in_child(
     path: Path, library: Path, target: dict[str, object], trials: int, shapes: Shapes | None = None
 ) -> None:
-    """``tune_onnx`` in a child process: a crash (TVM's tuner segfaults in some builds) becomes a clear error."""
-    request = json.dumps(
-        {"path": str(path), "library": str(library), "target": target, "trials": trials, "shapes": shapes}
-    )
+    """``tune_onnx`` in a child process: a crash (TVM's tuner segfaults in some builds) becomes a clear error. The
+    tuning work dir is made and removed here, as a dead child cannot remove it."""
     root = str(Path(__file__).resolve().parents[3])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
-    run_child(
-        [sys.executable, "-m", "latbench.agents.runtimes.tvm", request], env, f"tvm MetaSchedule tuning of {path.name}"
-    )
+    job = {"path": str(path), "library": str(library), "target": target, "trials": trials, "shapes": shapes}
+    with tempfile.TemporaryDirectory(prefix="latbench-tune-", ignore_cleanup_errors=True) as work_dir:
+        argv = [sys.executable, "-m", "latbench.agents.runtimes.tvm", json.dumps({**job, "work_dir": work_dir})]
+        run_child(argv, env, f"tvm MetaSchedule tuning of {path.name}")
 
 
 def run_child(argv: list[str], env: dict[str, str] | None, what: str, timeout_s: float = TUNE_TIMEOUT_S) -> None:
@@ -289,4 +290,6 @@ def run_child(argv: list[str], env: dict[str, str] | None, what: str, timeout_s:
 
 if __name__ == "__main__":
     job = json.loads(sys.argv[1])
-    tune_onnx(Path(job["path"]), Path(job["library"]), job["target"], int(job["trials"]), job.get("shapes"))
+    tune_onnx(
+        Path(job["path"]), Path(job["library"]), job["target"], int(job["trials"]), Path(job["work_dir"]), job["shapes"]
+    )
