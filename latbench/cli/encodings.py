@@ -11,6 +11,7 @@ import typer
 from latbench.cli import options as opt
 from latbench.cli.console import Table, err, out
 from latbench.cli.progress import counting_bars
+from latbench.predictor.encodings.errors import ZcpInterrupted
 from latbench.predictor.encodings.store import check
 from latbench.predictor.encodings.summary import describe
 
@@ -30,10 +31,21 @@ def compute_command(
     from latbench.predictor.encodings.compute import compute
 
     space, kind = check(space, kind)
-    with counting_bars() as bars:
-        path = compute(space, kind, out_dir, seed=seed, progress=bars)
+    try:
+        with counting_bars() as bars:
+            path = compute(space, kind, out_dir, seed=seed, progress=bars)
+    except KeyboardInterrupt as exc:
+        err.print(_interrupted(exc))
+        raise typer.Exit(130) from None
     err.print(f"{space} {kind} encodings written")
     out.print(str(path))
+
+
+def _interrupted(exc: KeyboardInterrupt) -> str:
+    """What Ctrl-C kept: a zcp run's finished rows, else nothing (arch2vec trains in one go)."""
+    if isinstance(exc, ZcpInterrupted):
+        return f"{exc}; run the same command to resume"
+    return "interrupted: nothing new was saved"
 
 
 @encodings_app.command("show")

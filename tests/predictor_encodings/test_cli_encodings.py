@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from latbench.cli.encodings import encodings_app
-from latbench.predictor.encodings import EncodingsError
-from latbench.spaces import space_names
+from latbench.predictor.encodings import EncodingsError, arch2vec, compute, load
+from latbench.spaces import get_space, space_names
 
 runner = CliRunner()
+LATBENCH = [sys.executable, "-c", "from latbench.cli import main; main()"]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @pytest.fixture(autouse=True)
@@ -70,3 +78,62 @@ def test_the_latbench_command_prints_one_line_and_exits_1() -> None:
     assert result.stderr.strip().splitlines() == [
         f"error: no encodings for search space 'nb101'; choose one of: {', '.join(space_names())}"
     ]
+
+
+@pytest.mark.slow  # computes proxies and trains arch2vec, on a few architectures
+@pytest.mark.parametrize("space", space_names())
+def test_show_advises_only_commands_that_work(space: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where show says a table is missing, the command it gives computes it (here for 3 architectures)."""
+    every = compute.default_archs
+    monkeypatch.setattr(compute, "default_archs", lambda name: every(name)[:3])
+    monkeypatch.setattr(arch2vec, "EXTRA_SAMPLED", 30)
+    before = json.loads(runner.invoke(encodings_app, ["show", "--space", space, "--json"]).stdout)
+    missing = [kind for kind, table in before.items() if not table["available"]]
+    for kind in missing:
+        advice = before[kind]["error"].split("compute them with: latbench predictor encodings ")[1].split()
+        assert advice == ["compute", "--space", space, "--kind", kind]
+        result = runner.invoke(encodings_app, advice)
+        assert result.exit_code == 0, result.output
+    after = json.loads(runner.invoke(encodings_app, ["show", "--space", space, "--json"]).stdout)
+    assert all(table["available"] for table in after.values())
+    for kind in missing:
+        assert after[kind]["n_archs"] == 3 and all(abs(v) <= 1 for v in after[kind]["srcc_vs_flops"].values())
+    if "zcp" in missing:
+        get_space(space).validate_resolution(after["zcp"]["meta"]["resolution"])
+
+
+def read_terminal(fd: int, seconds: float) -> str:
+    """What the process wrote to its terminal within ``seconds`` ("" once it closed it)."""
+    if not select.select([fd], [], [], seconds)[0]:
+        return ""
+    try:
+        return os.read(fd, 65536).decode(errors="replace")
+    except OSError:  # the process closed the terminal
+        return ""
+
+
+@pytest.mark.slow  # a real process computing proxies
+def test_ctrl_c_keeps_the_rows_computed_so_far_and_says_how_to_resume(tmp_path: Path) -> None:
+    """Interrupted long before its first checkpoint, compute still saves the rows its progress bar showed."""
+    terminal, replica = pty.openpty()  # stderr a terminal, so the progress bar is drawn as rows finish
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": "200"}
+    args = ["predictor", "encodings", "compute", "--space", "nb201", "--kind", "zcp", "--out", str(tmp_path)]
+    proc = subprocess.Popen([*LATBENCH, *args], stdout=subprocess.PIPE, stderr=replica, text=True, env=env)
+    os.close(replica)
+    screen, shown = "", 0
+    deadline = time.monotonic() + 120
+    while shown < 3 and time.monotonic() < deadline and proc.poll() is None:
+        screen += read_terminal(terminal, 0.1)
+        shown = max([0, *(int(n) for n in re.findall(r"(\d+)/15625", screen))])
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=60)
+    while chunk := read_terminal(terminal, 1):
+        screen += chunk
+    os.close(terminal)
+    text = ANSI.sub("", screen)
+    assert proc.returncode == 130, text
+    assert stdout == "" and "Traceback" not in text
+    saved = load("nb201", "zcp", path=tmp_path / "nb201-zcp.partial.npz")
+    assert 3 <= shown <= len(saved.archs)
+    line = f"interrupted: {len(saved.archs)} of 15625 rows kept in {tmp_path / 'nb201-zcp.partial.npz'}"
+    assert f"{line}; run the same command to resume" in text

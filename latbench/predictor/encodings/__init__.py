@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from latbench.predictor.encodings.errors import EncodingsError, EncodingsUnavailable
+from latbench.predictor.encodings.errors import EncodingsError, EncodingsUnavailable, ZcpInterrupted
 from latbench.predictor.encodings.store import KINDS, Encodings, load, save
 
 if TYPE_CHECKING:
@@ -45,6 +45,7 @@ __all__ = [
     "Encodings",
     "EncodingsError",
     "EncodingsUnavailable",
+    "ZcpInterrupted",
     "compute_zcp",
     "load",
     "save",

@@ -14,7 +14,8 @@ def compute(
 ) -> Path:
     """Compute the ``kind`` table of ``space`` and write ``{space}-{kind}.npz`` into ``out``; return its path.
 
-    Zero-cost proxies checkpoint to ``{space}-zcp.partial.npz`` beside it, so an interrupted run resumes.
+    Zero-cost proxies checkpoint to ``{space}-zcp.partial.npz`` beside it about every minute and on Ctrl-C
+    (``ZcpInterrupted``), so an interrupted run resumes.
     """
     space, kind = check(space, kind)
     directory = Path(out) if out is not None else user_dir()

@@ -2,8 +2,9 @@
 
 Every architecture gets the same weights seed and the same batch, so a row depends only on its architecture
 and the settings: a table computed in pieces, resumed, or extended by ``Encodings.lookup`` is the same table.
-``params`` (millions) and ``flops`` (MFLOPs, multiply-accumulates at 32x32 as the benchmarks count them) are
-analytic; the other columns come from ``proxies.score``.
+``params`` (millions) and ``flops`` (MFLOPs, multiply-accumulates at the benchmark input as ``space.costs`` counts
+them) are analytic; the other columns come from ``proxies.score``. An interrupted checkpointed run saves its
+finished rows before it stops (``ZcpInterrupted``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from latbench.predictor.encodings import proxies
+from latbench.predictor.encodings.errors import ZcpInterrupted
 from latbench.predictor.encodings.store import Encodings, archs_sha256, check, load, save
 from latbench.predictor.encodings.threads import one_thread
 from latbench.progress import Progress, notify
@@ -28,8 +30,15 @@ CODE_VERSION = 1
 BATCH_SIZE = 8
 RESOLUTION = 16
 """Half CIFAR's 32x32, to halve the cost of the full tables (docs/encodings.md has the measurements)."""
+SPACE_RESOLUTION: dict[str, int] = {"ofa-mbv3": 32}
+"""Spaces whose networks cannot take ``RESOLUTION``: the smallest input they accept (OFA: five stride-2 layers)."""
 NAMES: tuple[str, ...] = ("params", "flops", *proxies.MODEL_PROXIES)
 CHECKPOINT_SECONDS = 60.0
+
+
+def resolution_of(space: str) -> int:
+    """The input resolution of ``space``'s proxies unless asked otherwise: ``RESOLUTION`` where the space allows."""
+    return SPACE_RESOLUTION.get(space, RESOLUTION)
 
 
 def settings_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
@@ -73,16 +82,18 @@ def compute_zcp(
     progress: Progress | None = None,
     *,
     batch_size: int = BATCH_SIZE,
-    resolution: int = RESOLUTION,
+    resolution: int | None = None,
     checkpoint: str | Path | None = None,
 ) -> Encodings:
-    """The zero-cost proxies of ``archs`` as an ``Encodings`` table (needs torch).
+    """The zero-cost proxies of ``archs`` as an ``Encodings`` table (needs torch), at ``resolution_of(space)``
+    unless ``resolution`` is given.
 
     With ``checkpoint``, finished rows are saved there about every minute and a later call with the same
-    architectures and settings resumes from them.
+    architectures and settings resumes from them; Ctrl-C saves them too and raises ``ZcpInterrupted``.
     """
     space, _ = check(space, "zcp")
     s = get_space(space)
+    resolution = resolution_of(space) if resolution is None else resolution
     s.validate_resolution(resolution)
     canonical = tuple(s.canonical_many(archs))
     meta = _meta(space, seed, batch_size, resolution)
@@ -92,13 +103,21 @@ def compute_zcp(
     last = time.monotonic()
     stage = f"zcp {space}"
     notify(progress, stage, done, len(canonical))
-    with one_thread():
-        for i in range(done, len(canonical)):
-            values[i] = score_arch(space, canonical[i], batch, seed)
-            notify(progress, stage, i + 1, len(canonical))
-            if checkpoint and time.monotonic() - last > CHECKPOINT_SECONDS:
-                _save_partial(Path(checkpoint), space, canonical, meta, values, i + 1)
-                last = time.monotonic()
+    finished = done
+    try:
+        with one_thread():
+            for i in range(done, len(canonical)):
+                values[i] = score_arch(space, canonical[i], batch, seed)
+                finished = i + 1
+                notify(progress, stage, finished, len(canonical))
+                if checkpoint and time.monotonic() - last > CHECKPOINT_SECONDS:
+                    _save_partial(Path(checkpoint), space, canonical, meta, values, finished)
+                    last = time.monotonic()
+    except KeyboardInterrupt:
+        if not checkpoint or not finished:
+            raise
+        _save_partial(Path(checkpoint), space, canonical, meta, values, finished)
+        raise ZcpInterrupted(finished, len(canonical), Path(checkpoint)) from None
     table = Encodings(space, "zcp", NAMES, canonical, values, meta)
     if checkpoint:
         _save_partial(Path(checkpoint), space, canonical, meta, values, len(canonical))
