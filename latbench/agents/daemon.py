@@ -301,9 +301,9 @@ class AgentDaemon:
 
     @contextlib.contextmanager
     def _abandonable(self) -> Iterator[None]:
-        """A stop abandons the requests made inside: a collector that hangs cannot hold a stopping agent. Nothing
-        is lost: results stay spooled until acknowledged (a re-push is stored once), and a grant whose answer is
-        abandoned leaves its jobs to their leases."""
+        """A stop abandons what runs inside (downloads, requests): a collector that hangs cannot hold a stopping
+        agent. Nothing is lost: results stay spooled until acknowledged (a re-push is stored once), a grant whose
+        answer is abandoned leaves its jobs to their leases, and a partial download is never kept."""
         self._interruptible = True
         try:
             yield
@@ -355,16 +355,13 @@ class AgentDaemon:
         """Download the artifacts of every leased job before measuring the first: downloads then never run
         between measurements, and the jobs can be measured through a collector outage. A failure is left for the
         job itself to meet again and report."""
-        self._interruptible = True
-        try:
+        with self._abandonable():
             for job in jobs:
                 for sha256 in (job.artifact_sha256, job.reference_sha256):
                     if sha256 is not None and not self._stop.is_set():
                         with contextlib.suppress(LatbenchError):
                             if self._format(job.runtime, job.artifact_format) == job.artifact_format:
                                 self.downloads.fetch(sha256, job.artifact_format, _declared_size(job, sha256))
-        finally:
-            self._interruptible = False
 
     def _run(self, job: JobSpec) -> ResultItem | None:
         """Measure ``job``. A failure becomes an error result; a lost lease or an unreachable collector, no result
