@@ -32,7 +32,6 @@ from latbench.protocol import (
     HeartbeatRequest,
     HeartbeatResponse,
     JobSpec,
-    LeaseGrant,
     LeaseRelease,
     LeaseReleaseResponse,
     LeaseRequest,
@@ -239,7 +238,7 @@ class Grant:
 
 
 class _Envelope(BaseModel):
-    """A grant with its jobs not yet read."""
+    """A grant (``LeaseGrant``, as the collector sends it) with its jobs not yet read."""
 
     model_config = ConfigDict(extra="forbid")
     jobs: list[Any] = Field(max_length=MAX_JOBS_PER_LEASE)
@@ -256,11 +255,7 @@ class _Names(BaseModel):
 def _grant(content: bytes) -> Grant:
     """The grant in ``content``; ``ValidationError`` when the grant itself, not one of its jobs, is unreadable. A
     job that does not even name its job and lease cannot be answered: it is logged and left to its lease."""
-    try:
-        whole = LeaseGrant.model_validate_json(content)
-        return Grant(_once(whole.jobs), [], whole.retry_after_s)
-    except ValidationError:
-        envelope = _Envelope.model_validate_json(content)
+    envelope = _Envelope.model_validate_json(content)
     jobs: list[JobSpec] = []
     unreadable: list[UnreadableJob] = []
     for raw in envelope.jobs:
