@@ -6,6 +6,10 @@ from __future__ import annotations
 class LatbenchError(Exception):
     """Base of every error latbench raises on purpose; its message is meant for the user."""
 
+    final = False
+    """True where the same job on the same device would fail the same way again (a capability the device lacks,
+    a model it cannot take), so a collector should not lease it again: an agent's error result says so."""
+
 
 class InvalidArchitecture(LatbenchError, ValueError):
     """An architecture string that is not a member of its search space."""
@@ -22,6 +26,8 @@ class RuntimeUnavailable(LatbenchError):
 class ProfilingUnsupported(RuntimeUnavailable):
     """``--profile`` asked of a runtime (or provider) whose engine offers no per-operator profiler here."""
 
+    final = True
+
 
 class ArtifactError(LatbenchError):
     """A model artifact that cannot be built, read, or whose content hash does not match."""
@@ -34,9 +40,13 @@ class ConverterUnavailable(ArtifactError):
 class ModelFileError(LatbenchError):
     """A user's model file that latbench cannot time: missing, of no known format, unreadable or unsafe."""
 
+    final = True
+
 
 class ModelInputError(LatbenchError):
     """Input shapes of a model that are malformed, contradict the model, or leave a dynamic dimension open."""
+
+    final = True
 
 
 class ResultsFileError(LatbenchError):

@@ -52,6 +52,8 @@ InputShapes = dict[
 ModelFormat = Literal["onnx", "tflite"]
 MAX_MODEL_BYTES = 512 * 2**20
 """A collector's default limit on an uploaded model file (``collector serve --max-model-mb``)."""
+MAX_FAILURE_REASONS = 3
+"""How many distinct errors a campaign's status shows per device: enough to tell one cause from several."""
 MAX_ARTIFACT_BYTES = 16 * 2**30
 """The largest artifact an agent downloads: a job that declares more is refused (``JobSpec.artifact_bytes``)."""
 
@@ -60,6 +62,11 @@ def _absent(value: object) -> bool:
     """A field added for model files is left out of messages without it, so that agents and collectors from
     before it (which refuse unknown fields) still understand the messages about architectures."""
     return value is None
+
+
+def _not_set(value: object) -> bool:
+    """A flag added later is left out while false, for the same reason as ``_absent``."""
+    return value is False
 
 
 class Message(BaseModel):
@@ -260,6 +267,9 @@ class ResultItem(Message):
     job_id: str
     lease_id: str
     error: Annotated[str, Field(max_length=4096)] | None = None
+    final: bool = Field(default=False, exclude_if=_not_set)
+    """An error that another attempt on this device would meet again (``LatbenchError.final``): the collector
+    fails the job at once instead of leasing it again. Left out when false, as agents from before it send."""
     stats: LatencyStatsModel | None = None
     times_ms: list[PositiveMs] = Field(default_factory=list, max_length=MAX_RUNS_PER_RESULT)
     warmup_runs: int = Field(default=0, ge=0, le=2**31 - 1)
@@ -300,6 +310,8 @@ class ResultItem(Message):
     def _measurement_or_error(self) -> ResultItem:
         if (self.error is None) == (self.stats is None):
             raise ValueError("a result carries either stats (a measurement) or an error, not both or neither")
+        if self.final and self.error is None:
+            raise ValueError("only an error result can be final")
         if self.stats is not None and self.times_ms and len(self.times_ms) != self.stats.runs:
             raise ValueError(f"times_ms has {len(self.times_ms)} runs but stats.runs is {self.stats.runs}")
         return self
@@ -475,6 +487,13 @@ class CampaignCreated(Message):
     campaign_id: str
 
 
+class FailureReason(Message):
+    """One error that failed ``jobs`` of a device's jobs (each job's last error)."""
+
+    error: str
+    jobs: int
+
+
 class DeviceProgress(Message):
     device: str
     queued: int
@@ -484,6 +503,8 @@ class DeviceProgress(Message):
     total: int
     rate_per_min: float | None
     eta_s: float | None
+    failures: list[FailureReason] = Field(default_factory=list)
+    """Why the failed jobs failed: their last errors, most frequent first (at most ``MAX_FAILURE_REASONS``)."""
 
 
 CampaignState = Literal["building", "running", "done", "failed"]

@@ -387,7 +387,9 @@ class AgentDaemon:
             if not self._stop.is_set():
                 log.warning("%s  not measured: %s", job.arch, exc)
             return None
-        except (LatbenchError, ValueError) as exc:
+        except LatbenchError as exc:
+            return error_item(job, str(exc), exc.final)
+        except ValueError as exc:
             return error_item(job, str(exc))
         except Exception as exc:  # a runtime's own errors, or a bug: report it and keep serving
             log.exception("%s  failed unexpectedly", job.arch)

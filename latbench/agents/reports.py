@@ -61,17 +61,19 @@ def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
     )
 
 
-def error_item(job: JobSpec, message: str) -> ResultItem:
-    """The result of a job that could not be measured here; the collector counts it as a failed attempt."""
-    return refusal_item(job.job_id, job.lease_id, message)
+def error_item(job: JobSpec, message: str, final: bool = False) -> ResultItem:
+    """The result of a job that could not be measured here; the collector counts it as a failed attempt, or
+    fails the job at once where ``final`` says another attempt on this device would fail the same way."""
+    return refusal_item(job.job_id, job.lease_id, message, final)
 
 
-def refusal_item(job_id: str, lease_id: str, message: str) -> ResultItem:
+def refusal_item(job_id: str, lease_id: str, message: str, final: bool = False) -> ResultItem:
     """An error result for the job and lease named, which need not be readable as a ``JobSpec``."""
     return ResultItem(
         result_id=uuid.uuid4(),
         job_id=job_id,
         lease_id=lease_id,
         error=message[:MAX_ERROR_CHARS],
+        final=final,
         measured_at=datetime.now(timezone.utc),
     )

@@ -277,11 +277,23 @@ def status_table(status: CampaignStatus) -> Table:
         table.add_row(
             d.device, str(d.queued), str(d.leased), str(d.done), str(d.failed), str(d.total), rate, _eta(d.eta_s)
         )
+    reasons = _failure_lines(status)
     if status.error:
-        table.caption = Text(status.error, style="red")
+        table.caption = Text("\n".join([status.error, *reasons]), style="red")
+    elif reasons:
+        table.caption = Text("\n".join(reasons), style="red")
     elif not status.devices:
         table.caption = "no device has joined yet: start an agent that offers this runtime"
     return table
+
+
+def _failure_lines(status: CampaignStatus) -> list[str]:
+    """Why each device's failed jobs failed: a line per distinct error, most frequent first."""
+    return [
+        f"{d.device}: {reason.jobs} job{'s' if reason.jobs != 1 else ''} failed: {reason.error}"
+        for d in status.devices
+        for reason in d.failures
+    ]
 
 
 @campaign_app.command("status")

@@ -18,7 +18,15 @@ from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDev
 from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound, UnknownSpace
 from latbench.precision import artifact_format as precision_format
 from latbench.precision import of_format as precision_of
-from latbench.protocol import AdaptivePlan, CampaignCreate, CampaignState, CampaignStatus, DeviceProgress
+from latbench.protocol import (
+    MAX_FAILURE_REASONS,
+    AdaptivePlan,
+    CampaignCreate,
+    CampaignState,
+    CampaignStatus,
+    DeviceProgress,
+    FailureReason,
+)
 from latbench.spaces import MODEL_SET, get_space
 
 RATE_WINDOW = timedelta(minutes=10)
@@ -158,8 +166,32 @@ def get(session: Session, campaign_id: str) -> CampaignRow:
     return campaign
 
 
+def _failures(session: Session, campaign_id: str) -> dict[str, list[FailureReason]]:
+    """Per device, the last errors of its failed jobs, most frequent first: a campaign that ends "done" with
+    failures says why."""
+    n = func.count().label("n")
+    rows = session.execute(
+        select(JobRow.device_id, JobRow.last_error, n)
+        .where(JobRow.campaign_id == campaign_id, JobRow.state == "failed", JobRow.last_error.is_not(None))
+        .group_by(JobRow.device_id, JobRow.last_error)
+        .order_by(JobRow.device_id, n.desc(), JobRow.last_error)
+    )
+    reasons: dict[str, list[FailureReason]] = {}
+    for device_id, error, jobs in rows:
+        shown = reasons.setdefault(device_id, [])
+        if len(shown) < MAX_FAILURE_REASONS and error is not None:
+            shown.append(FailureReason(error=error, jobs=jobs))
+    return reasons
+
+
 def _progress(
-    name: str, counts: dict[str, int], total: int, recent: int, since: datetime, now: datetime
+    name: str,
+    counts: dict[str, int],
+    total: int,
+    recent: int,
+    since: datetime,
+    now: datetime,
+    failures: list[FailureReason] | None = None,
 ) -> DeviceProgress:
     remaining = counts.get("queued", 0) + counts.get("leased", 0)
     elapsed_s = (now - max(since, now - RATE_WINDOW)).total_seconds()
@@ -174,6 +206,7 @@ def _progress(
         total=total,
         rate_per_min=rate,
         eta_s=eta,
+        failures=failures or [],
     )
 
 
@@ -269,6 +302,7 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
             .where(CampaignArchRow.campaign_id == campaign.id, CampaignArchRow.position < campaign.samples, unbuildable)
         )
     )
+    failures = _failures(session, campaign.id)
     plan = AdaptivePlan(**campaign.adaptive) if campaign.adaptive is not None else None
     stepped = adaptive.devices(session, campaign.id) if plan is not None else None
     progress = [
@@ -279,6 +313,7 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
             recent.get(device_id, 0),
             joined_at,
             now,
+            failures.get(device_id),
         )
         for device_id, name, joined_at, created in joined
     ]

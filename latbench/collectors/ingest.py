@@ -3,7 +3,8 @@
 Exactly once: a result id already stored is a ``duplicate``; a measurement for a job that another result has
 finished is ``dropped``; otherwise the first measurement of a job is ``stored`` and finishes it, even if its
 lease expired and the job was leased again meanwhile. An error from the job's current lease counts as a
-failure (``requeued`` or, at the campaign's limit, ``failed``); an error from a superseded lease is ``dropped``.
+failure (``requeued`` or, at the campaign's limit or where the agent says it is final, ``failed``); an error
+from a superseded lease is ``dropped``.
 A result id that another job's result already has is refused (409) with the batch, so that no job ever points
 at another job's measurement.
 """
@@ -188,8 +189,11 @@ class _Batch:
         job.update(errors=job["errors"] + 1, last_error=item.error, lease_id=None, lease_expires_at=None)
         self.jobs[job_id] = job
         failed = job["errors"] + job["expirations"]
+        if item.final:
+            job.update(state="failed", finished_at=now)
+            return ack("failed", f"job {job_id} failed: the agent says another attempt would fail the same way")
         if failed >= max_failures:
-            job.update(state="failed", last_error=item.error, finished_at=now)
+            job.update(state="failed", finished_at=now)
             return ack("failed", f"job {job_id} failed after {failed} failures")
         job["state"] = "queued"
         return ack("requeued", f"job {job_id} queued again ({failed} of {max_failures} failures)")

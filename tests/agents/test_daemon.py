@@ -192,18 +192,22 @@ def test_each_job_gets_a_result_even_when_it_cannot_run_here(collector_script, t
     sha = hashlib.sha256(model).hexdigest()
     wrong = hashlib.sha256(b"another model").hexdigest()
     jobs = [job("good", sha, reference_sha256=sha), job("bad-hash", wrong), job("no-runtime", sha, runtime="coreml"),
-            job("other-format", sha).model_copy(update={"artifact_format": "tflite"})]  # fmt: skip
+            job("other-format", sha).model_copy(update={"artifact_format": "tflite"}),
+            job("wrong-shape", sha).model_copy(update={"input_shapes": {"input": [1, 3]}})]  # fmt: skip
     grant = {"jobs": [j.model_dump(mode="json") for j in jobs], "retry_after_s": 0}
     collector_script.script("/v1/leases", Reply.json(200, grant), Reply.json(200, NO_JOBS))
     for digest in (sha, wrong):
         collector_script.script(f"/v1/artifacts/{digest}", Reply(200, model, "application/octet-stream"))
-    run_agent(make_agent(collector_script.url, tmp_path, max_jobs=4))
+    run_agent(make_agent(collector_script.url, tmp_path, max_jobs=5))
     results = pushed(collector_script)
     assert results["good"]["error"] is None and results["good"]["stats"]["runs"] >= 10
     assert results["good"]["ref_ratio"] > 0
     assert "arrived with sha256" in results["bad-hash"]["error"]
     assert "unknown runtime 'coreml'" in results["no-runtime"]["error"]
     assert "built a tflite artifact" in results["other-format"]["error"]
+    assert "has 4 dimensions" in results["wrong-shape"]["error"] and results["wrong-shape"]["final"] is True
+    # a refusal another attempt here would repeat is final; one another agent may not meet is not
+    assert not any("final" in results[j] for j in ("good", "bad-hash", "no-runtime", "other-format"))
     assert len(collector_script.requests_to(f"/v1/artifacts/{sha}")) == 1
     with Spool(tmp_path / "agent" / "spool.sqlite") as spool:
         assert spool.counts() == SpoolCounts(pending=0, dead=0)

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from tests.support.served import LEASE_TTL_S, Harness, failure, measurement
+from tests.support.served import ARCHS, LEASE_TTL_S, Harness, failure, measurement
 
 
 def lease(agent, max_jobs: int = 1) -> list[dict]:
@@ -185,3 +185,29 @@ def test_a_measurement_finishes_a_failed_job(collector: Harness):
     assert collector.status(campaign)["devices"][0]["failed"] == 1
     assert push(agent, measurement(job)) == ["stored"]
     assert collector.status(campaign)["devices"][0]["failed"] == 0
+
+
+def test_a_final_error_fails_the_job_at_once_and_the_status_says_why(collector: Harness):
+    """A refusal the device would repeat (``final``) is not leased again; a campaign's status names each reason."""
+    campaign = collector.campaign(max_failures=2)
+    agent = collector.agent("a1")
+    refused, crashed = "profiling not supported by runtime tflite on a remote device", "runtime crashed"
+    first, second, third = lease(agent, 3)
+    acks = push(agent, {**failure(first, refused), "final": True}, {**failure(second, refused), "final": True},
+                failure(third, crashed))  # fmt: skip
+    assert acks == ["failed", "failed", "requeued"]
+    leased = {j["job_id"]: j for j in lease(agent, len(ARCHS))}
+    assert third["job_id"] in leased and not {first["job_id"], second["job_id"]} & leased.keys()
+    [device] = collector.status(campaign)["devices"]
+    assert device["failed"] == 2 and device["failures"] == [{"error": refused, "jobs": 2}]
+    assert push(agent, failure(leased[third["job_id"]], crashed)) == ["failed"]  # its second failure: the limit
+    [device] = collector.status(campaign)["devices"]
+    assert device["failures"] == [{"error": refused, "jobs": 2}, {"error": crashed, "jobs": 1}]
+
+
+def test_a_final_flag_on_a_measurement_is_refused(collector: Harness):
+    collector.campaign()
+    agent = collector.agent("a1")
+    [job] = lease(agent)
+    response = agent.post("/results", json={"results": [{**measurement(job), "final": True}]})
+    assert response.status_code == 422 and "only an error result can be final" in response.text

@@ -31,7 +31,7 @@ from tests.support.ports import free_port
 from tests.support.processes import ADMIN_TOKEN, Agent, Collector
 from tests.support.profiled import push_profiled
 from tests.support.served import ADMIN_TOKEN as SERVED_ADMIN_TOKEN
-from tests.support.served import ARCHS, Clock, Served, extreme_campaign, measurement
+from tests.support.served import ARCHS, Clock, Served, extreme_campaign, failure, measurement
 
 pytestmark = pytest.mark.slow  # headless Chromium, a real collector and agent
 
@@ -267,3 +267,23 @@ def test_an_adaptive_campaign_shows_each_devices_learning_curve_as_the_status_sa
         assert text_of(browser, ".adaptive p.muted") == (
             f"adaptive: target SRCC {PLAN['target_srcc']}, budget {PLAN['budget']}, batches of {PLAN['batch']}"
         )
+
+
+def test_a_campaign_shows_why_its_failed_jobs_failed(
+    browser: WebDriver, tmp_path: Path, artifact_cache: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("LATBENCH_HOME", str(tmp_path / "home"))
+    with Served(f"sqlite:///{tmp_path / 'collector.sqlite'}", artifact_cache, Clock()) as collector:
+        campaign = collector.campaign(ARCHS[:2], name="refused")
+        agent = collector.agent("agent-1", device="phone-1")
+        first, second = agent.post("/leases", json={"max_jobs": 2}).json()["jobs"]
+        refusal = "profiling not supported by runtime tflite on a remote device <b>"  # shown as text, not markup
+        refused = {**failure(first, refusal), "final": True}
+        assert agent.post("/results", json={"results": [refused, measurement(second)]}).status_code == 200
+
+        browser.get(collector.url + "/")
+        log_in(browser, SERVED_ADMIN_TOKEN)
+        item = f'.campaign[data-campaign="{campaign}"] li.failure[data-device="phone-1"]'
+        expected = f"phone-1: 1 job failed: {refusal}"
+        wait(browser, 30, lambda b: text_of(b, item) == expected, f"the failure {expected!r}")
+        assert text_of(browser, f'.campaign[data-campaign="{campaign}"] tr[data-device="phone-1"] .failed-count') == "1"

@@ -129,6 +129,9 @@ def test_an_agent_here_measures_a_campaign_on_the_remote_device(collector, sshd,
         models = collector.cli("campaign", "create", "--models", str(folder), "--runtime", "onnxruntime",
                                "--input", "input_ids:1x24", *FAST)  # fmt: skip
         wait_for(lambda: totals(collector.status(models))["done"] == 2, 180, "2 model files through the SSH runner")
+        profiled = collector.cli("campaign", "create", "--space", "nb201", "--samples", "3", "--seed", "5",
+                                 "--runtime", "onnxruntime", "--profile", *FAST)  # fmt: skip
+        wait_for(lambda: collector.status(profiled)["state"] == "done", 120, "the refused --profile campaign to end")
     finally:
         assert agent.stop() == 0, agent.log.read_text()[-2000:]
     rows = _rows(collector, campaign, tmp_path / "out.csv")
@@ -136,5 +139,12 @@ def test_an_agent_here_measures_a_campaign_on_the_remote_device(collector, sshd,
     assert all(float(r["latency_ms"]) > 0 and len(json.loads(r["times_ms"])) >= 10 for r in rows)
     shapes = {r["arch"]: r["input_shapes"] for r in _rows(collector, models, tmp_path / "models.csv")}
     assert shapes == {"mobilenet.onnx": "image:1x3x32x32", "transformer.onnx": "input_ids:1x24"}
+    # the remote device cannot profile: each job is refused once, as final, and the status says why
+    [device] = collector.status(profiled)["devices"]
+    refusal = "profiling not supported by runtime onnxruntime on a remote device"
+    assert device["failed"] == 3 and device["failures"] == [{"error": refusal, "jobs": 3}]
+    assert agent.log.read_text().count(refusal) == 3  # once a job: a final error is not leased again
+    shown = collector.cli("campaign", "status", profiled)
+    assert f"{device['device']}: 3 jobs failed: {refusal}" in " ".join(shown.split())
     devices = json.loads(collector.cli("devices", "--json"))
     assert [d["runtimes"] for d in devices if "via-ssh" in d["agents"]] == [["onnxruntime"]]

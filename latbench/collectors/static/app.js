@@ -203,6 +203,9 @@ function renderCampaign(c) {
     h("td", { class: "num" }, p.leased),
     h("td", { class: "num" }, p.rate_per_min === null ? "–" : `${p.rate_per_min.toFixed(1)}/min`),
     h("td", { class: "num" }, p.eta_s === null ? "–" : duration(p.eta_s))));
+  const reasons = c.devices.flatMap((p) => (p.failures || []).map((f) =>
+    h("li", { class: "failure", "data-device": p.device },
+      h("strong", {}, p.device), `: ${f.jobs} job${f.jobs === 1 ? "" : "s"} failed: `, h("code", {}, f.error))));
   const table = rows.length
     ? h("table", { class: "progress-table" },
       h("thead", {}, h("tr", {}, ...["device", "progress", "done", "failed", "leased", "rate", "ETA"].map((t) => h("th", {}, t)))),
@@ -215,7 +218,9 @@ function renderCampaign(c) {
     h("span", { class: `badge ${c.state}` }, c.state),
     c.name ? h("code", { class: "muted" }, c.campaign_id) : null),
   h("p", { class: "muted" }, meta.join(" · ")),
+  c.error ? h("p", { class: "campaign-error" }, c.error) : null,
   table,
+  reasons.length ? h("ul", { class: "failures" }, reasons) : null,
   adaptiveCurves(c));
   card.addEventListener("click", () => select(c.campaign_id));
   card.addEventListener("keydown", (event) => event.key === "Enter" && select(c.campaign_id));
