@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import typer
+import typer.main
+from rich.console import Console
 
 from latbench import __version__
 from latbench.cli.admin import agents_app, campaign_app, devices_command, results_app, token_app
@@ -73,9 +76,32 @@ def _root(
     """Measure neural-network latency on real hardware and learn latency predictors from it."""
 
 
+RICH_HELP_COLUMNS = 100
+"""The width rich's option tables need: narrower (an 80-column terminal, or help piped to a pager, which rich
+takes as 80), they cut option names, defaults and env vars to "--host-key-fingerpr…"; click's plain help wraps
+them instead."""
+
+
+def _plain_help(command: Any) -> None:
+    """Give ``command`` and every subcommand click's plain help (typer's ``rich_markup_mode=None``), with the
+    ``\\[`` that keeps a bracket from being read as rich markup shown as the bracket it is. (Typer carries its
+    own click, so its commands are reached by attribute, not by click's types.)"""
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = None
+    for item in [command, *getattr(command, "params", [])]:
+        text = getattr(item, "help", None)
+        if isinstance(text, str):
+            item.help = text.replace("\\[", "[")
+    for sub in getattr(command, "commands", {}).values():
+        _plain_help(sub)
+
+
 def main() -> None:
     try:
-        app()
+        command = typer.main.get_command(app)
+        if Console().width < RICH_HELP_COLUMNS:
+            _plain_help(command)
+        command()
     except LatbenchError as exc:
         err.print(styled("error:", "red", str(exc)), highlight=False)
         sys.exit(1)
