@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import latbench
+from latbench.agents.identity import CREDENTIALS_FILE
 from latbench.agents.remote.device import RemoteDevice, quote
 from latbench.agents.remote.ssh import SshDevice, SshTarget
 from latbench.client import CollectorClient
@@ -199,10 +200,9 @@ def _see_host_venv(host: _Host, python: str) -> None:
         host.write(f"{site_packages.strip()}/latbench-host-venv.pth", lines, 0o644)
 
 
-def _install(host: _Host, spec: DeploySpec, wheel: Path) -> bool:
-    """Create the venv if needed and (re)install latbench with its agent extras; whether a venv was there."""
-    existed = host.device.exec(quote("test", "-x", f"{host.venv}/bin/python")).returncode == 0
-    if not existed:
+def _install(host: _Host, spec: DeploySpec, wheel: Path) -> None:
+    """Create the venv if needed and (re)install latbench with its agent extras."""
+    if host.device.exec(quote("test", "-x", f"{host.venv}/bin/python")).returncode != 0:
         site = ["--system-site-packages"] if spec.system_site_packages else []
         host.run(quote(spec.python, "-m", "venv", *site, host.venv), "creating the venv")
         if spec.system_site_packages:
@@ -216,7 +216,6 @@ def _install(host: _Host, spec: DeploySpec, wheel: Path) -> bool:
     host.run(quote(*pip, "--force-reinstall", "--no-deps", f"{staged}/{wheel.name}"), "installing latbench", 900)
     requirement = f"latbench[{spec.extras}]=={latbench.__version__}"
     host.run(quote(*pip, *index, "--find-links", staged, requirement), "installing the agent's dependencies", 1800)
-    return existed
 
 
 def _agent_command(host: _Host, spec: DeploySpec, name: str) -> list[str]:
@@ -373,12 +372,14 @@ def deploy(
     ) as device:
         host = _Host(device, spec)
         _check_python(host, spec.python)
+        # an upgrade replaces an agent that enrolled from here, not a venv a failed first deploy left behind
+        upgraded = device.exec(quote("test", "-f", f"{host.state}/{CREDENTIALS_FILE}")).returncode == 0
         with tempfile.TemporaryDirectory(prefix="latbench-wheel-") as tmp:
             if spec.wheel is None:
                 notify(progress, "deploy", message="building the latbench wheel")
             wheel = spec.wheel or build_wheel(Path(tmp))
             notify(progress, "deploy", message=f"installing {wheel.name} into {host.venv}")
-            upgraded = _install(host, spec, wheel)
+            _install(host, spec, wheel)
         host.run(quote("mkdir", "-p", host.state) + f" && chmod 700 {quote(host.state)}", "creating the state dir")
         ca_path = None
         if ca_pem is not None:

@@ -31,7 +31,7 @@ from latbench.agents.client import AgentClient, Backoff, retry
 from latbench.agents.downloads import DownloadCache
 from latbench.agents.environment import machine_info
 from latbench.agents.heartbeat import SHUTDOWN_TIMEOUT_S, Heartbeat, Leases
-from latbench.agents.identity import Credentials, default_state_dir
+from latbench.agents.identity import CREDENTIALS_FILE, Credentials, default_state_dir
 from latbench.agents.measure import ReferenceProbe, TimingSettings, load_cold, time_model
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.reports import error_item, refusal_item, result_item
@@ -140,7 +140,7 @@ class AgentDaemon:
 
     @property
     def credentials_path(self) -> Path:
-        return self.state_dir / "agent.json"
+        return self.state_dir / CREDENTIALS_FILE
 
     def close(self) -> None:
         for probe in self._probes.values():

@@ -16,6 +16,10 @@ def default_state_dir() -> Path:
     return latbench_home() / "agent"
 
 
+CREDENTIALS_FILE = "agent.json"
+"""In the state dir: an agent that has enrolled (``deploy`` tells an upgrade from a first deploy by it)."""
+
+
 @dataclass(frozen=True)
 class Credentials:
     """What enrollment gave this agent; kept in ``agent.json`` with mode 0600, since the token is a password."""

@@ -12,6 +12,7 @@ import sys
 import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,7 +60,8 @@ def host_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return python
 
 
-def _deploy(sshd, collector: Collector, token: str, remote_dir: Path, wheel: Path, python: Path) -> dict:
+def _deploy(sshd, collector: Collector, token: str, remote_dir: Path, wheel: Path, python: Path,
+            *options: str) -> subprocess.CompletedProcess[str]:  # fmt: skip
     # --no-wait-idle as for every test agent (tests.support.processes.Agent): the collector building artifacts
     # beside it, or any other work on the test machine, would otherwise hold each timing back up to a minute
     done = subprocess.run(
@@ -67,9 +69,14 @@ def _deploy(sshd, collector: Collector, token: str, remote_dir: Path, wheel: Pat
          "--known-hosts", str(sshd.known_hosts), "--collector", collector.url, "--token", token,
          "--python", str(python), "--remote-dir", str(remote_dir), "--system-site-packages", "--offline",
          "--wheel", str(wheel), "--name", "deployed", "--agent-arg=--poll", "--agent-arg=0.5",
-         "--agent-arg=--no-wait-idle", "--json"],
+         "--agent-arg=--no-wait-idle", "--json", *options],
         capture_output=True, text=True, env=env(), timeout=300,
     )  # fmt: skip
+    return done
+
+
+def _deployed(*args: Any) -> dict:
+    done = _deploy(*args)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
@@ -88,7 +95,11 @@ def test_a_deployed_agent_enrolls_completes_a_campaign_and_redeploying_upgrades_
     remote_dir = tmp_path / "host" / "latbench"
     token = collector.cli("token", "create", "--name", "deploy")
     try:
-        first = _deploy(sshd, collector, token, remote_dir, wheel, host_python)
+        # a first deploy whose agent cannot enroll (a wrong token) leaves a venv, not an agent: no upgrade after it
+        failed = _deploy(sshd, collector, "lb_enroll_wrong", remote_dir, wheel, host_python, "--timeout", "60")
+        assert failed.returncode == 1 and failed.stdout == "", failed.stderr
+        assert (remote_dir / "venv" / "bin" / "python").exists()
+        first = _deployed(sshd, collector, token, remote_dir, wheel, host_python)
         assert first["upgraded"] is False and first["service"] == "nohup"
         imports = "import host_venv_marker, typer, onnxruntime, latbench; print(latbench.__file__)"
         agent_python = remote_dir / "venv" / "bin" / "python"
@@ -102,7 +113,7 @@ def test_a_deployed_agent_enrolls_completes_a_campaign_and_redeploying_upgrades_
         wait_for(lambda: totals(collector.status(campaign))["done"] == 3, 180, "3 results from the deployed agent")
         assert {r["agent"] for r in _rows(collector, campaign, tmp_path / "out.csv")} == {"deployed"}
 
-        second = _deploy(sshd, collector, token, remote_dir, wheel, host_python)
+        second = _deployed(sshd, collector, token, remote_dir, wheel, host_python)
         assert second["upgraded"] is True
         assert (second["agent_id"], second["device_name"]) == (first["agent_id"], first["device_name"])
         assert second["pid"] != first["pid"] and "latbench" not in _cmdline(first["pid"])
