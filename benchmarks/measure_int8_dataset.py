@@ -35,7 +35,7 @@ from latbench.datasets.model import new_provenance
 from latbench.local import measure, select_archs
 from latbench.resultfile import read_results
 from latbench.spaces import get_space
-from latbench.stability import is_unstable
+from latbench.stability import is_unstable, looks_busy
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "latbench" / "datasets" / "data"
@@ -98,15 +98,28 @@ def build(space: str, works: list[Path], name: str) -> Path:
     flagged = {p: sum(is_unstable(r) for r in rows if r["precision"] == p) for p in PRECISIONS}
     counts = {p: sum(r["precision"] == p for r in rows) for p in PRECISIONS}
     stamps = sorted(str(r["measured_at"]) for r in rows)
-    spread = max(float(str(r["latency_ms"])) / float(str(r["min_ms"])) for p in PRECISIONS for r in measured[p])
+    raw = [r for p in PRECISIONS for r in measured[p]]
+    spread = max(float(str(r["latency_ms"])) / float(str(r["min_ms"])) for r in raw)
+    loads = sorted(float(str(r["env_load_1m_before"])) for r in raw if r.get("env_load_1m_before") not in (None, ""))
+    cores = int(str(rows[0]["env_cores_logical"]))
+    load = f"load average {loads[len(loads) // 2]:.1f} median, {loads[-1]:.1f} at most" if loads else "load unknown"
+    busy = bool(loads) and looks_busy(loads[len(loads) // 2], cores)
+    if busy:
+        where = (
+            f"Measured on a {cores}-core machine ({rows[0]['env_cpu_model']}; {load}) while other work ran on it: "
+            "the measurements are noisier than on an idle machine, and a run longer than a scheduler time slice "
+            f"often waited out other processes' slices (a median up to {spread:.1f} times the fastest run)"
+        )
+    else:
+        where = (
+            f"Measured on a {cores}-core machine that looked idle ({rows[0]['env_cpu_model']}; {load}; a result's "
+            f"median at most {spread:.2f} times its fastest run)"
+        )
     caveat = (
-        f"Measured on a shared 2-core machine ({rows[0]['env_cpu_model']}) while other work ran on it: the "
-        "measurements are noisier than on an idle machine, and a run longer than a scheduler time slice often "
-        f"waited out other processes' slices (a median up to {spread:.0f} times the fastest run), so each "
-        "latency here is the result's fastest run, not its median. Each measurement was short (at least 20 runs "
-        "and 0.2 s), waited up to the wait-idle bound for the other processes to calm down and was repeated up to "
-        "3 times while unstable; results still flagged unstable are kept (their fastest run is the best reading "
-        "there is): " + ", ".join(f"{flagged[p]} of {counts[p]} {p}" for p in PRECISIONS) + "."
+        f"{where}. Each latency here is the result's fastest run, not its median. Each measurement was short (at "
+        "least 20 runs and 0.2 s), waited up to the wait-idle bound for other processes to calm down and was "
+        "repeated up to 3 times while unstable; results still flagged unstable are kept (their fastest run is the "
+        "best reading there is): " + ", ".join(f"{flagged[p]} of {counts[p]} {p}" for p in PRECISIONS) + "."
     )
     built = build_from_rows(
         rows,
@@ -133,7 +146,7 @@ def build(space: str, works: list[Path], name: str) -> Path:
         license="MIT",
         include_unstable=True,
     )
-    cpu = f"{rows[0]['env_cpu_model']}, {rows[0]['env_cores_logical']} logical cores shared with other work"
+    cpu = f"{rows[0]['env_cpu_model']}, {cores} logical cores" + (" shared with other work" if busy else "")
     ds = dataclasses.replace(
         built,
         devices=tuple(dataclasses.replace(d, description=f"{DESCRIPTIONS[d.name]}; {cpu}") for d in built.devices),

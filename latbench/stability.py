@@ -60,6 +60,11 @@ def _number(value: object) -> float | None:
     return number if number == number else None
 
 
+def looks_busy(load: float, cores: int) -> bool:
+    """Whether a 1-minute load average means other work competed for the cores: three quarters of them taken."""
+    return load >= 0.75 * cores
+
+
 def summary(rows: Iterable[Mapping[str, object]], advice: str = ADVICE) -> str | None:
     """E.g. "120 of 120 results are unstable (high variation between runs): the machine was busy (load average
     7.2 on 2 cores). Re-measure them when the device is idle." (``advice`` last); also said when results were
@@ -89,7 +94,7 @@ def summary(rows: Iterable[Mapping[str, object]], advice: str = ADVICE) -> str |
     cores = next((int(x) for r in unstable if (x := _number(r.get("env_cores_logical")))), None)
     if loads and cores:
         load = statistics.median(loads)
-        busy = "the machine was busy" if load >= 0.75 * cores else "the machine looked idle"
+        busy = "the machine was busy" if looks_busy(load, cores) else "the machine looked idle"
         text += f": {busy} (load average {load:.1f} on {cores} cores)"
     if still_busy:
         text += f"; {still_busy} {NOTES['still_busy']}"

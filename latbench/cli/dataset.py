@@ -88,7 +88,12 @@ def show(name: str = typer.Argument(..., help="Dataset name."), as_json: opt.AsJ
         if d["quality"].get("stability"):
             out.print(styled("warning:", "yellow", f"{d['name']}: {d['quality']['stability']}"))
     for key, value in card["provenance"].items():
-        text = "; ".join(map(str, value)) if isinstance(value, list) else value
+        if isinstance(value, list):
+            text = "; ".join(map(str, value))
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k} {v}" for k, v in value.items())
+        else:
+            text = value
         if key == "notice":
             text = "the license notice, shipped in every export's card"
         out.print(f"{key}: {text}")

@@ -30,6 +30,15 @@ def test_a_piped_dataset_table_shows_every_device_name_whole():
     assert {"1080ti_1", "1080ti_256", "2080ti_32", "titan_rtx_256", "titanxp_1"} <= set(names)
 
 
+def test_a_datasets_provenance_reads_as_words_and_its_caveat_as_measured():
+    shown = piped("dataset", "show", "here-nb201-int8")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert "unstable: fp32 1, int8 1" in lines and not any(line.startswith("unstable: {") for line in lines)
+    # re-measured on an idle machine: its caveat and device descriptions no longer say the machine was shared
+    assert "machine that looked idle" in shown.stdout and "shared with other work" not in shown.stdout
+
+
 def test_a_narrow_terminal_folds_a_long_id_instead_of_cutting_it():
     table = Table("id", "name", "state")
     table.add_row("c7ebdccd0f3a4b1e9b8c2d7e6f5a4b3c", "a-long-campaign-name", "running")

@@ -30,7 +30,7 @@ def test_both_precisions_cover_the_same_architectures_on_one_machine(name):
     assert (fp32.settings["precision"], int8.settings["precision"]) == ("fp32", "int8")
     assert fp32.settings["device_id"] == int8.settings["device_id"] and fp32.runtime == int8.runtime == "onnxruntime"
     assert (fp32.batch, fp32.threads, fp32.resolution, fp32.classes) == (1, 1, 32, classes)
-    assert "int8" in int8.description and "shared" in int8.description
+    assert "int8" in int8.description and "2 logical cores" in int8.description
 
 
 @NAMES
@@ -38,4 +38,7 @@ def test_the_card_says_where_when_and_how_noisy(name):
     provenance = datasets.load(name).provenance
     assert "benchmarks/measure_int8_dataset.py" in provenance["source"]
     assert "quantize_static" in provenance["method"] and "generated" in provenance["method"]
-    assert "shared" in provenance["caveat"] and set(provenance["unstable"]) == {"fp32", "int8"}
+    assert set(provenance["unstable"]) == {"fp32", "int8"}
+    counts = ", ".join(f"{n} of {len(datasets.load(name).archs)} {p}" for p, n in provenance["unstable"].items())
+    # how busy the machine was, as measured (re-measured idle: the loaded first measurement is docs/benchmarks.md's)
+    assert "looked idle" in provenance["caveat"] and provenance["caveat"].endswith(f"is): {counts}.")
