@@ -76,11 +76,19 @@ def check_pending_agent_token(request: Request, collector: Collector) -> None:
             tokens.authenticate(session, token, "agent", collector.clock())
 
 
+INLINE_PARSE_BYTES = 256 * 2**10
+"""Bodies up to this size are read on the event loop; a larger one (a push of long ``times_ms``, up to
+``MAX_BODY_BYTES``) is read in a worker thread: reading 30 MiB takes about 2 s, which would stall every other
+request, heartbeats included, for as long (in a thread: 0.15 s at most)."""
+
+
 async def _body(request: Request, model: type[M]) -> M:
     """The request body as ``model``; a ``RequestValidationError`` shaped like FastAPI's own if it is not one."""
     raw = await json_body(request)
     try:
-        return model.model_validate_json(raw)
+        if len(raw) <= INLINE_PARSE_BYTES:
+            return model.model_validate_json(raw)
+        return await to_thread.run_sync(model.model_validate_json, raw)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 
-from tests.support.served import ARCHS, LEASE_TTL_S, Harness, failure, measurement
+from tests.support.served import ARCHS, LEASE_TTL_S, Harness, failure, measured_as, measurement
 
 
 def lease(agent, max_jobs: int = 1) -> list[dict]:
@@ -211,3 +212,20 @@ def test_a_final_flag_on_a_measurement_is_refused(collector: Harness):
     [job] = lease(agent)
     response = agent.post("/results", json={"results": [{**measurement(job), "final": True}]})
     assert response.status_code == 422 and "only an error result can be final" in response.text
+
+
+def test_a_body_large_enough_to_be_read_off_the_event_loop_is_read_and_checked_alike(collector: Harness):
+    """A push over ``INLINE_PARSE_BYTES`` is read in a worker thread: stored as any other, refused as any other."""
+    from latbench.collectors.agent_api import INLINE_PARSE_BYTES
+
+    collector.campaign()
+    agent = collector.agent("a1")
+    first, second = lease(agent, 2)
+    times = [1.0 + i * 1e-6 for i in range(40_000)]
+    good = measured_as(first, times)
+    bad = {**good, "result_id": str(uuid.uuid4()), "times_ms": [*times[:-1], -1.0]}
+    assert len(str(bad)) > INLINE_PARSE_BYTES
+    response = agent.post("/results", json={"results": [bad]})
+    assert response.status_code == 422 and "results.0.times_ms.39999" in response.text
+    assert push(agent, good, measurement(second)) == ["stored", "stored"]
+    assert stored_results(collector) == 2
