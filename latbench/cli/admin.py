@@ -15,7 +15,7 @@ from rich.text import Text
 from latbench import profiles, stability
 from latbench.agents.modelfile import ModelFile, parse_input_shapes
 from latbench.cli import options as opt
-from latbench.cli.console import Table, err, out, styled
+from latbench.cli.console import Table, err, out, printable, styled
 from latbench.client import CollectorClient, model_paths
 from latbench.errors import LatbenchError
 from latbench.precision import check_precision
@@ -279,18 +279,18 @@ def status_table(status: CampaignStatus) -> Table:
         )
     reasons = _failure_lines(status)
     if status.error:
-        table.caption = Text("\n".join([status.error, *reasons]), style="red")
+        table.caption = Text(printable("\n".join([status.error, *reasons])), style="red")
     elif reasons:
-        table.caption = Text("\n".join(reasons), style="red")
+        table.caption = Text(printable("\n".join(reasons)), style="red")
     elif not status.devices:
         table.caption = "no device has joined yet: start an agent that offers this runtime"
     return table
 
 
 def _failure_lines(status: CampaignStatus) -> list[str]:
-    """Why each device's failed jobs failed: a line per distinct error, most frequent first."""
+    """Why each device's failed jobs failed: a line per distinct error (on one line), most frequent first."""
     return [
-        f"{d.device}: {reason.jobs} job{'s' if reason.jobs != 1 else ''} failed: {reason.error}"
+        f"{d.device}: {reason.jobs} job{'s' if reason.jobs != 1 else ''} failed: {' '.join(reason.error.split())}"
         for d in status.devices
         for reason in d.failures
     ]

@@ -1,12 +1,15 @@
 """The consoles every command prints with (stdout for results, stderr for progress and messages) and its table.
 
 Neither parses rich markup: what is printed (error messages, dataset names, paths, architectures) is shown as
-written, brackets included; styled parts are ``rich.text.Text`` objects.
+written, brackets included; styled parts are ``rich.text.Text`` objects. Nor does either pass on control
+characters: much of what is printed came from agents (a device's CPU model, an error, an operator's name), and an
+escape sequence among it would drive the reader's terminal (clear it, print forged lines); it is shown escaped.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any, TextIO
 
@@ -26,8 +29,26 @@ def _width(stream: TextIO | None) -> int | None:
     return PIPE_WIDTH
 
 
-out = Console(soft_wrap=True, highlight=False, markup=False, width=_width(sys.stdout))
-err = Console(stderr=True, soft_wrap=True, markup=False, width=_width(sys.stderr))
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters but tab and newline: ESC starts terminal sequences, CR overwrites a line, C1 codes (CSI
+among them) act like ESC sequences on some terminals."""
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character but tab and newline shown as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+class _Console(Console):
+    """A console whose strings, table cells included, are shown with ``printable``: rich renders every string it
+    prints or lays out through ``render_str``. (``Text`` objects are built with ``styled``, which does the same.)"""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(printable(text), **options)
+
+
+out = _Console(soft_wrap=True, highlight=False, markup=False, width=_width(sys.stdout))
+err = _Console(stderr=True, soft_wrap=True, markup=False, width=_width(sys.stderr))
 
 
 class Table(rich.table.Table):
@@ -39,5 +60,5 @@ class Table(rich.table.Table):
 
 
 def styled(label: str, style: str, message: str) -> Text:
-    """``label`` in ``style``, then ``message`` verbatim."""
-    return Text.assemble((label, style), " ", message)
+    """``label`` in ``style``, then ``message`` verbatim (control characters escaped)."""
+    return Text.assemble((label, style), " ", printable(message))
