@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from latbench.artifacts import OPSET, ArtifactKey
 from latbench.collectors import artifact_store
-from latbench.collectors.db import Store, new_id
+from latbench.collectors.db import Store, is_outage, new_id, outage_reason
 from latbench.collectors.models import (
     AdaptiveDeviceRow,
     CampaignArchRow,
@@ -199,11 +199,22 @@ class AdaptiveWorker:
         self._thread.join(timeout_s)
 
     def _run(self) -> None:
+        """Step every ``every_s`` until stopped. A store outage is logged once, as one line, and its end once:
+        the worker retries every second, and a traceback a second would bury the log for as long as it lasts."""
+        unreachable = False
         while not self._stop.wait(self.every_s):
             try:
                 self.run_once()
-            except Exception:  # the store may be briefly unavailable; the next round tries again
-                log.exception("adaptive campaign step failed")
+            except Exception as exc:
+                if not is_outage(exc):
+                    log.exception("adaptive campaign step failed")
+                elif not unreachable:
+                    log.warning("adaptive campaigns wait: the store is unreachable (%s)", outage_reason(exc))
+                unreachable = unreachable or is_outage(exc)
+                continue
+            if unreachable:
+                log.info("adaptive campaigns go on: the store is reachable again")
+                unreachable = False
 
     def run_once(self) -> int:
         """Step every due device; return how many were stepped."""

@@ -29,6 +29,7 @@ from latbench import __version__
 from latbench.collectors import agent_api, dashboard
 from latbench.collectors.agent_api import check_pending_agent_token
 from latbench.collectors.context import Collector
+from latbench.collectors.db import outage_reason
 from latbench.collectors.http_semantics import HeadAsGet, with_head
 from latbench.collectors.limits import BODY_TIMEOUT_S, TokenFirst
 from latbench.collectors.routes import UPLOAD_PATH, router
@@ -128,8 +129,7 @@ async def _unstorable(_: Request, exc: Exception) -> JSONResponse:
 async def _outage(request: Request, exc: Exception) -> JSONResponse:
     """The store cannot be reached (a database restart, say): one log line, and a 503 that tells clients when
     to try again, where a traceback per request would flood the log for as long as the outage lasts."""
-    reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
-    log.warning("%s %s: the store is unreachable: %s", request.method, request.url.path, reason)
+    log.warning("%s %s: the store is unreachable: %s", request.method, request.url.path, outage_reason(exc))
     response = _error(503, "store_unavailable", "the collector's store is unreachable; try again shortly")
     response.headers["Retry-After"] = str(OUTAGE_RETRY_AFTER_S)
     return response

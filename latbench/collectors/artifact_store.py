@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from latbench.artifacts import FORMATS, LITERT_FORMATS, REFERENCE_KEY, Artifact, ArtifactCache, ArtifactKey
 from latbench.collectors import blobs
-from latbench.collectors.db import CACHE_INFO, Store, insert_new, is_outage
+from latbench.collectors.db import CACHE_INFO, Store, insert_new, is_outage, outage_reason
 from latbench.collectors.models import ArtifactRow
 from latbench.collectors.uploads import MODELS_DIR
 from latbench.errors import LatbenchError, NotFound
@@ -86,10 +86,6 @@ def artifact_path(session: Session, sha256: str, root: Path) -> Path:
     if path is None or not (path.is_file() or blobs.fetch(session, sha256, path)):
         raise NotFound(f"no artifact with sha256 {sha256}")
     return path
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def remove_partial(root: Path, older_than_s: float = STALE_PARTIAL_S) -> list[Path]:
@@ -231,7 +227,7 @@ class ArtifactBuilder:
                 if not is_outage(exc):
                     raise
                 log.warning("cannot record the %s artifact of %s %r: the store is unreachable (%s); retrying in "
-                            "%.1f s", fmt, key.space, key.arch, _first_line(exc), delay_s)  # fmt: skip
+                            "%.1f s", fmt, key.space, key.arch, outage_reason(exc), delay_s)  # fmt: skip
             if self._stop.wait(delay_s):
                 return False
             delay_s = min(delay_s * 2, RECORD_RETRY_CAP_S)
@@ -327,7 +323,7 @@ class ArtifactBuilder:
                     if not is_outage(exc):
                         log.exception("the artifact builder failed; retrying in %.0f s", self.idle_s)
                     else:
-                        log.warning("the store is unreachable (%s); building again in %.0f s", _first_line(exc),
+                        log.warning("the store is unreachable (%s); building again in %.0f s", outage_reason(exc),
                                     self.idle_s)  # fmt: skip
                 except Exception:
                     log.exception("the artifact builder failed; retrying in %.0f s", self.idle_s)

@@ -126,6 +126,11 @@ def is_outage(exc: BaseException) -> bool:
     return exc.connection_invalidated or isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError))
 
 
+def outage_reason(exc: BaseException) -> str:
+    """The first line of what the driver said: an outage is logged as one line, not a traceback per attempt."""
+    return (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def is_unique_violation(exc: BaseException) -> bool:
     """Whether ``exc``, raised by either store (wrapped by SQLAlchemy or not), broke a unique key."""
     original = getattr(exc, "orig", exc)

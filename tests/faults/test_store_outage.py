@@ -66,3 +66,27 @@ def test_agents_retry_every_few_seconds_while_the_store_or_the_collector_is_down
     with AgentClient(f"http://127.0.0.1:{free_port()}", token) as gone, pytest.raises(CollectorUnavailable):
         retry(lambda: gone.lease(1), attempts=12, sleep=waits.append, rng=random.Random(2))
     assert len(waits) == 11 and max(waits) <= 3 and max(waits[4:]) > 1, waits
+
+
+def test_the_adaptive_worker_logs_an_outage_once_and_its_end_once(
+    cluster: Cluster, artifact_cache: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """It retries every second; a traceback each time would bury the log for as long as the outage lasts."""
+    import time
+
+    from latbench.catalog import PredictorAcquirer
+
+    with Served(cluster.url, artifact_cache, Clock(), acquirer=PredictorAcquirer(), models_dir=tmp_path / "models"):
+        with caplog.at_level(logging.INFO, logger="latbench.collectors.adaptive"):
+            cluster.stop()
+            time.sleep(4)  # about four rounds of the worker
+            cluster.start()
+            deadline = time.monotonic() + 30
+            while "reachable again" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.2)
+    worker = [r for r in caplog.records if r.name == "latbench.collectors.adaptive"]
+    assert [r.getMessage().split(":")[0] for r in worker] == [
+        "adaptive campaigns wait",
+        "adaptive campaigns go on",
+    ], caplog.text
+    assert all(r.exc_info is None for r in worker)
