@@ -217,7 +217,8 @@ class _Batch:
         except Exception as exc:
             if not is_unique_violation(exc):
                 raise
-            raise Conflict("a result id of this batch is already taken by another job's result; "
+            taken = "another job's, or an earlier result of the same job"
+            raise Conflict(f"a result id of this batch is already taken by a stored result ({taken}); "
                            "every result needs an id of its own") from None  # fmt: skip
 
 

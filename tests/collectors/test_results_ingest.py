@@ -80,6 +80,17 @@ def test_a_result_id_taken_by_another_jobs_result_refuses_the_batch(collector: H
     assert push(agent, stored, errored) == ["duplicate", "duplicate"]
 
 
+def test_a_measurement_reusing_its_own_jobs_error_result_id_is_refused_for_what_it_is(collector: Harness):
+    collector.campaign(max_failures=3)
+    agent = collector.agent("a1")
+    [job] = lease(agent)
+    errored = failure(job)
+    assert push(agent, errored) == ["requeued"]
+    [again] = lease(agent)
+    response = agent.post("/results", json={"results": [measurement(again, result_id=errored["result_id"])]})
+    assert response.status_code == 409 and "an earlier result of the same job" in response.json()["message"]
+
+
 def test_an_error_result_reusing_another_jobs_result_id_refuses_the_batch(collector: Harness):
     """Acked as a duplicate, the error would be dropped by its agent and its job would stay leased."""
     collector.campaign()
