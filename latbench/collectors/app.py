@@ -197,7 +197,10 @@ def create_app(collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S) -> 
     """The ASGI app serving ``collector``'s store; OpenAPI at ``/openapi.json``. Writes need a live token before
     their bodies are read, and bodies must arrive in time (``latbench.collectors.limits``)."""
     # no trailing-slash redirects: they echo the request's Host header into Location; every path is exact
-    app = FastAPI(title="latbench collector", version=__version__, redirect_slashes=False)
+    # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, which an admin's token would then meet
+    app = FastAPI(
+        title="latbench collector", version=__version__, redirect_slashes=False, docs_url=None, redoc_url=None
+    )
     app.state.collector = collector
     for included in ROUTERS:
         app.include_router(included)

@@ -198,6 +198,9 @@ def serve(
         raise LatbenchError(f"--workers must be at least 1, got {workers}")
     if not max_model_mb > 0:
         raise LatbenchError(f"--max-model-mb must be positive, got {max_model_mb}")
+    admin_token = os.environ.get(ADMIN_TOKEN_ENV)
+    if admin_token is not None:
+        tokens.check_strength(admin_token)  # before the store is created: a refused start leaves nothing behind
     # Bound before anything is written, so that a port this process cannot have fails before a first start creates
     # the store and spends its one-time admin token; uvicorn serves on this socket, with no bind of its own to fail.
     sock = None if join_port else owner_socket(host, port, workers)
@@ -214,7 +217,7 @@ def serve(
             catalog=catalog,
             lease_ttl_s=lease_ttl_s,
             retry_after_s=retry_after_s,
-            admin_token=os.environ.get(ADMIN_TOKEN_ENV),
+            admin_token=admin_token,
             models_dir=data_dir / "models",
             max_model_bytes=int(max_model_mb * 2**20),
             acquirer=None if join_port else acquirer,

@@ -39,6 +39,8 @@ def test_health_needs_no_token_and_openapi_describes_the_api(collector: Harness)
     assert health.status_code == 200 and health.json()["status"] == "ok"
     paths = collector.client().get(collector.url + "/openapi.json").json()["paths"]
     assert {"/v1/enroll", "/v1/heartbeat", "/v1/leases", "/v1/results", "/v1/admin/campaigns"} <= set(paths)
+    for page in ("/docs", "/redoc"):  # they load third-party scripts into a page where admins paste tokens
+        assert collector.client().get(collector.url + page).status_code == 404
 
 
 @pytest.mark.slow

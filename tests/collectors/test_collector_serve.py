@@ -114,6 +114,14 @@ def test_the_kernel_spreads_connections_over_the_worker_processes(tmp_path: Path
 
 
 @pytest.mark.slow
+def test_a_weak_admin_token_is_refused_before_the_store_is_created(tmp_path: Path):
+    done = subprocess.run([*SERVE, "--data-dir", str(tmp_path / "data"), "--port", "0"], capture_output=True,
+                          text=True, env={**os.environ, "LATBENCH_ADMIN_TOKEN": "short"}, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "LATBENCH_ADMIN_TOKEN is too weak" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "data").exists()
+
+
+@pytest.mark.slow
 def test_workers_need_to_be_at_least_one(tmp_path: Path):
     done = subprocess.run([*SERVE, "--data-dir", str(tmp_path), "--workers", "0"], capture_output=True, text=True)
     assert done.returncode == 2 and "--workers" in done.stderr
