@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from latbench.cli import options as opt
-from latbench.cli.console import Table, out
-from latbench.spaces import get_space, space_names, space_status
+from latbench.cli.console import Table, err, out, styled
+from latbench.spaces import get_space, shadowed, space_names, space_status
 
 spaces_app = typer.Typer(help="Sample and inspect search-space architectures.", no_args_is_help=True)
 
@@ -19,6 +19,9 @@ spaces_app = typer.Typer(help="Sample and inspect search-space architectures.", 
 def list_spaces(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List the installed spaces (entry-point group ``latbench.spaces``): where from, genes, resolution, builder."""
     statuses = [space_status(name) for name in space_names()]
+    for reg in shadowed():
+        err.print(styled("warning:", "yellow", f"{reg.origin} registers search space {reg.name!r} ({reg.target}), "
+                         "a name already taken; it is not used: give the space another name"))  # fmt: skip
     if as_json:
         print(json.dumps([asdict(s) for s in statuses], indent=2))
         return

@@ -7,11 +7,12 @@ predates the group. Nothing here imports torch; the PyTorch builders live in ``l
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field, replace
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from latbench.errors import LatbenchError, UnknownSpace
+from latbench.errors import InvalidArchitecture, LatbenchError, UnknownSpace
 from latbench.spaces.base import ArchGraph, Costs, SearchSpace
 from latbench.spaces.fbnet import FBNet
 from latbench.spaces.modelset import MODEL_SET, MODELS, ModelSet
@@ -46,6 +47,21 @@ def registrations() -> dict[str, Registration]:
     return found
 
 
+def shadowed() -> list[Registration]:
+    """Entry points that ``registrations`` passes over because their name is taken (a built-in's, or an earlier
+    package's): a plugin author registering ``nb201`` would otherwise wonder why nothing changed."""
+    taken = set(BUILTIN)
+    passed_over = []
+    for ep in entry_points(group=GROUP):
+        name = ep.name.lower()
+        if name in taken:
+            origin = ep.dist.name if ep.dist is not None else "unknown distribution"
+            if not (name in BUILTIN and ep.value == BUILTIN[name]):  # latbench's own metadata lists its built-ins
+                passed_over.append(Registration(name, ep.value, origin))
+        taken.add(name)
+    return passed_over
+
+
 def space_names() -> list[str]:
     """Names of the registered spaces, built-ins first."""
     return list(registrations())
@@ -76,10 +92,17 @@ def _load(reg: Registration) -> SearchSpace:
     """Import and check a registered space once: a broken plugin is a one-line error naming its entry point."""
     module_name, _, attr = reg.target.partition(":")
     where = f"search space {reg.name!r} ({reg.target}, from {reg.origin})"
+    imported_before = module_name in sys.modules
     try:
         cls = getattr(import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise UnknownSpace(f"cannot load {where}: {exc}") from exc
+        stale = (
+            f"; this process imported {module_name} before its package changed: restart it (a running collector "
+            "keeps the plugin code it started with)"
+            if imported_before
+            else ""
+        )
+        raise UnknownSpace(f"cannot load {where}: {exc}{stale}") from exc
     if not (isinstance(cls, type) and issubclass(cls, SearchSpace)):
         raise UnknownSpace(f"{where} is not a latbench SearchSpace subclass")
     space = cls()
@@ -137,6 +160,7 @@ __all__ = [
     "ArchGraph",
     "Costs",
     "FBNet",
+    "InvalidArchitecture",
     "ModelSet",
     "OFAMobileNetV3",
     "Registration",
@@ -144,6 +168,7 @@ __all__ = [
     "SpaceStatus",
     "get_space",
     "registrations",
+    "shadowed",
     "space_names",
     "space_status",
 ]

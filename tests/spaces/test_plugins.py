@@ -198,6 +198,46 @@ def test_a_plugin_cannot_replace_a_builtin(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.syspath_prepend(str(root))
     assert registrations()["nb201"].origin == "latbench (built-in)"
     assert get_space("nb201").genes == (5,) * 6
+    # and is told so: `spaces list` warns of the entry point it passes over
+    assert [(r.name, r.origin) for r in latbench.spaces.shadowed()] == [("nb201", "latbench-shadow")]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), *sys.path]))
+    listed = subprocess.run([*LATBENCH, "spaces", "list"], capture_output=True, text=True, env=env(), timeout=120)
+    assert listed.returncode == 0 and "latbench-shadow registers search space 'nb201'" in listed.stderr
+
+
+def test_a_space_changed_under_a_running_process_says_to_restart_it(plugin: Path) -> None:
+    """The collector keeps the plugin modules it imported; a space added to the package since is not in them."""
+    get_space("toy")  # imports latbench_toy, as a running collector has
+    (plugin / "latbench_toy-0.1.dist-info" / "entry_points.txt").write_text(
+        "[latbench.spaces]\ntoy = latbench_toy:Toy\ntoy2 = latbench_toy:Toy2\n"
+    )
+    with pytest.raises(UnknownSpace, match="imported latbench_toy before its package changed: restart it"):
+        get_space("toy2")
+
+
+def test_a_plugin_builder_that_raises_is_named_in_a_one_line_error(
+    plugin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("torch")
+    import latbench_toy.build  # type: ignore[import-not-found]
+
+    from latbench.errors import ArtifactError
+    from latbench.spaces.builders import build_model
+
+    def broken(arch: str, classes: int) -> None:
+        raise RuntimeError(f"my builder is broken for {arch}")
+
+    monkeypatch.setattr(latbench_toy.build, "build", broken)
+    with pytest.raises(ArtifactError, match=r"the builder latbench_toy\.build:build of search space 'toy' failed on "
+                                            r"conv3x3-skip-conv1x1: RuntimeError: my builder is broken"):  # fmt: skip
+        build_model("toy", "conv3x3-skip-conv1x1")
+
+
+def test_invalid_architecture_is_importable_where_plugin_authors_look() -> None:
+    from latbench.errors import InvalidArchitecture as Raised
+    from latbench.spaces import InvalidArchitecture
+
+    assert InvalidArchitecture is Raised
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from importlib import import_module
 
-from latbench.errors import LatbenchError, MissingDependency
+from latbench.errors import ArtifactError, LatbenchError, MissingDependency
 from latbench.spaces import SearchSpace, get_space
 
 try:
@@ -46,8 +46,16 @@ def build_model(space: str, arch: str, *, classes: int | None = None, seed: int 
     """
     s = get_space(space)
     canonical = s.canonical(arch)
+    build = builder_of(s)
     with torch.random.fork_rng(devices=[]):
-        model = builder_of(s)(canonical, classes or s.default_classes)
+        try:
+            model = build(canonical, classes or s.default_classes)
+        except LatbenchError:
+            raise
+        except Exception as exc:  # a plugin's own bug: say whose, where latbench would call it an internal error
+            raise ArtifactError(
+                f"the builder {s.builder} of search space {s.name!r} failed on {canonical}: {type(exc).__name__}: {exc}"
+            ) from exc
     generator = torch.Generator().manual_seed(seed)
     initialise(model, generator)
     calibrate(model, s.input_resolution(canonical), generator)
