@@ -7,6 +7,7 @@ values, so a collector can answer bad input with a 422 before it touches its sto
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -35,15 +36,20 @@ Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
-def _not_a_bool(value: object) -> object:
-    """JSON ``true`` is no number, though pydantic's lax mode would read it as 1.0."""
+def _a_finite_number(value: object) -> object:
+    """JSON ``true`` and ``"2.0"`` are no numbers, though pydantic's lax mode would read them as 1.0 and 2.0; and
+    NaN or an infinity is refused as such, where the bound checked first would say "greater than 0"."""
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
+    if isinstance(value, (str, bytes)):
+        raise ValueError("a string is not a number: send the number itself")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number, not NaN or an infinity")
     return value
 
 
-PositiveMs = Annotated[float, BeforeValidator(_not_a_bool), Field(gt=0, allow_inf_nan=False)]
-NonNegative = Annotated[float, BeforeValidator(_not_a_bool), Field(ge=0, allow_inf_nan=False)]
+PositiveMs = Annotated[float, BeforeValidator(_a_finite_number), Field(gt=0, allow_inf_nan=False)]
+NonNegative = Annotated[float, BeforeValidator(_a_finite_number), Field(ge=0, allow_inf_nan=False)]
 InputShapes = dict[
     Annotated[str, Field(min_length=1, max_length=256)],
     Annotated[list[Annotated[int, Field(ge=1, le=2**31 - 1)]], Field(max_length=16)],

@@ -64,7 +64,23 @@ def test_non_positive_and_non_finite_latencies_are_422(collector: Harness, lease
     for value in ["-1.0", "0", "NaN", "Infinity", "-Infinity", "1e999"]:
         text = json.dumps({"results": [measurement(job)]}).replace('"median_ms": 1.0', f'"median_ms": {value}')
         response = agent.post("/results", content=text.encode(), headers={"content-type": "application/json"})
-        assert refused(response, 422, "invalid").startswith("results.0.stats.median_ms: "), value
+        message = refused(response, 422, "invalid")
+        assert message.startswith("results.0.stats.median_ms: "), value
+        if value[-1].isalpha():  # said for what it is, not as a bound ("greater than 0")
+            assert message.endswith("must be a finite number, not NaN or an infinity"), message
+    assert collector.dump() == before
+
+
+def test_numbers_sent_as_strings_are_422(collector: Harness, leased):
+    agent, job, before = leased
+    for old, new, where in [('"median_ms": 1.0', '"median_ms": "1.0"', "stats.median_ms"),
+                            ('"times_ms": [0.9, 1.0, 1.2]', '"times_ms": [0.9, "1.0", 1.2]', "times_ms.1"),
+                            ('"wall_s": 1.5', '"wall_s": "1.5"', "wall_s")]:  # fmt: skip
+        text = json.dumps({"results": [measurement(job)]})
+        assert old in text
+        response = agent.post("/results", content=text.replace(old, new), headers={"content-type": "application/json"})
+        message = refused(response, 422, "invalid")
+        assert message == f"results.0.{where}: Value error, a string is not a number: send the number itself"
     assert collector.dump() == before
 
 
