@@ -31,7 +31,7 @@ from latbench.agents.client import AgentClient, Backoff, retry
 from latbench.agents.downloads import DownloadCache
 from latbench.agents.environment import machine_info
 from latbench.agents.heartbeat import SHUTDOWN_TIMEOUT_S, Heartbeat, Leases
-from latbench.agents.identity import CREDENTIALS_FILE, Credentials, default_state_dir
+from latbench.agents.identity import CREDENTIALS_FILE, Credentials, default_name, default_state_dir
 from latbench.agents.measure import ReferenceProbe, TimingSettings, load_cold, time_model
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.reports import error_item, refusal_item, result_item
@@ -97,7 +97,7 @@ class AgentDaemon:
         *,
         state_dir: Path | None = None,
         enrollment_token: str | None = None,
-        name: str,
+        name: str | None = None,
         device_name: str | None = None,
         max_jobs: int = 1,
         max_idle_s: float | None = None,
@@ -117,6 +117,7 @@ class AgentDaemon:
         self.runtimes = list(runtimes)
         self.enrollment_token = enrollment_token
         self.name = name
+        self._enrolled_name = ""
         self.device_name = device_name
         self.max_jobs = max_jobs
         self.max_idle_s = max_idle_s
@@ -169,7 +170,8 @@ class AgentDaemon:
             credentials = self._credentials()
             log.info(
                 "agent %s (%s) of device %s serving %s",
-                self.name, credentials.agent_id, credentials.device_name, self.client.url,
+                credentials.name or self.name or "(unnamed)", credentials.agent_id, credentials.device_name,
+                self.client.url,
             )  # fmt: skip
             self._heartbeat = Heartbeat(
                 AgentClient(self.client.url, credentials.agent_token, ca_cert=self.client.ca_cert),
@@ -207,6 +209,12 @@ class AgentDaemon:
                 f"{self.state_dir} holds the agent enrolled with {saved.collector_url}; "
                 f"give another --state-dir to serve {self.client.url}"
             )
+        elif self.name and saved.name and self.name != saved.name:
+            log.warning(
+                "--name %s is ignored: %s holds agent %s, enrolled under that name; another --state-dir enrolls "
+                "a new agent", self.name, self.state_dir, saved.name,
+            )  # fmt: skip
+        self._enrolled_name = saved.name
         self._use(saved)
         return saved
 
@@ -217,9 +225,10 @@ class AgentDaemon:
                 "`latbench token create` printed (--token or LATBENCH_TOKEN)"
             )
         info = self.remote.machine_info() if self.remote is not None else machine_info()
+        name = self.name or self._enrolled_name or default_name()  # enrolling again keeps the agent's name
         try:
             request = EnrollRequest(
-                name=self.name,
+                name=name,
                 device_name=self.device_name,
                 fingerprint=info.fingerprint(),
                 machine=MachineInfoModel.model_validate(info.as_dict()),
@@ -244,9 +253,11 @@ class AgentDaemon:
             device_name=answer.device_name,
             heartbeat_interval_s=answer.heartbeat_interval_s,
             lease_ttl_s=answer.lease_ttl_s,
+            name=name,
         )
         credentials.save(self.credentials_path)
-        log.info("enrolled as agent %s (%s) of device %s", self.name, answer.agent_id, answer.device_name)
+        self._enrolled_name = name
+        log.info("enrolled as agent %s (%s) of device %s", name, answer.agent_id, answer.device_name)
         return credentials
 
     def _use(self, credentials: Credentials) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import platform
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -14,6 +16,12 @@ from latbench.paths import latbench_home
 def default_state_dir() -> Path:
     """``$LATBENCH_HOME/agent``."""
     return latbench_home() / "agent"
+
+
+def default_name() -> str:
+    """The host name, made a valid agent name: the name of an agent enrolled without one."""
+    name = re.sub(r"[^A-Za-z0-9._@:+-]", "-", platform.node()).lstrip("._@:+-")[:128]
+    return name or "agent"
 
 
 CREDENTIALS_FILE = "agent.json"
@@ -31,6 +39,9 @@ class Credentials:
     device_name: str
     heartbeat_interval_s: float
     lease_ttl_s: float
+    name: str = ""
+    """The name the agent enrolled under ("" in files from before it was kept): a restart without ``--name``
+    goes on as this agent, and says so, rather than as the host name."""
 
     @classmethod
     def load(cls, path: Path) -> Credentials | None:

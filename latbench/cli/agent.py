@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import platform
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -29,12 +27,6 @@ agent_app = typer.Typer(
 )
 
 
-def default_name() -> str:
-    """The host name, made a valid agent name."""
-    name = re.sub(r"[^A-Za-z0-9._@:+-]", "-", platform.node()).lstrip("._@:+-")[:128]
-    return name or "agent"
-
-
 def _log_to_stderr(verbose: bool) -> None:
     """Plain timestamped lines for a terminal or journald; only latbench's own loggers (httpx stays quiet)."""
     handler = logging.StreamHandler(sys.stderr)
@@ -50,7 +42,9 @@ def run_command(
     collector: opt.RequiredCollector,
     token: Annotated[str | None, opt.enrollment_token("Enrollment token; needed to enroll only.")] = None,
     ca_cert: opt.CaCert = None,
-    name: str | None = typer.Option(None, "--name", help="Agent name when enrolling (default: the host name)."),
+    name: str | None = typer.Option(
+        None, "--name", help="Agent name when enrolling (default: the host name; later starts: the enrolled one)."
+    ),
     device_name: str | None = typer.Option(
         None, "--device-name", help="Device name when enrolling (default: the collector names the device)."
     ),
@@ -113,7 +107,7 @@ def run_command(
             runner.offers(runtimes) if runner else [runtime_offer(r) for r in runtimes],
             state_dir=state_dir,
             enrollment_token=token,
-            name=name or default_name(),
+            name=name,
             device_name=device_name,
             max_jobs=max_jobs,
             max_idle_s=max_idle,

@@ -123,6 +123,23 @@ def test_every_start_logs_who_it_serves_as(collector_script, tmp_path, caplog):
     assert served == [f"agent bench-1 (a-1) of device desk serving {collector_script.url}"] * 2
 
 
+@pytest.mark.slow
+def test_a_restart_without_a_name_goes_on_as_the_enrolled_agent_and_enrolls_again_under_it(
+    collector_script, tmp_path, caplog
+):
+    caplog.set_level("INFO", logger="latbench.agent")
+    run_agent(make_agent(collector_script.url, tmp_path, name="real1"))
+    run_agent(make_agent(collector_script.url, tmp_path, name=None, enrollment_token=None))
+    served = [r.getMessage() for r in caplog.records if "serving" in r.getMessage()]
+    assert served == [f"agent real1 (a-1) of device desk serving {collector_script.url}"] * 2
+    run_agent(make_agent(collector_script.url, tmp_path, name="other", enrollment_token=None))
+    assert "--name other is ignored" in caplog.text and "holds agent real1" in caplog.text
+    revoked = Reply.error(401, "unauthorized", "unknown agent token")
+    collector_script.script("/v1/leases", revoked, Reply.json(200, NO_JOBS))
+    run_agent(make_agent(collector_script.url, tmp_path, name=None))  # revoked: enrolls again, as real1
+    assert [json.loads(q.body)["name"] for q in collector_script.requests_to("/v1/enroll")] == ["real1", "real1"]
+
+
 def test_a_first_start_needs_an_enrollment_token(tmp_path):
     with pytest.raises(LatbenchError, match="not enrolled"):
         run_agent(make_agent(f"http://127.0.0.1:{free_port()}", tmp_path, enrollment_token=None))

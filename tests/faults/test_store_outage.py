@@ -76,14 +76,15 @@ def test_the_adaptive_worker_logs_an_outage_once_and_its_end_once(
 
     from latbench.catalog import PredictorAcquirer
 
-    with Served(cluster.url, artifact_cache, Clock(), acquirer=PredictorAcquirer(), models_dir=tmp_path / "models"):
-        with caplog.at_level(logging.INFO, logger="latbench.collectors.adaptive"):
-            cluster.stop()
-            time.sleep(4)  # about four rounds of the worker
-            cluster.start()
-            deadline = time.monotonic() + 30
-            while "reachable again" not in caplog.text and time.monotonic() < deadline:
-                time.sleep(0.2)
+    acquirer = PredictorAcquirer()
+    served = Served(cluster.url, artifact_cache, Clock(), acquirer=acquirer, models_dir=tmp_path / "models")
+    with served, caplog.at_level(logging.INFO, logger="latbench.collectors.adaptive"):
+        cluster.stop()
+        time.sleep(4)  # about four rounds of the worker
+        cluster.start()
+        deadline = time.monotonic() + 30
+        while "reachable again" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.2)
     worker = [r for r in caplog.records if r.name == "latbench.collectors.adaptive"]
     assert [r.getMessage().split(":")[0] for r in worker] == [
         "adaptive campaigns wait",
