@@ -26,14 +26,26 @@ def compute_command(
     kind: Annotated[str, typer.Option("--kind", "-k", help="zcp (zero-cost proxies) or arch2vec.")],
     out_dir: Annotated[Path | None, opt.out("Directory to write into (default: $LATBENCH_HOME/encodings).")] = None,
     seed: opt.Seed = 0,
+    archs_file: Annotated[
+        Path | None,
+        typer.Option("--archs-file", help="Architectures to cover, one a line (default: the space's list)."),
+    ] = None,
 ) -> None:
-    """Recompute a table for every architecture of the shipped list; interrupted zcp runs resume."""
+    """Recompute a table for every architecture of the shipped list (or of --archs-file); interrupted zcp runs
+    resume."""
     from latbench.predictor.encodings.compute import compute
 
     space, kind = check(space, kind)
+    archs = None
+    if archs_file is not None:
+        if not archs_file.is_file():
+            raise typer.BadParameter(f"no such file: {archs_file}", param_hint="--archs-file")
+        archs = [line.strip() for line in archs_file.read_text().splitlines() if line.strip()]
+        if not archs:
+            raise typer.BadParameter(f"{archs_file} lists no architecture", param_hint="--archs-file")
     try:
         with counting_bars() as bars:
-            path = compute(space, kind, out_dir, seed=seed, progress=bars)
+            path = compute(space, kind, out_dir, seed=seed, progress=bars, archs=archs)
     except KeyboardInterrupt as exc:
         err.print(_interrupted(exc))
         raise typer.Exit(130) from None

@@ -444,17 +444,12 @@ def pretrained_for(space: str, candidates: Sequence[str]) -> Predictor:
     return pretrain_on(ds, ds.device_names, "ridge")
 
 
-def candidates_for(space: str, include: Sequence[str] = (), pool: int = 5000) -> list[str]:
-    """The architectures an adaptive campaign picks from (``samplers.candidate_archs``; for a space too large to
-    list without a built-in dataset, ``pool`` seeded samples), with ``include`` added where missing."""
-    from latbench.datasets.errors import DatasetError
+def candidates_for(space: str, include: Sequence[str] = ()) -> list[str]:
+    """The architectures an adaptive campaign picks from (``samplers.candidate_archs``: for a space too large to
+    list without a built-in dataset, its seeded samples), with ``include`` added where missing."""
     from latbench.predictor.samplers import candidate_archs
-    from latbench.spaces import get_space
 
-    try:
-        found = candidate_archs(space)
-    except DatasetError:
-        found = get_space(space).sample(pool, seed=0)
+    found = candidate_archs(space)
     known = set(found)
     return found + [a for a in dict.fromkeys(include) if a not in known]
 

@@ -8,6 +8,7 @@ typical and the extreme architectures.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -81,15 +82,26 @@ def sample_indices(
     return np.sort(np.array(chosen, dtype=np.int64))
 
 
+CANDIDATE_POOL = 5000
+"""Seeded samples that stand for a space that neither lists its members nor has a built-in dataset (a plugin's)."""
+
+
 def candidate_archs(space: str) -> list[str]:
-    """The architectures ``suggest`` picks from (``latbench.datasets.space_archs``): every NB201 cell; for FBNet
-    the 5,000 of ``help-fbnet``.
+    """The architectures ``suggest`` (and an adaptive campaign) picks from (``latbench.datasets.space_archs``):
+    every NB201 cell; for FBNet the 5,000 of ``help-fbnet``; for a space with neither a list of its members nor a
+    built-in dataset, ``CANDIDATE_POOL`` of its seeded samples (seed 0; all of a smaller space's members).
 
     FBNet has 9^22 members; the built-in dataset's architectures are the ones whose source latencies are known.
     """
     from latbench.datasets import space_archs
+    from latbench.datasets.errors import DatasetError
+    from latbench.spaces import get_space
 
-    return space_archs(space)
+    try:
+        return space_archs(space)
+    except DatasetError:
+        s = get_space(space)
+        return s.sample(min(CANDIDATE_POOL, math.prod(s.genes)), seed=0)
 
 
 def suggest(space: str, n: int = 20, method: str = "encoding", seed: int = 0) -> list[str]:

@@ -31,9 +31,17 @@ def objective(space: str, name: str, proxy: str = DEFAULT_PROXY) -> Objective:
 
 
 def _proxy(space: str, proxy: str) -> Objective:
+    """The proxy's column of the space's zcp table; without a table (a plugin's space), an empty one whose rows
+    are all computed as the search asks for them (about half a second an architecture)."""
     from latbench.predictor.encodings import load
+    from latbench.predictor.encodings.errors import EncodingsUnavailable
 
-    table = load(space, "zcp")
+    try:
+        table = load(space, "zcp")
+    except EncodingsUnavailable:
+        from latbench.predictor.encodings.zcp import compute_zcp
+
+        table = compute_zcp(space, [])
     if proxy not in table.names:
         raise LatbenchError(f"unknown zero-cost proxy {proxy!r}; choose one of: {', '.join(table.names)}")
     column = list(table.names).index(proxy)

@@ -133,8 +133,35 @@ def test_resources_latbench_lacks_for_the_plugin_say_so(plugin: Path) -> None:
         space_archs("toy")
     with pytest.raises(PredictorError, match="no reference architectures for search space 'toy'"):
         reference_archs("toy")
-    with pytest.raises(EncodingsUnavailable, match="no toy zcp encodings"):
+    with pytest.raises(EncodingsUnavailable, match=r"no toy zcp encodings .* --kind zcp --archs-file FILE"):
         load_encodings("toy", "zcp")
+
+
+def test_suggest_picks_from_the_plugins_own_samples(plugin: Path) -> None:
+    """A space that lists no members and has no dataset: its seeded samples stand for it (all 18 of the toy's)."""
+    from latbench.predictor.samplers import candidate_archs, suggest
+
+    assert sorted(candidate_archs("toy")) == sorted(get_space("toy").sample(18, seed=0))
+    for sampler in ("random", "encoding"):
+        picked = suggest("toy", 5, sampler, seed=1)
+        assert len(set(picked)) == 5 and set(picked) <= set(candidate_archs("toy"))
+
+
+def test_zero_cost_proxies_of_the_plugin_are_computed_on_the_fly_or_for_a_given_list(
+    plugin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("torch")
+    from latbench.predictor.encodings.compute import compute
+    from latbench.search.objectives import objective
+
+    monkeypatch.setenv("LATBENCH_HOME", str(tmp_path / "home"))
+    archs = get_space("toy").sample(3, seed=4)
+    scores = objective("toy", "proxy", "nwot")(archs)  # no table: computed as asked
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    path = compute("toy", "zcp", tmp_path / "enc", archs=archs[:2])
+    table = load_encodings("toy", "zcp", path=path)
+    assert table.archs == tuple(archs[:2])
+    assert np.allclose(table.lookup(archs)[:, list(table.names).index("nwot")], scores)
 
 
 def test_the_plugin_builds(plugin: Path) -> None:

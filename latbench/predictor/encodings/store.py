@@ -54,6 +54,18 @@ def shipped_path(space: str, kind: str) -> Any:
     return resources.files("latbench.predictor").joinpath("data/encodings", file_name(space, kind))
 
 
+def _lists_archs(space: str) -> bool:
+    """Whether ``compute`` finds the architectures of ``space`` itself (a listed space, or a built-in dataset)."""
+    from latbench.datasets import space_archs
+    from latbench.datasets.errors import DatasetError
+
+    try:
+        space_archs(space)
+    except DatasetError:
+        return False
+    return True
+
+
 def archs_sha256(archs: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(archs).encode()).hexdigest()
 
@@ -98,7 +110,10 @@ class Encodings:
         if missing:
             self._computed.update(zip(missing, self._compute(missing)))
         index = np.array([self._row.get(a, -1) for a in canonical], dtype=np.int64)
-        out = self.values[np.maximum(index, 0)]
+        if len(self.values):
+            out = self.values[np.maximum(index, 0)]
+        else:  # a table of no rows yet (a space without a computed one): every row is computed
+            out = np.empty((len(canonical), len(self.names)), dtype=np.float32)
         for i in np.flatnonzero(index < 0):
             out[i] = self._computed[canonical[i]]
         return out
@@ -167,8 +182,10 @@ def load(space: str, kind: str, path: str | Path | None = None) -> Encodings:
         own = user_dir() / file_name(space, kind)
         source = own if own.is_file() else shipped_path(space, kind)
     if not source.is_file():
+        where = source if path is not None else f"{user_dir()} (and none ships with latbench)"
         raise EncodingsUnavailable(
-            f"no {space} {kind} encodings at {source}; compute them with: "
+            f"no {space} {kind} encodings in {where}; compute them with: "
             f"latbench predictor encodings compute --space {space} --kind {kind}"
+            + ("" if _lists_archs(space) else " --archs-file FILE (the architectures to cover, one a line)")
         )
     return read(source.read_bytes(), space, kind, str(source))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from latbench.errors import LatbenchError
 from latbench.predictor.encodings import proxies
 from latbench.predictor.encodings.errors import ZcpInterrupted
 from latbench.predictor.encodings.store import Encodings, archs_sha256, check, load, save
@@ -37,8 +38,16 @@ CHECKPOINT_SECONDS = 60.0
 
 
 def resolution_of(space: str) -> int:
-    """The input resolution of ``space``'s proxies unless asked otherwise: ``RESOLUTION`` where the space allows."""
-    return SPACE_RESOLUTION.get(space, RESOLUTION)
+    """The input resolution of ``space``'s proxies unless asked otherwise: ``RESOLUTION`` where the space allows,
+    else its default (a plugin's networks may need more)."""
+    if space in SPACE_RESOLUTION:
+        return SPACE_RESOLUTION[space]
+    s = get_space(space)
+    try:
+        s.validate_resolution(RESOLUTION)
+    except LatbenchError:
+        return s.default_resolution
+    return RESOLUTION
 
 
 def settings_from_meta(meta: dict[str, Any]) -> dict[str, Any]:
