@@ -478,6 +478,8 @@ class AgentDaemon:
         except CollectorRejected as exc:
             if not _rejects_results(exc):
                 raise
+            if any(item.final for item in batch) and ".final" in str(exc):  # a collector from before the flag
+                return self._push([item.model_copy(update={"final": False}) for item in batch], timeout)
             if len(batch) > 1:
                 half = len(batch) // 2
                 return self._push(batch[:half], timeout) + self._push(batch[half:], timeout)

@@ -140,6 +140,27 @@ def test_a_restart_without_a_name_goes_on_as_the_enrolled_agent_and_enrolls_agai
     assert [json.loads(q.body)["name"] for q in collector_script.requests_to("/v1/enroll")] == ["real1", "real1"]
 
 
+def test_a_final_error_reaches_a_collector_from_before_the_flag_as_a_plain_error(collector_script, tmp_path):
+    """Such a collector refuses the unknown field (422); the agent sends the error again without it."""
+
+    def old_collector(request: Request) -> Reply:
+        results = json.loads(request.body)["results"]
+        if any("final" in r for r in results):
+            return Reply.error(422, "invalid", "results.0.final: Extra inputs are not permitted")
+        return stored(request)
+
+    collector_script.script("/v1/results", old_collector, old_collector)
+    with Spool(tmp_path / "agent" / "spool.sqlite") as spool:
+        spool.add(result("refused").model_copy(update={"error": "no profiler", "stats": None, "times_ms": [],
+                                                        "final": True}))  # fmt: skip
+    run_agent(make_agent(collector_script.url, tmp_path))
+    [pushed_error] = [r for q in collector_script.requests_to("/v1/results") for r in json.loads(q.body)["results"]
+                      if "final" not in r]  # fmt: skip
+    assert pushed_error["error"] == "no profiler"
+    with Spool(tmp_path / "agent" / "spool.sqlite") as spool:
+        assert spool.counts() == SpoolCounts(pending=0, dead=0)
+
+
 def test_a_first_start_needs_an_enrollment_token(tmp_path):
     with pytest.raises(LatbenchError, match="not enrolled"):
         run_agent(make_agent(f"http://127.0.0.1:{free_port()}", tmp_path, enrollment_token=None))
