@@ -109,7 +109,12 @@ def rm(name: str = typer.Argument(..., help="Dataset name.")) -> None:
 
 @dataset_app.command("build")
 def build(
-    campaign: str | None = typer.Option(None, "--campaign", "-c", help="Build from this collector campaign."),
+    campaigns: list[str] | None = typer.Option(
+        None,
+        "--campaign",
+        "-c",
+        help="Build from this collector campaign; repeat it to pool campaigns of one space, device by device.",
+    ),
     from_results: Path | None = typer.Option(
         None, "--from-results", help="Build from a results file of `latbench measure` or `latbench results export`."
     ),
@@ -123,14 +128,15 @@ def build(
     token: opt.AdminToken = None,
 ) -> None:
     """Aggregate measurements into a dataset (stable results only by default); prints its name."""
-    if from_results is not None and campaign is None:
+    if from_results is not None and not campaigns:
         ds = datasets.build_from_results(
             from_results, name=name, device=device, prefix=prefix, license=license, include_unstable=include_unstable
         )
-    elif campaign is not None and from_results is None:
-        err.print(f"reading the results of campaign {campaign}")
+    elif campaigns and from_results is None:
+        ids = list(dict.fromkeys(campaigns))
+        err.print(f"reading the results of campaign{'s' if len(ids) > 1 else ''} {', '.join(ids)}")
         ds = datasets.build_from_campaign(
-            campaign,
+            ids,
             collector=collector,
             token=token,
             name=name,
@@ -140,19 +146,24 @@ def build(
             include_unstable=include_unstable,
         )
     else:
-        raise typer.BadParameter("give --campaign ID or --from-results FILE (one of them)")
+        raise typer.BadParameter("give --campaign ID (repeatable) or --from-results FILE (one of them)")
     _report_stability(ds)
     _stored(ds, force)
 
 
 def _report_stability(ds: datasets.Dataset) -> None:
-    """Each device's unstable results, and how many the dataset left out, on stderr."""
+    """Each device's unstable results, how many the dataset left out, and how many it merged, on stderr."""
     for meta in ds.devices:
         text, left_out = meta.quality.get("stability"), meta.quality.get("unstable_left_out")
         if text:
             err.print(styled("warning:", "yellow", f"{meta.name}: {text}"))
         if left_out:
             err.print(f"{meta.name}: {stability.left_out(left_out)}")
+        repeated = meta.quality.get("repeated")
+        if repeated:
+            err.print(
+                f"{meta.name}: {repeated} architecture(s) measured more than once, each the median of its results"
+            )
 
 
 @dataset_app.command("import")

@@ -18,11 +18,18 @@ from __future__ import annotations
 from latbench.datasets.build import build_from_campaign, build_from_results, build_from_rows
 from latbench.datasets.cards import describe
 from latbench.datasets.correlation import Correlations, device_correlations
-from latbench.datasets.errors import DatasetError, DatasetExists, DatasetNotFound, InvalidTable, TaskUnavailable
+from latbench.datasets.errors import (
+    ArchEncodingChanged,
+    DatasetError,
+    DatasetExists,
+    DatasetNotFound,
+    InvalidTable,
+    TaskUnavailable,
+)
 from latbench.datasets.export import FORMATS, export
 from latbench.datasets.families import FAMILIES, device_family
 from latbench.datasets.hwnas import import_hwnasbench
-from latbench.datasets.model import Dataset, DeviceMeta, combine
+from latbench.datasets.model import Dataset, DeviceMeta, ModelKey, combine
 from latbench.datasets.plots import plot
 from latbench.datasets.protocol import PARTS, ProtocolSplit, protocol_splits
 from latbench.datasets.registry import (
@@ -46,6 +53,7 @@ __all__ = [
     "PARTS",
     "TASKS",
     "UNITS",
+    "ArchEncodingChanged",
     "Availability",
     "Correlations",
     "Dataset",
@@ -54,6 +62,7 @@ __all__ = [
     "DatasetNotFound",
     "DeviceMeta",
     "InvalidTable",
+    "ModelKey",
     "ProtocolSplit",
     "Split",
     "Summary",

@@ -1,28 +1,38 @@
 """Build a dataset from measurements: a ``latbench measure`` results file, an exported campaign, or a collector.
 
 Repeated measurements of one (device, architecture) become the median of their medians, and the spread between
-them is kept as a quality figure. Each device's results must share one measurement setup (space, runtime and its
-version, provider, precision, batch, threads, resolution, classes, opset, hardware fingerprint and every ``cfg_*``
-setting): a mix is refused with the difference, never averaged.
+them is kept as a quality figure; so do an architecture's results from several campaigns built into one dataset.
+Each device's results must share one measurement setup (space, runtime and its version, provider, precision, batch,
+threads, resolution, classes, opset, hardware fingerprint and every ``cfg_*`` setting): a mix is refused with the
+difference, never averaged. A model set's results are one member when they time the same file content at the same
+input shapes (``ModelKey``), whatever the file was called.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from latbench.datasets.errors import InvalidTable
-from latbench.datasets.model import Dataset, DeviceMeta, new_provenance, ordered_archs
+from latbench.datasets.model import (
+    Dataset,
+    DeviceMeta,
+    ModelKey,
+    file_name,
+    model_labels,
+    new_provenance,
+    ordered_archs,
+)
 from latbench.datasets.tables import default_name
 from latbench.errors import InvalidArchitecture, LatbenchError
 from latbench.hashing import sha256_file
 from latbench.resultfile import read_results
-from latbench.spaces import get_space
+from latbench.spaces import MODEL_SET, get_space
 from latbench.stability import is_unstable, summary
 
 Row = Mapping[str, Any]
@@ -73,6 +83,13 @@ def _check_one_setup(device: str, rows: list[Row]) -> dict[str, Any]:
             differing[key] = " vs ".join(f"{v} ({n} results)" for v, n in counts.items())
     if differing:
         detail = "; ".join(f"{k}: {v}" for k, v in differing.items())
+        campaigns = list(dict.fromkeys(str(r["campaign"]) for r in rows if r.get("campaign")))
+        if len(campaigns) > 1:
+            raise InvalidTable(
+                f"campaigns {', '.join(campaigns)} measured device {device!r} with different setups ({detail}), "
+                "and a device's column holds one setup; build each campaign into its own dataset (--prefix tells "
+                "the devices apart) and combine them"
+            )
         raise InvalidTable(
             f"the results of device {device!r} were measured with different setups ({detail}); build "
             "each setup into its own dataset"
@@ -104,7 +121,7 @@ def _environment(rows: list[Row]) -> dict[str, Any]:
     return env
 
 
-def _quality(rows: list[Row], by_arch: dict[str, list[float]]) -> dict[str, Any]:
+def _quality(rows: list[Row], by_arch: dict[int, list[float]]) -> dict[str, Any]:
     cvs = [float(r["cv"]) for r in rows if r.get("cv") is not None]
     spreads = [(max(v) - min(v)) / float(np.median(v)) for v in by_arch.values() if len(v) > 1]
     return {
@@ -162,6 +179,29 @@ def _validated(rows: Iterable[Row]) -> tuple[str, list[tuple[str, Row]]]:
     return space, checked
 
 
+def _members(
+    space: str, checked: list[tuple[str, Row]]
+) -> tuple[tuple[str, ...], tuple[ModelKey, ...] | None, list[int]]:
+    """The dataset's members and the column of each checked row: architectures by canonical string; models by
+    content and input shapes, named after their files (disambiguated where two members share a file name)."""
+    if space != MODEL_SET:
+        archs = ordered_archs(space, [arch for arch, _ in checked])
+        position = {a: i for i, a in enumerate(archs)}
+        return archs, None, [position[arch] for arch, _ in checked]
+    keys = []
+    names: dict[ModelKey, str] = {}
+    for i, (arch, row) in enumerate(checked, start=1):
+        try:
+            key = ModelKey.of(row.get("artifact_sha256"), row.get("input_shapes"))
+        except LatbenchError as exc:
+            raise InvalidTable(f"result {i} ({arch!r}): {exc}; model results are matched by their content") from None
+        names.setdefault(key, file_name(arch, key.sha256))
+        keys.append(key)
+    labels = model_labels(names)
+    column = {key: i for i, key in enumerate(names)}
+    return tuple(labels[k] for k in names), tuple(names), [column[k] for k in keys]
+
+
 def build_from_rows(
     rows: Iterable[Row],
     *,
@@ -199,18 +239,18 @@ def build_from_rows(
             )
         grouped = {device: next(iter(grouped.values()))}
         every = {device: next(iter(every.values()))}
-    archs = ordered_archs(space, [arch for pairs in grouped.values() for arch, _ in pairs])
-    position = {a: i for i, a in enumerate(archs)}
+    archs, models, columns = _members(space, [pair for pairs in grouped.values() for pair in pairs])
+    next_column = iter(columns)
     latency = np.full((len(grouped), len(archs)), np.nan, dtype=np.float64)
     metas = []
     for d, (key, pairs) in enumerate(grouped.items()):
         device_rows = [row for _, row in pairs]
         setup = _check_one_setup(key, device_rows)
-        by_arch: dict[str, list[float]] = {}
-        for arch, row in pairs:
-            by_arch.setdefault(arch, []).append(float(row["latency_ms"]))
-        for arch, values in by_arch.items():
-            latency[d, position[arch]] = np.median(values)
+        by_arch: dict[int, list[float]] = {}
+        for row in device_rows:
+            by_arch.setdefault(next(next_column), []).append(float(row["latency_ms"]))
+        for position, values in by_arch.items():
+            latency[d, position] = np.median(values)
         metas.append(
             DeviceMeta(
                 name=f"{prefix}{key}",
@@ -230,7 +270,15 @@ def build_from_rows(
                 quality=_quality(every[key], by_arch) | _details(device_rows) | _stability(every[key], device_rows),
             )
         )
-    return Dataset(name=name, space=space, archs=archs, latency=latency, devices=tuple(metas), provenance=provenance)
+    return Dataset(
+        name=name,
+        space=space,
+        archs=archs,
+        latency=latency,
+        devices=tuple(metas),
+        provenance=provenance,
+        models=models,
+    )
 
 
 def build_from_results(
@@ -262,7 +310,7 @@ def build_from_results(
 
 
 def build_from_campaign(
-    campaign_id: str,
+    campaign_ids: str | Sequence[str],
     *,
     collector: str | None = None,
     token: str | None = None,
@@ -272,26 +320,45 @@ def build_from_campaign(
     license: str = "",
     include_unstable: bool = False,
 ) -> Dataset:
-    """A dataset from the finished results of a collector campaign (each device of the campaign, one column)."""
+    """A dataset from the finished results of one or more collector campaigns (each device, one column).
+
+    Several campaigns must be of one search space; a device measured by more than one must have been measured with
+    one setup in all of them (a mix is refused, as within one campaign), and its results are pooled: an
+    architecture measured in several keeps one value, the median of its (stable) results, as repeats do.
+    """
     from latbench.client import CollectorClient
 
+    ids = [campaign_ids] if isinstance(campaign_ids, str) else list(dict.fromkeys(campaign_ids))
+    if not ids:
+        raise InvalidTable("give at least one campaign to build from")
+    rows: list[Row] = []
+    parts = []
     with CollectorClient(collector, token) as client:
-        status = client.campaign(campaign_id)
-        rows = list(client.iter_results(campaign_id))
+        statuses = [client.campaign(campaign_id) for campaign_id in ids]
+        if len({status.space for status in statuses}) > 1:
+            listing = ", ".join(f"{c} ({s.space})" for c, s in zip(ids, statuses))
+            raise InvalidTable(f"cannot build one dataset from campaigns of different search spaces: {listing}")
+        for campaign_id, status in zip(ids, statuses):
+            found = [dict(row, campaign=campaign_id) for row in client.iter_results(campaign_id)]
+            if not found:
+                raise InvalidTable(f"campaign {campaign_id} has no finished results yet (state: {status.state})")
+            rows += found
+            parts.append(
+                {
+                    "campaign": campaign_id,
+                    "campaign_name": status.name,
+                    "campaign_state": status.state,
+                    "results": len(found),
+                }
+            )
         url = client.url
-    if not rows:
-        raise InvalidTable(f"campaign {campaign_id} has no finished results yet (state: {status.state})")
-    provenance = new_provenance(
-        "build",
-        collector=url,
-        campaign=campaign_id,
-        campaign_name=status.name,
-        campaign_state=status.state,
-        results=len(rows),
-    )
+    if len(parts) == 1:
+        provenance = new_provenance("build", collector=url, **parts[0])
+    else:
+        provenance = new_provenance("build", collector=url, campaigns=parts, results=len(rows))
     return build_from_campaign_rows(
         rows,
-        campaign_id,
+        ids,
         provenance,
         name=name,
         device=device,
@@ -303,7 +370,7 @@ def build_from_campaign(
 
 def build_from_campaign_rows(
     rows: Iterable[Row],
-    campaign_id: str,
+    campaign_ids: str | Sequence[str],
     provenance: dict[str, Any],
     *,
     name: str | None = None,
@@ -312,13 +379,17 @@ def build_from_campaign_rows(
     license: str = "",
     include_unstable: bool = False,
 ) -> Dataset:
-    """A dataset from a campaign's result rows, named and sourced alike wherever it is built (``latbench dataset
-    build --campaign``, the dashboard's card)."""
+    """A dataset from the result rows of one or more campaigns, named and sourced alike wherever it is built
+    (``latbench dataset build --campaign``, the dashboard's card)."""
+    ids = [campaign_ids] if isinstance(campaign_ids, str) else list(campaign_ids)
+    default = f"campaign-{ids[0]}" if len(ids) == 1 else "campaigns-" + "-".join(c[:8] for c in ids)
     return build_from_rows(
         rows,
-        name=name or default_name(Path(f"campaign-{campaign_id}")),
+        name=name or default_name(Path(default)),
         provenance=provenance,
-        source=f"measured with latbench (campaign {campaign_id})",
+        source=f"measured with latbench (campaign {ids[0]})"
+        if len(ids) == 1
+        else f"measured with latbench (campaigns {', '.join(ids)})",
         device=device,
         prefix=prefix,
         license=license,

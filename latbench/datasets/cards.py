@@ -21,7 +21,15 @@ def describe(ds: Dataset) -> dict[str, Any]:
         ],
         "provenance": ds.provenance,
         "content_sha256": ds.content_sha256(),
-    }
+    } | (
+        {
+            "models": [
+                {"arch": a, "sha256": k.sha256, "input_shapes": k.input_shapes} for a, k in zip(ds.archs, ds.models)
+            ]
+        }
+        if ds.models is not None
+        else {}
+    )
 
 
 def runtime_label(device: dict[str, Any]) -> str:
@@ -80,6 +88,11 @@ def markdown(card: dict[str, Any]) -> str:
         for d in measured:
             detail = {"settings": d["settings"], "environment": d["environment"], "quality": d["quality"]}
             lines += [f"- `{d['name']}`: `{json.dumps(detail, sort_keys=True)}`"]
+    if card.get("models"):
+        lines += ["", "## Models", ""]
+        lines += _table(
+            ["model", "SHA-256", "input shapes"], [[m["arch"], m["sha256"], m["input_shapes"]] for m in card["models"]]
+        )
     provenance = dict(card["provenance"])
     notice = provenance.pop("notice", None)
     lines += ["", "## Provenance", ""] + [f"- {k}: {v}" for k, v in provenance.items()]

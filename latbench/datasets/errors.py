@@ -23,3 +23,8 @@ class InvalidTable(DatasetError):
 
 class TaskUnavailable(DatasetError):
     """A task whose devices are not all in the datasets at hand; the message names them and where they come from."""
+
+
+class ArchEncodingChanged(DatasetError):
+    """A stored dataset whose architecture codes the search space as installed now decodes differently (a plugin
+    reordered ``archs()`` or its genes since the dataset was built): refused rather than mapped to other networks."""

@@ -2,7 +2,8 @@
 
 A ``Dataset`` is a float64 matrix (devices x architectures, milliseconds, NaN where a device did not measure an
 architecture) plus one ``DeviceMeta`` per device (how it was measured, the environment, quality figures, source
-and license) and the provenance of the whole.
+and license) and the provenance of the whole. A model set's members (space ``model``) are known by a ``ModelKey``
+(the file's content hash and the input shapes it was timed with); their names are labels for people.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 import latbench
 from latbench.datasets.errors import DatasetError
-from latbench.spaces import get_space
+from latbench.spaces import MODEL_SET, get_space
 
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$")
 """The collector's device-name rule; names become file names in the ``help`` export."""
@@ -62,6 +63,53 @@ class DeviceMeta:
         return cls(**data)
 
 
+SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True, order=True)
+class ModelKey:
+    """What a member of a model-set dataset is: a model file's content (SHA-256) and the input shapes it was timed
+    with (the results' ``input_shapes`` column, inputs in name order). Two results are of one member only when
+    both agree, whatever the files were called: a model is its content, and its shapes are part of what was
+    measured."""
+
+    sha256: str
+    input_shapes: str = ""
+
+    @classmethod
+    def of(cls, sha256: object, input_shapes: object) -> ModelKey:
+        """The key of a result row's ``artifact_sha256`` and ``input_shapes``; a missing or malformed hash is a
+        ``DatasetError``."""
+        digest = str(sha256 or "").lower()
+        if not SHA256.match(digest):
+            raise DatasetError(f"artifact_sha256 {sha256!r} is not the SHA-256 of a model file")
+        shapes = str(input_shapes or "")
+        return cls(digest, ";".join(sorted(shapes.split(";"))) if shapes else "")
+
+
+def file_name(arch: str, sha256: str) -> str:
+    """A model's file name from its ``arch``: ``simple.onnx@d4a8b859`` (a name made unique by its hash prefix,
+    as ``latbench measure`` and campaigns do) -> ``simple.onnx``."""
+    suffix = f"@{sha256[:8]}"
+    return arch[: -len(suffix)] if arch.endswith(suffix) and len(arch) > len(suffix) else arch
+
+
+def model_labels(names: dict[ModelKey, str]) -> dict[ModelKey, str]:
+    """Distinct, readable names of models (``names``: each key's file name): the file name, with ``@`` and the
+    hash prefix where different files share it, and ``[input shapes]`` where one file was timed at several."""
+    sharing: dict[str, list[ModelKey]] = {}
+    for key, name in names.items():
+        sharing.setdefault(name, []).append(key)
+    labels = {}
+    for name, keys in sharing.items():
+        hashes = Counter(k.sha256 for k in keys)
+        for key in keys:
+            hashed = f"{name}@{key.sha256[:8]}" if len(hashes) > 1 else name
+            labels[key] = f"{hashed}[{key.input_shapes}]" if hashes[key.sha256] > 1 else hashed
+    taken = Counter(labels.values())
+    return {k: f"{names[k]}@{k.sha256}[{k.input_shapes}]" if taken[v] > 1 else v for k, v in labels.items()}
+
+
 @dataclass(frozen=True)
 class Dataset:
     """Latencies in milliseconds of ``archs`` (canonical strings of ``space``) on each device of ``devices``.
@@ -77,8 +125,16 @@ class Dataset:
     devices: tuple[DeviceMeta, ...]
     provenance: dict[str, Any] = field(default_factory=dict)
     builtin: bool = False
+    models: tuple[ModelKey, ...] | None = None
+    """A model set's members, one per arch: what ``combine`` matches them by. ``None`` for search spaces, and for
+    model sets written before datasets recorded it (they load, but cannot be combined)."""
 
     def __post_init__(self) -> None:
+        if self.models is not None:
+            if self.space != MODEL_SET or len(self.models) != len(self.archs):
+                raise DatasetError(f"dataset {self.name!r}: models must be given for each member of a model set")
+            if len(set(self.models)) != len(self.models) or len(set(self.archs)) != len(self.archs):
+                raise DatasetError(f"dataset {self.name!r} names a model twice")
         if self.latency.dtype != np.float64 or self.latency.shape != (len(self.devices), len(self.archs)):
             raise DatasetError(
                 f"dataset {self.name!r}: latency must be float64 of shape {(len(self.devices), len(self.archs))}, "
@@ -155,6 +211,8 @@ class Dataset:
         digest.update("\n".join(self.archs).encode() + b"\0")
         digest.update("\n".join(self.device_names).encode() + b"\0")
         digest.update(np.ascontiguousarray(self.latency, dtype="<f8").tobytes())
+        if self.models is not None:
+            digest.update(b"\0" + "\n".join(f"{k.sha256} {k.input_shapes}" for k in self.models).encode())
         return digest.hexdigest()
 
 
@@ -187,7 +245,8 @@ def combine(datasets: Sequence[Dataset], name: str = "combined") -> Dataset:
 
     The architectures are the union (NaN where a device did not measure one); each part's provenance is kept,
     and its license notice carried over. A device name found in two datasets is an error: rename one side with
-    ``prefix`` when importing or building.
+    ``prefix`` when importing or building. Model sets are matched by ``ModelKey``, never by name: one model timed
+    at the same shapes is one column whatever its files were called, and two models (or shapes) never share one.
     """
     if not datasets:
         raise DatasetError("combine needs at least one dataset")
@@ -195,6 +254,13 @@ def combine(datasets: Sequence[Dataset], name: str = "combined") -> Dataset:
     if len(spaces) > 1:
         listing = ", ".join(f"{d.name} ({d.space})" for d in datasets)
         raise DatasetError(f"cannot combine datasets of different search spaces: {listing}")
+    for ds in datasets:
+        if ds.space == MODEL_SET and ds.models is None:
+            hint = rebuild_hint(ds.name, ds.space, ds.provenance)
+            raise DatasetError(
+                f"dataset {ds.name!r} is a model set written before datasets recorded each model's content hash "
+                f"and input shapes, so its models cannot be matched to others' by what they are; {hint}"
+            )
     owner: dict[str, str] = {}
     for ds in datasets:
         for device in ds.device_names:
@@ -207,13 +273,11 @@ def combine(datasets: Sequence[Dataset], name: str = "combined") -> Dataset:
     if len(datasets) == 1:
         return replace(datasets[0], name=name, builtin=False)
     space = datasets[0].space
-    archs = ordered_archs(space, [a for ds in datasets for a in ds.archs])
-    position = {a: i for i, a in enumerate(archs)}
+    archs, models, columns = _union(space, datasets)
     latency = np.full((len(owner), len(archs)), np.nan, dtype=np.float64)
     row = 0
-    for ds in datasets:
-        columns = np.array([position[a] for a in ds.archs], dtype=np.int64)
-        latency[row : row + len(ds.devices), columns] = ds.latency
+    for ds, where in zip(datasets, columns):
+        latency[row : row + len(ds.devices), where] = ds.latency
         row += len(ds.devices)
     sources = {ds.name: {k: v for k, v in ds.provenance.items() if k != "notice"} for ds in datasets}
     provenance = new_provenance("combined", datasets=sources)
@@ -227,7 +291,45 @@ def combine(datasets: Sequence[Dataset], name: str = "combined") -> Dataset:
         latency=latency,
         devices=tuple(m for ds in datasets for m in ds.devices),
         provenance=provenance,
+        models=models,
     )
+
+
+def _union(
+    space: str, datasets: Sequence[Dataset]
+) -> tuple[tuple[str, ...], tuple[ModelKey, ...] | None, list[np.ndarray]]:
+    """The members of all ``datasets``, and where each dataset's columns go among them: architectures by their
+    canonical strings, models by their keys (named after the first file name seen, disambiguated)."""
+    if space != MODEL_SET:
+        archs = ordered_archs(space, [a for ds in datasets for a in ds.archs])
+        position = {a: i for i, a in enumerate(archs)}
+        return archs, None, [np.array([position[a] for a in ds.archs], dtype=np.int64) for ds in datasets]
+    names: dict[ModelKey, str] = {}
+    for ds in datasets:
+        assert ds.models is not None
+        for arch, key in zip(ds.archs, ds.models):
+            names.setdefault(key, file_name(arch, key.sha256))
+    labels = model_labels(names)
+    index = {key: i for i, key in enumerate(names)}
+    columns = [np.array([index[k] for k in ds.models or ()], dtype=np.int64) for ds in datasets]
+    return tuple(labels[k] for k in names), tuple(names), columns
+
+
+def rebuild_hint(name: str, space: str, provenance: dict[str, Any]) -> str:
+    """How to make dataset ``name`` again from what it was made of, as its provenance records it."""
+    if provenance.get("kind") == "import":
+        file = provenance.get("file", "FILE")
+        return f"import it again: latbench dataset import {file} --space {space} --name {name} --force"
+    if provenance.get("kind") == "combined":
+        parts = " ".join(provenance.get("datasets") or ["DATASET..."])
+        return f"combine its parts again: latbench dataset combine {parts} --name {name} --force"
+    if provenance.get("campaigns"):
+        source = " ".join(f"--campaign {c['campaign']}" for c in provenance["campaigns"])
+    elif provenance.get("campaign"):
+        source = f"--campaign {provenance['campaign']}"
+    else:
+        source = f"--from-results {provenance.get('results_file', 'FILE')}"
+    return f"build it again: latbench dataset build {source} --name {name} --force"
 
 
 def new_provenance(kind: str, **details: Any) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from latbench.datasets.errors import InvalidTable
 from latbench.datasets.model import DEVICE_NAME, Dataset, DeviceMeta, new_provenance, official_indices, ordered_archs
 from latbench.errors import InvalidArchitecture, MissingDependency
 from latbench.hashing import sha256_file
-from latbench.spaces import get_space
+from latbench.spaces import MODEL_SET, get_space
 
 UNITS = {"ms": 1.0, "s": 1000.0, "us": 0.001}
 """Factors to milliseconds, the unit every dataset stores."""
@@ -417,6 +417,12 @@ def import_table(
     """
     path = Path(path)
     space = get_space(space).name
+    if space == MODEL_SET:
+        raise InvalidTable(
+            "a table cannot say which model file each name stands for; build a dataset of model files from their "
+            "results (latbench dataset build --from-results FILE or --campaign ID), which record each model's "
+            "content hash and input shapes"
+        )
     table = read_table(path)
     if table.n_rows == 0:
         raise InvalidTable(f"{path} has a header but no rows")
