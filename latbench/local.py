@@ -21,7 +21,7 @@ import numpy as np
 import latbench
 from latbench.agents.environment import MachineInfo, machine_info
 from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, load_cold, time_model
-from latbench.agents.modelfile import FORMATS, ModelFile, format_shapes, parse_input_shapes
+from latbench.agents.modelfile import FORMATS, ModelFile, check_input_names, format_shapes, parse_input_shapes
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.errors import LatbenchError, ModelInputError, ProfilingUnsupported
@@ -343,13 +343,28 @@ def _recorded_shapes(row: Mapping[str, object]) -> dict[str, tuple[int, ...]]:
     return parse_input_shapes(text.split(";")) if text else {}
 
 
+def _model_files(paths: Sequence[str | Path], on_refused: Refused) -> list[Path]:
+    """``paths`` with each directory replaced by its model files, as ``campaign create --models`` takes them
+    (``latbench.client.model_paths``); a directory without any is refused."""
+    from latbench.client import model_paths
+
+    found: list[Path] = []
+    for path in map(Path, paths):
+        try:
+            found += model_paths([path]) if path.is_dir() else [path]
+        except LatbenchError as exc:
+            _refuse(on_refused, str(path), _one_line(exc))
+    return found
+
+
 def _open_models(
     paths: Sequence[str | Path], runtime: str, fmt: str, shapes: Mapping[str, tuple[int, ...]], on_refused: Refused
 ) -> list[ModelFile]:
-    """The distinct models among ``paths`` that ``runtime`` (which takes ``fmt`` files) can be asked to load;
-    the others are refused. ``shapes`` must name inputs these models have."""
+    """The distinct models among ``paths`` (directories give their model files) that ``runtime`` (which takes
+    ``fmt`` files) can be asked to load with ``shapes``; the others are refused. ``shapes`` must name inputs these
+    models have."""
     opened: list[ModelFile] = []
-    for path in paths:
+    for path in _model_files(paths, on_refused):
         try:
             model = ModelFile.open(path)
         except LatbenchError as exc:
@@ -362,14 +377,16 @@ def _open_models(
             continue
         if all(m.sha256 != model.sha256 for m in opened):
             opened.append(model)
-    if shapes and opened and all(m.input_names is not None for m in opened):
-        unknown = sorted(set(shapes) - {n for m in opened for n in m.input_names or ()})
-        if unknown:
-            raise ModelInputError(
-                f"no model has an input named {', '.join(map(repr, unknown))}; their inputs: "
-                + "; ".join(f"{m.name}: {', '.join(m.input_names or ())}" for m in opened)
-            )
-    return opened
+    check_input_names(opened, shapes)
+    fit: list[ModelFile] = []
+    for model in opened:
+        try:
+            model.input_shapes(shapes)  # refused before anything is timed; an engine checks LiteRT files at load
+        except ModelInputError as exc:
+            _refuse(on_refused, str(model.path), _one_line(exc))
+            continue
+        fit.append(model)
+    return fit
 
 
 def _labels(opened: Sequence[ModelFile], rows: Sequence[Mapping[str, object]]) -> dict[str, str]:

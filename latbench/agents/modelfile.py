@@ -1,7 +1,8 @@
 """Users' own model files: what they are, what their inputs need, and random inputs of the right type.
 
-A file is known by its content hash, never its name; its format comes from its content (a LiteRT flatbuffer
-carries ``TFL3`` at bytes 4..8, an ONNX file must parse as one), so a renamed file is measured by what it is.
+A file is known by its content hash, never its name; its format comes from its content, never its extension (a
+LiteRT flatbuffer carries ``TFL3`` at bytes 4..8; an ONNX file must walk as a protobuf ``ModelProto`` with a graph,
+and parse as one where ``onnx`` is installed), so a renamed file is measured by what it is.
 Runtimes share the input rules here: a dynamic dimension is never guessed (a guessed sequence length would time
 another model than the user's), integer inputs get small non-negative values so token ids and indices stay
 valid, and latbench's own float32 artifacts draw exactly the values they always did. Nothing here imports torch
@@ -15,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -25,6 +26,11 @@ from latbench.hashing import sha256_file
 
 FORMATS = ("onnx", "tflite")
 TFLITE_MAGIC = b"TFL3"
+ONNX_FIELDS = {1: 0, 2: 2, 3: 2, 4: 2, 5: 0, 6: 2, 7: 2, 8: 2, 14: 2, 20: 2, 25: 2, 26: 2}
+"""``ModelProto``'s fields in onnx.proto, number: wire type (0 a varint, 2 length-delimited); 1 is ``ir_version``,
+7 ``graph``. A field of another number is skipped, as protobuf readers skip fields they do not know."""
+MAX_ONNX_FIELDS = 100_000
+"""The most top-level fields an ONNX file is walked through (real ones have a few dozen at most)."""
 SHAPE = re.compile(r"^(?P<name>.+):(?P<dims>\d+(?:x\d+)*)$")
 INTEGER_HIGH = 2
 """Integer inputs are drawn from [0, INTEGER_HIGH): valid as token ids, indices and masks of any model."""
@@ -167,6 +173,14 @@ class ModelFile:
     opset: int | None = None
     external_data: tuple[str, ...] = ()
     """The files beside it that hold some of its tensors (ONNX external data): it cannot travel alone."""
+    inputs: tuple[InputSpec, ...] | None = None
+    """Its inputs as its graph declares them, where every one is a tensor of known rank and ``onnx`` is installed."""
+
+    def input_shapes(self, given: Mapping[str, Sequence[int]] | None) -> dict[str, tuple[int, ...]] | None:
+        """The shapes its inputs get with the ``given`` ones (``resolve_shapes``, naming the file as given):
+        ``ModelInputError`` before any engine loads it, or ``None`` where only an engine can read its inputs (a
+        LiteRT file, any file where ``onnx`` is missing), which then checks the same way."""
+        return None if self.inputs is None else resolve_shapes(str(self.path), self.inputs, given)
 
     def check_self_contained(self) -> None:
         """``ModelFileError`` unless the file holds all its weights: a collector sends agents this one file."""
@@ -181,24 +195,97 @@ class ModelFile:
     def open(cls, path: str | Path) -> ModelFile:
         """Inspect the file at ``path``; ``ModelFileError`` (naming the file) if it is no model latbench can time."""
         path = Path(path)
+        if path.is_dir():
+            raise ModelFileError(f"model {path}: a directory, not a model file")
         if not path.is_file():
             raise ModelFileError(f"model {path}: no such file")
         with path.open("rb") as f:
-            head = f.read(8)
+            head = f.read(64)
         if head[4:8] == TFLITE_MAGIC:
             return cls(path, path.name, sha256_file(path), "tflite")
-        if path.suffix.lower() != ".onnx":
-            raise ModelFileError(f"model {path}: neither a LiteRT (.tflite) model nor an ONNX (.onnx) file")
-        names, opset, external = _inspect_onnx(path)
-        return cls(path, path.name, sha256_file(path), "onnx", names, opset, external)
+        broken = _onnx_layout(path)
+        if broken is not None:
+            if head[:1] == b"\x08":  # begins with ``ir_version``, as ONNX files do
+                raise ModelFileError(f"model {path}: not a readable ONNX file ({broken})")
+            raise ModelFileError(f"model {path}: not a LiteRT or ONNX model ({_describe(head)})")
+        names, opset, external, inputs = _inspect_onnx(path)
+        return cls(path, path.name, sha256_file(path), "onnx", names, opset, external, inputs)
 
 
-def _inspect_onnx(path: Path) -> tuple[tuple[str, ...] | None, int | None, tuple[str, ...]]:
-    """An ONNX file's graph inputs (initializers excluded), opset and external data files; refuses a file that
-    does not parse and external data outside the model's folder (ONNX Runtime refuses it itself, TVM's loader
-    would read it)."""
+def check_input_names(models: Sequence[ModelFile], given: Mapping[str, object]) -> None:
+    """``ModelInputError`` where ``given`` names an input none of ``models`` has (one list of shapes serves them
+    all); not checked unless every model's inputs are readable without an engine."""
+    if not given or not models or any(m.input_names is None for m in models):
+        return
+    unknown = sorted(set(given) - {n for m in models for n in m.input_names or ()})
+    if unknown:
+        raise ModelInputError(
+            f"no model has an input named {', '.join(map(repr, unknown))}; their inputs: "
+            + "; ".join(f"{m.name}: {', '.join(m.input_names or ())}" for m in models)
+        )
+
+
+def _varint(f: BinaryIO) -> int | None:
+    """The protobuf varint at ``f``'s position, or ``None`` where the file ends first or it runs past 10 bytes."""
+    value = 0
+    for shift in range(0, 70, 7):
+        byte = f.read(1)
+        if not byte:
+            return None
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+    return None
+
+
+def _onnx_layout(path: Path) -> str | None:
+    """Why ``path`` is no protobuf ``ModelProto`` with a graph, or ``None`` when it is one: only the top-level
+    fields' keys and lengths are read, their values skipped, so any file costs a few reads and no memory."""
+    size = path.stat().st_size
+    seen: set[int] = set()
+    with path.open("rb") as f:
+        for _ in range(MAX_ONNX_FIELDS):
+            at = f.tell()
+            if at == size:
+                break
+            key = _varint(f)
+            number, wire = (0, 0) if key is None else (key >> 3, key & 7)
+            if number == 0 or wire not in (0, 1, 2, 5) or ONNX_FIELDS.get(number, wire) != wire:
+                return f"byte {at:,} starts no ONNX model field"
+            value = _varint(f) if wire in (0, 2) else 0  # a varint's value, a length-delimited field's length
+            if value is None:
+                return f"cut short in the field at byte {at:,}"
+            if f.seek({0: 0, 1: 8, 2: value, 5: 4}[wire], 1) > size:
+                return f"cut short: the field at byte {at:,} runs past the end of the file, at {size:,} bytes"
+            seen.add(number)
+        else:
+            return f"over {MAX_ONNX_FIELDS:,} top-level fields"
+    return None if {1, 7} <= seen else "no ONNX graph"
+
+
+def _describe(head: bytes) -> str:
+    """What a file that begins with ``head`` looks like, for a refusal."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive, as PyTorch saves .pt checkpoints"
+    if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return "a Python pickle"
+    text = head.decode("utf-8", "ignore")
+    if len(text.encode()) >= len(head) - 3 and all(c.isprintable() or c in "\t\r\n" for c in text):
+        first = text.strip().splitlines()[0] if text.strip() else ""
+        return f"text: {first[:40]!r}"
+    return f"binary data beginning {head[:8].hex(' ')}"
+
+
+def _inspect_onnx(
+    path: Path,
+) -> tuple[tuple[str, ...] | None, int | None, tuple[str, ...], tuple[InputSpec, ...] | None]:
+    """An ONNX file's graph input names (initializers excluded), opset, external data files and input specs;
+    refuses a file that does not parse and external data outside the model's folder (ONNX Runtime refuses it
+    itself, TVM's loader would read it)."""
     if not importable("onnx"):
-        return None, None, ()
+        return None, None, (), None
     import onnx
     from onnx.external_data_helper import uses_external_data
 
@@ -224,9 +311,27 @@ def _inspect_onnx(path: Path) -> tuple[tuple[str, ...] | None, int | None, tuple
                     f"model {path}: tensor {tensor.name!r} keeps its data in {location!r}, which is missing"
                 )
     initializers = {t.name for t in model.graph.initializer}
-    names = tuple(i.name for i in model.graph.input if i.name not in initializers)
+    declared = [i for i in model.graph.input if i.name not in initializers]
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    return names, opset, tuple(external)
+    specs = [_input_spec(i) for i in declared]
+    inputs = None if any(spec is None for spec in specs) else tuple(s for s in specs if s is not None)
+    return tuple(i.name for i in declared), opset, tuple(external), inputs
+
+
+def _input_spec(value: Any) -> InputSpec | None:
+    """A graph input as ONNX Runtime reports it (a size, a symbolic name or ``None`` per dimension); ``None`` for
+    one that is no tensor of known rank. A type numpy lacks becomes ``object``, which ``random_inputs`` refuses."""
+    from onnx import helper
+
+    if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
+        return None
+    tensor = value.type.tensor_type
+    dims = tuple(d.dim_value if d.HasField("dim_value") else d.dim_param or None for d in tensor.shape.dim)
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.elem_type))
+    except (KeyError, TypeError, ValueError):
+        dtype = np.dtype(object)
+    return InputSpec(value.name, dims, dtype)
 
 
 def _all_tensors(graph: Any) -> list[Any]:

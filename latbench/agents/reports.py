@@ -63,7 +63,10 @@ def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
 
 def error_item(job: JobSpec, message: str, final: bool = False) -> ResultItem:
     """The result of a job that could not be measured here; the collector counts it as a failed attempt, or
-    fails the job at once where ``final`` says another attempt on this device would fail the same way."""
+    fails the job at once where ``final`` says another attempt on this device would fail the same way. A model
+    file's error names it as the campaign does (the user's file name), not as the download it was loaded from."""
+    if job.space == MODEL_SET:
+        message = message.replace(f"model {job.artifact_sha256}.{job.artifact_format}:", f"model {job.arch}:")
     return refusal_item(job.job_id, job.lease_id, message, final)
 
 

@@ -45,7 +45,10 @@ def _bars() -> ProgressBars:
 def measure_command(
     out_path: Annotated[Path, opt.out("Results file (.csv or .parquet); re-run to resume.")],
     space: Annotated[str | None, typer.Option("--space", "-s", help="Search space (see latbench spaces list).")] = None,
-    model: Annotated[list[Path] | None, opt.model("A model file to measure: ONNX or .tflite (repeatable).")] = None,
+    model: Annotated[
+        list[Path] | None,
+        opt.model("A model file to measure, ONNX or LiteRT, or a directory of .onnx/.tflite files (repeatable)."),
+    ] = None,
     input_shape: list[str] | None = typer.Option(
         None, "--input", help="A model input's shape, NAME:1x3x224x224, for dynamic dimensions (repeatable)."
     ),
@@ -90,7 +93,8 @@ def measure_command(
         help="Where built networks are kept (default: $LATBENCH_CACHE_DIR, else ~/.cache/latbench/artifacts).",
     ),
 ) -> None:
-    """Measure latency of search-space architectures or model files on this machine; prints the results file path."""
+    """Measure latency of search-space architectures or model files on this machine; prints the results file path
+    (nothing when no result was kept)."""
     try:
         settings = TimingSettings(
             warmup_runs=warmup_runs,
@@ -177,6 +181,7 @@ def measure_command(
         err.print(styled("warning:", "yellow", warning))
     if refused:
         err.print(f"{len(refused)} model(s) refused: {', '.join(refused)}")
-    out.print(str(out_path))
+    if rows:
+        out.print(str(out_path))
     if refused:
         raise typer.Exit(1)

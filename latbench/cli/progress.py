@@ -48,7 +48,11 @@ class ProgressBars:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.rich.stop()
+        if any(task.visible for task in self.rich.tasks):
+            self.rich.stop()
+        else:  # nothing was shown: no empty line either (rich ends a display with one where stderr is no terminal)
+            self.rich.live.transient = True
+            self.rich.live.stop()
 
     def __call__(self, event: ProgressEvent) -> None:
         if event.message:

@@ -55,8 +55,9 @@ def inspect(partial: Path, sha256: str) -> ModelFile:
     try:
         model = ModelFile.open(partial)
         model.check_self_contained()
-    except LatbenchError as exc:
-        raise RequestRejected(str(exc).replace(str(partial), "the uploaded file")) from None
+    except LatbenchError as exc:  # its messages begin "model PATH: ..."
+        message = str(exc).replace(f"model {partial}", "the uploaded file").replace(str(partial), "the uploaded file")
+        raise RequestRejected(message) from None
     if model.sha256 != sha256:
         raise RequestRejected(f"the uploaded bytes hash to {model.sha256}, not {sha256}: damaged on the way")
     return model
@@ -94,8 +95,10 @@ def info(session: Session, sha256: str) -> ModelInfo | None:
     return None if row is None else ModelInfo(sha256=sha256, format=row.format, size=row.size)
 
 
-def get(session: Session, sha256: str) -> ModelInfo:
+def get(session: Session, sha256: str, max_bytes: int) -> ModelInfo:
+    """The uploaded model ``sha256``; ``NotFound`` whose detail tells the upload limit ``max_bytes``, so a client
+    refuses a file over it before sending a byte."""
     found = info(session, sha256)
     if found is None:
-        raise NotFound(f"no uploaded model with sha256 {sha256}")
+        raise NotFound(f"no uploaded model with sha256 {sha256}", {"max_bytes": max_bytes})
     return found

@@ -8,7 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latbench.agents.modelfile import InputSpec, ModelFile, parse_input_shapes, random_inputs, resolve_shapes
+from latbench.agents.modelfile import (
+    InputSpec,
+    ModelFile,
+    check_input_names,
+    parse_input_shapes,
+    random_inputs,
+    resolve_shapes,
+)
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.errors import ModelFileError, ModelInputError, RuntimeUnavailable
 from latbench.hashing import sha256_file
@@ -75,25 +82,60 @@ def test_inputs_are_seeded_data_of_each_dtype_and_float32_draws_are_unchanged() 
     assert all(np.array_equal(arrays[k], again[k]) for k in arrays)
 
 
-def test_model_files_are_known_by_content_and_format(tmp_path: Path) -> None:
+def test_model_files_are_known_by_content_and_format_whatever_their_names(tmp_path: Path) -> None:
     onnx_path = mobilenet_onnx(tmp_path / "net.onnx")
     model = ModelFile.open(onnx_path)
     assert (model.name, model.format, model.sha256) == ("net.onnx", "onnx", sha256_file(onnx_path))
     assert model.input_names == ("image",) and model.opset == 17
-    renamed = tmp_path / "net.bin"
+    for name in ("net.bin", "net.tflite", "net"):  # an ONNX file under any name is an ONNX file
+        copy = tmp_path / name
+        copy.write_bytes(onnx_path.read_bytes())
+        opened = ModelFile.open(copy)
+        assert (opened.format, opened.sha256, opened.input_names) == ("onnx", model.sha256, ("image",))
+    renamed = tmp_path / "lite.onnx"
     renamed.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(32))
     assert ModelFile.open(renamed).format == "tflite"
-    (tmp_path / "notes.onnx").write_text("hello, not a model")
+
+
+def test_a_file_that_is_no_model_is_refused_with_what_it_is(tmp_path: Path) -> None:
+    onnx_path = mobilenet_onnx(tmp_path / "net.onnx")
+    (tmp_path / "notes.onnx").write_text("hello, not a model\n")
     (tmp_path / "cut.onnx").write_bytes(onnx_path.read_bytes()[:4000])
     (tmp_path / "weights.pt").write_bytes(b"\x80\x02}q\x00.")
+    (tmp_path / "empty.tflite").write_bytes(b"")
+    (tmp_path / "noise.bin").write_bytes(bytes(range(200, 256)))
+    (tmp_path / "folder.onnx").mkdir()
     for name, message in [
-        ("notes.onnx", "notes.onnx: not a readable ONNX file"),
-        ("cut.onnx", "cut.onnx: not a readable ONNX file"),
-        ("weights.pt", r"weights.pt: neither a LiteRT \(.tflite\) model nor an ONNX \(.onnx\) file"),
+        ("notes.onnx", "notes.onnx: not a LiteRT or ONNX model (text: 'hello, not a model')"),
+        ("weights.pt", "weights.pt: not a LiteRT or ONNX model (a Python pickle)"),
+        ("empty.tflite", "empty.tflite: not a LiteRT or ONNX model (an empty file)"),
+        ("noise.bin", "noise.bin: not a LiteRT or ONNX model (binary data beginning c8 c9 ca cb cc cd ce cf)"),
+        ("cut.onnx", "cut.onnx: not a readable ONNX file (cut short: the field at byte "),
         ("absent.onnx", "absent.onnx: no such file"),
+        ("folder.onnx", "folder.onnx: a directory, not a model file"),
     ]:
-        with pytest.raises(ModelFileError, match=message):
+        with pytest.raises(ModelFileError) as info:
             ModelFile.open(tmp_path / name)
+        assert str(info.value).startswith(f"model {tmp_path / name}: ") and message in str(info.value)
+
+
+def test_input_shapes_are_checked_from_the_file_before_any_engine_loads_it(tmp_path: Path, transformer: Path) -> None:
+    bert = ModelFile.open(transformer)
+    with pytest.raises(ModelInputError) as info:
+        bert.input_shapes(None)
+    assert str(info.value) == (
+        f"model {transformer}: input 'input_ids' has a dynamic dimension 1 ('sequence'); "
+        "give its shape with --input input_ids:1xN"
+    )
+    assert bert.input_shapes({"input_ids": (1, 24), "image": (1, 3, 32, 32)}) == {"input_ids": (1, 24)}
+    net = ModelFile.open(mobilenet_onnx(tmp_path / "net.onnx"))
+    with pytest.raises(ModelInputError, match=r"net\.onnx: input 'image' has static dimension 0 = 1, --input gives 4"):
+        net.input_shapes({"image": (4, 3, 32, 32)})
+    with OnnxRuntime() as rt, pytest.raises(ModelInputError, match="static dimension 0 = 1, --input gives 4"):
+        rt.load(net.path, input_shapes={"image": (4, 3, 32, 32)})  # the engine says the same
+    check_input_names([bert, net], {"input_ids": (1, 8), "image": (1, 3, 32, 32)})
+    with pytest.raises(ModelInputError, match=r"no model has an input named 'input_id'; their inputs: bert\.onnx: "):
+        check_input_names([bert, net], {"input_id": (1, 8)})
 
 
 def test_external_data_outside_the_model_folder_is_refused(tmp_path: Path) -> None:

@@ -91,7 +91,7 @@ def test_a_dynamic_dimension_is_named_then_measured_with_its_shape(tmp_path, art
     result = run(model, artifact_cache)
     assert result.returncode == 1
     assert error_lines(result.stderr) == [
-        "error: model bert.onnx: input 'input_ids' has a dynamic dimension 1 ('sequence'); "
+        f"error: model {models['bert']}: input 'input_ids' has a dynamic dimension 1 ('sequence'); "
         "give its shape with --input input_ids:1xN"
     ]
     assert "Traceback" not in result.stderr
@@ -116,8 +116,8 @@ def test_each_bad_file_is_one_line_and_the_good_one_is_still_measured(tmp_path, 
     lines = error_lines(result.stderr)
     assert len(lines) == len(bad)
     reasons = {
-        "text": "not a readable ONNX file",
-        "truncated": "not a readable ONNX file",
+        "text": "not a LiteRT or ONNX model (text: 'a text file, not a model')",
+        "truncated": "not a readable ONNX file (cut short",
         "unsupported": "Frobnicate",
         "outside": "outside the model's folder",
     }
@@ -128,6 +128,57 @@ def test_each_bad_file_is_one_line_and_the_good_one_is_still_measured(tmp_path, 
     assert summary.startswith("4 model(s) refused:") and all(str(models[n]) in summary for n in bad)
     assert result.stdout.strip() == str(out)
     assert [r["arch"] for r in rows(out)] == ["mobilenet.onnx"]
+
+
+def test_a_run_that_keeps_no_result_prints_no_path_and_errors_come_first(tmp_path, artifact_cache, models):
+    out = tmp_path / "r.csv"
+    refused = run(["--model", str(models["bert"]), "--model", str(models["text"]), "--out", str(out)], artifact_cache)
+    assert refused.returncode == 1
+    assert refused.stdout == "" and not out.exists()
+    assert refused.stderr.startswith(f"error: model {models['text']}: not a LiteRT or ONNX model")
+    assert f"error: model {models['bert']}: input 'input_ids' has a dynamic dimension" in refused.stderr
+    for shape, line in [
+        ("input_ids:1x0", "error: bad input shape 'input_ids:1x0': every dimension must be at least 1"),
+        ("input_ids:1xabc", "error: bad input shape 'input_ids:1xabc': write NAME:DIMxDIM..., e.g. input:1x3x224x224"),
+        ("nosuch:1x3", "error: no model has an input named 'nosuch'; their inputs: bert.onnx: input_ids"),
+    ]:
+        usage = run(["--model", str(models["bert"]), "--input", shape, "--out", str(out)], artifact_cache)
+        assert usage.returncode == 1
+        assert usage.stderr.splitlines()[0] == line and usage.stdout == ""
+
+
+def test_a_directory_gives_its_model_files_as_for_campaigns(tmp_path, artifact_cache, models):
+    folder, empty = tmp_path / "models", tmp_path / "empty"
+    folder.mkdir()
+    empty.mkdir()
+    (folder / "notes.onnx").write_text("a text file, not a model\n")
+    (folder / "README.txt").write_text("not a model file name: left alone\n")
+    result = run(["--model", str(folder), "--model", str(empty), "--out", str(tmp_path / "r.csv")], artifact_cache)
+    assert result.returncode == 1
+    assert set(error_lines(result.stderr)) == {
+        f"error: model {folder / 'notes.onnx'}: not a LiteRT or ONNX model (text: 'a text file, not a model')",
+        f"error: {empty} holds no model file (.onnx or .tflite)",
+    }
+
+
+@pytest.mark.slow
+def test_onnx_files_under_any_name_and_a_folder_of_them_are_measured(tmp_path, artifact_cache, models):
+    folder = tmp_path / "vision"
+    folder.mkdir()
+    (folder / "mobilenet.onnx").write_bytes(models["mobilenet"].read_bytes())
+    resnet, bert = tmp_path / "resnet.bin", tmp_path / "bert.tflite"
+    resnet.write_bytes(models["resnet"].read_bytes())
+    bert.write_bytes(models["bert"].read_bytes())
+    out = tmp_path / "r.csv"
+    args = ["--model", str(folder), "--model", str(resnet), "--model", str(bert), "--input", "input_ids:1x8"]
+    result = run([*args, *FAST, "--no-reference", "--out", str(out)], artifact_cache)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(out)
+    assert [(r["arch"], r["runtime"]) for r in rows(out)] == [
+        ("mobilenet.onnx", "onnxruntime"),
+        ("resnet.bin", "onnxruntime"),
+        ("bert.tflite", "onnxruntime"),
+    ]
 
 
 @pytest.mark.slow

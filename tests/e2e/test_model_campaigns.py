@@ -96,7 +96,7 @@ def test_a_model_file_campaign_finished_by_two_agents_is_exported_and_built(
     assert created.returncode == 0, created.stderr
     campaign = created.stdout.strip()
     assert re.fullmatch(r"[0-9a-f]{32}", campaign), created.stdout
-    assert created.stderr.count("on the collector (onnx") == 3
+    assert created.stderr.count(": uploaded (onnx") == 3
     assert collector.status(campaign)["state"] in ("building", "running")  # nothing to build but the reference
 
     agents = [Agent(collector, token, f"agent-{i}", tmp_path / f"agent-{i}", "--max-jobs", "1") for i in (1, 2)]
