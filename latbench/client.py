@@ -122,25 +122,42 @@ class CollectorClient:
 
     def model(self, sha256: str) -> ModelInfo | None:
         """The uploaded model file with content hash ``sha256``, if the collector holds it."""
+        return self._held(sha256)[0]
+
+    def _held(self, sha256: str) -> tuple[ModelInfo | None, object]:
+        """The uploaded model ``sha256``, or ``None`` and the detail of the collector's 404 (which carries its
+        upload limit, ``max_bytes``)."""
         try:
-            return ModelInfo.model_validate(self._request("GET", f"/admin/models/{sha256}").json())
+            return ModelInfo.model_validate(self._request("GET", f"/admin/models/{sha256}").json()), None
         except CollectorRejected as exc:
             if exc.status == 404:
-                return None
+                return None, exc.detail
             raise
 
     def upload_model(self, path: str | Path) -> ModelInfo:
         """Upload the model file at ``path`` (streamed) unless the collector holds its content already; the
-        collector checks the hash on arrival and refuses a file it cannot time or one over its size limit."""
-        path = Path(path)
+        collector checks the hash on arrival and refuses a file it cannot time or one over its size limit (a
+        file over it is refused here, before a byte of it travels, where the collector tells its limit)."""
+        return self._upload(Path(path))[0]
+
+    def _upload(self, path: Path) -> tuple[ModelInfo, bool]:
+        """``upload_model``, and whether this call uploaded the file (``False``: the collector held it)."""
         sha256 = _sha256(path)
-        held = self.model(sha256)
+        size = path.stat().st_size
+        held, missing = self._held(sha256)
         if held is not None:
-            return held
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(path.stat().st_size)}
-        with path.open("rb") as f:
-            response = self._request("PUT", f"/admin/models/{sha256}", content=_chunks(f), headers=headers)
-        return ModelInfo.model_validate(response.json())
+            return held, False
+        if (over := _over_limit(path, size, missing)) is not None:
+            raise over
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+        try:
+            with path.open("rb") as f:
+                response = self._request("PUT", f"/admin/models/{sha256}", content=_chunks(f), headers=headers)
+        except CollectorRejected as exc:
+            raise _over_limit(path, size, exc.detail) or CollectorRejected(
+                f"{path}: {exc}", exc.status, exc.code, exc.detail
+            ) from None
+        return ModelInfo.model_validate(response.json()), response.status_code == 201
 
     def create_model_campaign(
         self,
@@ -148,19 +165,20 @@ class CollectorClient:
         runtime: str,
         *,
         input_shapes: Mapping[str, Sequence[int]] | None = None,
-        on_upload: Callable[[Path, ModelInfo], None] | None = None,
+        on_upload: Callable[[Path, ModelInfo, bool], None] | None = None,
         **fields: Any,
     ) -> str:
         """Upload model files (a directory gives its ``.onnx`` and ``.tflite`` files) and create a campaign that
         measures them with ``runtime``; ``input_shapes`` fill every model's dynamic input dimensions, ``fields``
         are further ``CampaignCreate`` fields (``name``, ``devices``, ``settings``...). Each model is named by its
         file name, with ``@`` and a hash prefix where two different files share one; a file given twice is
-        measured once. ``on_upload`` hears of each file once the collector holds it."""
+        measured once. ``on_upload`` hears of each file once the collector holds it, and whether it was uploaded
+        now (``False``: the collector held its content already)."""
         uploaded: dict[str, Path] = {}
         for path in model_paths(paths):
-            found = self.upload_model(path)
+            found, new = self._upload(path)
             if on_upload is not None:
-                on_upload(path, found)
+                on_upload(path, found, new)
             uploaded.setdefault(found.sha256, path)
         names = [path.name for path in uploaded.values()]
         shapes = {name: list(dims) for name, dims in (input_shapes or {}).items()} or None
@@ -173,6 +191,12 @@ class CollectorClient:
 
     def campaign(self, campaign_id: str) -> CampaignStatus:
         return CampaignStatus.model_validate(self._request("GET", f"/admin/campaigns/{campaign_id}").json())
+
+    def cancel_campaign(self, campaign_id: str) -> CampaignStatus:
+        """Stop leasing the campaign's queued jobs (leased ones may still finish, their results kept); cancelling
+        twice is a no-op."""
+        path = f"/admin/campaigns/{quote(campaign_id, safe='')}/cancel"
+        return CampaignStatus.model_validate(self._request("POST", path).json())
 
     def campaigns(self) -> list[CampaignStatus]:
         return TypeAdapter(list[CampaignStatus]).validate_python(self._request("GET", "/admin/campaigns").json())
@@ -232,6 +256,22 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _over_limit(path: Path, size: int, detail: object) -> CollectorRejected | None:
+    """The refusal of the ``size``-byte model file at ``path`` where it is over the upload limit the collector
+    told (``detail``'s ``max_bytes``, in a 404 or 413 body); ``None`` where it is within it or untold."""
+    limit = detail.get("max_bytes") if isinstance(detail, dict) else None
+    if not isinstance(limit, int) or size <= limit:
+        return None
+    mib = [f"{n / 2**20:.1f} MiB" for n in (size, limit)]
+    shown = mib if mib[0] != mib[1] else [f"{n:,} bytes" for n in (size, limit)]
+    return CollectorRejected(
+        f"{path} is {shown[0]}; this collector takes model files up to {shown[1]} (collector serve --max-model-mb)",
+        413,
+        "too_large",
+        detail,
+    )
+
+
 def _chunks(f: BinaryIO) -> Iterator[bytes]:
     while chunk := f.read(CHUNK_BYTES):
         yield chunk
@@ -245,10 +285,13 @@ def token_id_of(token: str) -> str:
 
 def _refusal(response: httpx.Response) -> CollectorError:
     cls = CollectorRejected if response.status_code < 500 else CollectorUnavailable
+    detail = None
     try:
         body = response.json()
         code, message = str(body.get("code", "error")), str(body.get("message", response.text))
-    except ValueError:
+        detail = body.get("detail")
+    except (ValueError, AttributeError):
         code, message = "error", response.text.strip() or response.reason_phrase
     hint = " (set LATBENCH_ADMIN_TOKEN or pass --token)" if response.status_code == 401 else ""
-    return cls(f"collector refused ({response.status_code} {code}): {message}{hint}", response.status_code, code)
+    message = f"collector refused ({response.status_code} {code}): {message}{hint}"
+    return cls(message, response.status_code, code, detail)

@@ -513,7 +513,10 @@ class DeviceProgress(Message):
     """Why the failed jobs failed: their last errors, most frequent first (at most ``MAX_FAILURE_REASONS``)."""
 
 
-CampaignState = Literal["building", "running", "done", "failed"]
+CampaignState = Literal["building", "running", "done", "failed", "cancelled"]
+"""``cancelled``: an admin cancelled it (``latbench campaign cancel``); none of its jobs is leased any more."""
+FINISHED_STATES: tuple[CampaignState, ...] = ("done", "failed", "cancelled")
+"""The states a campaign's watchers stop waiting at."""
 
 
 class LearningPoint(Message):

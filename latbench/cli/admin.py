@@ -13,13 +13,14 @@ from rich.live import Live
 from rich.text import Text
 
 from latbench import profiles, stability
-from latbench.agents.modelfile import ModelFile, parse_input_shapes
+from latbench.agents.modelfile import ModelFile, check_input_names, parse_input_shapes
 from latbench.cli import options as opt
 from latbench.cli.console import Table, err, out, printable, styled
 from latbench.client import CollectorClient, model_paths
 from latbench.errors import LatbenchError
 from latbench.precision import check_precision
 from latbench.protocol import (
+    FINISHED_STATES,
     AdaptivePlan,
     CampaignCreate,
     CampaignStatus,
@@ -167,9 +168,13 @@ def campaign_create(
         if precision != "fp32":
             raise typer.BadParameter("a model file is measured at its own precision: --precision is for --space")
         shapes = parse_input_shapes(input_shape or [])
-        for path in model_paths(models):  # refused here before any file travels, as the collector would
-            ModelFile.open(path).check_self_contained()
+        opened = [ModelFile.open(path) for path in model_paths(models)]
+        check_input_names(opened, shapes)
+        for model in opened:  # refused here before any file travels, as the collector or the agents would
+            model.check_self_contained()
+            model.input_shapes(shapes)
         with CollectorClient(collector, token) as client:
+            warn_unknown_devices(client, device or [])
             campaign_id = client.create_model_campaign(
                 models, runtime, input_shapes=shapes, on_upload=_uploaded, provider=provider, threads=threads,
                 devices=device or [], name=name, settings=settings,
@@ -211,6 +216,7 @@ def campaign_create(
         settings=settings,
     )
     with CollectorClient(collector, token) as client:
+        warn_unknown_devices(client, device or [])
         campaign_id = client.create_campaign(spec)
     err.print(f"campaign created; follow it with: latbench campaign status {campaign_id} --watch")
     out.print(campaign_id)
@@ -255,8 +261,9 @@ def _point(p: LearningPoint, checks_before: int) -> str:
     return f"{p.results}: {p.srcc:.3f}±{p.srcc_std:.3f}{checked}"
 
 
-def _uploaded(path: Path, model: ModelInfo) -> None:
-    err.print(f"{path}: on the collector ({model.format}, {model.size / 2**20:.1f} MiB, sha256 {model.sha256[:12]})")
+def _uploaded(path: Path, model: ModelInfo, uploaded: bool) -> None:
+    where = "uploaded" if uploaded else "already on the collector"
+    err.print(f"{path}: {where} ({model.format}, {model.size / 2**20:.1f} MiB, sha256 {model.sha256[:12]})")
 
 
 def _eta(seconds: float | None) -> str:
@@ -315,7 +322,7 @@ def campaign_status(
             out.print(status_table(status))
         else:
             with Live(status_table(status), console=err, refresh_per_second=4) as live:
-                while status.state not in ("done", "failed"):
+                while status.state not in FINISHED_STATES:
                     time.sleep(interval)
                     status = client.campaign(campaign_id)
                     live.update(status_table(status))
@@ -325,6 +332,45 @@ def campaign_status(
             warning = stability.summary(client.iter_results(campaign_id))
             if warning:
                 err.print(styled("warning:", "yellow", warning))
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(
+    campaign_id: str = typer.Argument(..., help="Campaign id (from `latbench campaign list`)."),
+    as_json: opt.AsJson = False,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Cancel a campaign: none of its queued jobs is leased any more; leased ones may finish, and every result is
+    kept. Cancelling twice is a no-op; prints the campaign's id."""
+    with CollectorClient(collector, token) as client:
+        status = client.cancel_campaign(campaign_id)
+    if as_json:
+        print(status.model_dump_json())
+        return
+    leased = sum(d.leased for d in status.devices)
+    still = f"; {leased} leased job(s) may still finish" if leased else ""
+    err.print(f"campaign {status.campaign_id} cancelled{still}")
+    out.print(status.campaign_id)
+
+
+def warn_unknown_devices(client: CollectorClient, names: list[str]) -> None:
+    """Say on stderr which of ``names`` the collector knows no device of: a campaign waits for such a device
+    until one of its agents enrolls, which may be meant (a device still to come) or a typo."""
+    if not names:
+        return
+    known = [d.name for d in client.devices()]
+    for name in dict.fromkeys(names):
+        if name not in known:
+            err.print(styled("warning:", "yellow", _unknown_device(name, known)))
+
+
+def _unknown_device(name: str, known: list[str]) -> str:
+    devices = ", ".join(known[:10]) + (" ..." if len(known) > 10 else "") if known else "none yet"
+    return (
+        f"the collector knows no device {name!r} (it knows: {devices}); the campaign waits until an agent of "
+        "that device enrolls (see `latbench devices`)"
+    )
 
 
 @campaign_app.command("list")

@@ -19,6 +19,7 @@ from latbench.cli.progress import ProgressBars
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from latbench.datasets import DeviceMeta
     from latbench.predictor import Predictor
     from latbench.predictor.evaluate import Evaluation
 
@@ -112,6 +113,7 @@ def transfer_command(
     err.print(f"transferring to {device} from {len(pick)} measured architecture(s)...")
     archs = [ds.archs[i] for i in pick]
     model = predictor.transfer_and_validate(pre, device, archs, latency[pick], folds, method, seed, err.print)
+    _record_setup(model, ds.device(device))
     _warn(model)
     from latbench.predictor import out_of_fold
 
@@ -123,6 +125,19 @@ def transfer_command(
     if report is not None and report_path is not None:
         report_path.write_text(json.dumps(report, indent=2) + "\n")
         err.print(f"wrote {report_path}")
+
+
+def _record_setup(model: Predictor, device: DeviceMeta) -> None:
+    """Keep in ``model`` how the device's samples were measured, as far as its results or dataset say, for
+    `latbench search --verify` to measure the same way."""
+    from latbench.predictor import setups
+
+    setup = setups.MeasurementSetup.of_device(device)
+    setups.record(model, setup)
+    if setup.as_info():
+        err.print(f"the samples were measured with {setup.describe()}; the model keeps it for search --verify")
+    else:
+        err.print(f"the measurements of {device.name} do not say how they were taken (batch, runtime ...)")
 
 
 def _out_of_fold_report(model: Predictor, predicted: list[float], measured: list[float]) -> dict[str, object]:

@@ -140,10 +140,18 @@ async def _internal(_: Request, exc: Exception) -> JSONResponse:
     return _error(500, "internal", "internal error; the collector's log has the details")
 
 
+class _TooLarge(RequestRejected):
+    """A request body over its limit; the detail tells the limit (``max_bytes``), so a client can say which file
+    was too large for what."""
+
+    status = 413
+    code = "too_large"
+
+
 class BodyLimit:
-    """Refuses request bodies over ``limit`` bytes with a 413: at once by their Content-Length, else once the
-    bytes streamed in pass the limit (a chunked body has no declared length). Paths under ``upload_prefix``
-    (model files, streamed to disk) have ``upload_limit`` instead.
+    """Refuses request bodies over ``limit`` bytes with a 413 (``detail.max_bytes`` the limit): at once by their
+    Content-Length, else once the bytes streamed in pass the limit (a chunked body has no declared length). Paths
+    under ``upload_prefix`` (model files, streamed to disk) have ``upload_limit`` instead.
     """
 
     def __init__(self, app: ASGIApp, limit: int, upload_prefix: str = "", upload_limit: int = 0) -> None:
@@ -153,8 +161,8 @@ class BodyLimit:
         self.upload_limit = upload_limit
 
     @staticmethod
-    def _too_large(limit: int) -> HTTPException:
-        return HTTPException(413, f"the request body is over the limit of {limit} bytes")
+    def _too_large(limit: int) -> _TooLarge:
+        return _TooLarge(f"the request body is over the limit of {limit} bytes", {"max_bytes": limit})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -165,7 +173,7 @@ class BodyLimit:
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             exc = self._too_large(limit)
-            await _error(exc.status_code, "too_large", exc.detail)(scope, receive, send)
+            await _error(exc.status, exc.code, str(exc), exc.detail)(scope, receive, send)
             return
         received = 0
 

@@ -166,6 +166,18 @@ def get(session: Session, campaign_id: str) -> CampaignRow:
     return campaign
 
 
+def cancel(session: Session, campaign_id: str, now: datetime) -> CampaignRow:
+    """Stop leasing ``campaign_id``'s jobs (``leasing`` offers no cancelled campaign): queued jobs stay queued and
+    are never measured, leased ones may still finish and their results are kept. Cancelling again changes
+    nothing."""
+    campaign = session.get(CampaignRow, campaign_id, with_for_update=True)
+    if campaign is None:
+        raise NotFound(f"no campaign {campaign_id!r}")
+    if campaign.cancelled_at is None:
+        campaign.cancelled_at = now
+    return campaign
+
+
 def _failures(session: Session, campaign_id: str) -> dict[str, list[FailureReason]]:
     """Per device, the last errors of its failed jobs, most frequent first: a campaign that ends "done" with
     failures says why."""
@@ -257,7 +269,8 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
     """Per-device progress; a job whose lease has expired counts as queued, since any agent may take it, and a
     job whose artifact could not be built counts as failed.
 
-    The campaign is ``building`` while artifacts are still to be built, ``failed`` once an artifact build
+    A cancelled campaign is ``cancelled`` whatever its jobs' states (its queued jobs are never leased). Otherwise
+    the campaign is ``building`` while artifacts are still to be built, ``failed`` once an artifact build
     failed and nothing else is left to do (at once if the reference model failed, since then nothing can run),
     ``done`` when every job is done or failed, ``running`` otherwise; ``error`` names a failed build as soon as
     there is one. An adaptive campaign's device counts its budget as its total, and the campaign is done once
@@ -327,7 +340,10 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
         finished = finished and len(stepped) == len(joined) and all(d.state == "stopped" for d in stepped)
         archs = session.scalar(select(func.count()).where(CampaignArchRow.campaign_id == campaign.id)) or 0
     phase: CampaignState
-    if reference_error is not None or (failed and finished):
+    if campaign.cancelled_at is not None:
+        phase = "cancelled"
+        progress = [p.model_copy(update={"eta_s": None}) for p in progress]  # its queued jobs never run
+    elif reference_error is not None or (failed and finished):
         phase = "failed"
     elif ready + len(failed) < archs or artifact_store.reference_sha256(session, campaign.format) is None:
         phase = "building"

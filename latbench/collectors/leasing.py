@@ -38,8 +38,9 @@ def _offers(agent: AgentRef, wanted: list[str] | None) -> dict[str, set[str]]:
 def _campaigns(session: Session, agent: AgentRef, wanted: list[str] | None) -> dict[str, CampaignRow]:
     """The campaigns this agent may work on: its runtime and provider, and its device if the campaign names any.
 
-    A campaign never changes once created, so each is loaded once per process and kept in the store's cache;
-    later requests read only the ids of the campaigns offering the agent's runtimes.
+    A campaign never changes once created (but for its cancellation, which ``_CAMPAIGNS_OFFERING`` reads), so
+    each is loaded once per process and kept in the store's cache; later requests read only the ids of the
+    campaigns offering the agent's runtimes.
     """
     offers = _offers(agent, wanted)
     if not offers:
@@ -163,7 +164,11 @@ _jobs = JobRow.__table__
 _archs = CampaignArchRow.__table__
 _artifacts = ArtifactRow.__table__
 _campaigns_t = CampaignRow.__table__
-_CAMPAIGNS_OFFERING = select(_campaigns_t.c.id).where(_campaigns_t.c.runtime.in_(bindparam("runtimes", expanding=True)))
+_CAMPAIGNS_OFFERING = select(_campaigns_t.c.id).where(
+    _campaigns_t.c.runtime.in_(bindparam("runtimes", expanding=True)), _campaigns_t.c.cancelled_at.is_(None)
+)
+"""The campaigns offering any of the runtimes and not cancelled: read on every request, so a cancellation stops
+leasing at once on every replica, whatever campaign rows their caches hold."""
 _NOW = bindparam("now", type_=UTCDateTime())
 _JOB_COLUMNS = ("id", "position", "state", "leases", "errors", "expirations", "last_error")
 _CANDIDATES = (

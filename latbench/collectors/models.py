@@ -149,6 +149,8 @@ class CampaignRow(Base):
     adaptive: Mapped[dict[str, Any] | None]
     """An adaptive campaign's plan (``AdaptivePlan``): its architectures grow as devices' acquisitions add them,
     and ``samples`` counts the first batch, which every device measures."""
+    cancelled_at: Mapped[datetime | None]
+    """When an admin cancelled the campaign: from then on none of its jobs is leased (``leasing``)."""
 
 
 class CampaignArchRow(Base):

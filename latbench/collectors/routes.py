@@ -151,8 +151,9 @@ async def upload_model(sha256: Sha256Path, request: Request, response: Response,
 
 @router.get(UPLOAD_PATH + "/{sha256}")
 def model(sha256: Sha256Path, _: AdminToken, c: Ctx) -> ModelInfo:
+    """The uploaded model; a 404 tells the largest file an upload may be (``detail.max_bytes``)."""
     with c.store.read() as session:
-        return uploads.get(session, sha256)
+        return uploads.get(session, sha256, c.max_model_bytes)
 
 
 @router.post("/admin/campaigns", status_code=201)
@@ -171,6 +172,16 @@ def list_campaigns(_: AdminToken, c: Ctx) -> list[CampaignStatus]:
 
 @router.get("/admin/campaigns/{campaign_id}")
 def campaign_status(campaign_id: str, _: AdminToken, c: Ctx) -> CampaignStatus:
+    with c.store.read() as session:
+        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock())
+
+
+@router.post("/admin/campaigns/{campaign_id}/cancel")
+def cancel_campaign(campaign_id: str, _: AdminToken, c: Ctx) -> CampaignStatus:
+    """No more of the campaign's jobs are leased; leased ones may finish and their results are kept. Cancelling
+    twice is a no-op."""
+    with c.store.write() as session:
+        campaigns.cancel(session, campaign_id, c.clock())
     with c.store.read() as session:
         return campaigns.status(session, campaigns.get(session, campaign_id), c.clock())
 

@@ -19,7 +19,7 @@ import numpy as np
 import latbench
 from latbench import datasets
 from latbench.errors import LatbenchError
-from latbench.predictor import accuracy, calibration, members, out_of_fold
+from latbench.predictor import accuracy, calibration, members, out_of_fold, setups
 from latbench.predictor.errors import ModelFileError, PredictorError, UnknownDevice
 from latbench.predictor.features import codes, cost_feature_names, cost_features, graph_batch
 from latbench.predictor.loss import minmax
@@ -478,7 +478,8 @@ def transfer(
         raise PredictorError("an architecture is given twice; give each measured architecture once")
     out = copy.copy(pretrained)
     out.method, out.target, out.target_row = method, device, None
-    own = (out_of_fold.INFO_KEY, calibration.INFO_KEY, ECHO_KEY)  # another transfer's errors, calibration, caveat
+    # Another transfer's out-of-fold errors, calibration, caveat and measurement setup are not this one's.
+    own = (out_of_fold.INFO_KEY, calibration.INFO_KEY, ECHO_KEY, setups.INFO_KEY)
     inherited = {k: v for k, v in pretrained.info.items() if k not in own}
     out.info = {**inherited, "target": device, "samples": len(latency), "transfer_seed": seed}
     network = None

@@ -79,9 +79,26 @@ def agreement(verified: Sequence[Verified]) -> dict[str, float]:
     }
 
 
+POOR_AGREEMENT = 0.5
+"""A median relative error above which ``agreement_warning`` warns: the predictions are not this hardware's."""
+
+
+def agreement_warning(summary: dict[str, float]) -> str | None:
+    """A warning when the median relative error of ``agreement`` is over ``POOR_AGREEMENT``, else None."""
+    error = summary["median_abs_rel_error"]
+    if not error > POOR_AGREEMENT:
+        return None
+    return (
+        f"predicted and measured latencies differ by {error:.0%} (median): the predictor does not describe what "
+        "was measured (another batch, runtime, precision or device than its samples?), so the search ranked by "
+        'wrong latencies and "within the limit" rests on the few measurements alone'
+    )
+
+
 __all__ = [
     "METHODS",
     "OBJECTIVES",
+    "POOR_AGREEMENT",
     "Candidate",
     "Confirmation",
     "Genome",
@@ -90,6 +107,7 @@ __all__ = [
     "SearchResult",
     "Verified",
     "agreement",
+    "agreement_warning",
     "confirm",
     "cross_validated_errors",
     "error_margin",

@@ -250,10 +250,13 @@ function adaptiveCurves(c) {
   return h("div", { class: "adaptive" }, h("p", { class: "muted" }, plan), h("ul", {}, ...rows));
 }
 
+// The states a campaign stays in: the dashboard first selects one still under way.
+const FINISHED = ["done", "failed", "cancelled"];
+
 function renderCampaigns() {
   const campaigns = [...state.campaigns].reverse(); // newest first
   if (!campaigns.some((c) => c.campaign_id === state.selected)) {
-    state.selected = (campaigns.find((c) => c.state !== "done") || campaigns[0] || {}).campaign_id || null;
+    state.selected = (campaigns.find((c) => !FINISHED.includes(c.state)) || campaigns[0] || {}).campaign_id || null;
   }
   $("campaigns").replaceChildren(...campaigns.map(renderCampaign));
   $("no-campaigns").hidden = campaigns.length > 0;
