@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 CHUNK_BYTES = 1 << 20
@@ -15,3 +16,8 @@ def sha256_file(path: str | Path) -> str:
         while chunk := f.read(CHUNK_BYTES):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def archs_sha256(archs: Sequence[str]) -> str:
+    """Hex SHA-256 of architecture strings in order: what a table's or a dataset's stored codes must stand for."""
+    return hashlib.sha256("\n".join(archs).encode()).hexdigest()

@@ -92,9 +92,11 @@ class _Device:
 
 
 def _due(session: Session) -> list[_Device]:
-    """Devices of adaptive campaigns whose every job has finished since their last step, with their results."""
+    """Devices of adaptive campaigns whose every job has finished since their last step, with their results; a
+    cancelled campaign is stepped no more (its new picks would never be leased)."""
     due = []
-    campaigns = session.scalars(select(CampaignRow).where(CampaignRow.adaptive.is_not(None))).all()
+    adaptive = select(CampaignRow).where(CampaignRow.adaptive.is_not(None), CampaignRow.cancelled_at.is_(None))
+    campaigns = session.scalars(adaptive).all()
     for campaign in campaigns:
         stopped = set(
             session.scalars(

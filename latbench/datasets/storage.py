@@ -26,6 +26,7 @@ import numpy as np
 from latbench.datasets.errors import ArchEncodingChanged, DatasetError
 from latbench.datasets.model import Dataset, DeviceMeta, ModelKey, official_indices, rebuild_hint
 from latbench.errors import LatbenchError
+from latbench.hashing import archs_sha256
 from latbench.spaces import ModelSet, get_space
 
 FORMAT = 1
@@ -44,11 +45,6 @@ def encoding(space: str) -> str:
     if official_indices(space) is not None:
         return "index"
     return "names" if isinstance(get_space(space), ModelSet) else "genes"
-
-
-def archs_sha256(archs: tuple[str, ...]) -> str:
-    """The fingerprint of a dataset's architectures, in order: what its codes must decode to."""
-    return hashlib.sha256("\n".join(archs).encode()).hexdigest()
 
 
 def encode_archs(space: str, archs: tuple[str, ...]) -> np.ndarray:

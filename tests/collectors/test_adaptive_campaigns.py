@@ -81,6 +81,21 @@ def measure_until_stopped(collector: Harness, campaign: str, name: str, timeout_
         time.sleep(0.2)
 
 
+def test_a_cancelled_adaptive_campaign_is_stepped_no_more(adaptive_collector: Harness):
+    """Its next picks would never be leased: the acquisition does not run for it, and adds no architecture."""
+    collector = adaptive_collector
+    campaign = collector.campaign(ARCHS, adaptive=PLAN)
+    agent = collector.agent("steady")
+    first = lease(agent)
+    assert collector.admin.post(f"/admin/campaigns/{campaign}/cancel").status_code == 200
+    assert agent.post("/results", json={"results": [measurement(j, latency(j["arch"], 0.05)) for j in first]})
+    time.sleep(4)  # about four rounds of the adaptive worker
+    status = collector.status(campaign)
+    assert status["state"] == "cancelled"
+    assert all(not d["curve"] for d in status["adaptive_devices"] or []), status["adaptive_devices"]
+    assert lease(agent) == []
+
+
 @pytest.mark.parametrize("budget", [15, 11])
 def test_a_target_stop_shows_its_check_results_and_says_when_the_budget_left_too_few(
     adaptive_collector: Harness, budget: int

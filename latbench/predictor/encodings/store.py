@@ -8,7 +8,6 @@ weights under ``encoder/<parameter>``, so embeddings of new architectures come f
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -22,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from latbench.datasets.storage import decode_archs, encode_archs
+from latbench.hashing import archs_sha256
 from latbench.paths import latbench_home
 from latbench.predictor.encodings.errors import EncodingsError, EncodingsUnavailable
 from latbench.spaces import get_space, space_names
@@ -64,10 +64,6 @@ def _lists_archs(space: str) -> bool:
     except DatasetError:
         return False
     return True
-
-
-def archs_sha256(archs: Sequence[str]) -> str:
-    return hashlib.sha256("\n".join(archs).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from latbench.errors import LatbenchError
+from latbench.hashing import archs_sha256
 from latbench.predictor.encodings import proxies
 from latbench.predictor.encodings.errors import ZcpInterrupted
-from latbench.predictor.encodings.store import Encodings, archs_sha256, check, load, save
+from latbench.predictor.encodings.store import Encodings, check, load, save
 from latbench.predictor.encodings.threads import one_thread
 from latbench.progress import Progress, notify
 from latbench.spaces import get_space
