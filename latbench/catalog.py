@@ -8,7 +8,7 @@ collector.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,15 +69,17 @@ class PredictorAcquirer:
 
     def step(
         self, space: str, device: str, archs: Sequence[str], latency_ms: Sequence[float], exclude: Sequence[str],
-        plan: AdaptivePlan, budget: int,
+        plan: AdaptivePlan, budget: int, setup: Mapping[str, Any] | None = None,
     ) -> AcquiredStep:  # fmt: skip
-        from latbench.predictor import adaptive
+        from latbench.predictor import adaptive, setups
 
         key = (space, plan.batch)
         acquisition = self._acquisitions.get(key)
         if acquisition is None or any(a not in acquisition.position for a in archs):
             acquisition = self._acquisitions[key] = adaptive.acquisition_for(space, plan.batch, archs)
         step = acquisition.step(device, archs, latency_ms, plan.target_srcc, budget, exclude)
+        if setup:
+            setups.record(step.model, setups.MeasurementSetup.from_info(dict(setup)))
         estimate = step.estimate
         return AcquiredStep(estimate.srcc, estimate.srcc_std, step.model, step.next, step.stop, estimate.checks,
                             step.caveat)  # fmt: skip

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -73,10 +73,11 @@ class Acquirer(Protocol):
 
     def step(
         self, space: str, device: str, archs: Sequence[str], latency_ms: Sequence[float], exclude: Sequence[str],
-        plan: AdaptivePlan, budget: int,
+        plan: AdaptivePlan, budget: int, setup: Mapping[str, Any] | None = None,
     ) -> AcquiredStep:  # fmt: skip
         """The step after ``archs`` measured ``latency_ms`` (``exclude``: failed, never to pick again); at most
-        ``budget`` results in all."""
+        ``budget`` results in all. ``setup`` says how they were measured (runtime, provider, precision, batch,
+        threads, resolution, classes), for the model to keep (``latbench search --verify`` measures the same way)."""
         ...
 
 
@@ -89,6 +90,15 @@ class _Device:
     latency_ms: list[float]
     failed: list[str]
     seen: int
+
+
+def _setup(campaign: CampaignRow) -> dict[str, Any]:
+    """How the campaign measures: what its device's model keeps for whoever measures against its predictions."""
+    from latbench.collectors.campaigns import precision
+
+    return {"runtime": campaign.runtime, "provider": campaign.provider, "precision": precision(campaign),
+            "batch": campaign.batch, "threads": campaign.threads, "resolution": campaign.resolution,
+            "classes": campaign.classes}  # fmt: skip
 
 
 def _due(session: Session) -> list[_Device]:
@@ -238,7 +248,7 @@ class AdaptiveWorker:
         model = None
         try:
             step = self.acquirer.step(device.campaign.space, device.name, device.archs, device.latency_ms,
-                                      device.failed, plan, budget)  # fmt: skip
+                                      device.failed, plan, budget, _setup(device.campaign))  # fmt: skip
             if step.stop is not None:
                 model = f"{device.name}{MODEL_SUFFIX}"
                 self.models_dir.mkdir(parents=True, exist_ok=True)

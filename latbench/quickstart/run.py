@@ -179,6 +179,14 @@ def _measured(name: str) -> dict[str, float]:
     return {a: float(v) for a, v in zip(ds.archs, vector) if np.isfinite(v)}
 
 
+def _record_setup(model: Any, name: str) -> None:
+    """Keep in ``model`` how the dataset's device was measured, for ``latbench search --verify`` to do the same."""
+    from latbench import datasets
+    from latbench.predictor import setups
+
+    setups.record(model, setups.MeasurementSetup.of_device(datasets.load(name).devices[0]))
+
+
 def quickstart(
     directory: str | Path,
     *,
@@ -249,6 +257,7 @@ def quickstart(
         latency = [measured[a] for a in transfer_archs]
         # with out-of-fold errors, from which `latbench search --confirm` starts its margin
         model = predictor.transfer_and_validate(pre, device, transfer_archs, latency, seed=seed)
+        _record_setup(model, dataset["name"])
         model.save(model_path)
         # The collector's dashboard draws measured vs predicted for a device with a model in models/.
         (ws.collector_dir / "models").mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ import pytest
 from latbench.catalog import PredictorAcquirer
 from latbench.predictor import Predictor
 from latbench.predictor.adaptive import SHORT_OF_TARGET, VERIFY
+from latbench.predictor.setups import recorded
 from tests.support.adaptive import PLAN, adaptive_device, latency, lease, next_jobs
 from tests.support.served import ARCHS, Clock, Harness, Served, failure, measurement
 
@@ -64,6 +65,16 @@ def test_each_device_steps_from_its_own_results_and_stops_at_its_budget(adaptive
     model = Predictor.load(tmp_path / "models" / done["model"])
     assert model.target == "steady" and model.space == "nb201"
     assert model.predict(ARCHS[:2]).shape == (2,)
+    # it keeps how the campaign measured, for search --verify to measure the same way
+    shown = collector.status(campaign)
+    setup = recorded(model)
+    assert setup is not None and (setup.runtime, setup.provider, setup.batch, setup.threads, setup.precision) == (
+        shown["runtime"],
+        shown["provider"],
+        shown["batch"],
+        shown["threads"],
+        "fp32",
+    )
 
 
 def measure_until_stopped(collector: Harness, campaign: str, name: str, timeout_s: float = 240.0) -> dict:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from latbench import datasets
-from latbench.predictor import Predictor
+from latbench.predictor import Predictor, setups
 from latbench.predictor.out_of_fold import recorded
 
 pytestmark = pytest.mark.slow  # real collector and agent processes, a transfer
@@ -67,6 +67,8 @@ def test_quickstart_measures_transfers_and_reports(finished, monkeypatch: pytest
     assert sorted(out_of_fold[1]) == sorted(
         ds.vector(model.target)[[ds.archs.index(a) for a in state["steps"]["plan"]["transfer"]]]
     )
+    setup = setups.recorded(model)  # how its samples were measured, for `latbench search --verify`
+    assert setup is not None and (setup.runtime, setup.batch, setup.precision) == ("onnxruntime", 1, "fp32")
 
     report = (workspace / "report.html").read_text()
     assert report.count("data:image/png;base64,") == 3
