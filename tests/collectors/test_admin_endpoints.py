@@ -49,7 +49,7 @@ def test_a_campaign_builds_then_runs_and_reports_per_device_progress(collector: 
     first = collector.status(campaign)
     assert first["name"] == "smoke" and first["samples"] == 2 and first["state"] in ("building", "running")
     assert first["devices"] == [{"device": "rpi4", "queued": 2, "leased": 0, "done": 0, "failed": 0, "total": 2,
-                                 "rate_per_min": None, "eta_s": None}]  # fmt: skip
+                                 "rate_per_min": None, "eta_s": None, "failures": []}]  # fmt: skip
     collector.wait_built(campaign)
     status = collector.status(campaign)
     assert status["state"] == "running" and status["artifacts_ready"] == 2
