@@ -48,6 +48,7 @@ def collector(tmp_path: Path, artifact_cache: Path) -> Iterator[str]:
         yield served.url
 
 
+@pytest.mark.slow  # three latbench processes
 def test_input_shapes_measure_refuses_are_refused_before_anything_is_uploaded(models):
     nowhere = f"http://127.0.0.1:{free_port()}"  # reached only if every file passed
     bert, mobilenet = models["bert"], models["mobilenet"]

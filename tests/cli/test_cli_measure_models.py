@@ -130,6 +130,7 @@ def test_each_bad_file_is_one_line_and_the_good_one_is_still_measured(tmp_path, 
     assert [r["arch"] for r in rows(out)] == ["mobilenet.onnx"]
 
 
+@pytest.mark.slow  # four latbench processes
 def test_a_run_that_keeps_no_result_prints_no_path_and_errors_come_first(tmp_path, artifact_cache, models):
     out = tmp_path / "r.csv"
     refused = run(["--model", str(models["bert"]), "--model", str(models["text"]), "--out", str(out)], artifact_cache)

@@ -20,6 +20,8 @@ import pytest
 
 from tests.datasets.dataset_helpers import cli
 
+pytestmark = pytest.mark.slow  # real latbench processes with a plugin installed and reinstalled
+
 PLUGIN = """
 import itertools
 import numpy as np
