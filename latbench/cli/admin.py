@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
@@ -136,13 +137,22 @@ def campaign_create(
     precision: str = typer.Option("fp32", "--precision", help="Numeric precision: fp32, or int8 (quantised)."),
     batch: int = typer.Option(1, "--batch", "-b", min=1),
     threads: opt.Threads = 1,
-    resolution: int | None = typer.Option(None, "--resolution", min=1),
+    resolution: int | None = typer.Option(
+        None, "--resolution", min=1, help="Input height and width (default: the space's)."
+    ),
+    classes: opt.Classes = None,
     device: Annotated[list[str] | None, opt.device("Device to measure on (repeatable; default: all).")] = None,
     name: str | None = typer.Option(None, "--name", help="A label for the campaign."),
-    min_runs: int = typer.Option(50, "--min-runs", min=1),
-    min_time: float = typer.Option(1.0, "--min-time", min=0.0),
-    warmup_time: float = typer.Option(0.5, "--warmup-time", min=0.0),
-    profile: bool = typer.Option(False, "--profile", help="Also profile each model per operator, after timing."),
+    min_runs: opt.MinRuns = opt.TIMING.min_runs,
+    min_time: opt.MinTime = opt.TIMING.min_time_s,
+    max_time: opt.MaxTime = opt.TIMING.max_time_s,
+    warmup_runs: opt.WarmupRuns = opt.TIMING.warmup_runs,
+    warmup_time: opt.WarmupTime = opt.TIMING.warmup_time_s,
+    cv_threshold: opt.CvThreshold = opt.TIMING.cv_threshold,
+    drift_tolerance: opt.DriftTolerance = opt.TIMING.drift_tolerance,
+    attempts: opt.Attempts = opt.TIMING.max_attempts,
+    profile: opt.Profile = False,
+    profile_runs: opt.ProfileRuns = profiles.DEFAULT_RUNS,
     adaptive: bool = typer.Option(
         False, "--adaptive", help="Measure per device what its predictor needs, until --target-srcc or --budget."
     ),
@@ -154,16 +164,22 @@ def campaign_create(
 ) -> None:
     """Create a campaign of a space's architectures, or of model files (uploaded first), or with --adaptive one
     that picks each device's architectures from its predictor's errors; prints its id alone on stdout."""
-    settings = MeasurementSettings(
+    timing = opt.timing(
+        warmup_runs=warmup_runs,
+        warmup_time=warmup_time,
         min_runs=min_runs,
-        min_time_s=min_time,
-        warmup_time_s=warmup_time,
-        profile_runs=profiles.DEFAULT_RUNS if profile else 0,
+        min_time=min_time,
+        max_time=max_time,
+        cv_threshold=cv_threshold,
+        drift_tolerance=drift_tolerance,
+        attempts=attempts,
+        profile_runs=profile_runs if profile else 0,
     )
+    settings = MeasurementSettings.model_validate(asdict(timing))
     if models:
         if space is not None or samples is not None or arch or seed or connected_only:
             raise typer.BadParameter("give --models files or a --space's architectures, not both")
-        if batch != 1 or resolution is not None:
+        if batch != 1 or resolution is not None or classes is not None:
             raise typer.BadParameter("a model file's shapes are its own: give dynamic ones with --input")
         if precision != "fp32":
             raise typer.BadParameter("a model file is measured at its own precision: --precision is for --space")
@@ -211,6 +227,7 @@ def campaign_create(
         batch=batch,
         threads=threads,
         resolution=resolution,
+        classes=classes,
         devices=device or [],
         name=name,
         settings=settings,

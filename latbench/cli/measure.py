@@ -10,7 +10,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from latbench import profiles, stability
-from latbench.agents.measure import TimingSettings
 from latbench.agents.quiet import QuietPolicy, pin_to_core
 from latbench.cli import options as opt
 from latbench.cli.console import err, out, styled
@@ -66,27 +65,23 @@ def measure_command(
     batch: int = typer.Option(1, "--batch", "-b", min=1, help="Batch size."),
     threads: opt.Threads = 1,
     resolution: int | None = typer.Option(None, "--resolution", min=1, help="Input height and width (default 32)."),
-    classes: int | None = typer.Option(None, "--classes", min=1, help="Output classes (nb201 10, fbnet 100)."),
-    min_runs: int = typer.Option(50, "--min-runs", min=1, help="Timed runs, at least."),
-    min_time: float = typer.Option(1.0, "--min-time", min=0.0, help="Seconds of timed runs, at least."),
-    max_time: float = typer.Option(30.0, "--max-time", min=0.001, help="Seconds of timed runs, at most."),
-    warmup_runs: int = typer.Option(10, "--warmup-runs", min=0, help="Warm-up runs, at least."),
-    warmup_time: float = typer.Option(0.5, "--warmup-time", min=0.0, help="Seconds of warm-up, at least."),
-    cv_threshold: float = typer.Option(0.2, "--cv-threshold", min=0.0001, help="Re-measure above this CV."),
-    drift_tolerance: float = typer.Option(
-        0.15, "--drift-tolerance", min=0.0001, help="Re-measure when the reference model is off by more than this."
-    ),
-    attempts: int = typer.Option(3, "--attempts", min=1, help="Measurements per architecture while unstable."),
+    classes: opt.Classes = None,
+    min_runs: opt.MinRuns = opt.TIMING.min_runs,
+    min_time: opt.MinTime = opt.TIMING.min_time_s,
+    max_time: opt.MaxTime = opt.TIMING.max_time_s,
+    warmup_runs: opt.WarmupRuns = opt.TIMING.warmup_runs,
+    warmup_time: opt.WarmupTime = opt.TIMING.warmup_time_s,
+    cv_threshold: opt.CvThreshold = opt.TIMING.cv_threshold,
+    drift_tolerance: opt.DriftTolerance = opt.TIMING.drift_tolerance,
+    attempts: opt.Attempts = opt.TIMING.max_attempts,
     no_reference: bool = typer.Option(False, "--no-reference", help="Skip the reference-model drift check."),
     wait_idle: bool = typer.Option(
         False, "--wait-idle/--no-wait-idle", help="Before each timing, wait while other programs keep the CPU busy."
     ),
     wait_idle_max: float = typer.Option(60.0, "--wait-idle-max", min=0.0, help="Seconds to wait for idle, at most."),
     pin_core: int | None = typer.Option(None, "--pin-core", min=0, help="Run the timed work on this CPU core only."),
-    profile: bool = typer.Option(
-        False, "--profile", help="After timing each model, profile it per operator (see latbench results show)."
-    ),
-    profile_runs: int = typer.Option(profiles.DEFAULT_RUNS, "--profile-runs", min=1, help="Runs --profile records."),
+    profile: opt.Profile = False,
+    profile_runs: opt.ProfileRuns = profiles.DEFAULT_RUNS,
     cache_dir: Path | None = typer.Option(
         None,
         "--cache-dir",
@@ -95,20 +90,17 @@ def measure_command(
 ) -> None:
     """Measure latency of search-space architectures or model files on this machine; prints the results file path
     (nothing when no result was kept)."""
-    try:
-        settings = TimingSettings(
-            warmup_runs=warmup_runs,
-            warmup_time_s=warmup_time,
-            min_runs=min_runs,
-            min_time_s=min_time,
-            max_time_s=max_time,
-            cv_threshold=cv_threshold,
-            drift_tolerance=drift_tolerance,
-            max_attempts=attempts,
-            profile_runs=profile_runs if profile else 0,
-        )
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    settings = opt.timing(
+        warmup_runs=warmup_runs,
+        warmup_time=warmup_time,
+        min_runs=min_runs,
+        min_time=min_time,
+        max_time=max_time,
+        cv_threshold=cv_threshold,
+        drift_tolerance=drift_tolerance,
+        attempts=attempts,
+        profile_runs=profile_runs if profile else 0,
+    )
     if model:
         if space is not None or arch or samples is not None or seed or connected_only:
             raise typer.BadParameter("give --model files or a --space to sample, not both")

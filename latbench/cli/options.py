@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
+from latbench.agents.measure import TimingSettings
 from latbench.cli.console import err, styled
 
 COLLECTOR_ENV = "LATBENCH_COLLECTOR"
@@ -98,3 +99,60 @@ def runtime(help: str) -> Any:
 def enrollment_token(help: str = "Enrollment token for the agent.") -> Any:
     """``--token`` of the commands that enroll an agent (``agent run``, ``deploy``): the enrollment token."""
     return typer.Option("--token", envvar=ENROLLMENT_TOKEN_ENV, show_envvar=True, callback=typed_secret, help=help)
+
+
+# --- how each model is timed: ``measure`` and ``campaign create`` alike (``latbench.agents.measure``) -------------
+
+TIMING = TimingSettings()
+"""The defaults of the timing options below: those of the measurement loop itself."""
+Classes = Annotated[
+    int | None, typer.Option("--classes", min=1, help="Output classes (default: the space's; nb201 10, fbnet 100).")
+]
+MinRuns = Annotated[int, typer.Option("--min-runs", min=1, help="Timed runs, at least.")]
+MinTime = Annotated[float, typer.Option("--min-time", min=0.0, help="Seconds of timed runs, at least.")]
+MaxTime = Annotated[float, typer.Option("--max-time", min=0.001, help="Seconds of timed runs, at most.")]
+WarmupRuns = Annotated[int, typer.Option("--warmup-runs", min=0, help="Warm-up runs, at least.")]
+WarmupTime = Annotated[float, typer.Option("--warmup-time", min=0.0, help="Seconds of warm-up, at least.")]
+CvThreshold = Annotated[float, typer.Option("--cv-threshold", min=0.0001, help="Re-measure above this CV.")]
+DriftTolerance = Annotated[
+    float,
+    typer.Option("--drift-tolerance", min=0.0001, help="Re-measure when the reference model is off by more than this."),
+]
+Attempts = Annotated[int, typer.Option("--attempts", min=1, help="Measurements per architecture while unstable.")]
+Profile = Annotated[
+    bool,
+    typer.Option("--profile", help="After timing each model, profile it per operator (see latbench results show)."),
+]
+ProfileRuns = Annotated[int, typer.Option("--profile-runs", min=1, help="Runs --profile records.")]
+
+
+def timing(
+    *,
+    warmup_runs: int,
+    warmup_time: float,
+    min_runs: int,
+    min_time: float,
+    max_time: float,
+    cv_threshold: float,
+    drift_tolerance: float,
+    attempts: int,
+    profile_runs: int,
+) -> TimingSettings:
+    """The timing options as the loop's settings; options that contradict each other (``--min-time`` above
+    ``--max-time``) are a usage error, named, before anything is measured or sent."""
+    if min_time > max_time:
+        raise typer.BadParameter(f"--min-time {min_time:g} is above --max-time {max_time:g}: raise --max-time")
+    try:
+        return TimingSettings(
+            warmup_runs=warmup_runs,
+            warmup_time_s=warmup_time,
+            min_runs=min_runs,
+            min_time_s=min_time,
+            max_time_s=max_time,
+            cv_threshold=cv_threshold,
+            drift_tolerance=drift_tolerance,
+            max_attempts=attempts,
+            profile_runs=profile_runs,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
