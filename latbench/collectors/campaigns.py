@@ -259,6 +259,23 @@ def _failure(failed: list[str], reference_error: str | None, samples: int) -> st
     return None
 
 
+def _nothing_done(progress: list[DeviceProgress]) -> str | None:
+    """A finished campaign none of whose jobs gave a result: what failed them, so that it ends ``failed`` saying
+    why rather than ``done`` with nothing to export."""
+    if any(p.done for p in progress):
+        return None
+    jobs = sum(p.failed for p in progress)
+    reasons: dict[str, int] = {}
+    for p in progress:
+        for failure in p.failures:
+            reasons[failure.error] = reasons.get(failure.error, 0) + failure.jobs
+    devices = sum(1 for p in progress if p.failed)
+    where = f"{jobs} job{'s' * (jobs != 1)} on {devices} device{'s' * (devices != 1)}"
+    if not reasons:
+        return f"every job failed ({where}): their leases expired or they erred without a message"
+    return f"every job failed ({where}); the most frequent error: {max(reasons, key=lambda e: reasons[e])}"
+
+
 def precision(campaign: CampaignRow) -> str | None:
     """The precision ``campaign`` measures its architectures at (``fp32``, ``int8``, ...); None for model files,
     measured as given."""
@@ -272,7 +289,8 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
     A cancelled campaign is ``cancelled`` whatever its jobs' states (its queued jobs are never leased). Otherwise
     the campaign is ``building`` while artifacts are still to be built, ``failed`` once an artifact build
     failed and nothing else is left to do (at once if the reference model failed, since then nothing can run),
-    ``done`` when every job is done or failed, ``running`` otherwise; ``error`` names a failed build as soon as
+    ``done`` when every job is done or failed (``failed`` if none gave a result, ``error`` saying what failed
+    them), ``running`` otherwise; ``error`` names a failed build as soon as
     there is one. An adaptive campaign's device counts its budget as its total, and the campaign is done once
     every device has stopped (``adaptive_devices`` says why each did).
     """
@@ -348,7 +366,7 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
     elif ready + len(failed) < archs or artifact_store.reference_sha256(session, campaign.format) is None:
         phase = "building"
     elif finished:
-        phase = "done"
+        phase = "failed" if not any(p.done for p in progress) else "done"
     else:
         phase = "running"
     return CampaignStatus(
@@ -365,7 +383,7 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
         artifacts_ready=ready,
         artifacts_failed=len(failed),
         state=phase,
-        error=_failure(failed, reference_error, campaign.samples),
+        error=_failure(failed, reference_error, campaign.samples) or (_nothing_done(progress) if finished else None),
         devices=progress,
         adaptive=plan,
         adaptive_devices=stepped,

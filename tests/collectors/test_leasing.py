@@ -118,7 +118,8 @@ def test_a_job_fails_once_its_leases_have_expired_max_failures_times(collector: 
     assert lease(agent) == []
     [device] = collector.status(campaign)["devices"]
     assert (device["failed"], device["queued"], device["leased"]) == (1, 0, 0)
-    assert collector.status(campaign)["state"] == "done"
+    status = collector.status(campaign)  # nothing to export: it ends failed, saying what failed its jobs
+    assert status["state"] == "failed" and status["error"].startswith("every job failed (1 job on 1 device)")
 
 
 def test_error_results_requeue_the_job_until_the_failure_limit(collector: Harness):
@@ -131,7 +132,20 @@ def test_error_results_requeue_the_job_until_the_failure_limit(collector: Harnes
     [ack] = agent.post("/results", json={"results": [failure(job, "out of memory")]}).json()["acks"]
     assert ack["status"] == "failed"
     assert lease(agent) == []
-    assert collector.status(campaign)["devices"][0]["failed"] == 1
+    status = collector.status(campaign)
+    assert status["devices"][0]["failed"] == 1 and status["state"] == "failed"
+    assert status["error"] == "every job failed (1 job on 1 device); the most frequent error: out of memory"
+
+
+def test_a_campaign_with_some_results_ends_done_whatever_failed(collector: Harness):
+    campaign = collector.campaign(ARCHS[:2], max_failures=1)
+    agent = collector.agent("a1")
+    first, second = lease(agent, 2)
+    acks = agent.post("/results", json={"results": [measurement(first), failure(second)]}).json()["acks"]
+    assert [ack["status"] for ack in acks] == ["stored", "failed"]
+    status = collector.status(campaign)
+    assert status["state"] == "done" and status["error"] is None
+    assert (status["devices"][0]["done"], status["devices"][0]["failed"]) == (1, 1)
 
 
 @pytest.mark.slow

@@ -142,7 +142,7 @@ def test_an_agent_here_measures_a_campaign_on_the_remote_device(collector, sshd,
         wait_for(lambda: totals(collector.status(models))["done"] == 2, 180, "2 model files through the SSH runner")
         profiled = collector.cli("campaign", "create", "--space", "nb201", "--samples", "3", "--seed", "5",
                                  "--runtime", "onnxruntime", "--profile", *FAST)  # fmt: skip
-        wait_for(lambda: collector.status(profiled)["state"] == "done", 120, "the refused --profile campaign to end")
+        wait_for(lambda: collector.status(profiled)["state"] == "failed", 120, "the refused --profile campaign to end")
     finally:
         assert agent.stop() == 0, agent.log.read_text()[-2000:]
     rows = _rows(collector, campaign, tmp_path / "out.csv")
@@ -154,6 +154,8 @@ def test_an_agent_here_measures_a_campaign_on_the_remote_device(collector, sshd,
     [device] = collector.status(profiled)["devices"]
     refusal = "profiling not supported by runtime onnxruntime on a remote device"
     assert device["failed"] == 3 and device["failures"] == [{"error": refusal, "jobs": 3}]
+    error = collector.status(profiled)["error"]
+    assert error == f"every job failed (3 jobs on 1 device); the most frequent error: {refusal}"
     assert agent.log.read_text().count(refusal) == 3  # once a job: a final error is not leased again
     shown = collector.cli("campaign", "status", profiled)
     assert f"{device['device']}: 3 jobs failed: {refusal}" in " ".join(shown.split())
