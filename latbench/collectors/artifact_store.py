@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from latbench.artifacts import FORMATS, LITERT_FORMATS, REFERENCE_KEY, Artifact, ArtifactCache, ArtifactKey
 from latbench.collectors import blobs
 from latbench.collectors.db import CACHE_INFO, Store, insert_new, is_outage, outage_reason
-from latbench.collectors.models import ArtifactRow
+from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignRow
 from latbench.collectors.uploads import MODELS_DIR
 from latbench.errors import LatbenchError, NotFound
 
@@ -151,11 +151,19 @@ class ArtifactBuilder:
         self._thread.join(timeout_s)
 
     def _next(self) -> tuple[list[ArtifactKey], str] | None:
-        """The next artifacts to build, all in one format: one, or up to ``LITERT_BATCH`` for LiteRT formats."""
+        """The next artifacts to build, all in one format: one, or up to ``LITERT_BATCH`` for LiteRT formats.
+        An artifact that only cancelled campaigns measure is passed over (no job of theirs is leased again)."""
+        measured_by = select(CampaignArchRow.campaign_id).where(
+            CampaignArchRow.artifact_digest == ArtifactRow.key_digest
+        )
+        live = measured_by.join(CampaignRow, CampaignRow.id == CampaignArchRow.campaign_id).where(
+            CampaignRow.cancelled_at.is_(None)
+        )
         with self.store.read() as session:
             rows = session.scalars(
                 select(ArtifactRow)
                 .where(ArtifactRow.sha256.is_(None), ArtifactRow.key_digest.not_in(self._failed))
+                .where(sa.or_(~measured_by.exists(), live.exists()))
                 .order_by(
                     ArtifactRow.key_digest.not_in(REFERENCE_DIGESTS), ArtifactRow.requested_at, ArtifactRow.key_digest
                 )

@@ -7,7 +7,12 @@ from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
+from latbench.artifacts import REFERENCE_KEY, ArtifactCache
+from latbench.collectors import campaigns
+from latbench.collectors.artifact_store import ArtifactBuilder
 from latbench.collectors.migrations import upgrade
+from latbench.collectors.models import ArtifactRow
+from latbench.protocol import CampaignCreate
 from tests.collectors.test_leasing import lease
 from tests.collectors.test_store_migrations import campaign as campaign_row
 from tests.collectors.test_store_migrations import insert, store_at
@@ -64,3 +69,22 @@ def test_0009_upgrades_an_older_store_whose_campaigns_are_not_cancelled(db_url: 
         upgrade(store.engine)
         with store.engine.connect() as conn:
             assert conn.scalar(sa.text("SELECT count(*) FROM campaigns WHERE cancelled_at IS NULL")) == 1
+
+
+def test_artifacts_only_cancelled_campaigns_measure_are_not_built(tmp_path, artifact_cache):
+    """Nothing is exported for a cancelled campaign; an artifact another live campaign measures still is."""
+    now = datetime.now(timezone.utc)
+    with store_at(f"sqlite:///{tmp_path / 'c.sqlite'}") as store:
+        with store.write() as session:
+            cancelled = campaigns.create(session, CampaignCreate(space="nb201", archs=ARCHS[:3]), now).id
+            campaigns.create(session, CampaignCreate(space="nb201", archs=ARCHS[:1]), now)
+            campaigns.cancel(session, cancelled, now)
+        builder = ArtifactBuilder(store, ArtifactCache(artifact_cache), lambda: now)
+        built = []
+        while (work := builder._next()) is not None:
+            built += [key.arch for key in work[0]]
+            builder._build(*work)
+        assert built == [REFERENCE_KEY.arch, ARCHS[0]]
+        with store.read() as session:
+            pending = session.scalars(sa.select(ArtifactRow.arch).where(ArtifactRow.sha256.is_(None))).all()
+        assert sorted(pending) == sorted(ARCHS[1:3])
