@@ -52,9 +52,6 @@ def defaults(space: str) -> Defaults:
 
 STEPS = ("plan", "measure", "dataset", "transfer", "evaluate", "report")
 """Steps in order; ``dataset`` runs inside ``measure`` while the collector is still up."""
-FINISHED = ("done", "failed")
-
-
 @dataclass
 class QuickstartResult:
     workspace: Path
@@ -97,7 +94,7 @@ def _measure(
 ) -> str:
     """Run the campaign to the end through a private collector and a local agent; returns the campaign id."""
     from latbench.client import CollectorClient
-    from latbench.protocol import CampaignCreate
+    from latbench.protocol import FINISHED_STATES, CampaignCreate
 
     token = ws.admin_token()
     logs = ws.logs_dir
@@ -125,14 +122,14 @@ def _measure(
             ws.state["campaign_id"] = campaign_id
             ws.save()
         status = client.campaign(campaign_id)
-        if status.state not in FINISHED:
+        if status.state not in FINISHED_STATES:
             enroll = ws.state.get("enrollment_token")
             if enroll is None or not (ws.agent_dir / "agent.json").exists():
                 enroll = client.create_enrollment_token("quickstart").token
                 ws.state["enrollment_token"] = enroll
                 ws.save()
             with embedded.agent(url, enroll, ws.agent_dir, logs / "agent.log", wait_idle=wait_idle) as agent:
-                while status.state not in FINISHED:
+                while status.state not in FINISHED_STATES:
                     done = sum(d.done + d.failed for d in status.devices)
                     notify(progress, "measure", done, len(plan.archs))
                     if agent.poll() is not None:
@@ -140,7 +137,10 @@ def _measure(
                     time.sleep(0.5)
                     status = client.campaign(campaign_id)
         if status.state == "failed":
-            raise LatbenchError(f"the measurement campaign failed: {status.error}; see {logs / 'collector.log'}")
+            where = f"{logs / 'agent.log'} and {logs / 'collector.log'}"
+            raise LatbenchError(f"the measurement campaign failed: {status.error}; see {where}")
+        if status.state == "cancelled":
+            raise LatbenchError(f"the measurement campaign was cancelled; to start again, remove {ws.root}")
         notify(progress, "measure", len(plan.archs), len(plan.archs))
         failed = sum(d.failed for d in status.devices)
         if failed:

@@ -155,3 +155,29 @@ def test_unstable_results_are_said_in_the_summary_and_the_report(
     assert result.left_out == 0 and result.as_dict()["stability"] == result.stability
     report = (tmp_path / "ws" / "report.html").read_text()
     assert "class='warning'" in report and report.index("11 of 11 results") < report.index("Rank correlation")
+
+
+def test_a_cancelled_campaign_ends_the_quickstart_with_a_clear_error(tmp_path: Path) -> None:
+    """An admin who cancels the quickstart's campaign (its collector is reachable while it measures) ends the run
+    at once, saying so, where it used to wait forever for a campaign that would never finish."""
+    import httpx
+
+    workspace, home = tmp_path / "ws", tmp_path / "home"
+    cmd = [sys.executable, "-m", "latbench", "quickstart", "--dir", str(workspace), *FAST]
+    env = {**os.environ, "LATBENCH_HOME": str(home), "COLUMNS": "400"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    state_file = workspace / "quickstart.json"
+    deadline = time.monotonic() + 300
+    while not (state_file.exists() and "campaign_id" in (state := json.loads(state_file.read_text()))):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            pytest.fail(f"the quickstart never created its campaign: {proc.communicate()[1][-2000:]}")
+        time.sleep(0.2)
+    token = (workspace / "admin-token").read_text().strip()
+    cancelled = httpx.post(f"http://127.0.0.1:{state['port']}/v1/admin/campaigns/{state['campaign_id']}/cancel",
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
+    assert cancelled.status_code == 200, cancelled.text
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stderr
+    assert f"the measurement campaign was cancelled; to start again, remove {workspace}" in " ".join(stderr.split())
+    assert "Traceback" not in stderr
