@@ -177,7 +177,12 @@ def test_a_cancelled_campaign_ends_the_quickstart_with_a_clear_error(tmp_path: P
     cancelled = httpx.post(f"http://127.0.0.1:{state['port']}/v1/admin/campaigns/{state['campaign_id']}/cancel",
                            headers={"Authorization": f"Bearer {token}"}, timeout=30)  # fmt: skip
     assert cancelled.status_code == 200, cancelled.text
-    _, stderr = proc.communicate(timeout=120)
+    try:
+        _, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGINT)  # the quickstart stops its collector and agent on the way out
+        proc.communicate(timeout=60)
+        pytest.fail("the quickstart went on waiting for its cancelled campaign")
     assert proc.returncode == 1, stderr
     assert f"the measurement campaign was cancelled; to start again, remove {workspace}" in " ".join(stderr.split())
     assert "Traceback" not in stderr
