@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.adaptive import lease
 from tests.support.processes import LATBENCH, env
-from tests.support.served import ADMIN_TOKEN, ARCHS, Clock, Harness, Served
+from tests.support.served import ARCHS, Harness
 
 TIMING = {
     "--min-runs": ("min_runs", 7),
@@ -26,22 +25,11 @@ TIMING = {
 }
 
 
-@pytest.fixture
-def served(tmp_path: Path, artifact_cache: Path) -> Iterator[Harness]:
-    with Served(f"sqlite:///{tmp_path / 'c.sqlite'}", artifact_cache, Clock()) as harness:
-        yield harness
-
-
-def run(collector: Harness, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*LATBENCH, *args, "--collector", collector.url], capture_output=True, text=True,
-                          timeout=120, env=env(LATBENCH_ADMIN_TOKEN=ADMIN_TOKEN))  # fmt: skip
-
-
 @pytest.mark.slow
 def test_every_timing_option_and_classes_reach_the_agents_jobs(served: Harness):
     agent = served.agent("timing-agent")
     options = [str(part) for flag, (_, value) in TIMING.items() for part in (flag, value)]
-    created = run(served, "campaign", "create", "--space", "nb201", "--arch", ARCHS[0], "--runtime", "onnxruntime",
+    created = served.run_cli("campaign", "create", "--space", "nb201", "--arch", ARCHS[0], "--runtime", "onnxruntime",
                   "--classes", "7", "--profile", "--profile-runs", "4", *options)  # fmt: skip
     assert created.returncode == 0, created.stderr
     campaign = created.stdout.strip()
@@ -55,14 +43,14 @@ def test_every_timing_option_and_classes_reach_the_agents_jobs(served: Harness):
 @pytest.mark.slow
 def test_contradicting_timing_options_are_usage_errors_and_create_nothing(served: Harness, tmp_path: Path):
     create = ("campaign", "create", "--space", "nb201", "--arch", ARCHS[0], "--runtime", "onnxruntime")
-    contradiction = run(served, *create, "--min-time", "40", "--max-time", "30")
+    contradiction = served.run_cli(*create, "--min-time", "40", "--max-time", "30")
     assert contradiction.returncode == 2, contradiction.stderr
     assert "--min-time 40 is above --max-time 30" in " ".join(contradiction.stderr.split())
     model = tmp_path / "m.onnx"
     model.write_bytes(b"")
-    classes = run(served, "campaign", "create", "--models", str(model), "--runtime", "onnxruntime", "--classes", "5")
+    classes = served.run_cli("campaign", "create", "--models", str(model), "--runtime", "onnxruntime", "--classes", "5")
     assert classes.returncode == 2 and "--input" in classes.stderr
-    assert json.loads(run(served, "campaign", "list", "--json").stdout) == []
+    assert json.loads(served.run_cli("campaign", "list", "--json").stdout) == []
 
 
 def test_measure_refuses_contradicting_timing_options_before_measuring(tmp_path: Path):

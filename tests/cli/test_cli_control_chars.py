@@ -3,23 +3,16 @@ the admin's terminal escaped (``\\x1b``), not as a command that clears the scree
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from latbench.cli.console import printable
-from tests.support.processes import LATBENCH, env
-from tests.support.served import ADMIN_TOKEN, MACHINE, Clock, Served, failure, measurement
+from tests.support.served import MACHINE, Clock, Served, failure, measurement
 
 pytestmark = pytest.mark.slow  # a served collector and the CLI in subprocesses
 
 HOSTILE = "\x1b[2J\x1b[H\x1b]0;owned\x07FAKE: all done\r\nsecond line\x9b31m"
-
-
-def run(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*LATBENCH, *args, "--collector", url], capture_output=True, text=True, timeout=120,
-                          env=env(LATBENCH_ADMIN_TOKEN=ADMIN_TOKEN))  # fmt: skip
 
 
 def test_escape_sequences_from_agents_are_printed_escaped(tmp_path: Path, artifact_cache: Path):
@@ -30,12 +23,12 @@ def test_escape_sequences_from_agents_are_printed_escaped(tmp_path: Path, artifa
         pushed = agent.post("/results", json={"results": [failure(first, HOSTILE), measurement(second)]})
         assert pushed.status_code == 200, pushed.text
         for args in (["devices"], ["campaign", "status", campaign]):
-            shown = run(collector.url, *args)
+            shown = collector.run_cli(*args)
             assert shown.returncode == 0, shown.stderr
             for raw in ("\x1b[2J", "\x1b]0", "\x07", "\r", "\x9b"):
                 assert raw not in shown.stdout + shown.stderr, (args, raw)
             assert "\\x1b" in shown.stdout and "owned" in shown.stdout  # shown, escaped
-        status = run(collector.url, "campaign", "status", campaign).stdout
+        status = collector.run_cli("campaign", "status", campaign).stdout
         assert "dev-1: 1 job failed:" in status and "\nsecond line" not in status  # the error shown on one line
 
 

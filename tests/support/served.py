@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import subprocess
 import sys
 import threading
 import time
@@ -25,6 +26,7 @@ from latbench.catalog import DatasetCatalog
 from latbench.collectors.db import Store
 from latbench.collectors.models import ArtifactRow, Base
 from latbench.collectors.service import running, server_config
+from tests.support.processes import LATBENCH, env
 
 ADMIN_TOKEN = "lb_admin_served-test-token-0123456789abcdef"
 LEASE_TTL_S = 30.0
@@ -171,6 +173,11 @@ class Harness:
         if wait:
             self.wait_built(campaign_id)
         return campaign_id
+
+    def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A ``latbench`` command against this collector with the admin token, as a user types it; its outcome."""
+        return subprocess.run([*LATBENCH, *args, "--collector", self.url], capture_output=True, text=True,
+                              timeout=120, env=env(LATBENCH_ADMIN_TOKEN=ADMIN_TOKEN))  # fmt: skip
 
     def status(self, campaign_id: str) -> dict[str, Any]:
         response = self.admin.get(f"/admin/campaigns/{campaign_id}")
