@@ -52,6 +52,8 @@ def defaults(space: str) -> Defaults:
 
 STEPS = ("plan", "measure", "dataset", "transfer", "evaluate", "report")
 """Steps in order; ``dataset`` runs inside ``measure`` while the collector is still up."""
+
+
 @dataclass
 class QuickstartResult:
     workspace: Path
