@@ -49,6 +49,17 @@ class ModelInputError(LatbenchError):
     final = True
 
 
+class LocalStorageError(LatbenchError):
+    """An agent's own state dir that cannot take a file (disk full, read-only, no permission, damaged): the
+    agent's fault, not the job's, so its jobs go back to the queue without counting a failure and the agent stops,
+    naming the directory and the cause, rather than fail every job of its device one after another."""
+
+
+class DeviceUnreachable(LatbenchError):
+    """A remote device that cannot be reached (its connection dropped and could not be made again): not the
+    job's fault, so its lease is released without counting a failure and the agent tries to reconnect later."""
+
+
 class ResultsFileError(LatbenchError):
     """A results file that cannot be read, or whose rows were measured with other settings."""
 

@@ -42,6 +42,10 @@ class Credentials:
     name: str = ""
     """The name the agent enrolled under ("" in files from before it was kept): a restart without ``--name``
     goes on as this agent, and says so, rather than as the host name."""
+    fingerprint: str = ""
+    """The hardware fingerprint it enrolled with ("" in files from before it was kept): a state dir copied to
+    other hardware, or a remote state dir pointed at another device, is refused rather than filed under the
+    device it enrolled as."""
 
     @classmethod
     def load(cls, path: Path) -> Credentials | None:
