@@ -38,6 +38,7 @@ from latbench.protocol import (
     ModelRef,
 )
 from latbench.tls import untrusted, verification
+from latbench.urls import collector_url
 
 DEFAULT_URL = "http://127.0.0.1:8700"
 URL_ENV = "LATBENCH_COLLECTOR"
@@ -55,7 +56,7 @@ class CollectorClient:
     ) -> None:
         """``ca_cert``: for HTTPS, the CA certificate that verifies the collector (default ``$LATBENCH_CA_CERT``,
         else the system's store; ``latbench.tls``)."""
-        self.url = (url or os.environ.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        self.url = collector_url(url or os.environ.get(URL_ENV) or DEFAULT_URL)
         token = token or os.environ.get(ADMIN_TOKEN_ENV)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         verify = verification(self.url, ca_cert)

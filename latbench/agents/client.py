@@ -22,7 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 import latbench
-from latbench.errors import ArtifactError, CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
+from latbench.errors import ArtifactError, CollectorError, CollectorRejected, CollectorUnavailable
 from latbench.protocol import (
     API_PREFIX,
     MAX_JOBS_PER_LEASE,
@@ -41,6 +41,7 @@ from latbench.protocol import (
     Seconds,
 )
 from latbench.tls import untrusted, verification
+from latbench.urls import collector_url
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +77,7 @@ class AgentClient:
         timeout: httpx.Timeout | float = TIMEOUT,
         ca_cert: str | Path | None = None,
     ) -> None:
-        self.url = url.rstrip("/")
-        if not self.url.startswith(("http://", "https://")):
-            raise LatbenchError(f"the collector URL must start with http:// or https://, got {url!r}")
+        self.url = collector_url(url)
         self.token = token
         self.ca_cert = ca_cert
         """For HTTPS: the CA certificate that verifies the collector (``latbench.tls``; the system's by default)."""

@@ -9,12 +9,17 @@ the oldest of them has waited ``push_interval_s``, so an agent with fast jobs se
 rather than one per job (the collector's cost is mostly per request), while slow jobs still show up promptly.
 
 State dir (``$LATBENCH_HOME/agent``): ``agent.json`` (identity and token, mode 0600), ``spool.sqlite``,
-``artifacts/``.
+``artifacts/``, and while it holds leases ``leases.json`` (``held``).
+
+Faults that are the agent's and not the job's never count against a job: a full or read-only state dir
+(``LocalStorageError``) hands its jobs back and stops the agent, naming the directory; a remote device that
+cannot be reached (``DeviceUnreachable``) hands them back and the agent tries again later, backing off.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import random
 import signal
@@ -29,15 +34,24 @@ from pydantic import ValidationError
 
 from latbench.agents.client import AgentClient, Backoff, retry
 from latbench.agents.downloads import DownloadCache
-from latbench.agents.environment import machine_info
+from latbench.agents.environment import MachineInfo, machine_info
 from latbench.agents.heartbeat import SHUTDOWN_TIMEOUT_S, Heartbeat, Leases
+from latbench.agents.held import HELD_FILE, KILLED_WHILE_MEASURING, HeldJobs
 from latbench.agents.identity import CREDENTIALS_FILE, Credentials, default_name, default_state_dir
 from latbench.agents.measure import ReferenceProbe, TimingSettings, load_cold, time_model
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.reports import error_item, refusal_item, result_item
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.agents.spool import SPOOL_FILE, Spool
-from latbench.errors import ArtifactError, CollectorError, CollectorRejected, CollectorUnavailable, LatbenchError
+from latbench.errors import (
+    ArtifactError,
+    CollectorError,
+    CollectorRejected,
+    CollectorUnavailable,
+    DeviceUnreachable,
+    LatbenchError,
+    LocalStorageError,
+)
 from latbench.precision import loadable_formats
 from latbench.protocol import (
     MAX_BODY_BYTES,
@@ -56,6 +70,9 @@ PUSH_INTERVAL_S = 5.0
 """Longest a spooled result waits for the rest of its lease's batch before it is pushed on its own."""
 PUSH_BYTES = MAX_BODY_BYTES // 4
 """JSON per push: a batch of long measurements (many per-run times) stays well under the collector's limit."""
+
+OUTAGE_LOG_EVERY_S = 60.0
+"""While the collector cannot be reached: the first failure is a warning, then one line this often, not one a try."""
 
 log = logging.getLogger("latbench.agent")
 
@@ -138,6 +155,11 @@ class AgentDaemon:
         self._idle_since = time.monotonic()
         self._heartbeat: Heartbeat | None = None
         self._unpushed_since: float | None = None
+        self._held = HeldJobs(self.state_dir / HELD_FILE)
+        self._outage_since: float | None = None
+        self._outage_said = 0.0
+        self._device_failures = 0
+        self._idle_exit = False
 
     @property
     def credentials_path(self) -> Path:
@@ -179,6 +201,7 @@ class AgentDaemon:
                 credentials.heartbeat_interval_s,
             )
             self._heartbeat.start()
+            self._recover()
             self._loop()
         except _Shutdown:
             log.info("abandoned the job or request in progress")
@@ -189,6 +212,12 @@ class AgentDaemon:
             if self._heartbeat is not None:
                 self._heartbeat.stop()
                 self._finish()
+        pending = self.spool.counts().pending
+        if self._idle_exit and pending:  # a script that waits for --max-idle must not take this for "all sent"
+            raise LatbenchError(
+                f"{pending} result(s) could not be delivered to {self.client.url}: they stay in {self.spool.path} "
+                "and are pushed on the next start"
+            )
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         """SIGTERM/SIGINT handler (main thread): stop taking work and abandon a download, measurement or request."""
@@ -209,13 +238,38 @@ class AgentDaemon:
                 f"{self.state_dir} holds the agent enrolled with {saved.collector_url}; "
                 f"give another --state-dir to serve {self.client.url}"
             )
-        elif self.name and saved.name and self.name != saved.name:
-            log.warning(
-                "--name %s is ignored: %s holds agent %s, enrolled under that name; another --state-dir enrolls "
-                "a new agent", self.name, self.state_dir, saved.name,
-            )  # fmt: skip
+        else:
+            if self.name and saved.name and self.name != saved.name:
+                log.warning(
+                    "--name %s is ignored: %s holds agent %s, enrolled under that name; another --state-dir enrolls "
+                    "a new agent", self.name, self.state_dir, saved.name,
+                )  # fmt: skip
+            saved = self._same_hardware(saved)
         self._enrolled_name = saved.name
         self._use(saved)
+        return saved
+
+    def _machine(self) -> MachineInfo:
+        """The machine jobs are measured on: the remote device, or this one."""
+        return self.remote.machine_info() if self.remote is not None else machine_info()
+
+    def _same_hardware(self, saved: Credentials) -> Credentials:
+        """Refuse a state dir enrolled on other hardware (copied to another machine, a cloned image, a remote
+        state dir pointed at another device): its results would be filed under the device it enrolled as. A file
+        from before fingerprints were kept takes this machine's."""
+        info = self._machine()
+        here = info.fingerprint()
+        if not saved.fingerprint:
+            saved = dataclasses.replace(saved, fingerprint=here)
+            saved.save(self.credentials_path)
+        elif saved.fingerprint != here:
+            what = "the remote device" if self.remote is not None else "this machine"
+            raise LatbenchError(
+                f"{self.state_dir} holds agent {saved.name or saved.agent_id} of device {saved.device_name}, enrolled "
+                f"on other hardware (fingerprint {saved.fingerprint}); {what} is {info.cpu_model} {info.machine}, "
+                f"{info.cores_logical} threads (fingerprint {here}): its results would be filed under "
+                f"{saved.device_name}. Give another --state-dir to enroll it as a device of its own"
+            )
         return saved
 
     def _enroll(self) -> Credentials:
@@ -224,7 +278,7 @@ class AgentDaemon:
                 "this agent is not enrolled with the collector: give the enrollment token that "
                 "`latbench token create` printed (--token or LATBENCH_TOKEN)"
             )
-        info = self.remote.machine_info() if self.remote is not None else machine_info()
+        info = self._machine()
         name = self.name or self._enrolled_name or default_name()  # enrolling again keeps the agent's name
         try:
             request = EnrollRequest(
@@ -254,6 +308,7 @@ class AgentDaemon:
             heartbeat_interval_s=answer.heartbeat_interval_s,
             lease_ttl_s=answer.lease_ttl_s,
             name=name,
+            fingerprint=request.fingerprint,
         )
         credentials.save(self.credentials_path)
         self._enrolled_name = name
@@ -277,6 +332,26 @@ class AgentDaemon:
 
     # --- the work loop --------------------------------------------------------------------------------------
 
+    def _recover(self) -> None:
+        """Settle what a killed run held (``held``): an error result for the job it was measuring, its other
+        leases released."""
+        previous = HeldJobs.recover(self._held.path)
+        if not previous.held:
+            return
+        if previous.measuring is not None:
+            job_id = previous.held[previous.measuring]
+            self.spool.add(refusal_item(job_id, previous.measuring, KILLED_WHILE_MEASURING))
+            log.warning("job %s was being measured when the agent stopped last: reported as failed once", job_id)
+        others = [lease for lease in previous.held if lease != previous.measuring]
+        if others:
+            try:
+                with self._abandonable():
+                    self.client.release(others, "agent restarted", timeout=SHUTDOWN_TIMEOUT_S)
+                log.info("released %d lease(s) held when the agent stopped last", len(others))
+            except CollectorError as exc:
+                log.warning("could not release %d lease(s) held before, they will expire: %s", len(others), exc)
+        previous.drop(list(previous.held))
+
     def _loop(self) -> None:
         self._idle_since = time.monotonic()
         reenrolled = False
@@ -284,10 +359,11 @@ class AgentDaemon:
             idle = time.monotonic() - self._idle_since
             if self.max_idle_s is not None and idle >= self.max_idle_s:
                 log.info("no work for %.0f s; exiting", idle)
+                self._idle_exit = True
                 return
             try:
                 with self._abandonable():
-                    self._flush()
+                    pushed = self._flush()
                     grant = self.client.lease(self.max_jobs)
             except CollectorUnavailable as exc:
                 self._failed(exc)
@@ -302,6 +378,12 @@ class AgentDaemon:
                 continue
             reenrolled = False
             self._failures = 0
+            if self._outage_since is not None:
+                log.info(
+                    "the collector answers again after %.0f s%s", time.monotonic() - self._outage_since,
+                    f"; {pushed} spooled result(s) delivered" if pushed else "",
+                )  # fmt: skip
+                self._outage_since = None
             for unreadable in grant.unreadable:
                 self.spool.add(refusal_item(unreadable.job_id, unreadable.lease_id, unreadable.message()))
             if grant.jobs:
@@ -322,12 +404,21 @@ class AgentDaemon:
             self._interruptible = False
 
     def _failed(self, exc: CollectorError) -> None:
+        """Back off after a failed request; say so once, then once every ``OUTAGE_LOG_EVERY_S`` while it lasts."""
         if isinstance(exc, CollectorUnavailable):
             delay = self.backoff.after(self._failures, exc, self._rng)
         else:
             delay = self.backoff.delay(self._failures, self._rng)
         self._failures += 1
-        log.warning("%s; trying again in %.1f s", exc, delay)
+        now = time.monotonic()
+        if self._outage_since is None:
+            self._outage_since = self._outage_said = now
+            log.warning("%s; trying again in %.1f s", exc, delay)
+        elif now - self._outage_said >= OUTAGE_LOG_EVERY_S:
+            self._outage_said = now
+            log.warning("%s; still trying (for %.0f s, %d tries so far)", exc, now - self._outage_since, self._failures)
+        else:
+            log.debug("%s; trying again in %.1f s", exc, delay)
         self._pause(delay)
 
     def _pause(self, seconds: float) -> None:
@@ -338,19 +429,27 @@ class AgentDaemon:
 
     def _work(self, jobs: Sequence[JobSpec]) -> None:
         self._leases.add(job.lease_id for job in jobs)
+        self._held.add((job.lease_id, job.job_id) for job in jobs)
         self._prefetch(jobs)
-        for job in jobs:
+        for position, job in enumerate(jobs):
             if self._stop.is_set():
                 return
             if self._leases.is_lost(job.lease_id):
                 log.info("%s  skipped: its lease was lost before it started", job.arch)
-                self._leases.discard(job.lease_id)
+                self._settled(job.lease_id)
                 continue
-            item = self._run(job)
-            self._leases.discard(job.lease_id)
+            self._held.start(job.lease_id)
+            try:
+                item = self._run(job)
+            except DeviceUnreachable as exc:
+                self._device_lost(exc, jobs[position:])
+                return
+            self._held.stop()
             if item is None:
+                self._settled(job.lease_id)
                 continue
-            self.spool.add(item)
+            self.spool.add(item)  # before the lease is let go: a spool that cannot take it hands the job back
+            self._settled(job.lease_id)
             _report(job, item)
             if self._unpushed_since is None:
                 self._unpushed_since = time.monotonic()
@@ -361,6 +460,27 @@ class AgentDaemon:
                     self._flush()
             except CollectorError as exc:
                 log.warning("%s; %d result(s) spooled until it can be pushed", exc, self.spool.counts().pending)
+
+    def _settled(self, lease_id: str) -> None:
+        self._leases.discard(lease_id)
+        self._held.drop([lease_id])
+
+    def _device_lost(self, exc: DeviceUnreachable, jobs: Sequence[JobSpec]) -> None:
+        """Hand back ``jobs`` (the one that met the fault and those not started) without counting a failure, and
+        wait before leasing again, longer each time the device stays away."""
+        leases = [job.lease_id for job in jobs if not self._leases.is_lost(job.lease_id)]
+        try:
+            with self._abandonable():
+                self.client.release(leases, "remote device unreachable", timeout=SHUTDOWN_TIMEOUT_S)
+            handed = f"{len(leases)} job(s) went back to the queue"
+        except CollectorError as error:
+            handed = f"{len(leases)} lease(s) will expire ({error})"
+        for job in jobs:
+            self._settled(job.lease_id)
+        delay = self.backoff.delay(self._device_failures, self._rng)
+        self._device_failures += 1
+        log.warning("%s; %s; trying the device again in %.1f s", exc, handed, delay)
+        self._stop.wait(delay)
 
     def _prefetch(self, jobs: Sequence[JobSpec]) -> None:
         """Download the artifacts of every leased job before measuring the first: downloads then never run
@@ -394,6 +514,8 @@ class AgentDaemon:
             measurement = time_model(runtime, settings, probe, self.quiet, cold)
             self._interruptible = False
             return result_item(job, measurement, runtime)
+        except (LocalStorageError, DeviceUnreachable):
+            raise  # the agent's fault or its device's, not the job's: never an error result
         except CollectorUnavailable as exc:
             if not self._stop.is_set():
                 log.warning("%s  not measured: %s", job.arch, exc)
@@ -429,6 +551,7 @@ class AgentDaemon:
             artifact, job.runtime, job.threads, job.provider, settings, job.input_shapes
         )
         self._interruptible = False
+        self._device_failures = 0
         return result_item(job, measurement, engine)  # type: ignore[arg-type]  # the engine's version and settings
 
     def _fetch(self, job: JobSpec, sha256: str, fmt: str) -> Path:
@@ -459,13 +582,18 @@ class AgentDaemon:
 
     # --- pushing --------------------------------------------------------------------------------------------
 
-    def _flush(self, timeout: float | None = None) -> None:
-        """Push every pending result, oldest first, in batches; raises ``CollectorError`` if a push fails."""
+    def _flush(self, timeout: float | None = None) -> int:
+        """Push every pending result, oldest first, in batches; return how many were settled. Raises
+        ``CollectorError`` if a push fails."""
+        settled = 0
         while batch := self.spool.pending(PUSH_BATCH, PUSH_BYTES):
-            if not self._push(batch, timeout):
+            done = self._push(batch, timeout)
+            if not done:
                 log.warning("the collector acknowledged none of %d result(s); leaving them spooled", len(batch))
-                return
+                return settled
+            settled += done
         self._unpushed_since = None
+        return settled
 
     def _push(self, batch: list[ResultItem], timeout: float | None) -> int:
         """Push ``batch``; return how many of its results are settled (acked or dead-lettered).
@@ -499,12 +627,17 @@ class AgentDaemon:
     def _finish(self) -> None:
         """Release the leases not worked on and flush the spool once, each with a short timeout."""
         unfinished = self._leases.active()
+        released: list[str] = []
         if unfinished:
             try:
                 self.client.release(unfinished, "agent stopping", timeout=SHUTDOWN_TIMEOUT_S)
                 log.info("released %d lease(s)", len(unfinished))
+                released = unfinished
             except CollectorError as exc:
                 log.warning("could not release %d lease(s), they will expire: %s", len(unfinished), exc)
+        with contextlib.suppress(LocalStorageError):  # what stays in the file is released on the next start
+            self._held.stop()  # a job abandoned by a stop was handed back, not killed by it
+            self._held.drop([*released, *(lease for lease in self._held.held if self._leases.is_lost(lease))])
         try:
             self._flush(timeout=SHUTDOWN_TIMEOUT_S)
         except CollectorError as exc:
