@@ -87,11 +87,16 @@ RULES = (
         "latbench.client",
         "the admin client belongs to no side: it speaks the protocol over HTTP, so the CLI, datasets and search "
         "use a collector without importing it",
-        only=("httpx", "pydantic", "latbench.errors", "latbench.protocol", "latbench.tls"),
+        only=("httpx", "pydantic", "latbench.errors", "latbench.protocol", "latbench.tls", "latbench.urls"),
     ),
     Rule(
         "latbench.tls",
         "how every client (agents, the admin client) verifies a collector: a leaf they all can import",
+        only=("latbench.errors",),
+    ),
+    Rule(
+        "latbench.urls",
+        "how every client checks a collector's URL: a leaf they all can import",
         only=("latbench.errors",),
     ),
 )

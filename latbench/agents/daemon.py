@@ -158,7 +158,6 @@ class AgentDaemon:
         self._held = HeldJobs(self.state_dir / HELD_FILE)
         self._outage_since: float | None = None
         self._outage_said = 0.0
-        self._device_failures = 0
         self._idle_exit = False
 
     @property
@@ -166,13 +165,15 @@ class AgentDaemon:
         return self.state_dir / CREDENTIALS_FILE
 
     def close(self) -> None:
-        for probe in self._probes.values():
-            probe.runtime.close()
-        self._probes.clear()
-        if self.remote is not None:
-            self.remote.close()
-        self.client.close()
-        self.spool.close()
+        try:
+            for probe in self._probes.values():
+                probe.runtime.close()
+            self._probes.clear()
+            if self.remote is not None:
+                self.remote.close()
+            self.client.close()
+        finally:
+            self.spool.close()
 
     def __enter__(self) -> AgentDaemon:
         return self
@@ -466,8 +467,8 @@ class AgentDaemon:
         self._held.drop([lease_id])
 
     def _device_lost(self, exc: DeviceUnreachable, jobs: Sequence[JobSpec]) -> None:
-        """Hand back ``jobs`` (the one that met the fault and those not started) without counting a failure, and
-        wait before leasing again, longer each time the device stays away."""
+        """Hand back ``jobs`` (the one that met the fault and those not started) without counting a failure, then
+        lease nothing until the device answers again (``_await_device``)."""
         leases = [job.lease_id for job in jobs if not self._leases.is_lost(job.lease_id)]
         try:
             with self._abandonable():
@@ -477,10 +478,28 @@ class AgentDaemon:
             handed = f"{len(leases)} lease(s) will expire ({error})"
         for job in jobs:
             self._settled(job.lease_id)
-        delay = self.backoff.delay(self._device_failures, self._rng)
-        self._device_failures += 1
-        log.warning("%s; %s; trying the device again in %.1f s", exc, handed, delay)
-        self._stop.wait(delay)
+        log.warning("%s; %s", exc, handed)
+        self._await_device()
+
+    def _await_device(self) -> None:
+        """Wait, backing off, until the remote device answers (each try reconnects); say so once a minute while it
+        stays away, and once when it is back. A stop ends the wait."""
+        assert self.remote is not None
+        since = said = time.monotonic()
+        tries = 0
+        while not self._stop.is_set():
+            self._stop.wait(self.backoff.delay(tries, self._rng))
+            tries += 1
+            try:
+                with self._abandonable():
+                    self.remote.ensure_reachable()
+            except DeviceUnreachable as exc:
+                if time.monotonic() - said >= OUTAGE_LOG_EVERY_S:
+                    said = time.monotonic()
+                    log.warning("%s; still trying (for %.0f s)", exc, said - since)
+                continue
+            log.info("the remote device answers again after %.0f s", time.monotonic() - since)
+            return
 
     def _prefetch(self, jobs: Sequence[JobSpec]) -> None:
         """Download the artifacts of every leased job before measuring the first: downloads then never run
@@ -551,7 +570,6 @@ class AgentDaemon:
             artifact, job.runtime, job.threads, job.provider, settings, job.input_shapes
         )
         self._interruptible = False
-        self._device_failures = 0
         return result_item(job, measurement, engine)  # type: ignore[arg-type]  # the engine's version and settings
 
     def _fetch(self, job: JobSpec, sha256: str, fmt: str) -> Path:

@@ -14,6 +14,7 @@ import pytest
 
 from latbench.agents.measure import TimingSettings
 from latbench.agents.remote.adb import AdbDevice
+from latbench.agents.remote.device import OWNER_FILE
 from latbench.agents.remote.parse import SUMMARY_FLAG
 from latbench.agents.remote.runner import RemoteRunner
 from latbench.agents.remote.tools import BenchmarkModelTool
@@ -77,7 +78,7 @@ def test_adb_runner_pushes_pins_runs_parses_and_cleans_up(phone, tmp_path):
             runner.artifact_format("onnxruntime")
         assert runner.machine_info().machine == platform.machine()
         m, engine = runner.measure(model, "tflite", threads=4, provider="cpu", settings=settings)
-        assert sorted(p.name for p in workdir.iterdir()) == []  # the pushed model is removed after the run
+        assert sorted(p.name for p in workdir.iterdir()) == [OWNER_FILE]  # the pushed model is removed after the run
     assert not workdir.exists()
 
     calls = (tmp_path / "adb.log").read_text()

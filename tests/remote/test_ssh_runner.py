@@ -17,6 +17,7 @@ import pytest
 import latbench
 from latbench.agents.measure import TimingSettings, time_model
 from latbench.agents.remote import open_runner
+from latbench.agents.remote.device import OWNER_FILE
 from latbench.agents.remote.ssh import SshDevice, SshTarget, connect, fingerprint
 from latbench.agents.reports import result_item
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
@@ -50,7 +51,7 @@ def test_a_remote_measurement_is_the_same_record_as_a_local_one(sshd, conv_model
         workdir = Path(runner.device.workdir)
         remote, engine = runner.measure(conv_model, "onnxruntime", threads=1, provider="cpu", settings=FAST)
         left_behind = sorted(p.name for p in workdir.iterdir())
-    assert left_behind == [f"latbench-agent-{latbench.__version__}.zip"]  # the artifact is gone
+    assert left_behind == [OWNER_FILE, f"latbench-agent-{latbench.__version__}.zip"]  # the artifact is gone
     assert not workdir.exists()  # and the work dir with the runner
 
     with OnnxRuntime(threads=1) as runtime:

@@ -10,11 +10,12 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.ports import free_port
+from tests.support.processes import children
 
 SSHD = Path("/usr/sbin/sshd")
 
@@ -71,3 +72,50 @@ def sshd_server() -> Iterator[Sshd]:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid_file.read_text()), signal.SIGTERM)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _master(server: Sshd) -> int:
+    return int((server.root / "sshd.pid").read_text())
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie: this sandbox's init does not reap the orphans a killed sshd leaves."""
+    try:
+        return "State:\tZ" in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+
+
+def drop_connections(server: Sshd) -> None:
+    """Kill sshd's per-connection processes, as a network drop or a reboot ends them: the commands they started
+    on the device see their input end."""
+    connections = children(_master(server))
+    assert connections, "no connection to drop"
+    for pid in connections:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: not set(connections) & set(children(_master(server))))
+
+
+def stop_server(server: Sshd) -> None:
+    """The device goes away: sshd and every connection it serves."""
+    master = _master(server)
+    connections = children(master)
+    os.kill(master, signal.SIGTERM)
+    for pid in connections:
+        os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: ended(master))
+
+
+def start_server(server: Sshd) -> None:
+    """The device is back, on the same port with the same host key."""
+    (server.root / "sshd.pid").unlink(missing_ok=True)
+    config, log = server.root / "sshd_config", server.root / "sshd.log"
+    subprocess.run([str(SSHD), "-f", str(config), "-E", str(log)], check=True)
+    wait_until(lambda: (server.root / "sshd.pid").exists())

@@ -8,6 +8,7 @@ nothing imports paramiko until an SSH device is opened.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,9 +51,11 @@ def open_runner(
     known_hosts: Path | None = None,
     host_key_fingerprint: str | None = None,
     adb: str = "adb",
+    reconnect_delays_s: Sequence[float] | None = None,
 ) -> RemoteRunner:
     """A runner measuring with ``tool`` (``stub``, ``benchmark_model``, ``onnxruntime_perf_test``) on ``url``;
-    ``command`` is the tool's path on the device (the Python interpreter for the stub)."""
+    ``command`` is the tool's path on the device (the Python interpreter for the stub); ``reconnect_delays_s``
+    the waits before each try to reconnect after a drop (default ``runner.RECONNECT_DELAYS_S``)."""
     from latbench.agents.remote.runner import RemoteRunner
     from latbench.agents.remote.tools import TOOLS
 
@@ -62,7 +65,7 @@ def open_runner(
     device = open_device(
         url, key_file=key_file, known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint, adb=adb
     )
-    return RemoteRunner(device, chosen)
+    return RemoteRunner(device, chosen, reconnect_delays_s)
 
 
 __all__ = ["open_device", "open_runner"]

@@ -16,19 +16,33 @@ from typing import IO
 from latbench.agents.remote.parse import RESULT_MARKER
 from latbench.errors import RemoteError
 
+STOP_WAIT_S = 5.0
+"""How long closing a session waits for its command to exit once its input ended, before closing the channel or
+killing it: the stub exits at once; this bounds a tool that does not."""
+
 
 class SessionEnded(RemoteError):
-    """The command had already ended when a request was sent (nothing of the request was done)."""
+    """The command ended before it answered a request, printing nothing: it had died before the request, or died
+    during it (the two look the same from here)."""
 
 
 class Session:
     """Lines in through ``stdin``, lines out of ``stdout``; ``close`` ends the command (and ``on_close`` its
-    channel)."""
+    channel). ``check`` runs when the output ends and raises ``ConnectionLost`` if the channel itself broke, so
+    a dropped connection is not taken for a command that ended."""
 
-    def __init__(self, target: str, stdin: IO[bytes], stdout: IO[bytes], on_close: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        target: str,
+        stdin: IO[bytes],
+        stdout: IO[bytes],
+        on_close: Callable[[], None],
+        check: Callable[[], None] = lambda: None,
+    ) -> None:
         self.target = target
         self._stdin = stdin
         self._on_close = on_close
+        self._check = check
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._ended = False
         threading.Thread(target=self._read, args=(stdout,), daemon=True, name="latbench-remote-session").start()
@@ -48,12 +62,13 @@ class Session:
 
     def request(self, line: str, timeout_s: float) -> str:
         """Send ``line``; return the output up to and including the next result line, or all the output if the
-        command ends first. ``SessionEnded`` if it had ended before (it printed nothing more)."""
+        command ends first. ``SessionEnded`` if it ended printing nothing (before or during the request)."""
         try:
             self._stdin.write(line.encode() + b"\n")
             self._stdin.flush()
         except (OSError, EOFError, ValueError) as exc:
             self._ended = True
+            self._check()
             raise SessionEnded(f"{self.target}: the stub session is gone: {exc}") from None
         output: list[str] = []
         while True:
@@ -64,6 +79,7 @@ class Session:
                 raise RemoteError(f"{self.target}: the stub did not answer within {timeout_s:.0f} s") from None
             if got is None:
                 self._ended = True
+                self._check()
                 if not output:
                     raise SessionEnded(f"{self.target}: the stub session ended")
                 return "".join(output)
@@ -72,6 +88,7 @@ class Session:
                 return "".join(output)
 
     def close(self) -> None:
+        """End the command: its input ends, which the stub takes as "stop now", even mid-measurement."""
         self._ended = True
         with contextlib.suppress(OSError, EOFError, ValueError):
             self._stdin.close()

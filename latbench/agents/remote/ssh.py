@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import getpass
 import hashlib
-import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from latbench.agents.remote.device import Completed, RemoteDevice
-from latbench.agents.remote.session import Session
+from latbench.agents.remote.device import Completed, ConnectionLost, RemoteDevice, new_workdir
+from latbench.agents.remote.session import STOP_WAIT_S, Session
 from latbench.errors import HostKeyRejected, MissingDependency, RemoteError
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
@@ -157,12 +158,14 @@ class _Pin:
 
 
 class SshDevice(RemoteDevice):
-    """A Linux device over SSH: SFTP for files, one exec channel per command."""
+    """A Linux device over SSH: SFTP for files, one exec channel per command. ``dial`` makes an authenticated,
+    host-key-verified client (``connect``); it is called again, unchanged, to reconnect."""
 
-    def __init__(self, client: Any, target: SshTarget, workdir: str | None = None) -> None:
-        self.client = client
+    def __init__(self, target: SshTarget, dial: Callable[[], Any], workdir: str | None = None) -> None:
+        self._dial = dial
+        self.client = dial()
         self.target = str(target)
-        self.workdir = workdir or f"/tmp/latbench-{uuid.uuid4().hex[:12]}"
+        self.workdir = workdir or new_workdir("/tmp")
         self._sftp: Any = None
         self._make_workdir()
 
@@ -176,19 +179,47 @@ class SshDevice(RemoteDevice):
         host_key_fingerprint: str | None = None,
         workdir: str | None = None,
     ) -> SshDevice:
-        client = connect(target, key_file=key_file, known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint)
-        return cls(client, target, workdir)
+        dial = functools.partial(
+            connect, target, key_file=key_file, known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint
+        )
+        return cls(target, dial, workdir)
+
+    def _lost(self, wait_s: float = 0.0) -> bool:
+        """Whether the connection is gone. The transport closes its channels before it marks itself inactive, so
+        a caller that saw a channel end waits ``wait_s`` for a dying transport to finish."""
+        transport = self.client.get_transport()
+        if transport is not None and transport.is_active() and wait_s:
+            transport.join(wait_s)
+        return transport is None or not transport.is_active()
+
+    def _failed(self, what: str, exc: BaseException) -> RemoteError:
+        """``ConnectionLost`` if the connection went with ``exc``, else the device's own failure."""
+        if self._lost():
+            return ConnectionLost(f"{self.target}: the connection was lost while {what}: {exc or type(exc).__name__}")
+        return RemoteError(f"{self.target}: {what} failed: {exc}")
+
+    def _check(self) -> None:
+        if self._lost(wait_s=0.5):
+            raise ConnectionLost(f"{self.target}: the connection was lost")
 
     def _files(self) -> Any:
         if self._sftp is None:
             self._sftp = self.client.open_sftp()
         return self._sftp
 
+    def _forget_files(self) -> None:
+        """Drop the SFTP session after a failure, so the next transfer opens a new one rather than fail again."""
+        sftp, self._sftp = self._sftp, None
+        if sftp is not None:
+            with contextlib.suppress(*_errors()):
+                sftp.close()
+
     def put(self, local: Path, remote: str) -> None:
         try:
             self._files().put(str(local), remote)
-        except OSError as exc:
-            raise RemoteError(f"uploading {local.name} to {self.target}:{remote} failed: {exc}") from None
+        except _errors() as exc:
+            self._forget_files()
+            raise self._failed(f"uploading {local.name} to {remote}", exc) from None
 
     def remove(self, *remote: str) -> None:
         """Over SFTP: no shell to start on the device."""
@@ -196,8 +227,9 @@ class SshDevice(RemoteDevice):
             for path in remote:
                 with contextlib.suppress(FileNotFoundError):
                     self._files().remove(path)
-        except OSError as exc:
-            raise RemoteError(f"removing {', '.join(remote)} on {self.target} failed: {exc}") from None
+        except _errors() as exc:
+            self._forget_files()
+            raise self._failed(f"removing {', '.join(remote)}", exc) from None
 
     def exec(self, command: str, timeout_s: float = 600.0) -> Completed:
         try:
@@ -211,9 +243,13 @@ class SshDevice(RemoteDevice):
             returncode = channel.recv_exit_status()
             channel.close()
         except TimeoutError:
+            if self._lost():
+                raise ConnectionLost(f"{self.target}: the connection was lost while running a command") from None
             raise RemoteError(f"{self.target}: no answer within {timeout_s:.0f} s from: {command}") from None
-        except (OSError, EOFError, AttributeError) as exc:  # AttributeError: the transport is gone
-            raise RemoteError(f"{self.target}: the connection failed while running a command: {exc}") from None
+        except _errors() as exc:
+            raise self._failed("running a command", exc) from None
+        if returncode == -1:  # no exit status: the command was killed, or the connection dropped under it
+            self._check()
         return Completed(command, returncode, b"".join(chunks).decode(errors="replace"))
 
     def spawn(self, command: str) -> Session:
@@ -221,16 +257,28 @@ class SshDevice(RemoteDevice):
             channel = self.client.get_transport().open_session()
             channel.set_combine_stderr(True)
             channel.exec_command(command)
-        except (OSError, AttributeError) as exc:
-            raise RemoteError(f"{self.target}: cannot start {command}: {exc}") from None
+        except _errors() as exc:
+            raise self._failed(f"starting {command.splitlines()[0]}", exc) from None
 
-        def close() -> None:  # the command saw its input end: give it a moment to exit
-            channel.status_event.wait(10)
-            channel.close()
+        def close() -> None:  # the command saw its input end: the stub exits at once; a tool gets a moment
+            channel.status_event.wait(STOP_WAIT_S)
+            with contextlib.suppress(*_errors()):
+                channel.close()
 
-        return Session(self.target, channel.makefile_stdin("wb"), channel.makefile("rb"), close)
+        # Unbuffered input: a line that cannot be sent is not kept in a buffer that paramiko would try to send again
+        # when the file is collected (at exit, printing a traceback for a connection long gone).
+        stdin = channel.makefile_stdin("wb", 0)
+        return Session(self.target, stdin, channel.makefile("rb"), close, self._check)
+
+    def _connect(self) -> None:
+        self.client = self._dial()
 
     def _disconnect(self) -> None:
-        if self._sftp is not None:
-            self._sftp.close()
-        self.client.close()
+        self._forget_files()
+        with contextlib.suppress(*_errors()):
+            self.client.close()
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    """What paramiko raises when a channel or the connection fails (``AttributeError``: the transport is gone)."""
+    return (OSError, EOFError, AttributeError, _paramiko().SSHException)

@@ -3,15 +3,20 @@
 Run as ``python -m latbench.agents.remote measure ARTIFACT --runtime onnxruntime --threads 1 --settings JSON``,
 ``... info``, or ``... serve``: one JSON request per input line (``{"command": "measure", "artifact": ...}``),
 one result line each, until the input ends; the runner keeps one ``serve`` per session, so Python and the
-engine start once. The runner uploads latbench's agent code as a zip and puts it on ``PYTHONPATH``, so the device
-needs only Python, numpy and the runtime's engine, and always runs the same loop as the agent.
+engine start once. The end of the input means the runner is gone (it stopped, or its connection dropped): the
+process exits at once, even mid-measurement, as nobody would read the answer. The runner uploads latbench's agent
+code as a zip and puts it on ``PYTHONPATH``, so the device needs only Python, numpy and the runtime's engine, and
+always runs the same loop as the agent.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import queue
 import sys
+import threading
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -71,9 +76,19 @@ def _answer(command: str, args: argparse.Namespace) -> int:
     return code
 
 
+def _read_until_eof(lines: queue.Queue[str]) -> None:
+    """Queue the input's lines; at its end, exit the process (see the module doc), whatever the main thread does."""
+    for line in sys.stdin:
+        lines.put(line)
+    os._exit(0)
+
+
 def _serve() -> int:
     defaults = {"runtime": "onnxruntime", "threads": 1, "provider": "cpu", "settings": "{}", "input_shapes": None}
-    for line in sys.stdin:
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_read_until_eof, args=(lines,), daemon=True, name="latbench-stub-input").start()
+    while True:
+        line = lines.get()
         if not line.strip():
             continue
         try:
@@ -83,7 +98,6 @@ def _serve() -> int:
             print(RESULT_MARKER + json.dumps({"error": f"not a request: {line.strip()[:200]}"}), flush=True)
             continue
         _answer(command, argparse.Namespace(**{**defaults, **request}))
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -139,15 +139,21 @@ class StubTool(Tool):
     default_command = "python3"
 
     def prepare(self, device: RemoteDevice) -> None:
+        """Upload the agent zip into the work dir; again after a reconnect, into the new one."""
         self._zip = device.path(agent_zip().name)
         self._info_cache: dict[str, Any] | None = None
         self._session: Session | None = None
+        self._closed = False
         device.put(agent_zip(), self._zip)
 
     def _run(self, device: RemoteDevice, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        """One request to the device's ``serve`` process, started on first use, and again (once) if it had died
-        since the last request; a process that dies during a request fails that request."""
+        """One request to the device's ``serve`` process, started on first use. If it ends without answering, it
+        is started again and the request sent once more: it may have died between requests (killed, out of
+        memory), which says nothing of this one. If it ends again, the request fails: a model that crashes the
+        device's Python fails its job instead of restarting the stub for ever."""
         for retry in (False, True):
+            if self._closed:
+                raise RemoteError(f"{device.target}: the stub session is closed")
             if self._session is None or not self._session.alive:
                 stub = quote(self.command, "-m", "latbench.agents.remote", "serve")
                 self._session = device.spawn(f"PYTHONPATH={quote(self._zip)} {self._prefix()}{stub}")
@@ -159,6 +165,7 @@ class StubTool(Tool):
         raise AssertionError("unreachable")
 
     def close(self) -> None:
+        self._closed = True
         if self._session is not None:
             self._session.close()
 
