@@ -37,7 +37,7 @@ from latbench.agents.downloads import DownloadCache
 from latbench.agents.environment import MachineInfo, machine_info
 from latbench.agents.heartbeat import SHUTDOWN_TIMEOUT_S, Heartbeat, Leases
 from latbench.agents.held import HELD_FILE, KILLED_WHILE_MEASURING, HeldJobs
-from latbench.agents.identity import CREDENTIALS_FILE, Credentials, default_name, default_state_dir
+from latbench.agents.identity import CREDENTIALS_FILE, Credentials, default_name, default_state_dir, make_state_dir
 from latbench.agents.measure import ReferenceProbe, TimingSettings, load_cold, time_model
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.reports import error_item, refusal_item, result_item
@@ -129,8 +129,7 @@ class AgentDaemon:
             raise LatbenchError(f"max_jobs must be at least 1, got {max_jobs}")
         if not push_interval_s >= 0:
             raise LatbenchError(f"push_interval_s must be at least 0, got {push_interval_s}")
-        self.state_dir = state_dir or default_state_dir()
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.state_dir = make_state_dir(state_dir or default_state_dir())
         self.runtimes = list(runtimes)
         self.enrollment_token = enrollment_token
         self.name = name
@@ -213,8 +212,8 @@ class AgentDaemon:
             if self._heartbeat is not None:
                 self._heartbeat.stop()
                 self._finish()
-        pending = self.spool.counts().pending
-        if self._idle_exit and pending:  # a script that waits for --max-idle must not take this for "all sent"
+        pending = self.spool.counts().pending if self._idle_exit else 0
+        if pending:  # a script that waits for --max-idle must not take this for "all sent"
             raise LatbenchError(
                 f"{pending} result(s) could not be delivered to {self.client.url}: they stay in {self.spool.path} "
                 "and are pushed on the next start"
@@ -509,9 +508,13 @@ class AgentDaemon:
             for job in jobs:
                 for sha256 in (job.artifact_sha256, job.reference_sha256):
                     if sha256 is not None and not self._stop.is_set():
-                        with contextlib.suppress(LatbenchError):
+                        try:
                             if self._format(job.runtime, job.artifact_format) == job.artifact_format:
                                 self.downloads.fetch(sha256, job.artifact_format, _declared_size(job, sha256))
+                        except LocalStorageError:
+                            raise  # the agent's own disk: no job of this batch can be measured
+                        except LatbenchError:
+                            pass
 
     def _run(self, job: JobSpec) -> ResultItem | None:
         """Measure ``job``. A failure becomes an error result; a lost lease or an unreachable collector, no result
@@ -658,9 +661,13 @@ class AgentDaemon:
             self._held.drop([*released, *(lease for lease in self._held.held if self._leases.is_lost(lease))])
         try:
             self._flush(timeout=SHUTDOWN_TIMEOUT_S)
+            counts = self.spool.counts()
         except CollectorError as exc:
             log.warning("could not push the spool: %s", exc)
-        counts = self.spool.counts()
+            counts = self.spool.counts()
+        except LocalStorageError as exc:  # the error that stopped the agent, most likely: said once, by the CLI
+            log.debug("the spool cannot be read while stopping: %s", exc)
+            return
         if counts.pending:
             log.warning("%d result(s) stay in %s and are pushed on the next start", counts.pending, self.spool.path)
         if counts.dead:

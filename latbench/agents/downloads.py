@@ -1,13 +1,23 @@
-"""Artifacts on the agent: fetched once by sha256 into a local cache, verified, and reused while intact."""
+"""Artifacts on the agent: fetched once by sha256 into a local cache, verified, and reused while intact.
+
+The cache is in the agent's own state dir, so a file it cannot create, write or read there (a full disk, a
+read-only or foreign directory) is the agent's fault, not the job's: ``LocalStorageError``, which stops the agent
+and gives the job back uncounted. Counted as the job's failed attempt, it would fail every job of the device one
+after another. What is the artifact's own fault (its bytes, its size) stays ``ArtifactError``.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from latbench.agents.client import AgentClient
+from latbench.agents.identity import storage_error
 from latbench.errors import ArtifactError
 from latbench.hashing import sha256_file
 from latbench.protocol import MAX_ARTIFACT_BYTES
@@ -26,45 +36,58 @@ class DownloadCache:
         self.directory = directory
         self.client = client
         self.max_bytes = max_bytes
-        directory.mkdir(parents=True, exist_ok=True)
-        for partial in directory.glob(".*.part"):
-            partial.unlink(missing_ok=True)
+        with self._storing("cannot use the artifact cache"):
+            directory.mkdir(parents=True, exist_ok=True)
+            for partial in directory.glob(".*.part"):
+                partial.unlink(missing_ok=True)
 
     def fetch(self, sha256: str, fmt: str, size: int | None = None) -> Path:
         """The verified local file of artifact ``sha256``; downloads it only if no intact copy is cached.
 
         Raises ``ArtifactError`` if the downloaded bytes do not hash to ``sha256`` or run over ``size`` (the
-        size the collector declared; ``MAX_ARTIFACT_BYTES`` if none) with nothing kept, and the client's
-        ``CollectorError`` if the download fails.
+        size the collector declared; ``MAX_ARTIFACT_BYTES`` if none) or this machine's file-size limit with nothing
+        kept, ``LocalStorageError`` if the cache cannot store it, and the client's ``CollectorError`` if the download
+        fails.
         """
         if not SHA256.fullmatch(sha256):
             raise ArtifactError(f"not a sha256: {sha256!r}")
         path = self.directory / f"{sha256}.{fmt}"
-        if path.exists():
-            if sha256_file(path) == sha256:
-                os.utime(path)
-                return path
-            path.unlink()
-        fd, name = tempfile.mkstemp(dir=self.directory, prefix=f".{sha256[:16]}.", suffix=".part")
-        partial = Path(name)
-        try:
+        with self._storing(f"cannot store artifact {sha256} in"):
+            if path.exists():
+                if sha256_file(path) == sha256:
+                    os.utime(path)
+                    return path
+                path.unlink()
+            fd, name = tempfile.mkstemp(dir=self.directory, prefix=f".{sha256[:16]}.", suffix=".part")
+            partial = Path(name)
             try:
                 with os.fdopen(fd, "wb") as out:
                     self.client.download(sha256, out, MAX_ARTIFACT_BYTES if size is None else size)
                     out.flush()
                     os.fsync(out.fileno())
-            except OSError as exc:  # a full disk, a file-size limit: this job's failure, not the agent's end
-                raise ArtifactError(f"cannot store artifact {sha256} in {self.directory}: {exc}") from None
-            got = sha256_file(partial)
-            if got != sha256:
-                raise ArtifactError(
-                    f"artifact {sha256} arrived with sha256 {got} (corrupted on the way or on the collector)"
-                )
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
-        self._prune(keep=path)
+                got = sha256_file(partial)
+                if got != sha256:
+                    raise ArtifactError(
+                        f"artifact {sha256} arrived with sha256 {got} (corrupted on the way or on the collector)"
+                    )
+                os.replace(partial, path)
+            finally:
+                partial.unlink(missing_ok=True)
+            self._prune(keep=path)
         return path
+
+    @contextlib.contextmanager
+    def _storing(self, doing: str) -> Iterator[None]:
+        """The system's errors about the cache as ``LocalStorageError`` naming it (``doing`` ends before the
+        directory). A file-size limit (``EFBIG``) is the artifact's: one over it fails, smaller ones are stored."""
+        try:
+            yield
+        except OSError as exc:
+            if exc.errno == errno.EFBIG:
+                raise ArtifactError(
+                    f"{doing} {self.directory}: {exc.strerror} (this machine's file-size limit)"
+                ) from exc
+            raise storage_error(f"{doing} {self.directory}", exc) from exc
 
     def _prune(self, keep: Path) -> None:
         """Delete the least recently used artifacts beyond ``max_bytes``, never ``keep``."""

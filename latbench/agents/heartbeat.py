@@ -61,8 +61,20 @@ class Heartbeat(threading.Thread):
         self._stopped = threading.Event()
 
     def run(self) -> None:
+        """Beat until stopped. An unexpected error in one beat (a bug, a value no request can carry) is logged once
+        while it repeats, and the next beat comes as usual: a thread that died would leave the agent leasing work
+        whose leases nobody renews, so every job longer than the lease's lifetime would expire and count."""
+        failing = ""
         while not self._stopped.wait(self._interval_s):
-            self.beat(self._leases.active())
+            try:
+                self.beat(self._leases.active())
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                if reason != failing:
+                    log.exception("heartbeat failed unexpectedly (%s); it goes on beating", reason)
+                failing = reason
+            else:
+                failing = ""
 
     def beat(self, lease_ids: list[str]) -> None:
         """Renew ``lease_ids`` (the leases held when the beat began; the agent may finish some meanwhile)."""

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from latbench.agents.daemon import PUSH_INTERVAL_S, AgentDaemon, run_agent
-from latbench.agents.identity import default_state_dir
+from latbench.agents.identity import default_state_dir, make_state_dir
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.remote import open_runner
 from latbench.agents.reports import runtime_offer
@@ -94,6 +94,7 @@ def run_command(
 ) -> None:
     """Enroll (first start), then lease, measure and push results until SIGTERM/SIGINT; exits 0 when stopped."""
     _log_to_stderr(verbose)
+    state_dir = make_state_dir(state_dir or default_state_dir())  # before connecting to a remote device
     runtimes = list(dict.fromkeys(runtime))
     runner = None
     if remote:

@@ -3,8 +3,10 @@ run killed while it held leases, a collector away for long, and results it could
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 import signal
 import sqlite3
 
@@ -17,10 +19,10 @@ from latbench.agents.held import HELD_FILE, KILLED_WHILE_MEASURING
 from latbench.agents.identity import Credentials
 from latbench.agents.spool import Spool, SpoolCounts
 from latbench.client import CollectorClient
-from latbench.errors import LatbenchError
-from tests.agents.factories import result
+from latbench.errors import LatbenchError, LocalStorageError
+from tests.agents.factories import job, result
 from tests.agents.scripted_server import Reply, Request
-from tests.agents.test_daemon import QUICK, campaign, make_agent, stored
+from tests.agents.test_daemon import NO_JOBS, QUICK, campaign, make_agent, pushed, stored
 from tests.agents.test_daemon import collector as served_collector
 from tests.agents.test_daemon import collector_script as scripted
 from tests.support.processes import Agent, Collector, wait_for
@@ -151,3 +153,26 @@ def _jobs(collector: Collector) -> list[tuple[int, int, str | None]]:
         return db.execute("SELECT errors, expirations, last_error FROM jobs ORDER BY errors DESC").fetchall()
     finally:
         db.close()
+
+
+def test_a_state_dir_that_cannot_take_an_artifact_stops_the_agent_and_hands_the_job_back(
+    collector_script, tmp_path, conv_model
+):
+    """The agent's own disk is at fault, not the job: no error result (it would count against the job, and the
+    agent would fail its device's whole queue one job after another), the lease released, the agent stopped."""
+    model = conv_model.read_bytes()
+    sha = hashlib.sha256(model).hexdigest()
+    grant = {"jobs": [job("j1", sha).model_dump(mode="json"), job("j2", sha).model_dump(mode="json")],
+             "retry_after_s": 0}  # fmt: skip
+    collector_script.script("/v1/leases", Reply.json(200, grant), Reply.json(200, NO_JOBS))
+    collector_script.script(f"/v1/artifacts/{sha}", Reply(200, model, "application/octet-stream"))
+    agent = make_agent(collector_script.url, tmp_path, max_jobs=2)
+    artifacts = tmp_path / "agent" / "artifacts"
+    shutil.rmtree(artifacts)
+    artifacts.write_text("not a directory")  # every file stored there fails, as on a full or read-only disk
+    with pytest.raises(LocalStorageError, match=r"cannot store artifact"):
+        run_agent(agent)
+    assert not pushed(collector_script)
+    [released] = collector_script.requests_to("/v1/leases/release")
+    assert sorted(json.loads(released.body)["lease_ids"]) == ["lease-j1", "lease-j2"]
+    assert not (tmp_path / "agent" / HELD_FILE).exists()

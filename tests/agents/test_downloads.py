@@ -10,7 +10,7 @@ import pytest
 
 from latbench.agents.client import AgentClient
 from latbench.agents.downloads import DownloadCache
-from latbench.errors import ArtifactError, CollectorRejected, CollectorUnavailable
+from latbench.errors import ArtifactError, CollectorRejected, CollectorUnavailable, LocalStorageError
 from tests.agents.scripted_server import Reply, ScriptedServer
 
 MODEL = os.urandom(300_000)
@@ -106,14 +106,16 @@ def test_least_recently_used_artifacts_beyond_the_limit_are_pruned(server, tmp_p
     assert sorted(os.listdir(tmp_path)) == sorted(f"{sha}.onnx" for sha in shas[1:])
 
 
-def test_a_disk_that_cannot_take_the_file_fails_the_download_not_the_agent(server, tmp_path, monkeypatch):
+def test_a_disk_that_cannot_take_the_file_fails_the_agent_not_the_job(server, tmp_path, monkeypatch):
+    """The agent's own disk is full: no job would fare better here, so the agent stops (``LocalStorageError``)
+    rather than fail every job of its device one after another."""
     server.script(PATH, Reply(200, MODEL, "application/octet-stream"))
 
     def full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(ArtifactError, match=r"cannot store artifact .* No space left on device"):
+    with pytest.raises(LocalStorageError, match=r"cannot store artifact .* No space left on device; free space there"):
         cache_for(server.url, tmp_path).fetch(SHA, "onnx")
     assert os.listdir(tmp_path) == []
 
