@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -10,10 +9,12 @@ import typer
 
 from latbench.cli import options as opt
 from latbench.cli.console import Table, err, out
+from latbench.cli.jsonout import dumps
 from latbench.cli.progress import counting_bars
 from latbench.predictor.encodings.errors import ZcpInterrupted
-from latbench.predictor.encodings.store import check
+from latbench.predictor.encodings.store import check, load
 from latbench.predictor.encodings.summary import describe
+from latbench.predictor.errors import ArchsFileError
 
 encodings_app = typer.Typer(
     help="Supplementary architecture encodings: zero-cost proxies and arch2vec embeddings.", no_args_is_help=True
@@ -28,28 +29,32 @@ def compute_command(
     seed: opt.Seed = 0,
     archs_file: Annotated[
         Path | None,
-        typer.Option("--archs-file", help="Architectures to cover, one a line (default: the space's list)."),
+        typer.Option(
+            "--archs-file",
+            help="Architectures to cover, one a line, # comments skipped (default: the space's list). Without --out "
+            "they extend the table latbench loads (zcp only); with --out the file holds them alone.",
+        ),
     ] = None,
 ) -> None:
     """Recompute a table for every architecture of the shipped list (or of --archs-file); interrupted zcp runs
-    resume."""
+    resume. Prints the path of the table that covers them."""
+    from latbench.predictor.archfile import read_archs
     from latbench.predictor.encodings.compute import compute
 
     space, kind = check(space, kind)
     archs = None
     if archs_file is not None:
-        if not archs_file.is_file():
-            raise typer.BadParameter(f"no such file: {archs_file}", param_hint="--archs-file")
-        archs = [line.strip() for line in archs_file.read_text().splitlines() if line.strip()]
-        if not archs:
-            raise typer.BadParameter(f"{archs_file} lists no architecture", param_hint="--archs-file")
+        try:
+            archs = read_archs(archs_file, space)
+        except ArchsFileError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--archs-file") from None
     try:
         with counting_bars() as bars:
             path = compute(space, kind, out_dir, seed=seed, progress=bars, archs=archs)
     except KeyboardInterrupt as exc:
         err.print(_interrupted(exc))
         raise typer.Exit(130) from None
-    err.print(f"{space} {kind} encodings written")
+    err.print(f"{space} {kind} encodings: {len(load(space, kind, path).archs)} architectures in the table")
     out.print(str(path))
 
 
@@ -65,7 +70,7 @@ def show_command(space: opt.Space, as_json: opt.AsJson = False) -> None:
     """Names, shapes, provenance and Spearman correlation with FLOPs of each table of a space."""
     info = describe(space)
     if as_json:
-        print(json.dumps(info))
+        print(dumps(info))
         return
     for kind, table in info.items():
         if not table["available"]:

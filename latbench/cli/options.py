@@ -10,6 +10,7 @@ Options whose help depends on the command are factories (``out("Model file (.pt)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -64,6 +65,18 @@ AdminToken = Annotated[
     str | None,
     typer.Option("--token", envvar=ADMIN_TOKEN_ENV, show_envvar=True, callback=typed_secret, help="Admin token."),
 ]
+
+
+def one_of(choices: Sequence[str]) -> Callable[[str | None], str | None]:
+    """An option callback that refuses a value outside ``choices`` (a registry of the code, never a copy of it) as
+    a usage error, exit 2, while the command line is parsed: before any model is loaded or trained."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of: {', '.join(choices)}")
+        return value
+
+    return check
 
 
 def out(help: str) -> Any:

@@ -3,39 +3,82 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import typer
 
-from latbench import stability
 from latbench.cli import options as opt
 from latbench.cli.console import Table, err, out, styled
 from latbench.cli.encodings import encodings_app
+from latbench.cli.jsonout import dumps
 from latbench.cli.progress import ProgressBars
+from latbench.errors import InvalidArchitecture
+from latbench.predictor import accuracy, setups
+from latbench.predictor.errors import ArchsFileError, PredictorError
+from latbench.predictor.methods import DEFAULT_METHOD, METHODS
+from latbench.predictor.samplers import EVAL_SAMPLERS, SAMPLERS
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from latbench.datasets import DeviceMeta
     from latbench.predictor import Predictor
     from latbench.predictor.evaluate import Evaluation
+    from latbench.predictor.targets import TargetSamples
 
 predictor_app = typer.Typer(
     help="Latency predictors: pretrain on source devices, transfer to a new device, evaluate.", no_args_is_help=True
 )
 predictor_app.add_typer(encodings_app, name="encodings")
 
-METHOD_HELP = (
-    "Method: latbench (default ensemble), nasflat, help, multipredict, flops, params, ridge, nnls, cost-ridge, "
-    "cost-nnls."
-)
+METHOD_HELP = f"Method, one of: {', '.join(METHODS)} (docs/predictor.md, 'Methods')."
+SAMPLER_HELP = {
+    "transfer": f"How --dataset samples are picked, one of: {', '.join(SAMPLERS)}. The default, random, is eval's "
+    "(the paper's protocol): it reproduces eval's figures and draws the samples as the architectures the "
+    "intervals are for are drawn; suggest's encoding spreads a new device's few measurements over the space "
+    "(neither ranked better in docs/benchmarks.md, 'Adaptive sampling').",
+    "suggest": f"One of: {', '.join(SAMPLERS)}. encoding (clusters + buckets) spreads a new device's measurements "
+    "over typical and extreme architectures; random draws them as transfer --dataset does by default.",
+    "eval": f"One of: {', '.join(EVAL_SAMPLERS)} (adaptive measures a batch at a time where the model errs).",
+}
 
 
 def _names(value: str | None) -> list[str] | None:
     return [n.strip() for n in value.split(",") if n.strip()] if value else None
+
+
+def _level(value: float) -> float:
+    """``--level``, an interval's coverage: the contract ``accuracy.check_level`` holds the API to (strictly
+    between 0 and 1), refused as a usage error."""
+    try:
+        return accuracy.check_level(value)
+    except PredictorError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _folds(value: int) -> int:
+    """``--folds``: 0 (no cross-validation) or 2 and more; one fold would leave nothing to validate on."""
+    if value == 1:
+        raise typer.BadParameter("give 0 (no cross-validation) or 2 or more folds")
+    return value
+
+
+def _refuse_given(ctx: typer.Context, why: str, *names: str) -> None:
+    """Refuse the options ``names`` (parameter names) given on the command line, which ``why`` makes ignored: a
+    usage error rather than an option silently without effect."""
+    given = [
+        param.opts[0]
+        for param in ctx.command.params
+        if param.name in names
+        and (source := ctx.get_parameter_source(param.name)) is not None
+        and source.name == "COMMANDLINE"  # typer's own click: compared by name
+    ]
+    if given:
+        raise typer.BadParameter(f"{' and '.join(given)} {'does' if len(given) == 1 else 'do'} not apply {why}")
+
+
+Level = typer.Option(accuracy.LEVEL, "--level", callback=_level, help="Coverage of the intervals, in (0, 1).")
 
 
 @predictor_app.command("pretrain")
@@ -45,7 +88,7 @@ def pretrain_command(
     dataset_names: str | None = typer.Option(None, "--datasets", help="Datasets to find them in, in order."),
     samples_per_device: int = typer.Option(300, "--samples-per-device", min=2, help="Training archs per device."),
     epochs: int = typer.Option(15, "--epochs", min=1, help="Pretraining epochs."),
-    method: str = typer.Option("latbench", "--method", help=METHOD_HELP),
+    method: str = typer.Option(DEFAULT_METHOD, "--method", callback=opt.one_of(list(METHODS)), help=METHOD_HELP),
     seed: int = typer.Option(0, "--seed"),
     out_path: Path = typer.Option(..., "--out", "-o", help="Model file to write (.pt)."),
 ) -> None:
@@ -61,16 +104,23 @@ def pretrain_command(
 
 @predictor_app.command("transfer")
 def transfer_command(
+    ctx: typer.Context,
     model_path: Path = typer.Option(..., "--model", "-m", help="Pretrained model file (or 'shipped:nb201')."),
     device: str = typer.Option(..., "--device", "-d", help="Target device name."),
     dataset: str | None = typer.Option(None, "--dataset", help="Dataset holding the device's measurements."),
-    results: Path | None = typer.Option(None, "--results", help="Results file of `latbench measure`."),
+    results: Path | None = typer.Option(None, "--results", help="Results file of `latbench measure` (all are used)."),
     samples: int = typer.Option(20, "--samples", "-n", min=3, help="Measurements to use (from --dataset)."),
-    sampler: str = typer.Option("random", "--sampler", help="How --dataset samples are picked: random, encoding."),
-    method: str | None = typer.Option(None, "--method", help="Method (default: the model's). " + METHOD_HELP),
+    sampler: str = typer.Option("random", "--sampler", callback=opt.one_of(SAMPLERS), help=SAMPLER_HELP["transfer"]),
+    method: str | None = typer.Option(
+        None, "--method", callback=opt.one_of(list(METHODS)), help="Default: the model's. " + METHOD_HELP
+    ),
     seed: int = typer.Option(0, "--seed"),
     folds: int = typer.Option(
-        5, "--folds", min=0, help="Transfers that cross-validate this one, for search's error margin (0: none)."
+        5,
+        "--folds",
+        min=0,
+        callback=_folds,
+        help="Transfers that cross-validate this one, for search's error margin (0: none).",
     ),
     out_path: Path = typer.Option(..., "--out", "-o", help="Model file to write (.pt)."),
     report_path: Path | None = typer.Option(None, "--report", help="Write the out-of-fold accuracy as JSON here."),
@@ -80,69 +130,63 @@ def transfer_command(
 
     The file also keeps the transfer's out-of-fold errors (each fold of the samples predicted by a transfer from
     the others), from which `latbench predict` sizes its intervals and `latbench search --confirm` its first error
-    margin; their SRCC and relative errors are printed."""
-    from latbench import datasets, predictor
-    from latbench.predictor.samplers import sample_indices
+    margin; their SRCC and relative errors are printed. It records how and where the samples were measured."""
+    from latbench import predictor
+    from latbench.predictor import out_of_fold, targets
 
     if (dataset is None) == (results is None):
         raise typer.BadParameter("give exactly one of --dataset and --results")
+    if results is not None:
+        _refuse_given(ctx, "with --results, which uses every result of the file", "samples", "sampler")
+    else:
+        _refuse_given(
+            ctx, "with --dataset, which keeps or leaves out unstable results when it is built", "include_unstable"
+        )
     pre = load_model(model_path)
     if results is not None:
-        ds = datasets.build_from_results(results, device=device, include_unstable=include_unstable)
-        if device not in ds.device_names:
-            raise predictor.UnknownDevice(f"{results} has no device {device!r}; it has: {', '.join(ds.device_names)}")
-        quality = ds.devices[ds.device_names.index(device)].quality
-        if quality.get("stability"):
-            err.print(styled("warning:", "yellow", quality["stability"]))
-        if quality.get("unstable_left_out"):
-            err.print(stability.left_out(quality["unstable_left_out"]))
-        latency = ds.vector(device)
-        pick = np.flatnonzero(~np.isnan(latency))
+        chosen = targets.from_results(results, device, include_unstable)
     else:
-        ds = datasets.load(dataset)  # type: ignore[arg-type]
-        if device not in ds.device_names:
-            raise predictor.UnknownDevice(
-                f"dataset {dataset!r} has no device {device!r}; it has: {', '.join(ds.device_names)}"
-            )
-        latency = ds.vector(device)
-        measured = np.flatnonzero(~np.isnan(latency))
-        archs = [ds.archs[i] for i in measured]
-        pick = measured[sample_indices(ds.space, archs, min(samples, len(measured)), sampler, seed)]
-    if ds.space != pre.space:
-        raise predictor.PredictorError(f"the model predicts {pre.space} but the measurements are {ds.space}")
-    err.print(f"transferring to {device} from {len(pick)} measured architecture(s)...")
-    archs = [ds.archs[i] for i in pick]
-    model = predictor.transfer_and_validate(pre, device, archs, latency[pick], folds, method, seed, err.print)
-    _record_setup(model, ds.device(device))
+        chosen = targets.from_dataset(dataset, device, samples, sampler, seed)  # type: ignore[arg-type]
+    for warning in chosen.warnings:
+        err.print(styled("warning:", "yellow", warning))
+    for note in chosen.notes:
+        err.print(note)
+    if chosen.space != pre.space:
+        raise predictor.PredictorError(f"the model predicts {pre.space} but the measurements are {chosen.space}")
+    err.print(f"transferring to {device} from {len(chosen.archs)} measured architecture(s)...")
+    model = predictor.transfer_and_validate(
+        pre, device, chosen.archs, chosen.latency_ms, folds, method, seed, err.print
+    )
+    chosen.record(model)
+    _say_setup(model, chosen)
     _warn(model)
-    from latbench.predictor import out_of_fold
-
     pairs = out_of_fold.recorded(model)
     if folds and pairs is None:
         err.print("not cross-validating the transfer: that needs --folds 2 or more, each fold leaving 3 samples")
     report = None if pairs is None else _out_of_fold_report(model, *pairs)
     out.print(str(model.save(out_path)))
     if report is not None and report_path is not None:
-        report_path.write_text(json.dumps(report, indent=2) + "\n")
+        report_path.write_text(dumps(report, indent=2) + "\n")
         err.print(f"wrote {report_path}")
 
 
-def _record_setup(model: Predictor, device: DeviceMeta) -> None:
-    """Keep in ``model`` how the device's samples were measured, as far as its results or dataset say, for
-    `latbench search --verify` to measure the same way."""
-    from latbench.predictor import setups
+MACHINE = {True: "this machine", False: "not this machine", None: "latbench cannot tell which machine"}
+"""``setups.is_this_machine`` in words."""
 
-    setup = setups.MeasurementSetup.of_device(device)
-    setups.record(model, setup)
+
+def _say_setup(model: Predictor, chosen: TargetSamples) -> None:
+    """Say how and where the samples were measured, as the model now keeps it for `latbench search --verify`."""
+    setup = chosen.setup
     if setup.as_info():
         err.print(f"the samples were measured with {setup.describe()}; the model keeps it for search --verify")
     else:
-        err.print(f"the measurements of {device.name} do not say how they were taken (batch, runtime ...)")
+        err.print(f"the measurements of {chosen.device.name} do not say how they were taken (batch, runtime ...)")
+    err.print(f"they were measured on {chosen.where.describe()}: {MACHINE[setups.is_this_machine(model.info)]}")
 
 
 def _out_of_fold_report(model: Predictor, predicted: list[float], measured: list[float]) -> dict[str, object]:
     """The transfer's out-of-fold SRCC and relative errors, and its 90% interval's width, as a table on stderr."""
-    from latbench.predictor import accuracy, calibration
+    from latbench.predictor import calibration
     from latbench.ranking import spearman
 
     figures = accuracy.accuracy(predicted, measured)
@@ -153,14 +197,18 @@ def _out_of_fold_report(model: Predictor, predicted: list[float], measured: list
                   title=f"out of fold, {len(measured)} samples")  # fmt: skip
     width = f"-{1 - 1 / factor:.1%} +{factor - 1:.1%}" if np.isfinite(halfwidth) else "unbounded"
     table.add_row(str(model.target), f"{srcc:.3f}", *_accuracy_cells(figures), width)
+    ranking = accuracy.ranking_caveat(srcc, len(measured))
     report: dict[str, object] = {"device": model.target, "samples": len(measured), "srcc": srcc, **figures,
-                                 "interval_level": accuracy.LEVEL, "interval_factor": factor}  # fmt: skip
+                                 "interval_level": accuracy.LEVEL, "interval_factor": factor,
+                                 "caveat": "; ".join(c for c in (ranking, model.caveat) if c) or None}  # fmt: skip
     if model.calibrated:
         fitted = model.info[calibration.INFO_KEY]
         before = accuracy.accuracy(fitted["model_out_of_fold_ms"], measured)
         table.add_row("uncalibrated", "", *_accuracy_cells(before), "", style="dim")
         report["calibration"] = {"weight": fitted["weight"], "uncalibrated": before}
     err.print(table)
+    if ranking is not None:
+        err.print(styled("warning:", "yellow", ranking))
     if model.calibrated:
         err.print(
             f"calibrated to {model.target}: blend weight {fitted['weight']:g} (1: the ensemble alone, 0: the "
@@ -196,31 +244,46 @@ def _warn(model: Predictor) -> None:
 def predict_command(
     model_path: Path = typer.Option(..., "--model", "-m", help="Transferred model file."),
     arch: list[str] = typer.Option(None, "--arch", "-a", help="Architecture (repeatable)."),
-    archs_file: Path | None = typer.Option(None, "--archs-file", help="File of architectures, one a line."),
-    all_archs: bool = typer.Option(False, "--all", help="Every architecture suggest picks from (all of NB201)."),
+    archs_file: Path | None = typer.Option(
+        None, "--archs-file", help="File of architectures, one a line; blank lines and # comments are skipped."
+    ),
+    all_archs: bool = typer.Option(
+        False,
+        "--all",
+        help="Every architecture suggest picks from in the model's space: all 15,625 NB201 cells, the architectures "
+        "of its built-in dataset for FBNet and OFA, 5,000 seeded samples of a plugin's space.",
+    ),
     as_json: opt.AsJson = False,
-    level: float = typer.Option(0.9, "--level", help="Coverage of the intervals."),
+    level: float = Level,
 ) -> None:
     """Predicted latency (ms) of architectures on the model's target device: 'arch<TAB>ms<TAB>\\[low, high]' per
-    line, the interval sized on the transfer's out-of-fold errors (a model transferred without them: no interval)."""
+    line, the interval sized on the transfer's out-of-fold errors (a model transferred without them: no interval;
+    too few of them: an unbounded interval, 'inf' and in --json null)."""
+    from latbench.predictor.archfile import read_archs
     from latbench.predictor.samplers import candidate_archs
+    from latbench.spaces import get_space
 
     chosen = sum(bool(x) for x in (arch, archs_file, all_archs))
     if chosen != 1:
         raise typer.BadParameter("give exactly one of --arch, --archs-file and --all")
     model = load_model(model_path)
     if archs_file is not None:
-        if not archs_file.is_file():
-            raise typer.BadParameter(f"no file {archs_file}")
-        names = [line.strip() for line in archs_file.read_text().splitlines() if line.strip()]
+        try:
+            names = read_archs(archs_file, model.space)
+        except ArchsFileError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--archs-file") from None
     elif all_archs:
         names = candidate_archs(model.space)
     else:
         names = list(arch)
+        try:
+            get_space(model.space).canonical_many(names)
+        except InvalidArchitecture as exc:
+            raise typer.BadParameter(str(exc), param_hint="--arch") from None
     if not model.has_intervals:
         predicted = model.predict(names)
         if as_json:
-            print(json.dumps({"device": model.target, "predictions": dict(zip(names, predicted.tolist()))}))
+            print(dumps({"device": model.target, "predictions": dict(zip(names, predicted.tolist()))}))
             return
         print("\n".join(f"{a}\t{p:.6g}" for a, p in zip(names, predicted)))
         return
@@ -228,20 +291,19 @@ def predict_command(
     if as_json:
         intervals = {a: [lo, hi] for a, lo, hi in zip(names, low.tolist(), high.tolist())}
         payload = {"device": model.target, "predictions": dict(zip(names, predicted.tolist())), "level": level}
-        print(json.dumps({**payload, "intervals": intervals}))
+        print(dumps({**payload, "intervals": intervals}))
         return
     print("\n".join(f"{a}\t{p:.6g}\t[{lo:.6g}, {hi:.6g}]" for a, p, lo, hi in zip(names, predicted, low, high)))
 
 
 @predictor_app.command("eval")
 def eval_command(
+    ctx: typer.Context,
     task: str = typer.Option(..., "--task", help="Task from `latbench tasks list` (ND, FD, F1 ...)."),
     samples: int = typer.Option(20, "--samples", "-n", min=3, help="Target measurements per device."),
     trials: int = typer.Option(3, "--trials", min=1),
-    method: str = typer.Option("latbench", "--method", help=METHOD_HELP),
-    sampler: str = typer.Option(
-        "random", "--sampler", help="random, encoding, or adaptive (measures a batch at a time where it errs)."
-    ),
+    method: str = typer.Option(DEFAULT_METHOD, "--method", callback=opt.one_of(list(METHODS)), help=METHOD_HELP),
+    sampler: str = typer.Option("random", "--sampler", callback=opt.one_of(EVAL_SAMPLERS), help=SAMPLER_HELP["eval"]),
     dataset_names: str | None = typer.Option(None, "--datasets", help="Datasets to find the devices in, in order."),
     json_out: Path | None = typer.Option(None, "--out", "-o", help="Write the result as JSON to this file."),
     as_json: opt.AsJson = False,
@@ -251,17 +313,22 @@ def eval_command(
         0,
         "--folds",
         min=0,
+        callback=_folds,
         help="Transfer as `transfer` does (5: its default): cross-validated, calibrated to each device, intervals "
         "scored (0: the ensemble alone, 6x faster).",
     ),
-    level: float = typer.Option(0.9, "--level", help="Coverage the intervals aim at, with --folds."),
+    level: float = typer.Option(
+        accuracy.LEVEL, "--level", callback=_level, help="Coverage the intervals aim at, in (0, 1); with --folds."
+    ),
 ) -> None:
     """The paper's protocol: SRCC over all architectures of each target device, mean +/- std over trials; and
     the milliseconds' relative error over the architectures not sampled (median, 90th percentile, shares within
     ±5% and ±10%), with --folds the coverage of the intervals."""
-    from latbench import predictor
+    from latbench.predictor.evaluate import evaluate, plot_example
 
-    result = predictor.evaluate(
+    if not folds:
+        _refuse_given(ctx, "without --folds, which makes the intervals", "level")
+    result = evaluate(
         task,
         samples,
         trials,
@@ -274,18 +341,19 @@ def eval_command(
         level=level,
     )
     if as_json:
-        print(json.dumps(result.as_dict()))
+        print(dumps(result.as_dict()))
     else:
-        heading = f"SRCC ({method}, {samples} samples, {trials} trials)"
+        runs = f"{trials} trials" if trials > 1 else "one trial, so no spread"
+        heading = f"SRCC ({method}, {samples} samples, {runs})"
         _print_evaluation(result, heading, level if folds else None, out if json_out is None else err)
     if json_out is not None:
-        json_out.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+        json_out.write_text(dumps(result.as_dict(), indent=2) + "\n")
         if as_json:
             err.print(f"wrote {json_out}")
         else:
             out.print(str(json_out))
     if plot is not None:
-        err.print(f"wrote {predictor.plot_example(result, plot)}")
+        err.print(f"wrote {plot_example(result, plot)}")
 
 
 def _print_evaluation(result: Evaluation, heading: str, level: float | None, console: Console) -> None:
@@ -298,14 +366,15 @@ def _print_evaluation(result: Evaluation, heading: str, level: float | None, con
     columns = (["its own estimate"] if estimates else []) + columns
     table = Table("device", heading, *columns, title=f"task {result.task}")
     per_device = result.per_device_accuracy
+    spread = result.trials > 1  # one trial's standard deviation is unknown, not 0
     for device, value in result.per_device.items():
         estimate = [f"{estimates[device][0]:.3f} ± {estimates[device][1]:.3f}"] if estimates else []
-        srcc = f"{value:.3f} ± {result.per_device_std[device]:.3f}"
+        srcc = f"{value:.3f}" + (f" ± {result.per_device_std[device]:.3f}" if spread else "")
         table.add_row(device, srcc, *estimate, *_accuracy_cells(per_device[device]))
     mean_estimate = [f"{np.mean([e for e, _ in estimates.values()]):.3f}"] if estimates else []
     table.add_row(
         "mean",
-        f"{result.mean_srcc:.3f} ± {result.std_srcc:.3f}",
+        f"{result.mean_srcc:.3f}" + (f" ± {result.std_srcc:.3f}" if spread else ""),
         *mean_estimate,
         *_accuracy_cells(result.mean_accuracy),
         style="bold",
@@ -335,7 +404,7 @@ def _accuracy_cells(figures: dict[str, float]) -> list[str]:
 def suggest_command(
     space: opt.Space,
     samples: int = typer.Option(20, "--samples", "-n", min=1, help="How many architectures to measure."),
-    sampler: str = typer.Option("encoding", "--sampler", help="encoding (clusters + buckets) or random."),
+    sampler: str = typer.Option("encoding", "--sampler", callback=opt.one_of(SAMPLERS), help=SAMPLER_HELP["suggest"]),
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Architectures to measure on a new device, one a line."""

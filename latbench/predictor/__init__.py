@@ -14,7 +14,7 @@ predictor.suggest("nb201", 20)                                            # what
 ```
 
 The default method (``latbench``) is an ensemble of the NASFLAT graph network and fits on the source devices'
-latencies and cost features, weighted by their leave-one-out Spearman correlation on the target's samples.
+latencies and cost features, weighted by their leave-one-out error on the target's samples.
 Training needs torch (``pip install 'latbench[predictor]'``).
 """
 
@@ -33,8 +33,8 @@ _LAZY = {
     "plot_example": "evaluate",
     "BAR_20": "paper",
     "PAPER_20": "paper",
-    "DEFAULT_METHOD": "predictor",
-    "METHODS": "predictor",
+    "DEFAULT_METHOD": "methods",
+    "METHODS": "methods",
     "Predictor": "predictor",
     "TrainingSettings": "predictor",
     "pretrain": "predictor",
@@ -49,17 +49,10 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from latbench.predictor.evaluate import Evaluation, evaluate, plot_example
+    from latbench.predictor.methods import DEFAULT_METHOD, METHODS
     from latbench.predictor.out_of_fold import transfer_and_validate
     from latbench.predictor.paper import BAR_20, PAPER_20
-    from latbench.predictor.predictor import (
-        DEFAULT_METHOD,
-        METHODS,
-        Predictor,
-        TrainingSettings,
-        pretrain,
-        pretrain_on,
-        transfer,
-    )
+    from latbench.predictor.predictor import Predictor, TrainingSettings, pretrain, pretrain_on, transfer
     from latbench.predictor.pretrained import load_pretrained, pretrained_path
     from latbench.predictor.samplers import SAMPLERS, suggest
 

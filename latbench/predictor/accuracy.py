@@ -81,3 +81,26 @@ def interval(ms: np.ndarray, halfwidth: float) -> tuple[np.ndarray, np.ndarray]:
 def coverage(low: np.ndarray, high: np.ndarray, measured_ms: np.ndarray) -> float:
     """The share of measurements inside their ``[low, high]``."""
     return float(np.mean((measured_ms >= low) & (measured_ms <= high)))
+
+
+CHANCE_Z = 1.645
+"""The one-sided 5% quantile of the standard normal distribution."""
+
+
+def chance_srcc(n: int) -> float:
+    """The SRCC over ``n`` pairs that predictions unrelated to the measurements exceed one time in twenty (the
+    null distribution's normal approximation, standard deviation ``1 / sqrt(n - 1)``): 0.38 at 20 pairs."""
+    return CHANCE_Z / math.sqrt(n - 1) if n > 1 else math.inf
+
+
+def ranking_caveat(srcc: float, n: int) -> str | None:
+    """Why an out-of-fold ``srcc`` over ``n`` samples says the model does not rank the device, if it does: below
+    ``chance_srcc``, the ranking is no better than chance, whatever its milliseconds' errors look like."""
+    bound = chance_srcc(n)
+    if srcc >= bound:
+        return None
+    return (
+        f"the out-of-fold SRCC {srcc:.3f} over {n} samples is no better than chance (unrelated predictions exceed "
+        f"{min(bound, 1.0):.2f} one time in twenty): the model does not rank this device's architectures; check the "
+        "measurements (noise, a mixed setup) or measure more"
+    )

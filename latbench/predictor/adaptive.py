@@ -35,7 +35,7 @@ import numpy as np
 from latbench.predictor import members
 from latbench.predictor.errors import PredictorError
 from latbench.predictor.features import codes, cost_features
-from latbench.predictor.predictor import DEFAULT_METHOD, ENSEMBLE, Predictor
+from latbench.predictor.predictor import DEFAULT_METHOD, ENSEMBLE, Predictor, note_echo
 from latbench.predictor.samplers import encode
 from latbench.predictor.sources import SourceTable
 from latbench.predictor.stats import folds_of, zscore_stats
@@ -190,6 +190,7 @@ def fast_transfer(pretrained: Predictor, device: str, x: members.Inputs, y: np.n
     out.network, out.network_config = None, None
     out.head = members.fit_ensemble(x, y, names)
     out.info = {**pretrained.info, "target": device, "samples": len(y), "adaptive": True}
+    note_echo(out, x, np.exp(y))
     return out
 
 
@@ -488,6 +489,8 @@ class Run:
     stop: AcquisitionStop
     model: Predictor
     caveat: str | None = None
+    """Why the run's estimate or model is less than it seems, if it is: the stop's (``stop_caveat``), and the
+    model's own (``Predictor.caveat``) when the device's results are a source device's table read back."""
 
 
 def run(acquisition: Acquisition, device: str, oracle: Oracle, budget: int, target_srcc: float | None = None) -> Run:
@@ -502,6 +505,7 @@ def run(acquisition: Acquisition, device: str, oracle: Oracle, budget: int, targ
         step = acquisition.step(device, archs, latency, target, budget)
         curve.append(step.estimate)
         if step.stop is not None:
-            return Run(archs, latency, curve, step.stop, step.model, step.caveat)
+            caveats = [c for c in (step.model.caveat, step.caveat) if c]
+            return Run(archs, latency, curve, step.stop, step.model, "; ".join(caveats) or None)
         archs = archs + step.next
         latency = np.r_[latency, oracle(step.next)]

@@ -15,3 +15,8 @@ class UnknownDevice(PredictorError):
 
 class ModelFileError(PredictorError):
     """A predictor file that is missing, not a latbench predictor, or damaged."""
+
+
+class ArchsFileError(PredictorError):
+    """An architecture list (``--archs-file``) that is missing, lists nothing, or holds a line that is no
+    architecture of the space."""

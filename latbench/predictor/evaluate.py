@@ -34,11 +34,9 @@ from latbench.predictor.predictor import (
     transfer,
 )
 from latbench.predictor.reference import reference_archs
-from latbench.predictor.samplers import SAMPLERS, sample_indices
+from latbench.predictor.samplers import EVAL_SAMPLERS, sample_indices
 from latbench.progress import Progress, notify
 from latbench.ranking import spearman
-
-EVAL_SAMPLERS = (*SAMPLERS, "adaptive")
 
 NO_CHECKS = (
     "with no target the sampler measures its design to the last sample and no random check results, so each estimate "
@@ -106,7 +104,8 @@ class Evaluation:
         return float(np.std(trial_means))
 
     def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` document (issue 5's keys, and the milliseconds' accuracy)."""
+        """The ``--json`` document (issue 5's keys, and the milliseconds' accuracy); ``std_srcc`` is None for one
+        trial, whose spread is unknown rather than 0."""
         return {
             "task": self.task,
             "space": self.space,
@@ -114,7 +113,7 @@ class Evaluation:
             "samples": self.samples,
             "trials": self.trials,
             "mean_srcc": self.mean_srcc,
-            "std_srcc": self.std_srcc,
+            "std_srcc": self.std_srcc if self.trials > 1 else None,
             "per_device": self.per_device,
             "interval_level": self.level,
             "accuracy": self.mean_accuracy,

@@ -23,6 +23,7 @@ from latbench.predictor import accuracy, calibration, members, out_of_fold, setu
 from latbench.predictor.errors import ModelFileError, PredictorError, UnknownDevice
 from latbench.predictor.features import codes, cost_feature_names, cost_features, graph_batch
 from latbench.predictor.loss import minmax
+from latbench.predictor.methods import DEFAULT_METHOD, METHODS
 from latbench.predictor.reference import reference_archs
 from latbench.predictor.sources import SourceTable
 from latbench.predictor.stats import zscore_stats
@@ -31,24 +32,9 @@ from latbench.spaces import get_space
 
 FORMAT = "latbench-predictor"
 VERSION = 1
-DEFAULT_METHOD = "latbench"
 NETWORK_OF = {"latbench": "nasflat", "nasflat": "nasflat", "help": "help", "multipredict": "multipredict"}
 """Method -> the network it pretrains; the other methods are fitted on the target samples alone."""
 ENSEMBLE = ["network", "ridge", "nnls", "cost-ridge", "cost-nnls", "ridge-all", "flops", "cost-top"]
-METHODS = {
-    "latbench": "ensemble of NASFLAT, ridge, NNLS, cost-feature ridge, NNLS and top-4 ridge, FLOPs, weighted by "
-    "leave-one-out error",
-    "nasflat": "the NASFLAT graph network (op-wise hardware embedding, cost features before the head)",
-    "help": "HELP-style MLP; the device is its min-max latencies on 10 reference architectures",
-    "multipredict": "MultiPredict-style MLP on one-hot ops and cost features with a device embedding",
-    "flops": "FLOPs (MACs) alone",
-    "params": "parameter count alone",
-    "ridge": "ridge of the target on source-device latencies + FLOPs (z-scored, alpha by leave-one-out)",
-    "nnls": "non-negative least squares on the 3 best-correlated source devices + FLOPs",
-    "cost-ridge": "ridge on cost features (MACs, params, launches, activations, op counts)",
-    "cost-nnls": "non-negative least squares of the ms on the cost features as sums (an additive roofline)",
-    "cost-top": "ridge on the 4 cost features most correlated with the target's samples",
-}
 MIN_SAMPLES = 3
 TRANSFER_LR = {"nb201": 3e-3}
 """Transfer learning rate by space where it differs from the default 1e-3 (tuned on the HELP tasks)."""
@@ -300,6 +286,11 @@ def check_method(method: str) -> str:
 def find_devices(space: str, devices: Sequence[str], dataset_names: Sequence[str] | None = None) -> datasets.Dataset:
     """One dataset view of ``devices`` (in order), each taken from the first dataset of ``space`` holding it."""
     space = get_space(space).name
+    if dataset_names:
+        spaces = {summary.name: summary.space for summary in datasets.list_datasets()}
+        other = [f"{name} ({spaces[name]})" for name in dataset_names if spaces.get(name, space) != space]
+        if other:
+            raise PredictorError(f"a {space} predictor cannot learn from datasets of another space: {', '.join(other)}")
     found: dict[str, str] = {}
     for summary in datasets.tasks.candidates(space, dataset_names):
         for device in summary.devices:
@@ -479,7 +470,7 @@ def transfer(
     out = copy.copy(pretrained)
     out.method, out.target, out.target_row = method, device, None
     # Another transfer's out-of-fold errors, calibration, caveat and measurement setup are not this one's.
-    own = (out_of_fold.INFO_KEY, calibration.INFO_KEY, ECHO_KEY, setups.INFO_KEY)
+    own = (out_of_fold.INFO_KEY, calibration.INFO_KEY, ECHO_KEY, setups.INFO_KEY, setups.MACHINE_KEY)
     inherited = {k: v for k, v in pretrained.info.items() if k not in own}
     out.info = {**inherited, "target": device, "samples": len(latency), "transfer_seed": seed}
     network = None
@@ -491,11 +482,7 @@ def transfer(
         out.network, out.network_config = None, None
     x = out.inputs(arch_codes, network)
     y = np.log(latency)
-    echoed = [
-        d for d, column in zip(out.devices, x.sources_ms.T, strict=True) if np.allclose(column, latency, rtol=ECHO_RTOL)
-    ]
-    if echoed:
-        out.info[ECHO_KEY] = echoed
+    note_echo(out, x, latency)
     if method == DEFAULT_METHOD:
         names = [m for m in ENSEMBLE if x.has_sources or not members.MEMBERS[m][2]]
         out.head = members.fit_ensemble(x, y, names)
@@ -508,6 +495,18 @@ def transfer(
             )
         out.head = members.fit_member(member, x, y)
     return out
+
+
+def note_echo(model: Predictor, x: members.Inputs, latency_ms: np.ndarray) -> None:
+    """Record in ``model`` (``ECHO_KEY``, read by ``Predictor.caveat``) the source devices whose latencies at the
+    samples' inputs ``x`` are the samples ``latency_ms``: a transfer to a device read back from its own table."""
+    echoed = [
+        d
+        for d, column in zip(model.devices, x.sources_ms.T, strict=True)
+        if np.allclose(column, latency_ms, rtol=ECHO_RTOL)
+    ]
+    if echoed:
+        model.info[ECHO_KEY] = echoed
 
 
 def _transfer_network(p: Predictor, archs: list[str], arch_codes: np.ndarray, latency: np.ndarray, seed: int) -> int:

@@ -18,6 +18,10 @@ from latbench.predictor.features import codes, cost_features
 from latbench.predictor.stats import zscore_stats
 
 SAMPLERS = ("random", "encoding")
+"""Samplers that pick a whole sample at once (``sample_indices``)."""
+EVAL_SAMPLERS = (*SAMPLERS, "adaptive")
+"""Samplers ``evaluate`` runs: those, and the adaptive one (``latbench.predictor.adaptive``), which measures a batch
+at a time where the model errs."""
 
 
 def encode(space: str, arch_codes: np.ndarray) -> np.ndarray:

@@ -94,7 +94,7 @@ def test_suggest_and_usage_errors(tmp_path: Path) -> None:
     assert cli("predictor", "suggest", "--space", "vit", home=tmp_path).returncode == 1
     assert cli("predictor", "eval", home=tmp_path).returncode == 2
     magic = cli("predictor", "eval", "--task", "FD", "--method", "magic", home=tmp_path)
-    assert magic.returncode == 1 and "unknown method 'magic'" in magic.stderr
+    assert magic.returncode == 2 and "'magic' is not one of: latbench" in magic.stderr
 
 
 @pytest.mark.slow  # transfers on every task

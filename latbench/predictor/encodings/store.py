@@ -165,6 +165,13 @@ def read(data: bytes, space: str, kind: str, origin: str) -> Encodings:
     return Encodings(space, kind, names, archs, values, meta, encoder)
 
 
+def default_source(space: str, kind: str) -> Any:
+    """The file ``load`` reads when given no path: the table computed into ``user_dir()`` if there is one, else
+    the shipped one (``shipped_path``; it may not exist)."""
+    own = user_dir() / file_name(space, kind)
+    return own if own.is_file() else shipped_path(space, kind)
+
+
 def load(space: str, kind: str, path: str | Path | None = None) -> Encodings:
     """The encodings of ``space`` of ``kind`` (``zcp``, ``arch2vec``); latbench ships them for nb201 and fbnet.
 
@@ -172,11 +179,7 @@ def load(space: str, kind: str, path: str | Path | None = None) -> Encodings:
     latbench, so a recomputed table replaces the shipped one without touching the installation.
     """
     space, kind = check(space, kind)
-    if path is not None:
-        source: Any = Path(path)
-    else:
-        own = user_dir() / file_name(space, kind)
-        source = own if own.is_file() else shipped_path(space, kind)
+    source = Path(path) if path is not None else default_source(space, kind)
     if not source.is_file():
         where = source if path is not None else f"{user_dir()} (and none ships with latbench)"
         raise EncodingsUnavailable(
