@@ -123,7 +123,7 @@ def main() -> None:
     print(f"predictor finalists (by prediction alone) within the limit when measured: "
           f"{sum(v.within_limit for v in plain_checked)}/{len(plain_checked)} of {len(plain)} measured")  # fmt: skip
     print(f"confirmation measured {len(confirmed.measured)}: {checked['within_limit']:.0%} within the limit, "
-          f"median relative error {checked['median_abs_rel_error']:.1%}; finalists measured within the limit: "
+          f"median relative error {checked['median_rel_error']:.1%}; finalists measured within the limit: "
           f"{len(finals)}/{args.finalists} (stopped: {confirmed.stopped})")  # fmt: skip
     print(f"best {args.objective} within the limit: predictor arm {best_pred:.4g}, measuring arm {best_meas:.4g}; "
           f"finalist overlap {overlap}/{args.finalists}")  # fmt: skip

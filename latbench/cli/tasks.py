@@ -9,7 +9,8 @@ import typer
 
 from latbench import datasets
 from latbench.cli import options as opt
-from latbench.cli.console import Table, err, out
+from latbench.cli.console import Table, err, out, styled
+from latbench.datasets.protocol import SCORED_SAMPLES, pool_coverage
 
 tasks_app = typer.Typer(help="Task suites: source (train) and target (test) devices.", no_args_is_help=True)
 
@@ -18,6 +19,11 @@ DATASETS = typer.Option(None, "--datasets", help="Comma-separated datasets to ta
 
 def _names(value: str | None) -> list[str] | None:
     return [n.strip() for n in value.split(",") if n.strip()] if value else None
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        err.print(styled("warning:", "yellow", line))
 
 
 def _as_dict(found: datasets.Availability) -> dict[str, object]:
@@ -80,6 +86,7 @@ def generate(
 ) -> None:
     """Generate a hard split: train and test devices as unlike as possible (the paper's automatic tasks)."""
     split = datasets.generate_split(space, train, test, seed, _names(dataset_names))
+    _warn(pool_coverage(space, _names(dataset_names)).warnings())
     if as_json:
         print(json.dumps(split.as_dict()))
         return
@@ -108,10 +115,21 @@ def splits(
         list[str] | None,
         typer.Option("--extra-dataset", help="A dataset of the same space whose devices join the pool (repeatable)."),
     ] = None,
+    samples: Annotated[
+        int,
+        opt.samples(
+            "Samples each split's targets will be transferred from: a target that measured no more is warned about."
+        ),
+    ] = SCORED_SAMPLES,
     as_json: opt.AsJson = False,
 ) -> None:
     """The development protocol's splits: hard and leave-one-device-family-out, dealt into dev and report."""
     found = datasets.protocol_splits(space, part, seed, hard, _names(dataset_names), extra or ())
+    coverage = pool_coverage(space, _names(dataset_names), extra or ())
+    if hard:
+        err.print(f"the hard splits correlate {coverage.devices} devices over the {coverage.shared:,} architectures "
+                  "every one of them measured")  # fmt: skip
+    _warn(coverage.warnings((d for s in found for d in s.test), samples))
     if as_json:
         print(json.dumps([s.as_dict() for s in found]))
         return

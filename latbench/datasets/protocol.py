@@ -16,13 +16,13 @@ of devices, and so become targets and sources like the built-in ones.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from latbench.datasets.correlation import device_correlations
+from latbench.datasets.correlation import Narrowing, device_correlations, narrowing, shared_architectures
 from latbench.datasets.errors import DatasetError
 from latbench.datasets.families import device_family
 from latbench.datasets.model import Dataset, combine
@@ -38,6 +38,9 @@ FAMILY_TRAIN = 9
 """Source devices of a leave-one-family-out split (the size of the paper's ND/FD train sides)."""
 MAX_TEST = 4
 """At most this many target devices per split, to bound the cost of a run."""
+SCORED_SAMPLES = 20
+"""Samples a split's target is transferred from and then scored over all it measured (benchmarks/predictor_splits.py,
+docs/benchmarks.md): a target that measured no more is scored on its own samples."""
 FAMILY_TASKS: dict[tuple[str, str], tuple[str, ...]] = {
     ("nb201", "gpu"): ("N1", "N4"),
     ("nb201", "edge"): ("N2",),
@@ -70,7 +73,33 @@ class ProtocolSplit:
         return asdict(self)
 
 
-def _pool(space: str, dataset_names: Sequence[str] | None, extra: Sequence[str]) -> tuple[Dataset, tuple[str, ...]]:
+@dataclass(frozen=True)
+class PoolCoverage:
+    """What the pool's devices measured in common: the hard splits correlate them over ``shared`` architectures,
+    fewer than the other devices share wherever a dataset of ``narrowed_by`` joins; ``measured`` counts each
+    device's architectures, what a split's target is scored on."""
+
+    devices: int
+    shared: int
+    narrowed_by: tuple[Narrowing, ...]
+    measured: dict[str, int]
+
+    def warnings(self, targets: Iterable[str] = (), samples: int = SCORED_SAMPLES) -> list[str]:
+        """One line per narrowing dataset, and per target of ``targets`` that measured no more than ``samples``."""
+        lines = [n.message() for n in self.narrowed_by]
+        for device in sorted(set(targets)):
+            if self.measured[device] <= samples:
+                lines.append(
+                    f"target device {device!r} measured {self.measured[device]} architecture(s), no more than the "
+                    f"{samples} samples a split's target is transferred from: its score would be of its own samples"
+                )
+        return lines
+
+
+def _pool(
+    space: str, dataset_names: Sequence[str] | None, extra: Sequence[str]
+) -> tuple[Dataset, tuple[str, ...], dict[str, list[str]]]:
+    """The combined devices, the datasets' names, and each dataset's devices."""
     space = get_space(space).name
     if not dataset_names and space not in BUILTIN_OF_SPACE:
         raise DatasetError(f"latbench has no built-in dataset of {space}; name the datasets to split")
@@ -79,7 +108,19 @@ def _pool(space: str, dataset_names: Sequence[str] | None, extra: Sequence[str])
     other = [f"{ds.name} ({ds.space})" for ds in loaded if ds.space != space]
     if other:
         raise DatasetError(f"a {space} split cannot use datasets of another space: {', '.join(other)}")
-    return combine(loaded, name=f"protocol-{space}"), names
+    return combine(loaded, name=f"protocol-{space}"), names, {ds.name: ds.device_names for ds in loaded}
+
+
+def pool_coverage(space: str, dataset_names: Sequence[str] | None = None, extra: Sequence[str] = ()) -> PoolCoverage:
+    """The coverage of the devices ``protocol_splits`` (and ``tasks.generate_split``, without ``extra``) would
+    split: the same datasets, loaded the same way."""
+    ds, _, groups = _pool(space, dataset_names, extra)
+    return PoolCoverage(
+        devices=len(ds.devices),
+        shared=shared_architectures(ds),
+        narrowed_by=tuple(narrowing(ds, groups)),
+        measured={d: ds.measured(d) for d in ds.device_names},
+    )
 
 
 def deal_targets(ds: Dataset, seed: int = 0) -> dict[str, str]:
@@ -169,7 +210,7 @@ def protocol_splits(
         raise DatasetError(f"unknown part {part!r}; the parts are: {', '.join(PARTS)}")
     if hard < 0:
         raise DatasetError(f"the number of hard splits cannot be negative, got {hard}")
-    ds, names = _pool(space, dataset_names, extra)
+    ds, names, _ = _pool(space, dataset_names, extra)
     dealt = deal_targets(ds, seed)
     splits = _hard_splits(ds, dealt, seed, hard, names) + _family_splits(ds, dealt, seed, names)
     return [s for s in splits if part is None or s.part == part]

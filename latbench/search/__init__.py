@@ -50,6 +50,7 @@ def search(
         method=method,
         objective=objective_name,
         max_latency_ms=max_latency_ms,
+        budget=budget,
         queried=len(history.latency),
         feasible=len(feasible),
         finalists=feasible[:finalists],
@@ -70,12 +71,12 @@ def verify(result: SearchResult, measured_ms: dict[str, float]) -> list[Verified
 def agreement(verified: Sequence[Verified]) -> dict[str, float]:
     """How prediction held up: share within the limit when measured, and the median relative error."""
     if not verified:
-        return {"within_limit": float("nan"), "median_abs_rel_error": float("nan")}
+        return {"within_limit": float("nan"), "median_rel_error": float("nan")}
     pred = np.array([v.predicted_ms for v in verified])
     meas = np.array([v.measured_ms for v in verified])
     return {
         "within_limit": float(np.mean([v.within_limit for v in verified])),
-        "median_abs_rel_error": float(np.median(np.abs(pred - meas) / meas)),
+        "median_rel_error": float(np.median(np.abs(pred - meas) / meas)),
     }
 
 
@@ -85,7 +86,7 @@ POOR_AGREEMENT = 0.5
 
 def agreement_warning(summary: dict[str, float]) -> str | None:
     """A warning when the median relative error of ``agreement`` is over ``POOR_AGREEMENT``, else None."""
-    error = summary["median_abs_rel_error"]
+    error = summary["median_rel_error"]
     if not error > POOR_AGREEMENT:
         return None
     return (

@@ -21,7 +21,9 @@ from latbench.search.objectives import Objective
 LatencyOracle = Callable[[Sequence[str]], np.ndarray]
 METHODS = ("evolution", "random")
 STALE_ROUNDS = 50
-"""Rounds in a row without a new architecture after which a search stops (the space is smaller than the budget)."""
+"""Rounds in a row without a new architecture after which a search stops before its budget: the space has fewer
+(non-degenerate) members than the budget, or the evolution's population collapsed onto a few architectures whose
+every mutation is known, as happens when none is rated within the limit and all crowd the fastest ones."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """What a latency-constrained search maximises once it stays under the budget.
 
 Accuracy is not known for new architectures, so the search maximises a cheap stand-in: capacity (parameters or
-FLOPs, the usual proxies in hardware-aware NAS) or a zero-cost proxy computed on random inputs.
+FLOPs, the usual proxies in hardware-aware NAS) or a zero-cost proxy computed on random inputs. Capacity counts
+only the layers that can change the output (``SearchSpace.effective_costs``): a branch whose result is thrown
+away would otherwise score as capacity while adding nothing to what the network computes.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ def objective(space: str, name: str, proxy: str = DEFAULT_PROXY) -> Objective:
     """A vectorised score for ``name``; larger is better."""
     s = get_space(space)
     if name == "params":
-        return lambda archs: np.array([s.costs(a).params for a in archs], dtype=np.float64)
+        return lambda archs: np.array([s.effective_costs(a).params for a in archs], dtype=np.float64)
     if name == "flops":
-        return lambda archs: np.array([s.costs(a).macs for a in archs], dtype=np.float64)
+        return lambda archs: np.array([s.effective_costs(a).macs for a in archs], dtype=np.float64)
     if name == "proxy":
         return _proxy(space, proxy)
     raise LatbenchError(f"unknown objective {name!r}; choose one of: {', '.join(OBJECTIVES)}")

@@ -108,6 +108,18 @@ class SearchSpace(abc.ABC):
     def from_genes(self, genes: Sequence[int]) -> str:
         """The canonical string of a genome."""
 
+    def is_degenerate(self, arch: str) -> bool:
+        """Whether the output of ``arch`` cannot depend on its input (an NB201 cell whose ``none`` edges cut every
+        input-output path): such a network trains to chance accuracy, so a search never proposes it. ``False``
+        by default; a space that overrides it excludes the same architectures in ``sample(connected_only=True)``."""
+        return False
+
+    def effective_costs(self, arch: str, resolution: int | None = None, classes: int | None = None) -> Costs:
+        """``costs`` of the layers that can change the output, so that a search maximising parameters or FLOPs
+        does not reward a branch whose result is thrown away. ``costs`` by default (every layer counts); the
+        latency side keeps reading ``costs``, since dead layers are still built and run."""
+        return self.costs(arch, resolution, classes)
+
     @property
     def title(self) -> str:
         """The name people write in prose and messages (``NB201``); the registered name unless a space says."""

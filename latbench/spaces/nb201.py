@@ -84,6 +84,21 @@ def _reaches_output(op_ids: tuple[int, ...]) -> bool:
     return 3 in reached
 
 
+def _live(op_ids: tuple[int, ...]) -> tuple[int, ...]:
+    """``op_ids`` with ``none`` on every edge off all input-output paths: an edge whose source the input does not
+    reach carries a constant, and one whose target does not reach the output is summed into nothing."""
+    none = _OP_ID["none"]
+    reached = {0}
+    for (target, source), op in zip(EDGES, op_ids):
+        if op != none and source in reached:
+            reached.add(target)
+    feeds = {3}
+    for (target, source), op in reversed(list(zip(EDGES, op_ids))):
+        if op != none and target in feeds:
+            feeds.add(source)
+    return tuple(op if source in reached and target in feeds else none for (target, source), op in zip(EDGES, op_ids))
+
+
 class NB201(OpPerPosition):
     """NAS-Bench-201 with the official index (shipped, derived from HELP's ``str_arch2idx``; see NOTICE.md)."""
 
@@ -151,6 +166,14 @@ class NB201(OpPerPosition):
     def is_connected(self, arch: str) -> bool:
         """Whether some path of non-``none`` edges joins the input to the output."""
         return _reaches_output(parse_arch(arch))
+
+    def is_degenerate(self, arch: str) -> bool:
+        """A cell with no input-output path of non-``none`` edges: its output is a constant."""
+        return not self.is_connected(arch)
+
+    def effective_costs(self, arch: str, resolution: int | None = None, classes: int | None = None) -> Costs:
+        """``costs`` of the cell with every edge off the input-output paths counted as ``none``."""
+        return self.costs(format_arch(_live(parse_arch(arch))), resolution, classes)
 
     def sample(self, n: int, seed: int = 0, connected_only: bool = False) -> list[str]:
         pool = np.flatnonzero(self._connected_mask) if connected_only else np.arange(NUM_ARCHS)
