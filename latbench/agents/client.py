@@ -186,7 +186,7 @@ class AgentClient:
     def _unexpected(self, path: str, status: int, exc: ValidationError) -> CollectorUnavailable:
         return CollectorUnavailable(
             f"the collector at {self.url} answered {path} with an unexpected body ({exc.error_count()} error(s); "
-            f"{_first_error(exc)})",
+            f"{first_error(exc)})",
             status,
         )
 
@@ -261,7 +261,7 @@ def _grant(content: bytes) -> Grant:
         try:
             jobs.append(JobSpec.model_validate(raw))
         except ValidationError as exc:
-            reason = printable(_first_error(exc), MAX_REASON_CHARS)
+            reason = printable(first_error(exc), MAX_REASON_CHARS)
             try:
                 names = _Names.model_validate(raw)
             except ValidationError:
@@ -285,7 +285,7 @@ def _once(jobs: list[JobSpec]) -> list[JobSpec]:
     return kept
 
 
-def _first_error(exc: ValidationError) -> str:
+def first_error(exc: ValidationError) -> str:
     """The first of ``exc``'s errors as ``field.path: message``."""
     first = exc.errors()[0]
     return f"{'.'.join(map(str, first['loc'])) or 'body'}: {first['msg']}"

@@ -13,7 +13,7 @@ from typing import Annotated
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from latbench.agents.client import _first_error
+from latbench.agents.client import first_error
 from latbench.errors import LatbenchError, LocalStorageError
 from latbench.paths import latbench_home
 
@@ -100,7 +100,7 @@ class Credentials:
         try:
             return _SAVED.validate_json(text, strict=True)
         except ValidationError as exc:
-            raise _damaged(path, _first_error(exc)) from None
+            raise _damaged(path, first_error(exc)) from None
 
     def save(self, path: Path) -> None:
         """Write atomically, never readable by others, even for a moment."""

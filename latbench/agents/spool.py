@@ -26,7 +26,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from latbench.agents.client import MAX_REASON_CHARS, _first_error, printable
+from latbench.agents.client import MAX_REASON_CHARS, first_error, printable
 from latbench.agents.identity import make_state_dir, storage_error
 from latbench.errors import LatbenchError, LocalStorageError
 from latbench.protocol import ResultItem
@@ -159,7 +159,7 @@ class Spool:
                 try:
                     item = ResultItem.model_validate_json(body)
                 except ValidationError as exc:
-                    unreadable[seq] = printable(_first_error(exc), MAX_REASON_CHARS)
+                    unreadable[seq] = printable(first_error(exc), MAX_REASON_CHARS)
                     continue
                 size += len(body)
                 if items and max_bytes is not None and size > max_bytes:
