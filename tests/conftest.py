@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.models import make_conv_model
+from tests.support.served import Clock, Harness, Served
 
 
 @pytest.fixture
@@ -43,3 +44,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     from tests.support.postgres import create_database
 
     return create_database(request.getfixturevalue("postgres_url"), f"test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def served(tmp_path: Path, artifact_cache: Path) -> Iterator[Harness]:
+    """A served collector on SQLite (``tests.support.served``); ``Harness.run_cli`` runs management commands at it."""
+    with Served(f"sqlite:///{tmp_path / 'c.sqlite'}", artifact_cache, Clock()) as harness:
+        yield harness

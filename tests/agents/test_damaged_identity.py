@@ -7,7 +7,6 @@ import json
 import math
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ from latbench.agents.spool import Spool, SpoolCounts
 from latbench.errors import CollectorRejected, LatbenchError
 from latbench.protocol import ResultItem
 from tests.support.processes import LATBENCH, env, totals
-from tests.support.served import ADMIN_TOKEN, ARCHS, Clock, Harness, Served, measurement
+from tests.support.served import ADMIN_TOKEN, ARCHS, Harness, measurement
 
 SAVED = {"collector_url": "http://127.0.0.1:8700", "agent_id": "a-1", "agent_token": "agent-token",
          "device_id": "d-1", "device_name": "desk", "heartbeat_interval_s": 10.0, "lease_ttl_s": 30.0,
@@ -103,12 +102,6 @@ def test_no_agent_json_is_no_credentials(tmp_path):
 
 
 # --- what the damaged-file line advises, against a real collector -------------------------------------------
-
-
-@pytest.fixture
-def served(tmp_path: Path, artifact_cache: Path) -> Iterator[Harness]:
-    with Served(f"sqlite:///{tmp_path / 'c.sqlite'}", artifact_cache, Clock()) as harness:
-        yield harness
 
 
 def damaged_agent_with_spooled_results(served: Harness, state_dir: Path, name: str) -> tuple[str, list[ResultItem]]:

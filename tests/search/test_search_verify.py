@@ -10,7 +10,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ from latbench.predictor.setups import MeasurementSetup
 from latbench.search import agreement_warning
 from latbench.search.measuring import verification_setup
 from tests.support.processes import LATBENCH
-from tests.support.served import ADMIN_TOKEN, Clock, Harness, Served, measurement
+from tests.support.served import ADMIN_TOKEN, Harness, measurement
 
 
 def latbench(*args: str) -> subprocess.CompletedProcess[str]:
@@ -154,12 +153,6 @@ def test_a_model_of_another_device_is_not_verified_here_unless_asked(tmp_path: P
 
 
 # --- on a collector --------------------------------------------------------------------------------------------
-@pytest.fixture
-def served(tmp_path: Path, artifact_cache: Path) -> Iterator[Harness]:
-    with Served(f"sqlite:///{tmp_path / 'c.sqlite'}", artifact_cache, Clock()) as harness:
-        yield harness
-
-
 @pytest.fixture(scope="module")
 def batch8(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     """A model of device ``vm-b8`` whose samples were measured at batch 8, and their median."""
