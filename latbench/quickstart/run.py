@@ -182,11 +182,14 @@ def _measured(name: str) -> dict[str, float]:
 
 
 def _record_setup(model: Any, name: str) -> None:
-    """Keep in ``model`` how the dataset's device was measured, for ``latbench search --verify`` to do the same."""
+    """Keep in ``model`` how and where the dataset's device was measured, for ``latbench search --verify`` to
+    measure the same way, and on this machine only where it is the one."""
     from latbench import datasets
     from latbench.predictor import setups
 
-    setups.record(model, setups.MeasurementSetup.of_device(datasets.load(name).devices[0]))
+    device = datasets.load(name).devices[0]
+    setups.record(model, setups.MeasurementSetup.of_device(device))
+    setups.record_machine(model, setups.MeasuredOn.of_device(device, name))
 
 
 def quickstart(
