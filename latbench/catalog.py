@@ -69,7 +69,7 @@ class PredictorAcquirer:
 
     def step(
         self, space: str, device: str, archs: Sequence[str], latency_ms: Sequence[float], exclude: Sequence[str],
-        plan: AdaptivePlan, budget: int, setup: Mapping[str, Any] | None = None,
+        plan: AdaptivePlan, budget: int, setup: Mapping[str, Any] | None = None, fingerprint: str | None = None,
     ) -> AcquiredStep:  # fmt: skip
         from latbench.predictor import adaptive, setups
 
@@ -80,6 +80,8 @@ class PredictorAcquirer:
         step = acquisition.step(device, archs, latency_ms, plan.target_srcc, budget, exclude)
         if setup:
             setups.record(step.model, setups.MeasurementSetup.from_info(dict(setup)))
+        if fingerprint:  # so `latbench search --verify local` measures its finalists only on that hardware
+            setups.record_machine(step.model, setups.MeasuredOn(device, "an adaptive campaign", device_id=fingerprint))
         estimate = step.estimate
         return AcquiredStep(estimate.srcc, estimate.srcc_std, step.model, step.next, step.stop, estimate.checks,
                             step.caveat)  # fmt: skip

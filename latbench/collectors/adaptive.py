@@ -73,11 +73,12 @@ class Acquirer(Protocol):
 
     def step(
         self, space: str, device: str, archs: Sequence[str], latency_ms: Sequence[float], exclude: Sequence[str],
-        plan: AdaptivePlan, budget: int, setup: Mapping[str, Any] | None = None,
+        plan: AdaptivePlan, budget: int, setup: Mapping[str, Any] | None = None, fingerprint: str | None = None,
     ) -> AcquiredStep:  # fmt: skip
         """The step after ``archs`` measured ``latency_ms`` (``exclude``: failed, never to pick again); at most
         ``budget`` results in all. ``setup`` says how they were measured (runtime, provider, precision, batch,
-        threads, resolution, classes), for the model to keep (``latbench search --verify`` measures the same way)."""
+        threads, resolution, classes), for the model to keep (``latbench search --verify`` measures the same way);
+        ``fingerprint`` is the device's hardware, for the model to say where its samples come from."""
         ...
 
 
@@ -246,9 +247,11 @@ class AdaptiveWorker:
                 _record(session, device, self.clock(), state="stopped", stop=stop, error=error)
             return
         model = None
+        with self.store.read() as session:  # an outage here is the worker's to wait out, not this device's failure
+            fingerprint = session.scalar(select(DeviceRow.fingerprint).where(DeviceRow.id == device.device_id))
         try:
             step = self.acquirer.step(device.campaign.space, device.name, device.archs, device.latency_ms,
-                                      device.failed, plan, budget, _setup(device.campaign))  # fmt: skip
+                                      device.failed, plan, budget, _setup(device.campaign), fingerprint)  # fmt: skip
             if step.stop is not None:
                 model = f"{device.name}{MODEL_SUFFIX}"
                 self.models_dir.mkdir(parents=True, exist_ok=True)

@@ -16,9 +16,9 @@ import pytest
 from latbench.catalog import PredictorAcquirer
 from latbench.predictor import Predictor
 from latbench.predictor.adaptive import SHORT_OF_TARGET, VERIFY
-from latbench.predictor.setups import recorded
+from latbench.predictor.setups import measured_on, recorded
 from tests.support.adaptive import PLAN, adaptive_device, latency, lease, next_jobs
-from tests.support.served import ARCHS, Clock, Harness, Served, failure, measurement
+from tests.support.served import ARCHS, Clock, Harness, Served, failure, fingerprint, measurement
 
 pytestmark = pytest.mark.slow  # the acquisition and new artifacts take seconds
 
@@ -75,6 +75,8 @@ def test_each_device_steps_from_its_own_results_and_stops_at_its_budget(adaptive
         shown["threads"],
         "fp32",
     )
+    where = measured_on(model.info)  # and the hardware its samples came from, so search measures them only there
+    assert where is not None and (where.device, where.device_id) == ("steady", fingerprint("steady"))
 
 
 def measure_until_stopped(collector: Harness, campaign: str, name: str, timeout_s: float = 240.0) -> dict:
