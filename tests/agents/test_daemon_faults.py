@@ -130,9 +130,11 @@ def test_an_agent_killed_mid_measurement_settles_its_leases_when_it_starts_again
     token, _ = campaign(collector, settings=long)
     state = tmp_path / "killed"
     first = Agent(collector, token, "killed", state, "--max-jobs", "3")
-    wait_for(lambda: (state / HELD_FILE).exists() and json.loads((state / HELD_FILE).read_text())["measuring"],
-             60, "a job being measured")  # fmt: skip
-    first.stop(signal.SIGKILL)
+    try:
+        wait_for(lambda: (state / HELD_FILE).exists() and json.loads((state / HELD_FILE).read_text())["measuring"],
+                 60, "a job being measured")  # fmt: skip
+    finally:
+        first.stop(signal.SIGKILL)  # the fault under test; on a failure, no agent is left behind either
     second = Agent(collector, token, "killed", state, "--max-jobs", "1")
     try:
         wait_for(lambda: "held when the agent stopped last" in second.log.read_text(), 60, "the leases settled")
