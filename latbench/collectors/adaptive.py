@@ -87,6 +87,7 @@ class _Device:
     campaign: CampaignRow
     device_id: str
     name: str
+    fingerprint: str
     archs: list[str]
     latency_ms: list[float]
     failed: list[str]
@@ -124,11 +125,11 @@ def _due(session: Session) -> list[_Device]:
             ).all()
         )
         members = session.execute(
-            select(CampaignDeviceRow.device_id, DeviceRow.name, CampaignDeviceRow.created)
+            select(CampaignDeviceRow.device_id, DeviceRow.name, DeviceRow.fingerprint, CampaignDeviceRow.created)
             .join(DeviceRow, DeviceRow.id == CampaignDeviceRow.device_id)
             .where(CampaignDeviceRow.campaign_id == campaign.id)
         ).all()
-        for device_id, name, created in members:
+        for device_id, name, fingerprint, created in members:
             if device_id in stopped or created < campaign.samples:
                 continue
             jobs = session.execute(
@@ -145,8 +146,8 @@ def _due(session: Session) -> list[_Device]:
                 continue
             done = [(arch, ms) for arch, state, ms in jobs if state == "done" and ms is not None and ms > 0]
             failed = [arch for arch, state, _ in jobs if state == "failed"]
-            due.append(_Device(campaign, device_id, name, [a for a, _ in done], [m for _, m in done], failed,
-                               len(jobs)))  # fmt: skip
+            due.append(_Device(campaign, device_id, name, fingerprint, [a for a, _ in done], [m for _, m in done],
+                               failed, len(jobs)))  # fmt: skip
     return due
 
 
@@ -247,11 +248,10 @@ class AdaptiveWorker:
                 _record(session, device, self.clock(), state="stopped", stop=stop, error=error)
             return
         model = None
-        with self.store.read() as session:  # an outage here is the worker's to wait out, not this device's failure
-            fingerprint = session.scalar(select(DeviceRow.fingerprint).where(DeviceRow.id == device.device_id))
         try:
             step = self.acquirer.step(device.campaign.space, device.name, device.archs, device.latency_ms,
-                                      device.failed, plan, budget, _setup(device.campaign), fingerprint)  # fmt: skip
+                                      device.failed, plan, budget, _setup(device.campaign),
+                                      device.fingerprint)  # fmt: skip
             if step.stop is not None:
                 model = f"{device.name}{MODEL_SUFFIX}"
                 self.models_dir.mkdir(parents=True, exist_ok=True)
