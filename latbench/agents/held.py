@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from latbench.errors import LocalStorageError
+from latbench.agents.identity import storage_error
 
 HELD_FILE = "leases.json"
 KILLED_WHILE_MEASURING = (
@@ -79,14 +79,11 @@ class HeldJobs:
             try:
                 self.path.unlink(missing_ok=True)
             except OSError as exc:
-                raise LocalStorageError(f"cannot remove {self.path}: {exc.strerror or exc}") from None
+                raise storage_error(f"cannot remove {self.path}", exc) from None
             return
         partial = self.path.with_name(self.path.name + ".tmp")
         try:
             partial.write_text(json.dumps({"held": self.held, "measuring": self.measuring}))
             os.replace(partial, self.path)
         except OSError as exc:
-            raise LocalStorageError(
-                f"cannot write {self.path}: {exc.strerror or exc}; free space in {self.path.parent} (or make it "
-                "writable) and start the agent again"
-            ) from None
+            raise storage_error(f"cannot write {self.path}", exc) from None
