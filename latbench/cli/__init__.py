@@ -15,22 +15,24 @@ import typer.main
 from rich.console import Console
 
 from latbench import __version__
-from latbench.cli.admin import agents_app, campaign_app, devices_command, results_app, token_app
 from latbench.cli.agent import agent_app
+from latbench.cli.campaign import campaign_app
 from latbench.cli.collector import collector_app
 from latbench.cli.console import err, styled
 from latbench.cli.dataset import dataset_app
 from latbench.cli.deploy import deploy_command
 from latbench.cli.env import env_command
+from latbench.cli.fleet import agents_app, devices_command
 from latbench.cli.measure import measure_command
 from latbench.cli.predictor import predict_command, predictor_app
 from latbench.cli.quickstart import quickstart_command
-from latbench.cli.results import show_command
+from latbench.cli.results import results_app, show_command
 from latbench.cli.runtimes import runtimes_command
 from latbench.cli.search import search_command
 from latbench.cli.setup import setup_app
 from latbench.cli.spaces import spaces_app
 from latbench.cli.tasks import tasks_app
+from latbench.cli.tokens import token_app
 from latbench.errors import LatbenchError
 
 app = typer.Typer(

@@ -1,4 +1,4 @@
-"""``latbench results show``: a result's figures and, if it was profiled, its time by operator type
+"""``latbench results show`` and ``export``: a result's figures and, if it was profiled, its time by operator type
 (``latbench.resultview``)."""
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import typer
 from latbench.cli import options as opt
 from latbench.cli.console import Table, err, out
 from latbench.client import CollectorClient
-from latbench.resultfile import SUFFIXES
+from latbench.resultfile import SUFFIXES, write_results
 from latbench.resultview import OP_COLUMNS, ResultView, from_collector, from_file
+
+results_app = typer.Typer(help="Measured results.", no_args_is_help=True)
 
 
 def _number(value: object, digits: int = 3) -> str:
@@ -71,3 +73,20 @@ def show_command(
         _print(view, top)
     profiled = sum(1 for v in views if v.profile is not None)
     err.print(f"{len(views)} result(s), {profiled} with a profile" + ("" if profiled else " (measure with --profile)"))
+
+
+@results_app.command("export")
+def results_export(
+    campaign: Annotated[str, typer.Option("--campaign", "-c", help="Campaign id.")],
+    out_path: Annotated[Path, opt.out("Output file: .csv or .parquet.")],
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Export a campaign's results with the columns of `latbench measure` plus device and agent."""
+    if out_path.suffix not in (".csv", ".parquet"):
+        raise typer.BadParameter("--out must end in .csv or .parquet")
+    with CollectorClient(collector, token) as client:
+        rows = list(client.iter_results(campaign))
+    write_results(out_path, rows)
+    err.print(f"{len(rows)} result(s) written")
+    out.print(str(out_path))

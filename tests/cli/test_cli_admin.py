@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 from rich.console import Console
 
-from latbench.cli.admin import adaptive_table
+from latbench.cli.campaign import adaptive_table
 from latbench.predictor.adaptive import SHORT_OF_TARGET
 from latbench.protocol import AdaptiveDevice, AdaptivePlan, CampaignStatus, LearningPoint
 from tests.support.ports import free_port

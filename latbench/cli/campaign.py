@@ -1,11 +1,10 @@
-"""Collector management commands: enrollment tokens, campaigns, devices and result export, over HTTP."""
+"""``latbench campaign``: create, follow, list and cancel measurement campaigns on a collector, over HTTP."""
 
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -29,94 +28,8 @@ from latbench.protocol import (
     MeasurementSettings,
     ModelInfo,
 )
-from latbench.resultfile import write_results
 
-token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
-agents_app = typer.Typer(help="Enrolled agents.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Measurement campaigns.", no_args_is_help=True)
-results_app = typer.Typer(help="Measured results.", no_args_is_help=True)
-
-
-MAX_EXPIRY_H = 100 * 366 * 24
-"""The longest ``--expires-in``: far enough for any real token, short of the dates a datetime cannot hold."""
-
-
-@token_app.command("create")
-def token_create(
-    name: str | None = typer.Option(None, "--name", help="A label for the token."),
-    expires_in_h: float | None = typer.Option(
-        None, "--expires-in", min=0.001, max=MAX_EXPIRY_H, help="Hours until it expires (at most 100 years)."
-    ),
-    max_uses: int | None = typer.Option(None, "--max-uses", min=1, max=2**31 - 1, help="Enrollments it may make."),
-    agent_names: list[str] | None = typer.Option(None, "--agent-name", help="An agent name it may enroll (repeat)."),
-    admin: bool = typer.Option(False, "--admin", help="An admin token instead (--name and --expires-in only)."),
-    collector: opt.Collector = None,
-    token: opt.AdminToken = None,
-) -> None:
-    """Create an enrollment token for agents (or with --admin an admin token); prints the token alone on stdout."""
-    expires_at = datetime.now(timezone.utc) + timedelta(hours=expires_in_h) if expires_in_h else None
-    with CollectorClient(collector, token) as client:
-        if admin:
-            created = client.create_admin_token(name, expires_at)
-        else:
-            limits = {"max_uses": max_uses, "agent_names": agent_names or None}
-            created = client.create_enrollment_token(name, expires_at=expires_at, **limits)
-    err.print(f"admin token {created.token_id} created" if admin
-              else f"enrollment token {created.token_id} created; agents enroll with it once")  # fmt: skip
-    out.print(created.token)
-
-
-@agents_app.command("revoke")
-def agents_revoke(
-    name: str = typer.Argument(..., help="Agent name (from `latbench devices`)."),
-    collector: opt.Collector = None,
-    token: opt.AdminToken = None,
-) -> None:
-    """Revoke an agent's token and put its jobs back in the queue; enrolling it again takes an admin token."""
-    with CollectorClient(collector, token) as client:
-        revoked = client.revoke_agent(name)
-    err.print(f"agent {revoked.name} revoked; {revoked.released} leased jobs went back to the queue")
-    out.print(revoked.agent_id)
-
-
-@token_app.command("list")
-def token_list(
-    admin: bool = typer.Option(False, "--admin", help="Admin tokens instead."),
-    as_json: opt.AsJson = False,
-    collector: opt.Collector = None,
-    token: opt.AdminToken = None,
-) -> None:
-    """Enrollment (or with --admin admin) tokens: id, name, created, revoked (never the tokens themselves)."""
-    with CollectorClient(collector, token) as client:
-        found = client.admin_tokens() if admin else client.enrollment_tokens()
-    if as_json:
-        print(json.dumps([t.model_dump(mode="json") for t in found]))
-        return
-    table = Table("id", "name", "created", "revoked")
-    for t in found:
-        revoked = t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "-"
-        table.add_row(t.token_id, t.name or "", t.created_at.strftime("%Y-%m-%d %H:%M"), revoked)
-    if not found:
-        table.caption = "no enrollment token yet: latbench token create"
-    out.print(table)
-
-
-@token_app.command("revoke")
-def token_revoke(
-    token_id: str = typer.Argument(..., help="Token id (from `latbench token list`) or the token itself."),
-    admin: bool = typer.Option(False, "--admin", help="Revoke an admin token (not the last live one)."),
-    collector: opt.Collector = None,
-    token: opt.AdminToken = None,
-) -> None:
-    """Revoke an enrollment token: no new agent can enroll with it; enrolled agents keep working."""
-    with CollectorClient(collector, token) as client:
-        if admin:
-            revoked = client.revoke_admin_token(token_id)
-            err.print(f"admin token {revoked.token_id} revoked")
-        else:
-            revoked = client.revoke_enrollment_token(token_id)
-            err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
-    out.print(revoked.token_id)
 
 
 @campaign_app.command("create")
@@ -405,43 +318,3 @@ def campaign_list(as_json: opt.AsJson = False, collector: opt.Collector = None, 
         table.add_row(c.campaign_id, c.name or "", c.space, f"{c.runtime}/{c.provider}", str(c.samples), c.state,
                       f"{done}/{total}", c.created_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
     out.print(table)
-
-
-def devices_command(as_json: opt.AsJson = False, collector: opt.Collector = None, token: opt.AdminToken = None) -> None:
-    """Devices known to the collector: online, last seen, fingerprint, runtimes, agents."""
-    with CollectorClient(collector, token) as client:
-        devices = client.devices()
-    if as_json:
-        print(json.dumps([d.model_dump(mode="json") for d in devices]))
-        return
-    now = datetime.now(timezone.utc)
-    table = Table("device", "online", "last seen", "fingerprint", "cpu", "runtimes", "agents")
-    for d in devices:
-        last = d.last_seen if d.last_seen.tzinfo else d.last_seen.replace(tzinfo=timezone.utc)
-        ago = f"{int((now - last).total_seconds())} s ago"
-        table.add_row(d.name, "yes" if d.online else "no", ago, d.fingerprint, str(d.machine.get("cpu_model", "")),
-                      ", ".join(d.runtimes), ", ".join(d.agents))  # fmt: skip
-    conflicts = [f"{d.name}: {', '.join(d.conflicts)}" for d in devices if d.conflicts]
-    if conflicts:
-        table.caption = (
-            f"agents whose hardware differs from their device's record (check them; `latbench agents revoke NAME` "
-            f"an impostor): {'; '.join(conflicts)}"
-        )
-    out.print(table)
-
-
-@results_app.command("export")
-def results_export(
-    campaign: Annotated[str, typer.Option("--campaign", "-c", help="Campaign id.")],
-    out_path: Annotated[Path, opt.out("Output file: .csv or .parquet.")],
-    collector: opt.Collector = None,
-    token: opt.AdminToken = None,
-) -> None:
-    """Export a campaign's results with the columns of `latbench measure` plus device and agent."""
-    if out_path.suffix not in (".csv", ".parquet"):
-        raise typer.BadParameter("--out must end in .csv or .parquet")
-    with CollectorClient(collector, token) as client:
-        rows = list(client.iter_results(campaign))
-    write_results(out_path, rows)
-    err.print(f"{len(rows)} result(s) written")
-    out.print(str(out_path))

@@ -1,0 +1,83 @@
+"""``latbench token``: enrollment tokens for agents and admin tokens, over HTTP; a token is printed once only."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import typer
+
+from latbench.cli import options as opt
+from latbench.cli.console import Table, err, out
+from latbench.client import CollectorClient
+
+token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
+
+
+MAX_EXPIRY_H = 100 * 366 * 24
+"""The longest ``--expires-in``: far enough for any real token, short of the dates a datetime cannot hold."""
+
+
+@token_app.command("create")
+def token_create(
+    name: str | None = typer.Option(None, "--name", help="A label for the token."),
+    expires_in_h: float | None = typer.Option(
+        None, "--expires-in", min=0.001, max=MAX_EXPIRY_H, help="Hours until it expires (at most 100 years)."
+    ),
+    max_uses: int | None = typer.Option(None, "--max-uses", min=1, max=2**31 - 1, help="Enrollments it may make."),
+    agent_names: list[str] | None = typer.Option(None, "--agent-name", help="An agent name it may enroll (repeat)."),
+    admin: bool = typer.Option(False, "--admin", help="An admin token instead (--name and --expires-in only)."),
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Create an enrollment token for agents (or with --admin an admin token); prints the token alone on stdout."""
+    expires_at = datetime.now(timezone.utc) + timedelta(hours=expires_in_h) if expires_in_h else None
+    with CollectorClient(collector, token) as client:
+        if admin:
+            created = client.create_admin_token(name, expires_at)
+        else:
+            limits = {"max_uses": max_uses, "agent_names": agent_names or None}
+            created = client.create_enrollment_token(name, expires_at=expires_at, **limits)
+    err.print(f"admin token {created.token_id} created" if admin
+              else f"enrollment token {created.token_id} created; agents enroll with it once")  # fmt: skip
+    out.print(created.token)
+
+
+@token_app.command("list")
+def token_list(
+    admin: bool = typer.Option(False, "--admin", help="Admin tokens instead."),
+    as_json: opt.AsJson = False,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Enrollment (or with --admin admin) tokens: id, name, created, revoked (never the tokens themselves)."""
+    with CollectorClient(collector, token) as client:
+        found = client.admin_tokens() if admin else client.enrollment_tokens()
+    if as_json:
+        print(json.dumps([t.model_dump(mode="json") for t in found]))
+        return
+    table = Table("id", "name", "created", "revoked")
+    for t in found:
+        revoked = t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "-"
+        table.add_row(t.token_id, t.name or "", t.created_at.strftime("%Y-%m-%d %H:%M"), revoked)
+    if not found:
+        table.caption = "no enrollment token yet: latbench token create"
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: str = typer.Argument(..., help="Token id (from `latbench token list`) or the token itself."),
+    admin: bool = typer.Option(False, "--admin", help="Revoke an admin token (not the last live one)."),
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Revoke an enrollment token: no new agent can enroll with it; enrolled agents keep working."""
+    with CollectorClient(collector, token) as client:
+        if admin:
+            revoked = client.revoke_admin_token(token_id)
+            err.print(f"admin token {revoked.token_id} revoked")
+        else:
+            revoked = client.revoke_enrollment_token(token_id)
+            err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
+    out.print(revoked.token_id)
