@@ -26,6 +26,7 @@ from latbench.errors import CollectorError, CollectorRejected, CollectorUnavaila
 from latbench.protocol import (
     API_PREFIX,
     AdminTokenCreate,
+    AgentInfo,
     AgentRevoked,
     CampaignCreate,
     CampaignCreated,
@@ -36,6 +37,7 @@ from latbench.protocol import (
     EnrollmentTokenInfo,
     ModelInfo,
     ModelRef,
+    PriorityChange,
 )
 from latbench.tls import untrusted, verification
 from latbench.urls import collector_url
@@ -196,8 +198,22 @@ class CollectorClient:
     def cancel_campaign(self, campaign_id: str) -> CampaignStatus:
         """Stop leasing the campaign's queued jobs (leased ones may still finish, their results kept); cancelling
         twice is a no-op."""
-        path = f"/admin/campaigns/{quote(campaign_id, safe='')}/cancel"
-        return CampaignStatus.model_validate(self._request("POST", path).json())
+        return self._campaign_action(campaign_id, "cancel")
+
+    def pause_campaign(self, campaign_id: str) -> CampaignStatus:
+        """Lease none of the campaign's jobs until it is resumed; leased ones run out as usual."""
+        return self._campaign_action(campaign_id, "pause")
+
+    def resume_campaign(self, campaign_id: str) -> CampaignStatus:
+        return self._campaign_action(campaign_id, "resume")
+
+    def set_campaign_priority(self, campaign_id: str, priority: int) -> CampaignStatus:
+        """Higher is leased first, from the collector's next lease request on."""
+        return self._campaign_action(campaign_id, "priority", PriorityChange(priority=priority))
+
+    def _campaign_action(self, campaign_id: str, action: str, body: BaseModel | None = None) -> CampaignStatus:
+        path = f"/admin/campaigns/{quote(campaign_id, safe='')}/{action}"
+        return CampaignStatus.model_validate(self._request("POST", path, body).json())
 
     def campaigns(self) -> list[CampaignStatus]:
         return TypeAdapter(list[CampaignStatus]).validate_python(self._request("GET", "/admin/campaigns").json())
@@ -209,6 +225,10 @@ class CollectorClient:
 
     def devices(self) -> list[DeviceInfo]:
         return TypeAdapter(list[DeviceInfo]).validate_python(self._request("GET", "/admin/devices").json())
+
+    def agents(self) -> list[AgentInfo]:
+        """Every enrolled agent, live or revoked, with its device and current token (its id, never the token)."""
+        return TypeAdapter(list[AgentInfo]).validate_python(self._request("GET", "/admin/agents").json())
 
     def result(self, result_id: str) -> dict[str, Any]:
         """One stored measurement as an export row, its per-operator profile inline (``profile``)."""

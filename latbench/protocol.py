@@ -415,6 +415,9 @@ class ModelRef(Message):
     input_shapes: InputShapes | None = None
 
 
+CampaignPriority = Annotated[int, BeforeValidator(_a_finite_number), Field(ge=-1_000_000, le=1_000_000)]
+
+
 class AdaptivePlan(Message):
     """An adaptive campaign: each device measures ``archs`` first, then after each batch of results the collector's
     acquisition picks its next ``batch``, until its predictor's estimated SRCC reaches ``target_srcc`` or it has
@@ -452,6 +455,9 @@ class CampaignCreate(Message):
     """Uploaded model files to measure instead of a space's architectures; their names must differ."""
     adaptive: AdaptivePlan | None = None
     """Measure adaptively: ``archs`` is every device's first batch (``latbench.predictor.adaptive.first_batch``)."""
+    priority: CampaignPriority = Field(default=0, exclude_if=lambda p: p == 0)
+    """Campaigns of higher priority are leased first; equal ones oldest first. Left out of messages at 0, so
+    collectors from before it still understand them."""
 
     @model_validator(mode="before")
     @classmethod
@@ -493,6 +499,12 @@ class CampaignCreated(Message):
     campaign_id: str
 
 
+class PriorityChange(Message):
+    """A running campaign's new priority (``POST /v1/admin/campaigns/{id}/priority``)."""
+
+    priority: CampaignPriority
+
+
 class FailureReason(Message):
     """One error that failed ``jobs`` of a device's jobs (each job's last error)."""
 
@@ -509,12 +521,20 @@ class DeviceProgress(Message):
     total: int
     rate_per_min: float | None
     eta_s: float | None
+    """None where no pace is known, or the device is not ``online`` (a stopped device keeps its past pace)."""
     failures: list[FailureReason] = Field(default_factory=list)
     """Why the failed jobs failed: their last errors, most frequent first (at most ``MAX_FAILURE_REASONS``)."""
+    online: bool | None = None
+    """Whether one of the device's agents was heard from lately (as ``DeviceInfo.online``); None if unknown."""
+    last_result_at: datetime | None = None
+    """When the device last finished a job of the campaign (a result or a failure)."""
+    leased_since: datetime | None = None
+    """When the oldest of its current leases of the campaign was granted: a stuck agent holds one for long."""
 
 
-CampaignState = Literal["building", "running", "done", "failed", "cancelled"]
-"""``cancelled``: an admin cancelled it (``latbench campaign cancel``); none of its jobs is leased any more."""
+CampaignState = Literal["building", "running", "paused", "done", "failed", "cancelled"]
+"""``cancelled``: an admin cancelled it (``latbench campaign cancel``); none of its jobs is leased any more.
+``paused``: an admin paused it (``latbench campaign pause``); none is leased until it is resumed."""
 FINISHED_STATES: tuple[CampaignState, ...] = ("done", "failed", "cancelled")
 """The states a campaign's watchers stop waiting at."""
 
@@ -570,6 +590,10 @@ class CampaignStatus(Message):
     """``failed``: an artifact could not be built (``error`` says why); its jobs count as failed."""
     error: str | None = None
     devices: list[DeviceProgress]
+    priority: int = 0
+    """Higher is leased first (``latbench campaign priority``)."""
+    paused_at: datetime | None = None
+    """Since when it is paused; it shows ``paused`` until it is resumed, or ``done`` once nothing is left."""
     adaptive: AdaptivePlan | None = None
     adaptive_devices: list[AdaptiveDevice] | None = None
     """Per device of an adaptive campaign, its learning curve and how it stopped."""
@@ -588,3 +612,25 @@ class DeviceInfo(Message):
     first_seen: datetime
     last_seen: datetime
     online: bool
+    revoked_agents: list[str] = Field(default_factory=list, exclude_if=lambda names: not names)
+    """Agents of the device an admin revoked (``agents`` lists the live ones); left out while empty, as
+    ``_absent`` says."""
+
+
+AgentState = Literal["live", "revoked"]
+"""``revoked``: an admin revoked the agent (``latbench agents revoke``); only an admin token enrolls it again."""
+
+
+class AgentInfo(Message):
+    """An enrolled agent as the admin sees it (``GET /v1/admin/agents``): who has access, and since when."""
+
+    name: str
+    agent_id: str
+    device: str
+    state: AgentState
+    enrolled_at: datetime
+    last_seen: datetime
+    token_id: str | None
+    """The agent's current token: its live one, or for a revoked agent the last it held."""
+    token_created_at: datetime | None
+    revoked_at: datetime | None = None

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +16,7 @@ from latbench.agents.remote import open_runner
 from latbench.agents.reports import runtime_offer
 from latbench.agents.spool import SPOOL_FILE, Spool
 from latbench.cli import options as opt
+from latbench.cli.logs import log_to_stderr
 from latbench.protocol import MAX_JOBS_PER_LEASE
 
 agent_app = typer.Typer(
@@ -25,16 +24,6 @@ agent_app = typer.Typer(
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-
-def _log_to_stderr(verbose: bool) -> None:
-    """Plain timestamped lines for a terminal or journald; only latbench's own loggers (httpx stays quiet)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%d %H:%M:%S"))
-    logger = logging.getLogger("latbench")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
-    logger.propagate = False
 
 
 @agent_app.command("run")
@@ -93,7 +82,7 @@ def run_command(
     wait_idle_max: float = typer.Option(60.0, "--wait-idle-max", min=0.0, help="Seconds to wait for idle, at most."),
 ) -> None:
     """Enroll (first start), then lease, measure and push results until SIGTERM/SIGINT; exits 0 when stopped."""
-    _log_to_stderr(verbose)
+    log_to_stderr(verbose)
     state_dir = make_state_dir(state_dir or default_state_dir())  # before connecting to a remote device
     runtimes = list(dict.fromkeys(runtime))
     runner = None

@@ -1,10 +1,12 @@
-"""``latbench campaign``: create, follow, list and cancel measurement campaigns on a collector, over HTTP."""
+"""``latbench campaign``: create, follow, list, order, pause and cancel measurement campaigns on a collector, over
+HTTP."""
 
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated
 
@@ -14,10 +16,12 @@ from rich.text import Text
 
 from latbench import profiles, stability
 from latbench.agents.modelfile import ModelFile, check_input_names, parse_input_shapes
+from latbench.agents.runtimes import get_runtime
 from latbench.cli import options as opt
 from latbench.cli.console import Table, err, out, printable, styled
 from latbench.client import CollectorClient, model_paths
 from latbench.errors import LatbenchError
+from latbench.local import format_refusal
 from latbench.precision import check_precision
 from latbench.protocol import (
     FINISHED_STATES,
@@ -56,6 +60,9 @@ def campaign_create(
     classes: opt.Classes = None,
     device: Annotated[list[str] | None, opt.device("Device to measure on (repeatable; default: all).")] = None,
     name: str | None = typer.Option(None, "--name", help="A label for the campaign."),
+    priority: int = typer.Option(
+        0, "--priority", help="Higher is leased first; equal priorities go oldest first (change: campaign priority)."
+    ),
     min_runs: opt.MinRuns = opt.TIMING.min_runs,
     min_time: opt.MinTime = opt.TIMING.min_time_s,
     max_time: opt.MaxTime = opt.TIMING.max_time_s,
@@ -99,14 +106,21 @@ def campaign_create(
         shapes = parse_input_shapes(input_shape or [])
         opened = [ModelFile.open(path) for path in model_paths(models)]
         check_input_names(opened, shapes)
+        fmt = get_runtime(runtime).artifact_format
+        first: dict[str, ModelFile] = {}
         for model in opened:  # refused here before any file travels, as the collector or the agents would
+            if (why := format_refusal(model, runtime, fmt)) is not None:
+                raise typer.BadParameter(f"{model.path}: {why}")
             model.check_self_contained()
             model.input_shapes(shapes)
+            kept = first.setdefault(model.sha256, model)
+            if kept is not model and kept.path.resolve() != model.path.resolve():
+                err.print(f"{model.path.name}: the same file as {kept.path.name}, measured once as {kept.path.name}")
         with CollectorClient(collector, token) as client:
             warn_unknown_devices(client, device or [])
             campaign_id = client.create_model_campaign(
                 models, runtime, input_shapes=shapes, on_upload=_uploaded, provider=provider, threads=threads,
-                devices=device or [], name=name, settings=settings,
+                devices=device or [], name=name, settings=settings, priority=priority,
             )  # fmt: skip
         err.print(f"campaign created; follow it with: latbench campaign status {campaign_id} --watch")
         out.print(campaign_id)
@@ -144,6 +158,7 @@ def campaign_create(
         devices=device or [],
         name=name,
         settings=settings,
+        priority=priority,
     )
     with CollectorClient(collector, token) as client:
         warn_unknown_devices(client, device or [])
@@ -203,17 +218,34 @@ def _eta(seconds: float | None) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
-def status_table(status: CampaignStatus) -> Table:
+def _ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "-"
+    seconds = max((now - moment).total_seconds(), 0.0)
+    return f"{seconds:.0f} s ago" if seconds < 120 else f"{_eta(seconds)} ago"
+
+
+OFFLINE_ETA = "no eta for a device that is not online: its agents have not been heard from lately"
+
+
+def status_table(status: CampaignStatus, now: datetime | None = None) -> Table:
+    """Per device: whether it is online, when it last finished a job and since when it holds its oldest lease (a
+    stuck agent holds one long), its jobs, pace and ETA (blank for a device not online)."""
+    now = now or datetime.now(timezone.utc)
     space = status.space if status.precision in (None, "fp32") else f"{status.space} {status.precision}"
+    priority = f", priority {status.priority}" if status.priority else ""
     table = Table(title=f"campaign {status.campaign_id} ({space}, {status.runtime}/{status.provider}, "
-                  f"batch {status.batch}, {status.threads} thread(s)): {status.state}")  # fmt: skip
-    for column in ("device", "queued", "leased", "done", "failed", "total", "per min", "eta"):
-        table.add_column(column, justify="left" if column == "device" else "right")
+                  f"batch {status.batch}, {status.threads} thread(s){priority}): {status.state}")  # fmt: skip
+    columns = ("device", "online", "last result", "leased since", "queued", "leased", "done", "failed", "total",
+               "per min", "eta")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in columns[:4] else "right")
     for d in status.devices:
         rate = f"{d.rate_per_min:.1f}" if d.rate_per_min else "-"
-        table.add_row(
-            d.device, str(d.queued), str(d.leased), str(d.done), str(d.failed), str(d.total), rate, _eta(d.eta_s)
-        )
+        online = "-" if d.online is None else ("yes" if d.online else "no")
+        eta = "" if d.online is False and d.eta_s is None else _eta(d.eta_s)
+        table.add_row(d.device, online, _ago(d.last_result_at, now), _ago(d.leased_since, now), str(d.queued),
+                      str(d.leased), str(d.done), str(d.failed), str(d.total), rate, eta)  # fmt: skip
     reasons = _failure_lines(status)
     if status.error:
         table.caption = Text(printable("\n".join([status.error, *reasons])), style="red")
@@ -221,6 +253,10 @@ def status_table(status: CampaignStatus) -> Table:
         table.caption = Text(printable("\n".join(reasons)), style="red")
     elif not status.devices:
         table.caption = "no device has joined yet: start an agent that offers this runtime"
+    elif status.state == "paused":
+        table.caption = "paused: none of its jobs is leased until `latbench campaign resume`"
+    elif any(d.online is False and d.eta_s is None for d in status.devices):
+        table.caption = OFFLINE_ETA
     return table
 
 
@@ -274,13 +310,55 @@ def campaign_cancel(
     """Cancel a campaign: none of its queued jobs is leased any more; leased ones may finish, and every result is
     kept. Cancelling twice is a no-op; prints the campaign's id."""
     with CollectorClient(collector, token) as client:
-        status = client.cancel_campaign(campaign_id)
+        _changed(client.cancel_campaign(campaign_id), "cancelled", as_json)
+
+
+@campaign_app.command("pause")
+def campaign_pause(
+    campaign_id: str = typer.Argument(..., help="Campaign id (from `latbench campaign list`)."),
+    as_json: opt.AsJson = False,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Pause a campaign: none of its jobs is leased until `latbench campaign resume`; leased ones may finish.
+    Pausing twice is a no-op, a campaign with no work left cannot be paused; prints the campaign's id."""
+    with CollectorClient(collector, token) as client:
+        _changed(client.pause_campaign(campaign_id), "paused", as_json)
+
+
+@campaign_app.command("resume")
+def campaign_resume(
+    campaign_id: str = typer.Argument(..., help="Campaign id (from `latbench campaign list`)."),
+    as_json: opt.AsJson = False,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Resume a paused campaign: its jobs are leased again; prints the campaign's id."""
+    with CollectorClient(collector, token) as client:
+        _changed(client.resume_campaign(campaign_id), "resumed", as_json)
+
+
+@campaign_app.command("priority")
+def campaign_priority(
+    campaign_id: str = typer.Argument(..., help="Campaign id (from `latbench campaign list`)."),
+    priority: int = typer.Argument(..., help="Higher is leased first; equal priorities go oldest first."),
+    as_json: opt.AsJson = False,
+    collector: opt.Collector = None,
+    token: opt.AdminToken = None,
+) -> None:
+    """Change a campaign's priority, from the collector's next lease request on; prints the campaign's id."""
+    with CollectorClient(collector, token) as client:
+        _changed(client.set_campaign_priority(campaign_id, priority), f"given priority {priority}", as_json)
+
+
+def _changed(status: CampaignStatus, what: str, as_json: bool) -> None:
+    """Say what an admin action did (its status as JSON with ``as_json``), and print the campaign's id."""
     if as_json:
         print(status.model_dump_json())
         return
     leased = sum(d.leased for d in status.devices)
-    still = f"; {leased} leased job(s) may still finish" if leased else ""
-    err.print(f"campaign {status.campaign_id} cancelled{still}")
+    still = f"; {leased} leased job(s) may still finish" if leased and what in ("cancelled", "paused") else ""
+    err.print(f"campaign {status.campaign_id} {what}{still}")
     out.print(status.campaign_id)
 
 
@@ -311,10 +389,10 @@ def campaign_list(as_json: opt.AsJson = False, collector: opt.Collector = None, 
     if as_json:
         print(json.dumps([c.model_dump(mode="json") for c in campaigns]))
         return
-    table = Table("id", "name", "space", "runtime", "samples", "state", "done", "created")
+    table = Table("id", "name", "space", "runtime", "samples", "priority", "state", "done", "created")
     for c in campaigns:
         done = sum(d.done for d in c.devices)
         total = sum(d.total for d in c.devices)
-        table.add_row(c.campaign_id, c.name or "", c.space, f"{c.runtime}/{c.provider}", str(c.samples), c.state,
-                      f"{done}/{total}", c.created_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
+        table.add_row(c.campaign_id, c.name or "", c.space, f"{c.runtime}/{c.provider}", str(c.samples),
+                      str(c.priority), c.state, f"{done}/{total}", c.created_at.strftime("%Y-%m-%d %H:%M"))  # fmt: skip
     out.print(table)

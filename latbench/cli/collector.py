@@ -1,4 +1,5 @@
-"""``latbench collector serve``: run the collector service (HTTP API, store, artifact builder) in the foreground."""
+"""``latbench collector serve``: run the collector service (HTTP API, store, artifact builder) in the foreground;
+``latbench collector backup``: a consistent copy of its SQLite store, while it runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 import typer
 
 from latbench.cli.console import err, styled
+from latbench.cli.logs import log_to_stderr
 
 collector_app = typer.Typer(help="Run the collector that agents lease work from.", no_args_is_help=True)
 
@@ -78,6 +80,7 @@ def serve(
     from latbench.catalog import DatasetCatalog, PredictorAcquirer
     from latbench.collectors.service import serve as run
 
+    log_to_stderr(verbose=False)  # timestamped INFO lines: store outages and their end, migrations, the audit trail
     if not join_port:
         _plain_http_beyond_loopback(host, tls_cert is not None)
     run(
@@ -96,3 +99,32 @@ def serve(
         tls_cert=tls_cert,
         tls_key=tls_key,
     )
+
+
+@collector_app.command("backup")
+def backup(
+    out: Path = typer.Argument(..., help="The new file to write the copy to (mode 0600)."),
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="The data dir of a SQLite store (collector.sqlite in it).",
+        show_default="$LATBENCH_HOME/collector",
+    ),
+    db: str | None = typer.Option(None, "--db", help="The store's URL instead: sqlite:///FILE (PostgreSQL: pg_dump)."),
+) -> None:
+    """Copy the collector's SQLite store to OUT as of one moment, safely while it serves; prints OUT.
+
+    Copying collector.sqlite itself while the collector runs misses what its -wal file holds. A PostgreSQL store is
+    backed up with pg_dump (exit 2, with the command)."""
+    from latbench.collectors.backup import BackupUnsupported
+    from latbench.collectors.backup import backup as copy
+    from latbench.collectors.service import default_data_dir
+
+    if db is not None and data_dir is not None:
+        raise typer.BadParameter("give --data-dir or --db, not both")
+    url = db or f"sqlite:///{(data_dir or default_data_dir()) / 'collector.sqlite'}"
+    try:
+        print(copy(url, out))
+    except BackupUnsupported as exc:
+        err.print(styled("error:", "red", str(exc)), highlight=False)
+        raise typer.Exit(2) from None

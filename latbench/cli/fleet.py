@@ -9,38 +9,75 @@ import typer
 
 from latbench.cli import options as opt
 from latbench.cli.console import Table, err, out
+from latbench.cli.tokens import aware, minute
 from latbench.client import CollectorClient
 
 agents_app = typer.Typer(help="Enrolled agents.", no_args_is_help=True)
 
 
+@agents_app.command("list")
+def agents_list(as_json: opt.AsJson = False, collector: opt.Collector = None, token: opt.AdminToken = None) -> None:
+    """Every enrolled agent: device, state (live or revoked), enrolled, last seen, its current token's id and age."""
+    with CollectorClient(collector, token) as client:
+        agents = client.agents()
+    if as_json:
+        print(json.dumps([a.model_dump(mode="json") for a in agents]))
+        return
+    now = datetime.now(timezone.utc)
+    table = Table("agent", "device", "state", "enrolled", "last seen", "token", "token age")
+    for a in agents:
+        state = f"revoked {minute(a.revoked_at)}" if a.revoked_at is not None else a.state
+        age = _ago(now, a.token_created_at) if a.token_created_at is not None else "-"
+        table.add_row(a.name, a.device, state, minute(a.enrolled_at), _ago(now, a.last_seen), a.token_id or "-", age)
+    if not agents:
+        table.caption = "no agent enrolled yet: latbench token create, then latbench agent run on a device"
+    out.print(table)
+
+
 @agents_app.command("revoke")
 def agents_revoke(
-    name: str = typer.Argument(..., help="Agent name (from `latbench devices`)."),
+    name: str = typer.Argument(..., help="Agent name (from `latbench agents list`)."),
+    as_json: opt.AsJson = False,
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Revoke an agent's token and put its jobs back in the queue; enrolling it again takes an admin token."""
+    """Revoke an agent's token and put its jobs back in the queue; enrolling it again takes an admin token. Prints
+    the agent's id (with --json: its name, id and how many leased jobs went back)."""
     with CollectorClient(collector, token) as client:
         revoked = client.revoke_agent(name)
     err.print(f"agent {revoked.name} revoked; {revoked.released} leased jobs went back to the queue")
+    if as_json:
+        print(json.dumps(revoked.model_dump(mode="json")))
+        return
     out.print(revoked.agent_id)
 
 
+_UNITS = (("d", 86400), ("h", 3600), ("min", 60))
+
+
+def _ago(now: datetime, moment: datetime) -> str:
+    """How long before ``now`` ``moment`` was, in its largest whole unit: a token's age may be months."""
+    seconds = max(0, int((now - aware(moment)).total_seconds()))
+    return next((f"{seconds // size} {unit} ago" for unit, size in _UNITS if seconds >= size), f"{seconds} s ago")
+
+
 def devices_command(as_json: opt.AsJson = False, collector: opt.Collector = None, token: opt.AdminToken = None) -> None:
-    """Devices known to the collector: online, last seen, fingerprint, runtimes, agents."""
+    """Devices known to the collector: online, last seen, fingerprint, runtimes, agents (revoked ones marked so).
+
+    The JSON names each device both ``name`` and ``device``, the key ``campaign status --json`` uses; revoked
+    agents are under ``revoked_agents``, not ``agents``."""
     with CollectorClient(collector, token) as client:
         devices = client.devices()
     if as_json:
-        print(json.dumps([d.model_dump(mode="json") for d in devices]))
+        print(json.dumps([{**d.model_dump(mode="json"), "device": d.name, "revoked_agents": d.revoked_agents}
+                          for d in devices]))  # fmt: skip
         return
     now = datetime.now(timezone.utc)
     table = Table("device", "online", "last seen", "fingerprint", "cpu", "runtimes", "agents")
     for d in devices:
-        last = d.last_seen if d.last_seen.tzinfo else d.last_seen.replace(tzinfo=timezone.utc)
-        ago = f"{int((now - last).total_seconds())} s ago"
-        table.add_row(d.name, "yes" if d.online else "no", ago, d.fingerprint, str(d.machine.get("cpu_model", "")),
-                      ", ".join(d.runtimes), ", ".join(d.agents))  # fmt: skip
+        agents = [*d.agents, *(f"{name} (revoked)" for name in d.revoked_agents)]
+        table.add_row(d.name, "yes" if d.online else "no", _ago(now, d.last_seen), d.fingerprint,
+                      str(d.machine.get("cpu_model", "")), ", ".join(d.runtimes), ", ".join(agents))  # fmt: skip
     conflicts = [f"{d.name}: {', '.join(d.conflicts)}" for d in devices if d.conflicts]
     if conflicts:
         table.caption = (

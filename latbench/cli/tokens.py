@@ -1,15 +1,21 @@
-"""``latbench token``: enrollment tokens for agents and admin tokens, over HTTP; a token is printed once only."""
+"""``latbench token``: enrollment tokens for agents and admin tokens, over HTTP; a token is printed once only.
+
+Listings say whether each token still works (``status``: live, expired, used up or revoked), judged by this
+machine's clock against the expiry and use count the collector reports.
+"""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
 
 import typer
 
 from latbench.cli import options as opt
 from latbench.cli.console import Table, err, out
 from latbench.client import CollectorClient
+from latbench.protocol import EnrollmentTokenInfo
 
 token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
 
@@ -27,10 +33,12 @@ def token_create(
     max_uses: int | None = typer.Option(None, "--max-uses", min=1, max=2**31 - 1, help="Enrollments it may make."),
     agent_names: list[str] | None = typer.Option(None, "--agent-name", help="An agent name it may enroll (repeat)."),
     admin: bool = typer.Option(False, "--admin", help="An admin token instead (--name and --expires-in only)."),
+    as_json: opt.AsJson = False,
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Create an enrollment token for agents (or with --admin an admin token); prints the token alone on stdout."""
+    """Create an enrollment token for agents (or with --admin an admin token); prints the token alone on stdout
+    (with --json: its id, name and the token)."""
     expires_at = datetime.now(timezone.utc) + timedelta(hours=expires_in_h) if expires_in_h else None
     with CollectorClient(collector, token) as client:
         if admin:
@@ -40,6 +48,9 @@ def token_create(
             created = client.create_enrollment_token(name, expires_at=expires_at, **limits)
     err.print(f"admin token {created.token_id} created" if admin
               else f"enrollment token {created.token_id} created; agents enroll with it once")  # fmt: skip
+    if as_json:
+        print(json.dumps(created.model_dump(mode="json")))
+        return
     out.print(created.token)
 
 
@@ -50,25 +61,57 @@ def token_list(
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Enrollment (or with --admin admin) tokens: id, name, created, revoked (never the tokens themselves)."""
+    """Enrollment (or with --admin admin) tokens: id, name, status (live, expired, used up, revoked), created,
+    expiry, uses (never the tokens themselves)."""
     with CollectorClient(collector, token) as client:
         found = client.admin_tokens() if admin else client.enrollment_tokens()
+    now = datetime.now(timezone.utc)
     if as_json:
-        print(json.dumps([t.model_dump(mode="json") for t in found]))
+        print(json.dumps([_shown(t, now) for t in found]))
         return
-    table = Table("id", "name", "created", "revoked")
+    table = Table("id", "name", "status", "created", "expires", *(() if admin else ("uses",)), "revoked")
     for t in found:
-        revoked = t.revoked_at.strftime("%Y-%m-%d %H:%M") if t.revoked_at else "-"
-        table.add_row(t.token_id, t.name or "", t.created_at.strftime("%Y-%m-%d %H:%M"), revoked)
+        uses = () if admin else (f"{t.uses} of {t.max_uses}" if t.max_uses is not None else str(t.uses),)
+        table.add_row(t.token_id, t.name or "", status(t, now), minute(t.created_at), minute(t.expires_at), *uses,
+                      minute(t.revoked_at))  # fmt: skip
     if not found:
         table.caption = "no enrollment token yet: latbench token create"
     out.print(table)
+
+
+TokenStatus = Literal["live", "expired", "used up", "revoked"]
+
+
+def status(t: EnrollmentTokenInfo, now: datetime) -> TokenStatus:
+    """Whether the token still works at ``now``, and if not, the first reason it does not."""
+    if t.revoked_at is not None:
+        return "revoked"
+    if t.expires_at is not None and aware(t.expires_at) <= now:
+        return "expired"
+    if t.max_uses is not None and t.uses >= t.max_uses:
+        return "used up"
+    return "live"
+
+
+def _shown(t: EnrollmentTokenInfo, now: datetime) -> dict[str, Any]:
+    return {**t.model_dump(mode="json"), "status": status(t, now)}
+
+
+def aware(moment: datetime) -> datetime:
+    """``moment`` with its zone, UTC where the collector sent none."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def minute(moment: datetime | None) -> str:
+    """``moment`` to the minute in UTC, ``-`` for none."""
+    return aware(moment).strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
 
 
 @token_app.command("revoke")
 def token_revoke(
     token_id: str = typer.Argument(..., help="Token id (from `latbench token list`) or the token itself."),
     admin: bool = typer.Option(False, "--admin", help="Revoke an admin token (not the last live one)."),
+    as_json: opt.AsJson = False,
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
@@ -80,4 +123,7 @@ def token_revoke(
         else:
             revoked = client.revoke_enrollment_token(token_id)
             err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
+    if as_json:
+        print(json.dumps(_shown(revoked, datetime.now(timezone.utc))))
+        return
     out.print(revoked.token_id)

@@ -105,9 +105,12 @@ def _setup(campaign: CampaignRow) -> dict[str, Any]:
 
 def _due(session: Session) -> list[_Device]:
     """Devices of adaptive campaigns whose every job has finished since their last step, with their results; a
-    cancelled campaign is stepped no more (its new picks would never be leased)."""
+    cancelled campaign is stepped no more (its new picks would never be leased), a paused one once resumed (a
+    pause spends nothing, the acquisition's seconds included)."""
     due = []
-    adaptive = select(CampaignRow).where(CampaignRow.adaptive.is_not(None), CampaignRow.cancelled_at.is_(None))
+    adaptive = select(CampaignRow).where(
+        CampaignRow.adaptive.is_not(None), CampaignRow.cancelled_at.is_(None), CampaignRow.paused_at.is_(None)
+    )
     campaigns = session.scalars(adaptive).all()
     for campaign in campaigns:
         stopped = set(

@@ -26,13 +26,14 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from latbench import __version__
-from latbench.collectors import agent_api, dashboard
+from latbench.collectors import agent_api, dashboard, fleet_api
 from latbench.collectors.agent_api import check_pending_agent_token
 from latbench.collectors.context import Collector
 from latbench.collectors.db import outage_reason
 from latbench.collectors.http_semantics import HeadAsGet, with_head
 from latbench.collectors.limits import BODY_TIMEOUT_S, TokenFirst
-from latbench.collectors.routes import UPLOAD_PATH, router
+from latbench.collectors.routes import HEALTH_PATH, READY_PATH, UPLOAD_PATH, router
+from latbench.collectors.schema import SCHEMA_CHECK_S, SchemaGate, SchemaWatch
 from latbench.errors import RequestRejected
 from latbench.protocol import API_PREFIX, MAX_BODY_BYTES, ErrorBody
 
@@ -102,7 +103,7 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return _error(exc.status_code, code, str(exc.detail), headers=headers)
 
 
-ROUTERS = (router, agent_api.router, dashboard.router)
+ROUTERS = (router, agent_api.router, dashboard.router, fleet_api.router)
 """Every route the app serves: included at start, and read again to answer a 405's ``Allow``."""
 
 
@@ -201,15 +202,20 @@ def _document_request_bodies(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def create_app(collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S) -> FastAPI:
+def create_app(
+    collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S, schema_check_s: float = SCHEMA_CHECK_S
+) -> FastAPI:
     """The ASGI app serving ``collector``'s store; OpenAPI at ``/openapi.json``. Writes need a live token before
-    their bodies are read, and bodies must arrive in time (``latbench.collectors.limits``)."""
+    their bodies are read, and bodies must arrive in time (``latbench.collectors.limits``); every request but
+    ``/v1/health`` and ``/v1/ready`` answers 503 once the store is found at another schema, checked every
+    ``schema_check_s`` (``latbench.collectors.schema``)."""
     # no trailing-slash redirects: they echo the request's Host header into Location; every path is exact
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, which an admin's token would then meet
     app = FastAPI(
         title="latbench collector", version=__version__, redirect_slashes=False, docs_url=None, redoc_url=None
     )
     app.state.collector = collector
+    app.state.schema = SchemaWatch(collector.store.engine, interval_s=schema_check_s)
     for included in ROUTERS:
         app.include_router(included)
     _document_request_bodies(app)
@@ -219,6 +225,7 @@ def create_app(collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S) -> 
     agent_writes = frozenset(getattr(route, "path", "") for route in agent_api.router.routes)
     app.add_middleware(TokenFirst, collector=collector, body_timeout_s=body_timeout_s, agent_writes=agent_writes)
     app.add_middleware(HeadAsGet)
+    app.add_middleware(SchemaGate, watch=app.state.schema, exempt=frozenset({HEALTH_PATH, READY_PATH}))
     app.add_exception_handler(RequestRejected, _rejected)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)

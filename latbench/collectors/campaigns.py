@@ -4,6 +4,7 @@ files) and report progress."""
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, insert, select
@@ -14,8 +15,18 @@ from latbench.agents.runtimes import get_runtime
 from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactKey, check_format
 from latbench.collectors import adaptive, artifact_store, uploads
 from latbench.collectors.db import new_id
-from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, DeviceRow, JobRow
-from latbench.errors import InvalidArchitecture, InvalidRequest, LatbenchError, NotFound, UnknownSpace
+from latbench.collectors.enrollment import ONLINE_HEARTBEATS, heartbeat_interval_s
+from latbench.collectors.models import (
+    AgentRow,
+    ArtifactRow,
+    CampaignArchRow,
+    CampaignDeviceRow,
+    CampaignRow,
+    DeviceRow,
+    JobRow,
+    LeaseRow,
+)
+from latbench.errors import Conflict, InvalidArchitecture, InvalidRequest, LatbenchError, NotFound, UnknownSpace
 from latbench.precision import artifact_format as precision_format
 from latbench.precision import of_format as precision_of
 from latbench.protocol import (
@@ -146,6 +157,7 @@ def create(session: Session, spec: CampaignCreate, now: datetime) -> CampaignRow
         created_at=now,
         input_shapes=input_shapes or None,
         adaptive=spec.adaptive.model_dump() if spec.adaptive is not None else None,
+        priority=spec.priority,
     )
     session.add(campaign)
     session.flush()
@@ -170,11 +182,46 @@ def cancel(session: Session, campaign_id: str, now: datetime) -> CampaignRow:
     """Stop leasing ``campaign_id``'s jobs (``leasing`` offers no cancelled campaign): queued jobs stay queued and
     are never measured, leased ones may still finish and their results are kept. Cancelling again changes
     nothing."""
+    campaign = _locked(session, campaign_id)
+    if campaign.cancelled_at is None:
+        campaign.cancelled_at = now
+    return campaign
+
+
+def _locked(session: Session, campaign_id: str) -> CampaignRow:
     campaign = session.get(CampaignRow, campaign_id, with_for_update=True)
     if campaign is None:
         raise NotFound(f"no campaign {campaign_id!r}")
-    if campaign.cancelled_at is None:
-        campaign.cancelled_at = now
+    return campaign
+
+
+def pause(session: Session, campaign_id: str, now: datetime, lease_ttl_s: float) -> CampaignRow:
+    """Stop leasing the campaign's jobs until ``resume``: leased ones run out as usual (an expired lease's job
+    waits in the queue, its expiry not counted). Pausing again changes nothing; a campaign with no work left
+    (cancelled, done or failed) is a 409."""
+    campaign = _locked(session, campaign_id)
+    state = status(session, campaign, now, lease_ttl_s).state
+    if state in ("cancelled", "done", "failed"):
+        raise Conflict(f"campaign {campaign_id} is {state}: only a campaign with work left can be paused")
+    if campaign.paused_at is None:
+        campaign.paused_at = now
+    return campaign
+
+
+def resume(session: Session, campaign_id: str) -> CampaignRow:
+    """Lease the paused campaign's jobs again; resuming one that is not paused changes nothing, a cancelled one
+    is a 409."""
+    campaign = _locked(session, campaign_id)
+    if campaign.cancelled_at is not None:
+        raise Conflict(f"campaign {campaign_id} is cancelled: it cannot be resumed")
+    campaign.paused_at = None
+    return campaign
+
+
+def set_priority(session: Session, campaign_id: str, priority: int) -> CampaignRow:
+    """Change where the campaign's jobs come in the order of leasing, from the next lease request on."""
+    campaign = _locked(session, campaign_id)
+    campaign.priority = priority
     return campaign
 
 
@@ -196,6 +243,46 @@ def _failures(session: Session, campaign_id: str) -> dict[str, list[FailureReaso
     return reasons
 
 
+@dataclass(frozen=True)
+class _Activity:
+    """What says whether a device is still working on a campaign."""
+
+    online: bool | None = None
+    last_result_at: datetime | None = None
+    leased_since: datetime | None = None
+
+
+def _activity(session: Session, campaign_id: str, now: datetime, lease_ttl_s: float) -> dict[str, _Activity]:
+    """Per device id of the campaign: whether an agent of it was heard from lately (as ``latbench devices``
+    says), when it last finished a job of the campaign, and since when it holds its oldest live lease."""
+    jobs = JobRow.campaign_id == campaign_id
+    last = dict(
+        session.execute(
+            select(JobRow.device_id, func.max(JobRow.finished_at)).where(jobs).group_by(JobRow.device_id)
+        ).all()
+    )
+    live = and_(jobs, JobRow.state == "leased", JobRow.lease_expires_at >= now)
+    held = dict(
+        session.execute(
+            select(JobRow.device_id, func.min(LeaseRow.granted_at))
+            .join(LeaseRow, LeaseRow.id == JobRow.lease_id)
+            .where(live)
+            .group_by(JobRow.device_id)
+        ).all()
+    )
+    members = select(CampaignDeviceRow.device_id).where(CampaignDeviceRow.campaign_id == campaign_id)
+    seen = session.execute(
+        select(AgentRow.device_id, func.max(AgentRow.last_seen))
+        .where(AgentRow.device_id.in_(members))
+        .group_by(AgentRow.device_id)
+    ).all()
+    online_after = now - timedelta(seconds=ONLINE_HEARTBEATS * heartbeat_interval_s(lease_ttl_s))
+    return {
+        device_id: _Activity(last_seen >= online_after, last.get(device_id), held.get(device_id))
+        for device_id, last_seen in seen
+    }
+
+
 def _progress(
     name: str,
     counts: dict[str, int],
@@ -204,11 +291,14 @@ def _progress(
     since: datetime,
     now: datetime,
     failures: list[FailureReason] | None = None,
+    activity: _Activity = _Activity(),
 ) -> DeviceProgress:
+    """A device's progress; no ETA for a device known to be offline, whose past pace says nothing of when it
+    will finish."""
     remaining = counts.get("queued", 0) + counts.get("leased", 0)
     elapsed_s = (now - max(since, now - RATE_WINDOW)).total_seconds()
     rate = recent / elapsed_s * 60 if recent and elapsed_s > 0 else None
-    eta = 0.0 if remaining == 0 else (remaining / rate * 60 if rate else None)
+    eta = 0.0 if remaining == 0 else (remaining / rate * 60 if rate and activity.online is not False else None)
     return DeviceProgress(
         device=name,
         queued=counts.get("queued", 0),
@@ -219,6 +309,9 @@ def _progress(
         rate_per_min=rate,
         eta_s=eta,
         failures=failures or [],
+        online=activity.online,
+        last_result_at=activity.last_result_at,
+        leased_since=activity.leased_since,
     )
 
 
@@ -282,11 +375,12 @@ def precision(campaign: CampaignRow) -> str | None:
     return None if campaign.space == MODEL_SET else precision_of(campaign.format)
 
 
-def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignStatus:
+def status(session: Session, campaign: CampaignRow, now: datetime, lease_ttl_s: float) -> CampaignStatus:
     """Per-device progress; a job whose lease has expired counts as queued, since any agent may take it, and a
     job whose artifact could not be built counts as failed.
 
-    A cancelled campaign is ``cancelled`` whatever its jobs' states (its queued jobs are never leased). Otherwise
+    A cancelled campaign is ``cancelled`` whatever its jobs' states (its queued jobs are never leased), a paused
+    one ``paused`` unless it failed or nothing is left to do (it is then ``done`` or ``failed``). Otherwise
     the campaign is ``building`` while artifacts are still to be built, ``failed`` once an artifact build
     failed and nothing else is left to do (at once if the reference model failed, since then nothing can run),
     ``done`` when every job is done or failed (``failed`` if none gave a result, ``error`` saying what failed
@@ -334,6 +428,7 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
         )
     )
     failures = _failures(session, campaign.id)
+    active = _activity(session, campaign.id, now, lease_ttl_s)
     plan = AdaptivePlan(**campaign.adaptive) if campaign.adaptive is not None else None
     stepped = adaptive.devices(session, campaign.id) if plan is not None else None
     progress = [
@@ -345,6 +440,7 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
             joined_at,
             now,
             failures.get(device_id),
+            active.get(device_id, _Activity()),
         )
         for device_id, name, joined_at, created in joined
     ]
@@ -363,6 +459,9 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
         progress = [p.model_copy(update={"eta_s": None}) for p in progress]  # its queued jobs never run
     elif reference_error is not None or (failed and finished):
         phase = "failed"
+    elif campaign.paused_at is not None and not finished:
+        phase = "paused"
+        progress = [p.model_copy(update={"eta_s": None}) for p in progress]  # its queued jobs wait for a resume
     elif ready + len(failed) < archs or artifact_store.reference_sha256(session, campaign.format) is None:
         phase = "building"
     elif finished:
@@ -385,11 +484,13 @@ def status(session: Session, campaign: CampaignRow, now: datetime) -> CampaignSt
         state=phase,
         error=_failure(failed, reference_error, campaign.samples) or (_nothing_done(progress) if finished else None),
         devices=progress,
+        priority=campaign.priority,
+        paused_at=campaign.paused_at,
         adaptive=plan,
         adaptive_devices=stepped,
     )
 
 
-def statuses(session: Session, now: datetime) -> list[CampaignStatus]:
+def statuses(session: Session, now: datetime, lease_ttl_s: float) -> list[CampaignStatus]:
     campaigns = session.scalars(select(CampaignRow).order_by(CampaignRow.created_at, CampaignRow.id))
-    return [status(session, campaign, now) for campaign in campaigns]
+    return [status(session, campaign, now, lease_ttl_s) for campaign in campaigns]

@@ -116,10 +116,12 @@ def devices(session: Session, now: datetime, lease_ttl_s: float) -> list[DeviceI
     agents: dict[str, list[AgentRow]] = {}
     for agent in session.scalars(select(AgentRow).order_by(AgentRow.name)):
         agents.setdefault(agent.device_id, []).append(agent)
+    current = tokens.agent_tokens(session)
     infos = []
     for device in session.scalars(select(DeviceRow).order_by(DeviceRow.name)):
-        own = agents.get(device.id, [])
-        last_seen = max([device.first_seen, *(a.last_seen for a in own)])
+        everyone = agents.get(device.id, [])
+        own = [a for a in everyone if a.id in current and current[a.id].revoked_at is None]
+        last_seen = max([device.first_seen, *(a.last_seen for a in everyone)])
         infos.append(
             DeviceInfo(
                 device_id=device.id,
@@ -132,6 +134,7 @@ def devices(session: Session, now: datetime, lease_ttl_s: float) -> list[DeviceI
                 first_seen=device.first_seen,
                 last_seen=last_seen,
                 online=last_seen >= online_after,
+                revoked_agents=[a.name for a in everyone if a not in own],
             )
         )
     return infos

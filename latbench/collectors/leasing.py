@@ -35,27 +35,29 @@ def _offers(agent: AgentRef, wanted: list[str] | None) -> dict[str, set[str]]:
     return {name: providers for name, providers in offers.items() if wanted is None or name in wanted}
 
 
-def _campaigns(session: Session, agent: AgentRef, wanted: list[str] | None) -> dict[str, CampaignRow]:
-    """The campaigns this agent may work on: its runtime and provider, and its device if the campaign names any.
-
-    A campaign never changes once created (but for its cancellation, which ``_CAMPAIGNS_OFFERING`` reads), so
-    each is loaded once per process and kept in the store's cache; later requests read only the ids of the
-    campaigns offering the agent's runtimes.
-    """
-    offers = _offers(agent, wanted)
-    if not offers:
-        return {}
+def _campaign_rows(session: Session, ids: Sequence[str]) -> dict[str, CampaignRow]:
+    """The campaigns of ``ids``. What leasing reads of a campaign never changes once created (its cancellation,
+    pause and priority are read from the store on each request), so each is loaded once per process and kept
+    in the store's cache."""
     known: dict[str, CampaignRow] = session.info.setdefault(CACHE_INFO, {}).setdefault("campaigns", {})
-    ids = list(run(session, _CAMPAIGNS_OFFERING, {"runtimes": list(offers)}).scalars())
-    missing = [campaign_id for campaign_id in ids if campaign_id not in known]
+    missing = [campaign_id for campaign_id in set(ids) if campaign_id not in known]
     if missing:
         for campaign in session.scalars(select(CampaignRow).where(CampaignRow.id.in_(missing))):
             session.expunge(campaign)
             known[campaign.id] = campaign
-    found = [known[campaign_id] for campaign_id in ids]
-    return {
-        c.id: c for c in found if c.provider in offers[c.runtime] and (not c.devices or agent.device_name in c.devices)
-    }
+    return {campaign_id: known[campaign_id] for campaign_id in ids}
+
+
+def _campaigns(session: Session, agent: AgentRef, wanted: list[str] | None) -> list[CampaignRow]:
+    """The campaigns this agent may work on (its runtime and provider, and its device if the campaign names any),
+    in the order they are served: higher priority first, then oldest first."""
+    offers = _offers(agent, wanted)
+    if not offers:
+        return []
+    priorities = dict(run(session, _CAMPAIGNS_OFFERING, {"runtimes": list(offers)}).all())
+    found = _campaign_rows(session, list(priorities)).values()
+    chosen = [c for c in found if c.provider in offers[c.runtime] and (not c.devices or agent.device_name in c.devices)]
+    return sorted(chosen, key=lambda c: (-priorities[c.id], c.created_at, c.id))
 
 
 def _join(session: Session, campaign_ids: Sequence[str], device_id: str, now: datetime) -> None:
@@ -64,7 +66,9 @@ def _join(session: Session, campaign_ids: Sequence[str], device_id: str, now: da
 
     A membership once committed is never undone, so the store's ``joined`` set remembers those this process
     has read back from the database, and a device's later requests skip the query. Memberships are taken in
-    the order of ``campaign_ids`` (the order ``_extend`` locks them in), so concurrent requests never deadlock.
+    the order of ``campaign_ids`` (the order ``_extend`` locks them in), so concurrent requests never deadlock;
+    a priority changed between two concurrent requests of one device could order them differently, which at
+    worst makes PostgreSQL abort one request (the agent asks again).
     """
     known: set[tuple[str, str]] = session.info.setdefault(JOINED_INFO, set())
     unknown = [campaign_id for campaign_id in campaign_ids if (campaign_id, device_id) not in known]
@@ -164,11 +168,14 @@ _jobs = JobRow.__table__
 _archs = CampaignArchRow.__table__
 _artifacts = ArtifactRow.__table__
 _campaigns_t = CampaignRow.__table__
-_CAMPAIGNS_OFFERING = select(_campaigns_t.c.id).where(
-    _campaigns_t.c.runtime.in_(bindparam("runtimes", expanding=True)), _campaigns_t.c.cancelled_at.is_(None)
+_CAMPAIGNS_OFFERING = select(_campaigns_t.c.id, _campaigns_t.c.priority).where(
+    _campaigns_t.c.runtime.in_(bindparam("runtimes", expanding=True)),
+    _campaigns_t.c.cancelled_at.is_(None),
+    _campaigns_t.c.paused_at.is_(None),
 )
-"""The campaigns offering any of the runtimes and not cancelled: read on every request, so a cancellation stops
-leasing at once on every replica, whatever campaign rows their caches hold."""
+"""The campaigns offering any of the runtimes, neither cancelled nor paused, with their priorities: read on every
+request, so a cancellation, pause, resume or new priority takes effect at once on every replica, whatever
+campaign rows their caches hold."""
 _NOW = bindparam("now", type_=UTCDateTime())
 _JOB_COLUMNS = ("id", "position", "state", "leases", "errors", "expirations", "last_error")
 _CANDIDATES = (
@@ -219,10 +226,10 @@ def _built(session: Session, digests: Sequence[str]) -> dict[str, tuple[str, int
 
 
 def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetime, ttl_s: float) -> list[JobSpec]:
-    """Lease up to ``request.max_jobs`` jobs to ``agent``, oldest campaign first, in architecture order; a
-    campaign's jobs wait until the reference model in its format is built, and each job until its own artifact
-    is, since the job names both. A device's jobs are created as its candidates run short (``_extend``), at
-    most ``JOBS_PER_REQUEST`` per request.
+    """Lease up to ``request.max_jobs`` jobs to ``agent``, campaign by campaign (higher priority first, then
+    oldest first), in architecture order; a campaign's jobs wait until the reference model in its format is
+    built, and each job until its own artifact is, since the job names both. A device's jobs are created as its
+    candidates run short (``_extend``), at most ``JOBS_PER_REQUEST`` per request.
 
     Each round reads and locks a campaign's next candidates; the leases are inserted and the jobs updated at
     the end, with one executemany each sent together with the commit (these are the request's last
@@ -230,14 +237,13 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
     """
     references: dict[str, str | None] = {}
     campaigns: list[CampaignRow] = []
-    for campaign in _campaigns(session, agent, request.runtimes).values():
+    for campaign in _campaigns(session, agent, request.runtimes):
         if campaign.format not in references:
             references[campaign.format] = artifact_store.reference_sha256(session, campaign.format)
         if references[campaign.format] is not None:
             campaigns.append(campaign)
     if not campaigns:
         return []
-    campaigns.sort(key=lambda c: (c.created_at, c.id))
     device_id = agent.device_id
     _join(session, [c.id for c in campaigns], device_id, now)
     expires = now + timedelta(seconds=ttl_s)
@@ -315,7 +321,7 @@ def _current(session: Session, agent: AgentRef, lease_ids: list[str]) -> list[tu
 
 _leases_t = LeaseRow.__table__
 _CURRENT = (
-    select(_jobs.c.id, _jobs.c.lease_id)
+    select(_jobs.c.id, _jobs.c.lease_id, _jobs.c.campaign_id, _leases_t.c.granted_at)
     .select_from(_leases_t.join(_jobs, _jobs.c.id == _leases_t.c.job_id))
     .where(
         _leases_t.c.id.in_(bindparam("lease_ids", expanding=True)),
@@ -336,10 +342,55 @@ _RENEW_LEASES = (
 )
 
 
+LEASE_AGE_FACTOR = 4
+"""An attempt of a measurement takes at most about twice its ``max_time_s`` (warm-up and timed runs each stop at
+it, give or take one run); a lease may be renewed for twice that again."""
+JOB_MARGIN_S = 600.0
+"""Per job, beyond its timing: loading the model (a compiler may take minutes), waiting for an idle machine (the
+agent's ``--wait-idle-max``, 60 s by default), reference probes and a profile."""
+GRANT_MARGIN_S = 3600.0
+"""Per lease request, beyond its jobs: downloading their artifacts, and any slowness the bounds above missed."""
+
+
+def job_bound_s(settings: MeasurementSettings) -> float:
+    """The longest a healthy agent may take to measure a job with ``settings``, generously."""
+    attempts = settings.max_attempts + (1 if settings.profile_runs else 0)
+    return LEASE_AGE_FACTOR * attempts * (settings.max_time_s + settings.cooldown_s) + JOB_MARGIN_S
+
+
+def _bounds(session: Session, campaign_ids: Sequence[str]) -> list[float]:
+    rows = _campaign_rows(session, campaign_ids)
+    return [job_bound_s(MeasurementSettings(**rows[campaign_id].settings)) for campaign_id in campaign_ids]
+
+
+def _overdue(session: Session, agent: AgentRef, current: Sequence[Any], now: datetime) -> set[str]:
+    """The leases among ``current`` held longer than the jobs leased with them could take a healthy agent: the
+    ``GRANT_MARGIN_S`` plus ``job_bound_s`` of each job of their lease request, measured one after the other.
+
+    Such a lease is not renewed, so a wedged agent (a runtime call that never returns, its heartbeat alive)
+    cannot hold its jobs for ever. Most heartbeats find no lease older than its own job's bound plus the
+    margin and read nothing more; only then are the other jobs of its lease request read.
+    """
+    own = dict(zip([row.lease_id for row in current], _bounds(session, [row.campaign_id for row in current])))
+    suspects = [row for row in current if (now - row.granted_at).total_seconds() > own[row.lease_id] + GRANT_MARGIN_S]
+    overdue: set[str] = set()
+    for granted_at in {row.granted_at for row in suspects}:
+        granted = session.scalars(
+            select(JobRow.campaign_id)
+            .join(LeaseRow, LeaseRow.job_id == JobRow.id)
+            .where(LeaseRow.agent_id == agent.id, LeaseRow.granted_at == granted_at)
+        ).all()
+        if (now - granted_at).total_seconds() > GRANT_MARGIN_S + sum(_bounds(session, granted)):
+            overdue.update(row.lease_id for row in suspects if row.granted_at == granted_at)
+    return overdue
+
+
 def renew(
     session: Session, agent: AgentRef, lease_ids: list[str], now: datetime, ttl_s: float
 ) -> tuple[list[str], list[str], datetime]:
-    """Extend the agent's current leases among ``lease_ids``; return (renewed, lost, new expiry).
+    """Extend the agent's current leases among ``lease_ids``, but for those held too long (``_overdue``); return
+    (renewed, lost, new expiry). A lease not renewed expires, and its job goes back to the queue, the expiry
+    counted against it.
 
     Every agent heartbeats every few seconds with all the leases it holds, so this is three prebuilt statements
     whatever their number (read and lock, then one UPDATE each for the jobs and the leases, sent together with
@@ -348,11 +399,13 @@ def renew(
     expires = now + timedelta(seconds=ttl_s)
     wanted = list(dict.fromkeys(lease_ids))
     current = run(session, _CURRENT, {"lease_ids": wanted, "agent_id": agent.id}).all() if wanted else []
-    if current:
+    overdue = _overdue(session, agent, current, now) if current else set()
+    kept = [row for row in current if row.lease_id not in overdue]
+    if kept:
         with pipelined(session, commit=True):
-            run(session, _RENEW_JOBS, {"b_ids": [job_id for job_id, _ in current], "b_expires": expires})
-            run(session, _RENEW_LEASES, {"b_ids": [lease_id for _, lease_id in current], "b_expires": expires})
-    renewed = {lease_id for _, lease_id in current}
+            run(session, _RENEW_JOBS, {"b_ids": [row.id for row in kept], "b_expires": expires})
+            run(session, _RENEW_LEASES, {"b_ids": [row.lease_id for row in kept], "b_expires": expires})
+    renewed = {row.lease_id for row in kept}
     return [i for i in wanted if i in renewed], [i for i in wanted if i not in renewed], expires
 
 

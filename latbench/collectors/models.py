@@ -151,6 +151,10 @@ class CampaignRow(Base):
     and ``samples`` counts the first batch, which every device measures."""
     cancelled_at: Mapped[datetime | None]
     """When an admin cancelled the campaign: from then on none of its jobs is leased (``leasing``)."""
+    priority: Mapped[int] = mapped_column(server_default="0")
+    """Higher leases first (``leasing.grant``); campaigns of equal priority go oldest first."""
+    paused_at: Mapped[datetime | None]
+    """Since when an admin has paused the campaign: none of its jobs is leased until it is resumed."""
 
 
 class CampaignArchRow(Base):

@@ -6,6 +6,7 @@ The agents' hot endpoints (heartbeat, leases, results) live in ``agent_api``, wr
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
@@ -19,7 +20,9 @@ from latbench import __version__
 from latbench.collectors import artifact_store, campaigns, enrollment, export, tokens, uploads
 from latbench.collectors.context import Collector
 from latbench.collectors.http_semantics import JsonBodyRoute
+from latbench.collectors.migrations import head
 from latbench.collectors.models import TokenRow
+from latbench.collectors.schema import SchemaMismatch, SchemaWatch
 from latbench.protocol import (
     API_PREFIX,
     AdminTokenCreate,
@@ -34,11 +37,16 @@ from latbench.protocol import (
     EnrollRequest,
     EnrollResponse,
     ModelInfo,
+    PriorityChange,
 )
 
 router = APIRouter(prefix=API_PREFIX, route_class=JsonBodyRoute)
 UPLOAD_PATH = "/admin/models"
+HEALTH_PATH = API_PREFIX + "/health"
+READY_PATH = API_PREFIX + "/ready"
 _bearer = HTTPBearer(auto_error=False)
+log = logging.getLogger(__name__)
+"""One INFO line per enrollment and admin action, naming the acting token's id (never the token): the audit trail."""
 
 
 async def _collector(request: Request) -> Collector:
@@ -66,14 +74,31 @@ AgentToken = Annotated[TokenRow, Depends(_token("agent"))]
 
 
 @router.get("/health")
-def health() -> dict[str, str]:
-    return {"status": "ok", "version": __version__}
+def health(request: Request) -> dict[str, str | None]:
+    """Liveness: the process answers (never touches the store). ``schema`` is the store schema this release
+    serves, ``store_schema`` the one last found in the store; they differ on a replica that stopped serving."""
+    watch: SchemaWatch = request.app.state.schema
+    return {"status": "ok", "version": __version__, "schema": head(), "store_schema": watch.found}
+
+
+@router.get("/ready")
+def ready(request: Request) -> dict[str, str | None]:
+    """Readiness: reads the store's schema revision now; 503 ``store_unavailable`` while the store cannot be
+    reached, 503 ``schema_mismatch`` while it is at a schema this process does not serve."""
+    watch: SchemaWatch = request.app.state.schema
+    found = watch.check()
+    if not watch.serving:
+        raise SchemaMismatch(watch.refusal())
+    return {"status": "ready", "version": __version__, "schema": found}
 
 
 @router.post("/enroll", status_code=201)
 def enroll(body: EnrollRequest, caller: EnrollToken, c: Ctx) -> EnrollResponse:
     with c.store.write() as session:
-        return enrollment.enroll(session, body, caller, c.clock(), c.lease_ttl_s)
+        enrolled = enrollment.enroll(session, body, caller, c.clock(), c.lease_ttl_s)
+    log.info("agent %r (%s) enrolled on device %r (%s) with %s token %s", body.name, enrolled.agent_id,
+             enrolled.device_name, enrolled.device_id, caller.kind, caller.id)  # fmt: skip
+    return enrolled
 
 
 @router.get("/artifacts/{sha256}", response_class=FileResponse)
@@ -84,10 +109,11 @@ def artifact(sha256: Sha256Path, _: AgentToken, c: Ctx) -> FileResponse:
 
 
 @router.post("/admin/enrollment-tokens", status_code=201)
-def create_enrollment_token(body: EnrollmentTokenCreate, _: AdminToken, c: Ctx) -> EnrollmentTokenCreated:
+def create_enrollment_token(body: EnrollmentTokenCreate, admin: AdminToken, c: Ctx) -> EnrollmentTokenCreated:
     with c.store.write() as session:
         token = tokens.issue(session, "enroll", c.clock(), name=body.name, expires_at=body.expires_at,
                              max_uses=body.max_uses, agent_names=body.agent_names)  # fmt: skip
+    log.info("enrollment token %s (%r) created by admin token %s", tokens.token_id(token), body.name, admin.id)
     return EnrollmentTokenCreated(token_id=tokens.token_id(token), name=body.name, token=token)
 
 
@@ -98,16 +124,19 @@ def list_enrollment_tokens(_: AdminToken, c: Ctx) -> list[EnrollmentTokenInfo]:
 
 
 @router.post("/admin/enrollment-tokens/{token_id}/revoke")
-def revoke_enrollment_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
+def revoke_enrollment_token(token_id: str, admin: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
     """Stop new enrollments with the token; agents enrolled with it keep working. Revoking twice is a no-op."""
     with c.store.write() as session:
-        return _token_info(tokens.revoke(session, "enroll", token_id, c.clock()))
+        revoked = _token_info(tokens.revoke(session, "enroll", token_id, c.clock()))
+    log.info("enrollment token %s revoked by admin token %s", revoked.token_id, admin.id)
+    return revoked
 
 
 @router.post("/admin/admin-tokens", status_code=201)
-def create_admin_token(body: AdminTokenCreate, _: AdminToken, c: Ctx) -> EnrollmentTokenCreated:
+def create_admin_token(body: AdminTokenCreate, admin: AdminToken, c: Ctx) -> EnrollmentTokenCreated:
     with c.store.write() as session:
         token = tokens.issue(session, "admin", c.clock(), name=body.name, expires_at=body.expires_at)
+    log.info("admin token %s (%r) created by admin token %s", tokens.token_id(token), body.name, admin.id)
     return EnrollmentTokenCreated(token_id=tokens.token_id(token), name=body.name, token=token)
 
 
@@ -118,10 +147,12 @@ def list_admin_tokens(_: AdminToken, c: Ctx) -> list[EnrollmentTokenInfo]:
 
 
 @router.post("/admin/admin-tokens/{token_id}/revoke")
-def revoke_admin_token(token_id: str, _: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
+def revoke_admin_token(token_id: str, admin: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
     """Revoke an admin token (not the last live one); revoking twice is a no-op."""
     with c.store.write() as session:
-        return _token_info(tokens.revoke(session, "admin", token_id, c.clock()))
+        revoked = _token_info(tokens.revoke(session, "admin", token_id, c.clock()))
+    log.info("admin token %s revoked by admin token %s", revoked.token_id, admin.id)
+    return revoked
 
 
 def _token_info(row: TokenRow) -> EnrollmentTokenInfo:
@@ -157,9 +188,10 @@ def model(sha256: Sha256Path, _: AdminToken, c: Ctx) -> ModelInfo:
 
 
 @router.post("/admin/campaigns", status_code=201)
-def create_campaign(body: CampaignCreate, _: AdminToken, c: Ctx) -> CampaignCreated:
+def create_campaign(body: CampaignCreate, admin: AdminToken, c: Ctx) -> CampaignCreated:
     with c.store.write() as session:
         campaign = campaigns.create(session, body, c.clock())
+    log.info("campaign %s (%r) created by admin token %s", campaign.id, campaign.name, admin.id)
     c.wake_builder()
     return CampaignCreated(campaign_id=campaign.id)
 
@@ -167,30 +199,65 @@ def create_campaign(body: CampaignCreate, _: AdminToken, c: Ctx) -> CampaignCrea
 @router.get("/admin/campaigns")
 def list_campaigns(_: AdminToken, c: Ctx) -> list[CampaignStatus]:
     with c.store.read() as session:
-        return campaigns.statuses(session, c.clock())
+        return campaigns.statuses(session, c.clock(), c.lease_ttl_s)
 
 
 @router.get("/admin/campaigns/{campaign_id}")
 def campaign_status(campaign_id: str, _: AdminToken, c: Ctx) -> CampaignStatus:
     with c.store.read() as session:
-        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock())
+        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock(), c.lease_ttl_s)
 
 
 @router.post("/admin/campaigns/{campaign_id}/cancel")
-def cancel_campaign(campaign_id: str, _: AdminToken, c: Ctx) -> CampaignStatus:
+def cancel_campaign(campaign_id: str, admin: AdminToken, c: Ctx) -> CampaignStatus:
     """No more of the campaign's jobs are leased; leased ones may finish and their results are kept. Cancelling
     twice is a no-op."""
     with c.store.write() as session:
         campaigns.cancel(session, campaign_id, c.clock())
+    log.info("campaign %s cancelled by admin token %s", campaign_id, admin.id)
     with c.store.read() as session:
-        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock())
+        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock(), c.lease_ttl_s)
+
+
+@router.post("/admin/campaigns/{campaign_id}/pause")
+def pause_campaign(campaign_id: str, admin: AdminToken, c: Ctx) -> CampaignStatus:
+    """No more of the campaign's jobs are leased until it is resumed; leased ones run out as usual. Pausing twice
+    is a no-op; a campaign with no work left (cancelled, done or failed) is a 409."""
+    with c.store.write() as session:
+        campaigns.pause(session, campaign_id, c.clock(), c.lease_ttl_s)
+    log.info("campaign %s paused by admin token %s", campaign_id, admin.id)
+    with c.store.read() as session:
+        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock(), c.lease_ttl_s)
+
+
+@router.post("/admin/campaigns/{campaign_id}/resume")
+def resume_campaign(campaign_id: str, admin: AdminToken, c: Ctx) -> CampaignStatus:
+    """Lease the paused campaign's jobs again; a no-op if it is not paused, a 409 if it is cancelled."""
+    with c.store.write() as session:
+        campaigns.resume(session, campaign_id)
+    log.info("campaign %s resumed by admin token %s", campaign_id, admin.id)
+    with c.store.read() as session:
+        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock(), c.lease_ttl_s)
+
+
+@router.post("/admin/campaigns/{campaign_id}/priority")
+def campaign_priority(campaign_id: str, body: PriorityChange, admin: AdminToken, c: Ctx) -> CampaignStatus:
+    """Set the campaign's priority (higher is leased first), from the next lease request on."""
+    with c.store.write() as session:
+        campaigns.set_priority(session, campaign_id, body.priority)
+    log.info("campaign %s given priority %d by admin token %s", campaign_id, body.priority, admin.id)
+    with c.store.read() as session:
+        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock(), c.lease_ttl_s)
 
 
 @router.post("/admin/agents/{name}/revoke")
-def revoke_agent(name: str, _: AdminToken, c: Ctx) -> AgentRevoked:
+def revoke_agent(name: str, admin: AdminToken, c: Ctx) -> AgentRevoked:
     """Revoke the agent's tokens and put its jobs back in the queue; revoking twice is a no-op."""
     with c.store.write() as session:
-        return enrollment.revoke(session, name, c.clock())
+        revoked = enrollment.revoke(session, name, c.clock())
+    log.info("agent %r (%s) revoked by admin token %s; %d leased job(s) back in the queue", revoked.name,
+             revoked.agent_id, admin.id, revoked.released)  # fmt: skip
+    return revoked
 
 
 @router.get("/admin/devices")

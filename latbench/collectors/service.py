@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import signal
 import socket
@@ -28,6 +29,7 @@ from latbench.collectors.context import Catalog, Collector
 from latbench.collectors.db import Store, unopened, utcnow
 from latbench.collectors.limits import BODY_TIMEOUT_S, HEADER_TIMEOUT_S, KEEP_ALIVE_S, limited_http
 from latbench.collectors.migrations import upgrade
+from latbench.collectors.privacy import private_dir, private_store
 from latbench.collectors.workers import (
     DB_ENV,
     Workers,
@@ -44,6 +46,7 @@ ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
 GRACEFUL_SHUTDOWN_S = 10
 GC_FIRST_GENERATION = 20_000
 """Allocations between collections of the youngest generation (Python's default is 700)."""
+log = logging.getLogger(__name__)
 
 
 def default_data_dir() -> Path:
@@ -77,9 +80,14 @@ def running(
     store = Store(db_url)
     try:
         try:
-            upgrade(store.engine)
+            before, after = upgrade(store.engine)
         except sa.exc.OperationalError as exc:  # the first connection: a server down, a wrong password or path
             raise unopened(db_url, exc) from exc
+        if before is None:
+            log.info("created the store at schema revision %s", after)
+        elif before != after:
+            log.warning("migrated the store from schema revision %s to %s (one-way: collectors of an older latbench "
+                        "stop serving it)", before, after)  # fmt: skip
         now = clock()
         with store.write() as session:
             generated = tokens.bootstrap_admin(session, admin_token, now)
@@ -205,12 +213,11 @@ def serve(
     # the store and spends its one-time admin token; uvicorn serves on this socket, with no bind of its own to fail.
     sock = None if join_port else owner_socket(host, port, workers)
     try:
-        data_dir = data_dir or default_data_dir()
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir = private_dir(data_dir or default_data_dir())
         if join_port:
             db_url = db_url or os.environ.get(DB_ENV)
-        db_url = db_url or f"sqlite:///{data_dir / 'collector.sqlite'}"
-        artifacts_dir = artifacts_dir or data_dir / "artifacts"
+        db_url = private_store(db_url or f"sqlite:///{data_dir / 'collector.sqlite'}")
+        artifacts_dir = private_dir(artifacts_dir or data_dir / "artifacts")
         with running(
             db_url,
             artifacts_dir,

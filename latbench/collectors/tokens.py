@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import bindparam, select, update
@@ -25,6 +26,11 @@ Kind = Literal["admin", "enroll", "agent"]
 ENV_ADMIN_ID = "env-admin"
 FIRST_START = "first start"
 """The name of the admin token a store gets when it starts without one."""
+CONFIGURED = "LATBENCH_ADMIN_TOKEN"
+"""The name of the admin token set through ``LATBENCH_ADMIN_TOKEN``."""
+PREVIOUS = "previous LATBENCH_ADMIN_TOKEN"
+"""The name of a replaced ``LATBENCH_ADMIN_TOKEN``'s revoked row, kept so that its value is refused."""
+log = logging.getLogger(__name__)
 MISSING = "missing bearer token: send 'Authorization: Bearer <token>'"
 _SHAPE = re.compile(r"^lb_(?:admin|enroll|agent)_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$")
 
@@ -143,6 +149,17 @@ def authenticate_agent(session: Session, token: str, now: datetime) -> AgentRef:
     return AgentRef(row.agent_id, row.device_id, row.device_name, row.runtimes)
 
 
+def agent_tokens(session: Session) -> dict[str, TokenRow]:
+    """Each agent's current token by agent id: its live one (an agent holds one at most), else its last revoked
+    one, which makes the agent revoked."""
+    current: dict[str, TokenRow] = {}
+    for row in session.scalars(select(TokenRow).where(TokenRow.kind == "agent").order_by(TokenRow.created_at)):
+        held = current.get(row.agent_id or "")
+        if row.agent_id and (held is None or held.revoked_at is not None):
+            current[row.agent_id] = row
+    return current
+
+
 def list_kind(session: Session, kind: Kind) -> list[TokenRow]:
     """Every token of ``kind``, oldest first, revoked ones included."""
     return list(
@@ -198,25 +215,66 @@ def revoke_agent_tokens(session: Session, agent_id: str, now: datetime) -> None:
 def bootstrap_admin(session: Session, configured: str | None, now: datetime) -> str | None:
     """Make sure an admin token exists; return it only when it was generated here and must be shown once.
 
-    ``configured`` (the value of ``LATBENCH_ADMIN_TOKEN``) is stored, replacing an earlier configured one and
-    the token generated at the first start, which then stop working.
+    ``configured`` (the value of ``LATBENCH_ADMIN_TOKEN``) is stored as ``configure`` says; without it, a store
+    with no live admin token gets one generated.
     """
     if configured:
-        check_strength(configured)
-        session.execute(
-            update(TokenRow)
-            .where(TokenRow.kind == "admin", TokenRow.name == FIRST_START, TokenRow.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        row = session.get(TokenRow, token_id(configured))
-        if row is None:
-            session.add(TokenRow(id=token_id(configured), kind="admin", name="LATBENCH_ADMIN_TOKEN",
-                              token_hash=digest(configured), created_at=now))  # fmt: skip
-        elif row.kind != "admin":
-            raise LatbenchError("LATBENCH_ADMIN_TOKEN is set to a token of another kind; choose a new admin token")
-        else:
-            row.token_hash, row.revoked_at = digest(configured), None
+        configure(session, configured, now)
         return None
     if session.scalar(select(TokenRow.id).where(TokenRow.kind == "admin", TokenRow.revoked_at.is_(None)).limit(1)):
         return None
     return issue(session, "admin", now, name=FIRST_START)
+
+
+def configure(session: Session, configured: str, now: datetime) -> None:
+    """Store ``configured`` as a live admin token; refuse one that was revoked or has expired, which must not
+    come back because a service restarted with an old environment file.
+
+    A value new to the store is a rotation, logged: it revokes the previous configured token and the first-start
+    token, and the previous value's digest stays behind as a revoked row (``PREVIOUS``), so that a replica still
+    set to it refuses to start instead of locking every admin out by rotating back. A live admin token made with
+    ``latbench token create --admin`` may be configured too: it keeps its row, name and expiry.
+    """
+    check_strength(configured)
+    hashed, row_id = digest(configured), token_id(configured)
+    for seen in session.scalars(select(TokenRow).where(TokenRow.kind == "admin", TokenRow.token_hash == hashed)):
+        if seen.revoked_at is not None:
+            raise LatbenchError(f"LATBENCH_ADMIN_TOKEN was revoked at {_utc(seen.revoked_at)}; {_SET_NEW}")
+        if seen.expires_at is not None and seen.expires_at <= now:
+            raise LatbenchError(f"LATBENCH_ADMIN_TOKEN expired at {_utc(seen.expires_at)}; {_SET_NEW}")
+    row = session.get(TokenRow, row_id, with_for_update=True)
+    replaced: list[str] = []
+    if row is None:
+        session.add(TokenRow(id=row_id, kind="admin", name=CONFIGURED, token_hash=hashed, created_at=now))
+    elif row.kind != "admin":
+        raise LatbenchError("LATBENCH_ADMIN_TOKEN is set to a token of another kind; choose a new admin token")
+    elif row.token_hash != hashed:
+        if row.id != ENV_ADMIN_ID:
+            raise LatbenchError(f"LATBENCH_ADMIN_TOKEN has the id of admin token {row.id} but not its secret")
+        replaced.append(_keep_revoked(session, row, now))
+        row.token_hash, row.revoked_at, row.created_at, row.expires_at = hashed, None, now, None
+    previous = (TokenRow.kind == "admin", TokenRow.revoked_at.is_(None), TokenRow.id != row_id,
+                TokenRow.name.in_((CONFIGURED, FIRST_START)))  # fmt: skip
+    for old in session.scalars(select(TokenRow).where(*previous)):
+        old.revoked_at = now
+        replaced.append(old.id)
+    if replaced:
+        log.warning("LATBENCH_ADMIN_TOKEN is new to this store: it replaces admin token %s, revoked; a replica "
+                    "started with a previous value will refuse to start", ", ".join(replaced))  # fmt: skip
+
+
+_SET_NEW = "set a new LATBENCH_ADMIN_TOKEN (the same on every replica)"
+
+
+def _utc(moment: datetime) -> str:
+    """``moment`` in UTC; SQLite gives back the UTC times it was given without their zone."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return aware.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _keep_revoked(session: Session, row: TokenRow, now: datetime) -> str:
+    """Copy the configured token ``row`` (about to hold a new value) to a revoked row of its own; its id."""
+    kept = TokenRow(id=f"env-{secrets.token_hex(8)}", kind="admin", name=PREVIOUS, token_hash=row.token_hash,
+                    created_at=row.created_at, revoked_at=row.revoked_at or now, expires_at=row.expires_at)  # fmt: skip
+    session.add(kept)
+    return kept.id

@@ -13,7 +13,7 @@ from latbench.agents.environment import MachineState, machine_info
 from latbench.agents.measure import Measurement, TimingSettings
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.stats import LatencyStats
-from latbench.local import _row
+from latbench.local import _row, _run_settings
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import EXPORT_COLUMNS, RESULT_COLUMNS
 from tests.support.served import ARCHS, Harness, measurement
@@ -25,7 +25,8 @@ def measure_row() -> dict[str, object]:
     state = MachineState(0.1, 2000.0, "performance", 50.0, 4.0)
     m = Measurement(LatencyStats.from_ns(times), times, 10, 1.0, 1, True, state_before=state, state_after=state)
     identity = {"space": "nb201", "runtime": "onnxruntime", "provider": "cpu", "batch": 1, "threads": 1,
-                "resolution": 32, "classes": 10, "opset": 17, "device_id": "0" * 16}  # fmt: skip
+                "resolution": 32, "classes": 10, "opset": 17, "device_id": "0" * 16,
+                **_run_settings(TimingSettings(), OnnxRuntime(), True, None)}  # fmt: skip
     return _row(ARCHS[0], "nb201", "0" * 64, OnnxRuntime(), identity, machine_info(), TimingSettings(), m)
 
 
@@ -46,10 +47,11 @@ def test_health_needs_no_token_and_openapi_describes_the_api(collector: Harness)
 @pytest.mark.slow
 def test_a_campaign_builds_then_runs_and_reports_per_device_progress(collector: Harness):
     campaign = collector.campaign(ARCHS[:2], wait=False, name="smoke", devices=["rpi4"])
-    first = collector.status(campaign)
+    first = collector.status(campaign)  # rpi4 not enrolled yet: online unknown
     assert first["name"] == "smoke" and first["samples"] == 2 and first["state"] in ("building", "running")
     assert first["devices"] == [{"device": "rpi4", "queued": 2, "leased": 0, "done": 0, "failed": 0, "total": 2,
-                                 "rate_per_min": None, "eta_s": None, "failures": []}]  # fmt: skip
+                                 "rate_per_min": None, "eta_s": None, "failures": [], "online": None,
+                                 "last_result_at": None, "leased_since": None}]  # fmt: skip
     collector.wait_built(campaign)
     status = collector.status(campaign)
     assert status["state"] == "running" and status["artifacts_ready"] == 2
