@@ -101,9 +101,11 @@ class AgentClient:
     def heartbeat(self, lease_ids: Sequence[str]) -> HeartbeatResponse:
         return self._post("/heartbeat", HeartbeatRequest(lease_ids=list(lease_ids)), HeartbeatResponse)
 
-    def lease(self, max_jobs: int) -> Grant:
-        """Jobs to measure, read one at a time (``Grant``)."""
-        status, content = self._exchange("/leases", LeaseRequest(max_jobs=max_jobs))
+    def lease(self, max_jobs: int, runtimes: Sequence[str] | None = None) -> Grant:
+        """Jobs to measure, read one at a time (``Grant``), for ``runtimes`` only if given (the collector's record
+        of what the agent offers may be older than this start)."""
+        request = LeaseRequest(max_jobs=max_jobs, runtimes=None if runtimes is None else list(runtimes))
+        status, content = self._exchange("/leases", request)
         try:
             return _grant(content)
         except ValidationError as exc:

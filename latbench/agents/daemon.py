@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import logging
 import random
 import signal
@@ -91,6 +93,17 @@ and without a bound an endless answer would fill the disk."""
 def _declared_size(job: JobSpec, sha256: str) -> int:
     """The size the collector declared for artifact ``sha256`` of ``job``; for the reference model, its bound."""
     return job.artifact_bytes if sha256 == job.artifact_sha256 else REFERENCE_MAX_BYTES
+
+
+@dataclasses.dataclass(frozen=True)
+class Settled:
+    """Spooled results a push settled: ``delivered`` (the collector acked them) and ``rejected`` (dead letters)."""
+
+    delivered: int = 0
+    rejected: int = 0
+
+    def __add__(self, other: Settled) -> Settled:
+        return Settled(self.delivered + other.delivered, self.rejected + other.rejected)
 
 
 class _Shutdown(BaseException):
@@ -245,9 +258,32 @@ class AgentDaemon:
                     "a new agent", self.name, self.state_dir, saved.name,
                 )  # fmt: skip
             saved = self._same_hardware(saved)
+        if saved.offered != self._offered():
+            saved = self._offer(saved)
         self._enrolled_name = saved.name
         self._use(saved)
         return saved
+
+    def _offered(self) -> str:
+        """A digest of the runtimes this start offers, as ``Credentials.offered`` keeps it."""
+        offers = json.dumps([offer.model_dump(mode="json") for offer in self.runtimes], sort_keys=True)
+        return hashlib.sha256(offers.encode()).hexdigest()[:16]
+
+    def _offer(self, saved: Credentials) -> Credentials:
+        """Tell the collector the runtimes this start offers: it leases by what the agent enrolled with, so a
+        restart with a runtime added would wait for jobs it never gets, and one with a runtime taken away would
+        be leased its jobs. Enrolling again under its own token keeps the agent, its device and its leases."""
+        names = ", ".join(offer.name for offer in self.runtimes)
+        if not saved.name:  # a file from before names were kept: the name to enroll again under is unknown
+            log.warning("the collector may not know the runtimes this agent offers now (%s); enroll it again with "
+                        "an admin token to tell it", names)  # fmt: skip
+            return saved
+        try:
+            credentials = self._enroll(saved.agent_token, saved.device_name)
+        except CollectorRejected:  # its token revoked: the work loop says what to do, or enrolls it again
+            return saved
+        log.info("told the collector the runtimes this agent offers now: %s", names)
+        return credentials
 
     def _machine(self) -> MachineInfo:
         """The machine jobs are measured on: the remote device, or this one."""
@@ -272,8 +308,11 @@ class AgentDaemon:
             )
         return saved
 
-    def _enroll(self) -> Credentials:
-        if not self.enrollment_token:
+    def _enroll(self, token: str | None = None, device_name: str | None = None) -> Credentials:
+        """Enroll with ``token`` (default: the enrollment token given), as ``device_name`` (default: the one
+        given, else the agent's name)."""
+        token = token or self.enrollment_token
+        if not token:
             raise LatbenchError(
                 "this agent is not enrolled with the collector: give the enrollment token that "
                 "`latbench token create` printed (--token or LATBENCH_TOKEN)"
@@ -283,7 +322,7 @@ class AgentDaemon:
         try:
             request = EnrollRequest(
                 name=name,
-                device_name=self.device_name,
+                device_name=self.device_name or device_name,
                 fingerprint=info.fingerprint(),
                 machine=MachineInfoModel.model_validate(info.as_dict()),
                 runtimes=self.runtimes,
@@ -291,7 +330,6 @@ class AgentDaemon:
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise LatbenchError(f"cannot enroll: {problems}") from None
-        token = self.enrollment_token
         answer = retry(
             lambda: self.client.enroll(request, token),
             backoff=self.backoff,
@@ -309,6 +347,7 @@ class AgentDaemon:
             lease_ttl_s=answer.lease_ttl_s,
             name=name,
             fingerprint=request.fingerprint,
+            offered=self._offered(),
         )
         credentials.save(self.credentials_path)
         self._enrolled_name = name
@@ -364,7 +403,7 @@ class AgentDaemon:
             try:
                 with self._abandonable():
                     pushed = self._flush()
-                    grant = self.client.lease(self.max_jobs)
+                    grant = self.client.lease(self.max_jobs, [offer.name for offer in self.runtimes])
             except CollectorUnavailable as exc:
                 self._failed(exc)
                 continue
@@ -379,10 +418,8 @@ class AgentDaemon:
             reenrolled = False
             self._failures = 0
             if self._outage_since is not None:
-                log.info(
-                    "the collector answers again after %.0f s%s", time.monotonic() - self._outage_since,
-                    f"; {pushed} spooled result(s) delivered" if pushed else "",
-                )  # fmt: skip
+                log.info("the collector answers again after %.0f s%s", time.monotonic() - self._outage_since,
+                         self._settled_line(pushed))  # fmt: skip
                 self._outage_since = None
             for unreadable in grant.unreadable:
                 self.spool.add(refusal_item(unreadable.job_id, unreadable.lease_id, unreadable.message()))
@@ -603,21 +640,29 @@ class AgentDaemon:
 
     # --- pushing --------------------------------------------------------------------------------------------
 
-    def _flush(self, timeout: float | None = None) -> int:
+    def _flush(self, timeout: float | None = None) -> Settled:
         """Push every pending result, oldest first, in batches; return how many were settled. Raises
         ``CollectorError`` if a push fails."""
-        settled = 0
+        settled = Settled()
         while batch := self.spool.pending(PUSH_BATCH, PUSH_BYTES):
             done = self._push(batch, timeout)
-            if not done:
+            if not done.delivered + done.rejected:
                 log.warning("the collector acknowledged none of %d result(s); leaving them spooled", len(batch))
                 return settled
             settled += done
         self._unpushed_since = None
         return settled
 
-    def _push(self, batch: list[ResultItem], timeout: float | None) -> int:
-        """Push ``batch``; return how many of its results are settled (acked or dead-lettered).
+    def _settled_line(self, settled: Settled) -> str:
+        """What a flush after an outage did, for the line that says the collector is back: a dead letter is no
+        delivery (a collector restored from a backup rejects the results of jobs it no longer has)."""
+        if not settled.delivered + settled.rejected:
+            return ""
+        rejected = f", {settled.rejected} rejected and kept as dead letters in {self.spool.path}"
+        return f"; {settled.delivered} spooled result(s) delivered{rejected if settled.rejected else ''}"
+
+    def _push(self, batch: list[ResultItem], timeout: float | None) -> Settled:
+        """Push ``batch``; return how many of its results are settled: acked (delivered) or dead-lettered.
 
         A batch rejected as a whole is split in halves until the offending results stand alone; those become
         dead letters, the others are pushed again.
@@ -636,14 +681,14 @@ class AgentDaemon:
             log.error(
                 "result of job %s rejected and kept as a dead letter in %s: %s", batch[0].job_id, self.spool.path, exc
             )
-            return 1
+            return Settled(rejected=1)
         jobs = {item.result_id: item.job_id for item in batch}
         acked = [ack for ack in answer.acks if ack.result_id in jobs]
         self.spool.ack(ack.result_id for ack in acked)
         for ack in acked:
             if ack.status not in ("stored", "duplicate"):
                 log.info("result of job %s %s by the collector: %s", jobs[ack.result_id], ack.status, ack.message)
-        return len(acked)
+        return Settled(delivered=len(acked))
 
     def _finish(self) -> None:
         """Release the leases not worked on and flush the spool once, each with a short timeout."""

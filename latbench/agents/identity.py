@@ -84,6 +84,9 @@ class Credentials:
     """The hardware fingerprint it enrolled with ("" in files from before it was kept): a state dir copied to
     other hardware, or a remote state dir pointed at another device, is refused rather than filed under the
     device it enrolled as."""
+    offered: str = ""
+    """A digest of the runtimes (names, versions, providers) the collector was last told this agent offers ("" in
+    files from before it was kept): a start offering others tells the collector again, which leases by them."""
 
     @classmethod
     def load(cls, path: Path) -> Credentials | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timezone
 
@@ -66,7 +67,10 @@ def error_item(job: JobSpec, message: str, final: bool = False) -> ResultItem:
     fails the job at once where ``final`` says another attempt on this device would fail the same way. A model
     file's error names it as the campaign does (the user's file name), not as the download it was loaded from."""
     if job.space == MODEL_SET:
-        message = message.replace(f"model {job.artifact_sha256}.{job.artifact_format}:", f"model {job.arch}:")
+        # the download's path (a runtime's "cannot load /.../artifacts/<sha256>.onnx") or name, as the user's file
+        message = re.sub(rf"[^\s'\"]*{re.escape(job.artifact_sha256)}(\.[\w.]+)?", job.arch, message)
+        if job.arch not in message:
+            message = f"model {job.arch}: {message}"
     return refusal_item(job.job_id, job.lease_id, message, final)
 
 

@@ -30,3 +30,20 @@ def test_a_model_jobs_error_names_the_users_file_not_the_download(tmp_path: Path
     assert item.final is True
     architecture = error_item(job("k", sha256), str(info.value))  # an architecture's artifact keeps its name
     assert architecture.error == str(info.value)
+
+
+def test_a_model_the_runtime_cannot_load_is_named_not_its_download_path(tmp_path: Path) -> None:
+    """onnxruntime's own refusal names the path it loaded: the agent's cache file, which told a campaign's user
+    nothing of which of their files failed."""
+    broken = tmp_path / "custom.onnx"
+    broken.write_bytes(transformer_onnx(tmp_path / "ok.onnx").read_bytes()[:200])  # cut short
+    sha256 = sha256_file(broken)
+    (tmp_path / "artifacts").mkdir()
+    downloaded = broken.rename(tmp_path / "artifacts" / f"{sha256}.onnx")
+    with OnnxRuntime() as rt, pytest.raises(Exception) as info:
+        rt.load(downloaded)
+    assert str(downloaded) in str(info.value) or sha256 in str(info.value)
+    item = error_item(job("j", sha256).model_copy(update={"space": MODEL_SET, "arch": "custom.onnx"}), str(info.value))
+    assert item.error is not None
+    assert sha256 not in item.error and str(tmp_path) not in item.error
+    assert item.error.startswith("onnxruntime cannot load custom.onnx: ")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from datetime import datetime, timezone
 
@@ -69,6 +70,31 @@ def test_a_model_that_cannot_travel_alone_is_refused_before_uploading(tmp_path):
                  "--collector", f"http://127.0.0.1:{free_port()}")  # fmt: skip
     assert result.returncode == 1 and "big.onnx.data" in result.stderr and "agents get one file" in result.stderr
     assert "cannot reach the collector" not in result.stderr  # refused before connecting
+
+
+@pytest.mark.slow
+def test_a_model_the_runtime_cannot_load_is_refused_before_uploading(tmp_path):
+    """As `measure` refuses it, before anything travels (the collector refused it only after the upload)."""
+    from tests.support.modelfiles import mobilenet_onnx
+
+    model = mobilenet_onnx(tmp_path / "net.onnx")
+    result = run("campaign", "create", "--models", str(model), "--runtime", "tflite",
+                 "--collector", f"http://127.0.0.1:{free_port()}")  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    said = " ".join(re.sub("[│╭╮╰╯─]", " ", result.stderr).split())  # typer's usage box, unwrapped
+    assert "an ONNX file, which runtime tflite does not take; measure it with onnxruntime or tvm" in said
+    assert "cannot reach the collector" not in result.stderr and "uploaded" not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_same_file_under_two_names_is_said_before_the_campaign_measures_it_once(tmp_path):
+    from tests.support.modelfiles import mobilenet_onnx
+
+    first = mobilenet_onnx(tmp_path / "prod_v1.onnx")
+    (tmp_path / "prod_v2.onnx").write_bytes(first.read_bytes())
+    result = run("campaign", "create", "--models", str(tmp_path), "--runtime", "onnxruntime",
+                 "--collector", f"http://127.0.0.1:{free_port()}")  # fmt: skip
+    assert "prod_v2.onnx: the same file as prod_v1.onnx, measured once as prod_v1.onnx" in result.stderr
 
 
 def test_the_adaptive_table_says_each_stop_and_its_caveat():
