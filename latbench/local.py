@@ -9,6 +9,7 @@ are still measured.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +22,15 @@ import numpy as np
 import latbench
 from latbench.agents.environment import MachineInfo, machine_info
 from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, load_cold, time_model
-from latbench.agents.modelfile import FORMATS, ModelFile, check_input_names, format_shapes, parse_input_shapes
+from latbench.agents.modelfile import (
+    FORMATS,
+    InputData,
+    ModelFile,
+    check_input_names,
+    format_shapes,
+    parse_input_shapes,
+    random_description,
+)
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.runtimes import Runtime, get_runtime
 from latbench.errors import LatbenchError, ModelInputError, ProfilingUnsupported
@@ -29,7 +38,7 @@ from latbench.precision import DEFAULT as DEFAULT_PRECISION
 from latbench.precision import artifact_format
 from latbench.progress import Progress, notify
 from latbench.resultfile import ResultsFile
-from latbench.results_schema import RECORDED_SETTINGS, result_row
+from latbench.results_schema import RECORDED_SETTINGS, model_batch, result_row
 from latbench.spaces import MODEL_SET, get_space
 
 if TYPE_CHECKING:
@@ -119,9 +128,8 @@ def _result_row(
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "device_id": identity["device_id"],
         "latbench_version": latbench.__version__,
-        **{f"cfg_{name}": getattr(settings, name) for name, _ in RECORDED_SETTINGS},
-        "cfg_optimization": str(runtime.settings().get("optimization", "")),
-        **{f"env_{k}": v for k, v in info.as_dict().items()},
+        **{k: v for k, v in identity.items() if k.startswith("cfg_")},
+        **{f"env_{k}": v for k, v in info.snapshot().items()},
         "env_numpy": np.__version__,
         "env_load_1m_before": before.load_1m,
         "env_load_1m_after": after.load_1m,
@@ -142,6 +150,7 @@ def measure(
     *,
     models: Sequence[str | Path] | None = None,
     inputs: Mapping[str, Sequence[int]] | Sequence[str] | None = None,
+    input_data: str | Path | None = None,
     samples: int | None = None,
     seed: int = 0,
     connected_only: bool = False,
@@ -165,7 +174,8 @@ def measure(
     machine; return one row each.
 
     ``models`` are ONNX files (onnxruntime, tvm) or ``.tflite`` files (tflite), timed as they are; ``inputs``
-    (``{"input_ids": (1, 128)}`` or ``["input_ids:1x128"]``) give the shapes of their dynamic dimensions. A
+    (``{"input_ids": (1, 128)}`` or ``["input_ids:1x128"]``) give the shapes of their dynamic dimensions;
+    ``input_data`` (an ``.npz`` of arrays by input name) gives their values instead of seeded random ones. A
     model that cannot be timed is refused through ``on_refused(path, line)`` (else a warning) and left out.
     ``precision`` (``fp32`` or ``int8``, see ``latbench.precision``) picks the artifact architectures are timed as;
     a model file is timed as it is, at its own precision.
@@ -195,15 +205,39 @@ def measure(
             on_result,
             on_refused,
             quiet,
+            input_data,
         )
     if space is None:
         raise LatbenchError("give a search space to sample architectures from, or model files")
+    if input_data is not None:
+        raise LatbenchError("input data is for model files; an architecture is timed on seeded random input")
     if inputs:
         raise LatbenchError("input shapes are for model files; an architecture's input is set by batch and resolution")
     return _measure_archs(
         space, archs, samples, seed, connected_only, runtime, provider, precision, batch, threads, resolution, classes,
         settings, out, cache_dir, reference, progress, on_result, quiet,
     )  # fmt: skip
+
+
+def _pinned_core() -> int | None:
+    """The one core this process may run on (``--pin-core``, ``taskset``), where it is confined to one of several."""
+    if not hasattr(os, "sched_getaffinity") or (os.cpu_count() or 1) < 2:
+        return None
+    cores = os.sched_getaffinity(0)
+    return next(iter(cores)) if len(cores) == 1 else None
+
+
+def _run_settings(
+    settings: TimingSettings, engine: Runtime, reference: bool, quiet: QuietPolicy | None
+) -> dict[str, object]:
+    """The ``cfg_*`` columns of a run's rows: part of its identity, so a results file resumes only with them."""
+    return {
+        **{f"cfg_{name}": getattr(settings, name) for name, _ in RECORDED_SETTINGS},
+        "cfg_optimization": str(engine.settings().get("optimization", "")),
+        "cfg_pin_core": _pinned_core(),
+        "cfg_reference": reference,
+        "cfg_wait_idle": quiet is not None,
+    }
 
 
 def _results_file(out: str | Path | None, identity: dict[str, object]) -> ResultsFile | None:
@@ -281,6 +315,7 @@ def _measure_archs(
         "classes": classes,
         "opset": OPSET,
         "device_id": info.fingerprint(),
+        **_run_settings(settings, engine, reference, quiet),
     }
     results = _results_file(out, identity)
     done = results.done() if results is not None else set()
@@ -357,12 +392,27 @@ def _model_files(paths: Sequence[str | Path], on_refused: Refused) -> list[Path]
     return found
 
 
+def format_refusal(model: ModelFile, runtime: str, fmt: str) -> str | None:
+    """Why ``runtime``, which loads ``fmt`` files, cannot take ``model``; ``None`` if it can. Said before any work
+    (a campaign's upload, a measurement) rather than by the runtime or the collector after it."""
+    if model.format == fmt:
+        return None
+    kind = {"onnx": "an ONNX file", "tflite": "a LiteRT model"}[model.format]
+    use = {"onnx": "onnxruntime or tvm", "tflite": "tflite"}[model.format]
+    return f"{kind}, which runtime {runtime} does not take; measure it with {use}"
+
+
 def _open_models(
-    paths: Sequence[str | Path], runtime: str, fmt: str, shapes: Mapping[str, tuple[int, ...]], on_refused: Refused
+    paths: Sequence[str | Path],
+    runtime: str,
+    fmt: str,
+    shapes: Mapping[str, tuple[int, ...]],
+    on_refused: Refused,
+    same: list[tuple[Path, ModelFile]],
 ) -> list[ModelFile]:
     """The distinct models among ``paths`` (directories give their model files) that ``runtime`` (which takes
     ``fmt`` files) can be asked to load with ``shapes``; the others are refused. ``shapes`` must name inputs these
-    models have."""
+    models have. A file with the content of an earlier one is added to ``same`` with that model, not opened twice."""
     opened: list[ModelFile] = []
     for path in _model_files(paths, on_refused):
         try:
@@ -370,13 +420,14 @@ def _open_models(
         except LatbenchError as exc:
             _refuse(on_refused, str(path), _one_line(exc))
             continue
-        if model.format != fmt:
-            kind = {"onnx": "an ONNX file", "tflite": "a LiteRT model"}[model.format]
-            use = {"onnx": "onnxruntime or tvm", "tflite": "tflite"}[model.format]
-            _refuse(on_refused, str(path), f"{kind}, which runtime {runtime} does not take; measure it with {use}")
+        if (why := format_refusal(model, runtime, fmt)) is not None:
+            _refuse(on_refused, str(path), why)
             continue
-        if all(m.sha256 != model.sha256 for m in opened):
+        kept = next((m for m in opened if m.sha256 == model.sha256), None)
+        if kept is None:
             opened.append(model)
+        elif kept.path.resolve() != model.path.resolve():
+            same.append((model.path, kept))
     check_input_names(opened, shapes)
     fit: list[ModelFile] = []
     for model in opened:
@@ -403,14 +454,45 @@ def _labels(opened: Sequence[ModelFile], rows: Sequence[Mapping[str, object]]) -
 
 
 def _already_measured(
-    model: ModelFile, shapes: Mapping[str, tuple[int, ...]], rows: Sequence[Mapping[str, object]]
+    model: ModelFile, shapes: Mapping[str, tuple[int, ...]], fed: str, rows: Sequence[Mapping[str, object]]
 ) -> dict[str, object] | None:
-    """The row of ``model`` timed with the given ``shapes`` (by content, not name), if ``rows`` hold one."""
+    """The row of ``model`` timed with the given ``shapes`` on the input data ``fed`` describes (by content, not
+    name), if ``rows`` hold one; a row without ``input_data`` was timed on random data of seed 0."""
     for row in rows:
         recorded = _recorded_shapes(row)
-        if row["artifact_sha256"] == model.sha256 and all(recorded[n] == s for n, s in shapes.items() if n in recorded):
+        if (
+            row["artifact_sha256"] == model.sha256
+            and all(recorded[n] == s for n, s in shapes.items() if n in recorded)
+            and str(row.get("input_data") or random_description(0)) == fed
+        ):
             return dict(row)
     return None
+
+
+def _fed(
+    opened: list[ModelFile], data: InputData | None, progress: Progress | None, on_refused: Refused
+) -> list[ModelFile]:
+    """The models ``data`` has an array for every input of (all of them without ``data``; the others refused).
+    Without ``data``, a model with control flow is named: random data picks its branch or trip count."""
+    fed: list[ModelFile] = []
+    for model in opened:
+        if data is None and model.control_flow:
+            line = (
+                f"{model.name}: holds control flow ({', '.join(model.control_flow)}), so its latency may depend on its "
+                "input values, and it is timed on random ones: give representative inputs with --input-data FILE.npz"
+            )
+            if progress is not None:
+                notify(progress, "measure", message=line)
+            else:
+                warnings.warn(line, stacklevel=4)
+        try:
+            if data is not None and model.input_names is not None:
+                data.check_covers(str(model.path), model.input_names)
+        except ModelInputError as exc:
+            _refuse(on_refused, str(model.path), _one_line(exc))
+            continue
+        fed.append(model)
+    return fed
 
 
 def _measure_models(
@@ -427,6 +509,7 @@ def _measure_models(
     on_result: Callable[[dict[str, object]], None] | None,
     on_refused: Refused,
     quiet: QuietPolicy | None,
+    input_data: str | Path | None = None,
 ) -> list[dict[str, object]]:
     """Time each model file as it is: a file is known by its content hash (its ``arch`` is its file name,
     made unique), and one that cannot be inspected, loaded or run is refused on its own."""
@@ -439,6 +522,9 @@ def _measure_models(
         shapes = {name: tuple(int(d) for d in dims) for name, dims in inputs.items()}
     else:
         shapes = parse_input_shapes([inputs] if isinstance(inputs, str) else list(inputs or []))
+    data = InputData.open(input_data) if input_data is not None else None
+    shapes = data.shapes_with(shapes) if data is not None else shapes
+    fed = data.describe() if data is not None else random_description(0)
     runtime_cls = get_runtime(runtime)
     if runtime_cls.artifact_format not in FORMATS:
         raise LatbenchError(
@@ -447,7 +533,10 @@ def _measure_models(
         )
     _check_profiling(runtime_cls, settings)
     engine = runtime_cls(threads=threads, provider=provider)
-    opened = _open_models(paths, runtime, runtime_cls.artifact_format, shapes, on_refused)
+    same: list[tuple[Path, ModelFile]] = []
+    opened = _fed(
+        _open_models(paths, runtime, runtime_cls.artifact_format, shapes, on_refused, same), data, progress, on_refused
+    )
     info = machine_info()
     identity: dict[str, object] = {
         "space": MODEL_SET,
@@ -455,11 +544,19 @@ def _measure_models(
         "provider": provider,
         "threads": threads,
         "device_id": info.fingerprint(),
+        **_run_settings(settings, engine, reference, quiet),
     }
     results = _results_file(out, identity)
     earlier = results.rows if results is not None else []
     label = _labels(opened, earlier)
-    rows = {m.sha256: row for m in opened if (row := _already_measured(m, shapes, earlier)) is not None}
+    for path, kept in same:
+        if kept.sha256 in label:
+            line = f"{path.name}: the same file as {kept.path.name}, measured once as {label[kept.sha256]}"
+            if progress is not None:
+                notify(progress, "measure", message=line)
+            else:
+                warnings.warn(line, stacklevel=3)
+    rows = {m.sha256: row for m in opened if (row := _already_measured(m, shapes, fed, earlier)) is not None}
     todo = [m for m in opened if m.sha256 not in rows]
     cache = ArtifactCache(Path(cache_dir) if cache_dir else None)
     probe = (
@@ -471,26 +568,27 @@ def _measure_models(
     try:
         for model in todo:
             try:
-                cold = load_cold(engine, model.path, shapes)  # a model that cannot run is refused here, untimed
+                arrays = data.arrays if data is not None else None
+                cold = load_cold(engine, model.path, shapes, arrays)  # a model that cannot run is refused here, untimed
             except Exception as exc:  # engines raise their own error types for models they cannot take
                 engine.close()
                 _refuse(on_refused, str(model.path), _one_line(exc))
                 continue
-            used = dict(engine.input_shapes)
+            used = format_shapes(engine.input_shapes)
             try:
                 m = time_model(engine, settings, probe, quiet, cold)
             finally:
                 engine.close()
-            first = next(iter(used.values()), ())
             subject = {
                 "arch": label[model.sha256],
                 "arch_index": None,
                 "space": MODEL_SET,
-                "batch": first[0] if first else None,
+                "batch": model_batch(used),
                 "resolution": None,
                 "classes": None,
                 "opset": model.opset,
-                "input_shapes": format_shapes(used),
+                "input_shapes": used,
+                "input_data": fed,
             }
             row = _result_row(subject, model.sha256, engine, identity, info, settings, m)
             if results is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from latbench.errors import MissingDependency, ResultsFileError
 from latbench.results_schema import DTYPES
 
 SUFFIXES = (".csv", ".parquet")
+LATER_SETTINGS = ("cfg_pin_core", "cfg_reference", "cfg_wait_idle")
+"""Settings recorded only by newer rows: a row without ``cfg_reference`` is older and records none of them."""
 CSV_FIELD_LIMIT = 1 << 30
 """The largest CSV cell read: ``times_ms`` of a model timed for 30 s at 10 us a run is about 30 MB (the csv
 module's default limit, 128 KiB, is reached by a 0.01 ms model timed for half a second)."""
@@ -95,9 +98,13 @@ class ResultsFile:
         return {str(r["arch"]) for r in self.rows}
 
     def check_compatible(self, identity: dict[str, object]) -> None:
-        """Refuse to mix rows measured under other settings into this file."""
+        """Refuse to mix rows measured under other settings into this file: the ``identity`` columns and every
+        ``cfg_*`` setting a row records (``recorded_settings``, the rule ``dataset build`` checks too), so a row
+        is never reused for a run with other settings."""
         for row in self.rows:
-            diff = {k: (row.get(k), v) for k, v in identity.items() if row.get(k) != v}
+            recorded = recorded_settings(row)
+            compared = {k: v for k, v in identity.items() if not k.startswith("cfg_") or k in recorded}
+            diff = {k: (row.get(k), v) for k, v in compared.items() if _cell(row.get(k)) != _cell(v)}
             if diff:
                 detail = ", ".join(f"{k}: file has {old!r}, this run {new!r}" for k, (old, new) in diff.items())
                 raise ResultsFileError(
@@ -143,6 +150,20 @@ class ResultsFile:
             self.rows = [{k: r.get(k) for k in last} for r in self.rows]
         pa.parquet.write_table(pa.Table.from_pylist(self.rows), tmp)
         os.replace(tmp, self.path)
+
+
+def _cell(value: object) -> object:
+    """A value as a CSV cell reads back: an empty text is no value."""
+    return None if value == "" else value
+
+
+def recorded_settings(row: Mapping[str, object]) -> dict[str, object]:
+    """The ``cfg_*`` settings ``row`` records: a column missing from an older file's row is left out, and so are
+    ``LATER_SETTINGS`` where the row predates them, so older results stay usable."""
+    settings = {k: v for k, v in row.items() if k.startswith("cfg_")}
+    if settings.get("cfg_reference") is None:
+        settings = {k: v for k, v in settings.items() if k not in LATER_SETTINGS}
+    return settings
 
 
 def read_results(path: str | Path) -> list[dict[str, object]]:

@@ -21,6 +21,8 @@ class Column:
     name: str
     dtype: Dtype
     meaning: str
+    optional: bool = False
+    """A builder may leave it out (empty): a column one side records before the other does."""
 
 
 RECORDED_SETTINGS: tuple[tuple[str, Dtype], ...] = (
@@ -44,6 +46,8 @@ MACHINE_FIELDS: tuple[tuple[str, Dtype], ...] = (
     ("os", "str"),
     ("python", "str"),
     ("hostname", "str"),
+    ("cpu_id", "str"),
+    ("cpu_isa", "str"),
 )
 """The machine description a row records, as ``env_<name>`` columns."""
 
@@ -63,6 +67,12 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     Column("artifact_sha256", "str", "hash of the exact file timed"),
     Column(
         "input_shapes", "str", "a model file's input shapes as timed, 'name:1x3x224x224;...' (empty for architectures)"
+    ),
+    Column(
+        "input_data",
+        "str",
+        "a model file's input values: 'random(seed=0)' or 'npz(sha256=...)' (--input-data); empty where not recorded",
+        optional=True,
     ),
     Column("latency_ms", "float", "median run time"),
     Column("mean_ms", "float", "mean run time"),
@@ -92,6 +102,9 @@ RESULT_COLUMNS: tuple[Column, ...] = (
     Column("latbench_version", "str", "latbench that measured"),
     *(Column(f"cfg_{name}", dtype, f"timing setting {name}") for name, dtype in RECORDED_SETTINGS),
     Column("cfg_optimization", "str", "the engine's graph optimisation level"),
+    Column("cfg_pin_core", "int", "the one core the measuring process was confined to (--pin-core); empty: none"),
+    Column("cfg_reference", "bool", "whether the reference probe watched for drift (false: --no-reference)"),
+    Column("cfg_wait_idle", "bool", "whether each attempt waited for idle (--wait-idle); empty where not reported"),
     *(Column(f"env_{name}", dtype, f"machine {name}") for name, dtype in MACHINE_FIELDS),
     Column("env_numpy", "str", "numpy version of the measuring process"),
     Column("env_load_1m_before", "float", "1-minute load average before timing"),
@@ -117,9 +130,19 @@ EXPORT_COLUMNS: tuple[Column, ...] = (
 DTYPES: dict[str, Dtype] = {c.name: c.dtype for c in EXPORT_COLUMNS}
 
 
+def model_batch(input_shapes: str | None) -> int | None:
+    """A model file's ``batch``: the first dimension of its first input, from its ``input_shapes`` cell
+    (``image:4x3x96x96;...``, inputs in the model's order; names may hold ``:``); ``None`` without one."""
+    first = (input_shapes or "").split(";", 1)[0]
+    dims = first.rpartition(":")[2].split("x", 1)[0]
+    return int(dims) if dims.isdigit() else None
+
+
 def result_row(values: Mapping[str, object], columns: tuple[Column, ...] = RESULT_COLUMNS) -> dict[str, object]:
-    """``values`` in the order of ``columns``; a missing or unknown column is a bug in the row's builder."""
+    """``values`` in the order of ``columns``, an optional column left out empty; a missing or unknown column is a bug
+    in the row's builder."""
     names = [c.name for c in columns]
+    values = {**{c.name: None for c in columns if c.optional}, **values}
     if set(values) != set(names):
         missing, extra = sorted(set(names) - set(values)), sorted(set(values) - set(names))
         raise ValueError(f"a result row must have the schema's columns (missing: {missing}, unknown: {extra})")

@@ -35,6 +35,8 @@ FIGURES = (
     "flags",
 )
 """The columns a view shows of its row."""
+IDENTITY = ("artifact_sha256", "input_shapes", "device", "result_id")
+"""What ``--json`` adds so a result joins back to its file and, from a collector, its device and stored result."""
 DETAILS = (
     "result_id",
     "device",
@@ -71,7 +73,16 @@ class ResultView:
     profile: OpProfile | None
 
     def figures(self) -> dict[str, object]:
-        return {k: self.row.get(k) for k in FIGURES}
+        """The ``FIGURES`` of the row; ``flags`` is text ("" for none) whether read from CSV, parquet or a collector."""
+        return {k: self.row.get(k) for k in FIGURES} | {"flags": str(self.row.get("flags") or "")}
+
+    def as_json(self, top: int | None = None) -> dict[str, object]:
+        """What ``latbench results show --json`` prints of the result: its figures, identity and operator types."""
+        return {
+            **self.figures(),
+            **{k: self.row.get(k) for k in IDENTITY},
+            "op_types": [asdict(t) for t in self.op_types(top)],
+        }
 
     def op_types(self, top: int | None = None) -> list[OpTypeTime]:
         """The profile's time by operator type, largest first; empty without a profile."""

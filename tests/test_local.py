@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import latbench
 from latbench.agents.measure import TimingSettings
 from latbench.errors import InvalidArchitecture, LatbenchError, ResultsFileError
+from latbench.hashing import sha256_file
+from latbench.resultfile import read_results
 
 FAST = TimingSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=10, min_time_s=0.05)
 REQUIRED = {"arch", "space", "runtime", "batch", "threads", "latency_ms", "mean_ms", "std_ms", "min_ms", "p90_ms",
@@ -95,3 +98,28 @@ def test_model_files_through_the_python_api(tmp_path, artifact_cache):
         latbench.measure("nb201", models=[resnet])
     with pytest.raises(LatbenchError, match="input shapes are for model files"):
         latbench.measure("nb201", samples=1, inputs=["x:1x3"])
+
+
+def test_a_model_with_control_flow_is_named_and_timed_on_the_given_inputs(tmp_path):
+    """Finding 7: the branch a random input picked decided a 70x difference; the row says which data it ran on."""
+    from tests.support.controlflow import SHAPE, control_flow_onnx
+
+    model = control_flow_onnx(tmp_path / "branchy.onnx")
+    x = np.abs(np.random.default_rng(1).standard_normal(SHAPE)).astype(np.float32)
+    np.savez(tmp_path / "heavy.npz", x=x)
+    np.savez(tmp_path / "light.npz", x=-x)
+    settings = TimingSettings(warmup_runs=2, warmup_time_s=0.02, min_runs=20, min_time_s=0.05, max_attempts=1)
+    with pytest.warns(UserWarning, match=r"branchy.onnx: holds control flow \(If\).*--input-data FILE.npz"):
+        [plain] = latbench.measure(models=[model], settings=settings, reference=False)
+    assert plain["input_data"] == "random(seed=0)"
+    out = tmp_path / "r.csv"
+    heavy, light = (
+        latbench.measure(
+            models=[model], input_data=tmp_path / f"{name}.npz", settings=settings, reference=False, out=out
+        )
+        for name in ("heavy", "light")
+    )
+    assert heavy[0]["input_data"] == f"npz(sha256={sha256_file(tmp_path / 'heavy.npz')})"
+    assert light[0]["input_data"] == f"npz(sha256={sha256_file(tmp_path / 'light.npz')})"
+    assert float(heavy[0]["latency_ms"]) > 4 * float(light[0]["latency_ms"])  # ~15x here; other data, other row
+    assert len(read_results(out)) == 2

@@ -56,3 +56,16 @@ def test_stable_results_timed_on_a_machine_still_busy_are_said_too():
     assert text is not None and text.startswith("39 of 39 results waited the full --wait-idle time")
     assert "count as stable" in text
     assert summary([_row(True, "waited_idle")]) is None  # waited, then timed on a quiet machine: nothing to say
+
+
+def test_tiny_models_name_the_timer_and_the_os_not_the_load():
+    """Finding 3: a 20 us model's spread was blamed on a busy machine, or an idle one was told to wait for idle."""
+    rows = [{**_row(False, "high_cv", load=0.6), "latency_ms": 0.021} for _ in range(2)] + [_row(True)]
+    text = summary(rows, "Re-run when it is idle, or use --wait-idle.")
+    assert text is not None and text.startswith("2 of 3 results are unstable (high variation between runs): each takes")
+    assert "under 0.1 ms a run, where timer and OS jitter" in text and "An idle machine will not change that" in text
+    assert "idle, or use --wait-idle" not in text and "load average" not in text
+    mixed = [*rows, {**_row(False, "high_cv", load=0.6), "latency_ms": 1.2}]
+    text = summary(mixed)
+    assert text is not None and "; 2 of them take under 0.1 ms a run" in text
+    assert "a load average misses bursts under a minute and other virtual machines" in text

@@ -1,6 +1,8 @@
 """What the machine looked like when it measured: hardware, software, and the state that moves latency.
 
 The static part (CPU model, cores, memory, OS) is read once per session and gives the device fingerprint; the
+CPU's identity (family, model, stepping) and the ISA extensions that decide int8 and fp16 speed are recorded beside
+it but stay out of the fingerprint, so agents enrolled before them keep their device. The
 dynamic part (load, frequency, governor, temperature) is read before and after every measurement so that a
 result taken while the machine changed can be flagged.
 """
@@ -33,6 +35,10 @@ class MachineInfo:
     os: str
     python: str
     hostname: str
+    cpu_id: str | None = None
+    """``family 25 model 1 stepping 1`` (x86) or ``implementer 0x41 part 0xd0c variant 0x3 revision 1`` (Arm)."""
+    cpu_isa: str | None = None
+    """The latency-relevant ISA extensions present, sorted and comma-separated (``ISA_FLAGS``)."""
 
     def fingerprint(self) -> str:
         """A stable id of the hardware configuration (not of one unit): the same on every run of this machine."""
@@ -46,7 +52,26 @@ class MachineInfo:
         return hashlib.sha256(json.dumps(hardware, sort_keys=True).encode()).hexdigest()[:16]
 
     def as_dict(self) -> dict[str, object]:
+        """The fields agents enroll with (``protocol.MachineInfoModel``, which refuses others)."""
+        return {k: v for k, v in asdict(self).items() if k not in DETAIL_FIELDS}
+
+    def snapshot(self) -> dict[str, object]:
+        """Every field, the CPU's identity and ISA included: what a local result row records."""
         return asdict(self)
+
+
+DETAIL_FIELDS = ("cpu_id", "cpu_isa")
+"""``MachineInfo`` fields recorded in local rows but neither enrolled nor fingerprinted."""
+ISA_FLAGS = frozenset(
+    {"sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512vnni", "avx512_bf16",
+     "avx512_fp16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16", "neon", "asimd", "asimdhp", "asimddp", "fphp",
+     "sve", "sve2", "i8mm", "bf16", "sme"}
+)  # fmt: skip
+"""``/proc/cpuinfo`` flags (x86 ``flags``, Arm ``Features``) that move latency: vector width, dot products, fp16."""
+ID_FIELDS = (
+    ("cpu family", "family"), ("model", "model"), ("stepping", "stepping"), ("CPU implementer", "implementer"),
+    ("CPU part", "part"), ("CPU variant", "variant"), ("CPU revision", "revision"),
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -73,7 +98,23 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def _cpu_details(cpuinfo: str) -> tuple[str | None, str | None]:
+    """The first processor's identity and ISA summary from ``/proc/cpuinfo`` text; ``None`` where it says nothing."""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            if fields:
+                break  # the first processor's block has ended
+            continue
+        fields.setdefault(key.strip(), value.strip())
+    ident = " ".join(f"{label} {fields[key]}" for key, label in ID_FIELDS if fields.get(key))
+    flags = set((fields.get("flags") or fields.get("Features") or "").split()) & ISA_FLAGS
+    return ident or None, ",".join(sorted(flags)) or None
+
+
 def machine_info() -> MachineInfo:
+    cpu_id, cpu_isa = _cpu_details(_read("/proc/cpuinfo") or "")
     return MachineInfo(
         cpu_model=_cpu_model(),
         machine=platform.machine(),
@@ -83,6 +124,8 @@ def machine_info() -> MachineInfo:
         os=platform.platform(),
         python=sys.version.split()[0],
         hostname=platform.node(),
+        cpu_id=cpu_id,
+        cpu_isa=cpu_isa,
     )
 
 

@@ -1,8 +1,10 @@
 """The measurement loop: warm-up, timed runs until a minimum count and time, statistics, stability checks.
 
 Only the runtime call sits between the two ``perf_counter_ns`` readings. A result is re-measured when its
-spread is too high, the machine changed under it (frequency, governor, load), or a fixed reference model timed
-between measurements says the whole machine drifted; it is flagged unstable if that persists.
+spread is too high, its own runs changed speed part-way, the machine changed under it (frequency, governor,
+load), or a fixed reference model timed between measurements says the whole machine drifted; it is flagged
+unstable if that persists. These are within-process checks: a process that is uniformly slow from its first run
+to its last passes them (docs/measurement.md, "What `stable` does not check").
 ``measure_until_stable`` is that re-measuring, for any way of timing one attempt: ``time_model`` times a model
 loaded here, the remote benchmark binaries time theirs on a device.
 """
@@ -20,7 +22,7 @@ from latbench.agents.environment import MachineState, changed, machine_state
 from latbench.agents.memory import peak_rss_mb, reset_peak
 from latbench.agents.quiet import QuietPolicy, Wait
 from latbench.agents.runtimes.base import Runtime
-from latbench.agents.stats import LatencyStats
+from latbench.agents.stats import MAD_TO_SIGMA, LatencyStats
 from latbench.errors import ProfilingUnsupported
 from latbench.profiles import OpProfile
 
@@ -137,6 +139,14 @@ class ReferenceProbe:
     def baseline_ms(self) -> float:
         return float(np.median(self._readings))
 
+    @property
+    def noise(self) -> float:
+        """How much the readings so far vary, relative to the baseline (1.4826 * MAD / median): what a reading
+        differs by without any drift. On a shared VM, probes between a user's model's runs read 0.92-1.46 with no
+        drift at all, so a fixed tolerance alone flags noise."""
+        readings = np.asarray(self._readings)
+        return MAD_TO_SIGMA * float(np.median(np.abs(readings - self.baseline_ms))) / self.baseline_ms
+
     def ratio(self) -> float:
         """Reference latency now over its baseline (1.0 = no drift)."""
         reading = float(np.median(time_runs(self.runtime.run, self._probe).times_ns)) / 1e6
@@ -196,14 +206,55 @@ class Attempt:
     ratios: list[float] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     peak_rss_mb: float | None = None
+    ratio_noise: float = 0.0
+    """The reference probe's own reading-to-reading variation (``ReferenceProbe.noise``)."""
+
+
+SIGMAS = 3.0
+"""How many standard errors a difference must exceed to count as a change rather than noise (0.3% of noise
+readings exceed it, two-sided, where readings are normal)."""
+
+PARTS = 3
+"""``shifted`` compares the medians of the timed runs cut into this many consecutive parts."""
+
+
+def shift(times_ns: np.ndarray, tolerance: float) -> float | None:
+    """How far apart (max / min - 1) the medians of the runs' ``PARTS`` consecutive parts are, when that is
+    beyond both ``tolerance`` and ``SIGMAS`` standard errors of a difference of two such medians; else None.
+
+    The model's own opening and closing runs catch what the reference probe cannot: a slowdown that hits this
+    model and not the reference cell (memory bandwidth taken by a neighbour), or one that starts or ends inside
+    the attempt. The standard error of a part's median is about 1.2533 * sigma / sqrt(n) with sigma the runs'
+    robust spread, so a short, noisy attempt is not flagged for what its parts' medians vary by anyway."""
+    if len(times_ns) < 2 * PARTS:
+        return None
+    parts = np.array_split(np.asarray(times_ns, dtype=np.float64), PARTS)
+    medians = np.array([np.median(p) for p in parts])
+    if medians.min() <= 0:
+        return None
+    median = float(np.median(times_ns))
+    sigma = MAD_TO_SIGMA * float(np.median(np.abs(np.asarray(times_ns) - median))) / median
+    standard_error = np.sqrt(2.0) * 1.2533 * sigma / np.sqrt(min(len(p) for p in parts))
+    gap = float(medians.max() / medians.min() - 1.0)
+    return gap if gap > max(tolerance, SIGMAS * standard_error) else None
 
 
 def _problems(attempt: Attempt, settings: TimingSettings) -> list[str]:
+    """An attempt's problems. ``high_cv`` judges the robust CV (``LatencyStats.robust_cv``), not ``cv``: the
+    question is whether the median can be trusted, and a few preempted runs do not move it; a quarter of the runs
+    disturbed do. ``drift`` needs a reference reading off by more than the tolerance and than ``SIGMAS`` times the
+    probe's own noise, or that noise itself above the tolerance: a probe that varies more than it is meant to
+    detect cannot vouch for the machine."""
     flags = []
-    if attempt.stats.cv > settings.cv_threshold:
+    if attempt.stats.spread > settings.cv_threshold:
         flags.append("high_cv")
+    if shift(attempt.times_ns, settings.drift_tolerance) is not None:
+        flags.append("shifted")
     flags += changed(attempt.before, attempt.after)
-    if any(abs(r - 1.0) > settings.drift_tolerance for r in attempt.ratios):
+    limit = max(settings.drift_tolerance, SIGMAS * attempt.ratio_noise)
+    if attempt.ratios and (
+        attempt.ratio_noise > settings.drift_tolerance or any(abs(r - 1.0) > limit for r in attempt.ratios)
+    ):
         flags.append("drift")
     return flags
 
@@ -212,7 +263,8 @@ def measure_until_stable(
     attempt: Callable[[int], Attempt], settings: TimingSettings, quiet: QuietPolicy | None = None
 ) -> Measurement:
     """Call ``attempt`` (with its number, from 1) up to ``max_attempts`` times while its result is unstable; keep
-    the attempt with the fewest problems, then the lowest CV, with every attempt's problems and the total wall time.
+    the attempt with the fewest problems, then the lowest robust CV, with every attempt's problems and the total
+    wall time.
 
     With ``quiet``, each attempt first waits for other programs to calm down; the kept attempt's flags say
     whether it waited (``waited_idle``) or gave up waiting (``still_busy``), and the result how long in all.
@@ -231,8 +283,8 @@ def measure_until_stable(
         wall += seen.wall_s
         flags = _problems(seen, settings)
         history.append(flags)
-        if fewest is None or (len(flags), seen.stats.cv) < fewest:
-            fewest = (len(flags), seen.stats.cv)
+        if fewest is None or (len(flags), seen.stats.spread) < fewest:
+            fewest = (len(flags), seen.stats.spread)
             best = Measurement(
                 stats=seen.stats,
                 times_ns=seen.times_ns,
@@ -263,12 +315,20 @@ class ColdStart:
     first_run_ms: float
 
 
-def load_cold(runtime: Runtime, path: Path, input_shapes: Mapping[str, Sequence[int]] | None = None) -> ColdStart:
-    """Load the model at ``path`` into ``runtime`` and run it once, timing each step: the first run also proves
-    the model runs before any timing starts."""
+def load_cold(
+    runtime: Runtime,
+    path: Path,
+    input_shapes: Mapping[str, Sequence[int]] | None = None,
+    input_data: Mapping[str, np.ndarray] | None = None,
+) -> ColdStart:
+    """Load the model at ``path`` into ``runtime`` (on ``input_data``'s arrays where given, else random inputs)
+    and run it once, timing each step: the first run also proves the model runs before any timing starts."""
     clock = time.perf_counter_ns
     t0 = clock()
-    runtime.load(path, input_shapes=input_shapes)
+    if input_data is None:  # a runtime of another package may not take input data yet
+        runtime.load(path, input_shapes=input_shapes)
+    else:
+        runtime.load(path, input_shapes=input_shapes, input_data=input_data)
     t1 = clock()
     runtime.run()
     t2 = clock()
@@ -307,8 +367,17 @@ def time_model(
         if probe:
             ratios.append(probe.ratio())
         stats = LatencyStats.from_ns(timing.times_ns)
+        noise = probe.noise if probe else 0.0
         return Attempt(
-            stats, timing.times_ns, timing.warmup_runs, timing.wall_s, before, after, ratios, peak_rss_mb=peak
+            stats,
+            timing.times_ns,
+            timing.warmup_runs,
+            timing.wall_s,
+            before,
+            after,
+            ratios,
+            peak_rss_mb=peak,
+            ratio_noise=noise,
         )
 
     m = measure_until_stable(attempt, settings, quiet)

@@ -5,8 +5,10 @@ LiteRT flatbuffer carries ``TFL3`` at bytes 4..8; an ONNX file must walk as a pr
 and parse as one where ``onnx`` is installed), so a renamed file is measured by what it is.
 Runtimes share the input rules here: a dynamic dimension is never guessed (a guessed sequence length would time
 another model than the user's), integer inputs get small non-negative values so token ids and indices stay
-valid, and latbench's own float32 artifacts draw exactly the values they always did. Nothing here imports torch
-or the engines; ``onnx`` only where it is installed.
+valid, and latbench's own float32 artifacts draw exactly the values they always did. A model whose cost depends
+on its input values (control flow, early exits) is timed on the user's own arrays instead (``InputData``), and a
+graph with control-flow operators says so (``ModelFile.control_flow``). Nothing here imports torch or the
+engines; ``onnx`` only where it is installed.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ MAX_ONNX_FIELDS = 100_000
 SHAPE = re.compile(r"^(?P<name>.+):(?P<dims>\d+(?:x\d+)*)$")
 INTEGER_HIGH = 2
 """Integer inputs are drawn from [0, INTEGER_HIGH): valid as token ids, indices and masks of any model."""
+CONTROL_FLOW = frozenset({"If", "Loop", "Scan"})
+"""ONNX operators whose work depends on input values: a model holding one is timed on whichever branch or trip
+count its inputs pick."""
 
 Dim = int | str | None
 """A model's input dimension: a size, a symbolic name (dynamic), or ``None`` (dynamic, unnamed)."""
@@ -145,6 +150,91 @@ def random_inputs(
     return arrays
 
 
+def random_description(seed: int) -> str:
+    """The ``input_data`` column of a result timed on ``random_inputs`` drawn from ``seed``."""
+    return f"random(seed={seed})"
+
+
+@dataclass(frozen=True)
+class InputData:
+    """A user's input arrays by input name (an ``.npz`` file, as ``numpy.savez`` writes it), fed to every model
+    of a run that has inputs of those names; ``sha256`` is the file's, so a result says which data it ran on."""
+
+    arrays: Mapping[str, np.ndarray]
+    sha256: str
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | Path) -> InputData:
+        """Read the arrays at ``path``; ``ModelInputError`` naming the file if it holds no arrays, or objects."""
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+        except FileNotFoundError:
+            raise ModelInputError(f"input data {path}: no such file") from None
+        except (OSError, ValueError) as exc:  # not a zip of .npy files, or arrays of Python objects
+            raise ModelInputError(f"input data {path}: not an .npz file of arrays ({exc})") from None
+        if not arrays:
+            raise ModelInputError(f"input data {path}: holds no arrays")
+        return cls(arrays, sha256_file(path), path)
+
+    def describe(self) -> str:
+        """The ``input_data`` column: the file's content, not its name."""
+        return f"npz(sha256={self.sha256})"
+
+    def shapes_with(self, given: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+        """The arrays' shapes, which fill dynamic dimensions as ``--input`` does, with the ``given`` ones; an input
+        given two different shapes is refused."""
+        shapes = {name: tuple(int(d) for d in array.shape) for name, array in self.arrays.items()}
+        for name, shape in given.items():
+            if name in shapes and shapes[name] != tuple(shape):
+                raise ModelInputError(
+                    f"input {name!r}: --input gives {format_shape(shape)}, {self.path.name} holds "
+                    f"{format_shape(shapes[name]) or 'a scalar'}"
+                )
+        return {**shapes, **given}
+
+    def check_covers(self, model: str, names: Sequence[str]) -> None:
+        """``ModelInputError`` unless every input of ``model`` (its ``names``) has an array: half real data and
+        half random would time neither."""
+        missing = [n for n in names if n not in self.arrays]
+        if missing:
+            raise ModelInputError(
+                f"model {model}: input {', '.join(map(repr, missing))} is not in {self.path.name} "
+                f"(it holds {', '.join(map(repr, self.arrays))})"
+            )
+
+
+def model_inputs(
+    model: str,
+    specs: Sequence[InputSpec],
+    shapes: Mapping[str, tuple[int, ...]],
+    seed: int,
+    data: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """A model's inputs in input order: ``data``'s arrays where given (each of its input's resolved shape, cast to
+    its dtype where numpy casts within a kind: float64 to float32, int32 to int64), else ``random_inputs``."""
+    if data is None:
+        return random_inputs(specs, shapes, seed)
+    arrays: dict[str, np.ndarray] = {}
+    for spec in specs:
+        if spec.name not in data:
+            raise ModelInputError(f"model {model}: no input data for input {spec.name!r}")
+        array = np.asarray(data[spec.name])
+        if tuple(array.shape) != shapes[spec.name]:
+            raise ModelInputError(
+                f"model {model}: input data {spec.name!r} is {format_shape(array.shape) or 'a scalar'}, "
+                f"the input takes {format_shape(shapes[spec.name]) or 'a scalar'}"
+            )
+        if not np.can_cast(array.dtype, spec.dtype, casting="same_kind"):
+            raise ModelInputError(
+                f"model {model}: input data {spec.name!r} is {array.dtype}, the input takes {spec.dtype}"
+            )
+        arrays[spec.name] = np.ascontiguousarray(array.astype(spec.dtype, copy=False))
+    return arrays
+
+
 def onnx_numpy_dtype(model: str, name: str, type_text: str) -> np.dtype:
     """ONNX Runtime's ``tensor(float)`` as a numpy dtype."""
     element = type_text.removeprefix("tensor(").removesuffix(")")
@@ -175,6 +265,9 @@ class ModelFile:
     """The files beside it that hold some of its tensors (ONNX external data): it cannot travel alone."""
     inputs: tuple[InputSpec, ...] | None = None
     """Its inputs as its graph declares them, where every one is a tensor of known rank and ``onnx`` is installed."""
+    control_flow: tuple[str, ...] = ()
+    """The ``CONTROL_FLOW`` operators its graph (subgraphs and functions included) holds, where ``onnx`` is
+    installed: its latency may depend on its input values."""
 
     def input_shapes(self, given: Mapping[str, Sequence[int]] | None) -> dict[str, tuple[int, ...]] | None:
         """The shapes its inputs get with the ``given`` ones (``resolve_shapes``, naming the file as given):
@@ -208,8 +301,8 @@ class ModelFile:
             if head[:1] == b"\x08":  # begins with ``ir_version``, as ONNX files do
                 raise ModelFileError(f"model {path}: not a readable ONNX file ({broken})")
             raise ModelFileError(f"model {path}: not a LiteRT or ONNX model ({_describe(head)})")
-        names, opset, external, inputs = _inspect_onnx(path)
-        return cls(path, path.name, sha256_file(path), "onnx", names, opset, external, inputs)
+        names, opset, external, inputs, control = _inspect_onnx(path)
+        return cls(path, path.name, sha256_file(path), "onnx", names, opset, external, inputs, control)
 
 
 def check_input_names(models: Sequence[ModelFile], given: Mapping[str, object]) -> None:
@@ -280,12 +373,12 @@ def _describe(head: bytes) -> str:
 
 def _inspect_onnx(
     path: Path,
-) -> tuple[tuple[str, ...] | None, int | None, tuple[str, ...], tuple[InputSpec, ...] | None]:
-    """An ONNX file's graph input names (initializers excluded), opset, external data files and input specs;
-    refuses a file that does not parse and external data outside the model's folder (ONNX Runtime refuses it
-    itself, TVM's loader would read it)."""
+) -> tuple[tuple[str, ...] | None, int | None, tuple[str, ...], tuple[InputSpec, ...] | None, tuple[str, ...]]:
+    """An ONNX file's graph input names (initializers excluded), opset, external data files, input specs and
+    control-flow operators; refuses a file that does not parse and external data outside the model's folder (ONNX
+    Runtime refuses it itself, TVM's loader would read it)."""
     if not importable("onnx"):
-        return None, None, (), None
+        return None, None, (), None, ()
     import onnx
     from onnx.external_data_helper import uses_external_data
 
@@ -315,7 +408,24 @@ def _inspect_onnx(
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     specs = [_input_spec(i) for i in declared]
     inputs = None if any(spec is None for spec in specs) else tuple(s for s in specs if s is not None)
-    return tuple(i.name for i in declared), opset, tuple(external), inputs
+    graphs = [model.graph, *(_subgraphs(model.graph))]
+    ops = {n.op_type for g in graphs for n in g.node} | {n.op_type for f in model.functions for n in f.node}
+    return tuple(i.name for i in declared), opset, tuple(external), inputs, tuple(sorted(ops & CONTROL_FLOW))
+
+
+def _subgraphs(graph: Any) -> list[Any]:
+    """Every graph nested in ``graph``'s node attributes (an ``If``'s branches, a ``Loop``'s body), recursively."""
+    from onnx import AttributeProto
+
+    found: list[Any] = []
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == AttributeProto.GRAPH:
+                found += [attr.g, *_subgraphs(attr.g)]
+            elif attr.type == AttributeProto.GRAPHS:
+                for g in attr.graphs:
+                    found += [g, *_subgraphs(g)]
+    return found
 
 
 def _input_spec(value: Any) -> InputSpec | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import statistics
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +25,14 @@ def _interrupted(new: int, path: Path) -> str:
     if path.exists():
         return f"interrupted: {new} new result(s) kept in {path}; run the same command to resume"
     return f"interrupted before any result was written; {path} was not created"
+
+
+def _spread(rows: list[dict[str, object]]) -> str:
+    """The rows' latencies in words: each is one network's median, so several give a range across networks."""
+    latencies = sorted(float(r["latency_ms"]) for r in rows)  # type: ignore[arg-type]
+    if len(latencies) == 1:
+        return f"latency {latencies[0]:.3f} ms (median of its runs)"
+    return f"latencies (each a median of its runs) from {latencies[0]:.3f} to {latencies[-1]:.3f} ms"
 
 
 def _bars() -> ProgressBars:
@@ -50,6 +58,11 @@ def measure_command(
     ] = None,
     input_shape: list[str] | None = typer.Option(
         None, "--input", help="A model input's shape, NAME:1x3x224x224, for dynamic dimensions (repeatable)."
+    ),
+    input_data: Path | None = typer.Option(
+        None,
+        "--input-data",
+        help="An .npz of arrays by input name to time model files on (default: seeded random values).",
     ),
     samples: Annotated[int | None, opt.samples("Measure this many seeded architectures.")] = None,
     seed: opt.Seed = 0,
@@ -78,10 +91,18 @@ def measure_command(
     wait_idle: bool = typer.Option(
         False, "--wait-idle/--no-wait-idle", help="Before each timing, wait while other programs keep the CPU busy."
     ),
-    wait_idle_max: float = typer.Option(60.0, "--wait-idle-max", min=0.0, help="Seconds to wait for idle, at most."),
+    wait_idle_max: float = typer.Option(
+        60.0,
+        "--wait-idle-max",
+        min=0.0,
+        help="Seconds to wait for idle before each attempt, at most (up to --attempts waits per model).",
+    ),
     pin_core: int | None = typer.Option(None, "--pin-core", min=0, help="Run the timed work on this CPU core only."),
     profile: opt.Profile = False,
     profile_runs: opt.ProfileRuns = profiles.DEFAULT_RUNS,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run's rows (kept and new) as one JSON array on stdout.")
+    ] = False,
     cache_dir: Path | None = typer.Option(
         None,
         "--cache-dir",
@@ -89,7 +110,7 @@ def measure_command(
     ),
 ) -> None:
     """Measure latency of search-space architectures or model files on this machine; prints the results file path
-    (nothing when no result was kept)."""
+    (nothing when no result was kept), or with --json the rows."""
     settings = opt.timing(
         warmup_runs=warmup_runs,
         warmup_time=warmup_time,
@@ -111,8 +132,8 @@ def measure_command(
     else:
         if space is None:
             raise typer.BadParameter("give --space (architectures) or --model (model files)")
-        if input_shape:
-            raise typer.BadParameter("--input is for --model files")
+        if input_shape or input_data is not None:
+            raise typer.BadParameter("--input and --input-data are for --model files")
         if not arch and samples is None:
             raise typer.BadParameter("give --samples N or at least one --arch")
         if arch and samples is not None:
@@ -138,6 +159,7 @@ def measure_command(
                 arch,
                 models=model or None,
                 inputs=input_shape or None,
+                input_data=input_data,
                 samples=samples,
                 seed=seed,
                 connected_only=connected_only,
@@ -161,19 +183,19 @@ def measure_command(
             bars.rich.stop()
             err.print(_interrupted(counts["new"], out_path))
             raise typer.Exit(130) from None
-    latencies = [float(r["latency_ms"]) for r in rows]  # type: ignore[arg-type]
-    if latencies:
+    if rows:
         err.print(
             f"{len(rows)} {'model' if model else 'architecture'}(s), {counts['new']} measured now, "
-            f"{counts['unstable']} flagged unstable; median latency {statistics.median(latencies):.3f} ms "
-            f"(min {min(latencies):.3f}, max {max(latencies):.3f})"
+            f"{counts['unstable']} flagged unstable; {_spread(rows)}"
         )
     warning = stability.summary(rows, stability.ADVICE if wait_idle else WAIT_IDLE_ADVICE)
     if warning:
         err.print(styled("warning:", "yellow", warning))
     if refused:
         err.print(f"{len(refused)} model(s) refused: {', '.join(refused)}")
-    if rows:
+    if as_json:
+        out.print_json(json.dumps(rows, default=lambda v: v.item() if hasattr(v, "item") else str(v)))
+    elif rows:
         out.print(str(out_path))
     if refused:
         raise typer.Exit(1)

@@ -126,7 +126,17 @@ MinTime = Annotated[float, typer.Option("--min-time", min=0.0, help="Seconds of 
 MaxTime = Annotated[float, typer.Option("--max-time", min=0.001, help="Seconds of timed runs, at most.")]
 WarmupRuns = Annotated[int, typer.Option("--warmup-runs", min=0, help="Warm-up runs, at least.")]
 WarmupTime = Annotated[float, typer.Option("--warmup-time", min=0.0, help="Seconds of warm-up, at least.")]
-CvThreshold = Annotated[float, typer.Option("--cv-threshold", min=0.0001, help="Re-measure above this CV.")]
+CvThreshold = Annotated[
+    float,
+    typer.Option(
+        "--cv-threshold",
+        min=0.0001,
+        help=(
+            "Re-measure when the runs' spread is above this: the interquartile range over 1.349 x the median "
+            "(the CV of normal runs, blind to a few preempted ones)."
+        ),
+    ),
+]
 DriftTolerance = Annotated[
     float,
     typer.Option("--drift-tolerance", min=0.0001, help="Re-measure when the reference model is off by more than this."),

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -66,8 +68,7 @@ def show_command(
         with CollectorClient(collector, token) as client:
             views = [from_collector(client, source)]
     if as_json:
-        payload = [{**v.figures(), "op_types": [t.__dict__ for t in v.op_types(top)]} for v in views]
-        out.print_json(json.dumps(payload))
+        out.print_json(json.dumps([v.as_json(top) for v in views]))
         return
     for view in views:
         _print(view, top)
@@ -75,18 +76,52 @@ def show_command(
     err.print(f"{len(views)} result(s), {profiled} with a profile" + ("" if profiled else " (measure with --profile)"))
 
 
+JSON_SUFFIXES = (".json", ".ndjson")
+"""A JSON array, or one JSON object a line; a row's profile stays inline in both."""
+
+
+def _write_json(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` to ``path`` as its suffix says (``JSON_SUFFIXES``), replacing it atomically."""
+    lines = [rows] if path.suffix == ".json" else rows
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 @results_app.command("export")
 def results_export(
     campaign: Annotated[str, typer.Option("--campaign", "-c", help="Campaign id.")],
-    out_path: Annotated[Path, opt.out("Output file: .csv or .parquet.")],
+    out_path: Annotated[
+        Path, opt.out("Output file: .csv, .parquet, .json (an array) or .ndjson; - for NDJSON on stdout.")
+    ],
+    device: list[str] | None = typer.Option(None, "--device", "-d", help="Only results of this device (repeatable)."),
+    stable_only: bool = typer.Option(False, "--stable-only", help="Only results the stability checks accepted."),
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Export a campaign's results with the columns of `latbench measure` plus device and agent."""
-    if out_path.suffix not in (".csv", ".parquet"):
-        raise typer.BadParameter("--out must end in .csv or .parquet")
+    """Export a campaign's results with the columns of `latbench measure` plus device, agent and result id."""
+    to_stdout = str(out_path) == "-"
+    if not to_stdout and out_path.suffix not in (*SUFFIXES, *JSON_SUFFIXES):
+        raise typer.BadParameter("--out must end in .csv, .parquet, .json or .ndjson, or be - for NDJSON on stdout")
+    written = 0
+    rows: list[dict[str, Any]] = []
     with CollectorClient(collector, token) as client:
-        rows = list(client.iter_results(campaign))
-    write_results(out_path, rows)
-    err.print(f"{len(rows)} result(s) written")
-    out.print(str(out_path))
+        for row in client.iter_results(campaign):
+            if (device and row.get("device") not in device) or (stable_only and not row.get("stable")):
+                continue
+            written += 1
+            if to_stdout:
+                sys.stdout.write(json.dumps(row) + "\n")
+            else:
+                rows.append(row)
+    if to_stdout:
+        sys.stdout.flush()
+    elif out_path.suffix in JSON_SUFFIXES:
+        _write_json(out_path, rows)
+    else:
+        write_results(out_path, rows)
+    err.print(f"{written} result(s) written")
+    if not to_stdout:
+        out.print(str(out_path))

@@ -1,8 +1,10 @@
 """A campaign's results as rows with the columns of ``latbench measure``, plus ``device``, ``agent`` and ``result_id``
 (``latbench.results_schema.EXPORT_COLUMNS``), so collected and local results load into the same tables. A
 campaign of model files has no resolution or classes of its own (``None``, as ``latbench measure --model``
-writes them); its rows give each model's opset (an ONNX file's default, read on upload) and the input shapes it
-was timed with. A result's per-operator profile travels
+writes them); its rows give each model's opset (an ONNX file's default, read on upload), the input shapes it
+was timed with and, as locally, the first dimension of the first of them as its ``batch``. Agents do not report
+``--pin-core`` (they never pin) or ``--wait-idle``, so ``cfg_pin_core`` and ``cfg_wait_idle`` are empty; every job
+runs with the reference probe. A result's per-operator profile travels
 inline in its ``profile`` column (a JSON object); ``write_results`` puts it beside the file it writes.
 """
 
@@ -19,8 +21,8 @@ from latbench import profiles
 from latbench.collectors import campaigns
 from latbench.collectors.models import AgentRow, ArtifactRow, CampaignArchRow, CampaignRow, DeviceRow, JobRow, ResultRow
 from latbench.errors import NotFound
-from latbench.results_schema import EXPORT_COLUMNS, MACHINE_FIELDS, RECORDED_SETTINGS, result_row
-from latbench.spaces import get_space
+from latbench.results_schema import EXPORT_COLUMNS, MACHINE_FIELDS, RECORDED_SETTINGS, model_batch, result_row
+from latbench.spaces import MODEL_SET, get_space
 
 BATCH_ROWS = 500
 
@@ -48,7 +50,7 @@ def _row(
         "runtime_version": result.runtime_version or _offered_version(agent, campaign.runtime),
         "provider": campaign.provider,
         "precision": campaigns.precision(campaign),
-        "batch": campaign.batch,
+        "batch": model_batch(result.input_shapes) if campaign.space == MODEL_SET else campaign.batch,
         "threads": campaign.threads,
         "resolution": campaign.resolution or None,
         "classes": campaign.classes or None,
@@ -83,6 +85,9 @@ def _row(
         "latbench_version": result.latbench_version,
         **{f"cfg_{name}": campaign.settings[name] for name, _ in RECORDED_SETTINGS},
         "cfg_optimization": result.optimization,
+        "cfg_pin_core": None,
+        "cfg_reference": True,
+        "cfg_wait_idle": None,
         **{f"env_{name}": agent.machine.get(name) for name, _ in MACHINE_FIELDS},
         "env_numpy": result.numpy_version,
         "env_load_1m_before": before.get("load_1m"),

@@ -3,9 +3,10 @@
 Repeated measurements of one (device, architecture) become the median of their medians, and the spread between
 them is kept as a quality figure; so do an architecture's results from several campaigns built into one dataset.
 Each device's results must share one measurement setup (space, runtime and its version, provider, precision, batch,
-threads, resolution, classes, opset, hardware fingerprint and every ``cfg_*`` setting): a mix is refused with the
-difference, never averaged. A model set's results are one member when they time the same file content at the same
-input shapes (``ModelKey``), whatever the file was called.
+threads, resolution, classes, opset, hardware fingerprint and every ``cfg_*`` setting the results record, the rule
+``latbench measure --out`` resumes by): a mix is refused with the difference, never averaged. A model set's results
+are one member when they time the same file content at the same input shapes (``ModelKey``), whatever the file was
+called; a file's batch and opset are its own, so they go with its member and never split a device's setup.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from latbench.datasets.model import (
 from latbench.datasets.tables import default_name
 from latbench.errors import InvalidArchitecture, LatbenchError
 from latbench.hashing import sha256_file
-from latbench.resultfile import read_results
+from latbench.resultfile import read_results, recorded_settings
 from latbench.spaces import MODEL_SET, get_space
 from latbench.stability import is_unstable, summary
 
@@ -50,6 +51,8 @@ SETUP = (
     "device_id",
 )
 """Columns that must agree between all results of one device (with every ``cfg_*`` column)."""
+PER_MODEL = ("batch", "opset")
+"""Setup columns that a model set's results take from each file, not from the device."""
 STATIC_ENV = (
     "cpu_model",
     "machine",
@@ -66,7 +69,12 @@ DRIFTING_ENV = ("load_1m", "cpu_freq_mhz", "temperature_c")
 
 
 def _setup(row: Row) -> dict[str, Any]:
-    return {k: row.get(k) for k in SETUP} | {k: v for k, v in sorted(row.items()) if k.startswith("cfg_")}
+    columns = [k for k in SETUP if not (row.get("space") == MODEL_SET and k in PER_MODEL)]
+    return {k: row.get(k) for k in columns} | dict(sorted(recorded_settings(row).items()))
+
+
+def _results(n: int) -> str:
+    return f"{n} result" if n == 1 else f"{n} results"
 
 
 def _device_key(row: Row) -> str:
@@ -78,9 +86,9 @@ def _check_one_setup(device: str, rows: list[Row]) -> dict[str, Any]:
     keys = dict.fromkeys(k for s in setups for k in s)
     differing = {}
     for key in keys:
-        counts = Counter(repr(s.get(key)) for s in setups)
+        counts = Counter(repr(s[key]) for s in setups if key in s)
         if len(counts) > 1:
-            differing[key] = " vs ".join(f"{v} ({n} results)" for v, n in counts.items())
+            differing[key] = " vs ".join(f"{v} ({_results(n)})" for v, n in counts.items())
     if differing:
         detail = "; ".join(f"{k}: {v}" for k, v in differing.items())
         campaigns = list(dict.fromkeys(str(r["campaign"]) for r in rows if r.get("campaign")))
@@ -94,7 +102,7 @@ def _check_one_setup(device: str, rows: list[Row]) -> dict[str, Any]:
             f"the results of device {device!r} were measured with different setups ({detail}); build "
             "each setup into its own dataset"
         )
-    return setups[0]
+    return {k: v for s in setups for k, v in s.items()}
 
 
 def _environment(rows: list[Row]) -> dict[str, Any]:
@@ -259,11 +267,11 @@ def build_from_rows(
                 runtime=setup["runtime"],
                 runtime_version=setup["runtime_version"],
                 provider=setup["provider"],
-                batch=setup["batch"],
+                batch=setup.get("batch"),
                 threads=setup["threads"],
                 resolution=setup["resolution"],
                 classes=setup["classes"],
-                settings={"opset": setup["opset"], "device_id": setup["device_id"]}
+                settings={k: setup[k] for k in ("opset", "device_id") if k in setup}
                 | ({"precision": setup["precision"]} if setup["precision"] else {})
                 | {k.removeprefix("cfg_"): v for k, v in setup.items() if k.startswith("cfg_")},
                 environment=_environment(device_rows),

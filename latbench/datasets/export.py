@@ -6,7 +6,8 @@ provenance, license, and the SHA-256 of each file written). Long tables have the
 shortest decimals that read back to the same float64, so ``import`` of an export gives the same values bit for bit.
 Wide tables have one row per measured architecture (``arch, arch_index, unit``, then one column per device, empty
 where the device did not measure the architecture), the shape ``import`` detects as wide; ``unit`` (``ms`` in every
-row) lets it read them without ``--unit``.
+row) lets it read them without ``--unit``. A model set's tables add ``model_sha256`` and ``input_shapes`` (inputs in
+the model's order, as result files write them) after ``arch_index``, which is only the member's position there.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from latbench.spaces import get_space
 
 FORMATS = ("csv", "parquet", "help")
 COLUMNS = ("arch", "arch_index", "device", "latency_ms")
+MODEL_COLUMNS = ("model_sha256", "input_shapes")
+"""What a model set's tables add after ``arch_index``: each member's content and the shapes it was timed at."""
 LAYOUTS = {
     "csv": "one row per measured (device, architecture): arch, arch_index, device, latency_ms (ms)",
     "parquet": "one row per measured (device, architecture): arch, arch_index (int64), device, latency_ms (float64)",
@@ -65,11 +68,24 @@ def _replace(data: bytes, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _model_cells(ds: Dataset) -> dict[str, tuple[str, str]]:
+    """Each member's ``MODEL_COLUMNS`` cells by name; empty for a dataset of architectures."""
+    return {a: (k.sha256, k.input_shapes) for a, k in zip(ds.archs, ds.models)} if ds.models is not None else {}
+
+
+def _header(ds: Dataset, columns: tuple[str, ...]) -> list[str]:
+    """``columns`` with ``MODEL_COLUMNS`` after ``arch_index`` for a model set."""
+    return [*columns[:2], *(MODEL_COLUMNS if ds.models is not None else ()), *columns[2:]]
+
+
 def _csv_bytes(ds: Dataset, gz: bool) -> bytes:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows((arch, index, device, str(value)) for arch, index, device, value in ds.long_rows())
+    writer.writerow(_header(ds, COLUMNS))
+    cells = _model_cells(ds)
+    writer.writerows(
+        (arch, index, *cells.get(arch, ()), device, str(value)) for arch, index, device, value in ds.long_rows()
+    )
     data = text.getvalue().encode()
     return gzip.compress(data, compresslevel=6, mtime=0) if gz else data
 
@@ -77,10 +93,11 @@ def _csv_bytes(ds: Dataset, gz: bool) -> bytes:
 def _wide_csv_bytes(ds: Dataset, gz: bool) -> bytes:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(["arch", "arch_index", "unit", *ds.device_names])
+    writer.writerow([*_header(ds, ("arch", "arch_index", "unit")), *ds.device_names])
     archs, indices, latency = _wide_columns(ds)
+    cells = _model_cells(ds)
     for arch, index, values in zip(archs, indices, latency.T.tolist()):
-        writer.writerow([arch, index, "ms", *("" if math.isnan(v) else str(v) for v in values)])
+        writer.writerow([arch, index, *cells.get(arch, ()), "ms", *("" if math.isnan(v) else str(v) for v in values)])
     data = text.getvalue().encode()
     return gzip.compress(data, compresslevel=6, mtime=0) if gz else data
 
@@ -93,6 +110,7 @@ def _wide_parquet_bytes(ds: Dataset) -> bytes:
     columns = {
         "arch": pa.array(archs, pa.string()),
         "arch_index": pa.array(indices, pa.int64()),
+        **_model_arrays(ds, archs),
         "unit": pa.array(["ms"] * len(archs), pa.string()),
     }
     for device, values in zip(ds.device_names, latency):
@@ -116,6 +134,16 @@ def _wide_columns(ds: Dataset) -> tuple[list[str], list[int], np.ndarray]:
     return [ds.archs[a] for a in order], indices[order].tolist(), ds.latency[:, order]
 
 
+def _model_arrays(ds: Dataset, archs: list[str]) -> dict[str, Any]:
+    """The ``MODEL_COLUMNS`` of the rows of ``archs`` as parquet string columns; none for architectures."""
+    import pyarrow as pa
+
+    cells = _model_cells(ds)
+    if not cells:
+        return {}
+    return {name: pa.array([cells[a][i] for a in archs], pa.string()) for i, name in enumerate(MODEL_COLUMNS)}
+
+
 def _parquet_bytes(ds: Dataset) -> bytes:
     parquet = parquet_module()
     import pyarrow as pa
@@ -125,6 +153,7 @@ def _parquet_bytes(ds: Dataset) -> bytes:
         {
             "arch": pa.array([r[0] for r in rows], pa.string()),
             "arch_index": pa.array([r[1] for r in rows], pa.int64()),
+            **_model_arrays(ds, [r[0] for r in rows]),
             "device": pa.array([r[2] for r in rows], pa.string()),
             "latency_ms": pa.array(np.array([r[3] for r in rows], dtype=np.float64), pa.float64()),
         }

@@ -69,12 +69,18 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 @dataclass(frozen=True, order=True)
 class ModelKey:
     """What a member of a model-set dataset is: a model file's content (SHA-256) and the input shapes it was timed
-    with (the results' ``input_shapes`` column, inputs in name order). Two results are of one member only when
-    both agree, whatever the files were called: a model is its content, and its shapes are part of what was
-    measured."""
+    with (the results' ``input_shapes`` column, inputs in the model's own order, as results keep them). Two results
+    are of one member only when both agree, whatever the files were called and in whichever order the shapes are
+    written (datasets stored before the order was the model's hold them in name order): a model is its content,
+    and its shapes are part of what was measured."""
 
     sha256: str
-    input_shapes: str = ""
+    input_shapes: str = field(default="", compare=False)
+    inputs: tuple[str, ...] = field(init=False, repr=False)
+    """The shapes in name order: what keys compare and hash by."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "inputs", tuple(sorted(self.input_shapes.split(";"))) if self.input_shapes else ())
 
     @classmethod
     def of(cls, sha256: object, input_shapes: object) -> ModelKey:
@@ -83,8 +89,7 @@ class ModelKey:
         digest = str(sha256 or "").lower()
         if not SHA256.match(digest):
             raise DatasetError(f"artifact_sha256 {sha256!r} is not the SHA-256 of a model file")
-        shapes = str(input_shapes or "")
-        return cls(digest, ";".join(sorted(shapes.split(";"))) if shapes else "")
+        return cls(digest, str(input_shapes or ""))
 
 
 def file_name(arch: str, sha256: str) -> str:
@@ -212,7 +217,7 @@ class Dataset:
         digest.update("\n".join(self.device_names).encode() + b"\0")
         digest.update(np.ascontiguousarray(self.latency, dtype="<f8").tobytes())
         if self.models is not None:
-            digest.update(b"\0" + "\n".join(f"{k.sha256} {k.input_shapes}" for k in self.models).encode())
+            digest.update(b"\0" + "\n".join(f"{k.sha256} {';'.join(k.inputs)}" for k in self.models).encode())
         return digest.hexdigest()
 
 

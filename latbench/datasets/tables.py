@@ -31,7 +31,7 @@ from latbench.spaces import MODEL_SET, get_space
 UNITS = {"ms": 1.0, "s": 1000.0, "us": 0.001}
 """Factors to milliseconds, the unit every dataset stores."""
 LATENCY_COLUMNS = ("latency_ms", "latency_s", "latency_us", "latency")
-NOT_DEVICES = ("arch_index", "unit", "index", "")
+NOT_DEVICES = ("arch_index", "unit", "index", "", "model_sha256", "input_shapes")
 """Columns of a wide table besides the architecture that are no device: ``index`` and ``''`` hold row numbers
 (pandas writes its index under one of these names) and are ignored."""
 MAX_LISTED = 5

@@ -178,3 +178,38 @@ def test_inputs_too_large_to_draw_are_refused_before_any_memory_is_taken(transfo
         random_inputs(specs, {"x": (300_000_000, 3), "y": (2,)}, seed=0)
     with OnnxRuntime() as runtime, pytest.raises(ModelInputError, match="are over the"):
         runtime.load(transformer, input_shapes={"input_ids": [1, 300_000_000]})
+
+
+def test_control_flow_is_read_from_the_graph_and_its_subgraphs(tmp_path: Path) -> None:
+    """Finding 7: the parse sees an ``If`` cheaply, so a model whose cost follows its input values is named."""
+    from tests.support.controlflow import control_flow_onnx
+
+    assert ModelFile.open(control_flow_onnx(tmp_path / "branchy.onnx")).control_flow == ("If",)
+    make_conv_model(tmp_path / "conv.onnx")
+    assert ModelFile.open(tmp_path / "conv.onnx").control_flow == ()
+
+
+def test_given_input_data_is_checked_against_each_input_and_cast_within_its_kind(tmp_path: Path) -> None:
+    from latbench.agents.modelfile import InputData, InputSpec, model_inputs
+
+    specs = [InputSpec("ids", (1, "seq"), np.dtype(np.int64)), InputSpec("x", (2,), np.dtype(np.float32))]
+    np.savez(tmp_path / "d.npz", ids=np.array([[5, 7, 9]], dtype=np.int32), x=np.array([0.5, 1.5]))
+    data = InputData.open(tmp_path / "d.npz")
+    assert data.describe() == f"npz(sha256={sha256_file(tmp_path / 'd.npz')})"
+    shapes = data.shapes_with({})
+    assert shapes == {"ids": (1, 3), "x": (2,)}
+    arrays = model_inputs("m.onnx", specs, shapes, 0, data.arrays)
+    assert arrays["ids"].dtype == np.int64 and arrays["ids"].tolist() == [[5, 7, 9]]
+    assert arrays["x"].dtype == np.float32
+    with pytest.raises(ModelInputError, match=r"input data 'x' is 2, the input takes 3"):
+        model_inputs("m.onnx", specs, {**shapes, "x": (3,)}, 0, data.arrays)
+    with pytest.raises(ModelInputError, match=r"input 'ids': --input gives 1x4, d.npz holds 1x3"):
+        data.shapes_with({"ids": (1, 4)})
+    with pytest.raises(ModelInputError, match=r"input 'mask' is not in d.npz \(it holds 'ids', 'x'\)"):
+        data.check_covers("m.onnx", ["ids", "mask"])
+    np.savez(tmp_path / "f.npz", ids=np.zeros((1, 3)), x=np.zeros(2))
+    with pytest.raises(ModelInputError, match="input data 'ids' is float64, the input takes int64"):
+        model_inputs("m.onnx", specs, shapes, 0, InputData.open(tmp_path / "f.npz").arrays)
+    (tmp_path / "bad.npz").write_text("no")
+    with pytest.raises(ModelInputError, match=r"bad\.npz: not an \.npz file of arrays"):
+        InputData.open(tmp_path / "bad.npz")

@@ -84,7 +84,7 @@ def test_repeats_become_their_median_and_mixed_setups_are_refused(home, measured
     before = snapshot(home)
     refused = cli("dataset", "build", "--from-results", str(mixed), "--include-unstable")
     assert refused.returncode == 1 and "different setups" in refused.stderr
-    assert "threads: 1 (3 results) vs 2 (1 results)" in refused.stderr and "cfg_min_runs" in refused.stderr
+    assert "threads: 1 (3 results) vs 2 (1 result)" in refused.stderr and "cfg_min_runs" in refused.stderr
     assert snapshot(home) == before
     missing = cli("dataset", "build", "--from-results", str(tmp_path / "none.csv"))
     assert missing.returncode == 1 and "does not exist" in missing.stderr

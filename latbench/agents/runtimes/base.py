@@ -62,10 +62,17 @@ class Runtime(abc.ABC):
         return {}
 
     @abc.abstractmethod
-    def load(self, path: Path, seed: int = 0, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
+    def load(
+        self,
+        path: Path,
+        seed: int = 0,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
+        input_data: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         """Load the model at ``path`` and allocate its inputs: random values of each input's dtype from ``seed``
         (``latbench.agents.modelfile.random_inputs``), shaped as the model says, with ``input_shapes`` filling
-        its dynamic dimensions (``ModelInputError`` if one is left open)."""
+        its dynamic dimensions (``ModelInputError`` if one is left open); or ``input_data``'s arrays by input name
+        (``modelfile.model_inputs``), for a model file whose latency depends on its input values."""
 
     @abc.abstractmethod
     def run(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from latbench.agents.modelfile import InputSpec, onnx_numpy_dtype, random_inputs, resolve_shapes
+from latbench.agents.modelfile import InputSpec, model_inputs, onnx_numpy_dtype, resolve_shapes
 from latbench.agents.runtimes.base import Runtime
 from latbench.errors import MissingDependency, RuntimeUnavailable
 from latbench.profiles import OpProfile, OpTime
@@ -99,7 +99,13 @@ class OnnxRuntime(Runtime):
         options.log_severity_level = 3
         return options
 
-    def load(self, path: Path, seed: int = 0, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
+    def load(
+        self,
+        path: Path,
+        seed: int = 0,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
+        input_data: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         ort = _ort()
         self.close()
         try:
@@ -110,7 +116,7 @@ class OnnxRuntime(Runtime):
             InputSpec(i.name, tuple(i.shape), onnx_numpy_dtype(path.name, i.name, i.type)) for i in session.get_inputs()
         ]
         shapes = resolve_shapes(path.name, specs, input_shapes)
-        inputs = random_inputs(specs, shapes, seed)
+        inputs = model_inputs(path.name, specs, shapes, seed, input_data)
         self._session, self._binding, self.input_shapes = session, self._bind(session, inputs), shapes
         self._path, self._inputs = path, inputs
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from latbench.agents.modelfile import InputSpec, random_inputs, resolve_shapes
+from latbench.agents.modelfile import InputSpec, model_inputs, resolve_shapes
 from latbench.agents.runtimes.base import Runtime
 from latbench.errors import MissingDependency, RuntimeUnavailable
 
@@ -74,7 +74,13 @@ class TfliteRuntime(Runtime):
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "xnnpack": self.xnnpack, "dtype": self.dtype}
 
-    def load(self, path: Path, seed: int = 0, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
+    def load(
+        self,
+        path: Path,
+        seed: int = 0,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
+        input_data: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         self.close()
         resolver = self._module.OpResolverType
         try:
@@ -96,7 +102,7 @@ class TfliteRuntime(Runtime):
             interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise RuntimeUnavailable(f"{self.name} cannot load {path}: {exc}") from exc
-        for d, x in zip(details, random_inputs(specs, shapes, seed).values(), strict=True):
+        for d, x in zip(details, model_inputs(path.name, specs, shapes, seed, input_data).values(), strict=True):
             interpreter.set_tensor(d["index"], x)
         self._interpreter, self.input_shapes = interpreter, shapes
 

@@ -115,11 +115,18 @@ class TorchRuntime(Runtime):
     def settings(self) -> dict[str, object]:
         return {**super().settings(), "compile": self.compile, "device": self.device}
 
-    def load(self, path: Path, seed: int = 0, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
-        """Rebuild the network of the spec at ``path``; its input is static, so ``input_shapes`` must be empty."""
+    def load(
+        self,
+        path: Path,
+        seed: int = 0,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
+        input_data: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Rebuild the network of the spec at ``path``; its input is static and random, so ``input_shapes`` and
+        ``input_data`` must be empty."""
         from latbench.convert.torchspec import load_torch_spec
 
-        if input_shapes:
+        if input_shapes or input_data:
             raise ModelInputError("the torch runtime rebuilds latbench's own networks, whose inputs are static")
         self.close()
         torch = self._torch

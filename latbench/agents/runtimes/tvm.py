@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from latbench.agents.modelfile import InputSpec, random_inputs, resolve_shapes
+from latbench.agents.modelfile import InputSpec, model_inputs, resolve_shapes
 from latbench.agents.runtimes.base import Runtime, importable
 from latbench.errors import MissingDependency, RuntimeUnavailable
 from latbench.hashing import sha256_file
@@ -140,7 +140,13 @@ class TvmRuntime(Runtime):
             staged.unlink(missing_ok=True)
         return library
 
-    def load(self, path: Path, seed: int = 0, input_shapes: Mapping[str, Sequence[int]] | None = None) -> None:
+    def load(
+        self,
+        path: Path,
+        seed: int = 0,
+        input_shapes: Mapping[str, Sequence[int]] | None = None,
+        input_data: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
         self.close()
         tvm = self._tvm
         specs = _input_specs(path)
@@ -148,7 +154,9 @@ class TvmRuntime(Runtime):
         dynamic = any(not isinstance(d, int) for spec in specs for d in spec.dims)
         self.library = self.compiled(path, {k: list(v) for k, v in shapes.items()} if dynamic else None)
         vm = tvm.relax.VirtualMachine(tvm.runtime.load_module(str(self.library)), tvm.cpu())
-        self._inputs = [tvm.runtime.tensor(x, tvm.cpu()) for x in random_inputs(specs, shapes, seed).values()]
+        self._inputs = [
+            tvm.runtime.tensor(x, tvm.cpu()) for x in model_inputs(path.name, specs, shapes, seed, input_data).values()
+        ]
         vm.set_input("main", *self._inputs)
         self._vm, self.input_shapes = vm, shapes
 
