@@ -79,11 +79,13 @@ def campaign_create(
     target_srcc: float = typer.Option(0.95, "--target-srcc", help="With --adaptive: the estimated SRCC to stop at."),
     budget: int = typer.Option(60, "--budget", help="With --adaptive: the most results per device."),
     adaptive_batch: int = typer.Option(5, "--adaptive-batch", help="With --adaptive: architectures per step."),
+    as_json: opt.AsJson = False,
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
     """Create a campaign of a space's architectures, or of model files (uploaded first), or with --adaptive one
-    that picks each device's architectures from its predictor's errors; prints its id alone on stdout."""
+    that picks each device's architectures from its predictor's errors; prints its id alone on stdout (with
+    --json its status, as `campaign status --json`)."""
     timing = opt.timing(
         warmup_runs=warmup_runs,
         warmup_time=warmup_time,
@@ -122,8 +124,7 @@ def campaign_create(
                 models, runtime, input_shapes=shapes, on_upload=_uploaded, provider=provider, threads=threads,
                 devices=device or [], name=name, settings=settings, priority=priority,
             )  # fmt: skip
-        err.print(f"campaign created; follow it with: latbench campaign status {campaign_id} --watch")
-        out.print(campaign_id)
+            _created(client, campaign_id, as_json)
         return
     if space is None:
         raise typer.BadParameter("give --space (architectures) or --models (model files)")
@@ -162,9 +163,16 @@ def campaign_create(
     )
     with CollectorClient(collector, token) as client:
         warn_unknown_devices(client, device or [])
-        campaign_id = client.create_campaign(spec)
+        _created(client, client.create_campaign(spec), as_json)
+
+
+def _created(client: CollectorClient, campaign_id: str, as_json: bool) -> None:
+    """Say how to follow the new campaign; print its id alone, or with ``as_json`` its status."""
     err.print(f"campaign created; follow it with: latbench campaign status {campaign_id} --watch")
-    out.print(campaign_id)
+    if as_json:
+        print(client.campaign(campaign_id).model_dump_json())
+    else:
+        out.print(campaign_id)
 
 
 def _adaptive_plan(target_srcc: float, budget: int, batch: int) -> AdaptivePlan:

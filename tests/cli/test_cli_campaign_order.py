@@ -32,3 +32,13 @@ def test_priority_pause_and_resume_from_the_command_line(served: Harness):
     refused = served.run_cli("campaign", "pause", campaign)
     assert refused.returncode == 1 and "409" in refused.stderr and "is cancelled" in " ".join(refused.stderr.split())
     assert "Traceback" not in refused.stderr
+
+
+@pytest.mark.slow
+def test_campaign_create_with_json_prints_the_new_campaigns_status(served: Harness):
+    made = served.run_cli("campaign", "create", "--space", "nb201", "--runtime", "onnxruntime", "--arch", ARCHS[0],
+                          "--name", "one", "--json")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    status = json.loads(made.stdout)
+    assert status == {**status, "name": "one", "samples": 1, "runtime": "onnxruntime"}
+    assert served.status(status["campaign_id"])["name"] == "one"
