@@ -367,6 +367,15 @@ def _refuse(on_refused: Refused, path: str, reason: str) -> None:
         warnings.warn(line, stacklevel=3)
 
 
+def _tell(progress: Progress | None, line: str, stacklevel: int) -> None:
+    """A note on the models (not a refusal): on the progress display, or as a warning to a Python caller, whose
+    frame is ``stacklevel`` above the caller of this."""
+    if progress is not None:
+        notify(progress, "measure", message=line)
+    else:
+        warnings.warn(line, stacklevel=stacklevel + 1)
+
+
 def _one_line(exc: Exception) -> str:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""
@@ -481,10 +490,7 @@ def _fed(
                 f"{model.name}: holds control flow ({', '.join(model.control_flow)}), so its latency may depend on its "
                 "input values, and it is timed on random ones: give representative inputs with --input-data FILE.npz"
             )
-            if progress is not None:
-                notify(progress, "measure", message=line)
-            else:
-                warnings.warn(line, stacklevel=4)
+            _tell(progress, line, stacklevel=4)
         try:
             if data is not None and model.input_names is not None:
                 data.check_covers(str(model.path), model.input_names)
@@ -552,10 +558,7 @@ def _measure_models(
     for path, kept in same:
         if kept.sha256 in label:
             line = f"{path.name}: the same file as {kept.path.name}, measured once as {label[kept.sha256]}"
-            if progress is not None:
-                notify(progress, "measure", message=line)
-            else:
-                warnings.warn(line, stacklevel=3)
+            _tell(progress, line, stacklevel=3)
     rows = {m.sha256: row for m in opened if (row := _already_measured(m, shapes, fed, earlier)) is not None}
     todo = [m for m in opened if m.sha256 not in rows]
     cache = ArtifactCache(Path(cache_dir) if cache_dir else None)
