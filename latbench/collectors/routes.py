@@ -202,10 +202,15 @@ def list_campaigns(_: AdminToken, c: Ctx) -> list[CampaignStatus]:
         return campaigns.statuses(session, c.clock(), c.lease_ttl_s)
 
 
-@router.get("/admin/campaigns/{campaign_id}")
-def campaign_status(campaign_id: str, _: AdminToken, c: Ctx) -> CampaignStatus:
+def _status(c: Collector, campaign_id: str) -> CampaignStatus:
+    """The campaign's status as read now: what every campaign action answers with."""
     with c.store.read() as session:
         return campaigns.status(session, campaigns.get(session, campaign_id), c.clock(), c.lease_ttl_s)
+
+
+@router.get("/admin/campaigns/{campaign_id}")
+def campaign_status(campaign_id: str, _: AdminToken, c: Ctx) -> CampaignStatus:
+    return _status(c, campaign_id)
 
 
 @router.post("/admin/campaigns/{campaign_id}/cancel")
@@ -215,8 +220,7 @@ def cancel_campaign(campaign_id: str, admin: AdminToken, c: Ctx) -> CampaignStat
     with c.store.write() as session:
         campaigns.cancel(session, campaign_id, c.clock())
     log.info("campaign %s cancelled by admin token %s", campaign_id, admin.id)
-    with c.store.read() as session:
-        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock(), c.lease_ttl_s)
+    return _status(c, campaign_id)
 
 
 @router.post("/admin/campaigns/{campaign_id}/pause")
@@ -226,8 +230,7 @@ def pause_campaign(campaign_id: str, admin: AdminToken, c: Ctx) -> CampaignStatu
     with c.store.write() as session:
         campaigns.pause(session, campaign_id, c.clock(), c.lease_ttl_s)
     log.info("campaign %s paused by admin token %s", campaign_id, admin.id)
-    with c.store.read() as session:
-        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock(), c.lease_ttl_s)
+    return _status(c, campaign_id)
 
 
 @router.post("/admin/campaigns/{campaign_id}/resume")
@@ -236,8 +239,7 @@ def resume_campaign(campaign_id: str, admin: AdminToken, c: Ctx) -> CampaignStat
     with c.store.write() as session:
         campaigns.resume(session, campaign_id)
     log.info("campaign %s resumed by admin token %s", campaign_id, admin.id)
-    with c.store.read() as session:
-        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock(), c.lease_ttl_s)
+    return _status(c, campaign_id)
 
 
 @router.post("/admin/campaigns/{campaign_id}/priority")
@@ -246,8 +248,7 @@ def campaign_priority(campaign_id: str, body: PriorityChange, admin: AdminToken,
     with c.store.write() as session:
         campaigns.set_priority(session, campaign_id, body.priority)
     log.info("campaign %s given priority %d by admin token %s", campaign_id, body.priority, admin.id)
-    with c.store.read() as session:
-        return campaigns.status(session, campaigns.get(session, campaign_id), c.clock(), c.lease_ttl_s)
+    return _status(c, campaign_id)
 
 
 @router.post("/admin/agents/{name}/revoke")
