@@ -15,7 +15,7 @@ from latbench.agents.runtimes import get_runtime
 from latbench.artifacts import OPSET, REFERENCE_KEY, ArtifactKey, check_format
 from latbench.collectors import adaptive, artifact_store, uploads
 from latbench.collectors.db import new_id
-from latbench.collectors.enrollment import ONLINE_HEARTBEATS, heartbeat_interval_s
+from latbench.collectors.enrollment import online_after
 from latbench.collectors.models import (
     AgentRow,
     ArtifactRow,
@@ -276,9 +276,9 @@ def _activity(session: Session, campaign_id: str, now: datetime, lease_ttl_s: fl
         .where(AgentRow.device_id.in_(members))
         .group_by(AgentRow.device_id)
     ).all()
-    online_after = now - timedelta(seconds=ONLINE_HEARTBEATS * heartbeat_interval_s(lease_ttl_s))
+    online_since = online_after(now, lease_ttl_s)
     return {
-        device_id: _Activity(last_seen >= online_after, last.get(device_id), held.get(device_id))
+        device_id: _Activity(last_seen >= online_since, last.get(device_id), held.get(device_id))
         for device_id, last_seen in seen
     }
 

@@ -34,6 +34,11 @@ def heartbeat_interval_s(lease_ttl_s: float) -> float:
     return lease_ttl_s / 3
 
 
+def online_after(now: datetime, lease_ttl_s: float) -> datetime:
+    """An agent last seen at or after this is online, and so is its device."""
+    return now - timedelta(seconds=ONLINE_HEARTBEATS * heartbeat_interval_s(lease_ttl_s))
+
+
 def enroll(
     session: Session, request: EnrollRequest, caller: TokenRow, now: datetime, lease_ttl_s: float
 ) -> EnrollResponse:
@@ -112,7 +117,7 @@ def _check_right(caller: TokenRow, name: str, existing: AgentRow | None) -> None
 
 
 def devices(session: Session, now: datetime, lease_ttl_s: float) -> list[DeviceInfo]:
-    online_after = now - timedelta(seconds=ONLINE_HEARTBEATS * heartbeat_interval_s(lease_ttl_s))
+    online_since = online_after(now, lease_ttl_s)
     agents: dict[str, list[AgentRow]] = {}
     for agent in session.scalars(select(AgentRow).order_by(AgentRow.name)):
         agents.setdefault(agent.device_id, []).append(agent)
@@ -133,7 +138,7 @@ def devices(session: Session, now: datetime, lease_ttl_s: float) -> list[DeviceI
                 conflicts=[a.name for a in own if _hardware(a.machine) != _hardware(device.machine)],
                 first_seen=device.first_seen,
                 last_seen=last_seen,
-                online=last_seen >= online_after,
+                online=last_seen >= online_since,
                 revoked_agents=[a.name for a in everyone if a not in own],
             )
         )
