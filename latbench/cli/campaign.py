@@ -18,7 +18,7 @@ from latbench import profiles, stability
 from latbench.agents.modelfile import ModelFile, check_input_names, parse_input_shapes
 from latbench.agents.runtimes import get_runtime
 from latbench.cli import options as opt
-from latbench.cli.console import Table, err, out, printable, styled
+from latbench.cli.console import Table, ago, err, out, printable, styled
 from latbench.client import CollectorClient, model_paths
 from latbench.errors import LatbenchError
 from latbench.local import format_refusal
@@ -226,13 +226,6 @@ def _eta(seconds: float | None) -> str:
     return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
-def _ago(moment: datetime | None, now: datetime) -> str:
-    if moment is None:
-        return "-"
-    seconds = max((now - moment).total_seconds(), 0.0)
-    return f"{seconds:.0f} s ago" if seconds < 120 else f"{_eta(seconds)} ago"
-
-
 OFFLINE_ETA = "no eta for a device that is not online: its agents have not been heard from lately"
 
 
@@ -252,7 +245,7 @@ def status_table(status: CampaignStatus, now: datetime | None = None) -> Table:
         rate = f"{d.rate_per_min:.1f}" if d.rate_per_min else "-"
         online = "-" if d.online is None else ("yes" if d.online else "no")
         eta = "" if d.online is False and d.eta_s is None else _eta(d.eta_s)
-        table.add_row(d.device, online, _ago(d.last_result_at, now), _ago(d.leased_since, now), str(d.queued),
+        table.add_row(d.device, online, ago(d.last_result_at, now), ago(d.leased_since, now), str(d.queued),
                       str(d.leased), str(d.done), str(d.failed), str(d.total), rate, eta)  # fmt: skip
     reasons = _failure_lines(status)
     if status.error:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import rich.table
@@ -62,3 +63,25 @@ class Table(rich.table.Table):
 def styled(label: str, style: str, message: str) -> Text:
     """``label`` in ``style``, then ``message`` verbatim (control characters escaped)."""
     return Text.assemble((label, style), " ", printable(message))
+
+
+def aware(moment: datetime) -> datetime:
+    """``moment`` with its zone, UTC where the collector sent none."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def minute(moment: datetime | None) -> str:
+    """``moment`` to the minute in UTC, ``-`` for none."""
+    return aware(moment).strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
+
+
+_UNITS = (("d", 86400), ("h", 3600), ("min", 60))
+
+
+def ago(moment: datetime | None, now: datetime) -> str:
+    """How long before ``now`` ``moment`` was, in its largest whole unit (a token's age may be months); ``-`` for
+    none."""
+    if moment is None:
+        return "-"
+    seconds = max(0, int((now - aware(moment)).total_seconds()))
+    return next((f"{seconds // size} {unit} ago" for unit, size in _UNITS if seconds >= size), f"{seconds} s ago")

@@ -8,8 +8,7 @@ from datetime import datetime, timezone
 import typer
 
 from latbench.cli import options as opt
-from latbench.cli.console import Table, err, out
-from latbench.cli.tokens import aware, minute
+from latbench.cli.console import Table, ago, err, minute, out
 from latbench.client import CollectorClient
 
 agents_app = typer.Typer(help="Enrolled agents.", no_args_is_help=True)
@@ -27,8 +26,8 @@ def agents_list(as_json: opt.AsJson = False, collector: opt.Collector = None, to
     table = Table("agent", "device", "state", "enrolled", "last seen", "token", "token age")
     for a in agents:
         state = f"revoked {minute(a.revoked_at)}" if a.revoked_at is not None else a.state
-        age = _ago(now, a.token_created_at) if a.token_created_at is not None else "-"
-        table.add_row(a.name, a.device, state, minute(a.enrolled_at), _ago(now, a.last_seen), a.token_id or "-", age)
+        table.add_row(a.name, a.device, state, minute(a.enrolled_at), ago(a.last_seen, now), a.token_id or "-",
+                      ago(a.token_created_at, now))  # fmt: skip
     if not agents:
         table.caption = "no agent enrolled yet: latbench token create, then latbench agent run on a device"
     out.print(table)
@@ -52,15 +51,6 @@ def agents_revoke(
     out.print(revoked.agent_id)
 
 
-_UNITS = (("d", 86400), ("h", 3600), ("min", 60))
-
-
-def _ago(now: datetime, moment: datetime) -> str:
-    """How long before ``now`` ``moment`` was, in its largest whole unit: a token's age may be months."""
-    seconds = max(0, int((now - aware(moment)).total_seconds()))
-    return next((f"{seconds // size} {unit} ago" for unit, size in _UNITS if seconds >= size), f"{seconds} s ago")
-
-
 def devices_command(as_json: opt.AsJson = False, collector: opt.Collector = None, token: opt.AdminToken = None) -> None:
     """Devices known to the collector: online, last seen, fingerprint, runtimes, agents (revoked ones marked so).
 
@@ -76,7 +66,7 @@ def devices_command(as_json: opt.AsJson = False, collector: opt.Collector = None
     table = Table("device", "online", "last seen", "fingerprint", "cpu", "runtimes", "agents")
     for d in devices:
         agents = [*d.agents, *(f"{name} (revoked)" for name in d.revoked_agents)]
-        table.add_row(d.name, "yes" if d.online else "no", _ago(now, d.last_seen), d.fingerprint,
+        table.add_row(d.name, "yes" if d.online else "no", ago(d.last_seen, now), d.fingerprint,
                       str(d.machine.get("cpu_model", "")), ", ".join(d.runtimes), ", ".join(agents))  # fmt: skip
     conflicts = [f"{d.name}: {', '.join(d.conflicts)}" for d in devices if d.conflicts]
     if conflicts:

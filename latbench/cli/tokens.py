@@ -13,7 +13,7 @@ from typing import Any, Literal
 import typer
 
 from latbench.cli import options as opt
-from latbench.cli.console import Table, err, out
+from latbench.cli.console import Table, aware, err, minute, out
 from latbench.client import CollectorClient
 from latbench.protocol import EnrollmentTokenInfo
 
@@ -95,16 +95,6 @@ def status(t: EnrollmentTokenInfo, now: datetime) -> TokenStatus:
 
 def _shown(t: EnrollmentTokenInfo, now: datetime) -> dict[str, Any]:
     return {**t.model_dump(mode="json"), "status": status(t, now)}
-
-
-def aware(moment: datetime) -> datetime:
-    """``moment`` with its zone, UTC where the collector sent none."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def minute(moment: datetime | None) -> str:
-    """``moment`` to the minute in UTC, ``-`` for none."""
-    return aware(moment).strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
 
 
 @token_app.command("revoke")
