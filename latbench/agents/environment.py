@@ -88,13 +88,11 @@ class MachineState:
         return asdict(self)
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+def _cpu_model(cpuinfo: str) -> str:
+    """The CPU's name from ``/proc/cpuinfo`` text, else what ``platform`` says."""
+    for line in cpuinfo.splitlines():
+        if line.lower().startswith(("model name", "hardware", "processor\t: arm")):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or platform.machine() or "unknown"
 
 
@@ -114,9 +112,10 @@ def _cpu_details(cpuinfo: str) -> tuple[str | None, str | None]:
 
 
 def machine_info() -> MachineInfo:
-    cpu_id, cpu_isa = _cpu_details(_read("/proc/cpuinfo") or "")
+    cpuinfo = _read("/proc/cpuinfo") or ""
+    cpu_id, cpu_isa = _cpu_details(cpuinfo)
     return MachineInfo(
-        cpu_model=_cpu_model(),
+        cpu_model=_cpu_model(cpuinfo),
         machine=platform.machine(),
         cores_physical=psutil.cpu_count(logical=False) if psutil else None,
         cores_logical=psutil.cpu_count(logical=True) if psutil else os.cpu_count(),
