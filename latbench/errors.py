@@ -160,5 +160,10 @@ class RemoteError(LatbenchError):
     """A remote device that cannot be reached, or whose command or benchmark tool failed."""
 
 
+class HostUnreachable(RemoteError):
+    """A remote device that no connection reaches (refused, timed out, no route): booting, or down; unlike a
+    refused host key or login, worth trying again."""
+
+
 class HostKeyRejected(RemoteError):
     """An SSH host whose key is unknown or differs from the pinned one: never connected to, never auto-accepted."""

@@ -147,6 +147,9 @@ class AgentDaemon:
         self.enrollment_token = enrollment_token
         self.name = name
         self._enrolled_name = ""
+        self._presented = ""
+        """The fingerprint this agent presents when it enrolls again: the one it enrolled with, where a reading
+        since made it another of the same hardware (``MachineInfo.psutil_free_fingerprint``); else this machine's."""
         self.device_name = device_name
         self.max_jobs = max_jobs
         self.max_idle_s = max_idle_s
@@ -258,9 +261,10 @@ class AgentDaemon:
                     "a new agent", self.name, self.state_dir, saved.name,
                 )  # fmt: skip
             saved = self._same_hardware(saved)
+        self._enrolled_name = saved.name  # enrolling again below keeps it: a restart without --name is no new agent
         if saved.offered != self._offered():
             saved = self._offer(saved)
-        self._enrolled_name = saved.name
+            self._enrolled_name = saved.name
         self._use(saved)
         return saved
 
@@ -298,6 +302,10 @@ class AgentDaemon:
         if not saved.fingerprint:
             saved = dataclasses.replace(saved, fingerprint=here)
             saved.save(self.credentials_path)
+        elif saved.fingerprint == info.psutil_free_fingerprint() != here:
+            log.info("the device's fingerprint, read without psutil before, is now %s; the collector knows this "
+                     "device by %s, which the agent keeps presenting", here, saved.fingerprint)  # fmt: skip
+            self._presented = saved.fingerprint
         elif saved.fingerprint != here:
             what = "the remote device" if self.remote is not None else "this machine"
             raise LatbenchError(
@@ -323,7 +331,7 @@ class AgentDaemon:
             request = EnrollRequest(
                 name=name,
                 device_name=self.device_name or device_name,
-                fingerprint=info.fingerprint(),
+                fingerprint=self._presented or info.fingerprint(),
                 machine=MachineInfoModel.model_validate(info.as_dict()),
                 runtimes=self.runtimes,
             )
@@ -610,7 +618,8 @@ class AgentDaemon:
             artifact, job.runtime, job.threads, job.provider, settings, job.input_shapes
         )
         self._interruptible = False
-        return result_item(job, measurement, engine)  # type: ignore[arg-type]  # the engine's version and settings
+        # the engine's version and settings, as a runtime's
+        return result_item(job, measurement, engine, engine.numpy_version)  # type: ignore[arg-type]
 
     def _fetch(self, job: JobSpec, sha256: str, fmt: str) -> Path:
         """Download with back-off while the collector is away, until the agent stops or the lease is lost; refuse

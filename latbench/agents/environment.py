@@ -9,17 +9,18 @@ result taken while the machine changed can be flagged.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import platform
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 try:
     import psutil
-except ImportError:  # the agent extra brings psutil; without it the snapshot is coarser, not wrong
+except ImportError:  # the agent extra brings psutil; without it (a bare board's stub) Linux's own files answer
     psutil = None
 
 
@@ -50,6 +51,11 @@ class MachineInfo:
             "memory_gb": round(self.memory_gb or 0),
         }
         return hashlib.sha256(json.dumps(hardware, sort_keys=True).encode()).hexdigest()[:16]
+
+    def psutil_free_fingerprint(self) -> str:
+        """The fingerprint this hardware had where psutil was missing, before latbench read the physical cores and
+        the memory without it (releases up to 2026-12): a board enrolled then is still the same device."""
+        return replace(self, cores_physical=None, memory_gb=None).fingerprint()
 
     def as_dict(self) -> dict[str, object]:
         """The fields agents enroll with (``protocol.MachineInfoModel``, which refuses others)."""
@@ -117,9 +123,9 @@ def machine_info() -> MachineInfo:
     return MachineInfo(
         cpu_model=_cpu_model(cpuinfo),
         machine=platform.machine(),
-        cores_physical=psutil.cpu_count(logical=False) if psutil else None,
+        cores_physical=psutil.cpu_count(logical=False) if psutil else _physical_cores(cpuinfo),
         cores_logical=psutil.cpu_count(logical=True) if psutil else os.cpu_count(),
-        memory_gb=round(psutil.virtual_memory().total / 2**30, 2) if psutil else None,
+        memory_gb=round(total / 2**30, 2) if (total := _memory("MemTotal")) is not None else None,
         os=platform.platform(),
         python=sys.version.split()[0],
         hostname=platform.node(),
@@ -135,8 +141,72 @@ def _read(path: str) -> str | None:
         return None
 
 
+# Without psutil, the same readings from Linux's own files, read as psutil reads them on Linux: a board's device
+# fingerprint must not change the day psutil is installed there, and its throttling must show without it.
+
+
+def _physical_cores(cpuinfo: str) -> int | None:
+    """Distinct cores: sets of sibling threads in sysfs' topology, else ``cpu cores`` per ``physical id``."""
+    topology = "/sys/devices/system/cpu/cpu[0-9]*/topology/"
+    siblings = {
+        _read(path) for path in glob.glob(topology + "core_cpus_list") or glob.glob(topology + "thread_siblings_list")
+    }
+    if siblings:
+        return len(siblings)
+    per_package: dict[str, int] = {}
+    for block in cpuinfo.lower().split("\n\n"):
+        fields = dict(
+            line.split("\t:", 1) for line in block.splitlines() if line.startswith(("physical id", "cpu cores"))
+        )
+        if "physical id" in fields and "cpu cores" in fields:
+            per_package[fields["physical id"].strip()] = int(fields["cpu cores"])
+    return sum(per_package.values()) or None
+
+
+def _memory(field: str) -> int | None:
+    """A ``/proc/meminfo`` field (``MemTotal``, ``MemAvailable``) in bytes."""
+    if psutil is not None:
+        memory = psutil.virtual_memory()
+        return int(memory.total if field == "MemTotal" else memory.available)
+    for line in (_read("/proc/meminfo") or "").splitlines():
+        key, _, value = line.partition(":")
+        if key == field and value.split():
+            return int(value.split()[0]) * 1024
+    return None
+
+
+def _frequency() -> float | None:
+    """The CPUs' mean current frequency in MHz: cpufreq's policies, else ``/proc/cpuinfo``'s ``cpu MHz``."""
+    if psutil is not None:
+        try:
+            current = psutil.cpu_freq()
+        except (OSError, RuntimeError, NotImplementedError):
+            return None
+        return round(current.current, 1) if current else None
+    paths = glob.glob("/sys/devices/system/cpu/cpufreq/policy[0-9]*/scaling_cur_freq") or glob.glob(
+        "/sys/devices/system/cpu/cpu[0-9]*/cpufreq/scaling_cur_freq"
+    )
+    khz = [float(text) for path in paths if (text := _read(path)) and text.isdigit()]
+    if khz:
+        return round(sum(khz) / len(khz) / 1000, 1)
+    mhz = [
+        float(line.split(":", 1)[1])
+        for line in (_read("/proc/cpuinfo") or "").splitlines()
+        if line.lower().startswith("cpu mhz")
+    ]
+    return round(sum(mhz) / len(mhz), 1) if mhz else None
+
+
 def _temperature() -> float | None:
-    if psutil is None or not hasattr(psutil, "sensors_temperatures"):
+    """The hottest sensor in degrees Celsius: psutil's, else the kernel's thermal zones."""
+    if psutil is None:
+        zones = [
+            int(text) / 1000
+            for path in glob.glob("/sys/class/thermal/thermal_zone*/temp")
+            if (text := _read(path)) and text.lstrip("-").isdigit()
+        ]
+        return max((t for t in zones if t), default=None)
+    if not hasattr(psutil, "sensors_temperatures"):
         return None
     try:
         readings = [t.current for group in psutil.sensors_temperatures().values() for t in group if t.current]
@@ -146,20 +216,14 @@ def _temperature() -> float | None:
 
 
 def machine_state() -> MachineState:
-    freq = None
-    if psutil is not None:
-        try:
-            current = psutil.cpu_freq()
-            freq = round(current.current, 1) if current else None
-        except (OSError, RuntimeError, NotImplementedError):
-            freq = None
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    available = _memory("MemAvailable")
     return MachineState(
         load_1m=round(load, 2) if load is not None else None,
-        cpu_freq_mhz=freq,
+        cpu_freq_mhz=_frequency(),
         governor=_read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
         temperature_c=_temperature(),
-        memory_available_gb=round(psutil.virtual_memory().available / 2**30, 2) if psutil else None,
+        memory_available_gb=round(available / 2**30, 2) if available is not None else None,
     )
 
 

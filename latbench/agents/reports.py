@@ -29,9 +29,10 @@ def _state(state: MachineState | None) -> MachineStateModel | None:
     return MachineStateModel.model_validate(state.as_dict()) if state is not None else None
 
 
-def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
+def result_item(job: JobSpec, m: Measurement, runtime: Runtime, numpy_version: str | None = None) -> ResultItem:
     """The result the collector stores for a measurement of ``job`` made with ``runtime``; its fresh id makes a
-    re-push harmless. A model file's result says the shapes it was timed with."""
+    re-push harmless. A model file's result says the shapes it was timed with. ``numpy_version`` is that of the
+    process that measured, where it is not this one (a remote device's; "" for none)."""
     return ResultItem(
         result_id=uuid.uuid4(),
         job_id=job.job_id,
@@ -49,7 +50,7 @@ def result_item(job: JobSpec, m: Measurement, runtime: Runtime) -> ResultItem:
         runtime_version=runtime.version()[:64],
         optimization=str(runtime.settings().get("optimization", ""))[:64],
         latbench_version=latbench.__version__,
-        numpy_version=np.__version__,
+        numpy_version=np.__version__ if numpy_version is None else numpy_version,
         input_shapes=(format_shapes(getattr(runtime, "input_shapes", {})) or None) if job.space == MODEL_SET else None,
         state_before=_state(m.state_before),
         state_after=_state(m.state_after),

@@ -73,8 +73,11 @@ def run_command(
     known_hosts: Path | None = typer.Option(
         None, "--known-hosts", help="known_hosts file that verifies the device's host key (default ~/.ssh/known_hosts)."
     ),
-    host_key_fingerprint: str | None = typer.Option(
-        None, "--host-key-fingerprint", help="Pin the device's host key by SHA256 fingerprint (saved to --known-hosts)."
+    host_key_fingerprint: str | None = opt.host_key_fingerprint(
+        "Pin the device's host key by SHA256 fingerprint (saved to --known-hosts)."
+    ),
+    device_wait: float = typer.Option(
+        300.0, "--device-wait", min=0.0, help="Seconds to keep trying to reach a --remote device at start (booting)."
     ),
     wait_idle: bool = typer.Option(
         True, "--wait-idle/--no-wait-idle", help="Before each timing here, wait while other programs keep the CPU busy."
@@ -89,7 +92,7 @@ def run_command(
     if remote:
         runner = open_runner(
             remote, tool=remote_tool, command=remote_command, cpu_mask=cpu_mask, key_file=key,
-            known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint,
+            known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint, wait_s=device_wait,
         )  # fmt: skip
     try:
         agent = AgentDaemon(

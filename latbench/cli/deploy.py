@@ -22,8 +22,8 @@ def deploy_command(
     known_hosts: Path | None = typer.Option(
         None, "--known-hosts", help="known_hosts file that verifies the host key (default ~/.ssh/known_hosts)."
     ),
-    host_key_fingerprint: str | None = typer.Option(
-        None, "--host-key-fingerprint", help="Pin the host key by SHA256 fingerprint (saved to --known-hosts)."
+    host_key_fingerprint: str | None = opt.host_key_fingerprint(
+        "Pin the host key by SHA256 fingerprint (saved to --known-hosts)."
     ),
     runtime: list[str] = typer.Option(["onnxruntime"], "--runtime", "-r", help="Runtime to offer (repeatable)."),
     python: str = typer.Option("python3", "--python", help="Python on the host that the venv is made from."),

@@ -10,6 +10,7 @@ Options whose help depends on the command are factories (``out("Model file (.pt)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -77,6 +78,19 @@ def one_of(choices: Sequence[str]) -> Callable[[str | None], str | None]:
         return value
 
     return check
+
+
+def _sha256_pin(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"SHA256:[A-Za-z0-9+/]{43}=?", value):
+        raise typer.BadParameter(
+            f"{value!r} is not a host key fingerprint: give it as ssh-keygen -lf prints it, SHA256: and 43 characters"
+        )
+    return value
+
+
+def host_key_fingerprint(help: str) -> Any:
+    """``--host-key-fingerprint``: a malformed pin is a usage error, not a key that does not match."""
+    return typer.Option(None, "--host-key-fingerprint", help=help, callback=_sha256_pin)
 
 
 def out(help: str) -> Any:

@@ -3,8 +3,9 @@
 campaign of model files has no resolution or classes of its own (``None``, as ``latbench measure --model``
 writes them); its rows give each model's opset (an ONNX file's default, read on upload), the input shapes it
 was timed with and, as locally, the first dimension of the first of them as its ``batch``. Agents do not report
-``--pin-core`` (they never pin) or ``--wait-idle``, so ``cfg_pin_core`` and ``cfg_wait_idle`` are empty; every job
-runs with the reference probe. A result's per-operator profile travels
+``--pin-core`` (they never pin) or ``--wait-idle``, so ``cfg_pin_core`` and ``cfg_wait_idle`` are empty;
+``cfg_reference`` says whether the reference probe ran, which it does for every job but a remote device's. A
+result's per-operator profile travels
 inline in its ``profile`` column (a JSON object); ``write_results`` puts it beside the file it writes.
 """
 
@@ -86,7 +87,7 @@ def _row(
         **{f"cfg_{name}": campaign.settings[name] for name, _ in RECORDED_SETTINGS},
         "cfg_optimization": result.optimization,
         "cfg_pin_core": None,
-        "cfg_reference": True,
+        "cfg_reference": result.ref_ratio is not None,
         "cfg_wait_idle": None,
         **{f"env_{name}": agent.machine.get(name) for name, _ in MACHINE_FIELDS},
         "env_numpy": result.numpy_version,

@@ -48,3 +48,16 @@ def test_a_model_campaign_exports_each_model_batch_and_json_rows(served, tmp_pat
     [view] = json.loads(shown.stdout)
     assert view["flags"] == "" and view["device"] == "vm" and view["result_id"] == only["result_id"]
     assert view["artifact_sha256"] == only["artifact_sha256"] and view["input_shapes"] == "x:4x8"
+
+
+def test_a_result_without_a_reference_reading_says_no_probe_watched(served, tmp_path):
+    """A remote device's agent runs no reference probe (its results carry no ``ref_ratio``): the row says so."""
+    campaign = served.campaign()
+    agent = served.agent("remote-1", device="board")
+    jobs = agent.post("/leases", json={"max_jobs": 2}).json()["jobs"]
+    pushed = [measurement(jobs[0], ref_ratio=None), measurement(jobs[1])]
+    assert agent.post("/results", json={"results": pushed}).status_code == 200
+    done = served.run_cli("results", "export", "-c", campaign, "-o", "-")
+    assert done.returncode == 0, done.stderr
+    rows = {r["arch"]: r for r in map(json.loads, done.stdout.splitlines())}
+    assert rows[jobs[0]["arch"]]["cfg_reference"] is False and rows[jobs[1]["arch"]]["cfg_reference"] is True

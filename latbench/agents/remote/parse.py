@@ -23,6 +23,8 @@ from latbench.agents.stats import LatencyStats
 from latbench.errors import RemoteError
 
 RESULT_MARKER = "LATBENCH-RESULT "
+LOADED_MARKER = "LATBENCH-LOADED"
+"""The stub's line once the model is loaded: what follows is the timing, whose length the settings bound."""
 SUMMARY_FLAG = "summary_stats"
 
 _NUMBER = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
@@ -144,12 +146,21 @@ def parse_perf_test_times(csv_text: str) -> np.ndarray:
     return np.asarray(times, dtype=np.int64)
 
 
-def parse_stub(text: str) -> dict[str, Any]:
-    """The JSON the stub printed after ``RESULT_MARKER``; its error if it reported one."""
+def parse_stub(text: str, python: str = "python3") -> dict[str, Any]:
+    """The JSON the stub printed after ``RESULT_MARKER``; its error if it reported one. A stub that could not
+    start because ``python`` lacks a module (numpy, on a bare board) is said so in one line, not as a traceback."""
     for line in reversed(text.splitlines()):
         if line.startswith(RESULT_MARKER):
             payload: dict[str, Any] = json.loads(line[len(RESULT_MARKER) :])
             if "error" in payload:
                 raise RemoteError(f"on the device: {payload['error']}")
             return payload
+    missing = re.search(r"ModuleNotFoundError: No module named '([\w.]+)'", text)
+    if missing:
+        module = missing.group(1).split(".")[0]
+        raise RemoteError(
+            f"{python} on the device has no {module}, which the latbench stub needs beside the engine: install it "
+            f"there ({python} -m pip install {module}), or give --remote-command the Python of a virtualenv that has "
+            "it (see docs/remote.md, 'What the device needs')"
+        )
     raise RemoteError(f"the latbench stub printed no result: {_tail(text)}")

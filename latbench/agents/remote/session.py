@@ -60,9 +60,10 @@ class Session:
     def alive(self) -> bool:
         return not self._ended
 
-    def request(self, line: str, timeout_s: float) -> str:
+    def request(self, line: str, timeout_s: float, first_timeout_s: float | None = None) -> str:
         """Send ``line``; return the output up to and including the next result line, or all the output if the
-        command ends first. ``SessionEnded`` if it ended printing nothing (before or during the request)."""
+        command ends first. ``SessionEnded`` if it ended printing nothing (before or during the request). Each
+        line is waited for ``timeout_s``, the first ``first_timeout_s`` where given (loading a model)."""
         try:
             self._stdin.write(line.encode() + b"\n")
             self._stdin.flush()
@@ -72,11 +73,12 @@ class Session:
             raise SessionEnded(f"{self.target}: the stub session is gone: {exc}") from None
         output: list[str] = []
         while True:
+            wait_s = first_timeout_s if first_timeout_s is not None and not output else timeout_s
             try:
-                got = self._lines.get(timeout=timeout_s)
+                got = self._lines.get(timeout=wait_s)
             except queue.Empty:
                 self.close()
-                raise RemoteError(f"{self.target}: the stub did not answer within {timeout_s:.0f} s") from None
+                raise RemoteError(f"{self.target}: the stub did not answer within {wait_s:.0f} s") from None
             if got is None:
                 self._ended = True
                 self._check()

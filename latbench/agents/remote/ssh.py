@@ -13,6 +13,7 @@ import contextlib
 import functools
 import getpass
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 
 from latbench.agents.remote.device import Completed, ConnectionLost, RemoteDevice, new_workdir
 from latbench.agents.remote.session import STOP_WAIT_S, Session
-from latbench.errors import HostKeyRejected, MissingDependency, RemoteError
+from latbench.errors import HostKeyRejected, HostUnreachable, MissingDependency, RemoteError
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 CONNECT_TIMEOUT_S = 15.0
@@ -111,7 +112,13 @@ def connect(
         ) from None
     except (OSError, paramiko.SSHException) as exc:
         client.close()
-        raise RemoteError(f"cannot reach {target}: {exc}") from None
+        if "No authentication methods available" in str(exc):
+            raise RemoteError(
+                f"{target}: no key to log in with: give --key FILE (a private key whose public half the device's "
+                "authorized_keys lists), or add one to ssh-agent"
+            ) from None
+        why = re.sub(r"^\[Errno None\] ", "", str(exc)) or type(exc).__name__  # paramiko's own "errno"
+        raise HostUnreachable(f"cannot reach {target}: {why}") from None
     return client
 
 

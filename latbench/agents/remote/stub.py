@@ -17,13 +17,16 @@ import os
 import queue
 import sys
 import threading
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from latbench.agents.environment import machine_info
 from latbench.agents.measure import TimingSettings, time_model
-from latbench.agents.remote.parse import RESULT_MARKER
+from latbench.agents.remote.parse import LOADED_MARKER, RESULT_MARKER
 from latbench.agents.runtimes import available_runtimes, get_runtime
 from latbench.errors import LatbenchError
 
@@ -33,11 +36,15 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     shapes = json.loads(args.input_shapes) if isinstance(args.input_shapes, str) else args.input_shapes
     runtime = get_runtime(args.runtime)(threads=args.threads, provider=args.provider)
     try:
+        started = time.perf_counter()
         runtime.load(Path(args.artifact), input_shapes=shapes or None)
+        # a line before the result: the runner's wait for the timing starts now, however long loading took
+        print(f"{LOADED_MARKER} in {time.perf_counter() - started:.1f} s", flush=True)
         m = time_model(runtime, settings)
     finally:
         runtime.close()
     return {
+        "numpy_version": np.__version__,
         "runtime_version": runtime.version(),
         "settings": runtime.settings(),
         "input_shapes": {name: list(shape) for name, shape in runtime.input_shapes.items()},

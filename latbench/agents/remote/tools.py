@@ -54,6 +54,8 @@ class RemoteEngine:
     runtime_version: str
     engine_settings: dict[str, object]
     input_shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    numpy_version: str = ""
+    """The device's numpy, which the stub measured with; "" for the binaries, which use none."""
 
     def version(self) -> str:
         return self.runtime_version
@@ -134,6 +136,14 @@ def _state(data: dict[str, Any] | None) -> MachineState | None:
     return MachineState(**data) if data else None
 
 
+ANSWER_SLACK_S = 120.0
+"""What the stub's timing may take beyond its settings' bound (a slow device's machine-state readings, a busy
+one's scheduling) before the runner gives up on it."""
+LOAD_TIMEOUT_S = 600.0
+"""How long the stub may take to load a model before it starts timing it (a large model from a board's SD card
+takes minutes); the timing is then bounded by its settings (``StubTool.measure``)."""
+
+
 class StubTool(Tool):
     name = "stub"
     default_command = "python3"
@@ -146,7 +156,9 @@ class StubTool(Tool):
         self._closed = False
         device.put(agent_zip(), self._zip)
 
-    def _run(self, device: RemoteDevice, request: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    def _run(
+        self, device: RemoteDevice, request: dict[str, Any], timeout_s: float, first_timeout_s: float | None = None
+    ) -> dict[str, Any]:
         """One request to the device's ``serve`` process, started on first use. If it ends without answering, it
         is started again and the request sent once more: it may have died between requests (killed, out of
         memory), which says nothing of this one. If it ends again, the request fails: a model that crashes the
@@ -158,7 +170,7 @@ class StubTool(Tool):
                 stub = quote(self.command, "-m", "latbench.agents.remote", "serve")
                 self._session = device.spawn(f"PYTHONPATH={quote(self._zip)} {self._prefix()}{stub}")
             try:
-                return parse_stub(self._session.request(json.dumps(request), timeout_s))
+                return parse_stub(self._session.request(json.dumps(request), timeout_s, first_timeout_s), self.command)
             except SessionEnded:
                 if retry:
                     raise
@@ -204,12 +216,13 @@ class StubTool(Tool):
         settings: TimingSettings,
         input_shapes: Mapping[str, Sequence[int]] | None = None,
     ) -> tuple[Measurement, RemoteEngine]:
-        budget = settings.max_attempts * (settings.max_time_s + settings.warmup_time_s + settings.cooldown_s) + 120
+        budget = settings.max_attempts * (settings.max_time_s + settings.warmup_time_s + settings.cooldown_s)
+        budget += ANSWER_SLACK_S
         request = {"command": "measure", "artifact": artifact, "runtime": runtime, "threads": threads,
                    "provider": provider, "settings": json.dumps(asdict(settings))}  # fmt: skip
         if input_shapes:
             request["input_shapes"] = {name: list(shape) for name, shape in input_shapes.items()}
-        r = self._run(device, request, timeout_s=budget)
+        r = self._run(device, request, timeout_s=budget, first_timeout_s=LOAD_TIMEOUT_S)
         times = np.asarray(r["times_ns"], dtype=np.int64)
         measurement = Measurement(
             stats=LatencyStats.from_ns(times),
@@ -224,7 +237,9 @@ class StubTool(Tool):
             state_after=_state(r["state_after"]),
         )
         shapes = {str(name): tuple(int(d) for d in dims) for name, dims in dict(r.get("input_shapes") or {}).items()}
-        return measurement, RemoteEngine(str(r["runtime_version"]), dict(r["settings"]), shapes)
+        return measurement, RemoteEngine(
+            str(r["runtime_version"]), dict(r["settings"]), shapes, str(r.get("numpy_version", ""))[:64]
+        )
 
 
 # --- benchmark binaries -----------------------------------------------------------------------------------------
