@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import latbench
-from latbench.agents.environment import MachineInfo, machine_info
-from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, load_cold, time_model
+from latbench.agents.environment import MachineInfo
+from latbench.agents.measure import Measurement, TimingSettings
 from latbench.agents.modelfile import (
     FORMATS,
     InputData,
@@ -33,16 +33,16 @@ from latbench.agents.modelfile import (
 )
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.runtimes import Runtime, get_runtime
-from latbench.errors import LatbenchError, ModelInputError, ProfilingUnsupported
+from latbench.benches import Bench, CannotTime, Engine, LocalBench, RemoteBench, check_remote, one_line, optimization
+from latbench.errors import LatbenchError, ModelInputError
 from latbench.precision import DEFAULT as DEFAULT_PRECISION
-from latbench.precision import artifact_format
 from latbench.progress import Progress, notify
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import RECORDED_SETTINGS, model_batch, result_row
 from latbench.spaces import MODEL_SET, get_space
 
 if TYPE_CHECKING:
-    from latbench.artifacts import ArtifactCache
+    from latbench.agents.remote.runner import RemoteRunner
 
 
 def select_archs(
@@ -65,11 +65,12 @@ def _row(
     arch: str,
     space: str,
     artifact_sha256: str,
-    runtime: Runtime,
+    runtime: Engine,
     identity: dict[str, object],
     info: MachineInfo,
     settings: TimingSettings,
     m: Measurement,
+    numpy_version: str | None = None,
 ) -> dict[str, object]:
     """An architecture's result row."""
     subject = {
@@ -78,20 +79,22 @@ def _row(
         **{k: identity[k] for k in ("space", "batch", "resolution", "classes", "opset")},
         "input_shapes": None,
     }
-    return _result_row(subject, artifact_sha256, runtime, identity, info, settings, m)
+    return _result_row(subject, artifact_sha256, runtime, identity, info, settings, m, numpy_version)
 
 
 def _result_row(
     subject: Mapping[str, object],
     artifact_sha256: str,
-    runtime: Runtime,
+    runtime: Engine,
     identity: dict[str, object],
     info: MachineInfo,
     settings: TimingSettings,
     m: Measurement,
+    numpy_version: str | None = None,
 ) -> dict[str, object]:
     """A result row; ``subject`` holds what was measured: ``arch``, ``arch_index``, ``space``, ``batch``,
-    ``resolution``, ``classes``, ``opset`` and ``input_shapes``."""
+    ``resolution``, ``classes``, ``opset`` and ``input_shapes``. ``runtime`` is the engine that timed it, ``info``
+    and ``numpy_version`` (default: this process's) describe the machine it ran on."""
     before, after = m.state_before, m.state_after
     assert before is not None and after is not None
     values = {
@@ -129,8 +132,9 @@ def _result_row(
         "device_id": identity["device_id"],
         "latbench_version": latbench.__version__,
         **{k: v for k, v in identity.items() if k.startswith("cfg_")},
+        "cfg_optimization": optimization(runtime),
         **{f"env_{k}": v for k, v in info.snapshot().items()},
-        "env_numpy": np.__version__,
+        "env_numpy": np.__version__ if numpy_version is None else numpy_version,
         "env_load_1m_before": before.load_1m,
         "env_load_1m_after": after.load_1m,
         "env_cpu_freq_mhz_before": before.cpu_freq_mhz,
@@ -169,9 +173,10 @@ def measure(
     on_result: Callable[[dict[str, object]], None] | None = None,
     on_refused: Callable[[str, str], None] | None = None,
     quiet: QuietPolicy | None = None,
+    remote: RemoteRunner | None = None,
 ) -> list[dict[str, object]]:
     """Measure ``archs`` (or ``samples`` seeded ones) of ``space``, or the model files ``models``, on this
-    machine; return one row each.
+    machine (or on the ``remote`` device); return one row each.
 
     ``models`` are ONNX files (onnxruntime, tvm) or ``.tflite`` files (tflite), timed as they are; ``inputs``
     (``{"input_ids": (1, 128)}`` or ``["input_ids:1x128"]``) give the shapes of their dynamic dimensions;
@@ -183,7 +188,13 @@ def measure(
     again (the file must hold results of the same settings and device). ``reference`` times a fixed model
     between measurements to detect a drifting machine. ``quiet`` waits for other programs to calm down before
     each timing attempt. ``progress`` hears stages ``export`` and ``measure``; ``on_result`` gets each new row.
+    ``remote`` (``latbench.agents.remote.open_runner(url, ...)``, which the caller closes) times each artifact on
+    that device instead, built or checked here first; its rows describe the device (its machine, fingerprint,
+    engine and numpy). No reference probe runs there (``reference`` is off: ``cfg_reference`` false), and
+    profiling, ``quiet`` and ``input_data`` are refused before anything is built.
     """
+    if remote is not None:
+        check_remote(settings or TimingSettings(), quiet, input_data)
     if models is not None:
         if space is not None or archs or samples is not None:
             raise LatbenchError("give either a search space or model files, not both")
@@ -206,6 +217,7 @@ def measure(
             on_refused,
             quiet,
             input_data,
+            remote,
         )
     if space is None:
         raise LatbenchError("give a search space to sample architectures from, or model files")
@@ -215,7 +227,7 @@ def measure(
         raise LatbenchError("input shapes are for model files; an architecture's input is set by batch and resolution")
     return _measure_archs(
         space, archs, samples, seed, connected_only, runtime, provider, precision, batch, threads, resolution, classes,
-        settings, out, cache_dir, reference, progress, on_result, quiet,
+        settings, out, cache_dir, reference, progress, on_result, quiet, remote,
     )  # fmt: skip
 
 
@@ -227,17 +239,42 @@ def _pinned_core() -> int | None:
     return next(iter(cores)) if len(cores) == 1 else None
 
 
+def _timing_columns(settings: TimingSettings) -> dict[str, object]:
+    return {f"cfg_{name}": getattr(settings, name) for name, _ in RECORDED_SETTINGS}
+
+
 def _run_settings(
-    settings: TimingSettings, engine: Runtime, reference: bool, quiet: QuietPolicy | None
+    settings: TimingSettings, engine: Engine, reference: bool, quiet: QuietPolicy | None
 ) -> dict[str, object]:
-    """The ``cfg_*`` columns of a run's rows: part of its identity, so a results file resumes only with them."""
+    """The ``cfg_*`` columns of a run's rows on this machine: part of its identity, so a results file resumes only
+    with them."""
     return {
-        **{f"cfg_{name}": getattr(settings, name) for name, _ in RECORDED_SETTINGS},
-        "cfg_optimization": str(engine.settings().get("optimization", "")),
+        **_timing_columns(settings),
+        "cfg_optimization": optimization(engine),
         "cfg_pin_core": _pinned_core(),
         "cfg_reference": reference,
         "cfg_wait_idle": quiet is not None,
     }
+
+
+def _open_bench(
+    runtime_cls: type[Runtime],
+    threads: int,
+    provider: str,
+    settings: TimingSettings,
+    reference: bool,
+    quiet: QuietPolicy | None,
+    remote: RemoteRunner | None,
+) -> tuple[Bench, dict[str, object]]:
+    """Where a run times its artifacts, and the ``cfg_*`` columns that gives its rows. A remote device is neither
+    pinned, probed nor waited for from here, and its engine says its optimisation with its first result
+    (``_keep``)."""
+    if remote is not None:
+        bench: Bench = RemoteBench(remote, runtime_cls, threads, provider, settings)
+        return bench, {**_timing_columns(settings), "cfg_pin_core": None, "cfg_reference": False,
+                       "cfg_wait_idle": False}  # fmt: skip
+    local = LocalBench(runtime_cls, threads, provider, settings, reference, quiet)
+    return local, _run_settings(settings, local.engine, reference, quiet)
 
 
 def _results_file(out: str | Path | None, identity: dict[str, object]) -> ResultsFile | None:
@@ -249,21 +286,15 @@ def _results_file(out: str | Path | None, identity: dict[str, object]) -> Result
     return results
 
 
-def _check_profiling(runtime_cls: type[Runtime], settings: TimingSettings) -> None:
-    """Refuse ``--profile`` for a runtime without a profiler before anything is built or timed."""
-    if settings.profile_runs and not runtime_cls.can_profile():
-        raise ProfilingUnsupported(f"profiling not supported by runtime {runtime_cls.name}")
-
-
-def _reference_probe(
-    runtime_cls: type[Runtime], threads: int, provider: str, cache: ArtifactCache, fmt: str
-) -> ReferenceProbe:
-    """The drift gauge: ``REFERENCE_KEY`` built as the artifact format ``fmt`` that is measured, and calibrated."""
-    from latbench.artifacts import REFERENCE_KEY
-
-    ref_engine = runtime_cls(threads=threads, provider=provider)
-    ref_engine.load(cache.build(REFERENCE_KEY, fmt).path)
-    return ReferenceProbe(ref_engine)
+def _keep(results: ResultsFile | None, identity: dict[str, object], row: dict[str, object]) -> None:
+    """Append ``row`` to ``results``. A remote device's engine says its optimisation with its first row: part of
+    the run's identity too, checked against the file before that row is written."""
+    if results is None:
+        return
+    if "cfg_optimization" not in identity:
+        identity["cfg_optimization"] = row["cfg_optimization"]
+        results.check_compatible(identity)
+    results.append(row)
 
 
 def _measure_archs(
@@ -286,6 +317,7 @@ def _measure_archs(
     progress: Progress | None,
     on_result: Callable[[dict[str, object]], None] | None,
     quiet: QuietPolicy | None,
+    remote: RemoteRunner | None = None,
 ) -> list[dict[str, object]]:
     from latbench.artifacts import OPSET, ArtifactCache, ArtifactKey
 
@@ -299,11 +331,8 @@ def _measure_archs(
     if classes < 1:
         raise LatbenchError(f"classes must be at least 1, got {classes}")
     wanted = select_archs(space, archs, samples, seed, connected_only)
-    runtime_cls = get_runtime(runtime)
-    _check_profiling(runtime_cls, settings)
-    fmt = artifact_format(runtime_cls, precision)
-    engine = runtime_cls(threads=threads, provider=provider)
-    info = machine_info()
+    bench, run_settings = _open_bench(get_runtime(runtime), threads, provider, settings, reference, quiet, remote)
+    fmt = bench.artifact_format(precision)
     identity: dict[str, object] = {
         "space": s.name,
         "runtime": runtime,
@@ -314,8 +343,8 @@ def _measure_archs(
         "resolution": resolution,
         "classes": classes,
         "opset": OPSET,
-        "device_id": info.fingerprint(),
-        **_run_settings(settings, engine, reference, quiet),
+        "device_id": bench.info.fingerprint(),
+        **run_settings,
     }
     results = _results_file(out, identity)
     done = results.done() if results is not None else set()
@@ -327,29 +356,25 @@ def _measure_archs(
         for a in todo
     ]
     artifacts = cache.build_many(keys, progress=progress, fmt=fmt)
-    probe = _reference_probe(runtime_cls, threads, provider, cache, fmt) if reference and todo else None
 
     rows = [r for r in (results.rows if results else []) if r["arch"] in set(wanted)]
     measured = len(done & set(wanted))
     notify(progress, "measure", measured, len(wanted))
     try:
+        if todo:
+            bench.calibrate(cache, fmt)
         for arch, artifact in zip(todo, artifacts, strict=True):
-            try:
-                cold = load_cold(engine, artifact.path)
-                m = time_model(engine, settings, probe, quiet, cold)
-            finally:
-                engine.close()
-            row = _row(arch, s.name, artifact.sha256, engine, identity, info, settings, m)
-            if results is not None:
-                results.append(row)
+            t = bench.time(artifact.path)
+            row = _row(arch, s.name, artifact.sha256, t.engine, identity, bench.info, settings, t.measurement,
+                       t.numpy_version)  # fmt: skip
+            _keep(results, identity, row)
             rows.append(row)
             measured += 1
             notify(progress, "measure", measured, len(wanted))
             if on_result:
                 on_result(row)
     finally:
-        if probe is not None:
-            probe.runtime.close()
+        bench.close()
     order = {a: i for i, a in enumerate(wanted)}
     return sorted(rows, key=lambda r: order[str(r["arch"])])
 
@@ -376,12 +401,6 @@ def _tell(progress: Progress | None, line: str, stacklevel: int) -> None:
         warnings.warn(line, stacklevel=stacklevel + 1)
 
 
-def _one_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return first if isinstance(exc, LatbenchError) else f"{type(exc).__name__}: {first}".rstrip(": ")
-
-
 def _recorded_shapes(row: Mapping[str, object]) -> dict[str, tuple[int, ...]]:
     text = str(row.get("input_shapes") or "")
     return parse_input_shapes(text.split(";")) if text else {}
@@ -397,7 +416,7 @@ def _model_files(paths: Sequence[str | Path], on_refused: Refused) -> list[Path]
         try:
             found += model_paths([path]) if path.is_dir() else [path]
         except LatbenchError as exc:
-            _refuse(on_refused, str(path), _one_line(exc))
+            _refuse(on_refused, str(path), one_line(exc))
     return found
 
 
@@ -427,7 +446,7 @@ def _open_models(
         try:
             model = ModelFile.open(path)
         except LatbenchError as exc:
-            _refuse(on_refused, str(path), _one_line(exc))
+            _refuse(on_refused, str(path), one_line(exc))
             continue
         if (why := format_refusal(model, runtime, fmt)) is not None:
             _refuse(on_refused, str(path), why)
@@ -443,7 +462,7 @@ def _open_models(
         try:
             model.input_shapes(shapes)  # refused before anything is timed; an engine checks LiteRT files at load
         except ModelInputError as exc:
-            _refuse(on_refused, str(model.path), _one_line(exc))
+            _refuse(on_refused, str(model.path), one_line(exc))
             continue
         fit.append(model)
     return fit
@@ -495,7 +514,7 @@ def _fed(
             if data is not None and model.input_names is not None:
                 data.check_covers(str(model.path), model.input_names)
         except ModelInputError as exc:
-            _refuse(on_refused, str(model.path), _one_line(exc))
+            _refuse(on_refused, str(model.path), one_line(exc))
             continue
         fed.append(model)
     return fed
@@ -516,6 +535,7 @@ def _measure_models(
     on_refused: Refused,
     quiet: QuietPolicy | None,
     input_data: str | Path | None = None,
+    remote: RemoteRunner | None = None,
 ) -> list[dict[str, object]]:
     """Time each model file as it is: a file is known by its content hash (its ``arch`` is its file name,
     made unique), and one that cannot be inspected, loaded or run is refused on its own."""
@@ -537,20 +557,17 @@ def _measure_models(
             f"runtime {runtime} times latbench's own {runtime_cls.artifact_format} artifacts, not model files; "
             "measure ONNX files with onnxruntime or tvm and .tflite files with tflite"
         )
-    _check_profiling(runtime_cls, settings)
-    engine = runtime_cls(threads=threads, provider=provider)
+    bench, run_settings = _open_bench(runtime_cls, threads, provider, settings, reference, quiet, remote)
+    fmt = bench.artifact_format(DEFAULT_PRECISION)
     same: list[tuple[Path, ModelFile]] = []
-    opened = _fed(
-        _open_models(paths, runtime, runtime_cls.artifact_format, shapes, on_refused, same), data, progress, on_refused
-    )
-    info = machine_info()
+    opened = _fed(_open_models(paths, runtime, fmt, shapes, on_refused, same), data, progress, on_refused)
     identity: dict[str, object] = {
         "space": MODEL_SET,
         "runtime": runtime,
         "provider": provider,
         "threads": threads,
-        "device_id": info.fingerprint(),
-        **_run_settings(settings, engine, reference, quiet),
+        "device_id": bench.info.fingerprint(),
+        **run_settings,
     }
     results = _results_file(out, identity)
     earlier = results.rows if results is not None else []
@@ -561,27 +578,17 @@ def _measure_models(
             _tell(progress, line, stacklevel=3)
     rows = {m.sha256: row for m in opened if (row := _already_measured(m, shapes, fed, earlier)) is not None}
     todo = [m for m in opened if m.sha256 not in rows]
-    cache = ArtifactCache(Path(cache_dir) if cache_dir else None)
-    probe = (
-        _reference_probe(runtime_cls, threads, provider, cache, runtime_cls.artifact_format)
-        if reference and todo
-        else None
-    )
     notify(progress, "measure", len(rows), len(opened))
     try:
+        if todo:
+            bench.calibrate(ArtifactCache(Path(cache_dir) if cache_dir else None), fmt)
         for model in todo:
             try:
-                arrays = data.arrays if data is not None else None
-                cold = load_cold(engine, model.path, shapes, arrays)  # a model that cannot run is refused here, untimed
-            except Exception as exc:  # engines raise their own error types for models they cannot take
-                engine.close()
-                _refuse(on_refused, str(model.path), _one_line(exc))
+                t = bench.time(model.path, shapes, data.arrays if data is not None else None)
+            except CannotTime as exc:  # refused on its own, untimed
+                _refuse(on_refused, str(model.path), str(exc))
                 continue
-            used = format_shapes(engine.input_shapes)
-            try:
-                m = time_model(engine, settings, probe, quiet, cold)
-            finally:
-                engine.close()
+            used = format_shapes(t.input_shapes)
             subject = {
                 "arch": label[model.sha256],
                 "arch_index": None,
@@ -593,14 +600,13 @@ def _measure_models(
                 "input_shapes": used,
                 "input_data": fed,
             }
-            row = _result_row(subject, model.sha256, engine, identity, info, settings, m)
-            if results is not None:
-                results.append(row)
+            row = _result_row(subject, model.sha256, t.engine, identity, bench.info, settings, t.measurement,
+                              t.numpy_version)  # fmt: skip
+            _keep(results, identity, row)
             rows[model.sha256] = row
             notify(progress, "measure", len(rows), len(opened))
             if on_result:
                 on_result(row)
     finally:
-        if probe is not None:
-            probe.runtime.close()
+        bench.close()
     return [rows[m.sha256] for m in opened if m.sha256 in rows]

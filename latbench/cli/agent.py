@@ -55,30 +55,14 @@ def run_command(
         None, "--poll", min=0.1, help="Seconds between lease requests while idle (default: as the collector says)."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Also log heartbeat failures."),
-    remote: str | None = typer.Option(
-        None, "--remote", help="Measure on this device instead of here: ssh://user@host[:port] or adb://[SERIAL]."
-    ),
-    remote_tool: str = typer.Option(
-        "stub",
-        "--remote-tool",
-        help="Tool on the device: stub (latbench's loop), benchmark_model, onnxruntime_perf_test.",
-    ),
-    remote_command: str | None = typer.Option(
-        None, "--remote-command", help="The tool's path on the device (for the stub: its Python; default python3)."
-    ),
-    cpu_mask: str | None = typer.Option(
-        None, "--cpu-mask", help="Pin the tool to these device CPUs (taskset hex mask)."
-    ),
-    key: Path | None = typer.Option(None, "--key", help="SSH private key for --remote."),
-    known_hosts: Path | None = typer.Option(
-        None, "--known-hosts", help="known_hosts file that verifies the device's host key (default ~/.ssh/known_hosts)."
-    ),
-    host_key_fingerprint: str | None = opt.host_key_fingerprint(
-        "Pin the device's host key by SHA256 fingerprint (saved to --known-hosts)."
-    ),
-    device_wait: float = typer.Option(
-        300.0, "--device-wait", min=0.0, help="Seconds to keep trying to reach a --remote device at start (booting)."
-    ),
+    remote: opt.Remote = None,
+    remote_tool: opt.RemoteTool = "stub",
+    remote_command: opt.RemoteCommand = None,
+    cpu_mask: opt.CpuMask = None,
+    key: opt.SshKey = None,
+    known_hosts: opt.KnownHosts = None,
+    host_key_fingerprint: opt.HostKeyFingerprint = None,
+    device_wait: opt.DeviceWait = opt.DEVICE_WAIT_S,
     wait_idle: bool = typer.Option(
         True, "--wait-idle/--no-wait-idle", help="Before each timing here, wait while other programs keep the CPU busy."
     ),

@@ -1,4 +1,5 @@
-"""``latbench measure``: time architectures of a search space, or model files, on this machine into a results file."""
+"""``latbench measure``: time architectures of a search space, or model files, on this machine (or on a remote
+device, ``--remote``) into a results file."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 
 from latbench import profiles, stability
 from latbench.agents.quiet import QuietPolicy, pin_to_core
+from latbench.agents.remote import open_runner
+from latbench.benches import check_remote
 from latbench.cli import options as opt
 from latbench.cli.console import err, out, styled
 from latbench.cli.progress import ProgressBars
+from latbench.errors import LatbenchError
 from latbench.local import measure
 
 WAIT_IDLE_ADVICE = "Re-run when it is idle, or use --wait-idle."
@@ -108,9 +112,18 @@ def measure_command(
         "--cache-dir",
         help="Where built networks are kept (default: $LATBENCH_CACHE_DIR, else ~/.cache/latbench/artifacts).",
     ),
+    remote: opt.Remote = None,
+    remote_tool: opt.RemoteTool = "stub",
+    remote_command: opt.RemoteCommand = None,
+    cpu_mask: opt.CpuMask = None,
+    key: opt.SshKey = None,
+    known_hosts: opt.KnownHosts = None,
+    host_key_fingerprint: opt.HostKeyFingerprint = None,
+    device_wait: opt.DeviceWait = opt.DEVICE_WAIT_S,
 ) -> None:
-    """Measure latency of search-space architectures or model files on this machine; prints the results file path
-    (nothing when no result was kept), or with --json the rows."""
+    """Measure latency of search-space architectures or model files on this machine, or on a --remote device
+    (built here, timed there); prints the results file path (nothing when no result was kept), or with --json the
+    rows."""
     settings = opt.timing(
         warmup_runs=warmup_runs,
         warmup_time=warmup_time,
@@ -138,57 +151,78 @@ def measure_command(
             raise typer.BadParameter("give --samples N or at least one --arch")
         if arch and samples is not None:
             raise typer.BadParameter("give --samples or --arch, not both")
-    if pin_core is not None:
+    quiet = QuietPolicy(max_wait_s=wait_idle_max) if wait_idle else None
+    runner = None
+    if remote:
+        if pin_core is not None:
+            raise LatbenchError("--pin-core pins this machine's process, not the remote device's: use --cpu-mask HEX")
+        check_remote(settings, quiet, input_data)  # before connecting
+        runner = open_runner(
+            remote, tool=remote_tool, command=remote_command, cpu_mask=cpu_mask, key_file=key,
+            known_hosts=known_hosts, host_key_fingerprint=host_key_fingerprint, wait_s=device_wait,
+        )  # fmt: skip
+    elif remote_tool != "stub" or remote_command or cpu_mask or key or known_hosts or host_key_fingerprint:
+        raise typer.BadParameter(
+            "--remote-tool, --remote-command, --cpu-mask, --key, --known-hosts and --host-key-fingerprint are for "
+            "--remote"
+        )
+    elif pin_core is not None:
         pin_to_core(pin_core)
-    counts = {"new": 0, "unstable": 0}
-    refused: list[str] = []
-    with _bars() as bars:
+    try:
+        counts = {"new": 0, "unstable": 0}
+        refused: list[str] = []
+        with _bars() as bars:
 
-        def on_refused(path: str, line: str) -> None:
-            refused.append(path)
-            bars.rich.console.print(styled("error:", "red", line))
+            def on_refused(path: str, line: str) -> None:
+                refused.append(path)
+                bars.rich.console.print(styled("error:", "red", line))
 
-        def on_result(row: dict[str, object]) -> None:
-            counts["new"] += 1
-            counts["unstable"] += not row["stable"]
-            bars.annotate("measure", last=f"{row['latency_ms']:.3f} ms")
+            def on_result(row: dict[str, object]) -> None:
+                counts["new"] += 1
+                counts["unstable"] += not row["stable"]
+                bars.annotate("measure", last=f"{row['latency_ms']:.3f} ms")
 
-        try:
-            rows = measure(
-                space,
-                arch,
-                models=model or None,
-                inputs=input_shape or None,
-                input_data=input_data,
-                samples=samples,
-                seed=seed,
-                connected_only=connected_only,
-                runtime=runtime,
-                provider=provider,
-                precision=precision,
-                batch=batch,
-                threads=threads,
-                resolution=resolution,
-                classes=classes,
-                settings=settings,
-                out=out_path,
-                cache_dir=cache_dir,
-                reference=not no_reference,
-                progress=bars,
-                on_result=on_result,
-                on_refused=on_refused,
-                quiet=QuietPolicy(max_wait_s=wait_idle_max) if wait_idle else None,
-            )
-        except KeyboardInterrupt:
-            bars.rich.stop()
-            err.print(_interrupted(counts["new"], out_path))
-            raise typer.Exit(130) from None
+            try:
+                rows = measure(
+                    space,
+                    arch,
+                    models=model or None,
+                    inputs=input_shape or None,
+                    input_data=input_data,
+                    samples=samples,
+                    seed=seed,
+                    connected_only=connected_only,
+                    runtime=runtime,
+                    provider=provider,
+                    precision=precision,
+                    batch=batch,
+                    threads=threads,
+                    resolution=resolution,
+                    classes=classes,
+                    settings=settings,
+                    out=out_path,
+                    cache_dir=cache_dir,
+                    reference=not no_reference,
+                    progress=bars,
+                    on_result=on_result,
+                    on_refused=on_refused,
+                    quiet=quiet,
+                    remote=runner,
+                )
+            except KeyboardInterrupt:
+                bars.rich.stop()
+                err.print(_interrupted(counts["new"], out_path))
+                raise typer.Exit(130) from None
+    finally:
+        if runner is not None:
+            runner.close()  # the stub and the work dir leave the device, after Ctrl-C too
     if rows:
+        where = f" on {remote}" if remote else ""
         err.print(
-            f"{len(rows)} {'model' if model else 'architecture'}(s), {counts['new']} measured now, "
+            f"{len(rows)} {'model' if model else 'architecture'}(s){where}, {counts['new']} measured now, "
             f"{counts['unstable']} flagged unstable; {_spread(rows)}"
         )
-    warning = stability.summary(rows, stability.ADVICE if wait_idle else WAIT_IDLE_ADVICE)
+    warning = stability.summary(rows, stability.ADVICE if wait_idle or remote else WAIT_IDLE_ADVICE)
     if warning:
         err.print(styled("warning:", "yellow", warning))
     if refused:

@@ -93,6 +93,50 @@ def host_key_fingerprint(help: str) -> Any:
     return typer.Option(None, "--host-key-fingerprint", help=help, callback=_sha256_pin)
 
 
+# --- a remote device to measure on: ``agent run`` and ``measure`` alike (``latbench.agents.remote``) --------------
+
+Remote = Annotated[
+    str | None,
+    typer.Option("--remote", help="Measure on this device instead of here: ssh://user@host[:port] or adb://[SERIAL]."),
+]
+RemoteTool = Annotated[
+    str,
+    typer.Option(
+        "--remote-tool", help="Tool on the device: stub (latbench's loop), benchmark_model, onnxruntime_perf_test."
+    ),
+]
+RemoteCommand = Annotated[
+    str | None,
+    typer.Option("--remote-command", help="The tool's path on the device (for the stub: its Python; default python3)."),
+]
+CpuMask = Annotated[
+    str | None, typer.Option("--cpu-mask", help="Pin the tool to these device CPUs (taskset hex mask).")
+]
+SshKey = Annotated[Path | None, typer.Option("--key", help="SSH private key for --remote.")]
+KnownHosts = Annotated[
+    Path | None,
+    typer.Option(
+        "--known-hosts", help="known_hosts file that verifies the device's host key (default ~/.ssh/known_hosts)."
+    ),
+]
+HostKeyFingerprint = Annotated[
+    str | None,
+    typer.Option(
+        "--host-key-fingerprint",
+        help="Pin the device's host key by SHA256 fingerprint (saved to --known-hosts).",
+        callback=_sha256_pin,
+    ),
+]
+DeviceWait = Annotated[
+    float,
+    typer.Option(
+        "--device-wait", min=0.0, help="Seconds to keep trying to reach a --remote device at start (booting)."
+    ),
+]
+DEVICE_WAIT_S = 300.0
+"""The default of ``--device-wait``: a board that powers up with the host is given five minutes to boot."""
+
+
 def out(help: str) -> Any:
     """``--out``/``-o``: the file or directory a command writes."""
     return typer.Option("--out", "-o", help=help)
