@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
 from urllib.parse import quote
 
 import httpx
@@ -31,7 +31,10 @@ from latbench.protocol import (
     CampaignCreate,
     CampaignCreated,
     CampaignStatus,
+    DeviceChanged,
     DeviceInfo,
+    DeviceRename,
+    DeviceUnretire,
     EnrollmentTokenCreate,
     EnrollmentTokenCreated,
     EnrollmentTokenInfo,
@@ -48,6 +51,8 @@ ADMIN_TOKEN_ENV = "LATBENCH_ADMIN_TOKEN"
 MODEL_SUFFIXES = (".onnx", ".tflite")
 """The model files a directory contributes to a campaign."""
 CHUNK_BYTES = 2**20
+NamedKind = Literal["admin", "metrics"]
+"""The token kinds that carry only a name and an expiry (enrollment tokens have limits, agent tokens an agent)."""
 
 
 class CollectorClient:
@@ -107,17 +112,32 @@ class CollectorClient:
         return EnrollmentTokenInfo.model_validate(self._request("POST", path).json())
 
     def create_admin_token(self, name: str | None = None, expires_at: datetime | None = None) -> EnrollmentTokenCreated:
-        response = self._request("POST", "/admin/admin-tokens", AdminTokenCreate(name=name, expires_at=expires_at))
-        return EnrollmentTokenCreated.model_validate(response.json())
+        return self.create_token("admin", name, expires_at)
 
     def admin_tokens(self) -> list[EnrollmentTokenInfo]:
         """Every admin token (ids, names, dates; never the tokens themselves), revoked ones included."""
-        response = self._request("GET", "/admin/admin-tokens")
-        return TypeAdapter(list[EnrollmentTokenInfo]).validate_python(response.json())
+        return self.tokens("admin")
 
     def revoke_admin_token(self, token_id: str) -> EnrollmentTokenInfo:
         """Revoke the admin token ``token_id`` (an id from ``admin_tokens``, or a token itself)."""
-        path = f"/admin/admin-tokens/{quote(token_id_of(token_id), safe='')}/revoke"
+        return self.revoke_token("admin", token_id)
+
+    def create_token(
+        self, kind: NamedKind, name: str | None = None, expires_at: datetime | None = None
+    ) -> EnrollmentTokenCreated:
+        """An admin token, or a metrics token: one that reads ``/metrics`` and nothing else (for Prometheus)."""
+        response = self._request("POST", f"/admin/{kind}-tokens", AdminTokenCreate(name=name, expires_at=expires_at))
+        return EnrollmentTokenCreated.model_validate(response.json())
+
+    def tokens(self, kind: NamedKind) -> list[EnrollmentTokenInfo]:
+        """Every token of ``kind``, revoked ones included."""
+        response = self._request("GET", f"/admin/{kind}-tokens")
+        return TypeAdapter(list[EnrollmentTokenInfo]).validate_python(response.json())
+
+    def revoke_token(self, kind: NamedKind, token_id: str) -> EnrollmentTokenInfo:
+        """Revoke the token ``token_id`` of ``kind`` (an id from ``tokens``, or a token itself); revoking the last
+        live admin token is refused."""
+        path = f"/admin/{kind}-tokens/{quote(token_id_of(token_id), safe='')}/revoke"
         return EnrollmentTokenInfo.model_validate(self._request("POST", path).json())
 
     def create_campaign(self, spec: CampaignCreate) -> str:
@@ -223,8 +243,29 @@ class CollectorClient:
         path = f"/admin/agents/{quote(name, safe='')}/revoke"
         return AgentRevoked.model_validate(self._request("POST", path).json())
 
-    def devices(self) -> list[DeviceInfo]:
-        return TypeAdapter(list[DeviceInfo]).validate_python(self._request("GET", "/admin/devices").json())
+    def devices(self, retired: bool = False) -> list[DeviceInfo]:
+        """The live devices, and with ``retired`` the retired ones too."""
+        params = {"all": "true"} if retired else None
+        return TypeAdapter(list[DeviceInfo]).validate_python(
+            self._request("GET", "/admin/devices", params=params).json()
+        )
+
+    def rename_device(self, name: str, new_name: str) -> DeviceChanged:
+        """Rename device ``name``: its results, campaigns and predictor file follow."""
+        return self._device_action(name, "rename", DeviceRename(name=new_name))
+
+    def retire_device(self, name: str) -> DeviceChanged:
+        """Retire device ``name``: its agents get no more work, and it and its results move to
+        ``NAME@retired-DATE`` (the answer's ``name``), freeing ``name`` for replacement hardware."""
+        return self._device_action(name, "retire")
+
+    def unretire_device(self, name: str, new_name: str | None = None) -> DeviceChanged:
+        """Bring retired device ``name`` back, under ``new_name`` or the name it had before."""
+        return self._device_action(name, "unretire", DeviceUnretire(name=new_name))
+
+    def _device_action(self, name: str, action: str, body: BaseModel | None = None) -> DeviceChanged:
+        path = f"/admin/devices/{quote(name, safe='')}/{action}"
+        return DeviceChanged.model_validate(self._request("POST", path, body).json())
 
     def agents(self) -> list[AgentInfo]:
         """Every enrolled agent, live or revoked, with its device and current token (its id, never the token)."""

@@ -599,6 +599,11 @@ class CampaignStatus(Message):
     """Per device of an adaptive campaign, its learning curve and how it stopped."""
 
 
+DeviceState = Literal["live", "retired"]
+"""``retired``: an admin retired the device (``latbench devices retire``); its agents are refused, its results
+stay under its retired name, and its name was freed for replacement hardware."""
+
+
 class DeviceInfo(Message):
     device_id: str
     name: str
@@ -615,6 +620,38 @@ class DeviceInfo(Message):
     revoked_agents: list[str] = Field(default_factory=list, exclude_if=lambda names: not names)
     """Agents of the device an admin revoked (``agents`` lists the live ones); left out while empty, as
     ``_absent`` says."""
+    state: DeviceState = Field(default="live", exclude_if=lambda state: state == "live")
+    """Left out while ``live``, as ``revoked_agents`` while empty; only ``GET /v1/admin/devices?all=true`` lists
+    retired devices."""
+    retired_at: datetime | None = Field(default=None, exclude_if=_absent)
+    former_name: str | None = Field(default=None, exclude_if=_absent)
+    """A retired device's name before it was retired (its ``name`` is now ``NAME@retired-DATE``)."""
+
+
+class DeviceRename(Message):
+    """The new name of a device (``POST /v1/admin/devices/{name}/rename``)."""
+
+    name: Name
+
+
+class DeviceUnretire(Message):
+    """The name an unretired device takes: by default (``None``) the one it had before it was retired."""
+
+    name: Name | None = None
+
+
+class DeviceChanged(Message):
+    """A device an admin renamed, retired or unretired, as it is now."""
+
+    device_id: str
+    name: str
+    previous_name: str
+    state: DeviceState
+    retired_at: datetime | None = None
+    released: int = 0
+    """How many of its leased jobs went back to the queue (retiring)."""
+    predictor: str | None = None
+    """The predictor file among the collector's models (``<name>.pt``) that moved with the device, if one did."""
 
 
 AgentState = Literal["live", "revoked"]

@@ -13,7 +13,8 @@ import errno
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from latbench.agents.client import AgentClient
@@ -26,6 +27,26 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_CACHE_BYTES = 2 * 2**30
 """Beyond this the least recently used artifacts are deleted: a campaign measures each artifact once, and a
 small device must not fill its disk with them."""
+
+
+def evict_lru(files: Iterable[Path], max_bytes: int, keep: Path | None = None, fresh_s: float = 0.0) -> list[Path]:
+    """Delete the least recently used of ``files`` (by access time, which a cache sets when it serves a file)
+    beyond ``max_bytes`` in all; never ``keep``, nor, with ``fresh_s``, a file used in the last ``fresh_s`` seconds
+    (another thread may be about to read it). A file gone meanwhile is skipped. Returns the deleted files."""
+    found = []
+    for path in files:
+        with contextlib.suppress(FileNotFoundError):
+            info = path.stat()
+            found.append((info.st_atime, info.st_size, path))
+    fresh_after = time.time() - fresh_s
+    total = 0
+    deleted = []
+    for used, size, path in sorted(found, key=lambda item: item[0], reverse=True):
+        total += size
+        if total > max_bytes and path != keep and not (fresh_s and used > fresh_after):
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+    return deleted
 
 
 class DownloadCache:
@@ -92,8 +113,4 @@ class DownloadCache:
     def _prune(self, keep: Path) -> None:
         """Delete the least recently used artifacts beyond ``max_bytes``, never ``keep``."""
         files = [p for p in self.directory.iterdir() if p.is_file() and not p.name.startswith(".")]
-        total = 0
-        for path in sorted(files, key=lambda p: p.stat().st_mtime, reverse=True):
-            total += path.stat().st_size
-            if total > self.max_bytes and path != keep:
-                path.unlink(missing_ok=True)
+        evict_lru(files, self.max_bytes, keep)

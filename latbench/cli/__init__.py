@@ -22,7 +22,7 @@ from latbench.cli.console import err, styled
 from latbench.cli.dataset import dataset_app
 from latbench.cli.deploy import deploy_command
 from latbench.cli.env import env_command
-from latbench.cli.fleet import agents_app, devices_command
+from latbench.cli.fleet import agents_app, devices_app
 from latbench.cli.measure import measure_command
 from latbench.cli.predictor import predict_command, predictor_app
 from latbench.cli.quickstart import quickstart_command
@@ -53,7 +53,7 @@ app.add_typer(agents_app, name="agents")
 app.add_typer(campaign_app, name="campaign")
 results_app.command("show")(show_command)
 app.add_typer(results_app, name="results")
-app.command("devices")(devices_command)
+app.add_typer(devices_app, name="devices")
 app.add_typer(collector_app, name="collector")
 app.add_typer(agent_app, name="agent")
 app.command("deploy")(deploy_command)

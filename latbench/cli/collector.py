@@ -1,18 +1,22 @@
 """``latbench collector serve``: run the collector service (HTTP API, store, artifact builder) in the foreground;
-``latbench collector backup``: a consistent copy of its SQLite store, while it runs."""
+``latbench collector backup``: a consistent copy of its SQLite store, while it runs; ``latbench collector
+prune``: delete the artifact files no campaign needs any more, while it runs."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import typer
 
+from latbench.cli import options as opt
 from latbench.cli.console import err, styled
 from latbench.cli.logs import log_to_stderr
 
 collector_app = typer.Typer(help="Run the collector that agents lease work from.", no_args_is_help=True)
+ARTIFACT_CACHE_ENV = "LATBENCH_ARTIFACT_CACHE_MB"
 
 
 def _typed_password(value: str | None) -> str | None:
@@ -73,6 +77,14 @@ def serve(
     join_port: bool = typer.Option(
         False, "--join-port", hidden=True, help="Serve as a worker on the port another collector process listens on."
     ),
+    artifact_cache_mb: float = typer.Option(
+        2048.0,
+        "--artifact-cache-mb",
+        min=1.0,
+        envvar=ARTIFACT_CACHE_ENV,
+        show_envvar=True,
+        help="Largest size of the artifacts directory, a cache of the store's files (least recently used go), in MiB.",
+    ),
 ) -> None:
     """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set.
 
@@ -98,7 +110,17 @@ def serve(
         max_model_mb=max_model_mb,
         tls_cert=tls_cert,
         tls_key=tls_key,
+        artifact_cache_mb=artifact_cache_mb,
     )
+
+
+def _store_url(data_dir: Path | None, db: str | None) -> str:
+    """The store ``--db`` names, or the one in ``--data-dir`` (default: the collector's own)."""
+    from latbench.collectors.service import default_data_dir
+
+    if db is not None and data_dir is not None:
+        raise typer.BadParameter("give --data-dir or --db, not both")
+    return db or f"sqlite:///{(data_dir or default_data_dir()) / 'collector.sqlite'}"
 
 
 @collector_app.command("backup")
@@ -118,13 +140,58 @@ def backup(
     backed up with pg_dump (exit 2, with the command)."""
     from latbench.collectors.backup import BackupUnsupported
     from latbench.collectors.backup import backup as copy
-    from latbench.collectors.service import default_data_dir
 
-    if db is not None and data_dir is not None:
-        raise typer.BadParameter("give --data-dir or --db, not both")
-    url = db or f"sqlite:///{(data_dir or default_data_dir()) / 'collector.sqlite'}"
+    url = _store_url(data_dir, db)
     try:
         print(copy(url, out))
     except BackupUnsupported as exc:
         err.print(styled("error:", "red", str(exc)), highlight=False)
         raise typer.Exit(2) from None
+
+
+@collector_app.command("prune")
+def prune(
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="The data dir of a SQLite store (collector.sqlite in it) and of its artifacts directory.",
+        show_default="$LATBENCH_HOME/collector",
+    ),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        callback=_typed_password,
+        help="The store's URL instead: sqlite:///FILE or postgresql+psycopg://...",
+    ),
+    artifacts_dir: Path | None = typer.Option(
+        None,
+        "--artifacts-dir",
+        help="The artifacts directory to prune too.",
+        show_default="DIR/artifacts, none with --db",
+    ),
+    uploads: bool = typer.Option(False, "--uploads", help="Prune uploaded model files too (they cannot be rebuilt)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Change nothing: say what would be freed."),
+    as_json: opt.AsJson = False,
+) -> None:
+    """Delete the artifact files of finished and cancelled campaigns that no other campaign measures, from the
+    store and the artifacts directory, safely while collectors serve; prints one line on stderr.
+
+    Results and artifact rows stay. Uploaded model files are kept unless --uploads. A pruned artifact asked for
+    again is built again (uploaded ones must be uploaded again). Other replicas drop pruned files from their
+    artifacts directories within 10 minutes."""
+    from latbench.collectors import prune as pruning
+    from latbench.collectors.db import utcnow
+    from latbench.collectors.service import default_data_dir
+
+    url = _store_url(data_dir, db)
+    if artifacts_dir is None and db is None:
+        artifacts_dir = (data_dir or default_data_dir()) / "artifacts"
+    dirs = [artifacts_dir] if artifacts_dir is not None and artifacts_dir.is_dir() else []
+    store = pruning.open_store(url)
+    try:
+        done = pruning.prune(store, utcnow(), dirs, uploads=uploads, dry_run=dry_run)
+    finally:
+        store.close()
+    err.print(done.summary(), highlight=False)
+    if as_json:
+        print(json.dumps(done.as_dict()))

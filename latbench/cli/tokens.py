@@ -1,4 +1,5 @@
-"""``latbench token``: enrollment tokens for agents and admin tokens, over HTTP; a token is printed once only.
+"""``latbench token``: enrollment tokens for agents, admin tokens and metrics tokens (for a Prometheus server),
+over HTTP; a token is printed once only.
 
 Listings say whether each token still works (``status``: live, expired, used up or revoked), judged by this
 machine's clock against the expiry and use count the collector reports.
@@ -8,16 +9,34 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import typer
 
 from latbench.cli import options as opt
 from latbench.cli.console import Table, aware, err, minute, out
-from latbench.client import CollectorClient
+from latbench.client import CollectorClient, NamedKind
 from latbench.protocol import EnrollmentTokenInfo
 
-token_app = typer.Typer(help="Enrollment tokens for agents.", no_args_is_help=True)
+token_app = typer.Typer(help="Enrollment tokens for agents; admin and metrics tokens.", no_args_is_help=True)
+KINDS = ("enroll", "admin", "metrics")
+WORDS = {"enroll": "enrollment", "admin": "admin", "metrics": "metrics"}
+
+
+KindOption = Annotated[
+    str,
+    typer.Option(
+        "--kind", callback=opt.one_of(KINDS), help="enroll (for agents), admin, or metrics (reads /metrics only)."
+    ),
+]
+AdminFlag = Annotated[bool, typer.Option("--admin", help="Short for --kind admin.")]
+
+
+def _kind(kind: str, admin: bool) -> str:
+    """The kind ``--kind`` and ``--admin`` ask for together; a usage error if they contradict each other."""
+    if admin and kind not in ("enroll", "admin"):
+        raise typer.BadParameter(f"--admin is --kind admin, not --kind {kind}: give one of them")
+    return "admin" if admin else kind
 
 
 MAX_EXPIRY_H = 100 * 366 * 24
@@ -32,50 +51,58 @@ def token_create(
     ),
     max_uses: int | None = typer.Option(None, "--max-uses", min=1, max=2**31 - 1, help="Enrollments it may make."),
     agent_names: list[str] | None = typer.Option(None, "--agent-name", help="An agent name it may enroll (repeat)."),
-    admin: bool = typer.Option(False, "--admin", help="An admin token instead (--name and --expires-in only)."),
+    kind: KindOption = "enroll",
+    admin: AdminFlag = False,
     as_json: opt.AsJson = False,
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Create an enrollment token for agents (or with --admin an admin token); prints the token alone on stdout
-    (with --json: its id, name and the token)."""
+    """Create an enrollment token for agents, or an admin or metrics token (--name and --expires-in only; a metrics
+    token reads /metrics and nothing else); prints the token alone on stdout (with --json: its id, name and the
+    token)."""
+    kind = _kind(kind, admin)
     expires_at = datetime.now(timezone.utc) + timedelta(hours=expires_in_h) if expires_in_h else None
     with CollectorClient(collector, token) as client:
-        if admin:
-            created = client.create_admin_token(name, expires_at)
-        else:
+        if kind == "enroll":
             limits = {"max_uses": max_uses, "agent_names": agent_names or None}
             created = client.create_enrollment_token(name, expires_at=expires_at, **limits)
-    err.print(f"admin token {created.token_id} created" if admin
-              else f"enrollment token {created.token_id} created; agents enroll with it once")  # fmt: skip
+        else:
+            created = client.create_token(cast(NamedKind, kind), name, expires_at)
+    err.print(f"{WORDS[kind]} token {created.token_id} created{_USE[kind]}")
     if as_json:
         print(json.dumps(created.model_dump(mode="json")))
         return
     out.print(created.token)
 
 
+_USE = {"enroll": "; agents enroll with it once", "admin": "", "metrics": "; Prometheus scrapes /metrics with it"}
+
+
 @token_app.command("list")
 def token_list(
-    admin: bool = typer.Option(False, "--admin", help="Admin tokens instead."),
+    kind: KindOption = "enroll",
+    admin: AdminFlag = False,
     as_json: opt.AsJson = False,
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Enrollment (or with --admin admin) tokens: id, name, status (live, expired, used up, revoked), created,
+    """Enrollment (or admin, or metrics) tokens: id, name, status (live, expired, used up, revoked), created,
     expiry, uses (never the tokens themselves)."""
+    kind = _kind(kind, admin)
     with CollectorClient(collector, token) as client:
-        found = client.admin_tokens() if admin else client.enrollment_tokens()
+        found = client.enrollment_tokens() if kind == "enroll" else client.tokens(cast(NamedKind, kind))
     now = datetime.now(timezone.utc)
     if as_json:
         print(json.dumps([_shown(t, now) for t in found]))
         return
-    table = Table("id", "name", "status", "created", "expires", *(() if admin else ("uses",)), "revoked")
+    enroll = kind == "enroll"
+    table = Table("id", "name", "status", "created", "expires", *(("uses",) if enroll else ()), "revoked")
     for t in found:
-        uses = () if admin else (f"{t.uses} of {t.max_uses}" if t.max_uses is not None else str(t.uses),)
+        uses = (f"{t.uses} of {t.max_uses}" if t.max_uses is not None else str(t.uses),) if enroll else ()
         table.add_row(t.token_id, t.name or "", status(t, now), minute(t.created_at), minute(t.expires_at), *uses,
                       minute(t.revoked_at))  # fmt: skip
     if not found:
-        table.caption = "no enrollment token yet: latbench token create"
+        table.caption = f"no {WORDS[kind]} token yet: latbench token create" + ("" if enroll else f" --kind {kind}")
     out.print(table)
 
 
@@ -100,19 +127,22 @@ def _shown(t: EnrollmentTokenInfo, now: datetime) -> dict[str, Any]:
 @token_app.command("revoke")
 def token_revoke(
     token_id: str = typer.Argument(..., help="Token id (from `latbench token list`) or the token itself."),
-    admin: bool = typer.Option(False, "--admin", help="Revoke an admin token (not the last live one)."),
+    kind: KindOption = "enroll",
+    admin: AdminFlag = False,
     as_json: opt.AsJson = False,
     collector: opt.Collector = None,
     token: opt.AdminToken = None,
 ) -> None:
-    """Revoke an enrollment token: no new agent can enroll with it; enrolled agents keep working."""
+    """Revoke an enrollment token: no new agent can enroll with it; enrolled agents keep working. With --kind,
+    an admin token (not the last live one) or a metrics token."""
+    kind = _kind(kind, admin)
     with CollectorClient(collector, token) as client:
-        if admin:
-            revoked = client.revoke_admin_token(token_id)
-            err.print(f"admin token {revoked.token_id} revoked")
-        else:
+        if kind == "enroll":
             revoked = client.revoke_enrollment_token(token_id)
             err.print(f"enrollment token {revoked.token_id} revoked; agents enrolled with it keep their own tokens")
+        else:
+            revoked = client.revoke_token(cast(NamedKind, kind), token_id)
+            err.print(f"{kind} token {revoked.token_id} revoked")
     if as_json:
         print(json.dumps(_shown(revoked, datetime.now(timezone.utc))))
         return

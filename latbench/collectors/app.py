@@ -26,7 +26,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from latbench import __version__
-from latbench.collectors import agent_api, dashboard, fleet_api
+from latbench.collectors import agent_api, dashboard, fleet_api, metrics_api
 from latbench.collectors.agent_api import check_pending_agent_token
 from latbench.collectors.context import Collector
 from latbench.collectors.db import outage_reason
@@ -103,14 +103,14 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     return _error(exc.status_code, code, str(exc.detail), headers=headers)
 
 
-ROUTERS = (router, agent_api.router, dashboard.router, fleet_api.router)
+ROUTERS = (router, agent_api.router, dashboard.router, fleet_api.router, metrics_api.router)
 """Every route the app serves: included at start, and read again to answer a 405's ``Allow``."""
+ROUTES = tuple(route for r in ROUTERS for route in r.routes)
 
 
 def _allowed(request: Request) -> list[str]:
     """Every method some route of ``ROUTERS`` serves at the request's path, HEAD with GET."""
-    routes = [route for r in ROUTERS for route in r.routes]
-    matching = [route for route in routes if route.matches(request.scope)[0] != Match.NONE]
+    matching = [route for route in ROUTES if route.matches(request.scope)[0] != Match.NONE]
     return with_head(method for route in matching for method in getattr(route, "methods", None) or ())
 
 
@@ -203,12 +203,16 @@ def _document_request_bodies(app: FastAPI) -> None:
 
 
 def create_app(
-    collector: Collector, body_timeout_s: float = BODY_TIMEOUT_S, schema_check_s: float = SCHEMA_CHECK_S
+    collector: Collector,
+    body_timeout_s: float = BODY_TIMEOUT_S,
+    schema_check_s: float = SCHEMA_CHECK_S,
+    metrics_public: bool = False,
 ) -> FastAPI:
     """The ASGI app serving ``collector``'s store; OpenAPI at ``/openapi.json``. Writes need a live token before
     their bodies are read, and bodies must arrive in time (``latbench.collectors.limits``); every request but
     ``/v1/health`` and ``/v1/ready`` answers 503 once the store is found at another schema, checked every
-    ``schema_check_s`` (``latbench.collectors.schema``)."""
+    ``schema_check_s`` (``latbench.collectors.schema``). ``/metrics`` needs a metrics or admin token unless
+    ``metrics_public`` (``latbench.collectors.metrics_api``)."""
     # no trailing-slash redirects: they echo the request's Host header into Location; every path is exact
     # no /docs or /redoc: FastAPI's pages load their scripts from a CDN, which an admin's token would then meet
     app = FastAPI(
@@ -216,6 +220,7 @@ def create_app(
     )
     app.state.collector = collector
     app.state.schema = SchemaWatch(collector.store.engine, interval_s=schema_check_s)
+    app.state.metrics_public = metrics_public
     for included in ROUTERS:
         app.include_router(included)
     _document_request_bodies(app)
@@ -226,6 +231,7 @@ def create_app(
     app.add_middleware(TokenFirst, collector=collector, body_timeout_s=body_timeout_s, agent_writes=agent_writes)
     app.add_middleware(HeadAsGet)
     app.add_middleware(SchemaGate, watch=app.state.schema, exempt=frozenset({HEALTH_PATH, READY_PATH}))
+    app.add_middleware(metrics_api.RequestMetrics, routes=ROUTES)  # outermost: it counts every other's answers
     app.add_exception_handler(RequestRejected, _rejected)
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(HTTPException, _http)

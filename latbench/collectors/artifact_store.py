@@ -5,6 +5,10 @@ Campaign creation only records which artifacts it needs, in the format its runti
 first) into an ``ArtifactCache``, then records each file's SHA-256 and size, with the file itself in the store
 (``blobs``), so any replica serves it. A job becomes leasable once its artifact has a SHA-256, so a large
 campaign starts measuring while the rest still builds.
+
+An artifact pruned once no campaign needed it (``latbench.collectors.prune``) keeps its row and hash; asked for
+again, by a new campaign or by an agent holding a job on it (which gets 503 ``artifact_rebuilding`` meanwhile, and
+retries), it is built again, most recently asked first, and served once its bytes hash as before.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import contextlib
 import fcntl
 import itertools
 import logging
+import os
 import shutil
 import threading
 import time
@@ -26,12 +31,14 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from latbench.agents.downloads import MAX_CACHE_BYTES
 from latbench.artifacts import FORMATS, LITERT_FORMATS, REFERENCE_KEY, Artifact, ArtifactCache, ArtifactKey
 from latbench.collectors import blobs
 from latbench.collectors.db import CACHE_INFO, Store, insert_new, is_outage, outage_reason
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignRow
 from latbench.collectors.uploads import MODELS_DIR
-from latbench.errors import LatbenchError, NotFound
+from latbench.errors import ArtifactError, LatbenchError, NotFound, RequestRejected
+from latbench.spaces import MODEL_SET
 
 REFERENCE_DIGESTS = [REFERENCE_KEY.digest(fmt) for fmt in FORMATS]
 
@@ -54,17 +61,33 @@ TIDY_EVERY_S = 600.0
 RECORD_RETRY_FIRST_S = 0.5
 RECORD_RETRY_CAP_S = 5.0
 """Back-off between attempts to record a built artifact while the store cannot be reached."""
+REQUEST_CHUNK = 10_000
+"""Keys named in one statement: within SQLite's and PostgreSQL's limits on bound parameters."""
+REBUILDABLE = sa.and_(blobs.PRUNED, ArtifactRow.space != MODEL_SET)
+"""A pruned artifact the builder can make again: built from its key (an uploaded file cannot be)."""
 log = logging.getLogger(__name__)
 
 
+class ArtifactRebuilding(RequestRejected):
+    """A pruned artifact asked for again: the builder is making it anew; ask again shortly (agents retry a 503)."""
+
+    status = 503
+    code = "artifact_rebuilding"
+
+
 def request(session: Session, keys: Iterable[ArtifactKey], now: datetime, fmt: str = "onnx") -> None:
-    """Record that ``keys`` are needed in format ``fmt``; those already known (built or not) are left as they are."""
+    """Record that ``keys`` are needed in format ``fmt``; those already known are left as they are, but for
+    pruned ones, which the builder makes again."""
     rows = {
         key.digest(fmt): {"key_digest": key.digest(fmt), **asdict(key), "format": fmt, "requested_at": now}
         for key in keys
     }
     if rows:
         insert_new(session, ArtifactRow, list(rows.values()))
+    digests = list(rows)
+    for start in range(0, len(digests), REQUEST_CHUNK):
+        chunk = digests[start : start + REQUEST_CHUNK]
+        session.execute(update(ArtifactRow).where(ArtifactRow.key_digest.in_(chunk), REBUILDABLE).values(built_at=None))
 
 
 def reference_sha256(session: Session, fmt: str = "onnx") -> str | None:
@@ -78,14 +101,46 @@ def reference_sha256(session: Session, fmt: str = "onnx") -> str | None:
     return cache[fmt]
 
 
-def artifact_path(session: Session, sha256: str, root: Path) -> Path:
+def artifact_path(session: Session, sha256: str, root: Path, max_bytes: int = MAX_CACHE_BYTES) -> Path:
     """The built or uploaded file whose content hashes to ``sha256``, copied from the store into ``root`` if this
-    collector lacks it (another replica built it)."""
-    name = session.scalar(select(ArtifactRow.file_name).where(ArtifactRow.sha256 == sha256).limit(1))
-    path = root / name if name else None
-    if path is None or not (path.is_file() or blobs.fetch(session, sha256, path)):
+    collector lacks it (another replica built it), after which ``root`` is kept within ``max_bytes``
+    (``blobs.evict``); a file served from ``root`` counts as used now (its access time: its modification time
+    stays, and with it the response's ``ETag``). ``ArtifactRebuilding`` for a pruned artifact that can be built
+    again, ``NotFound`` for one that cannot (an upload, or a failed rebuild)."""
+    rows = session.execute(
+        select(ArtifactRow.file_name, ArtifactRow.space, ArtifactRow.error).where(ArtifactRow.sha256 == sha256)
+    ).all()
+    name = next((row.file_name for row in rows if row.file_name), None)
+    if name is not None:
+        path = root / name
+        with contextlib.suppress(FileNotFoundError):  # not here, or evicted meanwhile: fetched below
+            os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns))
+            return path
+        if blobs.fetch(session, sha256, path):
+            blobs.evict(root, max_bytes, keep=path)
+            return path
+    if name is not None or not rows:
         raise NotFound(f"no artifact with sha256 {sha256}")
-    return path
+    if all(row.space == MODEL_SET for row in rows):
+        raise NotFound(f"the uploaded model {sha256} was pruned from the collector (latbench collector prune "
+                       "--uploads): upload it again")  # fmt: skip
+    failed = next((row.error for row in rows if row.error), None)
+    if failed is not None:
+        raise NotFound(f"artifact {sha256} was pruned and cannot be built again: {failed}")
+    raise ArtifactRebuilding(f"artifact {sha256} was pruned; the collector is building it again: ask again shortly")
+
+
+def serve(store: Store, sha256: str, root: Path, now: datetime, max_bytes: int = MAX_CACHE_BYTES) -> Path:
+    """``artifact_path`` for a download. A pruned artifact asked for is marked as asked for now, so the builder
+    makes it next: an agent holds a job on it (leased by a collector that knew it as built)."""
+    try:
+        with store.read() as session:
+            return artifact_path(session, sha256, root, max_bytes)
+    except ArtifactRebuilding:
+        with store.write() as session:
+            marked = update(ArtifactRow).where(ArtifactRow.sha256 == sha256, REBUILDABLE, ArtifactRow.error.is_(None))
+            session.execute(marked.values(built_at=None, requested_at=now))
+        raise
 
 
 def remove_partial(root: Path, older_than_s: float = STALE_PARTIAL_S) -> list[Path]:
@@ -119,17 +174,28 @@ def build_error(exc: Exception) -> str:
 class ArtifactBuilder:
     """Builds requested artifacts in a background thread until stopped; ``wake`` says new ones are waiting.
 
-    The reference artifact comes first, since no job can be leased without it; then the oldest request.
+    The reference artifact comes first, since no job can be leased without it; then pruned artifacts asked for
+    again, most recently asked first (agents may be waiting for them); then the oldest request.
 
     An artifact whose build fails keeps its error in the store and is not tried again until the next start; one
     built while the store cannot be reached is recorded once it can (a database outage is no build failure).
+    Every collector's builder, building or not, keeps its artifacts directory within ``cache_bytes`` and removes
+    pruned files from it (``blobs.evict``, ``blobs.forget``).
     """
 
-    def __init__(self, store: Store, cache: ArtifactCache, clock: Callable[[], datetime], idle_s: float = 5.0):
+    def __init__(
+        self,
+        store: Store,
+        cache: ArtifactCache,
+        clock: Callable[[], datetime],
+        idle_s: float = 5.0,
+        cache_bytes: int = MAX_CACHE_BYTES,
+    ):
         self.store = store
         self.cache = cache
         self.clock = clock
         self.idle_s = idle_s
+        self.cache_bytes = cache_bytes
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._failed: set[str] = set()
@@ -159,13 +225,18 @@ class ArtifactBuilder:
         live = measured_by.join(CampaignRow, CampaignRow.id == CampaignArchRow.campaign_id).where(
             CampaignRow.cancelled_at.is_(None)
         )
+        unbuilt = sa.and_(ArtifactRow.sha256.is_(None), sa.or_(~measured_by.exists(), live.exists()))
+        again = sa.and_(blobs.WANTED, REBUILDABLE)
         with self.store.read() as session:
             rows = session.scalars(
                 select(ArtifactRow)
-                .where(ArtifactRow.sha256.is_(None), ArtifactRow.key_digest.not_in(self._failed))
-                .where(sa.or_(~measured_by.exists(), live.exists()))
+                .where(sa.or_(unbuilt, again), ArtifactRow.key_digest.not_in(self._failed))
                 .order_by(
-                    ArtifactRow.key_digest.not_in(REFERENCE_DIGESTS), ArtifactRow.requested_at, ArtifactRow.key_digest
+                    ArtifactRow.key_digest.not_in(REFERENCE_DIGESTS),
+                    ArtifactRow.sha256.is_(None),
+                    sa.case((ArtifactRow.sha256.is_not(None), ArtifactRow.requested_at)).desc(),
+                    ArtifactRow.requested_at,
+                    ArtifactRow.key_digest,
                 )
                 .limit(LITERT_BATCH)
             ).all()
@@ -226,9 +297,13 @@ class ArtifactBuilder:
                 if not self._owner():
                     return False
                 with self.store.write() as session:
-                    if not isinstance(result, Exception):
-                        blobs.put(session, result.sha256, result.path)
                     statement = update(ArtifactRow).where(ArtifactRow.key_digest == key.digest(fmt))
+                    if not isinstance(result, Exception):
+                        result = self._as_before(session, key.digest(fmt), result)
+                    if isinstance(result, Exception):
+                        values = {"error": build_error(result)}
+                    else:
+                        blobs.put(session, result.sha256, result.path)
                     session.execute(statement.values(**values))
                 break
             except sa.exc.DBAPIError as exc:
@@ -242,6 +317,18 @@ class ArtifactBuilder:
         if isinstance(result, Exception):
             self._failed.add(key.digest(fmt))
         return True
+
+    @staticmethod
+    def _as_before(session: Session, digest: str, built: Artifact) -> Artifact | ArtifactError:
+        """``built``, or the error of a pruned artifact built again with other bytes than before (another torch
+        or onnx): served, it would be measured under a hash that results measured on the old bytes name, and
+        jobs leased with the old hash could never download it."""
+        before = session.scalar(select(ArtifactRow.sha256).where(ArtifactRow.key_digest == digest))
+        if before is None or before == built.sha256:
+            return built
+        log.error("the %s artifact of %s %r was built again with other bytes (sha256 %s, was %s)", built.format,
+                  built.key.space, built.key.arch, built.sha256, before)  # fmt: skip
+        return ArtifactError(f"built again, its bytes hash to {built.sha256}: the exporter changed since it was pruned")
 
     def _owner(self) -> bool:
         """Whether this builder owns its store's builds: collectors sharing one store (replicas) build one at a
@@ -314,6 +401,11 @@ class ArtifactBuilder:
         removed = remove_partial(self.cache.root)
         if removed:
             log.info("removed %d partial file(s) left in %s by an interrupted write", len(removed), self.cache.root)
+        with self.store.read() as session:
+            forgotten = blobs.forget(session, self.cache.root)
+        if forgotten:
+            log.info("removed %d pruned artifact file(s) from %s", len(forgotten), self.cache.root)
+        blobs.evict(self.cache.root, self.cache_bytes)
 
     def _run(self) -> None:
         try:
@@ -326,6 +418,7 @@ class ArtifactBuilder:
                     todo = self._next() if owner else None
                     if todo is not None:
                         self._build(*todo)
+                        blobs.evict(self.cache.root, self.cache_bytes)
                         continue
                 except sa.exc.DBAPIError as exc:
                     if not is_outage(exc):

@@ -1,7 +1,11 @@
 """Artifact files kept in the store, so that any collector replica serves any artifact without a shared
 filesystem: the store holds every built or uploaded file in chunks (``artifact_blobs``), written in the same
 transaction that makes the artifact leasable, and each replica's artifacts directory is a cache of them, filled
-on the first download of a file it lacks.
+on the first download of a file it lacks, bounded by size (``evict``: least recently used first).
+
+``latbench collector prune`` (``latbench.collectors.prune``) deletes the files no campaign still needs: their rows
+stay (results name their SHA-256) with no ``file_name`` (``PRUNED``), and each replica's builder removes them from
+its directory too (``forget``).
 
 Chunks of ``CHUNK_BYTES`` keep every row small on both stores (SQLite's default limit on one value is 1 GB,
 PostgreSQL's ``bytea`` takes long to handle whole) and let a file be copied in and out without holding it in
@@ -14,17 +18,25 @@ import hashlib
 import itertools
 import os
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
-from sqlalchemy import exists, select
+from sqlalchemy import and_, delete, exists, select
 from sqlalchemy.orm import Session
 
+from latbench.agents.downloads import evict_lru
 from latbench.collectors.db import Store, insert_new
 from latbench.collectors.models import ArtifactBlobRow, ArtifactRow
 from latbench.errors import ArtifactError
 from latbench.hashing import sha256_file
 
 CHUNK_BYTES = 1 << 20
+PRUNED = and_(ArtifactRow.sha256.is_not(None), ArtifactRow.file_name.is_(None))
+"""An artifact whose file was pruned: neither the store nor a cache keeps it, its row (and hash) stays."""
+WANTED = and_(PRUNED, ArtifactRow.built_at.is_(None))
+"""A pruned artifact asked for again (by a new campaign, or an agent's download): the builder makes it anew."""
+FRESH_S = 60.0
+"""A cached file used this recently is never evicted, however full the cache: a request may be about to send it."""
 
 
 def held(session: Session, sha256: str) -> bool:
@@ -90,3 +102,49 @@ def backfill(store: Store, root: Path) -> int:
             put(session, sha256, path)
         stored += 1
     return stored
+
+
+def delete_files(session: Session, sha256s: Collection[str]) -> None:
+    """Delete the stored files ``sha256s`` (every chunk)."""
+    if sha256s:
+        session.execute(delete(ArtifactBlobRow).where(ArtifactBlobRow.sha256.in_(sha256s)))
+
+
+def cached(root: Path) -> list[Path]:
+    """Every complete file of the artifacts directory ``root``, in its subdirectories too (uploads): files and
+    directories a write in progress names with a leading dot are left out."""
+    found = []
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = [name for name in subdirectories if not name.startswith(".")]
+        found += [Path(directory, name) for name in files if not name.startswith(".")]
+    return found
+
+
+def evict(root: Path, max_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Keep the artifacts directory ``root`` within ``max_bytes``, deleting its least recently used files (every
+    one is in the store, and copied back when asked for), but ``keep`` and those used in the last ``FRESH_S``."""
+    return evict_lru(cached(root), max_bytes, keep, FRESH_S)
+
+
+def pruned(session: Session) -> set[str]:
+    """The key digests of the pruned artifacts not asked for again, whose files no cache should keep."""
+    return set(session.scalars(select(ArtifactRow.key_digest).where(PRUNED, ArtifactRow.built_at.is_not(None))))
+
+
+def files_of(root: Path, digests: Collection[str]) -> list[Path]:
+    """The files in the artifacts directory ``root`` of the artifacts ``digests``: a file is named by its
+    artifact's key digest (an upload's is its SHA-256) up to the first dot, a built one's manifest too."""
+    return [path for path in cached(root) if path.name.split(".", 1)[0] in digests] if digests else []
+
+
+def forget(session: Session, root: Path) -> list[tuple[Path, int]]:
+    """Delete the files of pruned artifacts from the artifacts directory ``root``; return each with its size."""
+    removed = []
+    for path in files_of(root, pruned(session)):
+        try:
+            size = path.stat().st_size
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append((path, size))
+    return removed

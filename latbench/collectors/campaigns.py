@@ -386,7 +386,8 @@ def status(session: Session, campaign: CampaignRow, now: datetime, lease_ttl_s: 
     ``done`` when every job is done or failed (``failed`` if none gave a result, ``error`` saying what failed
     them), ``running`` otherwise; ``error`` names a failed build as soon as
     there is one. An adaptive campaign's device counts its budget as its total, and the campaign is done once
-    every device has stopped (``adaptive_devices`` says why each did).
+    every device has stopped (``adaptive_devices`` says why each did). A retired device's jobs left are never
+    leased, so they do not keep a campaign from ending.
     """
     ready, failed, reference_error = _artifacts(session, campaign)
     unbuildable = and_(ArtifactRow.sha256.is_(None), ArtifactRow.error.is_not(None))
@@ -415,7 +416,9 @@ def status(session: Session, campaign: CampaignRow, now: datetime, lease_ttl_s: 
         ).all()
     )
     joined = session.execute(
-        select(DeviceRow.id, DeviceRow.name, CampaignDeviceRow.joined_at, CampaignDeviceRow.created)
+        select(
+            DeviceRow.id, DeviceRow.name, CampaignDeviceRow.joined_at, CampaignDeviceRow.created, DeviceRow.retired_at
+        )
         .join(CampaignDeviceRow, CampaignDeviceRow.device_id == DeviceRow.id)
         .where(CampaignDeviceRow.campaign_id == campaign.id)
         .order_by(DeviceRow.name)
@@ -442,16 +445,18 @@ def status(session: Session, campaign: CampaignRow, now: datetime, lease_ttl_s: 
             failures.get(device_id),
             active.get(device_id, _Activity()),
         )
-        for device_id, name, joined_at, created in joined
+        for device_id, name, joined_at, created, _ in joined
     ]
-    joined_names = {name for _, name, _, _ in joined}
+    joined_names = {name for _, name, _, _, _ in joined}
+    retired = {name for _, name, _, _, retired_at in joined if retired_at is not None}
     waiting = [name for name in campaign.devices if name not in joined_names]
     before = {"queued": campaign.samples - len(failed), "failed": len(failed)}
     progress += [_progress(name, before, campaign.samples, 0, now, now) for name in waiting]
-    finished = joined and not waiting and all(p.queued + p.leased == 0 for p in progress)
+    finished = joined and not waiting and all(p.queued + p.leased == 0 for p in progress if p.device not in retired)
     archs = campaign.samples
     if stepped is not None:
-        finished = finished and len(stepped) == len(joined) and all(d.state == "stopped" for d in stepped)
+        stopped = {d.device for d in stepped if d.state == "stopped"} | retired
+        finished = finished and joined_names <= stopped
         archs = session.scalar(select(func.count()).where(CampaignArchRow.campaign_id == campaign.id)) or 0
     phase: CampaignState
     if campaign.cancelled_at is not None:

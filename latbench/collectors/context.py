@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from latbench.agents.downloads import MAX_CACHE_BYTES
 from latbench.collectors.db import Store, utcnow
 from latbench.protocol import MAX_MODEL_BYTES
 
@@ -53,7 +54,8 @@ class Collector:
 
     ``retry_after_s`` is how long an agent that got no job waits before asking again; ``models_dir`` holds the
     predictors placed for devices (``<device name>.pt``) that the dashboard compares measurements with;
-    ``max_model_bytes`` is the largest model file an admin may upload.
+    ``max_model_bytes`` is the largest model file an admin may upload; ``artifact_cache_bytes`` bounds
+    ``artifacts_dir``, a cache of the store's files (``blobs.evict``).
     """
 
     store: Store
@@ -65,3 +67,4 @@ class Collector:
     wake_builder: Callable[[], None] = _nothing
     models_dir: Path | None = None
     max_model_bytes: int = MAX_MODEL_BYTES
+    artifact_cache_bytes: int = MAX_CACHE_BYTES

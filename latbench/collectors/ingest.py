@@ -20,6 +20,7 @@ from sqlalchemy import BindParameter, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from latbench import profiles
+from latbench.collectors import metrics
 from latbench.collectors.db import UTCDateTime, is_unique_violation, pipelined, run
 from latbench.collectors.models import CampaignRow, JobRow, LeaseRow, ResultRow
 from latbench.collectors.tokens import AgentRef
@@ -289,4 +290,5 @@ def ingest(session: Session, agent: AgentRef, batch: ResultBatch, now: datetime)
             seen.add(result_id)
         acks.append(ack)
     writes.write(session)
+    metrics.RESULTS.count(ack.status for ack in acks)
     return acks

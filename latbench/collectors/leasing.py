@@ -17,7 +17,7 @@ from typing import Any, cast
 from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from latbench.collectors import artifact_store
+from latbench.collectors import artifact_store, metrics
 from latbench.collectors.db import CACHE_INFO, JOINED_INFO, UTCDateTime, insert_one, new_id, pipelined, run
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignDeviceRow, CampaignRow, JobRow, LeaseRow
 from latbench.collectors.tokens import AgentRef
@@ -37,8 +37,8 @@ def _offers(agent: AgentRef, wanted: list[str] | None) -> dict[str, set[str]]:
 
 def _campaign_rows(session: Session, ids: Sequence[str]) -> dict[str, CampaignRow]:
     """The campaigns of ``ids``. What leasing reads of a campaign never changes once created (its cancellation,
-    pause and priority are read from the store on each request), so each is loaded once per process and kept
-    in the store's cache."""
+    pause, priority and devices are read from the store on each request), so each is loaded once per process and
+    kept in the store's cache."""
     known: dict[str, CampaignRow] = session.info.setdefault(CACHE_INFO, {}).setdefault("campaigns", {})
     missing = [campaign_id for campaign_id in set(ids) if campaign_id not in known]
     if missing:
@@ -54,10 +54,14 @@ def _campaigns(session: Session, agent: AgentRef, wanted: list[str] | None) -> l
     offers = _offers(agent, wanted)
     if not offers:
         return []
-    priorities = dict(run(session, _CAMPAIGNS_OFFERING, {"runtimes": list(offers)}).all())
-    found = _campaign_rows(session, list(priorities)).values()
-    chosen = [c for c in found if c.provider in offers[c.runtime] and (not c.devices or agent.device_name in c.devices)]
-    return sorted(chosen, key=lambda c: (-priorities[c.id], c.created_at, c.id))
+    offering = {row.id: row for row in run(session, _CAMPAIGNS_OFFERING, {"runtimes": list(offers)})}
+    found = _campaign_rows(session, list(offering)).values()
+    chosen = []
+    for campaign in found:
+        devices = offering[campaign.id].devices
+        if campaign.provider in offers[campaign.runtime] and (not devices or agent.device_name in devices):
+            chosen.append(campaign)
+    return sorted(chosen, key=lambda c: (-offering[c.id].priority, c.created_at, c.id))
 
 
 def _join(session: Session, campaign_ids: Sequence[str], device_id: str, now: datetime) -> None:
@@ -168,14 +172,14 @@ _jobs = JobRow.__table__
 _archs = CampaignArchRow.__table__
 _artifacts = ArtifactRow.__table__
 _campaigns_t = CampaignRow.__table__
-_CAMPAIGNS_OFFERING = select(_campaigns_t.c.id, _campaigns_t.c.priority).where(
+_CAMPAIGNS_OFFERING = select(_campaigns_t.c.id, _campaigns_t.c.priority, _campaigns_t.c.devices).where(
     _campaigns_t.c.runtime.in_(bindparam("runtimes", expanding=True)),
     _campaigns_t.c.cancelled_at.is_(None),
     _campaigns_t.c.paused_at.is_(None),
 )
-"""The campaigns offering any of the runtimes, neither cancelled nor paused, with their priorities: read on every
-request, so a cancellation, pause, resume or new priority takes effect at once on every replica, whatever
-campaign rows their caches hold."""
+"""The campaigns offering any of the runtimes, neither cancelled nor paused, with their priorities and the devices
+they name: read on every request, so a cancellation, pause, resume, new priority or renamed device takes effect
+at once on every replica, whatever campaign rows their caches hold."""
 _NOW = bindparam("now", type_=UTCDateTime())
 _JOB_COLUMNS = ("id", "position", "state", "leases", "errors", "expirations", "last_error")
 _CANDIDATES = (
@@ -269,6 +273,7 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
                     continue
                 if state == "leased":
                     expirations += 1
+                    metrics.LEASE_EXPIRIES.inc()
                     if errors + expirations >= campaign.max_failures:
                         last = f"; last error: {last_error}" if last_error else ""
                         changes.append({"b_id": job_id, "state": "failed", "leases": leases_before,
@@ -294,6 +299,7 @@ def grant(session: Session, agent: AgentRef, request: LeaseRequest, now: datetim
             run(session, _INSERT_LEASES, leases)
         if changes:
             run(session, _UPDATE_JOB, changes)
+    metrics.LEASES_GRANTED.inc(len(specs))
     return specs
 
 
@@ -417,6 +423,7 @@ def release(session: Session, agent: AgentRef, lease_ids: list[str], now: dateti
         lease.released_at = now
         requeue(job)
         released.add(lease.id)
+    metrics.LEASES_RELEASED.inc(len(released))
     return [i for i in wanted if i in released], [i for i in wanted if i not in released]
 
 
@@ -433,4 +440,5 @@ def release_all(session: Session, agent_id: str, now: datetime) -> int:
     for lease, job in rows:
         lease.released_at = now
         requeue(job)
+    metrics.LEASES_RELEASED.inc(len(rows))
     return len(rows)

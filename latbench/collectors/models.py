@@ -57,7 +57,9 @@ class TokenRow(Base):
 
 
 class DeviceRow(Base):
-    """A hardware configuration, identified by the agents' fingerprint and named at its first enrollment."""
+    """A hardware configuration, identified by the agents' fingerprint and named at its first enrollment; an admin
+    may rename it, or retire it, which moves it to a name of its own (``NAME@retired-DATE``) and frees its name
+    for replacement hardware (``enrollment.retire``)."""
 
     __tablename__ = "devices"
 
@@ -66,6 +68,10 @@ class DeviceRow(Base):
     fingerprint: Mapped[str] = mapped_column(sa.String(16), unique=True)
     machine: Mapped[dict[str, Any]]
     first_seen: Mapped[datetime]
+    retired_at: Mapped[datetime | None]
+    """When an admin retired the device: its agents are refused from then on, its results stay its own."""
+    former_name: Mapped[str | None] = mapped_column(sa.String(128))
+    """A retired device's name before it was retired, which unretiring gives back if it is still free."""
 
 
 class AgentRow(Base):

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 from anyio import to_thread
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -103,8 +103,7 @@ def enroll(body: EnrollRequest, caller: EnrollToken, c: Ctx) -> EnrollResponse:
 
 @router.get("/artifacts/{sha256}", response_class=FileResponse)
 def artifact(sha256: Sha256Path, _: AgentToken, c: Ctx) -> FileResponse:
-    with c.store.read() as session:
-        path = artifact_store.artifact_path(session, sha256, c.artifacts_dir)
+    path = artifact_store.serve(c.store, sha256, c.artifacts_dir, c.clock(), c.artifact_cache_bytes)
     return FileResponse(path, media_type="application/octet-stream")
 
 
@@ -120,14 +119,14 @@ def create_enrollment_token(body: EnrollmentTokenCreate, admin: AdminToken, c: C
 @router.get("/admin/enrollment-tokens")
 def list_enrollment_tokens(_: AdminToken, c: Ctx) -> list[EnrollmentTokenInfo]:
     with c.store.read() as session:
-        return [_token_info(row) for row in tokens.list_kind(session, "enroll")]
+        return [token_info(row) for row in tokens.list_kind(session, "enroll")]
 
 
 @router.post("/admin/enrollment-tokens/{token_id}/revoke")
 def revoke_enrollment_token(token_id: str, admin: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
     """Stop new enrollments with the token; agents enrolled with it keep working. Revoking twice is a no-op."""
     with c.store.write() as session:
-        revoked = _token_info(tokens.revoke(session, "enroll", token_id, c.clock()))
+        revoked = token_info(tokens.revoke(session, "enroll", token_id, c.clock()))
     log.info("enrollment token %s revoked by admin token %s", revoked.token_id, admin.id)
     return revoked
 
@@ -143,19 +142,19 @@ def create_admin_token(body: AdminTokenCreate, admin: AdminToken, c: Ctx) -> Enr
 @router.get("/admin/admin-tokens")
 def list_admin_tokens(_: AdminToken, c: Ctx) -> list[EnrollmentTokenInfo]:
     with c.store.read() as session:
-        return [_token_info(row) for row in tokens.list_kind(session, "admin")]
+        return [token_info(row) for row in tokens.list_kind(session, "admin")]
 
 
 @router.post("/admin/admin-tokens/{token_id}/revoke")
 def revoke_admin_token(token_id: str, admin: AdminToken, c: Ctx) -> EnrollmentTokenInfo:
     """Revoke an admin token (not the last live one); revoking twice is a no-op."""
     with c.store.write() as session:
-        revoked = _token_info(tokens.revoke(session, "admin", token_id, c.clock()))
+        revoked = token_info(tokens.revoke(session, "admin", token_id, c.clock()))
     log.info("admin token %s revoked by admin token %s", revoked.token_id, admin.id)
     return revoked
 
 
-def _token_info(row: TokenRow) -> EnrollmentTokenInfo:
+def token_info(row: TokenRow) -> EnrollmentTokenInfo:
     return EnrollmentTokenInfo(token_id=row.id, name=row.name, created_at=row.created_at, revoked_at=row.revoked_at,
                                expires_at=row.expires_at, max_uses=row.max_uses, uses=row.uses,
                                agent_names=row.agent_names)  # fmt: skip
@@ -262,9 +261,10 @@ def revoke_agent(name: str, admin: AdminToken, c: Ctx) -> AgentRevoked:
 
 
 @router.get("/admin/devices")
-def devices(_: AdminToken, c: Ctx) -> list[DeviceInfo]:
+def devices(_: AdminToken, c: Ctx, retired: Annotated[bool, Query(alias="all")] = False) -> list[DeviceInfo]:
+    """The live devices; ``?all=true`` lists the retired ones too (``latbench devices --all``)."""
     with c.store.read() as session:
-        return enrollment.devices(session, c.clock(), c.lease_ttl_s)
+        return enrollment.devices(session, c.clock(), c.lease_ttl_s, retired)
 
 
 @router.get("/admin/campaigns/{campaign_id}/results", response_class=StreamingResponse)

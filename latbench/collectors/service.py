@@ -21,8 +21,9 @@ import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
 
+from latbench.agents.downloads import MAX_CACHE_BYTES
 from latbench.artifacts import REFERENCE_KEY, ArtifactCache
-from latbench.collectors import artifact_store, tokens
+from latbench.collectors import artifact_store, metrics_api, tokens
 from latbench.collectors.adaptive import Acquirer, AdaptiveWorker
 from latbench.collectors.app import create_app
 from latbench.collectors.context import Catalog, Collector
@@ -68,11 +69,14 @@ def running(
     max_model_bytes: int = MAX_MODEL_BYTES,
     body_timeout_s: float = BODY_TIMEOUT_S,
     acquirer: Acquirer | None = None,
+    metrics_public: bool = False,
+    artifact_cache_bytes: int = MAX_CACHE_BYTES,
 ) -> Iterator[tuple[FastAPI, str | None]]:
     """The app over a migrated store, with its artifact builder running until the block ends; ``catalog``
     supplies the dashboard's datasets and predictors (``latbench.catalog.DatasetCatalog``), ``acquirer`` the
     adaptive campaigns' acquisition (``latbench.catalog.PredictorAcquirer``; without one, and without
-    ``models_dir`` to save their predictors in, adaptive campaigns measure their first batch only).
+    ``models_dir`` to save their predictors in, adaptive campaigns measure their first batch only);
+    ``metrics_public`` serves ``/metrics`` without a token; ``artifact_cache_bytes`` bounds ``artifacts_dir``.
 
     Yields the app and the admin token generated for a store that had none (``None`` otherwise, and always
     when ``admin_token`` is given: that one is stored instead).
@@ -92,7 +96,9 @@ def running(
         with store.write() as session:
             generated = tokens.bootstrap_admin(session, admin_token, now)
             artifact_store.request(session, [REFERENCE_KEY], now)
-        builder = artifact_store.ArtifactBuilder(store, ArtifactCache(artifacts_dir), clock)
+        builder = artifact_store.ArtifactBuilder(
+            store, ArtifactCache(artifacts_dir), clock, cache_bytes=artifact_cache_bytes
+        )
         builder.start()
         stepper = None
         if acquirer is not None and models_dir is not None:
@@ -109,8 +115,9 @@ def running(
                 builder.wake,
                 models_dir,
                 max_model_bytes,
+                artifact_cache_bytes,
             )
-            yield create_app(collector, body_timeout_s), generated
+            yield create_app(collector, body_timeout_s, metrics_public=metrics_public), generated
         finally:
             if stepper is not None:
                 stepper.stop()
@@ -194,21 +201,27 @@ def serve(
     max_model_mb: float = MAX_MODEL_BYTES / 2**20,
     tls_cert: Path | None = None,
     tls_key: Path | None = None,
+    artifact_cache_mb: float = MAX_CACHE_BYTES / 2**20,
 ) -> None:
     """Serve until SIGTERM or SIGINT. The default store is ``collector.sqlite`` and the default artifacts
     directory ``artifacts/``, both in ``data_dir``; replicas (or test runs) may share one artifacts directory.
     The dashboard's predictors are read from ``data_dir/models``. ``workers`` above 1 serves from that many
     processes (see ``latbench.collectors.workers``); ``join_port`` makes this process one of another's;
-    ``max_model_mb`` limits uploaded model files; ``tls_cert`` and ``tls_key`` (PEM files) serve HTTPS. The
-    first process steps adaptive campaigns with ``acquirer`` and saves their predictors among the dashboard's."""
+    ``max_model_mb`` limits uploaded model files, ``artifact_cache_mb`` the artifacts directory; ``tls_cert``
+    and ``tls_key`` (PEM files) serve HTTPS. The first process steps adaptive campaigns with ``acquirer`` and
+    saves their predictors among the dashboard's.
+    ``LATBENCH_METRICS_PUBLIC=1`` in the environment serves ``/metrics`` without a token."""
     check_tls(tls_cert, tls_key)
     if workers < 1:
         raise LatbenchError(f"--workers must be at least 1, got {workers}")
     if not max_model_mb > 0:
         raise LatbenchError(f"--max-model-mb must be positive, got {max_model_mb}")
+    if not artifact_cache_mb > 0:
+        raise LatbenchError(f"--artifact-cache-mb must be positive, got {artifact_cache_mb}")
     admin_token = os.environ.get(ADMIN_TOKEN_ENV)
     if admin_token is not None:
         tokens.check_strength(admin_token)  # before the store is created: a refused start leaves nothing behind
+    metrics_public = metrics_api.public_from_env(os.environ.get(metrics_api.PUBLIC_ENV))  # workers inherit it
     # Bound before anything is written, so that a port this process cannot have fails before a first start creates
     # the store and spends its one-time admin token; uvicorn serves on this socket, with no bind of its own to fail.
     sock = None if join_port else owner_socket(host, port, workers)
@@ -228,6 +241,8 @@ def serve(
             models_dir=data_dir / "models",
             max_model_bytes=int(max_model_mb * 2**20),
             acquirer=None if join_port else acquirer,
+            metrics_public=metrics_public,
+            artifact_cache_bytes=int(artifact_cache_mb * 2**20),
         ) as (app, generated):
             if generated:
                 print(f"admin token (shown once, store it): {generated}", file=sys.stderr, flush=True)
@@ -236,7 +251,9 @@ def serve(
             server = _Server(config, announce)
             helpers = None
             if sock is not None and workers > 1:
-                options = worker_options(data_dir, artifacts_dir, lease_ttl_s, retry_after_s, max_model_mb)
+                options = worker_options(
+                    data_dir, artifacts_dir, lease_ttl_s, retry_after_s, max_model_mb, artifact_cache_mb
+                )
                 if tls_cert is not None and tls_key is not None:
                     options += ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key)]
                 helpers = Workers(workers - 1, sock, db_url, options).start()

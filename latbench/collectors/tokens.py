@@ -1,4 +1,5 @@
-"""Bearer tokens: admin, enrollment and per-agent, generated with ``secrets`` and stored as SHA-256 digests only.
+"""Bearer tokens: admin, enrollment, per-agent and metrics (``GET /metrics`` only), generated with ``secrets``
+and stored as SHA-256 digests only.
 
 A generated token reads ``lb_<kind>_<id>_<secret>``: the id finds its row, and the digest of the whole token is
 compared in constant time. An admin token set through ``LATBENCH_ADMIN_TOKEN`` may be any string; one that does
@@ -22,7 +23,7 @@ from latbench.collectors.db import UTCDateTime, opening_row, run
 from latbench.collectors.models import AgentRow, DeviceRow, TokenRow
 from latbench.errors import Conflict, Forbidden, InvalidRequest, LatbenchError, NotFound, Unauthenticated
 
-Kind = Literal["admin", "enroll", "agent"]
+Kind = Literal["admin", "enroll", "agent", "metrics"]
 ENV_ADMIN_ID = "env-admin"
 FIRST_START = "first start"
 """The name of the admin token a store gets when it starts without one."""
@@ -32,7 +33,7 @@ PREVIOUS = "previous LATBENCH_ADMIN_TOKEN"
 """The name of a replaced ``LATBENCH_ADMIN_TOKEN``'s revoked row, kept so that its value is refused."""
 log = logging.getLogger(__name__)
 MISSING = "missing bearer token: send 'Authorization: Bearer <token>'"
-_SHAPE = re.compile(r"^lb_(?:admin|enroll|agent)_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$")
+_SHAPE = re.compile(r"^lb_(?:admin|enroll|agent|metrics)_([0-9a-f]{16})_[A-Za-z0-9_-]{43}$")
 
 
 def digest(token: str) -> str:
@@ -91,8 +92,12 @@ def _checked(row: Any, token: str, kind: Kind | tuple[Kind, ...]) -> Any:
         raise Unauthenticated("unknown or revoked token")
     kinds = (kind,) if isinstance(kind, str) else kind
     if row.kind not in kinds:
-        raise Forbidden(f"this endpoint needs an {' or '.join(kinds)} token, not an {row.kind} token")
+        raise Forbidden(f"this endpoint needs {_a(' or '.join(kinds))} token, not {_a(row.kind)} token")
     return row
+
+
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 class AgentRef(NamedTuple):
@@ -107,7 +112,7 @@ class AgentRef(NamedTuple):
 _tokens, _agents, _devices = TokenRow.__table__, AgentRow.__table__, DeviceRow.__table__
 _AGENT_COLUMNS = (_tokens.c.id, _tokens.c.kind, _tokens.c.token_hash, _tokens.c.revoked_at,
                   _agents.c.id.label("agent_id"), _agents.c.device_id, _devices.c.name.label("device_name"),
-                  _agents.c.runtimes)  # fmt: skip
+                  _agents.c.runtimes, _devices.c.retired_at)  # fmt: skip
 _AGENT_SEEN = (
     update(_agents)
     .where(_agents.c.id == _tokens.c.agent_id, _devices.c.id == _agents.c.device_id, _tokens.c.id == bindparam("tid"))
@@ -126,7 +131,8 @@ _TOUCH_AGENT = (
 
 
 def authenticate_agent(session: Session, token: str, now: datetime) -> AgentRef:
-    """The agent behind a live agent token (401 or 403 as ``authenticate``), marked as seen at ``now``.
+    """The agent behind a live agent token (401 or 403 as ``authenticate``; 403 too for an agent of a retired
+    device), marked as seen at ``now``.
 
     On PostgreSQL one ``UPDATE ... RETURNING`` both reads the token with its agent and sets ``last_seen``, sent
     with the transaction's ``BEGIN``, so the agent's row is the first row every agent request locks (which also
@@ -146,6 +152,9 @@ def authenticate_agent(session: Session, token: str, now: datetime) -> AgentRef:
         authenticate(session, token, "agent", now)  # raises 401 or 403
         raise LatbenchError(f"agent token {token_id(token)} has no agent")
     _checked(row, token, "agent")
+    if row.retired_at is not None:
+        raise Forbidden(f"this agent's device was retired (as {row.device_name!r}): it gets no more work; an admin "
+                        f"unretires it with latbench devices unretire {row.device_name}")  # fmt: skip
     return AgentRef(row.agent_id, row.device_id, row.device_name, row.runtimes)
 
 
@@ -175,7 +184,7 @@ def revoke(session: Session, kind: Kind, row_id: str, now: datetime) -> TokenRow
     """
     row = session.get(TokenRow, row_id, with_for_update=True)
     if row is None or row.kind != kind:
-        listing = "latbench token list --admin" if kind == "admin" else "latbench token list"
+        listing = "latbench token list" + {"admin": " --admin", "metrics": " --kind metrics"}.get(kind, "")
         raise NotFound(f"no {_WORDS[kind]} token {row_id!r}; `{listing}` shows them")
     if row.revoked_at is None and kind == "admin" and _live_admins(session, now) == [row.id]:
         raise Conflict("this is the last live admin token: create another (`latbench token create --admin`) first")
@@ -184,7 +193,7 @@ def revoke(session: Session, kind: Kind, row_id: str, now: datetime) -> TokenRow
     return row
 
 
-_WORDS = {"admin": "admin", "enroll": "enrollment", "agent": "agent"}
+_WORDS = {"admin": "admin", "enroll": "enrollment", "agent": "agent", "metrics": "metrics"}
 
 
 def _live_admins(session: Session, now: datetime) -> list[str]:

@@ -5,7 +5,8 @@ app's ``BodyLimit`` stops it at the collector's model-size limit with a 413), is
 name, and is recognised by its content (``ModelFile``: a LiteRT flatbuffer or a readable ONNX graph). It then
 becomes an artifact row keyed by its hash, so agents download it like a built artifact and check the hash again.
 Uploading the same content twice keeps one copy (the second replaces the first with identical bytes). The
-store keeps the file too (``blobs``), so every replica serves it.
+store keeps the file too (``blobs``), so every replica serves it; one pruned (``latbench collector prune
+--uploads``) is no longer held, until it is uploaded again.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from latbench.agents.modelfile import ModelFile
@@ -78,6 +79,8 @@ def keep(
         "sha256": found.sha256, "size": found.size, "file_name": _file_name(found), "built_at": now, "error": None,
     }  # fmt: skip
     insert_new(session, ArtifactRow, [row])
+    pruned = update(ArtifactRow).where(ArtifactRow.key_digest == found.sha256, ArtifactRow.file_name.is_(None))
+    session.execute(pruned.values(file_name=row["file_name"], built_at=now))
     return found, new
 
 
@@ -89,7 +92,7 @@ def info(session: Session, sha256: str) -> ModelInfo | None:
     """The uploaded model ``sha256``, if the collector holds it."""
     row = session.execute(
         select(ArtifactRow.format, ArtifactRow.size).where(
-            ArtifactRow.key_digest == sha256, ArtifactRow.space == MODEL_SET, ArtifactRow.sha256.is_not(None)
+            ArtifactRow.key_digest == sha256, ArtifactRow.space == MODEL_SET, ArtifactRow.file_name.is_not(None)
         )
     ).first()
     return None if row is None else ModelInfo(sha256=sha256, format=row.format, size=row.size)

@@ -162,8 +162,14 @@ class Workers:
 
 
 def worker_options(
-    data_dir: Path, artifacts_dir: Path, lease_ttl_s: float, retry_after_s: float, max_model_mb: float
+    data_dir: Path,
+    artifacts_dir: Path,
+    lease_ttl_s: float,
+    retry_after_s: float,
+    max_model_mb: float,
+    artifact_cache_mb: float,
 ) -> list[str]:
     """The ``collector serve`` options that make a worker serve what its owner serves."""
     return ["--data-dir", str(data_dir), "--artifacts-dir", str(artifacts_dir), "--lease-ttl", repr(lease_ttl_s),
-            "--retry-after", repr(retry_after_s), "--max-model-mb", repr(max_model_mb)]  # fmt: skip
+            "--retry-after", repr(retry_after_s), "--max-model-mb", repr(max_model_mb),
+            "--artifact-cache-mb", repr(artifact_cache_mb)]  # fmt: skip
