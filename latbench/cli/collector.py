@@ -88,7 +88,9 @@ def serve(
 ) -> None:
     """Serve until SIGTERM or Ctrl-C. On first start, prints an admin token once unless LATBENCH_ADMIN_TOKEN is set.
 
-    Anywhere but on 127.0.0.1, serve HTTPS (--tls-cert, --tls-key): tokens travel in every request."""
+    Anywhere but on 127.0.0.1, serve HTTPS (--tls-cert, --tls-key): tokens travel in every request. GET /metrics
+    needs a metrics or admin token; LATBENCH_METRICS_PUBLIC=1 serves it without one (a scraper on a private
+    network)."""
     from latbench.catalog import DatasetCatalog, PredictorAcquirer
     from latbench.collectors.service import serve as run
 
