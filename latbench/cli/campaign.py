@@ -21,7 +21,7 @@ from latbench.cli import options as opt
 from latbench.cli.console import Table, ago, err, out, printable, styled
 from latbench.client import CollectorClient, model_paths
 from latbench.errors import LatbenchError
-from latbench.local import format_refusal
+from latbench.local.models import format_refusal
 from latbench.precision import check_precision
 from latbench.protocol import (
     FINISHED_STATES,

@@ -13,7 +13,8 @@ from latbench.agents.environment import MachineState, machine_info
 from latbench.agents.measure import Measurement, TimingSettings
 from latbench.agents.runtimes.onnxruntime import OnnxRuntime
 from latbench.agents.stats import LatencyStats
-from latbench.local import _row, _run_settings
+from latbench.local import _row
+from latbench.local.record import run_settings
 from latbench.resultfile import ResultsFile
 from latbench.results_schema import EXPORT_COLUMNS, RESULT_COLUMNS
 from tests.support.served import ARCHS, Harness, measurement
@@ -26,7 +27,7 @@ def measure_row() -> dict[str, object]:
     m = Measurement(LatencyStats.from_ns(times), times, 10, 1.0, 1, True, state_before=state, state_after=state)
     identity = {"space": "nb201", "runtime": "onnxruntime", "provider": "cpu", "batch": 1, "threads": 1,
                 "resolution": 32, "classes": 10, "opset": 17, "device_id": "0" * 16,
-                **_run_settings(TimingSettings(), OnnxRuntime(), True, None)}  # fmt: skip
+                **run_settings(TimingSettings(), OnnxRuntime(), True, None)}  # fmt: skip
     return _row(ARCHS[0], "nb201", "0" * 64, OnnxRuntime(), identity, machine_info(), TimingSettings(), m)
 
 
