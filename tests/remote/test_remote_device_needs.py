@@ -97,3 +97,14 @@ def test_loading_a_model_is_given_its_own_time_and_the_timing_its_settings(sshd,
         monkeypatch.setattr(tools, "LOAD_TIMEOUT_S", 1.0)
         with pytest.raises(RemoteError, match=r"did not answer within 1 s"):
             runner.measure(conv_model, "onnxruntime", threads=1, provider="cpu", settings=settings)
+
+
+def test_the_device_is_described_with_its_cpus_identity_and_isa(sshd):
+    """What a row of ``measure --remote`` records of the device's CPU, as a local row does (enrollment leaves it
+    out)."""
+    from latbench.agents.environment import machine_info
+
+    with open_runner(sshd.url, command=sys.executable, key_file=sshd.user_key, known_hosts=sshd.known_hosts) as runner:
+        info = runner.machine_info()
+    here = machine_info()
+    assert (info.cpu_id, info.cpu_isa) == (here.cpu_id, here.cpu_isa) and (here.cpu_id or here.cpu_isa)

@@ -68,7 +68,7 @@ def _info(args: argparse.Namespace) -> dict[str, Any]:
             runtimes[name] = {"version": runtime.version(), "providers": runtime.providers()}
         except Exception:
             continue
-    return {"machine": machine_info().as_dict(), "runtimes": runtimes}
+    return {"machine": machine_info().snapshot(), "runtimes": runtimes}  # the CPU's identity and ISA too
 
 
 def _answer(command: str, args: argparse.Namespace) -> int:
