@@ -205,7 +205,7 @@ def test_once_enrolled_again_it_leases_at_once_without_a_warning(collector_scrip
     caplog.set_level(logging.INFO, logger="latbench.agent")
     run_agent(make_agent(collector_script.url, tmp_path, backoff=Backoff(first_s=30, cap_s=30), max_idle_s=4))
     assert len(collector_script.requests_to("/v1/enroll")) == 2
-    assert len(leased) >= 2 and leased[1] - leased[0] < 2.0
+    assert len(leased) >= 2 and leased[1] - leased[0] < 10.0  # not the 30 s back-off (a busy machine is slow)
     warnings = [r.getMessage() for r in caplog.records if r.name == "latbench.agent" and r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and warnings[0].endswith("; enrolling again"), warnings
 
@@ -290,7 +290,7 @@ def test_sigterm_abandons_a_push_the_collector_does_not_answer_and_keeps_the_res
 
     threading.Thread(target=stop_during_the_push, daemon=True).start()
     run_agent(agent)
-    assert signalled and time.monotonic() - signalled[0] < 12  # the shutdown push's own 5 s, not the hang's 25
+    assert signalled and time.monotonic() - signalled[0] < 20  # the shutdown push's own 5 s, not the hang's 25
     with Spool(tmp_path / "agent" / "spool.sqlite") as spool:
         assert spool.counts() == SpoolCounts(pending=1, dead=0)
 
@@ -454,8 +454,8 @@ def test_sigterm_abandons_the_measurement_releases_the_leases_and_exits_0(collec
     wait_for(lambda: totals(collector.status(campaign_id))["leased"] == 3, 60, "the jobs leased")
     time.sleep(1.5)
     started = time.monotonic()
-    assert agent.stop(signal.SIGTERM, timeout_s=20) == 0, agent.log.read_text()[-3000:]
-    assert time.monotonic() - started < 10
+    assert agent.stop(signal.SIGTERM, timeout_s=45) == 0, agent.log.read_text()[-3000:]
+    assert time.monotonic() - started < 30  # not the 60 s measurement, with room for a busy machine's exit
     assert totals(collector.status(campaign_id)) == {"queued": 3, "leased": 0, "done": 0, "failed": 0, "total": 3}
     log = agent.log.read_text()
     assert "released 3 lease(s)" in log and "Traceback" not in log

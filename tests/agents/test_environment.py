@@ -14,7 +14,8 @@ def test_snapshot_describes_this_machine():
     info = machine_info()
     assert info.machine == platform.machine()
     assert info.cores_logical == os.cpu_count()
-    assert info.cores_physical is not None and 1 <= info.cores_physical <= info.cores_logical
+    # psutil cannot tell physical cores on every VM (no topology in /sys, no core ids in /proc/cpuinfo): None
+    assert info.cores_physical is None or 1 <= info.cores_physical <= info.cores_logical
     assert info.memory_gb and info.memory_gb > 0.1
     assert info.cpu_model and info.python == platform.python_version()
     state = machine_state()

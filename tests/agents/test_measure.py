@@ -39,7 +39,7 @@ def test_time_runs_stops_at_the_time_cap():
     settings = TimingSettings(warmup_runs=0, warmup_time_s=0, min_runs=10_000, min_time_s=0.0, max_time_s=0.05)
     timing = time_runs(lambda: time.sleep(0.002), settings)
     assert len(timing.times_ns) < 10_000
-    assert 0.05 <= timing.wall_s < 0.5
+    assert 0.05 <= timing.wall_s < 5.0  # the cap, not 10,000 runs' 20 s (a busy machine's sleeps run late)
 
 
 def test_time_runs_keeps_no_more_runs_than_a_result_may_carry(monkeypatch: pytest.MonkeyPatch):

@@ -3,9 +3,6 @@ the per-operator profile, measured with the real runtimes and real competing pro
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ from latbench.agents.runtimes.tflite import TfliteRuntime
 from latbench.errors import ProfilingUnsupported
 from latbench.local import measure
 from latbench.resultfile import read_results
+from tests.support.competitor import LIMIT_CORES, busy_child, cores_of, threshold
 
 FAST = TimingSettings(warmup_runs=2, warmup_time_s=0.0, min_runs=10, min_time_s=0.02, max_time_s=2.0, max_attempts=1)
 
@@ -124,48 +122,25 @@ def test_a_runtime_without_a_profiler_is_refused_before_anything_is_timed(tmp_pa
     assert not (tmp_path / "r.csv").exists()
 
 
-def _busy_child(seconds: float | None) -> subprocess.Popen[bytes]:
-    """A CPU-bound child process, returned once it is busy: for ``seconds`` from then, or until killed."""
-    until = "float('inf')" if seconds is None else f"time.monotonic() + {seconds}"
-    loop = f"import time\nend = {until}\nprint('busy', flush=True)\nwhile time.monotonic() < end: pass\n"
-    child = subprocess.Popen([sys.executable, "-c", loop], stdout=subprocess.PIPE)
-    assert child.stdout is not None and child.stdout.readline() == b"busy\n"
-    return child
-
-
-def _cores_of(child: subprocess.Popen[bytes]):
-    """The cores one real child keeps busy (the machine's other load must not decide the test)."""
-    proc = psutil.Process(child.pid)
-
-    def reading(interval_s: float) -> float:
-        if child.poll() is not None:
-            return 0.0
-        before = sum(proc.cpu_times()[:2])
-        time.sleep(interval_s)
-        return (sum(proc.cpu_times()[:2]) - before) / interval_s
-
-    return reading
-
-
 @pytest.mark.slow
 def test_the_row_records_the_wait_for_a_competing_process_that_never_stops(conv_model: Path):
-    child = _busy_child(None)
+    child = busy_child(None)
     try:
-        quiet = QuietPolicy(threshold=0.02 / (psutil.cpu_count() or 1), max_wait_s=1.0, reading=_cores_of(child))
+        quiet = QuietPolicy(threshold=threshold(), max_wait_s=1.0, reading=cores_of(child))
         [row] = one(models=[conv_model], settings=FAST, reference=False, quiet=quiet)
     finally:
         child.kill()
         child.wait()
     assert 1.0 <= row["idle_waited_s"] < 5.0
-    assert row["idle_load"] is not None and row["idle_load"] > 0.02
+    assert row["idle_load"] is not None and row["idle_load"] > LIMIT_CORES
     assert "still_busy" in str(row["flags"]).split(",")
 
 
 @pytest.mark.slow
 def test_the_row_records_a_short_wait_for_a_competing_process_that_stops(conv_model: Path):
-    child = _busy_child(1.0)
+    child = busy_child(1.0)
     try:
-        quiet = QuietPolicy(threshold=0.02 / (psutil.cpu_count() or 1), max_wait_s=20.0, reading=_cores_of(child))
+        quiet = QuietPolicy(threshold=threshold(), max_wait_s=20.0, reading=cores_of(child))
         [row] = one(models=[conv_model], settings=FAST, reference=False, quiet=quiet)
     finally:
         child.kill()

@@ -32,7 +32,7 @@ def test_without_psutil_the_machine_reads_as_with_it():
     bare = json.loads(done.stdout)
     info, state = machine_info(), machine_state()
     assert bare["fingerprint"] == info.fingerprint()
-    assert bare["info"]["cores_physical"] == info.cores_physical and info.cores_physical is not None
+    assert bare["info"]["cores_physical"] == info.cores_physical  # None on a VM that tells neither reader its cores
     assert bare["info"]["memory_gb"] == info.memory_gb
     # moving readings: present in both or in neither, and of a size alike
     available = bare["state"]["memory_available_gb"]
@@ -40,7 +40,8 @@ def test_without_psutil_the_machine_reads_as_with_it():
     assert 0 < available <= info.memory_gb  # type: ignore[operator]
     assert (bare["state"]["cpu_freq_mhz"] is None) == (state.cpu_freq_mhz is None)
     if state.cpu_freq_mhz is not None:
-        assert bare["state"]["cpu_freq_mhz"] == pytest.approx(state.cpu_freq_mhz, rel=0.5)
+        # MHz in both (not kHz), read a moment apart: a scaling CPU may move between idle and turbo clocks meanwhile
+        assert 0.2 < bare["state"]["cpu_freq_mhz"] / state.cpu_freq_mhz < 5
 
 
 @pytest.mark.slow  # a real collector

@@ -14,6 +14,7 @@ from latbench.agents.client import AgentClient, retry
 from latbench.errors import CollectorUnavailable
 from tests.support.ports import free_port
 from tests.support.postgres import Cluster, postgres_cluster
+from tests.support.processes import wait_for
 from tests.support.served import Clock, Harness, Served
 
 pytestmark = pytest.mark.slow  # a PostgreSQL server of its own, stopped and started
@@ -80,11 +81,11 @@ def test_the_adaptive_worker_logs_an_outage_once_and_its_end_once(
     served = Served(cluster.url, artifact_cache, Clock(), acquirer=acquirer, models_dir=tmp_path / "models")
     with served, caplog.at_level(logging.INFO, logger="latbench.collectors.adaptive"):
         cluster.stop()
-        time.sleep(4)  # about four rounds of the worker
+        # its rounds are a second apart, later on a busy machine: wait for the first to meet the outage
+        wait_for(lambda: "adaptive campaigns wait" in caplog.text, 60, "the worker to meet the outage")
+        time.sleep(3)  # about three more rounds of the worker, each meeting the outage again
         cluster.start()
-        deadline = time.monotonic() + 30
-        while "reachable again" not in caplog.text and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(lambda: "reachable again" in caplog.text, 60, "the worker to reach the store again")
     worker = [r for r in caplog.records if r.name == "latbench.collectors.adaptive"]
     assert [r.getMessage().split(":")[0] for r in worker] == [
         "adaptive campaigns wait",
