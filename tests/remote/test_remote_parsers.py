@@ -148,5 +148,7 @@ def test_stub_result_is_the_last_marker_line_and_its_error_is_raised():
     assert parse_stub(f"warning: x\n{RESULT_MARKER}{json.dumps({'a': 1})}\n") == {"a": 1}
     with pytest.raises(RemoteError, match="on the device: onnxruntime cannot load"):
         parse_stub(f"{RESULT_MARKER}{json.dumps({'error': 'onnxruntime cannot load /tmp/x.onnx'})}\n")
-    with pytest.raises(RemoteError, match=r"printed no result.*No module named 'numpy'"):
+    with pytest.raises(RemoteError, match=r"^python3 on the device has no numpy, which the latbench stub needs"):
         parse_stub("Traceback (most recent call last):\nModuleNotFoundError: No module named 'numpy'\n")
+    with pytest.raises(RemoteError, match=r"printed no result.*SyntaxError: bad"):
+        parse_stub("Traceback (most recent call last):\nSyntaxError: bad\n")
