@@ -20,7 +20,7 @@ from latbench.agents.environment import MachineInfo, machine_info
 from latbench.agents.measure import Measurement, ReferenceProbe, TimingSettings, load_cold, time_model
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.runtimes import Runtime
-from latbench.errors import LatbenchError, ProfilingUnsupported, RemoteError, RuntimeUnavailable
+from latbench.errors import LatbenchError, ProfilingUnsupported, RemoteError, RuntimeUnavailable, one_line
 from latbench.precision import artifact_format
 
 if TYPE_CHECKING:
@@ -39,13 +39,6 @@ class Engine(Protocol):
 def optimization(engine: Engine) -> str:
     """The engine's graph optimisation level, as the ``cfg_optimization`` column records it."""
     return str(engine.settings().get("optimization", ""))
-
-
-def one_line(exc: Exception) -> str:
-    """An error as one line: a ``LatbenchError``'s own words, anything else prefixed with its type."""
-    text = str(exc).strip()
-    first = text.splitlines()[0] if text else ""
-    return first if isinstance(exc, LatbenchError) else f"{type(exc).__name__}: {first}".rstrip(": ")
 
 
 class CannotTime(LatbenchError):

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+def one_line(exc: BaseException) -> str:
+    """An error as one line for a user, a log or a stored record: a ``LatbenchError``'s own first line, anything
+    else's prefixed with its type (which says more than an engine's bare message)."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    return first if isinstance(exc, LatbenchError) else f"{type(exc).__name__}: {first}".rstrip(": ")
+
+
 class LatbenchError(Exception):
     """Base of every error latbench raises on purpose; its message is meant for the user."""
 

@@ -37,7 +37,7 @@ from latbench.collectors import blobs
 from latbench.collectors.db import CACHE_INFO, Store, insert_new, is_outage, outage_reason
 from latbench.collectors.models import ArtifactRow, CampaignArchRow, CampaignRow
 from latbench.collectors.uploads import MODELS_DIR
-from latbench.errors import ArtifactError, LatbenchError, NotFound, RequestRejected
+from latbench.errors import ArtifactError, LatbenchError, NotFound, RequestRejected, one_line
 from latbench.spaces import MODEL_SET
 
 REFERENCE_DIGESTS = [REFERENCE_KEY.digest(fmt) for fmt in FORMATS]
@@ -166,9 +166,7 @@ def remove_partial(root: Path, older_than_s: float = STALE_PARTIAL_S) -> list[Pa
 
 def build_error(exc: Exception) -> str:
     """The one line a failed build leaves in the store (``LatbenchError`` messages as they are)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    line = text if isinstance(exc, LatbenchError) else f"{type(exc).__name__}: {text}".rstrip(": ")
-    return line[:MAX_ERROR_CHARS]
+    return one_line(exc)[:MAX_ERROR_CHARS]
 
 
 class ArtifactBuilder:

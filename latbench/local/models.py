@@ -23,8 +23,8 @@ from latbench.agents.modelfile import (
 )
 from latbench.agents.quiet import QuietPolicy
 from latbench.agents.runtimes import get_runtime
-from latbench.benches import CannotTime, one_line
-from latbench.errors import LatbenchError, ModelInputError
+from latbench.benches import CannotTime
+from latbench.errors import LatbenchError, ModelInputError, one_line
 from latbench.precision import DEFAULT as DEFAULT_PRECISION
 from latbench.progress import Progress, notify
 from latbench.results_schema import model_batch
