@@ -45,6 +45,14 @@ from latbench.protocol import (
 
 log = logging.getLogger(__name__)
 MODEL_SUFFIX = ".pt"
+
+
+def predictor_file(device: str) -> str:
+    """The name of a device's predictor among the collector's models: where an adaptive campaign saves it, the
+    dashboard reads it, and a rename moves it."""
+    return f"{device}{MODEL_SUFFIX}"
+
+
 MIN_RESULTS = 4
 """Results a device needs before its first step (cross-validation keeps 3 per fold)."""
 
@@ -256,7 +264,7 @@ class AdaptiveWorker:
                                       device.failed, plan, budget, _setup(device.campaign),
                                       device.fingerprint)  # fmt: skip
             if step.stop is not None:
-                model = f"{device.name}{MODEL_SUFFIX}"
+                model = predictor_file(device.name)
                 self.models_dir.mkdir(parents=True, exist_ok=True)
                 partial = self.models_dir / f".{model}.partial"
                 step.model.save(partial)

@@ -23,6 +23,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import Session
 
 from latbench.collectors import campaigns, export
+from latbench.collectors.adaptive import predictor_file
 from latbench.collectors.context import LatencyModel
 from latbench.collectors.models import AgentRow, CampaignArchRow, DeviceRow, JobRow, ResultRow
 from latbench.collectors.routes import AdminToken, Ctx
@@ -34,7 +35,6 @@ from latbench.resultview import from_export_row
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-MODEL_SUFFIX = ".pt"
 STATIC = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
@@ -232,7 +232,7 @@ def model_path(models_dir: Path | None, device: str) -> Path | None:
     """The predictor placed for ``device``, if there is one (device names are safe file names)."""
     if models_dir is None:
         return None
-    path = models_dir / f"{device}{MODEL_SUFFIX}"
+    path = models_dir / predictor_file(device)
     return path if path.is_file() else None
 
 
@@ -257,7 +257,7 @@ def predictions(campaign_id: str, device: str, _: AdminToken, c: Ctx) -> dict[st
     answer: dict[str, Any] = {"device": device, "model": path.name if path else None, "available": False,
                               "reason": None, "points": [], "srcc": None}  # fmt: skip
     if path is None:
-        return answer | {"reason": f"no predictor for this device (place one as models/{device}{MODEL_SUFFIX})"}
+        return answer | {"reason": f"no predictor for this device (place one as models/{predictor_file(device)})"}
     archs, measured = [r["arch"] for r in rows], [r["latency_ms"] for r in rows]
     try:
         predicted = _predictions.predict(c.catalog.load_predictor, path, space, archs) if archs else []

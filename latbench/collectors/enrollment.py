@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from latbench.agents.environment import MachineInfo
 from latbench.collectors import leasing, tokens
-from latbench.collectors.adaptive import MODEL_SUFFIX
+from latbench.collectors.adaptive import predictor_file
 from latbench.collectors.db import insert_one, is_unique_violation, new_id
 from latbench.collectors.models import AdaptiveDeviceRow, AgentRow, CampaignRow, DeviceRow, TokenRow
 from latbench.errors import Conflict, Forbidden, NotFound
@@ -248,8 +248,8 @@ def _take(session: Session, device: DeviceRow, name: str, otherwise: str) -> Non
         raise Conflict(f"device name {name!r} was taken just now; {otherwise}") from None
     session.execute(
         update(AdaptiveDeviceRow)
-        .where(AdaptiveDeviceRow.device_id == device.id, AdaptiveDeviceRow.model == previous + MODEL_SUFFIX)
-        .values(model=name + MODEL_SUFFIX)
+        .where(AdaptiveDeviceRow.device_id == device.id, AdaptiveDeviceRow.model == predictor_file(previous))
+        .values(model=predictor_file(name))
     )
 
 

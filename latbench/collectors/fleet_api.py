@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from latbench.collectors import enrollment, tokens
-from latbench.collectors.adaptive import MODEL_SUFFIX
+from latbench.collectors.adaptive import predictor_file
 from latbench.collectors.context import Collector
 from latbench.collectors.http_semantics import JsonBodyRoute
 from latbench.collectors.models import AgentRow, DeviceRow
@@ -100,10 +100,10 @@ def _change(c: Collector, change: Callable[[Session], DeviceChanged]) -> DeviceC
 def _move_predictor(models_dir: Path | None, old: str, new: str) -> tuple[Path, Path] | None:
     """Move ``<old>.pt`` among the collector's models to ``<new>.pt``; the two paths, or ``None`` if there is none
     to move. A file already at ``<new>.pt`` (placed by hand for a name no device had) is a 409."""
-    source = models_dir / f"{old}{MODEL_SUFFIX}" if models_dir is not None else None
+    source = models_dir / predictor_file(old) if models_dir is not None else None
     if source is None or old == new or not source.is_file():
         return None
-    target = source.with_name(f"{new}{MODEL_SUFFIX}")
+    target = source.with_name(predictor_file(new))
     if target.exists():
         raise Conflict(f"the collector's models hold {target.name} already, and {source.name} would take its place: "
                        "move one of them away first")  # fmt: skip
